@@ -1,0 +1,105 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { z } from 'zod';
+import { configSchema, type AgentConfig } from './schema.js';
+
+/** sysexits.h EX_CONFIG: what service managers and IT scripts expect for a bad configuration. */
+export const EX_CONFIG = 78;
+
+export class ConfigError extends Error {
+  readonly exitCode = EX_CONFIG;
+  constructor(
+    readonly file: string,
+    readonly keyPath: string,
+    readonly detail: string,
+  ) {
+    super(`config error in ${file}${keyPath ? ` at "${keyPath}"` : ''}: ${detail}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatKeyPath(path: ReadonlyArray<PropertyKey>): string {
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
+    .join('');
+}
+
+/**
+ * Turns zod issues into one ConfigError: it names the first offending key (for scripts) and its
+ * message lists every problem, so IT fixes a file in one pass rather than one error per restart.
+ */
+export function configErrorFromIssues(file: string, issues: ReadonlyArray<z.core.$ZodIssue>): ConfigError {
+  const described = issues.flatMap((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      return (issue as { keys: string[] }).keys.map((key) => ({ path: formatKeyPath([...issue.path, key]), detail: 'unknown key' }));
+    }
+    return [{ path: formatKeyPath(issue.path), detail: issue.message }];
+  });
+  const [first, ...rest] = described;
+  const more = rest.map((d) => `; at "${d.path}": ${d.detail}`).join('');
+  return new ConfigError(file, first!.path, `${first!.detail}${more}`);
+}
+
+/** Where a JSON syntax error is, as "line L column C", from V8's "at position N" message. */
+function jsonErrorLocation(text: string, message: string): string {
+  const m = /position (\d+)/.exec(message);
+  if (!m) return message;
+  const pos = Number(m[1]);
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  const column = pos - before.lastIndexOf('\n');
+  return `${message} (line ${line}, column ${column})`;
+}
+
+/**
+ * Reads and validates the config file (none: all defaults), then applies CLI overrides, which are
+ * validated too so a bad flag is reported like a bad key.
+ */
+export function loadConfig(file: string | undefined, overrides: Record<string, unknown> = {}): AgentConfig {
+  const source = file ? resolve(file) : '(built-in defaults)';
+  let raw: unknown = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(source, 'utf8');
+    } catch (err) {
+      throw new ConfigError(source, '', `cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError(source, '', `malformed JSON: ${jsonErrorLocation(text, (err as Error).message)}`);
+    }
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+      throw new ConfigError(source, '', 'the top level must be a JSON object');
+    }
+  }
+  const merged = deepMerge(raw as Record<string, unknown>, overrides);
+  const result = configSchema.safeParse(merged);
+  if (!result.success) throw configErrorFromIssues(source, result.error.issues);
+  return result.data;
+}
+
+/** Sets `a.b.c` in a nested override object; used by CLI flags. */
+export function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const keys = dotted.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (next === undefined || next === null || typeof next !== 'object') node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const prev = out[key];
+    out[key] =
+      value && typeof value === 'object' && !Array.isArray(value) && prev && typeof prev === 'object' && !Array.isArray(prev)
+        ? deepMerge(prev as Record<string, unknown>, value as Record<string, unknown>)
+        : value;
+  }
+  return out;
+}

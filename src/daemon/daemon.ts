@@ -1,0 +1,123 @@
+import { readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import type { AgentConfig } from '../config/schema.js';
+import { journalPath, pidPath, statusPath } from '../config/paths.js';
+import { detectHostIdentity } from '../host/identity.js';
+import { Journal } from '../journal/journal.js';
+import type { Logger } from '../log/logger.js';
+import type { Component, ComponentFactory, DaemonContext } from './component.js';
+import { COMPONENT_FACTORIES } from './components.js';
+
+const STATUS_INTERVAL_MS = 5000;
+
+export interface RunningDaemon {
+  context: DaemonContext;
+  components: Component[];
+  stop(reason: string): Promise<void>;
+}
+
+/** Starts the journal and every component; the caller owns signal handling and process exit. */
+export async function startDaemon(
+  config: AgentConfig,
+  dataDir: string,
+  logger: Logger,
+  factories: ComponentFactory[] = COMPONENT_FACTORIES,
+): Promise<RunningDaemon> {
+  claimPidFile(dataDir);
+  const journal = Journal.open(journalPath(dataDir), { flushIntervalMs: config.journal.flushIntervalMs, logger });
+  const host = await detectHostIdentity();
+  const context: DaemonContext = { config, dataDir, journal, logger, host, services: new Map() };
+  logger.info({ dataDir, journal: journal.path, host }, 'usage-agent starting');
+
+  const components: Component[] = [];
+  const startedAt = new Date().toISOString();
+  const writeStatus = () => writeStatusFile(dataDir, startedAt, host, components);
+  let statusTimer: NodeJS.Timeout | undefined;
+  let stopping: Promise<void> | undefined;
+
+  const stop = (reason: string): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info({ reason }, 'usage-agent stopping');
+      if (statusTimer) clearInterval(statusTimer);
+      for (const component of [...components].reverse()) {
+        try {
+          await component.stop();
+        } catch (err) {
+          logger.error({ err, component: component.name }, 'component failed to stop cleanly');
+        }
+      }
+      journal.close();
+      rmSync(statusPath(dataDir), { force: true });
+      rmSync(pidPath(dataDir), { force: true });
+      logger.info({ lastSeq: journal.lastSeq() }, 'usage-agent stopped; journal flushed');
+    })();
+    return stopping;
+  };
+
+  try {
+    for (const factory of factories) {
+      const component = await factory(context);
+      if (!component) continue;
+      await component.start();
+      components.push(component);
+      logger.info({ component: component.name }, 'component started');
+    }
+  } catch (err) {
+    await stop('start failed');
+    throw err;
+  }
+  writeStatus();
+  // Not unref'd: this timer is what keeps an otherwise idle daemon alive until stop().
+  statusTimer = setInterval(writeStatus, STATUS_INTERVAL_MS);
+  return { context, components, stop };
+}
+
+/** One daemon per data dir: two writers would interleave seq numbers from two processes' views. */
+function claimPidFile(dataDir: string): void {
+  const path = pidPath(dataDir);
+  const other = readRunningPid(dataDir);
+  if (other !== undefined && other !== process.pid) {
+    throw new Error(`another usage-agent (pid ${other}) is already running on data dir ${dataDir}`);
+  }
+  writeFileAtomic(path, `${process.pid}\n`);
+}
+
+/** The pid of a live daemon on this data dir, if any. */
+export function readRunningPid(dataDir: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number.parseInt(readFileSync(pidPath(dataDir), 'utf8'), 10);
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+  }
+}
+
+function writeStatusFile(dataDir: string, startedAt: string, host: unknown, components: Component[]): void {
+  const status: Record<string, unknown> = { pid: process.pid, startedAt, updatedAt: new Date().toISOString(), host };
+  const parts: Record<string, unknown> = {};
+  for (const component of components) {
+    try {
+      parts[component.name] = component.status?.() ?? {};
+    } catch (err) {
+      parts[component.name] = { error: String(err) };
+    }
+  }
+  status.components = parts;
+  try {
+    writeFileAtomic(statusPath(dataDir), `${JSON.stringify(status, null, 2)}\n`);
+  } catch {
+    /* status is advisory; a full disk must not stop collection */
+  }
+}
+
+function writeFileAtomic(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o644 });
+  renameSync(tmp, path);
+}

@@ -1,0 +1,271 @@
+import Database from 'better-sqlite3';
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from '../log/logger.js';
+import { migrate } from './migrations.js';
+
+/** What a collector hands to the journal: a type, when it happened, and its own fields. */
+export interface NewRecord {
+  type: string;
+  /** When the thing happened (ISO 8601 UTC); not when it was written or uploaded. */
+  time: string;
+  [field: string]: unknown;
+}
+
+export interface StoredRecord extends NewRecord {
+  seq: number;
+}
+
+export interface ReadOptions {
+  types?: readonly string[];
+  /** Only records whose `time` is at or after this ISO time. */
+  since?: string;
+  afterSeq?: number;
+  limit?: number;
+}
+
+export interface JournalStats {
+  path: string;
+  fileBytes: number;
+  records: number;
+  byType: Record<string, number>;
+  lastSeq: number;
+  ackedThroughSeq: number;
+  pendingInMemory: number;
+}
+
+export interface JournalOptions {
+  flushIntervalMs?: number;
+  /** Flush early when this many records are buffered, to bound memory. */
+  maxBuffered?: number;
+  logger?: Logger;
+  readonly?: boolean;
+}
+
+/**
+ * The durable, ordered outbox. Records get a gap-free increasing `seq` when they are committed.
+ * Appends are buffered and committed together (group commit) at least every flushIntervalMs;
+ * cursor updates (e.g. how far a pacct file was read) ride in the same transaction as the records
+ * they produced, so a crash can never commit one without the other: no loss, no double count.
+ */
+export class Journal {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private buffer: NewRecord[] = [];
+  private cursorBuffer = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly maxBuffered: number;
+  private readonly logger: Logger | undefined;
+  private readonly listeners = new Set<(lastSeq: number) => void>();
+  private closed = false;
+  private flushFailing = false;
+  private lastSeqAtClose = 0;
+
+  private readonly stmtInsert: Database.Statement;
+  private readonly stmtGetMeta: Database.Statement;
+  private readonly stmtSetMeta: Database.Statement;
+  private readonly stmtSetCursor: Database.Statement;
+  private readonly stmtGetCursor: Database.Statement;
+
+  static open(path: string, options: JournalOptions = {}): Journal {
+    return new Journal(path, options);
+  }
+
+  private constructor(path: string, options: JournalOptions) {
+    this.path = path;
+    this.logger = options.logger;
+    this.maxBuffered = options.maxBuffered ?? 5000;
+    if (!options.readonly) mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+    this.db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+    if (!options.readonly) {
+      this.db.pragma('journal_mode = WAL');
+      // FULL: a committed flush survives power loss too, not only a process crash.
+      this.db.pragma('synchronous = FULL');
+      migrate(this.db);
+    }
+    this.db.pragma('busy_timeout = 5000');
+    this.stmtInsert = this.db.prepare('INSERT INTO records (seq, type, time, body) VALUES (?, ?, ?, ?)');
+    this.stmtGetMeta = this.db.prepare('SELECT value FROM meta WHERE key = ?');
+    this.stmtSetMeta = this.db.prepare(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+    );
+    this.stmtSetCursor = this.db.prepare(
+      'INSERT INTO cursors (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+    );
+    this.stmtGetCursor = this.db.prepare('SELECT value FROM cursors WHERE key = ?');
+    if (!options.readonly && options.flushIntervalMs) {
+      this.timer = setInterval(() => this.flushQuietly(), options.flushIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Buffers a record; it is committed (and gets its seq) at the next flush. */
+  append(record: NewRecord): void {
+    if (this.closed) throw new Error('journal is closed');
+    this.buffer.push(record);
+    if (this.buffer.length >= this.maxBuffered && !this.flushFailing) this.flushQuietly();
+  }
+
+  /** Buffers a cursor update that commits atomically with the records appended before it. */
+  setCursor(key: string, value: unknown): void {
+    this.cursorBuffer.set(key, JSON.stringify(value));
+  }
+
+  /** The committed cursor value (buffered updates are not visible until flushed). */
+  getCursor<T>(key: string): T | undefined {
+    const row = this.stmtGetCursor.get(key) as { value: string } | undefined;
+    return row ? (JSON.parse(row.value) as T) : undefined;
+  }
+
+  /**
+   * Commits everything buffered in one transaction. Returns the number of records written.
+   * On failure (disk full, I/O error) the buffer is kept intact for the next attempt.
+   */
+  flush(): number {
+    if (this.buffer.length === 0 && this.cursorBuffer.size === 0) return 0;
+    const records = this.buffer;
+    const cursors = this.cursorBuffer;
+    let lastSeq = 0;
+    this.db.transaction(() => {
+      let seq = this.metaNumber('last_seq');
+      for (const record of records) {
+        seq += 1;
+        const { type, time, ...fields } = record;
+        this.stmtInsert.run(seq, type, time, JSON.stringify(fields));
+      }
+      this.stmtSetMeta.run('last_seq', seq);
+      for (const [key, value] of cursors) this.stmtSetCursor.run(key, value);
+      lastSeq = seq;
+    })();
+    this.buffer = [];
+    this.cursorBuffer = new Map();
+    for (const listener of this.listeners) listener(lastSeq);
+    return records.length;
+  }
+
+  private flushQuietly(): void {
+    try {
+      this.flush();
+      if (this.flushFailing) this.logger?.info({ journal: this.path }, 'journal writes succeed again');
+      this.flushFailing = false;
+    } catch (err) {
+      // Keep the records in memory and retry next interval; say so once, not every second.
+      if (!this.flushFailing) {
+        this.logger?.error({ err, journal: this.path, buffered: this.buffer.length }, 'journal flush failed; keeping records in memory and retrying');
+      }
+      this.flushFailing = true;
+    }
+  }
+
+  /** Called after each commit with the highest committed seq (the uplink wakes on it). */
+  onCommit(listener: (lastSeq: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  read(options: ReadOptions = {}): StoredRecord[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (options.types && options.types.length > 0) {
+      where.push(`type IN (${options.types.map(() => '?').join(',')})`);
+      params.push(...options.types);
+    }
+    if (options.since) {
+      where.push('time >= ?');
+      params.push(options.since);
+    }
+    if (options.afterSeq !== undefined) {
+      where.push('seq > ?');
+      params.push(options.afterSeq);
+    }
+    const sql = `SELECT seq, type, time, body FROM records ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq${
+      options.limit ? ` LIMIT ${Math.floor(options.limit)}` : ''
+    }`;
+    const rows = this.db.prepare(sql).all(...params) as Array<{ seq: number; type: string; time: string; body: string }>;
+    return rows.map(rowToRecord);
+  }
+
+  /** Iterates without loading everything (for `records` on a large journal). */
+  *iterate(options: ReadOptions = {}, pageSize = 1000): Generator<StoredRecord> {
+    let afterSeq = options.afterSeq ?? 0;
+    for (;;) {
+      const page = this.read({ ...options, afterSeq, limit: pageSize });
+      for (const record of page) yield record;
+      if (page.length < pageSize) return;
+      afterSeq = page[page.length - 1]!.seq;
+    }
+  }
+
+  lastSeq(): number {
+    if (this.closed) return this.lastSeqAtClose;
+    return this.metaNumber('last_seq');
+  }
+
+  ackedThroughSeq(): number {
+    return this.metaNumber('acked_through_seq');
+  }
+
+  /** Records the server's acknowledgement and deletes what it now holds. */
+  markAcked(throughSeq: number): void {
+    this.db.transaction(() => {
+      const current = this.metaNumber('acked_through_seq');
+      if (throughSeq <= current) return;
+      const bounded = Math.min(throughSeq, this.metaNumber('last_seq'));
+      this.stmtSetMeta.run('acked_through_seq', bounded);
+      this.db.prepare('DELETE FROM records WHERE seq <= ?').run(bounded);
+    })();
+  }
+
+  stats(): JournalStats {
+    const byType: Record<string, number> = {};
+    let records = 0;
+    for (const row of this.db.prepare('SELECT type, count(*) AS n FROM records GROUP BY type').all() as Array<{ type: string; n: number }>) {
+      byType[row.type] = row.n;
+      records += row.n;
+    }
+    let fileBytes = 0;
+    for (const suffix of ['', '-wal']) {
+      try {
+        fileBytes += statSync(this.path + suffix).size;
+      } catch {
+        /* no WAL file yet */
+      }
+    }
+    return {
+      path: this.path,
+      fileBytes,
+      records,
+      byType,
+      lastSeq: this.lastSeq(),
+      ackedThroughSeq: this.ackedThroughSeq(),
+      pendingInMemory: this.buffer.length,
+    };
+  }
+
+  /** The underlying handle, for modules that keep their own tables in the same file. */
+  get database(): Database.Database {
+    return this.db;
+  }
+
+  /** Flushes what is buffered and closes. Safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    if (this.timer) clearInterval(this.timer);
+    try {
+      if (!this.db.readonly) this.flush();
+      this.lastSeqAtClose = this.metaNumber('last_seq');
+    } finally {
+      this.closed = true;
+      this.db.close();
+    }
+  }
+
+  private metaNumber(key: string): number {
+    const row = this.stmtGetMeta.get(key) as { value: number } | undefined;
+    return row ? Number(row.value) : 0;
+  }
+}
+
+function rowToRecord(row: { seq: number; type: string; time: string; body: string }): StoredRecord {
+  return { type: row.type, seq: row.seq, time: row.time, ...(JSON.parse(row.body) as Record<string, unknown>) };
+}
