@@ -1,0 +1,203 @@
+/**
+ * OpenAPI 3.1 description of protocol v1, built from the same JSON-schema objects the server
+ * validates with (./v1.ts). Served by usage-server at GET /v1/openapi.json.
+ */
+import { EVENT_CODE_TABLE, LICENSE_TYPES } from './event-codes.js';
+import { ACTIVITY_RECORD_TYPES, PROCESS_RECORD_TYPES, RELEASE_REASONS, V1_SCHEMAS, recordTypeSchema } from './v1.js';
+
+/** Rewrite fastify-style `$ref: 'Name#'` to OpenAPI component refs and drop `$id`. */
+function toComponent(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(toComponent);
+  if (node && typeof node === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, val] of Object.entries(node)) {
+      if (k === '$id') continue;
+      if (k === '$ref' && typeof val === 'string' && val.endsWith('#')) out[k] = `#/components/schemas/${val.slice(0, -1)}`;
+      else out[k] = toComponent(val);
+    }
+    return out;
+  }
+  return node;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (name: string) => ({ 'application/json': { schema: ref(name) } });
+const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
+const common = {
+  '400': problem('Invalid request: malformed JSON, a field of the wrong type, an unknown field. `field` names it.'),
+  '401': problem('Missing, unknown or revoked agent token. `action: "enroll"` tells the agent to enroll again.'),
+  '413': problem('Body larger than the configured limit (default 5 MB).'),
+  '415': problem('Content-Type is not application/json.'),
+};
+const bearer = [{ agentToken: [] as string[] }];
+const idParam = (name: string, description: string) => ({ name, in: 'path', required: true, schema: { type: 'string', maxLength: 128 }, description });
+
+export function buildOpenApi(version: string): Record<string, unknown> {
+  const schemas: Record<string, unknown> = {};
+  for (const s of V1_SCHEMAS) schemas[s.$id] = toComponent(s);
+  for (const t of [...PROCESS_RECORD_TYPES, ...ACTIVITY_RECORD_TYPES, 'usage-event']) {
+    const name = t.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase()) + 'Record';
+    schemas[name] = recordTypeSchema(t);
+  }
+  schemas.EventCode = {
+    type: 'integer',
+    minimum: 1,
+    maximum: 30,
+    description: 'KeyServer usage-event codes:\n' + EVENT_CODE_TABLE.map((e) => `- ${e.code} ${e.name}: ${e.description}`).join('\n'),
+  };
+  schemas.LicenseType = { type: 'string', enum: [...LICENSE_TYPES] };
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'usage-server protocol',
+      version,
+      description:
+        'Lease and collection protocol between usage-agent and usage-server. HTTP/1.1 + JSON, times in UTC ISO-8601. ' +
+        'Every error is application/problem+json with a stable `code` and the offending `field`.',
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+    },
+    servers: [{ url: '/' }],
+    components: {
+      schemas,
+      securitySchemes: {
+        agentToken: { type: 'http', scheme: 'bearer', description: 'agentToken from POST /v1/enroll' },
+        adminToken: { type: 'http', scheme: 'bearer', description: 'reports.adminTokens from the server config' },
+      },
+    },
+    paths: {
+      '/v1/enroll': {
+        post: {
+          operationId: 'enroll',
+          summary: 'Enroll an agent with a shared enrollment secret',
+          requestBody: { required: true, content: json('EnrollRequest') },
+          responses: { '201': { description: 'Enrolled', content: json('EnrollResponse') }, '403': problem('Enrollment secret not accepted.'), ...common },
+        },
+      },
+      '/v1/policy': {
+        get: {
+          operationId: 'getPolicy',
+          summary: 'Products, license types, seats, lease timings and enforcement settings',
+          security: bearer,
+          parameters: [{ name: 'If-None-Match', in: 'header', schema: { type: 'string' } }],
+          responses: {
+            '200': { description: 'Policy; the ETag header carries its version', content: json('PolicyResponse') },
+            '304': { description: 'Unchanged since the ETag given in If-None-Match' },
+            '401': common['401'],
+          },
+        },
+      },
+      '/v1/leases': {
+        post: {
+          operationId: 'acquireLease',
+          summary: 'Acquire a lease (idempotent on requestId and on the process identity)',
+          security: bearer,
+          requestBody: { required: true, content: json('LeaseRequest') },
+          responses: {
+            '201': { description: 'Granted (or the lease this request/process already holds: existing=true)', content: json('LeaseGranted') },
+            '202': { description: 'Queued; poll GET /v1/queue/{ticket}', content: json('LeaseQueued') },
+            '404': problem('Unknown product (code unknown-product): the agent policy is out of date.'),
+            '409': { description: 'Denied: all seats in use', content: { 'application/problem+json': { schema: ref('LeaseDenied') } } },
+            '422': problem('requestId already used for a different lease (code validation-failed, field /requestId).'),
+            ...common,
+          },
+        },
+        get: {
+          operationId: 'listHeld',
+          summary: "This agent's live leases and waiting tickets (for resynchronising after a restart)",
+          security: bearer,
+          responses: { '200': { description: 'Held leases and tickets', content: json('HeldLeases') }, '401': common['401'] },
+        },
+      },
+      '/v1/leases/{id}/renew': {
+        post: {
+          operationId: 'renewLease',
+          summary: 'Renew a lease; the body may be empty or {}',
+          security: bearer,
+          parameters: [idParam('id', 'leaseId')],
+          responses: {
+            '200': { description: 'Renewed', content: json('RenewResponse') },
+            '404': problem('Lease gone (code lease-gone, action acquire): released, expired or revoked, or not this agent\'s. Acquire again or stop the program.'),
+            '401': common['401'],
+          },
+        },
+      },
+      '/v1/leases/{id}': {
+        delete: {
+          operationId: 'releaseLease',
+          summary: 'Release a lease (idempotent)',
+          security: bearer,
+          parameters: [idParam('id', 'leaseId'), { name: 'reason', in: 'query', schema: { type: 'string', enum: [...RELEASE_REASONS] } }],
+          responses: { '204': { description: 'Released (or already released)' }, '404': problem('No such lease for this agent.'), '401': common['401'] },
+        },
+      },
+      '/v1/queue/{ticket}': {
+        get: {
+          operationId: 'pollQueue',
+          summary: 'Long-poll a queue ticket: answers as soon as it is granted, or with its position after `wait` seconds',
+          security: bearer,
+          parameters: [
+            idParam('ticket', 'ticket from a 202'),
+            { name: 'wait', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'Seconds to wait (capped at queue.maxWaitSeconds; default that cap). 0 answers at once.' },
+          ],
+          responses: {
+            '200': { description: 'Waiting (position) or granted (lease; the dequeue)', content: json('QueueStatus') },
+            '404': problem('No such ticket for this agent.'),
+            '410': problem('Ticket gone (code ticket-gone): it stopped polling for longer than its keepalive, was cancelled, or its grant was not collected. Acquire again.'),
+            '401': common['401'],
+          },
+        },
+        delete: {
+          operationId: 'cancelQueue',
+          summary: 'Leave the queue (releases the lease if it was already granted)',
+          security: bearer,
+          parameters: [idParam('ticket', 'ticket')],
+          responses: { '204': { description: 'Cancelled' }, '404': problem('No such ticket for this agent.'), '401': common['401'] },
+        },
+      },
+      '/v1/events': {
+        post: {
+          operationId: 'uploadRecords',
+          summary: 'Upload journal records; idempotent by (agent, seq)',
+          description:
+            'Records with seq <= ackedThroughSeq are duplicates and ignored. The contiguous run from ackedThroughSeq+1 is stored. ' +
+            'A batch that continues past a hole gets 409 seq-gap with expectedSeq (the prefix before the hole is stored).',
+          security: bearer,
+          requestBody: { required: true, content: json('EventsUploadRequest') },
+          responses: {
+            '200': { description: 'Stored', content: json('EventsUploadResponse') },
+            '409': problem('Sequence gap (code seq-gap, action resend-from): expectedSeq, receivedSeq, ackedThroughSeq.'),
+            ...common,
+          },
+        },
+      },
+      '/v1/events/ack': {
+        get: {
+          operationId: 'getAck',
+          summary: 'Highest seq stored contiguously for this agent (where to resume uploading)',
+          security: bearer,
+          responses: { '200': { description: 'Ack', content: json('EventsAck') }, '401': common['401'] },
+        },
+      },
+      '/v1/reports/usage': {
+        get: {
+          operationId: 'usageReport',
+          summary: 'Per product per UTC day: checkouts, denials, peak concurrent seats, license-hours, hour-of-day license-hours',
+          security: [{ adminToken: [] as string[] }],
+          parameters: [
+            { name: 'from', in: 'query', required: true, schema: { type: 'string', format: 'date' } },
+            { name: 'to', in: 'query', required: true, schema: { type: 'string', format: 'date' }, description: 'Inclusive' },
+            { name: 'format', in: 'query', schema: { type: 'string', enum: ['json', 'csv'] } },
+            { name: 'product', in: 'query', schema: { type: 'string' } },
+          ],
+          responses: { '200': { description: 'Report rows (JSON or CSV)' }, '401': common['401'], '404': problem('Reports are disabled (no admin tokens configured).') },
+        },
+      },
+      '/v1/health': {
+        get: { operationId: 'health', summary: 'Liveness and database check', responses: { '200': { description: 'OK', content: json('Health') }, '503': problem('Database unavailable.') } },
+      },
+      '/v1/openapi.json': { get: { operationId: 'openapi', summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
+      '/metrics': { get: { operationId: 'metrics', summary: 'Prometheus text exposition', responses: { '200': { description: 'text/plain; version=0.0.4' } } } },
+    },
+  };
+}

@@ -1,0 +1,245 @@
+#!/usr/bin/env node
+/**
+ * usage-server: the reference lease and collection server, and its admin commands.
+ *
+ *   usage-server [serve] [--config FILE] [--listen HOST] [--port N] [--db FILE]
+ *   usage-server products list|add|set-seats ...
+ *   usage-server agents list|revoke ...
+ *   usage-server report usage --from YYYY-MM-DD --to YYYY-MM-DD [--format csv|json]
+ *   usage-server check-config --config FILE
+ *   usage-server openapi
+ *
+ * Exit codes: 0 ok, 1 runtime failure, 2 usage error, 78 configuration error (EX_CONFIG).
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { pino } from 'pino';
+import { LICENSE_TYPES, type LicenseType } from '../protocol/event-codes.js';
+import { buildOpenApi } from '../protocol/openapi.js';
+import { createServer, seedProducts } from './app.js';
+import { ConfigError, EX_CONFIG, ProductConfigSchema, loadServerConfig, type ServerConfig } from './config.js';
+import { revokeAgent } from './leases.js';
+import { reportToCsv, usageReport } from './reports.js';
+import { openDatabase, Store, type AgentRow, type ProductRow } from './store.js';
+import { SERVER_VERSION } from './version.js';
+
+interface CommonOpts {
+  config?: string;
+  db?: string;
+}
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`usage-server: ${message}\n`);
+  process.exit(code);
+}
+
+function loadConfig(opts: CommonOpts): ServerConfig {
+  try {
+    const cfg = loadServerConfig(opts.config);
+    if (opts.db) cfg.db = opts.db;
+    return cfg;
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`configuration error\n${err.message}`, EX_CONFIG);
+    throw err;
+  }
+}
+
+function openStore(opts: CommonOpts): { store: Store; cfg: ServerConfig } {
+  const cfg = loadConfig(opts);
+  try {
+    const store = new Store(openDatabase(cfg.db));
+    seedProducts(store, cfg);
+    return { store, cfg };
+  } catch (err) {
+    fail(`cannot open database ${cfg.db}: ${(err as Error).message}`, 1);
+  }
+}
+
+const int = (name: string, min: number) => (v: string) => {
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+  return Number(v);
+};
+const positive = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+  return n;
+};
+const day = (v: string) => {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(v) || Number.isNaN(Date.parse(v + 'T00:00:00Z'))) throw new InvalidArgumentError('expected a date YYYY-MM-DD');
+  return v;
+};
+
+function common(cmd: Command): Command {
+  return cmd.option('-c, --config <file>', 'server config file (JSON)').option('--db <file>', 'SQLite database file (overrides the config)');
+}
+
+function table(rows: Array<Record<string, unknown>>): string {
+  if (rows.length === 0) return '(none)\n';
+  const cols = Object.keys(rows[0]);
+  const w = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
+  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(w[i])).join('  ').trimEnd();
+  return [line(cols), ...rows.map((r) => line(cols.map((c) => String(r[c] ?? ''))))].join('\n') + '\n';
+}
+
+const program = new Command()
+  .name('usage-server')
+  .description('Reference lease and collection server for usage-agent')
+  .version(SERVER_VERSION)
+  .showHelpAfterError()
+  .exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  });
+
+common(program.command('serve', { isDefault: true }).description('run the server (default command)'))
+  .option('--listen <host>', 'address to listen on (default 127.0.0.1)')
+  .option('-p, --port <n>', 'TCP port (0 = any free port)', int('port', 0))
+  .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
+  .action(async (opts: CommonOpts & { listen?: string; port?: number; logLevel?: string }) => {
+    const cfg = loadConfig(opts);
+    if (opts.listen) cfg.listen.host = opts.listen;
+    if (opts.port !== undefined) cfg.listen.port = opts.port;
+    if (opts.logLevel) cfg.log.level = opts.logLevel as ServerConfig['log']['level'];
+    const logger = pino({ level: cfg.log.level, base: { name: 'usage-server' }, timestamp: pino.stdTimeFunctions.isoTime });
+    let handle: Awaited<ReturnType<typeof createServer>>;
+    try {
+      handle = await createServer(cfg, logger);
+    } catch (err) {
+      fail(`cannot start: ${(err as Error).message}`, 1);
+    }
+    try {
+      await handle.app.listen({ host: cfg.listen.host, port: cfg.listen.port });
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      fail(`cannot listen on ${cfg.listen.host}:${cfg.listen.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 1);
+    }
+    const addr = handle.app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : cfg.listen.port;
+    const host = cfg.listen.host.includes(':') ? `[${cfg.listen.host}]` : cfg.listen.host;
+    logger.info({ url: `http://${host}:${port}`, port, db: cfg.db, products: cfg.products.length, version: SERVER_VERSION }, 'listening');
+    if (cfg.enrollment.secrets.length === 0 && !process.env.USAGE_SERVER_ENROLL_SECRETS) logger.warn('no enrollment secrets configured: agents cannot enroll');
+
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      const force = setTimeout(() => {
+        logger.error('shutdown took longer than 10 s; exiting');
+        process.exit(1);
+      }, 10_000);
+      force.unref();
+      handle.close().then(
+        () => {
+          logger.info('stopped');
+          logger.flush();
+          process.exit(0);
+        },
+        (err) => {
+          logger.error({ err }, 'error while shutting down');
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('uncaughtException', (err) => {
+      logger.fatal({ err }, 'uncaught exception');
+      stop('uncaughtException');
+    });
+  });
+
+common(program.command('check-config').description('validate the config file and exit (78 on error)')).action((opts: CommonOpts) => {
+  const cfg = loadConfig(opts);
+  process.stdout.write(`ok: ${cfg.products.length} product(s), db ${cfg.db}, listen ${cfg.listen.host}:${cfg.listen.port}\n`);
+});
+
+program.command('openapi').description('print the OpenAPI 3.1 document of the protocol').action(() => {
+  process.stdout.write(JSON.stringify(buildOpenApi(SERVER_VERSION), null, 2) + '\n');
+});
+
+// ---- products ------------------------------------------------------------------------------
+const products = program.command('products').description('list and manage licensed products');
+
+const productView = (r: ProductRow) => {
+  const spec = JSON.parse(r.spec) as { match?: { executables?: string[] } };
+  return { id: r.id, name: r.name, type: r.license_type, seats: r.seats ?? 'unlimited', executables: (spec.match?.executables ?? []).join(','), source: r.source };
+};
+
+common(products.command('list').description('list products'))
+  .option('--json', 'JSON output')
+  .action((opts: CommonOpts & { json?: boolean }) => {
+    const { store } = openStore(opts);
+    const rows = store.s.products.all();
+    process.stdout.write(opts.json ? JSON.stringify(rows.map((r) => ({ ...JSON.parse(r.spec), seats: r.seats, source: r.source })), null, 2) + '\n' : table(rows.map(productView)));
+  });
+
+common(products.command('add').description('add or replace a product').argument('<id>', 'product id'))
+  .option('--name <name>', 'display name')
+  .option('--type <type>', `license type: ${LICENSE_TYPES.join('|')}`, 'floating')
+  .option('--seats <n>', 'concurrent seats (omit for an unlimited site license)', int('seats', 0))
+  .option('--exe <names...>', 'executable names that identify the product')
+  .option('--path <globs...>', 'executable path globs that identify the product')
+  .option('--ttl <seconds>', 'lease TTL (default from the server config)', positive('ttl'))
+  .option('--no-queue', 'deny instead of offering the waiting queue')
+  .action((id: string, opts: CommonOpts & { name?: string; type: string; seats?: number; exe?: string[]; path?: string[]; ttl?: number; queue: boolean }) => {
+    const { store, cfg } = openStore(opts);
+    const parsed = ProductConfigSchema.safeParse({
+      id, name: opts.name, licenseType: opts.type as LicenseType, seats: opts.seats, leaseTtlSeconds: opts.ttl, queue: opts.queue,
+      match: { executables: opts.exe ?? [], paths: opts.path ?? [] },
+    });
+    if (!parsed.success) fail(parsed.error.issues.map((i) => `${i.path.join('.') || 'product'}: ${i.message}`).join('\n'), 2);
+    if (parsed.data.licenseType !== 'site' && parsed.data.seats === undefined) fail(`--seats is required for a ${parsed.data.licenseType} license`, 2);
+    if (cfg.products.some((p) => p.id === id)) process.stderr.write(`warning: product ${id} is declared in ${opts.config}; the config file replaces this change at the next start\n`);
+    store.upsertProduct(parsed.data, 'admin');
+    process.stdout.write(`product ${id} saved\n`);
+  });
+
+common(products.command('set-seats').description('change the seat count of a product').argument('<id>', 'product id').argument('<seats>', 'seat count', int('seats', 0)))
+  .action((id: string, seats: number, opts: CommonOpts) => {
+    const { store, cfg } = openStore(opts);
+    const r = store.db.prepare('UPDATE products SET seats = ?, updated_at = ? WHERE id = ?').run(seats, new Date().toISOString(), id);
+    if (r.changes === 0) fail(`no product ${id}`, 1);
+    if (cfg.products.some((p) => p.id === id)) process.stderr.write(`warning: product ${id} is declared in ${opts.config}; edit the file to keep ${seats} seats after the next start\n`);
+    process.stdout.write(`product ${id}: ${seats} seats (queued users are granted freed seats within one sweep interval)\n`);
+  });
+
+// ---- agents --------------------------------------------------------------------------------
+const agents = program.command('agents').description('list and revoke enrolled agents');
+
+common(agents.command('list').description('list enrolled agents'))
+  .option('--json', 'JSON output')
+  .action((opts: CommonOpts & { json?: boolean }) => {
+    const { store } = openStore(opts);
+    const rows = store.db.prepare('SELECT id, host, agent_version, os, enrolled_at, last_seen_at, revoked_at, acked_seq FROM agents ORDER BY enrolled_at').all() as Omit<AgentRow, 'token_hash'>[];
+    const live = store.db.prepare('SELECT agent_id, count(*) AS n FROM leases WHERE ended_at IS NULL GROUP BY agent_id').all() as Array<{ agent_id: string; n: number }>;
+    const view = rows.map((r) => ({ ...r, leases: live.find((l) => l.agent_id === r.id)?.n ?? 0 }));
+    process.stdout.write(opts.json ? JSON.stringify(view, null, 2) + '\n' : table(view.map((r) => ({ id: r.id, host: r.host, version: r.agent_version ?? '', enrolled: r.enrolled_at, lastSeen: r.last_seen_at ?? '', revoked: r.revoked_at ?? '', ackedSeq: r.acked_seq, leases: r.leases }))));
+  });
+
+common(agents.command('revoke').description("revoke an agent's token, ending its leases and queue places").argument('<agentId>', 'agent id'))
+  .action((agentId: string, opts: CommonOpts) => {
+    const { store } = openStore(opts);
+    const a = store.s.agentById.get(agentId);
+    if (!a) fail(`no agent ${agentId}`, 1);
+    if (!revokeAgent(store, agentId)) {
+      process.stdout.write(`agent ${agentId} was already revoked\n`);
+      return;
+    }
+    process.stdout.write(`agent ${agentId} (${a.host}) revoked\n`);
+  });
+
+// ---- reports -------------------------------------------------------------------------------
+const report = program.command('report').description('usage reports');
+common(report.command('usage').description('per product per UTC day: checkouts, users, denials, queued, peak concurrent, license-hours, hour-of-day license-hours'))
+  .requiredOption('--from <date>', 'first day (YYYY-MM-DD, UTC)', day)
+  .requiredOption('--to <date>', 'last day, inclusive (YYYY-MM-DD, UTC)', day)
+  .option('--format <format>', 'csv|json', 'csv')
+  .option('--product <id>', 'only this product')
+  .action((opts: CommonOpts & { from: string; to: string; format: string; product?: string }) => {
+    if (opts.format !== 'csv' && opts.format !== 'json') fail('--format must be csv or json', 2);
+    if (opts.from > opts.to) fail('--from is after --to', 2);
+    const { store } = openStore(opts);
+    const rows = usageReport(store.db, { from: opts.from, to: opts.to, product: opts.product, now: Date.now() });
+    process.stdout.write(opts.format === 'csv' ? reportToCsv(rows) : JSON.stringify({ from: opts.from, to: opts.to, rows }, null, 2) + '\n');
+  });
+
+await program.parseAsync(process.argv);

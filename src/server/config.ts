@@ -1,0 +1,171 @@
+/**
+ * usage-server configuration: a JSON file validated with zod (unknown keys are errors), then
+ * command-line flags on top. A bad file is reported as `FILE: key.path: message` and the process
+ * exits with 78 (EX_CONFIG).
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { LICENSE_TYPES } from '../protocol/event-codes.js';
+import { DENY_ENFORCEMENTS, IDLE_ACTIONS, OFFLINE_BEHAVIOURS, MAX_RECORDS_PER_BATCH } from '../protocol/v1.js';
+
+export const EX_CONFIG = 78;
+export const DEFAULT_PORT = 8470;
+export const DEFAULT_LEASE_TTL_SECONDS = 900;
+
+const productId = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'must start with a letter or digit and contain only letters, digits, . _ : -');
+
+export const ProductConfigSchema = z.strictObject({
+  id: productId,
+  name: z.string().min(1).max(256).optional(),
+  licenseType: z.enum(LICENSE_TYPES).default('floating'),
+  /** Concurrent seats. Omitted or null for a site license means unlimited. */
+  seats: z.number().int().min(0).nullable().optional(),
+  match: z
+    .strictObject({
+      executables: z.array(z.string().min(1)).default([]),
+      paths: z.array(z.string().min(1)).default([]),
+    })
+    .default({ executables: [], paths: [] }),
+  leaseTtlSeconds: z.number().positive().optional(),
+  graceSeconds: z.number().min(0).optional(),
+  /** Leased/node-locked only: an allocation unused this long is revoked (default: leased 7 days, node-locked never). */
+  allocationHoldSeconds: z.number().positive().optional(),
+  offline: z.enum(OFFLINE_BEHAVIOURS).default('allow'),
+  onDeny: z.enum(DENY_ENFORCEMENTS).default('notify'),
+  queue: z.boolean().default(true),
+  denyMessage: z.string().max(1000).optional(),
+  idle: z
+    .strictObject({
+      afterSeconds: z.number().positive().nullable().default(null),
+      action: z.enum(IDLE_ACTIONS).default('none'),
+    })
+    .default({ afterSeconds: null, action: 'none' }),
+}).superRefine((p, ctx) => {
+  if (p.licenseType !== 'site' && (p.seats === undefined || p.seats === null)) {
+    ctx.addIssue({ code: 'custom', path: ['seats'], message: `seats is required for a ${p.licenseType} license` });
+  }
+});
+export type ProductConfig = z.infer<typeof ProductConfigSchema>;
+
+export const ServerConfigSchema = z
+  .strictObject({
+    listen: z
+      .strictObject({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(DEFAULT_PORT),
+      })
+      .default({ host: '127.0.0.1', port: DEFAULT_PORT }),
+    db: z.string().min(1).default('usage-server.db'),
+    enrollment: z
+      .strictObject({
+        /** Shared secrets agents present to enroll; any one of them is accepted. */
+        secrets: z.array(z.string().min(8, 'an enrollment secret must be at least 8 characters')).default([]),
+      })
+      .default({ secrets: [] }),
+    leases: z
+      .strictObject({
+        ttlSeconds: z.number().positive().default(DEFAULT_LEASE_TTL_SECONDS),
+        /** Default for products that set none; 0 disables the grace period. */
+        graceSeconds: z.number().min(0).optional(),
+        sweepIntervalSeconds: z.number().positive().default(5),
+        /** After a restart, leases and queue places get at least this long to be renewed/polled again. */
+        restartGraceSeconds: z.number().min(0).default(60),
+      })
+      .default({ ttlSeconds: DEFAULT_LEASE_TTL_SECONDS, sweepIntervalSeconds: 5, restartGraceSeconds: 60 }),
+    queue: z
+      .strictObject({
+        keepaliveSeconds: z.number().positive().default(60),
+        maxWaitSeconds: z.number().positive().default(30),
+      })
+      .default({ keepaliveSeconds: 60, maxWaitSeconds: 30 }),
+    limits: z
+      .strictObject({
+        bodyLimitBytes: z.number().int().min(1024).default(5 * 1024 * 1024),
+        maxRecordsPerBatch: z.number().int().min(1).max(MAX_RECORDS_PER_BATCH).default(MAX_RECORDS_PER_BATCH),
+      })
+      .default({ bodyLimitBytes: 5 * 1024 * 1024, maxRecordsPerBatch: MAX_RECORDS_PER_BATCH }),
+    policy: z
+      .strictObject({ pollIntervalSeconds: z.number().positive().default(300) })
+      .default({ pollIntervalSeconds: 300 }),
+    reports: z
+      .strictObject({
+        /** Bearer tokens allowed to read GET /v1/reports/*; empty disables the endpoint. */
+        adminTokens: z.array(z.string().min(16, 'an admin token must be at least 16 characters')).default([]),
+      })
+      .default({ adminTokens: [] }),
+    metrics: z.strictObject({ enabled: z.boolean().default(true) }).default({ enabled: true }),
+    log: z
+      .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .default({ level: 'info' }),
+    products: z.array(ProductConfigSchema).default([]),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.products.forEach((p, i) => {
+      if (seen.has(p.id)) ctx.addIssue({ code: 'custom', path: ['products', i, 'id'], message: `duplicate product id "${p.id}"` });
+      seen.add(p.id);
+    });
+  });
+export type ServerConfig = z.infer<typeof ServerConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly issues: Array<{ path: string; message: string }>,
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out || '(root)';
+}
+
+/** Validate an already-parsed object; `file` names the source in error messages. */
+export function parseServerConfig(raw: unknown, file: string): ServerConfig {
+  const r = ServerConfigSchema.safeParse(raw ?? {});
+  if (r.success) return r.data;
+  const issues = r.error.issues.flatMap((i) =>
+    i.code === 'unrecognized_keys'
+      ? i.keys.map((k) => ({ path: formatPath([...i.path, k]), message: 'unknown key' }))
+      : [{ path: formatPath(i.path), message: i.message }],
+  );
+  throw new ConfigError(issues.map((i) => `${file}: ${i.path}: ${i.message}`).join('\n'), file, issues);
+}
+
+export function loadServerConfig(file: string | undefined): ServerConfig {
+  if (!file) return parseServerConfig({}, '(defaults)');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError(`${file}: cannot read: ${e.code ?? e.message}`, file, [{ path: '(file)', message: e.code ?? e.message }]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${file}: (root): invalid JSON: ${(err as Error).message}`, file, [
+      { path: '(root)', message: `invalid JSON: ${(err as Error).message}` },
+    ]);
+  }
+  return parseServerConfig(raw, file);
+}
+
+/** Secrets may also come from the environment (comma-separated), so they need not sit in the file. */
+export function enrollmentSecrets(cfg: ServerConfig, env: NodeJS.ProcessEnv = process.env): string[] {
+  const fromEnv = (env.USAGE_SERVER_ENROLL_SECRETS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  return [...cfg.enrollment.secrets, ...fromEnv];
+}
