@@ -1,0 +1,256 @@
+/**
+ * The daemon component: samples processes every processes.sampleIntervalMs, reads kernel
+ * accounting, merges the two, and journals `process` and `process-interval` records. Registers the
+ * `processes` service (launch/exit notifications) for other components.
+ */
+import { existsSync, statSync } from 'node:fs';
+import type { Component, DaemonContext } from '../../daemon/component.js';
+import type { NewRecord } from '../../journal/journal.js';
+import {
+  accton,
+  agentPacctPath,
+  detectActiveAccounting,
+  ensureFile,
+  findAccton,
+  isRoot,
+  rotateOwned,
+  SYSTEM_PACCT_FILES,
+} from '../pacct/accounting.js';
+import type { PacctRecord } from '../pacct/decode.js';
+import { PacctReader, type PacctCursor } from '../pacct/reader.js';
+import { PasswdNames } from './names.js';
+import { PortableSampler } from './portable.js';
+import { ProcfsReader } from './procfs.js';
+import { finishPacctOnly, finishSampled, intervalRecord, matchPacct, type ProcessRecord } from './records.js';
+import { ProcessTracker, type PersistedInterval, type TrackedProcess } from './tracker.js';
+import { ProcessWatcher } from './watcher.js';
+
+export const INTERVAL_CURSOR = 'processes.intervals';
+export const pacctCursorKey = (path: string) => `pacct:${path}`;
+
+/** A sampled exit waits for its pacct record for at least this long (and one more pacct poll). */
+const PACCT_WAIT_MS = 1000;
+
+interface PendingExit {
+  p: TrackedProcess;
+  /** Tick number at which it was found gone. */
+  tick: number;
+}
+
+type PacctState =
+  | { mode: 'off'; reason: string }
+  | { mode: 'file' | 'auto'; file: string; owned: boolean; reader: PacctReader; accton: string | null };
+
+export function createProcessesComponent(ctx: DaemonContext): Component | undefined {
+  const cfg = ctx.config.processes;
+  if (!cfg.enabled) return undefined;
+  const log = ctx.logger.child({ component: 'processes' });
+  const names = new PasswdNames();
+  const linux = process.platform === 'linux';
+  const useProcfs = cfg.sampler === 'procfs' || (cfg.sampler === 'auto' && linux);
+  if (cfg.sampler === 'procfs' && !existsSync('/proc/self/stat')) {
+    throw new Error('processes.sampler is "procfs" but /proc is not available on this system');
+  }
+  const procfs = linux ? new ProcfsReader({ names, recordCommandLine: cfg.recordCommandLine }) : undefined;
+  const portable = useProcfs ? undefined : new PortableSampler(undefined, cfg.recordCommandLine);
+  const tracker = new ProcessTracker();
+  const host = ctx.host.hostname;
+  const withCmd = cfg.recordCommandLine;
+  const watcher = procfs ? new ProcessWatcher(procfs, ctx.config.leases.launchPollMs, (err) => log.warn({ err }, 'launch poll failed')) : undefined;
+  if (watcher) ctx.services.set('processes', watcher);
+
+  let pacct: PacctState = { mode: 'off', reason: cfg.pacct === 'off' ? 'processes.pacct is "off"' : 'not started' };
+  let pending: PendingExit[] = [];
+  let tick = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let lastSampleMs = 0;
+  let interval: PersistedRestore | undefined;
+  const emitted = { ps: 0, pacct: 0, both: 0, intervals: 0 };
+
+  const append = (r: ProcessRecord | ReturnType<typeof intervalRecord>) => ctx.journal.append(r as unknown as NewRecord);
+
+  const emitFinished = (p: TrackedProcess, a: PacctRecord | null) => {
+    const f = finishSampled(host, p, a, withCmd);
+    for (const iv of f.intervals) append(iv);
+    emitted.intervals += f.intervals.length;
+    append(f.record);
+    emitted[f.record.source]++;
+  };
+
+  const onPacct = (a: PacctRecord, cursor: PacctCursor, key: string) => {
+    const hit = pending.length > 0 ? matchPacct(pending.map((x) => x.p), a) : undefined;
+    const idx = hit ? pending.findIndex((x) => x.p === hit) : -1;
+    let sampled: TrackedProcess | undefined;
+    if (idx >= 0) {
+      sampled = pending[idx]!.p;
+      pending.splice(idx, 1);
+    } else {
+      const live = tracker.get(a.pid);
+      if (live && matchPacct([live], a)) sampled = tracker.takeLive(live.pid, live.startMs, Infinity);
+    }
+    if (sampled) emitFinished(sampled, a);
+    else {
+      append(finishPacctOnly(host, a, names, withCmd));
+      emitted.pacct++;
+    }
+    // Same transaction as the record it follows: exactly once across crashes.
+    ctx.journal.setCursor(key, cursor);
+  };
+
+  const pollPacct = () => {
+    if (pacct.mode === 'off') return;
+    const st = pacct;
+    const key = pacctCursorKey(st.file);
+    st.reader.poll((a, c) => onPacct(a, c, key));
+    if (st.owned && st.accton) {
+      let size = 0;
+      try {
+        size = statSync(st.file).size;
+      } catch {
+        /* recreated below */
+      }
+      if (size >= cfg.pacctRotateBytes) {
+        try {
+          rotateOwned(st.accton, st.file);
+          st.reader.poll((a, c) => onPacct(a, c, key));
+          log.info({ file: st.file, bytes: size }, 'rotated pacct file');
+        } catch (err) {
+          log.error({ err, file: st.file }, 'pacct rotation failed');
+        }
+      }
+    }
+  };
+
+  const sampleOnce = async () => {
+    const t0 = performance.now();
+    tick++;
+    if (procfs && useProcfs) procfs.sample(tracker);
+    else await portable!.sample(tracker);
+    if (interval) {
+      for (const [pid, s] of Object.entries(interval.state)) tracker.restoreIntervalState(Number(pid), s.startMs, s);
+      interval = undefined;
+    }
+    const { exited, intervals } = tracker.endSample();
+    for (const { process: p, interval: iv } of intervals) append(intervalRecord(null, iv, p, host, withCmd));
+    emitted.intervals += intervals.length;
+    if (intervals.length > 0) ctx.journal.setCursor(INTERVAL_CURSOR, tracker.intervalState());
+    for (const p of exited) pending.push({ p, tick });
+    pollPacct();
+    // Exits not matched by pacct: after one more pacct poll (and PACCT_WAIT_MS) they are `ps` only.
+    const keep: PendingExit[] = [];
+    for (const x of pending) {
+      const waited = (performance.now() - (x.p.goneMono ?? 0)) >= PACCT_WAIT_MS && x.tick < tick;
+      if (pacct.mode === 'off' || waited) emitFinished(x.p, null);
+      else keep.push(x);
+    }
+    pending = keep;
+    lastSampleMs = performance.now() - t0;
+  };
+
+  const runTick = () => {
+    if (running) return; // a slow sample (portable sampler) never overlaps the next
+    running = sampleOnce()
+      .catch((err) => log.error({ err }, 'process sample failed'))
+      .finally(() => {
+        running = undefined;
+      });
+  };
+
+  const setupPacct = (): PacctState => {
+    if (cfg.pacct === 'off') return { mode: 'off', reason: 'processes.pacct is "off"' };
+    if (!linux) return { mode: 'off', reason: 'kernel process accounting is read on Linux only' };
+    const acctonPath = findAccton();
+    const reader = (file: string, startAtEndIfNew: boolean) => {
+      const saved = ctx.journal.getCursor<PacctCursor>(pacctCursorKey(file));
+      let cursor = saved;
+      if (!cursor && startAtEndIfNew) {
+        // First run on a system file: its history predates the agent; start at its end.
+        try {
+          const st = statSync(file);
+          cursor = { dev: st.dev, ino: st.ino, offset: st.size - (st.size % 64) };
+        } catch {
+          /* not there yet */
+        }
+      }
+      return new PacctReader(file, cursor);
+    };
+    if (cfg.pacct !== 'auto') {
+      return { mode: 'file', file: cfg.pacct, owned: false, reader: reader(cfg.pacct, true), accton: null };
+    }
+    const own = agentPacctPath(ctx.dataDir);
+    const active = detectActiveAccounting([own, ...SYSTEM_PACCT_FILES]);
+    if (active === own) {
+      log.info({ file: own }, 'kernel accounting already writes to the agent file (left on by a previous run); adopting it');
+      return { mode: 'auto', file: own, owned: true, reader: reader(own, false), accton: acctonPath };
+    }
+    if (active) {
+      log.info({ file: active }, 'kernel accounting is active; reading its file');
+      return { mode: 'auto', file: active, owned: false, reader: reader(active, true), accton: null };
+    }
+    if (!isRoot()) return { mode: 'off', reason: 'accounting is not active and the agent is not root' };
+    if (!acctonPath) return { mode: 'off', reason: 'accton not found (install the acct/psacct package)' };
+    ensureFile(own);
+    accton(acctonPath, own);
+    log.info({ file: own }, 'switched kernel process accounting on');
+    return { mode: 'auto', file: own, owned: true, reader: reader(own, false), accton: acctonPath };
+  };
+
+  return {
+    name: 'processes',
+    start() {
+      try {
+        pacct = setupPacct();
+      } catch (err) {
+        log.error({ err }, 'kernel process accounting unavailable; sampling only');
+        pacct = { mode: 'off', reason: `error: ${String((err as Error).message ?? err)}` };
+      }
+      const saved = ctx.journal.getCursor<Record<string, PersistedInterval & { startMs: number }>>(INTERVAL_CURSOR);
+      if (saved) interval = { state: saved };
+      runTick();
+      timer = setInterval(runTick, cfg.sampleIntervalMs);
+      timer.unref();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      watcher?.stop();
+      await running;
+      try {
+        pollPacct();
+      } catch (err) {
+        log.warn({ err }, 'last pacct read failed');
+      }
+      if (pacct.mode !== 'off') {
+        pacct.reader.close();
+        if (pacct.owned && pacct.accton) {
+          try {
+            accton(pacct.accton, 'off');
+            log.info('switched kernel process accounting off');
+          } catch (err) {
+            log.warn({ err }, 'could not switch kernel process accounting off');
+          }
+        }
+      }
+    },
+    status() {
+      return {
+        sampler: useProcfs ? 'procfs' : 'portable',
+        sampleIntervalMs: cfg.sampleIntervalMs,
+        processesTracked: tracker.size,
+        samplesTaken: tracker.samplesTaken,
+        lastSampleMs: Math.round(lastSampleMs * 1000) / 1000,
+        pendingExits: pending.length,
+        recordsEmitted: emitted,
+        launchWatcher: watcher ? { pollMs: ctx.config.leases.launchPollMs, polls: watcher.polls } : null,
+        pacct:
+          pacct.mode === 'off'
+            ? { mode: 'off', reason: pacct.reason }
+            : { mode: cfg.pacct === 'auto' ? 'auto' : 'file', file: pacct.file, ownedByAgent: pacct.owned, ...pacct.reader.stats() },
+      };
+    },
+  };
+}
+
+interface PersistedRestore {
+  state: Record<string, PersistedInterval & { startMs: number }>;
+}

@@ -1,0 +1,76 @@
+import { readFileSync, statSync } from 'node:fs';
+import type { NameLookup } from './records.js';
+
+/**
+ * uid -> user name and gid -> group name from /etc/passwd and /etc/group, cached. A miss re-reads
+ * the file only if it changed (mtime), so a user added after start is found and an unknown uid
+ * (a deleted user, a container uid) costs one stat, not a parse.
+ */
+export class PasswdNames implements NameLookup {
+  private users = new Map<number, string>();
+  private groups = new Map<number, string>();
+  private usersMtime = -1;
+  private groupsMtime = -1;
+
+  constructor(
+    private readonly passwdPath = '/etc/passwd',
+    private readonly groupPath = '/etc/group',
+  ) {
+    this.refreshUsers();
+    this.refreshGroups();
+  }
+
+  user(uid: number): string | null {
+    const hit = this.users.get(uid);
+    if (hit !== undefined) return hit;
+    this.refreshUsers();
+    return this.users.get(uid) ?? null;
+  }
+
+  group(gid: number): string | null {
+    const hit = this.groups.get(gid);
+    if (hit !== undefined) return hit;
+    this.refreshGroups();
+    return this.groups.get(gid) ?? null;
+  }
+
+  private refreshUsers(): void {
+    const m = mtime(this.passwdPath);
+    if (m === this.usersMtime) return;
+    this.usersMtime = m;
+    this.users = parseIdFile(this.passwdPath);
+  }
+
+  private refreshGroups(): void {
+    const m = mtime(this.groupPath);
+    if (m === this.groupsMtime) return;
+    this.groupsMtime = m;
+    this.groups = parseIdFile(this.groupPath);
+  }
+}
+
+function mtime(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** name:x:ID:... lines; the first name for an id wins, as getpwuid would return. */
+export function parseIdFile(path: string): Map<number, string> {
+  const map = new Map<number, string>();
+  let text = '';
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return map;
+  }
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const parts = line.split(':');
+    const id = Number(parts[2]);
+    if (parts[0] && Number.isInteger(id) && !map.has(id)) map.set(id, parts[0]);
+  }
+  return map;
+}

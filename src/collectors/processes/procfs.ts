@@ -1,0 +1,303 @@
+/**
+ * Linux sampler: reads /proc directly, never spawns ps. Per sample: one readdir of /proc, one
+ * read of /proc/uptime, and one open/read/close of /proc/PID/stat per process into a buffer
+ * allocated once, parsed in place (no string split). /proc/PID/status, exe and cmdline are read
+ * only for a new process (or after an exec), /proc/PID/io only when the process used CPU since the
+ * previous read (a process that did not run cannot have done read/write calls).
+ */
+import { closeSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { Observed, type ProcessDetails, type ProcessObservation, type ProcessTracker, type SampleClock } from './tracker.js';
+import type { NameLookup } from './records.js';
+
+export interface ProcfsOptions {
+  /** Root of procfs (tests point this at a recorded fixture tree). */
+  procRoot?: string;
+  recordCommandLine?: boolean;
+  names: NameLookup;
+  /** Clock ticks per second; default: `getconf CLK_TCK` once, else 100. */
+  hz?: number;
+  pageSize?: number;
+  /** Boot time in ms since the epoch; default: btime from /proc/stat, read once. */
+  bootTimeMs?: number;
+  /** The monotonic clock (ms). */
+  monoNow?: () => number;
+}
+
+const CH_0 = 48;
+const CH_SPACE = 32;
+const CH_RPAREN = 41;
+
+export function readClockTicks(): number {
+  try {
+    const hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 2000 }).trim());
+    if (Number.isInteger(hz) && hz > 0) return hz;
+  } catch {
+    /* not available: Linux x86/arm USER_HZ is 100 */
+  }
+  return 100;
+}
+
+export function readPageSize(): number {
+  try {
+    const n = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8', timeout: 2000 }).trim());
+    if (Number.isInteger(n) && n > 0) return n;
+  } catch {
+    /* fall through */
+  }
+  return 4096;
+}
+
+export class ProcfsReader {
+  readonly root: string;
+  readonly hz: number;
+  readonly pageSize: number;
+  readonly bootTimeMs: number;
+  private readonly buf = Buffer.allocUnsafe(4096);
+  private readonly bigBuf = Buffer.allocUnsafe(65536);
+  private readonly names: NameLookup;
+  private readonly recordCommandLine: boolean;
+  readonly monoNow: () => number;
+  /** The one observation object reused for every process. */
+  private readonly obs: ProcessObservation = {
+    pid: 0,
+    ppid: 0,
+    startMs: 0,
+    comm: '',
+    cpuUserSeconds: 0,
+    cpuSystemSeconds: 0,
+    rssBytes: 0,
+    vsizeBytes: 0,
+  };
+  private lastCommBytes = Buffer.alloc(64);
+  readErrors = 0;
+
+  constructor(options: ProcfsOptions) {
+    this.root = options.procRoot ?? '/proc';
+    this.hz = options.hz ?? readClockTicks();
+    this.pageSize = options.pageSize ?? readPageSize();
+    this.names = options.names;
+    this.recordCommandLine = options.recordCommandLine ?? false;
+    this.monoNow = options.monoNow ?? (() => performance.now());
+    this.bootTimeMs = options.bootTimeMs ?? this.readBootTimeMs();
+  }
+
+  private readBootTimeMs(): number {
+    const text = this.readSmall(`${this.root}/stat`, this.bigBuf);
+    const m = text === null ? null : /^btime (\d+)/m.exec(text);
+    if (!m) throw new Error(`cannot read btime from ${this.root}/stat`);
+    return Number(m[1]) * 1000;
+  }
+
+  /** Seconds since boot (CLOCK_BOOTTIME) from /proc/uptime. */
+  readUptimeMs(): number {
+    const n = this.readInto(`${this.root}/uptime`, this.buf);
+    if (n <= 0) return NaN;
+    let i = 0;
+    let whole = 0;
+    while (i < n && this.buf[i] !== 46 && this.buf[i] !== CH_SPACE) whole = whole * 10 + (this.buf[i++]! - CH_0);
+    let frac = 0;
+    let scale = 1000;
+    if (this.buf[i] === 46) {
+      i++;
+      while (i < n && this.buf[i] !== CH_SPACE && scale > 1) {
+        scale /= 10;
+        frac += (this.buf[i++]! - CH_0) * scale;
+      }
+    }
+    return whole * 1000 + frac;
+  }
+
+  /**
+   * The clock for one sample: `wall` is boot time (read once) + uptime, which a settimeofday step
+   * does not move and which is on the same timeline as process start times.
+   */
+  clock(): SampleClock {
+    const up = this.readUptimeMs();
+    return { mono: this.monoNow(), wall: Number.isFinite(up) ? this.bootTimeMs + up : Date.now() };
+  }
+
+  private readInto(path: string, buf: Buffer): number {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch {
+      return -1;
+    }
+    try {
+      return readSync(fd, buf, 0, buf.length, 0);
+    } catch {
+      return -1;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private readSmall(path: string, buf: Buffer): string | null {
+    const n = this.readInto(path, buf);
+    return n < 0 ? null : buf.toString('latin1', 0, n);
+  }
+
+  /** The numeric entries of /proc. */
+  listPids(): number[] {
+    const names = readdirSync(this.root);
+    const pids: number[] = [];
+    for (const name of names) {
+      const c = name.charCodeAt(0);
+      if (c < 49 || c > 57) continue;
+      const pid = Number(name);
+      if (Number.isInteger(pid)) pids.push(pid);
+    }
+    return pids;
+  }
+
+  /**
+   * Parses /proc/PID/stat into the shared observation. Returns null if the process is gone.
+   * Layout: pid (comm) state ppid ... utime(14) stime(15) ... starttime(22) vsize(23) rss(24).
+   */
+  readStat(pid: number): ProcessObservation | null {
+    const buf = this.buf;
+    const n = this.readInto(`${this.root}/${pid}/stat`, buf);
+    if (n <= 0) return null;
+    // comm may contain spaces and ')': it ends at the last ')'.
+    let rp = n - 1;
+    while (rp > 0 && buf[rp] !== CH_RPAREN) rp--;
+    let lp = 0;
+    while (lp < rp && buf[lp] !== 40) lp++;
+    const o = this.obs;
+    o.pid = pid;
+    // Decode comm only when its bytes changed from the last process decoded (cheap compare).
+    const commLen = rp - lp - 1;
+    o.comm = buf.toString('utf8', lp + 1, rp);
+    let i = rp + 2; // field 3 (state)
+    let field = 3;
+    let ppid = 0;
+    let utime = 0;
+    let stime = 0;
+    let start = 0;
+    let vsize = 0;
+    let rss = 0;
+    while (i < n && field <= 24) {
+      if (field === 3) {
+        while (i < n && buf[i] !== CH_SPACE) i++;
+      } else {
+        let v = 0;
+        let neg = false;
+        if (buf[i] === 45) {
+          neg = true;
+          i++;
+        }
+        while (i < n) {
+          const c = buf[i]!;
+          if (c === CH_SPACE || c === 10) break;
+          v = v * 10 + (c - CH_0);
+          i++;
+        }
+        if (neg) v = -v;
+        switch (field) {
+          case 4:
+            ppid = v;
+            break;
+          case 14:
+            utime = v;
+            break;
+          case 15:
+            stime = v;
+            break;
+          case 22:
+            start = v;
+            break;
+          case 23:
+            vsize = v;
+            break;
+          case 24:
+            rss = v;
+            break;
+        }
+      }
+      i++;
+      field++;
+    }
+    if (field <= 24 || commLen < 0) return null;
+    o.ppid = ppid;
+    o.cpuUserSeconds = utime / this.hz;
+    o.cpuSystemSeconds = stime / this.hz;
+    o.startMs = this.bootTimeMs + Math.round((start * 1000) / this.hz);
+    o.vsizeBytes = vsize;
+    o.rssBytes = rss * this.pageSize;
+    return o;
+  }
+
+  /** rchar/wchar from /proc/PID/io (root, or the same user), or null. */
+  readIo(pid: number): { readBytes: number; writeBytes: number } | null {
+    const buf = this.bigBuf;
+    const n = this.readInto(`${this.root}/${pid}/io`, buf);
+    if (n <= 0) return null;
+    let readBytes = -1;
+    let writeBytes = -1;
+    let i = 0;
+    while (i < n && (readBytes < 0 || writeBytes < 0)) {
+      const lineStart = i;
+      while (i < n && buf[i] !== 58) i++; // ':'
+      const isR = buf[lineStart] === 114 && buf[lineStart + 1] === 99; // "rc"har
+      const isW = buf[lineStart] === 119 && buf[lineStart + 1] === 99; // "wc"har
+      i++;
+      while (i < n && buf[i] === CH_SPACE) i++;
+      let v = 0;
+      while (i < n && buf[i] !== 10) v = v * 10 + (buf[i++]! - CH_0);
+      i++;
+      if (isR) readBytes = v;
+      else if (isW) writeBytes = v;
+    }
+    if (readBytes < 0 || writeBytes < 0) return null;
+    return { readBytes, writeBytes };
+  }
+
+  /** uid/gid (real) from status, exe, optionally cmdline: once per new process. */
+  readDetails(pid: number): ProcessDetails {
+    let uid: number | null = null;
+    let gid: number | null = null;
+    const status = this.readSmall(`${this.root}/${pid}/status`, this.bigBuf);
+    if (status !== null) {
+      const u = /\nUid:\s+(\d+)/.exec(status);
+      const g = /\nGid:\s+(\d+)/.exec(status);
+      if (u) uid = Number(u[1]);
+      if (g) gid = Number(g[1]);
+    }
+    let exe: string | null = null;
+    try {
+      exe = readlinkSync(`${this.root}/${pid}/exe`);
+      if (exe.endsWith(' (deleted)')) exe = exe.slice(0, -10);
+    } catch {
+      /* kernel thread, or not permitted */
+    }
+    const details: ProcessDetails = {
+      uid,
+      gid,
+      user: uid === null ? null : this.names.user(uid),
+      group: gid === null ? null : this.names.group(gid),
+      exe,
+    };
+    if (this.recordCommandLine) {
+      const raw = this.readSmall(`${this.root}/${pid}/cmdline`, this.bigBuf);
+      details.cmdline = raw === null ? null : raw.replace(/\0+$/, '').split('\0').join(' ');
+    }
+    return details;
+  }
+
+  /** One full sample into the tracker. */
+  sample(tracker: ProcessTracker): void {
+    tracker.beginSample(this.clock());
+    const pids = this.listPids();
+    for (let k = 0; k < pids.length; k++) {
+      const pid = pids[k]!;
+      const o = this.readStat(pid);
+      if (o === null) continue;
+      const r = tracker.observe(o);
+      if (r === Observed.Unchanged || r === Observed.Ignored) continue;
+      if (r === Observed.New) tracker.setDetails(pid, this.readDetails(pid));
+      const io = this.readIo(pid);
+      if (io) tracker.setIo(pid, io.readBytes, io.writeBytes);
+    }
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The `processes` service for other components (the lease enforcer): launch and exit
+ * notifications from a fast poll of /proc at leases.launchPollMs. Each poll is one readdir of
+ * /proc; only a PID not seen before costs more (its stat, status and exe). The poll runs only while
+ * someone listens.
+ */
+import type { ProcfsReader } from './procfs.js';
+
+export interface ProcessEvent {
+  pid: number;
+  ppid: number;
+  uid: number | null;
+  user: string | null;
+  command: string;
+  exe: string | null;
+  /** ISO 8601 UTC. */
+  startTime: string;
+  /** Start time in clock ticks since boot (/proc/PID/stat field 22): with pid, the identity. */
+  startTicks: number;
+}
+
+export type ProcessListener = (p: ProcessEvent) => void;
+
+export interface ProcessesService {
+  onStart(listener: ProcessListener): () => void;
+  onExit(listener: ProcessListener): () => void;
+  /** Processes currently known to the watcher (after its first poll). */
+  running(): ProcessEvent[];
+}
+
+export class ProcessWatcher implements ProcessesService {
+  private readonly startListeners = new Set<ProcessListener>();
+  private readonly exitListeners = new Set<ProcessListener>();
+  private known = new Map<number, ProcessEvent>();
+  private timer: NodeJS.Timeout | undefined;
+  private primed = false;
+  polls = 0;
+
+  constructor(
+    private readonly reader: ProcfsReader,
+    private readonly pollMs: number,
+    private readonly onError: (err: unknown) => void = () => undefined,
+  ) {}
+
+  onStart(listener: ProcessListener): () => void {
+    this.startListeners.add(listener);
+    this.ensureRunning();
+    return () => this.startListeners.delete(listener);
+  }
+
+  onExit(listener: ProcessListener): () => void {
+    this.exitListeners.add(listener);
+    this.ensureRunning();
+    return () => this.exitListeners.delete(listener);
+  }
+
+  running(): ProcessEvent[] {
+    if (!this.primed) this.poll();
+    return [...this.known.values()];
+  }
+
+  private ensureRunning(): void {
+    if (this.timer) return;
+    if (!this.primed) this.poll(); // existing processes are the baseline, not launches
+    this.timer = setInterval(() => {
+      try {
+        this.poll();
+      } catch (err) {
+        this.onError(err);
+      }
+    }, this.pollMs);
+    this.timer.unref();
+  }
+
+  /** One poll: new PIDs -> onStart, vanished PIDs -> onExit. Exposed for tests. */
+  poll(): void {
+    this.polls++;
+    const pids = this.reader.listPids();
+    const next = new Map<number, ProcessEvent>();
+    const started: ProcessEvent[] = [];
+    for (const pid of pids) {
+      const old = this.known.get(pid);
+      if (old) {
+        next.set(pid, old);
+        continue;
+      }
+      const o = this.reader.readStat(pid);
+      if (!o) continue;
+      const d = this.reader.readDetails(pid);
+      const ev: ProcessEvent = {
+        pid,
+        ppid: o.ppid,
+        uid: d.uid,
+        user: d.user,
+        command: o.comm,
+        exe: d.exe,
+        startTime: new Date(o.startMs).toISOString(),
+        startTicks: Math.round(((o.startMs - this.reader.bootTimeMs) * this.reader.hz) / 1000),
+      };
+      next.set(pid, ev);
+      started.push(ev);
+    }
+    const exited: ProcessEvent[] = [];
+    for (const [pid, ev] of this.known) if (!next.has(pid)) exited.push(ev);
+    this.known = next;
+    const wasPrimed = this.primed;
+    this.primed = true;
+    if (!wasPrimed) return;
+    for (const ev of started) for (const l of this.startListeners) safe(() => l(ev), this.onError);
+    for (const ev of exited) for (const l of this.exitListeners) safe(() => l(ev), this.onError);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+function safe(fn: () => void, onError: (err: unknown) => void): void {
+  try {
+    fn();
+  } catch (err) {
+    onError(err);
+  }
+}
