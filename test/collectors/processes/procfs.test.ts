@@ -1,0 +1,104 @@
+/**
+ * The /proc sampler over recorded fixtures (test/fixtures/proc/t1, t2: two samples 5 s apart) and
+ * over the real /proc. Fixture values are exact; real-process tolerances are stated inline.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { PasswdNames } from '../../../src/collectors/processes/names.js';
+import { ProcfsReader } from '../../../src/collectors/processes/procfs.js';
+import { finishSampled } from '../../../src/collectors/processes/records.js';
+import { ProcessTracker } from '../../../src/collectors/processes/tracker.js';
+import { ProcessWatcher } from '../../../src/collectors/processes/watcher.js';
+
+// dist-*/test/collectors/processes -> repository root
+const FIX = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'test', 'fixtures', 'proc');
+const BOOT = 1_700_000_000_000;
+
+function reader(snapshot: string, mono: number): ProcfsReader {
+  return new ProcfsReader({
+    procRoot: join(FIX, snapshot),
+    names: new PasswdNames(join(FIX, 'passwd'), join(FIX, 'group')),
+    hz: 100,
+    pageSize: 4096,
+    monoNow: () => mono,
+  });
+}
+
+test('fixtures: stat parsing (odd comm), identity, PID reuse, exits, details and I/O', () => {
+  const t = new ProcessTracker();
+  const r1 = reader('t1', 0);
+  assert.equal(r1.bootTimeMs, BOOT);
+  r1.sample(t);
+  assert.equal(t.endSample().exited.length, 0);
+  assert.equal(t.size, 3);
+  const p = t.get(100)!;
+  assert.equal(p.comm, 'my (odd) prog');
+  assert.equal(p.startMs, BOOT + 500_000);
+  assert.equal(p.ageAtFirstMs, 500_000); // uptime 1000 s, started at 500 s
+  assert.deepEqual(p.details, { uid: 1000, gid: 1000, user: 'alice', group: 'staff', exe: '/opt/odd/prog' });
+  assert.equal(p.readBytes, 1000);
+
+  reader('t2', 5000).sample(t);
+  const { exited } = t.endSample();
+  // 300 exited; 200 was reused by `cat` (different start ticks): the `sleep` ended
+  assert.deepEqual(exited.map((x) => `${x.pid}:${x.comm}`).sort(), ['200:sleep', '300:bash']);
+  assert.equal(t.get(200)!.comm, 'cat');
+  assert.equal(t.get(200)!.startMs, BOOT + 1_003_000);
+  const q = t.get(100)!;
+  assert.equal(q.cpuUserSeconds, 6);
+  assert.equal(q.cpuSystemSeconds, 0.6);
+  assert.equal(q.maxRssBytes, 51200 * 4096);
+  assert.equal(q.readBytes, 5000);
+  assert.equal(q.writeBytes, 7000);
+  const sleep = exited.find((x) => x.comm === 'sleep')!;
+  const { record } = finishSampled('fixture', sleep, null);
+  assert.equal(record.user, 'root');
+  assert.equal(record.exe, '/usr/bin/sleep');
+  assert.equal(record.start, new Date(BOOT + 990_000).toISOString());
+  assert.equal(record.elapsedSeconds, 10); // 1000 s uptime - 990 s start; last seen in t1
+  assert.equal(record.cpuUserSeconds, 0.01);
+});
+
+test('real /proc: this process is found with plausible values', () => {
+  const r = new ProcfsReader({ names: new PasswdNames() });
+  const t = new ProcessTracker();
+  r.sample(t);
+  t.endSample();
+  const me = t.get(process.pid)!;
+  assert.ok(me, 'own pid sampled');
+  assert.equal(me.comm, 'node');
+  assert.equal(me.details!.uid, process.getuid!());
+  assert.equal(me.details!.exe, process.execPath);
+  // RSS within 50% of what Node reports for itself
+  const rss = process.memoryUsage().rss;
+  assert.ok(me.lastRssBytes > rss * 0.5 && me.lastRssBytes < rss * 1.5, `${me.lastRssBytes} vs ${rss}`);
+  // start within 2 s of what Node says (uptime-based)
+  const startedAt = Date.now() - process.uptime() * 1000;
+  assert.ok(Math.abs(me.startMs - startedAt) < 2000, `${me.startMs} vs ${startedAt}`);
+});
+
+test('launch watcher: onStart and onExit for a real child, existing processes are not launches', async (t) => {
+  const r = new ProcfsReader({ names: new PasswdNames() });
+  const w = new ProcessWatcher(r, 50);
+  t.after(() => w.stop());
+  const started: number[] = [];
+  const exited: number[] = [];
+  w.onStart((p) => started.push(p.pid));
+  w.onExit((p) => exited.push(p.pid));
+  assert.ok(!started.includes(process.pid));
+  const child = spawn('sleep', ['0.6'], { stdio: 'ignore' });
+  t.after(() => child.kill('SIGKILL'));
+  await new Promise((res) => setTimeout(res, 300));
+  assert.ok(started.includes(child.pid!), 'child launch seen');
+  const ev = w.running().find((p) => p.pid === child.pid)!;
+  assert.equal(ev.command, 'sleep');
+  assert.equal(ev.exe, '/usr/bin/sleep');
+  assert.equal(ev.ppid, process.pid);
+  assert.ok(ev.startTicks > 0);
+  await new Promise((res) => child.on('exit', res));
+  await new Promise((res) => setTimeout(res, 200));
+  assert.ok(exited.includes(child.pid!), 'child exit seen');
+});
