@@ -71,6 +71,7 @@ export async function createServer(cfg: ServerConfig, logger: Logger): Promise<S
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: cfg.limits.bodyLimitBytes,
+    maxParamLength: 1024,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, allowUnionTypes: true } },
