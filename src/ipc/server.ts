@@ -1,0 +1,466 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes, timingSafeEqual, randomUUID } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { defaultSocketPath } from '../config/paths.js';
+import type { Component, ComponentFactory, DaemonContext } from '../daemon/component.js';
+import {
+  IPC_VERSION,
+  MAX_BATCH,
+  lineReader,
+  tokenDir,
+  tokenPath,
+  type ClientMessage,
+  type DaemonMessage,
+  type InputInfo,
+  type Notification,
+  type Urgency,
+} from './protocol.js';
+
+/** What other daemon components use to reach users' sessions (ctx.services.get('sessions')). */
+export interface SessionHub {
+  /** Sends a notification to every authenticated session agent of that user; false if none. */
+  notifyUser(user: number | string, notification: { title: string; body: string; urgency?: Urgency; id?: string }): boolean;
+  connectedUsers(): Array<{ uid: number; user: string; sessions: number }>;
+  /** Called when a session agent reports whether it could show a notification. */
+  onNotificationResult(listener: (r: { uid: number; user: string; id: string; shown: boolean; error?: string }) => void): () => void;
+}
+
+/** Activity record types a session agent may send; anything else is rejected. */
+const ACCEPTED_TYPES = new Set(['break', 'work', 'input-events']);
+/** Fields copied from a session agent's record; identity fields are stamped by the daemon. */
+const ACCEPTED_FIELDS = [
+  'application',
+  'start',
+  'end',
+  'durationSeconds',
+  'breakType',
+  'periodType',
+  'keyboard',
+  'mouse',
+  'switch',
+  'mouseButtons',
+  'mouseWheel',
+  'mouseMoves',
+  'applications',
+  'endReason',
+  'inputSource',
+  'display',
+] as const;
+
+const AUTH_TIMEOUT_MS = 10_000;
+const MAX_CONNECTIONS = 512;
+
+interface Connection {
+  id: string;
+  socket: Socket;
+  state: 'hello' | 'auth' | 'ready' | 'closed';
+  uid?: number;
+  user?: string;
+  pid?: number;
+  queueId?: string;
+  input?: InputInfo;
+  display?: string;
+  connectedAt: string;
+  received: number;
+}
+
+/** The user name of a uid: /etc/passwd first, then NSS via getent (once per uid), else the number. */
+export function userName(uid: number, cache = new Map<number, string>()): string {
+  const cached = cache.get(uid);
+  if (cached) return cached;
+  let name: string | undefined;
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 3 && Number(f[2]) === uid) {
+        name = f[0];
+        break;
+      }
+    }
+  } catch {
+    /* no passwd file */
+  }
+  if (!name) {
+    try {
+      name = execFileSync('getent', ['passwd', String(uid)], { encoding: 'utf8', timeout: 2000 }).split(':')[0] || undefined;
+    } catch {
+      /* unknown uid */
+    }
+  }
+  const result = name ?? String(uid);
+  cache.set(uid, result);
+  return result;
+}
+
+export interface SessionServerOptions {
+  socketPath: string;
+}
+
+/**
+ * The daemon side of the session channel: owns the socket, authenticates peers by per-uid token
+ * files (see README "Threat model"), writes their records to the journal exactly once and carries
+ * notifications back.
+ */
+export class SessionServer implements Component, SessionHub {
+  readonly name = 'sessions';
+  private server: Server | undefined;
+  private readonly connections = new Map<string, Connection>();
+  private readonly tokens = new Map<number, Buffer>();
+  private readonly users = new Map<number, string>();
+  private readonly acked = new Map<string, number>();
+  private readonly resultListeners = new Set<(r: { uid: number; user: string; id: string; shown: boolean; error?: string }) => void>();
+  private readonly counters = { accepted: 0, duplicates: 0, rejected: 0, authFailures: 0, notificationsSent: 0 };
+  private readonly isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+  constructor(
+    private readonly ctx: DaemonContext,
+    private readonly options: SessionServerOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    const { socketPath } = this.options;
+    const dir = dirname(socketPath);
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o755 });
+    await removeStaleSocket(socketPath);
+    // Tokens: a directory only the daemon can write, that others can traverse but not list.
+    const tdir = tokenDir(socketPath);
+    mkdirSync(tdir, { recursive: true, mode: 0o711 });
+    chmodSync(tdir, 0o711);
+    // New tokens every start: a token copied earlier stops working when the daemon restarts.
+    for (const f of readdirSync(tdir)) rmSync(join(tdir, f), { force: true });
+
+    this.server = createServer((socket) => this.accept(socket));
+    this.server.maxConnections = MAX_CONNECTIONS;
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(socketPath, () => {
+        this.server!.off('error', reject);
+        resolve();
+      });
+    });
+    // Any local user may connect; what they may do is decided by authentication.
+    chmodSync(socketPath, 0o666);
+    this.server.on('error', (err) => this.ctx.logger.error({ err }, 'session socket error'));
+    this.ctx.logger.info({ socket: socketPath, tokens: tdir, perUserTokens: this.isRoot }, 'listening for session agents');
+    if (!canOthersTraverse(dir)) {
+      this.ctx.logger.info({ dir }, 'socket directory is not traversable by other users: only this user\'s session agents can connect (use session.socketPath, e.g. /run/usage-agent/agent.sock)');
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.connections.values()) c.socket.destroy();
+    this.connections.clear();
+    if (this.server) {
+      await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+      this.server = undefined;
+    }
+    rmSync(this.options.socketPath, { force: true });
+    try {
+      this.ctx.journal.flush();
+    } catch (err) {
+      this.ctx.logger.error({ err }, 'journal flush failed while stopping sessions');
+    }
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      socket: this.options.socketPath,
+      sessions: [...this.connections.values()]
+        .filter((c) => c.state === 'ready')
+        .map((c) => ({
+          user: c.user,
+          uid: c.uid,
+          pid: c.pid,
+          display: c.display,
+          input: c.input?.mode,
+          inputSource: c.input?.source,
+          focus: c.input?.focus,
+          sessionEvents: c.input?.sessionEvents,
+          connectedAt: c.connectedAt,
+          recordsReceived: c.received,
+        })),
+      ...this.counters,
+    };
+  }
+
+  // --- SessionHub ------------------------------------------------------------------------------
+
+  notifyUser(user: number | string, n: { title: string; body: string; urgency?: Urgency; id?: string }): boolean {
+    const notification: Notification = { id: n.id ?? randomUUID(), title: n.title, body: n.body, urgency: n.urgency ?? 'normal' };
+    let sent = false;
+    for (const c of this.connections.values()) {
+      if (c.state !== 'ready') continue;
+      if (typeof user === 'number' ? c.uid !== user : c.user !== user) continue;
+      this.send(c, { v: IPC_VERSION, kind: 'notification', ...notification });
+      sent = true;
+    }
+    if (sent) this.counters.notificationsSent += 1;
+    return sent;
+  }
+
+  connectedUsers(): Array<{ uid: number; user: string; sessions: number }> {
+    const by = new Map<number, { uid: number; user: string; sessions: number }>();
+    for (const c of this.connections.values()) {
+      if (c.state !== 'ready') continue;
+      const e = by.get(c.uid!) ?? { uid: c.uid!, user: c.user!, sessions: 0 };
+      e.sessions += 1;
+      by.set(c.uid!, e);
+    }
+    return [...by.values()];
+  }
+
+  onNotificationResult(listener: (r: { uid: number; user: string; id: string; shown: boolean; error?: string }) => void): () => void {
+    this.resultListeners.add(listener);
+    return () => this.resultListeners.delete(listener);
+  }
+
+  // --- connections -----------------------------------------------------------------------------
+
+  private accept(socket: Socket): void {
+    const c: Connection = { id: randomUUID(), socket, state: 'hello', connectedAt: new Date().toISOString(), received: 0 };
+    this.connections.set(c.id, c);
+    const timer = setTimeout(() => {
+      if (c.state !== 'ready') this.fail(c, 'authentication timed out');
+    }, AUTH_TIMEOUT_MS);
+    timer.unref();
+    socket.on(
+      'data',
+      lineReader(
+        (line) => this.onLine(c, line),
+        () => this.fail(c, 'line too long'),
+      ),
+    );
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      c.state = 'closed';
+      this.connections.delete(c.id);
+      if (c.uid !== undefined) this.ctx.logger.info({ user: c.user, uid: c.uid, pid: c.pid }, 'session agent disconnected');
+    });
+  }
+
+  private onLine(c: Connection, line: string): void {
+    if (c.state === 'closed') return;
+    let msg: ClientMessage;
+    try {
+      msg = JSON.parse(line) as ClientMessage;
+    } catch {
+      return this.fail(c, 'not JSON');
+    }
+    if (typeof msg !== 'object' || msg === null || msg.v !== IPC_VERSION) {
+      return this.fail(c, `unsupported protocol version (this daemon speaks v${IPC_VERSION})`);
+    }
+    try {
+      if (c.state === 'hello') return this.onHello(c, msg);
+      if (c.state === 'auth') return this.onAuth(c, msg);
+      switch (msg.kind) {
+        case 'records':
+          return this.onRecords(c, msg);
+        case 'status':
+          c.input = sanitizeInput(msg.input);
+          return;
+        case 'notified': {
+          const r = { uid: c.uid!, user: c.user!, id: String(msg.id), shown: msg.shown === true, error: msg.error ? String(msg.error) : undefined };
+          for (const l of this.resultListeners) l(r);
+          return;
+        }
+        default:
+          return this.fail(c, `unexpected message kind ${(msg as { kind?: unknown }).kind}`);
+      }
+    } catch (err) {
+      this.ctx.logger.error({ err, user: c.user }, 'session message failed');
+      this.fail(c, 'internal error');
+    }
+  }
+
+  private onHello(c: Connection, msg: ClientMessage): void {
+    if (msg.kind !== 'hello' || !Number.isInteger(msg.uid) || msg.uid < 0 || typeof msg.queueId !== 'string' || !/^[\w-]{1,64}$/.test(msg.queueId)) {
+      return this.fail(c, 'expected hello {uid, pid, queueId}');
+    }
+    const ownUid = process.getuid?.() ?? 0;
+    if (!this.isRoot && msg.uid !== ownUid) {
+      return this.fail(c, `this daemon runs as uid ${ownUid}, not root, and can only authenticate that user`);
+    }
+    c.uid = msg.uid;
+    c.pid = Number(msg.pid) || undefined;
+    c.queueId = msg.queueId;
+    c.input = sanitizeInput(msg.input);
+    c.display = typeof msg.display === 'string' ? msg.display.slice(0, 64) : undefined;
+    this.ensureToken(msg.uid);
+    c.state = 'auth';
+    this.send(c, { v: IPC_VERSION, kind: 'challenge', tokenPath: tokenPath(this.options.socketPath, msg.uid) });
+  }
+
+  private onAuth(c: Connection, msg: ClientMessage): void {
+    if (msg.kind !== 'auth' || typeof msg.token !== 'string') return this.fail(c, 'expected auth {token}');
+    const expected = this.tokens.get(c.uid!);
+    const given = Buffer.from(msg.token, 'utf8');
+    if (!expected || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      this.counters.authFailures += 1;
+      this.ctx.logger.warn({ claimedUid: c.uid, pid: c.pid }, 'session agent failed authentication');
+      return this.fail(c, 'authentication failed');
+    }
+    c.user = userName(c.uid!, this.users);
+    c.state = 'ready';
+    this.ackedThrough(c);
+    // The committed value: what the client may delete from its queue.
+    const ackedThrough = this.ctx.journal.getCursor<number>(this.cursorKey(c)) ?? 0;
+    this.ctx.logger.info({ user: c.user, uid: c.uid, pid: c.pid, input: c.input?.mode, ackedThrough }, 'session agent connected');
+    this.send(c, { v: IPC_VERSION, kind: 'welcome', uid: c.uid!, user: c.user, ackedThrough });
+  }
+
+  /**
+   * Exactly-once hand-over: items carry the client queue's gap-free seq; the highest one stored
+   * per (uid, queue) is a journal cursor committed in the same transaction as the records.
+   */
+  private onRecords(c: Connection, msg: ClientMessage): void {
+    if (msg.kind !== 'records' || !Array.isArray(msg.items) || msg.items.length > MAX_BATCH) return this.fail(c, 'bad records batch');
+    const key = this.cursorKey(c);
+    let through = this.ackedThrough(c);
+    let accepted = 0;
+    let duplicates = 0;
+    let rejected = 0;
+    for (const item of msg.items) {
+      const id = Number(item?.id);
+      if (!Number.isSafeInteger(id) || id <= through) {
+        duplicates += 1;
+        continue;
+      }
+      const record = this.stamp(c, item.record);
+      if (record) {
+        this.ctx.journal.append(record);
+        accepted += 1;
+      } else {
+        // Acknowledged anyway: a record we will never accept must not block the user's queue.
+        rejected += 1;
+      }
+      through = id;
+    }
+    if (accepted > 0 || rejected > 0) {
+      this.ctx.journal.setCursor(key, through);
+      // Remembered before the flush: if it fails the records stay buffered in the journal (and
+      // commit later with this cursor), so a resend must not append them a second time.
+      this.acked.set(key, through);
+      // Acknowledged only once committed: the client deletes nothing the journal might still lose.
+      this.ctx.journal.flush();
+    }
+    c.received += accepted;
+    this.counters.accepted += accepted;
+    this.counters.duplicates += duplicates;
+    this.counters.rejected += rejected;
+    if (rejected > 0) this.ctx.logger.warn({ user: c.user, rejected }, 'rejected malformed activity records from a session agent');
+    this.send(c, { v: IPC_VERSION, kind: 'ack', through, accepted, duplicates, rejected });
+  }
+
+  /** Validates a record and stamps identity from the authenticated peer (never from the record). */
+  private stamp(c: Connection, raw: unknown): Record<string, unknown> & { type: string; time: string } | undefined {
+    if (typeof raw !== 'object' || raw === null) return undefined;
+    const r = raw as Record<string, unknown>;
+    if (typeof r.type !== 'string' || !ACCEPTED_TYPES.has(r.type)) return undefined;
+    if (typeof r.time !== 'string' || Number.isNaN(Date.parse(r.time))) return undefined;
+    if (typeof r.start !== 'string' || typeof r.end !== 'string' || typeof r.durationSeconds !== 'number') return undefined;
+    const out: Record<string, unknown> & { type: string; time: string } = {
+      type: r.type,
+      time: new Date(Date.parse(r.time)).toISOString(),
+      host: this.ctx.host.hostname,
+      user: c.user,
+      uid: c.uid,
+    };
+    for (const f of ACCEPTED_FIELDS) if (r[f] !== undefined) out[f] = r[f];
+    if (JSON.stringify(out).length > 64 * 1024) return undefined;
+    return out;
+  }
+
+  private cursorKey(c: Connection): string {
+    return `session:${c.uid}:${c.queueId}`;
+  }
+
+  private ackedThrough(c: Connection): number {
+    const key = this.cursorKey(c);
+    let v = this.acked.get(key);
+    if (v === undefined) {
+      v = this.ctx.journal.getCursor<number>(key) ?? 0;
+      this.acked.set(key, v);
+    }
+    return v;
+  }
+
+  private ensureToken(uid: number): void {
+    if (this.tokens.has(uid)) return;
+    const token = Buffer.from(randomBytes(32).toString('hex'), 'utf8');
+    const path = tokenPath(this.options.socketPath, uid);
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, token, { mode: 0o400 });
+    if (this.isRoot) chownSync(tmp, uid, -1);
+    renameSync(tmp, path);
+    this.tokens.set(uid, token);
+  }
+
+  private send(c: Connection, msg: DaemonMessage): void {
+    if (c.state === 'closed' || c.socket.destroyed) return;
+    c.socket.write(`${JSON.stringify(msg)}\n`);
+  }
+
+  private fail(c: Connection, message: string): void {
+    if (c.state === 'closed') return;
+    this.send(c, { v: IPC_VERSION, kind: 'error', message });
+    c.state = 'closed';
+    c.socket.end();
+    setTimeout(() => c.socket.destroy(), 1000).unref();
+  }
+}
+
+function sanitizeInput(input: unknown): InputInfo | undefined {
+  if (typeof input !== 'object' || input === null) return undefined;
+  const i = input as Record<string, unknown>;
+  const s = (v: unknown) => (typeof v === 'string' ? v.slice(0, 200) : 'unknown');
+  const mode = i.mode === 'hooks' || i.mode === 'idle-poll' || i.mode === 'none' ? i.mode : 'none';
+  return { mode, source: s(i.source), focus: s(i.focus), sessionEvents: s(i.sessionEvents), detail: i.detail ? s(i.detail) : undefined };
+}
+
+function canOthersTraverse(dir: string): boolean {
+  try {
+    return (statSync(dir).mode & 0o001) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/** A socket file left by a crashed daemon is removed; a live one means another daemon owns it. */
+async function removeStaleSocket(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  const alive = await new Promise<boolean>((resolve) => {
+    const s = createConnection(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+  if (alive) throw new Error(`another process is listening on ${path}`);
+  rmSync(path, { force: true });
+}
+
+export function resolveSocketPath(config: { session: { socketPath?: string } }, dataDir: string): string {
+  return config.session.socketPath ?? defaultSocketPath(dataDir);
+}
+
+export const createSessionServer: ComponentFactory = (ctx) => {
+  if (!ctx.config.activity.enabled) return undefined;
+  const server = new SessionServer(ctx, { socketPath: resolveSocketPath(ctx.config, ctx.dataDir) });
+  ctx.services.set('sessions', server satisfies SessionHub);
+  return server;
+};

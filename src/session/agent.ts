@@ -1,0 +1,197 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { ActivityModel, type ActivityRecord, type InputCategory, type Instant } from '../collectors/activity/model.js';
+import type { AgentConfig } from '../config/schema.js';
+import { DaemonLink, type Notifier } from '../ipc/client.js';
+import type { InputInfo } from '../ipc/protocol.js';
+import { Journal, type NewRecord } from '../journal/journal.js';
+import type { Logger } from '../log/logger.js';
+import { NotifySendNotifier } from './notify.js';
+import {
+  DBusSessionEvents,
+  HookInputSource,
+  IdlePollInputSource,
+  X11FocusSource,
+  X11ScreenSaverIdle,
+  hooksUsable,
+  monoNow,
+  tryConnectX11,
+  type FocusSource,
+  type InputSource,
+  type SessionEventSource,
+} from './sources.js';
+import type { X11Connection } from './x11.js';
+
+export type InputMode = 'auto' | 'hooks' | 'idle-poll';
+
+export interface SessionAgentOptions {
+  config: AgentConfig;
+  socketPath: string;
+  queuePath: string;
+  logger: Logger;
+  input: InputMode;
+  notifier?: Notifier;
+}
+
+export function defaultQueuePath(): string {
+  const state = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+  return join(state, 'usage-agent', 'queue.db');
+}
+
+/**
+ * `usage-agent session`: runs as the user in their graphical session. Input categories and focus
+ * changes go through the pure ActivityModel; its records go to the local queue and on to the daemon.
+ */
+export class SessionAgent {
+  private x: X11Connection | undefined;
+  private input: InputSource | undefined;
+  private focus: FocusSource | undefined;
+  private events: SessionEventSource | undefined;
+  private model!: ActivityModel;
+  private queue!: Journal;
+  private link!: DaemonLink;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private inputDetail: string | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: SessionAgentOptions) {}
+
+  private now(): Instant {
+    return { t: monoNow(), wall: Date.now() };
+  }
+
+  info(): InputInfo {
+    return {
+      mode: this.input?.mode ?? 'none',
+      source: this.input?.name ?? 'none',
+      focus: this.focus?.name ?? 'none',
+      sessionEvents: this.events?.name ?? 'none',
+      detail: this.inputDetail,
+    };
+  }
+
+  async start(): Promise<void> {
+    const { config, logger } = this.o;
+    this.model = new ActivityModel(config.activity, this.now());
+    this.queue = Journal.open(this.o.queuePath, { logger });
+    this.link = new DaemonLink({
+      socketPath: this.o.socketPath,
+      queue: this.queue,
+      logger,
+      input: () => this.info(),
+      display: process.env.DISPLAY,
+      notifier: this.o.notifier ?? (NotifySendNotifier.available() ? new NotifySendNotifier() : undefined),
+    });
+
+    const { x, why } = await tryConnectX11();
+    this.x = x;
+    // Focus first, so the first inputs are attributed to the right application.
+    if (this.x) {
+      this.focus = new X11FocusSource(this.x);
+      try {
+        await this.focus.start((app) => this.emit(this.model.focus(this.now(), app)));
+      } catch (err) {
+        logger.warn({ err }, 'focused-application tracking unavailable');
+        this.focus = undefined;
+      }
+    }
+    this.input = await this.chooseInput(why);
+    this.events = new DBusSessionEvents();
+    await this.events.start((kind) => {
+      logger.info({ event: kind }, 'session event');
+      this.emit(this.model.session(this.now(), kind));
+    });
+    this.link.start();
+    logger.info({ socket: this.o.socketPath, queue: this.o.queuePath, ...this.info() }, 'session agent started');
+  }
+
+  private async chooseInput(noDisplayWhy: string | undefined): Promise<InputSource | undefined> {
+    const { logger, config } = this.o;
+    const pollMs = Math.max(100, Math.min(1000, (config.activity.breakSeconds * 1000) / 4));
+    if (this.o.input !== 'idle-poll') {
+      const usable = await hooksUsable(this.x);
+      if (usable.ok) {
+        const hooks = new HookInputSource();
+        try {
+          await hooks.start((category) => this.onInput(category));
+          return hooks;
+        } catch (err) {
+          // A failure here falls back rather than leaving the user unmeasured.
+          this.inputDetail = `hooks failed: ${(err as Error).message}`;
+        }
+      } else {
+        this.inputDetail = `hooks unavailable: ${usable.why ?? noDisplayWhy}`;
+      }
+      if (this.o.input === 'hooks') throw new Error(this.inputDetail ?? 'hooks unavailable');
+      logger.warn({ reason: this.inputDetail }, 'falling back to idle-time polling (no keyboard/mouse split)');
+    }
+    if (this.x) {
+      const poll = new IdlePollInputSource(new X11ScreenSaverIdle(this.x), pollMs);
+      await poll.start((category, t) => this.onInput(category, t));
+      return poll;
+    }
+    this.inputDetail = `${this.inputDetail ?? ''}; no idle-time source (${noDisplayWhy ?? 'unknown'})`.replace(/^; /, '');
+    logger.error({ reason: this.inputDetail }, 'no input source: breaks and work periods cannot be measured in this session');
+    return undefined;
+  }
+
+  private onInput(category: InputCategory, t?: number): void {
+    const nowT = monoNow();
+    const at = t === undefined ? { t: nowT, wall: Date.now() } : { t, wall: Date.now() - (nowT - t) };
+    this.emit(this.model.input(at, category));
+  }
+
+  private emit(records: ActivityRecord[]): void {
+    if (records.length > 0) {
+      const mode = this.input?.mode ?? 'none';
+      const out: NewRecord[] = records.map((r) => {
+        const rec: NewRecord = { ...r, inputSource: mode };
+        // Idle polling cannot count keyboard/mouse events: say "unknown" rather than zero.
+        if (mode === 'idle-poll' && r.type !== 'break') {
+          rec.keyboard = null;
+          rec.mouse = null;
+          rec.switch = null;
+          delete rec.mouseButtons;
+          delete rec.mouseWheel;
+          delete rec.mouseMoves;
+          if (r.type === 'work') rec.applications = r.applications.map((a) => ({ application: a.application }));
+        }
+        return rec;
+      });
+      this.link.enqueue(out);
+    }
+    this.schedule();
+  }
+
+  /** One timer for the model's next deadline; rescheduled only when it must move earlier. */
+  private schedule(): void {
+    if (this.stopped) return;
+    const next = this.model.nextDeadline();
+    if (next === undefined || next >= this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = next;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.emit(this.model.advance(this.now()));
+    }, Math.max(0, next - monoNow()) + 5);
+  }
+
+  /** Ends the session: closes the model's periods, queues them and tries to hand them over. */
+  async stop(reason: string): Promise<void> {
+    if (this.stopped) return;
+    this.o.logger.info({ reason }, 'session agent stopping');
+    this.input?.stop();
+    this.focus?.stop();
+    this.events?.stop();
+    this.emit(this.model.finish(this.now()));
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    const delivered = await this.link.drain(3000);
+    if (!delivered) this.o.logger.warn({ pending: this.link.pending() }, 'daemon not reachable; records stay queued for the next session');
+    this.link.stop();
+    this.x?.close();
+    this.queue.close();
+  }
+}

@@ -1,0 +1,327 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { InputCategory, SessionEventKind } from '../collectors/activity/model.js';
+import { connectX11, executableOf, windowPid, XA_WINDOW, type X11Connection } from './x11.js';
+
+/** Monotonic milliseconds (CLOCK_MONOTONIC on Linux: comparable with logind's *Monotonic stamps). */
+export function monoNow(): number {
+  return Number(process.hrtime.bigint() / 1000n) / 1000;
+}
+
+/** Receives one input: its category and (optionally) when it happened on the monotonic clock. */
+export type InputSink = (category: InputCategory, t?: number) => void;
+
+/** Keyboard/mouse activity, from hooks or from polling the OS idle time. */
+export interface InputSource {
+  readonly mode: 'hooks' | 'idle-poll';
+  readonly name: string;
+  start(sink: InputSink): Promise<void>;
+  stop(): void;
+}
+
+// --- hooks -------------------------------------------------------------------------------------
+
+/**
+ * Global hooks through uiohook-napi (X11 RECORD on Linux, low-level hooks on Windows, event taps on
+ * macOS). Loaded lazily, only here: it links libX11/libXtst and the daemon must never load it.
+ * Each callback takes no argument and forwards only a category; the event object (key code,
+ * character, coordinates) is never read, kept or passed on.
+ */
+export class HookInputSource implements InputSource {
+  readonly mode = 'hooks' as const;
+  readonly name = 'uiohook';
+  private hook: { start(): void; stop(): void; removeAllListeners(): void } | undefined;
+
+  async start(sink: InputSink): Promise<void> {
+    const mod = (await import('uiohook-napi')) as unknown as {
+      uIOhook: { on(event: string, fn: () => void): void; start(): void; stop(): void; removeAllListeners(): void };
+    };
+    const hook = mod.uIOhook;
+    hook.on('keydown', () => sink('keyboard'));
+    hook.on('mousedown', () => sink('button'));
+    hook.on('wheel', () => sink('wheel'));
+    hook.on('mousemove', () => sink('move'));
+    hook.start();
+    this.hook = hook;
+  }
+
+  stop(): void {
+    if (!this.hook) return;
+    try {
+      this.hook.stop();
+      this.hook.removeAllListeners();
+    } catch {
+      /* already stopped */
+    }
+    this.hook = undefined;
+  }
+}
+
+/** Before loading uiohook on X11: it aborts the process (not an exception) without a display or RECORD. */
+export async function hooksUsable(x: X11Connection | undefined): Promise<{ ok: boolean; why?: string }> {
+  if (process.platform !== 'linux') return { ok: true };
+  if (process.env.WAYLAND_DISPLAY || process.env.XDG_SESSION_TYPE === 'wayland') {
+    return { ok: false, why: 'Wayland session: global hooks only see X11 clients' };
+  }
+  if (!x) return { ok: false, why: 'no X display' };
+  if (!(await x.hasExtension('RECORD'))) return { ok: false, why: 'X server lacks the RECORD extension' };
+  return { ok: true };
+}
+
+// --- idle polling ------------------------------------------------------------------------------
+
+/** Milliseconds since the last input of any kind, as the OS reports it. */
+export interface IdleProvider {
+  readonly name: string;
+  idleMs(): Promise<number | undefined>;
+}
+
+export class X11ScreenSaverIdle implements IdleProvider {
+  readonly name = 'x11-screensaver';
+  constructor(private readonly x: X11Connection) {}
+  idleMs(): Promise<number | undefined> {
+    return this.x.idleMs();
+  }
+}
+
+/**
+ * Windows GetLastInputInfo / macOS IOKit HIDIdleTime: the native call is injected (a future
+ * native binding), so the polling logic is shared and tested here with a stand-in function.
+ */
+export class NativeIdleProvider implements IdleProvider {
+  constructor(
+    readonly name: 'windows-getlastinputinfo' | 'macos-hididletime',
+    private readonly query: () => number | Promise<number>,
+  ) {}
+  async idleMs(): Promise<number | undefined> {
+    return this.query();
+  }
+}
+
+/**
+ * The fallback: polls the idle time and reports an input at (now - idle) whenever it moved. It
+ * cannot tell keyboard from mouse (category `unknown`) nor count events, and inputs closer together
+ * than the poll interval merge; breaks and work periods longer than the interval are exact.
+ */
+export class IdlePollInputSource implements InputSource {
+  readonly mode = 'idle-poll' as const;
+  private timer: NodeJS.Timeout | undefined;
+  private lastInput: number | undefined;
+  private busy = false;
+
+  constructor(
+    private readonly provider: IdleProvider,
+    readonly pollMs: number,
+    private readonly now: () => number = monoNow,
+  ) {}
+
+  get name(): string {
+    return this.provider.name;
+  }
+
+  async start(sink: InputSink): Promise<void> {
+    await this.poll(sink, true);
+    this.timer = setInterval(() => void this.poll(sink, false), this.pollMs);
+  }
+
+  /** One poll; exposed for tests with a stand-in provider and clock. */
+  async poll(sink: InputSink, first: boolean): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      const idle = await this.provider.idleMs();
+      if (idle === undefined) return;
+      const t = this.now();
+      const last = t - idle;
+      // Clock and reply jitter: only a move by more than a few ms is new input.
+      if (this.lastInput === undefined) {
+        this.lastInput = last;
+        if (!first || idle < this.pollMs) sink('unknown', last);
+      } else if (last > this.lastInput + 20) {
+        this.lastInput = last;
+        sink('unknown', last);
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+// --- focus ---------------------------------------------------------------------------------------
+
+export interface FocusSource {
+  readonly name: string;
+  start(onChange: (application: string | null) => void): Promise<void>;
+  stop(): void;
+}
+
+/**
+ * The focused window's executable on X11. With an EWMH window manager it subscribes to
+ * PropertyNotify on the root window and looks up only when _NET_ACTIVE_WINDOW changes; without
+ * one (no _NET_ACTIVE_WINDOW) it polls GetInputFocus, one X round trip per second, no process.
+ */
+export class X11FocusSource implements FocusSource {
+  name = 'x11';
+  private timer: NodeJS.Timeout | undefined;
+  private lastWindow = -1;
+  private lastApp: string | null | undefined;
+  private looking = false;
+  private again = false;
+
+  constructor(
+    private readonly x: X11Connection,
+    private readonly pollMs = 1000,
+  ) {}
+
+  async start(onChange: (application: string | null) => void): Promise<void> {
+    const active = await this.x.atom('_NET_ACTIVE_WINDOW');
+    const pidAtom = await this.x.atom('_NET_WM_PID');
+    const check = await this.x.atom('_NET_SUPPORTING_WM_CHECK');
+    const ewmh = (await this.x.property32(this.x.root, check, XA_WINDOW)) !== undefined;
+    const lookup = async () => {
+      if (this.looking) {
+        this.again = true;
+        return;
+      }
+      this.looking = true;
+      try {
+        do {
+          this.again = false;
+          let window = ewmh ? ((await this.x.property32(this.x.root, active, XA_WINDOW)) ?? 0) : 0;
+          if (!window) window = await this.x.inputFocus();
+          if (window === this.lastWindow && this.lastApp !== undefined) continue;
+          this.lastWindow = window;
+          const pid = window > 1 ? await windowPid(this.x, window, pidAtom) : undefined;
+          const app = pid ? executableOf(pid) : null;
+          if (app !== this.lastApp) {
+            this.lastApp = app;
+            onChange(app);
+          }
+        } while (this.again);
+      } finally {
+        this.looking = false;
+      }
+    };
+    if (ewmh) {
+      this.name = 'x11-ewmh-propertynotify';
+      this.x.watchRootProperty((atom) => {
+        if (atom === active) void lookup();
+      });
+    } else {
+      this.name = 'x11-getinputfocus-poll';
+      this.timer = setInterval(() => void lookup(), this.pollMs);
+    }
+    await lookup();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}
+
+// --- session events ------------------------------------------------------------------------------
+
+export interface SessionEventSource {
+  readonly name: string;
+  start(on: (kind: SessionEventKind) => void): Promise<void>;
+  stop(): void;
+}
+
+/** systemd's bus label escaping, for the session object path of XDG_SESSION_ID. */
+export function busLabelEscape(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (/[A-Za-z]/.test(c) || (i > 0 && /[0-9]/.test(c))) out += c;
+    else out += `_${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/**
+ * Parses `gdbus monitor` output for logind's PrepareForSleep (suspend/resume) and the session's
+ * Lock/Unlock, and the freedesktop ScreenSaver's ActiveChanged. Pure, for tests.
+ */
+export function parseMonitorLine(line: string, sessionPath: string | undefined): SessionEventKind | undefined {
+  if (line.includes('org.freedesktop.login1.Manager.PrepareForSleep')) {
+    if (/\(true,?\)/.test(line)) return 'suspend';
+    if (/\(false,?\)/.test(line)) return 'resume';
+  }
+  const m = /^(\S+): org\.freedesktop\.login1\.Session\.(Lock|Unlock) /.exec(line);
+  if (m && (!sessionPath || m[1] === sessionPath)) return m[2] === 'Lock' ? 'lock' : 'unlock';
+  if (line.includes('org.freedesktop.ScreenSaver.ActiveChanged')) {
+    if (/\(true,?\)/.test(line)) return 'lock';
+    if (/\(false,?\)/.test(line)) return 'unlock';
+  }
+  return undefined;
+}
+
+/**
+ * One long-running `gdbus monitor` per bus (not a process per event): logind on the system bus
+ * (suspend/resume, lock/unlock of this session) and the screensaver on the session bus.
+ */
+export class DBusSessionEvents implements SessionEventSource {
+  private children: ChildProcess[] = [];
+  private watching: string[] = [];
+
+  get name(): string {
+    return this.watching.length > 0 ? `dbus (${this.watching.join(', ')})` : 'none';
+  }
+
+  async start(on: (kind: SessionEventKind) => void): Promise<void> {
+    const sessionId = process.env.XDG_SESSION_ID;
+    const sessionPath = sessionId ? `/org/freedesktop/login1/session/${busLabelEscape(sessionId)}` : undefined;
+    const watch = (args: string[], label: string) =>
+      new Promise<void>((resolve) => {
+        const child = spawn('gdbus', ['monitor', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+        let buf = '';
+        let settled = false;
+        const done = () => {
+          if (!settled) {
+            settled = true;
+            resolve();
+          }
+        };
+        child.stdout!.on('data', (d: Buffer) => {
+          buf += d.toString();
+          if (!settled && buf.length > 0) {
+            this.watching.push(label);
+            this.children.push(child);
+            done();
+          }
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const kind = parseMonitorLine(buf.slice(0, nl), sessionPath);
+            buf = buf.slice(nl + 1);
+            if (kind) on(kind);
+          }
+        });
+        child.on('error', done);
+        child.on('exit', done);
+        setTimeout(done, 2000).unref();
+      });
+    await Promise.all([
+      watch(['--system', '--dest', 'org.freedesktop.login1'], 'logind'),
+      process.env.DBUS_SESSION_BUS_ADDRESS ? watch(['--session', '--dest', 'org.freedesktop.ScreenSaver'], 'screensaver') : Promise.resolve(),
+    ]);
+  }
+
+  stop(): void {
+    for (const c of this.children) c.kill();
+    this.children = [];
+  }
+}
+
+/** Opens the X connection when there is a display; undefined otherwise (headless, Wayland-only). */
+export async function tryConnectX11(): Promise<{ x?: X11Connection; why?: string }> {
+  if (!process.env.DISPLAY) return { why: 'no DISPLAY' };
+  try {
+    return { x: await connectX11(process.env.DISPLAY) };
+  } catch (err) {
+    return { why: `cannot open X display ${process.env.DISPLAY}: ${(err as Error).message}` };
+  }
+}

@@ -1,0 +1,69 @@
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { createWriteStream, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AGENT_BIN, runAgentCli } from './cli.js';
+import { killChild } from './x11.js';
+
+export interface Proc {
+  child: ChildProcess;
+  output(): string;
+  waitForOutput(re: RegExp, timeoutMs?: number): Promise<void>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts `usage-agent ARGS`, teeing stdout+stderr to logFile (so privacy tests can scan it). */
+export function startAgentProcess(args: string[], logFile: string, options: SpawnOptions = {}): Proc {
+  const child = spawn(process.execPath, [AGENT_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  const log = createWriteStream(logFile, { flags: 'a' });
+  let text = '';
+  const waiters: Array<() => void> = [];
+  const onData = (d: Buffer) => {
+    text += d.toString();
+    log.write(d);
+    for (const w of [...waiters]) w();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  return {
+    child,
+    output: () => text,
+    waitForOutput: (re, timeoutMs = 20_000) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (re.test(text)) {
+            clearTimeout(timer);
+            waiters.splice(waiters.indexOf(check), 1);
+            resolve();
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(check), 1);
+          reject(new Error(`timed out waiting for ${re} in output:\n${text.slice(-3000)}`));
+        }, timeoutMs);
+        waiters.push(check);
+        check();
+      }),
+    stop: async (signal = 'SIGTERM') => {
+      await killChild(child, signal, 10_000);
+      await new Promise<void>((r) => log.end(() => r()));
+    },
+  };
+}
+
+export function writeConfig(dir: string, config: Record<string, unknown>): string {
+  const path = join(dir, 'config.json');
+  writeFileSync(path, JSON.stringify(config, null, 2));
+  return path;
+}
+
+/** Every record of the given types in the data dir's journal, via the real CLI. */
+export function readRecords(dataDir: string, types: string): Array<Record<string, any>> {
+  const r = runAgentCli(['records', '--data-dir', dataDir, '--type', types]);
+  if (r.code !== 0) throw new Error(`records failed: ${r.stderr}`);
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, any>);
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
