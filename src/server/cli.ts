@@ -15,7 +15,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { LICENSE_TYPES, type LicenseType } from '../protocol/event-codes.js';
 import { buildOpenApi } from '../protocol/openapi.js';
-import { createServer, seedProducts } from './app.js';
+import { createServer } from './app.js';
 import { ConfigError, EX_CONFIG, ProductConfigSchema, loadServerConfig, type ServerConfig } from './config.js';
 import { revokeAgent } from './leases.js';
 import { reportToCsv, usageReport } from './reports.js';
@@ -46,9 +46,8 @@ function loadConfig(opts: CommonOpts): ServerConfig {
 function openStore(opts: CommonOpts): { store: Store; cfg: ServerConfig } {
   const cfg = loadConfig(opts);
   try {
-    const store = new Store(openDatabase(cfg.db));
-    seedProducts(store, cfg);
-    return { store, cfg };
+    // Products from the config file are seeded by `serve`; admin commands never overwrite admin changes.
+    return { store: new Store(openDatabase(cfg.db)), cfg };
   } catch (err) {
     fail(`cannot open database ${cfg.db}: ${(err as Error).message}`, 1);
   }
