@@ -294,10 +294,11 @@ export async function createServer(cfg: ServerConfig, logger: Logger): Promise<S
   app.get('/v1/events/ack', { config: { auth: 'agent' } }, async (req) => ({ ackedThroughSeq: store.s.agentById.get(req.agent!.id)!.acked_seq }));
 
   const startedAt = Date.now();
+  const ping = store.db.prepare('SELECT 1');
   app.get('/v1/health', { config: { auth: 'none' } }, async (_req, reply) => {
     let dbOk = true;
     try {
-      store.db.prepare('SELECT 1').get();
+      ping.get();
     } catch {
       dbOk = false;
     }
