@@ -100,7 +100,8 @@ const TABLE_COLUMNS: Array<[string, (r: StoredRecord) => unknown]> = [
   ['WHAT', (r) => r.command ?? r.application ?? r.product ?? r.message],
   ['SECONDS', (r) => r.elapsedSeconds ?? r.durationSeconds],
   ['CPU', (r) => r.cpuSeconds ?? sum(r.cpuUserSeconds, r.cpuSystemSeconds)],
-  ['DETAIL', (r) => r.breakType ?? r.periodType ?? r.code ?? (r.exitCode !== undefined ? `exit ${r.exitCode}` : r.source)],
+  ['DETAIL', (r) => r.breakType ?? r.periodType ?? (r.code !== undefined ? `code ${r.code}` : undefined) ?? (r.exitCode !== undefined && r.exitCode !== null ? `exit ${r.exitCode}` : undefined)],
+  ['SOURCE', (r) => r.source],
 ];
 
 function sum(a: unknown, b: unknown): number | undefined {

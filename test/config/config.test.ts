@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ConfigError, EX_CONFIG, loadConfig } from '../../src/config/load.js';
+import { runAgentCli, tempDir } from '../helpers/cli.js';
+
+test('defaults work with no file at all', () => {
+  const config = loadConfig(undefined);
+  assert.equal(config.journal.flushIntervalMs, 1000);
+  assert.equal(config.processes.pacct, 'auto');
+  assert.equal(config.processes.recordCommandLine, false);
+  assert.equal(config.activity.breakSeconds, 5);
+  assert.equal(config.server.url, undefined);
+});
+
+test('the shipped example config is valid', () => {
+  const config = loadConfig(join(process.cwd(), 'config', 'agent.example.json'));
+  assert.equal(typeof config.server.uploadBatchSize, 'number');
+});
+
+test('overrides win over the file and are validated like it', (t) => {
+  const file = join(tempDir(t), 'agent.json');
+  writeFileSync(file, JSON.stringify({ dataDir: '/from/file', log: { level: 'warn' } }));
+  const config = loadConfig(file, { dataDir: '/from/flag' });
+  assert.equal(config.dataDir, '/from/flag');
+  assert.equal(config.log.level, 'warn');
+  assert.throws(
+    () => loadConfig(file, { log: { level: 'loud' } }),
+    (err: unknown) => err instanceof ConfigError && err.keyPath === 'log.level',
+  );
+});
+
+// Each bad file: what it contains, and the key path the error must name ('' = the file itself).
+const BAD_CONFIGS: Array<[string, string, string, RegExp]> = [
+  ['unknown top-level key', '{"sever": {}}', 'sever', /unknown key/],
+  ['unknown nested key', '{"journal": {"flushInterval": 5}}', 'journal.flushInterval', /unknown key/],
+  ['wrong type', '{"journal": {"flushIntervalMs": "fast"}}', 'journal.flushIntervalMs', /expected number/],
+  ['out of range', '{"journal": {"flushIntervalMs": 5000}}', 'journal.flushIntervalMs', /1000/],
+  ['bad enum', '{"log": {"level": "loud"}}', 'log.level', /info/],
+  ['relative pacct path', '{"processes": {"pacct": "pacct.log"}}', 'processes.pacct', /\//],
+  ['bad url', '{"server": {"url": "not a url"}}', 'server.url', /URL/i],
+  ['section of wrong type', '{"processes": []}', 'processes', /object/],
+  ['malformed JSON', '{"journal": {', '', /malformed JSON.*line 1/],
+  ['not an object', '[1, 2]', '', /JSON object/],
+];
+
+for (const [name, content, keyPath, message] of BAD_CONFIGS) {
+  test(`bad config (${name}): exit 78, names the file and "${keyPath || 'the file'}"`, (t) => {
+    const file = join(tempDir(t), 'agent.json');
+    writeFileSync(file, content);
+    assert.throws(
+      () => loadConfig(file),
+      (err: unknown) => err instanceof ConfigError && err.keyPath === keyPath && message.test(err.message),
+    );
+    const r = runAgentCli(['status', '--config', file]);
+    assert.equal(r.code, EX_CONFIG, r.stderr);
+    assert.match(r.stderr, new RegExp(file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')));
+    if (keyPath) assert.match(r.stderr, new RegExp(`"${keyPath.replace('.', '\\.')}"`));
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, 'one clear line, no stack trace');
+  });
+}
+
+test('unreadable and missing files: exit 78 naming the file', (t) => {
+  const dir = tempDir(t);
+  const missing = join(dir, 'missing.json');
+  let r = runAgentCli(['run', '--config', missing, '--data-dir', dir]);
+  assert.equal(r.code, EX_CONFIG);
+  assert.match(r.stderr, /missing\.json.*cannot read file: ENOENT/);
+  // Root can read any file whatever its mode, so "unreadable" is shown with a directory.
+  r = runAgentCli(['records', '--config', dir]);
+  assert.equal(r.code, EX_CONFIG);
+  assert.match(r.stderr, /cannot read file: EISDIR/);
+});
