@@ -145,6 +145,9 @@ function installPlanIn(layout: ServiceLayout, machine: MachineState, options: Pl
 
   switch (layout.os) {
     case 'linux': {
+      if (machine.exists(`/lib/systemd/system/${DAEMON_UNIT}`) || machine.exists(`/usr/lib/systemd/system/${DAEMON_UNIT}`)) {
+        notes.push(`A package already installed ${DAEMON_UNIT}; the copy written to /etc/systemd/system overrides it until removed.`);
+      }
       if (!machine.hasSystemctl) {
         notes.push('systemctl was not found: the unit files are written but not enabled or started.');
         break;

@@ -19,15 +19,24 @@ export interface ServiceStatus {
   daemon: { running: boolean; pid: number | null; dataDir: string };
 }
 
+/** Where a distribution package puts the unit `service install` writes to /etc/systemd. */
+export function packagedLocations(target: string): string[] {
+  const m = /^\/etc\/systemd\/(system|user)\/(.+)$/.exec(target);
+  if (!m) return [];
+  return m[1] === 'system' ? [`/lib/systemd/system/${m[2]}`, `/usr/lib/systemd/system/${m[2]}`] : [`/usr/lib/systemd/user/${m[2]}`];
+}
+
 export function definitionStatuses(layout: ServiceLayout, machine: MachineState, templateDir = TEMPLATE_DIR): DefinitionStatus[] {
   return definitionsFor(layout)
-    .filter((d) => !((d.role === 'server' || d.role === 'server-config') && machine.read(d.target) === undefined))
+    .filter((d) => !((d.role === 'server' || d.role === 'server-config') && [d.target, ...packagedLocations(d.target)].every((p) => machine.read(p) === undefined)))
     .map((d) => {
-      const current = machine.read(d.target);
-      if (current === undefined) return { role: d.role, path: d.target, state: 'missing' as const };
-      if (d.config) return { role: d.role, path: d.target, state: 'present' as const };
+      // A unit in /etc overrides the distribution's copy (the Debian package's, in /lib or /usr/lib).
+      const path = [d.target, ...packagedLocations(d.target)].find((p) => machine.read(p) !== undefined) ?? d.target;
+      const current = machine.read(path);
+      if (current === undefined) return { role: d.role, path, state: 'missing' as const };
+      if (d.config) return { role: d.role, path, state: 'present' as const };
       const rendered = renderDefinition(d, layout, templateDir);
-      return { role: d.role, path: d.target, state: current.equals(encodeContents(d, rendered.contents)) ? ('current' as const) : ('differs' as const) };
+      return { role: d.role, path, state: current.equals(encodeContents(d, rendered.contents)) ? ('current' as const) : ('differs' as const) };
     });
 }
 

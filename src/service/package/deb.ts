@@ -1,0 +1,253 @@
+/**
+ * Builds usage-agent_<version>_<arch>.deb with dpkg-deb. The units, wrappers and maintainer
+ * scripts are rendered by the same renderer `usage-agent service install` uses, with the package's
+ * layout (/opt/usage-agent, its bundled Node). See packaging/README.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { PACKAGE_ROOT } from '../../config/paths.js';
+import { defaultLayout, definitionsFor, packageVersion, renderDefinition, templateVars, type ServiceLayout } from '../layout.js';
+import { renderTemplate } from '../render.js';
+
+export const DEB_PREFIX = '/opt/usage-agent';
+export const DEB_NODE = `${DEB_PREFIX}/node/bin/node`;
+
+export interface BuildOptions {
+  /** Package version (default: package.json's). A Debian version: digits, letters, . + ~ - */
+  version?: string;
+  outDir?: string;
+  /** The Node binary to bundle (default: the one running the build, whose ABI node_modules match). */
+  node?: string;
+  /** dpkg-deb compression (default xz). */
+  compression?: 'xz' | 'gzip' | 'zstd' | 'none';
+  log?: (line: string) => void;
+  /** Keep the staging directory (for inspection). */
+  keepStaging?: boolean;
+}
+
+export interface BuildResult {
+  path: string;
+  version: string;
+  arch: string;
+  /** Paths (absolute, as installed) of every file and directory in the package. */
+  contents: string[];
+  conffiles: string[];
+}
+
+/** The package's layout: what the units, wrappers and scripts name. */
+export function debLayout(version: string): ServiceLayout {
+  return defaultLayout('linux', { prefix: DEB_PREFIX, node: DEB_NODE, version });
+}
+
+/** Where the package puts each definition: the distribution's directories, not /etc's. */
+const DEB_TARGETS: Record<string, string> = {
+  daemon: '/lib/systemd/system/usage-agent.service',
+  server: '/lib/systemd/system/usage-server.service',
+  session: '/usr/lib/systemd/user/usage-agent-session.service',
+  'session-autostart': '/etc/xdg/autostart/usage-agent-session.desktop',
+  config: '/etc/usage-agent/agent.json',
+  'session-config': '/etc/usage-agent/session.json',
+};
+
+export function debArch(): string {
+  return execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
+}
+
+function run(cmd: string, args: string[], cwd: string, log: (l: string) => void, env: NodeJS.ProcessEnv = process.env): string {
+  log(`$ ${cmd} ${args.join(' ')}`);
+  return execFileSync(cmd, args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+}
+
+function write(root: string, path: string, contents: string | Buffer, mode: number): void {
+  const full = join(root, path);
+  mkdirSync(dirname(full), { recursive: true });
+  writeFileSync(full, contents);
+  chmodSync(full, mode);
+}
+
+/** Compiles src/ only, without source maps, into a fresh directory (not the shared dist/). */
+function compile(staging: string, log: (l: string) => void): string {
+  const out = join(staging, 'tsc-out');
+  const tsconfig = join(staging, 'tsconfig.package.json');
+  writeFileSync(
+    tsconfig,
+    JSON.stringify({
+      extends: join(PACKAGE_ROOT, 'tsconfig.json'),
+      compilerOptions: { outDir: out, rootDir: PACKAGE_ROOT, sourceMap: false, incremental: false, tsBuildInfoFile: null },
+      include: [join(PACKAGE_ROOT, 'src', '**', '*.ts')],
+    }),
+  );
+  const tsc = join(PACKAGE_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  try {
+    run(process.execPath, [tsc, '-p', tsconfig], PACKAGE_ROOT, log);
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string };
+    throw new Error(`tsc failed; a package is built only from code that compiles:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+  }
+  return join(out, 'src');
+}
+
+/**
+ * Production node_modules without a network: copy the checkout's (installed by `npm ci`, native
+ * modules already built for this Node), prune the dev dependencies, drop build leftovers, then
+ * prove the native modules load in the Node that is bundled.
+ */
+function productionModules(app: string, node: string, log: (l: string) => void): void {
+  cpSync(join(PACKAGE_ROOT, 'node_modules'), join(app, 'node_modules'), { recursive: true, verbatimSymlinks: true });
+  const npmCli = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
+  const npm = existsSync(npmCli) ? [process.execPath, npmCli] : ['npm'];
+  run(npm[0]!, [...npm.slice(1), 'prune', '--omit=dev', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], app, log);
+  const sqlite = join(app, 'node_modules', 'better-sqlite3');
+  // The addon is all that is needed at run time; sources, objects and the static SQLite go.
+  for (const leftover of ['deps', 'src', 'build/Release/obj', 'build/Release/obj.target', 'build/Release/.deps', 'build/Release/test_extension.node', 'build/deps']) {
+    rmSync(join(sqlite, leftover), { recursive: true, force: true });
+  }
+  for (const f of readdirSync(join(sqlite, 'build', 'Release'))) if (f.endsWith('.a')) rmSync(join(sqlite, 'build', 'Release', f));
+  const hook = join(app, 'node_modules', 'uiohook-napi');
+  if (existsSync(hook)) {
+    const keep = `linux-${process.arch}`;
+    for (const dir of readdirSync(join(hook, 'prebuilds'))) if (dir !== keep) rmSync(join(hook, 'prebuilds', dir), { recursive: true, force: true });
+    for (const leftover of ['libuiohook', 'src', 'build']) rmSync(join(hook, leftover), { recursive: true, force: true });
+  }
+  // The ABI check: opening a database needs the compiled addon to match the bundled Node.
+  try {
+    run(node, ['-e', "const D=require('better-sqlite3'); new D(':memory:').prepare('select 1').get();"], app, log);
+  } catch (err) {
+    throw new Error(
+      `better-sqlite3 in node_modules does not load in ${node} (${(err as { stderr?: string }).stderr ?? err}); ` +
+        'run `npm rebuild better-sqlite3` with that Node, then build the package again',
+    );
+  }
+}
+
+function listTree(root: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(join(root, rel), { withFileTypes: true })) {
+    const p = join(rel, entry.name);
+    out.push(`/${p}`);
+    if (entry.isDirectory()) out.push(...listTree(root, p));
+  }
+  return out;
+}
+
+function duKib(root: string): number {
+  let bytes = 0;
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, entry.name);
+      if (entry.isDirectory()) walk(p);
+      else if (entry.isFile()) bytes += statSync(p).size;
+    }
+  };
+  walk(root);
+  return Math.ceil(bytes / 1024);
+}
+
+/** Normalises modes: directories 0755, files 0644, executables 0755 (dpkg-deb keeps what it finds). */
+function normaliseModes(root: string, rel = ''): void {
+  for (const entry of readdirSync(join(root, rel), { withFileTypes: true })) {
+    const p = join(root, rel, entry.name);
+    if (entry.isSymbolicLink()) continue;
+    if (entry.isDirectory()) {
+      chmodSync(p, 0o755);
+      normaliseModes(root, join(rel, entry.name));
+    } else {
+      chmodSync(p, statSync(p).mode & 0o111 ? 0o755 : 0o644);
+    }
+  }
+}
+
+export function buildDeb(options: BuildOptions = {}): BuildResult {
+  const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const version = options.version ?? packageVersion();
+  if (!/^[0-9][A-Za-z0-9.+~-]*$/.test(version)) throw new Error(`"${version}" is not a Debian version`);
+  const node = options.node ?? process.execPath;
+  const arch = debArch();
+  const outDir = options.outDir ?? join(PACKAGE_ROOT, 'packaging', 'out');
+  const staging = mkdtempSync(join(tmpdir(), 'usage-agent-deb-'));
+  const root = join(staging, 'root');
+  const app = join(root, DEB_PREFIX.slice(1));
+  const layout = debLayout(version);
+  const vars = templateVars(layout);
+  try {
+    // 1. The application: compiled src, package.json (with this version), templates, modules.
+    const built = compile(staging, log);
+    mkdirSync(join(app, 'dist'), { recursive: true });
+    cpSync(built, join(app, 'dist', 'src'), { recursive: true });
+    const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
+    pkg.version = version;
+    delete pkg.scripts;
+    delete pkg.devDependencies;
+    writeFileSync(join(app, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
+    cpSync(join(PACKAGE_ROOT, 'package-lock.json'), join(app, 'package-lock.json'));
+    // The templates ship too: `usage-agent service status` compares against them.
+    cpSync(join(PACKAGE_ROOT, 'service'), join(app, 'service'), { recursive: true, filter: (src) => !src.endsWith('.md') });
+    productionModules(app, node, log);
+    // package-lock.json was only needed by npm prune.
+    rmSync(join(app, 'package-lock.json'));
+
+    // 2. The Node runtime the native modules were built for, and its licence.
+    mkdirSync(join(app, 'node', 'bin'), { recursive: true });
+    cpSync(node, join(app, 'node', 'bin', 'node'));
+    const nodeLicense = ['/usr/share/doc/nodejs/LICENSE', join(dirname(node), '..', 'LICENSE')].find((p) => existsSync(p));
+
+    // 3. Commands, units, autostart, configuration, documentation.
+    const sh = (template: string) => renderTemplate(readFileSync(join(PACKAGE_ROOT, template), 'utf8'), vars, 'sh');
+    write(root, 'usr/bin/usage-agent', sh('service/bin/usage-agent.sh'), 0o755);
+    write(root, 'usr/bin/usage-server', sh('service/bin/usage-server.sh'), 0o755);
+    const conffiles: string[] = [];
+    for (const d of definitionsFor(layout)) {
+      const target = DEB_TARGETS[d.role];
+      if (!target) continue;
+      write(root, target.slice(1), renderDefinition(d, layout).contents, 0o644);
+      if (target.startsWith('/etc/')) conffiles.push(target);
+    }
+    const doc = 'usr/share/doc/usage-agent';
+    write(root, `${doc}/README.md`, readFileSync(join(PACKAGE_ROOT, 'packaging', 'README.md')), 0o644);
+    write(root, `${doc}/examples/agent.example.json`, readFileSync(join(PACKAGE_ROOT, 'config', 'agent.example.json')), 0o644);
+    write(root, `${doc}/examples/server.json`, readFileSync(join(PACKAGE_ROOT, 'service', 'config', 'server.json')), 0o644);
+    write(root, `${doc}/copyright`, copyright(nodeLicense), 0o644);
+
+    normaliseModes(root);
+    // Configuration may come to hold server.enrollSecret: root only. Set after normalising.
+    chmodSync(join(root, 'etc/usage-agent/agent.json'), 0o600);
+
+    // 4. Control files.
+    const debian = join(root, 'DEBIAN');
+    mkdirSync(debian);
+    const controlVars = { ...vars, ARCH: arch, INSTALLED_SIZE: String(duKib(root)) };
+    writeFileSync(join(debian, 'control'), renderTemplate(readFileSync(join(PACKAGE_ROOT, 'packaging/debian/control'), 'utf8'), controlVars, 'text'));
+    writeFileSync(join(debian, 'conffiles'), `${conffiles.join('\n')}\n`);
+    for (const script of ['postinst', 'prerm', 'postrm']) {
+      writeFileSync(join(debian, script), sh(`packaging/debian/${script}`));
+      chmodSync(join(debian, script), 0o755);
+    }
+    chmodSync(debian, 0o755);
+    for (const f of ['control', 'conffiles']) chmodSync(join(debian, f), 0o644);
+
+    // 5. The archive: every file root:root whoever builds it.
+    mkdirSync(outDir, { recursive: true });
+    const path = join(outDir, `usage-agent_${version}_${arch}.deb`);
+    const compression = options.compression ?? 'xz';
+    run('dpkg-deb', ['--root-owner-group', `-Z${compression}`, '--build', root, path], staging, log);
+    const contents = listTree(root).filter((p) => !p.startsWith('/DEBIAN'));
+    log(`built ${relative(process.cwd(), path) || path}`);
+    return { path, version, arch, contents, conffiles };
+  } finally {
+    if (!options.keepStaging) rmSync(staging, { recursive: true, force: true });
+    else log(`staging kept: ${staging}`);
+  }
+}
+
+function copyright(nodeLicense: string | undefined): string {
+  let text =
+    'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n' +
+    'Upstream-Name: usage-agent\n\n' +
+    'Files: *\nLicense: Apache-2.0\n On Debian systems the full text is in /usr/share/common-licenses/Apache-2.0.\n\n' +
+    'Files: opt/usage-agent/node/*\nLicense: MIT and others (Node.js; full text below)\n\n' +
+    'Files: opt/usage-agent/node_modules/*\nLicense: see each module\'s package.json and LICENSE file\n';
+  if (nodeLicense) text += `\n----- Node.js LICENSE -----\n${readFileSync(nodeLicense, 'utf8')}`;
+  return text;
+}
