@@ -38,6 +38,10 @@ export default async function serverIngest(): Promise<object> {
         }
         next[w] = r.json.ackedThroughSeq + 1;
       });
+    const baseline = await loop(AGENTS, 2, async () => {
+      const r = await pool.request({ method: 'GET', path: '/v1/health' });
+      await r.body.text();
+    });
     await run(1);
     const before = next.reduce((s, n) => s + n - 1, 0);
     const m = await run(SECONDS);
@@ -53,6 +57,7 @@ export default async function serverIngest(): Promise<object> {
       recordsStoredInRun: stored,
       recordsInDatabase: n,
       failedBatches: bad,
+      httpBaselinePerSecond: baseline.perSecond,
       agents: AGENTS,
       target: { recordsPerSecond: 50_000 },
       meetsTarget: recordsPerSecond >= 50_000 && bad === 0,

@@ -22,6 +22,12 @@ export default async function serverLeases(): Promise<object> {
         return { token: a.agentToken, id: r.json.leaseId as string };
       }),
     );
+    // Baseline: the cheapest request (GET /v1/health) under the same client loop shows what this
+    // machine's HTTP stack and the client itself allow, to compare the lease figures against.
+    const baseline = await loop(CONCURRENCY, 2, async () => {
+      const r = await pool.request({ method: 'GET', path: '/v1/health' });
+      await r.body.text();
+    });
     // Warm up, then measure renewals.
     await loop(CONCURRENCY, 1, async (w) => void (await call(pool, 'POST', `/v1/leases/${leases[w % AGENTS].id}/renew`, leases[w % AGENTS].token)));
     let bad = 0;
@@ -48,6 +54,7 @@ export default async function serverLeases(): Promise<object> {
       pairP50Ms: pairs.p50Ms,
       pairP99Ms: pairs.p99Ms,
       failedRequests: bad,
+      httpBaselinePerSecond: baseline.perSecond,
       concurrency: CONCURRENCY,
       seconds: SECONDS,
       target: { renewalsPerSecond: 5000, renewP99Ms: 25 },

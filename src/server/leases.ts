@@ -16,6 +16,7 @@ import type { Metrics } from './metrics.js';
 import type { AgentRow, LeaseRow, ProductRow, Store, TicketRow } from './store.js';
 
 const LEASED_DEFAULT_HOLD_SECONDS = 7 * 24 * 3600;
+const RENEW_FLUSH_MS = 100;
 
 export function newId(prefix: string): string {
   return `${prefix}_${randomBytes(16).toString('base64url')}`;
@@ -66,6 +67,9 @@ export class LeaseService {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly productCache = new Map<string, { spec: string; product: Product }>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** Renewals not yet written: group-committed every RENEW_FLUSH_MS (see renew()). */
+  private readonly pendingRenewals = new Map<string, { expiresAt: number; at: number }>();
+  private flushTimer: NodeJS.Timeout | undefined;
   private closing = false;
 
   constructor(
@@ -123,6 +127,7 @@ export class LeaseService {
   stop(): void {
     this.closing = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.flushRenewals();
     for (const [ticket, set] of this.waiters) {
       const row = this.s.ticket.get(ticket);
       for (const w of set) w.resolve(row ? this.statusOf(row) : { kind: 'not-found' });
@@ -225,6 +230,7 @@ export class LeaseService {
       }
 
       // Free what has expired before deciding, so a dead holder never blocks a live request.
+      this.flushRenewals();
       notify = this.expireProduct(product, now);
       const held = this.seatsInUse(product);
       const key = seatKey(product.spec.licenseType, agent.id, req.user);
@@ -286,9 +292,36 @@ export class LeaseService {
     if (!product) return undefined;
     const now = this.clock();
     const t = leaseTimes(now, product.policy.leaseTtlSeconds);
-    this.s.renewLease.run(t.expiresAt, now, lease.id, agent.id);
+    // Group commit: renewals are the hot path, so they are written in one transaction every
+    // RENEW_FLUSH_MS, and always before anything decides on expiry (sweep, acquire, shutdown).
+    // A crash can lose at most that window of renewals; the restart grace covers it.
+    this.pendingRenewals.set(lease.id, { expiresAt: t.expiresAt, at: now });
+    if (!this.flushTimer) {
+      this.flushTimer = setTimeout(() => {
+        try {
+          this.flushRenewals();
+        } catch (err) {
+          this.log.error({ err }, 'writing lease renewals failed');
+        }
+      }, RENEW_FLUSH_MS);
+      this.flushTimer.unref();
+    }
     this.metrics.inc('usage_server_lease_renewals_total', { product: lease.product_id });
     return this.grantedBody({ ...lease, expires_at: t.expiresAt }, product, now, true);
+  }
+
+  /** Write pending renewals (one transaction; never shortens an expiry). */
+  flushRenewals(): void {
+    if (this.flushTimer) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+    }
+    if (this.pendingRenewals.size === 0) return;
+    const batch = [...this.pendingRenewals];
+    this.pendingRenewals.clear();
+    this.store.db.transaction(() => {
+      for (const [id, r] of batch) this.s.renewLeaseMax.run(r.expiresAt, r.at, id);
+    })();
   }
 
   /** Release (idempotent). 'not-found' when the id never was this agent's lease. */
@@ -308,6 +341,7 @@ export class LeaseService {
   }
 
   held(agent: AgentRow): HeldLeasesResponse {
+    this.flushRenewals();
     return {
       leases: this.s.liveLeasesOfAgent.all(agent.id).map((l) => ({
         leaseId: l.id, product: l.product_id, user: l.user, host: l.host, pid: l.pid, processStart: l.process_start,
@@ -447,6 +481,7 @@ export class LeaseService {
 
   /** Expire dead leases and silent tickets, revoke idle allocations, seat queue heads. */
   sweep(now = this.clock()): { expiredLeases: number; expiredTickets: number; granted: number } {
+    this.flushRenewals();
     const expired = this.s.expiredLeases.all(now);
     const waiting = this.s.waitingAll.all();
     const plan = planSweep({

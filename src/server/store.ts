@@ -219,6 +219,7 @@ export class Store {
           'VALUES (@id, @agent_id, @product_id, @seat_key, @user, @host, @pid, @process_start, @request_id, @ticket, @granted_at, @expires_at, @claimed)',
       ),
       renewLease: p('UPDATE leases SET expires_at = ?, renewed_at = ?, claimed = 1 WHERE id = ? AND agent_id = ? AND ended_at IS NULL'),
+      renewLeaseMax: p('UPDATE leases SET expires_at = max(expires_at, ?), renewed_at = ?, claimed = 1 WHERE id = ? AND ended_at IS NULL'),
       endLease: p('UPDATE leases SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL'),
       expiredLeases: p<LeaseRow>('SELECT * FROM leases WHERE ended_at IS NULL AND expires_at <= ?'),
       extendLiveLeases: p('UPDATE leases SET expires_at = max(expires_at, ?) WHERE ended_at IS NULL'),

@@ -55,6 +55,8 @@ export interface StartOptions {
   /** Deep-merged over the test defaults. */
   config?: Record<string, unknown>;
   env?: Record<string, string>;
+  /** Extra node flags for the server process (e.g. ['--cpu-prof']). */
+  nodeArgs?: string[];
 }
 
 export interface TestServer {
@@ -121,7 +123,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   let dispatcher = new Agent({ connections: 512, pipelining: 1, keepAliveTimeout: 10_000 });
 
   const launch = async (): Promise<void> => {
-    const args = [SERVER_CLI, 'serve', '--config', configPath, '--port', String(port)];
+    const args = [...(opts.nodeArgs ?? []), SERVER_CLI, 'serve', '--config', configPath, '--port', String(port)];
     const c = spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     exited = new Promise((resolve) => c.once('exit', (code) => resolve(code)));
