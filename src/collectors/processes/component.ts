@@ -71,7 +71,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
   const append = (r: ProcessRecord | ReturnType<typeof intervalRecord>) => ctx.journal.append(r as unknown as NewRecord);
 
   const emitFinished = (p: TrackedProcess, a: PacctRecord | null) => {
-    const f = finishSampled(host, p, a, withCmd);
+    const f = finishSampled(host, p, a, withCmd, names);
     for (const iv of f.intervals) append(iv);
     emitted.intervals += f.intervals.length;
     append(f.record);

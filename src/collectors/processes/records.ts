@@ -155,16 +155,30 @@ export interface Finished {
 }
 
 /** A sampled exit, with (`both`) or without (`ps`) its pacct record. */
-export function finishSampled(host: string, p: TrackedProcess, a: PacctRecord | null, withCmdline = false): Finished {
+export function finishSampled(host: string, p: TrackedProcess, a: PacctRecord | null, withCmdline = false, names?: NameLookup): Finished {
   const t = a ? mergedTotals(p, a) : sampledTotals(p);
   const exit = a
     ? { exitCode: a.exitCode, signal: a.signal, coreDumped: a.coreDumped }
     : { exitCode: null, signal: null, coreDumped: false };
   const record = base('process', host, p, t, a ? 'both' : 'ps', exit, withCmdline);
+  if (a && a.command !== p.comm.slice(0, 15)) {
+    // It exec'd after the last sample (typically seen between fork and exec): pacct has the
+    // final command; the sampled exe and ids belonged to the previous image.
+    record.command = a.command;
+    record.exe = null;
+    record.uid = a.uid;
+    record.gid = a.gid;
+  }
   if (a && p.details === null) {
     // Seen for one sample only and details could not be read (it exited first): pacct knows.
     record.uid = a.uid;
     record.gid = a.gid;
+  }
+  if (a && names) {
+    if (record.uid !== null && record.user === null) record.user = names.user(record.uid);
+    if (record.gid !== null && record.group === null) record.group = names.group(record.gid);
+    if (record.uid === a.uid && p.details?.uid !== a.uid) record.user = names.user(a.uid);
+    if (record.gid === a.gid && p.details?.gid !== a.gid) record.group = names.group(a.gid);
   }
   const last = finalInterval(p, t.endMs, t);
   const intervals = last ? [intervalRecord(record, last)] : [];
