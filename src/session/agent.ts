@@ -90,7 +90,10 @@ export class SessionAgent {
     if (this.x) {
       this.focus = new X11FocusSource(this.x);
       try {
-        await this.focus.start((app) => this.emit(this.model.focus(this.now(), app)));
+        await this.focus.start((app) => {
+          logger.debug({ application: app }, 'focus changed');
+          this.emit(this.model.focus(this.now(), app));
+        });
       } catch (err) {
         logger.warn({ err }, 'focused-application tracking unavailable');
         this.focus = undefined;

@@ -39,8 +39,15 @@ export async function connectX11(display = process.env.DISPLAY): Promise<X11Conn
   // also get them in their callbacks, so nothing more is needed than not crashing.
   X.on('error', () => undefined);
   const root: number = d.screen[0].root;
+  // A reply that never comes (a request the server ignored) must not wedge the caller.
   const call = <T>(fn: (cb: (err: unknown, v: T) => void) => void): Promise<T | undefined> =>
-    new Promise((resolve) => fn((err, v) => resolve(err ? undefined : v)));
+    new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), 2000);
+      fn((err, v) => {
+        clearTimeout(timer);
+        resolve(err ? undefined : v);
+      });
+    });
   let screenSaver: any;
   let res: any;
   const listeners: Array<(atom: number) => void> = [];

@@ -101,3 +101,27 @@ export function xdotool(server: XServer, ...args: string[]): void {
   const r = spawnSync('xdotool', args, { env: server.env, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`xdotool ${args.join(' ')} failed: ${r.stderr}`);
 }
+
+/** The window the window manager reports active (_NET_ACTIVE_WINDOW), as a decimal id. */
+export function activeWindow(server: XServer): string {
+  const out = spawnSync('xprop', ['-root', '_NET_ACTIVE_WINDOW'], { env: server.env, encoding: 'utf8' }).stdout;
+  const m = /window id # (0x[0-9a-f]+)/i.exec(out);
+  return m ? String(Number.parseInt(m[1]!, 16)) : '';
+}
+
+/**
+ * Activates a window and waits until the window manager has settled on it (a client mapped just
+ * before may still be handed the focus by the WM a moment later; activation is retried then).
+ */
+export async function activate(server: XServer, window: string): Promise<void> {
+  let stableSince = 0;
+  await waitFor(() => {
+    if (activeWindow(server) !== window) {
+      xdotool(server, 'windowactivate', '--sync', window);
+      stableSince = 0;
+      return false;
+    }
+    stableSince ||= Date.now();
+    return Date.now() - stableSince >= 500;
+  }, 10_000);
+}

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/cli.js';
 import { readRecords, sleep, startAgentProcess, writeConfig } from '../helpers/session.js';
-import { startXClient, startXvfb, xdotool } from '../helpers/x11.js';
+import { activate, startXClient, startXvfb } from '../helpers/x11.js';
 
 /** Types `n` keys, one every `delayMs`; returns the wall times of the first and last key. */
 function typeKeys(env: NodeJS.ProcessEnv, n: number, delayMs: number): { first: number; last: number } {
@@ -44,7 +44,7 @@ async function runTimeline(
   t.after(() => x.stop());
   const app = await startXClient(x, 'xlogo', [], 'xlogo');
   t.after(() => void app.child.kill());
-  xdotool(x, 'windowactivate', '--sync', app.window);
+  await activate(x, app.window);
   const config = writeConfig(dir, { processes: { enabled: false }, activity, journal: { flushIntervalMs: 100 } });
   mkdirSync(join(dir, 'data'), { recursive: true });
   const daemon = startAgentProcess(['run', '--config', config, '--data-dir', join(dir, 'data')], join(dir, 'daemon.log'));
