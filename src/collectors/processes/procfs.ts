@@ -69,8 +69,24 @@ export class ProcfsReader {
     rssBytes: 0,
     vsizeBytes: 0,
   };
-  private lastCommBytes = Buffer.alloc(64);
+  /** Hash and span of the comm bytes of the last stat read; decoded only when it changed. */
+  private commHash = 0;
+  private commStart = 0;
+  private commEnd = 0;
+  private readonly commCache = new Map<number, { hash: number; comm: string }>();
   readErrors = 0;
+
+  /** The comm of the last readStat, decoding bytes only when they differ from last time. */
+  private resolveComm(pid: number): string {
+    const hit = this.commCache.get(pid);
+    if (hit && hit.hash === this.commHash) return hit.comm;
+    const comm = this.buf.toString('utf8', this.commStart, this.commEnd);
+    if (hit) {
+      hit.hash = this.commHash;
+      hit.comm = comm;
+    } else this.commCache.set(pid, { hash: this.commHash, comm });
+    return comm;
+  }
 
   constructor(options: ProcfsOptions) {
     this.root = options.procRoot ?? '/proc';
@@ -168,7 +184,11 @@ export class ProcfsReader {
     o.pid = pid;
     // Decode comm only when its bytes changed from the last process decoded (cheap compare).
     const commLen = rp - lp - 1;
-    o.comm = buf.toString('utf8', lp + 1, rp);
+    let h = commLen;
+    for (let k = lp + 1; k < rp; k++) h = (h * 31 + buf[k]!) | 0;
+    this.commHash = h;
+    this.commStart = lp + 1;
+    this.commEnd = rp;
     let i = rp + 2; // field 3 (state)
     let field = 3;
     let ppid = 0;
@@ -219,6 +239,7 @@ export class ProcfsReader {
       field++;
     }
     if (field <= 24 || commLen < 0) return null;
+    o.comm = this.resolveComm(pid);
     o.ppid = ppid;
     o.cpuUserSeconds = utime / this.hz;
     o.cpuSystemSeconds = stime / this.hz;
@@ -289,6 +310,10 @@ export class ProcfsReader {
   sample(tracker: ProcessTracker): void {
     tracker.beginSample(this.clock());
     const pids = this.listPids();
+    if (this.commCache.size > pids.length * 2 + 64) {
+      const live = new Set(pids);
+      for (const pid of this.commCache.keys()) if (!live.has(pid)) this.commCache.delete(pid);
+    }
     for (let k = 0; k < pids.length; k++) {
       const pid = pids[k]!;
       const o = this.readStat(pid);

@@ -1,0 +1,56 @@
+/**
+ * `daemon`: the real `usage-agent run` at default settings (sample every 5 s, pacct auto) for
+ * 60 s with >= 400 live processes: CPU % of one core from /proc/PID/stat of the daemon (utime +
+ * stime over the window, after a 5 s settling period) and its max RSS (VmHWM).
+ * BENCH_DAEMON_SECONDS overrides the 60 s window.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'usage-agent.js');
+
+function cpuTicks(pid: number): number {
+  const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+export default async function daemon(): Promise<Record<string, unknown>> {
+  const seconds = Number(process.env.BENCH_DAEMON_SECONDS ?? 60);
+  const dir = mkdtempSync(join(tmpdir(), 'usage-agent-bench-'));
+  const sleepers: ChildProcess[] = [];
+  let agent: ChildProcess | undefined;
+  try {
+    const existing = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).length;
+    for (let i = existing; i < 400; i++) sleepers.push(spawn('sleep', ['900'], { stdio: 'ignore' }));
+    agent = spawn(process.execPath, [BIN, 'run', '--data-dir', dir, '--log-level', 'warn'], { stdio: 'ignore' });
+    const until = Date.now() + 30_000;
+    while (!existsSync(join(dir, 'status.json')) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 5000));
+    const t0 = cpuTicks(agent.pid!);
+    const w0 = performance.now();
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const cpuSec = (cpuTicks(agent.pid!) - t0) / 100;
+    const wall = (performance.now() - w0) / 1000;
+    const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${agent.pid}/status`, 'utf8'))![1]) * 1024;
+    const cpuPercent = Math.round((cpuSec / wall) * 100 * 1000) / 1000;
+    const rssMB = Math.round((hwm / 1024 / 1024) * 10) / 10;
+    return {
+      seconds,
+      processes: readdirSync('/proc').filter((n) => /^\d+$/.test(n)).length,
+      cpuPercentOfOneCore: cpuPercent,
+      maxRssMB: rssMB,
+      targets: { cpuPercentOfOneCore: '<= 0.5', maxRssMB: '<= 80' },
+      met: { cpu: cpuPercent <= 0.5, rss: rssMB <= 80 },
+    };
+  } finally {
+    agent?.kill('SIGTERM');
+    if (agent) await new Promise((r) => agent!.once('exit', r));
+    spawnSync('accton', ['off'], { stdio: 'ignore' }); // in case the agent owned accounting and was killed
+    for (const s of sleepers) s.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
