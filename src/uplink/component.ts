@@ -1,0 +1,99 @@
+/**
+ * The `uplink` daemon component: enrollment, policy polling (ETag), and journal upload. Registers
+ * the `uplink` service ({@link UplinkService}) that the enforcer uses for leases and policy.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../config/paths.js';
+import type { Component, DaemonContext } from '../daemon/component.js';
+import { UplinkClient } from './client.js';
+import { Uploader } from './uploader.js';
+
+export interface UplinkService {
+  client: UplinkClient;
+  uploader: Uploader;
+}
+
+function agentVersion(): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
+export function createUplinkComponent(ctx: DaemonContext): Component | undefined {
+  const cfg = ctx.config.server;
+  if (!cfg.url) return undefined;
+  const log = ctx.logger.child({ component: 'uplink' });
+  const url = cfg.url.replace(/\/+$/, '');
+  const client = new UplinkClient({
+    url,
+    enrollSecret: cfg.enrollSecret,
+    caFile: cfg.caFile,
+    proxy: cfg.proxy,
+    requestTimeoutMs: cfg.requestTimeoutMs,
+    dataDir: ctx.dataDir,
+    hostname: ctx.host.hostname,
+    os: `${ctx.host.os} ${ctx.host.osRelease}`.slice(0, 128),
+    agentVersion: agentVersion(),
+    nextSeq: () => ctx.journal.ackedThroughSeq() + 1,
+    logger: log,
+  });
+  const uploader = new Uploader(ctx.journal, client, {
+    batchSize: cfg.uploadBatchSize,
+    intervalMs: cfg.uploadIntervalMs,
+    maxBackoffMs: cfg.maxBackoffMs,
+    baseBackoffMs: Math.min(1000, cfg.uploadIntervalMs),
+    hostname: ctx.host.hostname,
+    logger: log,
+  });
+  ctx.services.set('uplink', { client, uploader } satisfies UplinkService);
+  client.onOnline(() => uploader.kick());
+
+  let policyTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const pollPolicy = async (): Promise<void> => {
+    if (stopped) return;
+    const p = await client.fetchPolicy().catch((err: unknown) => {
+      log.warn({ err }, 'policy fetch failed');
+      return undefined;
+    });
+    if (stopped) return;
+    // Poll at the server's interval when online; retry sooner while it cannot be reached.
+    const everyMs = client.online ? (p?.pollIntervalSeconds ?? 300) * 1000 : Math.min(cfg.maxBackoffMs, Math.max(cfg.uploadIntervalMs, 5000));
+    policyTimer = setTimeout(() => void pollPolicy(), everyMs);
+    policyTimer.unref();
+  };
+
+  return {
+    name: 'uplink',
+    async start() {
+      // The first policy fetch is awaited briefly so the enforcer starts with fresh rules when the
+      // server is there; offline it starts from the cached copy.
+      await Promise.race([pollPolicy(), new Promise((r) => setTimeout(r, cfg.requestTimeoutMs).unref())]);
+      uploader.start();
+    },
+    async stop() {
+      stopped = true;
+      if (policyTimer) clearTimeout(policyTimer);
+      await uploader.stop();
+      await client.close();
+    },
+    status() {
+      const st = ctx.journal.database
+        .prepare('SELECT count(*) AS n, coalesce(sum(length(body) + length(type) + length(time) + 8), 0) AS bytes FROM records WHERE seq > ?')
+        .get(ctx.journal.ackedThroughSeq()) as { n: number; bytes: number };
+      const enforcer = ctx.services.get('enforcer') as { heldLeases?: () => unknown[] } | undefined;
+      return {
+        server: url,
+        ...client.status,
+        backlogRecords: st.n,
+        backlogBytes: st.bytes,
+        ackedThroughSeq: ctx.journal.ackedThroughSeq(),
+        ...uploader.stats,
+        leasesHeld: enforcer?.heldLeases?.() ?? [],
+      };
+    },
+  };
+}

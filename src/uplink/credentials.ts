@@ -1,0 +1,48 @@
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** What enrollment returns, kept in <dataDir>/credentials.json (mode 0600). */
+export interface Credentials {
+  serverUrl: string;
+  agentId: string;
+  agentToken: string;
+  enrolledAt: string;
+}
+
+export const credentialsPath = (dataDir: string) => join(dataDir, 'credentials.json');
+
+/**
+ * Writes a file atomically with the given mode: a temp file in the same directory, created with
+ * that mode (never world-readable, not even for a moment), fsynced, then renamed over the target.
+ */
+export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+export function loadCredentials(dataDir: string, serverUrl: string): Credentials | undefined {
+  try {
+    const c = JSON.parse(readFileSync(credentialsPath(dataDir), 'utf8')) as Credentials;
+    // Credentials of another server are no use here (the agent was re-pointed): enroll again.
+    if (c.serverUrl !== serverUrl || typeof c.agentToken !== 'string' || typeof c.agentId !== 'string') return undefined;
+    return c;
+  } catch {
+    return undefined;
+  }
+}
+
+export function saveCredentials(dataDir: string, c: Credentials): void {
+  writeFileAtomic(credentialsPath(dataDir), `${JSON.stringify(c, null, 2)}\n`, 0o600);
+}

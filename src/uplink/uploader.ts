@@ -1,0 +1,200 @@
+/**
+ * Uploads the journal to the usage-server in seq order, in batches, and deletes only what the
+ * server acknowledged (its `ackedThroughSeq`: every seq up to it is stored there). A crash between
+ * the server storing a batch and markAcked() only means the batch is sent again; the server counts
+ * the re-sent seqs as duplicates and stores nothing twice.
+ */
+import type { Journal, StoredRecord } from '../journal/journal.js';
+import type { Logger } from '../log/logger.js';
+import type { UploadRecord } from '../protocol/v1.js';
+import { parseRetryAfter, retryDelay } from './backoff.js';
+import type { UplinkClient } from './client.js';
+
+export interface UploaderOptions {
+  batchSize: number;
+  intervalMs: number;
+  maxBackoffMs: number;
+  /** First retry's backoff window (ms). */
+  baseBackoffMs?: number;
+  /** Largest request body; records are added to a batch while it fits. */
+  maxBodyBytes?: number;
+  hostname: string;
+  logger?: Logger;
+  random?: () => number;
+}
+
+export interface UploaderStatus {
+  uploadedRecords: number;
+  batches: number;
+  duplicates: number;
+  retries: number;
+  lastUploadAt: string | null;
+  serverAckedThroughSeq: number | null;
+  nextRetryAt: string | null;
+}
+
+export class Uploader {
+  private stopped = false;
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private attempt = 0;
+  private unsubscribe: (() => void) | undefined;
+  private committedSinceUpload = 0;
+  readonly stats: UploaderStatus = {
+    uploadedRecords: 0,
+    batches: 0,
+    duplicates: 0,
+    retries: 0,
+    lastUploadAt: null,
+    serverAckedThroughSeq: null,
+    nextRetryAt: null,
+  };
+
+  constructor(
+    private readonly journal: Journal,
+    private readonly client: UplinkClient,
+    private readonly o: UploaderOptions,
+  ) {}
+
+  start(): void {
+    let lastSeen = this.journal.lastSeq();
+    this.unsubscribe = this.journal.onCommit((lastSeq) => {
+      this.committedSinceUpload += Math.max(0, lastSeq - lastSeen);
+      lastSeen = lastSeq;
+      // A full batch is worth sending now; smaller ones wait for the interval.
+      if (this.committedSinceUpload >= this.o.batchSize && this.attempt === 0) this.kick();
+    });
+    this.loop = this.run();
+  }
+
+  /** Upload now (e.g. the server just came back). */
+  kick(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.kick();
+    await this.loop;
+  }
+
+  /** Resolves when everything committed up to now is acknowledged (tests, `flush` on shutdown). */
+  async drained(timeoutMs = 30_000): Promise<boolean> {
+    const target = this.journal.lastSeq();
+    const deadline = Date.now() + timeoutMs;
+    while (this.journal.ackedThroughSeq() < target && Date.now() < deadline) {
+      this.kick();
+      await sleep(50);
+    }
+    return this.journal.ackedThroughSeq() >= target;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      let wait = this.o.intervalMs;
+      try {
+        const r = await this.uploadOnce();
+        if (r === 'more') wait = 0;
+        else if (r === 'retry') {
+          this.attempt += 1;
+          this.stats.retries += 1;
+          wait = this.retryWait;
+          this.stats.nextRetryAt = new Date(Date.now() + wait).toISOString();
+        }
+      } catch (err) {
+        this.o.logger?.error({ err }, 'upload failed unexpectedly');
+        this.attempt += 1;
+        wait = retryDelay(this.attempt, this.backoff(), undefined, this.o.random);
+      }
+      if (this.stopped) break;
+      if (wait > 0) await this.sleep(wait);
+    }
+  }
+
+  private retryWait = 0;
+
+  private backoff() {
+    return { baseMs: this.o.baseBackoffMs ?? 1000, capMs: this.o.maxBackoffMs };
+  }
+
+  /** One batch. 'idle': nothing to send; 'more': sent, more waiting; 'retry': failed. */
+  async uploadOnce(): Promise<'idle' | 'more' | 'retry'> {
+    const acked = this.journal.ackedThroughSeq();
+    const rows = this.journal.read({ afterSeq: acked, limit: this.o.batchSize });
+    if (rows.length === 0) {
+      this.committedSinceUpload = 0;
+      return 'idle';
+    }
+    const records = this.toBatch(rows);
+    const r = await this.client.upload(records);
+    if (r.kind === 'acked') {
+      this.attempt = 0;
+      this.stats.nextRetryAt = null;
+      this.stats.batches += 1;
+      this.stats.duplicates += r.response.duplicates;
+      this.stats.uploadedRecords += r.response.stored;
+      this.stats.lastUploadAt = new Date().toISOString();
+      this.stats.serverAckedThroughSeq = r.response.ackedThroughSeq;
+      this.journal.markAcked(r.response.ackedThroughSeq);
+      this.committedSinceUpload = 0;
+      if (r.response.ackedThroughSeq < records[records.length - 1]!.seq) {
+        // The server stored less than the whole batch without saying why: try again later.
+        this.retryWait = retryDelay(this.attempt + 1, this.backoff(), undefined, this.o.random);
+        return 'retry';
+      }
+      return this.journal.read({ afterSeq: this.journal.ackedThroughSeq(), limit: 1 }).length > 0 ? 'more' : 'idle';
+    }
+    if (r.kind === 'gap') {
+      const p = r.problem;
+      this.stats.serverAckedThroughSeq = p.ackedThroughSeq;
+      if (p.ackedThroughSeq > acked) {
+        // The server holds more than we knew (our ack was lost in a crash): skip ahead.
+        this.journal.markAcked(p.ackedThroughSeq);
+        return 'more';
+      }
+      // The server expects a seq we no longer have (its database was restored from an older
+      // backup). Enrolling again with nextSeq starts a fresh, gap-free identity at our first seq.
+      this.o.logger?.error({ expectedSeq: p.expectedSeq, ourFirstUnacked: acked + 1 }, 'server expects records this journal no longer holds; enrolling again');
+      await this.client.ensureEnrolled(true);
+      this.retryWait = 0;
+      return 'retry';
+    }
+    this.retryWait = retryDelay(this.attempt + 1, this.backoff(), r.kind === 'retry' ? parseRetryAfter(r.retryAfter, Date.now()) : undefined, this.o.random);
+    if (r.kind === 'fail') this.o.logger?.error({ error: r.error }, 'server refused an upload batch');
+    return 'retry';
+  }
+
+  private toBatch(rows: StoredRecord[]): UploadRecord[] {
+    const max = this.o.maxBodyBytes ?? 4 * 1024 * 1024;
+    const out: UploadRecord[] = [];
+    let bytes = 16;
+    for (const row of rows) {
+      const rec = (row.host === undefined ? { ...row, host: this.o.hostname } : row) as UploadRecord;
+      const size = JSON.stringify(rec).length + 1;
+      if (out.length > 0 && bytes + size > max) break;
+      out.push(rec);
+      bytes += size;
+    }
+    return out;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
