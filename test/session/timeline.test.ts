@@ -38,6 +38,7 @@ async function runTimeline(
   t: { after(fn: () => void | Promise<void>): void },
   activity: Record<string, number>,
   script: (env: NodeJS.ProcessEnv) => Promise<Record<string, { first: number; last: number }>>,
+  input: 'auto' | 'idle-poll' = 'auto',
 ) {
   const dir = tempDir(t, 'ua-session-');
   const x = await startXvfb({ wm: true });
@@ -51,13 +52,13 @@ async function runTimeline(
   t.after(() => daemon.stop());
   await daemon.waitForOutput(/listening for session agents/);
   const session = startAgentProcess(
-    ['session', '--config', config, '--data-dir', join(dir, 'data'), '--queue', join(dir, 'queue.db')],
+    ['session', '--config', config, '--data-dir', join(dir, 'data'), '--queue', join(dir, 'queue.db'), '--input', input],
     join(dir, 'session.log'),
     { env: x.env },
   );
   t.after(() => session.stop());
   await session.waitForOutput(/connected to the daemon/);
-  assert.match(session.output(), /"mode":"hooks"/);
+  assert.match(session.output(), input === 'idle-poll' ? /"mode":"idle-poll","source":"x11-screensaver"/ : /"mode":"hooks"/);
   await sleep(300);
   const phases = await script(x.env);
   const stopAt = Date.now();
@@ -123,4 +124,58 @@ test('scripted timeline with shortened thresholds: exact breaks and work periods
   assert.equal(ie.reduce((s, r) => s + r.keyboard, 0), 25);
   assert.equal(ie.reduce((s, r) => s + r.mouse, 0), 10);
   assert.ok(ie.every((r) => r.application === '/usr/bin/xlogo'));
+});
+
+test('the issue timeline with default thresholds (5 s / 60 s / 600 s): 3 s typing, 7 s pause, 2 s mouse, 65 s pause, 4 s typing', async (t) => {
+  const { records, phases } = await runTimeline(t, {}, async (env) => {
+    const typing1 = typeKeys(env, 30, 100);
+    await sleep(7000);
+    const mouse = moveMouse(env, 20, 100);
+    await sleep(65_000);
+    const typing2 = typeKeys(env, 40, 100);
+    return { typing1, mouse, typing2 };
+  });
+  const { typing1, mouse, typing2 } = phases as Record<string, { first: number; last: number }>;
+  const breaks = records.filter((r) => r.type === 'break');
+  assert.deepEqual(breaks.map((b) => b.breakType), ['microbreak', 'short'], JSON.stringify(breaks));
+  near(Date.parse(breaks[0]!.start), typing1.last, 'microbreak start');
+  near(Date.parse(breaks[0]!.end), mouse.first, 'microbreak end');
+  near(Date.parse(breaks[1]!.start), mouse.last, 'short break start');
+  near(Date.parse(breaks[1]!.end), typing2.first, 'short break end');
+  const work = records.filter((r) => r.type === 'work');
+  assert.deepEqual(work.map((w) => w.periodType), ['uninterrupted', 'uninterrupted', 'extended'], JSON.stringify(work));
+  near(Date.parse(work[0]!.start), typing1.first, 'uninterrupted 1 start');
+  near(Date.parse(work[0]!.end), mouse.last, 'uninterrupted 1 end');
+  near(Date.parse(work[1]!.start), typing2.first, 'uninterrupted 2 start');
+  near(Date.parse(work[2]!.start), typing1.first, 'extended start');
+  near(Date.parse(work[2]!.end), typing2.last, 'extended end');
+  assert.equal(work[2]!.keyboard, 70);
+  assert.equal(work[2]!.mouse, 20);
+});
+
+test('idle-time fallback (--input idle-poll): breaks and periods without a keyboard/mouse split', async (t) => {
+  const activity = { breakSeconds: 1, microBreakMaxSeconds: 3, shortBreakMaxSeconds: 8, inputEventIntervalSeconds: 5 };
+  const { records, phases } = await runTimeline(
+    t,
+    activity,
+    async (env) => {
+      const typing1 = typeKeys(env, 10, 100);
+      await sleep(2000);
+      const typing2 = typeKeys(env, 10, 100);
+      return { typing1, typing2 };
+    },
+    'idle-poll',
+  );
+  const { typing1, typing2 } = phases as Record<string, { first: number; last: number }>;
+  const breaks = records.filter((r) => r.type === 'break');
+  assert.deepEqual(breaks.map((b) => b.breakType), ['microbreak'], JSON.stringify(breaks));
+  // Polling every 250 ms: the break's end is seen up to one poll late, its start exactly.
+  near(Date.parse(breaks[0]!.start), typing1.last, 'break start');
+  near(Date.parse(breaks[0]!.end), typing2.first, 'break end');
+  const work = records.filter((r) => r.type === 'work');
+  assert.ok(work.length >= 1);
+  for (const r of records) {
+    assert.equal(r.inputSource, 'idle-poll');
+    if (r.type !== 'break') assert.equal(r.keyboard, null);
+  }
 });
