@@ -7,7 +7,8 @@ import { Journal } from '../../src/journal/journal.js';
 import { startDaemon } from '../../src/daemon/daemon.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log/logger.js';
-import { runAgentCli, tempDir } from '../helpers/cli.js';
+import { spawnSync } from 'node:child_process';
+import { AGENT_BIN, runAgentCli, tempDir } from '../helpers/cli.js';
 
 test('--version prints the package version; --help lists the subcommands', () => {
   const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
@@ -33,7 +34,8 @@ test('records: jsonl with type and seq first, filtered by type and since', (t) =
   assert.equal(all.code, 0, all.stderr);
   const lines = all.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.deepEqual(lines.map((l) => l.seq), [1, 2, 3]);
-  assert.deepEqual(Object.keys(lines[0]!).slice(0, 4), ['type', 'seq', 'time', 'host']);
+  assert.deepEqual(Object.keys(lines[0]!).slice(0, 4), ['type', 'seq', 'host', 'user']);
+  assert.equal(Object.keys(lines[0]!).at(-1), 'time');
   const processes = runAgentCli(['records', '--data-dir', dataDir, '--type', 'process', '--since', '2026-03-02T00:00:00Z']);
   assert.deepEqual(processes.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq), [3]);
   const table = runAgentCli(['records', '--data-dir', dataDir, '--format', 'table']);
@@ -41,6 +43,16 @@ test('records: jsonl with type and seq first, filtered by type and since', (t) =
   assert.match(table.stdout, /make.*both/);
   assert.match(table.stdout, /microbreak/);
   assert.match(table.stdout, /exit 3/);
+});
+
+test('records: a reader that closes the pipe early (records | head) is not an error', (t) => {
+  const dataDir = tempDir(t);
+  const journal = Journal.open(journalPath(dataDir));
+  for (let i = 0; i < 20_000; i++) journal.append({ type: 'process', time: new Date().toISOString(), host: 'h', pid: i });
+  journal.close();
+  const r = spawnSync('sh', ['-c', `"${process.execPath}" "${AGENT_BIN}" records --data-dir "${dataDir}" | head -1`], { encoding: 'utf8' });
+  assert.match(r.stdout, /^\{"type":"process","seq":1,/);
+  assert.doesNotMatch(r.stderr, /EPIPE|Error/);
 });
 
 test('records: bad arguments are refused with a reason', (t) => {

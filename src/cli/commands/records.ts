@@ -55,6 +55,11 @@ export function registerRecords(program: Command): void {
           process.exitCode = 1;
           return;
         }
+        // `records | head` closes the pipe early: that is the reader being done, not an error.
+        process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+          if (err.code === 'EPIPE') process.exit(0);
+          throw err;
+        });
         const types = options.type && !options.type.includes('all') ? options.type : undefined;
         const journal = Journal.open(path, { readonly: true });
         try {
@@ -77,8 +82,9 @@ function createWriter(format: 'jsonl' | 'table'): { write(r: StoredRecord): void
   if (format === 'jsonl') {
     return {
       write: (r) => {
-        const { type, seq, ...rest } = r;
-        process.stdout.write(`${JSON.stringify({ type, seq, ...rest })}\n`);
+        // Documented order: type, seq, then the record's own fields as its collector emits them, time last.
+        const { type, seq, time, ...rest } = r;
+        process.stdout.write(`${JSON.stringify({ type, seq, ...rest, time })}\n`);
       },
       end: () => undefined,
     };
