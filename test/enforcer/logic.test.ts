@@ -1,0 +1,298 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Enforcer, entryKey, type Effect, type LoggedProduct, type NotificationEffect } from '../../src/enforcer/logic.js';
+import { globToRegExp, Matcher } from '../../src/enforcer/match.js';
+import type { LeaseGranted, ProductPolicy } from '../../src/protocol/v1.js';
+
+const T0 = Date.parse('2024-05-01T08:00:00.000Z');
+const at = (s: number) => T0 + s * 1000;
+const settings = { host: 'ws1', terminateWarningSeconds: 60, killAfterSeconds: 10, retrySeconds: 5, queueWaitSeconds: 30 };
+
+function product(o: Partial<ProductPolicy> = {}): ProductPolicy {
+  return {
+    id: 'cad', name: 'CAD Pro', match: { executables: ['cad'], paths: [] }, licenseType: 'floating', seats: 2,
+    leaseTtlSeconds: 900, renewAfterSeconds: 300, graceSeconds: 600, offline: 'allow', onDeny: 'notify', queue: false,
+    idle: { afterSeconds: null, action: 'none' }, ...o,
+  };
+}
+const lease = (id = 'L1', o: Partial<LeaseGranted> = {}): LeaseGranted => ({
+  leaseId: id, product: 'cad', expiresAt: '', renewAfter: '', ttlSeconds: 900, renewAfterSeconds: 300, graceSeconds: 600,
+  serverTime: '', existing: false, ...o,
+});
+const proc = (pid: number, startS = 0, user = 'alice') => ({ pid, user, uid: 1000, startTime: new Date(at(startS)).toISOString() });
+const codes = (fx: Effect[]) => fx.flatMap((f) => (f.kind === 'journal' ? [f.record.code] : []));
+const kinds = (fx: Effect[]) => fx.map((f) => f.kind).filter((k) => k !== 'persist');
+const notes = (fx: Effect[]) => fx.filter((f): f is NotificationEffect => f.kind === 'notify');
+const signals = (fx: Effect[]) => fx.flatMap((f) => (f.kind === 'signal' ? [`${f.signal}:${f.pids.join(',')}`] : []));
+const K = entryKey('alice', 'cad');
+
+function launchAndGrant(en: Enforcer, p: ProductPolicy, pid = 100): Effect[] {
+  const fx = en.step({ kind: 'launch', now: at(0.3), product: p, proc: proc(pid) });
+  const acq = fx.find((f) => f.kind === 'acquire');
+  assert.ok(acq && acq.kind === 'acquire');
+  return en.step({ kind: 'acquired', now: at(0.4), key: K, requestId: acq.request.requestId, result: { kind: 'granted', lease: lease() } });
+}
+
+test('grant: obtain + launch, renew at the server-given third of the TTL, two instances share one lease, return on the last quit', () => {
+  const en = new Enforcer(settings);
+  const p = product();
+  const fx1 = en.step({ kind: 'launch', now: at(0.3), product: p, proc: proc(100) });
+  assert.deepEqual(kinds(fx1), ['acquire']);
+  const req = (fx1[0] as Extract<Effect, { kind: 'acquire' }>).request;
+  assert.deepEqual(req, { product: 'cad', user: 'alice', host: 'ws1', pid: 100, processStart: '2024-05-01T08:00:00.000Z', requestId: req.requestId, queue: false });
+  const fx2 = en.step({ kind: 'acquired', now: at(0.4), key: K, requestId: req.requestId, result: { kind: 'granted', lease: lease() } });
+  assert.deepEqual(codes(fx2), [1, 3]);
+  const launch = fx2.find((f) => f.kind === 'journal' && f.record.code === 3) as Extract<Effect, { kind: 'journal' }>;
+  assert.deepEqual(launch.record, { type: 'usage-event', time: '2024-05-01T08:00:00.000Z', code: 3, product: 'cad', user: 'alice', offline: false, pid: 100, processStart: '2024-05-01T08:00:00.000Z', leaseId: 'L1' });
+  assert.equal(en.nextDeadline(), at(300.4));
+  assert.deepEqual(kinds(en.step({ kind: 'tick', now: at(300) })), []);
+  assert.deepEqual(kinds(en.step({ kind: 'tick', now: at(300.4) })), ['renew']);
+  assert.deepEqual(kinds(en.step({ kind: 'tick', now: at(301) })), [], 'one renewal in flight at a time');
+  assert.deepEqual(kinds(en.step({ kind: 'renewed', now: at(301), key: K, leaseId: 'L1', result: { kind: 'renewed', lease: lease() } })), []);
+  assert.equal(en.nextDeadline(), at(601));
+  // Second instance: no second request, a launch event under the same lease.
+  const fx3 = en.step({ kind: 'launch', now: at(400), product: p, proc: proc(101, 399.8) });
+  assert.deepEqual(kinds(fx3), ['journal']);
+  assert.deepEqual(codes(fx3), [3]);
+  assert.deepEqual(codes(en.step({ kind: 'exit', now: at(500), pid: 100 })), [4]);
+  const last = en.step({ kind: 'exit', now: at(600), pid: 101 });
+  assert.deepEqual(codes(last), [4, 2]);
+  assert.deepEqual(last.find((f) => f.kind === 'release'), { kind: 'release', key: K, leaseId: 'L1', reason: 'quit' });
+  assert.equal(en.state.entries.size, 0);
+  assert.equal(en.nextDeadline(), undefined);
+});
+
+test('leased license: 27 license issued once per allocation, 29/30 around each use', () => {
+  const en = new Enforcer(settings);
+  const p = product({ licenseType: 'leased' });
+  assert.deepEqual(codes(launchAndGrant(en, p)), [27, 29, 3]);
+  assert.deepEqual(codes(en.step({ kind: 'exit', now: at(10), pid: 100 })), [4, 30]);
+  assert.deepEqual(codes(launchAndGrant(en, p, 200)), [29, 3]);
+});
+
+test('deny + notify: code 7 and a notification naming the product, the seats and what happens next', () => {
+  const en = new Enforcer(settings);
+  const p = product();
+  const fx = en.step({ kind: 'launch', now: at(0.3), product: p, proc: proc(100) });
+  const req = (fx[0] as Extract<Effect, { kind: 'acquire' }>).request;
+  const out = en.step({
+    kind: 'acquired', now: at(0.4), key: K, requestId: req.requestId,
+    result: { kind: 'denied', denied: { type: '', title: '', status: 409, code: 'lease-denied', reason: 'all-seats-in-use', product: 'cad', inUse: 2, seats: 2, message: 'x', queueAvailable: false } },
+  });
+  assert.deepEqual(codes(out), [7]);
+  assert.deepEqual(signals(out), []);
+  const [n] = notes(out);
+  assert.equal(n!.user, 'alice');
+  assert.equal(n!.body, 'All 2 seats of CAD Pro are in use. You may keep working; this use is recorded as unlicensed.');
+  assert.equal(en.nextDeadline(), undefined, 'notify only: nothing scheduled');
+  assert.deepEqual(codes(en.step({ kind: 'exit', now: at(50), pid: 100 })), []);
+});
+
+test('deny + terminate: warning with the time, SIGTERM at the deadline, SIGKILL killAfterSeconds later', () => {
+  const en = new Enforcer(settings);
+  const p = product({ onDeny: 'terminate', queue: true });
+  const fx = en.step({ kind: 'launch', now: at(0.3), product: p, proc: proc(100) });
+  const req = (fx[0] as Extract<Effect, { kind: 'acquire' }>).request;
+  assert.equal(req.queue, false, 'terminate never waits in the queue');
+  const out = en.step({
+    kind: 'acquired', now: at(1), key: K, requestId: req.requestId,
+    result: { kind: 'denied', denied: { type: '', title: '', status: 409, code: 'lease-denied', reason: 'all-seats-in-use', product: 'cad', inUse: 2, seats: 2, message: 'x', queueAvailable: false } },
+  });
+  assert.deepEqual(codes(out), [7]);
+  assert.equal(notes(out)[0]!.body, 'All 2 seats of CAD Pro are in use. CAD Pro will be closed at 08:01:01 UTC (in 60 s). Save your work now.');
+  assert.equal(notes(out)[0]!.urgency, 'critical');
+  assert.equal(en.nextDeadline(), at(61));
+  assert.deepEqual(signals(en.step({ kind: 'tick', now: at(60.9) })), []);
+  // A second window opened during the warning gets the same deadline.
+  en.step({ kind: 'launch', now: at(30), product: p, proc: proc(101, 30) });
+  assert.deepEqual(signals(en.step({ kind: 'tick', now: at(61) })), ['SIGTERM:100,101']);
+  assert.deepEqual(codes(en.step({ kind: 'exit', now: at(62), pid: 101 })), []);
+  assert.deepEqual(signals(en.step({ kind: 'tick', now: at(70.9) })), []);
+  assert.deepEqual(signals(en.step({ kind: 'tick', now: at(71) })), ['SIGKILL:100']);
+  assert.deepEqual(signals(en.step({ kind: 'tick', now: at(200) })), []);
+  en.step({ kind: 'exit', now: at(71.1), pid: 100 });
+  assert.equal(en.state.entries.size, 0);
+});
+
+test('queue + suspend: 5 queue and SIGSTOP, then 6 dequeue, obtain, launch, SIGCONT and "ready" when granted', () => {
+  const en = new Enforcer(settings);
+  const p = product({ onDeny: 'suspend', queue: true });
+  const fx = en.step({ kind: 'launch', now: at(0.3), product: p, proc: proc(100) });
+  const req = (fx[0] as Extract<Effect, { kind: 'acquire' }>).request;
+  assert.equal(req.queue, true);
+  const q = en.step({ kind: 'acquired', now: at(0.5), key: K, requestId: req.requestId, result: { kind: 'queued', queued: { ticket: 'T1', product: 'cad', position: 1, keepaliveSeconds: 60, maxWaitSeconds: 30, existing: false } } });
+  assert.deepEqual(codes(q), [5]);
+  assert.deepEqual(signals(q), ['SIGSTOP:100']);
+  assert.equal(notes(q)[0]!.body, 'All 2 seats are in use. CAD Pro is paused and you are number 1 in the queue. It continues by itself as soon as a license is free.');
+  assert.deepEqual(q.find((f) => f.kind === 'pollQueue'), { kind: 'pollQueue', key: K, ticket: 'T1', waitSeconds: 30 });
+  const w = en.step({ kind: 'queue', now: at(30.5), key: K, ticket: 'T1', result: { kind: 'status', status: { status: 'waiting', ticket: 'T1', product: 'cad', position: 1, keepaliveSeconds: 60 } } });
+  assert.deepEqual(kinds(w), ['pollQueue']);
+  const g = en.step({ kind: 'queue', now: at(42), key: K, ticket: 'T1', result: { kind: 'status', status: { status: 'granted', ticket: 'T1', product: 'cad', lease: lease('L9') } } });
+  assert.deepEqual(codes(g), [6, 1, 3]);
+  assert.deepEqual(signals(g), ['SIGCONT:100']);
+  assert.equal(notes(g)[0]!.title, 'CAD Pro: your license is ready');
+  const launch = g.find((f) => f.kind === 'journal' && f.record.code === 3) as Extract<Effect, { kind: 'journal' }>;
+  assert.equal(launch.record.time, new Date(at(42)).toISOString(), 'the licensed run starts when the seat was granted');
+  assert.deepEqual(codes(en.step({ kind: 'exit', now: at(100), pid: 100 })), [4, 2]);
+});
+
+test('server unreachable at launch, offline allow: 10/11; after reconnection the same request id, 11 reconnected + 1 + 3', () => {
+  const en = new Enforcer(settings);
+  const p = product();
+  const fx = en.step({ kind: 'launch', now: at(0.3), product: p, proc: proc(100) });
+  const req = (fx[0] as Extract<Effect, { kind: 'acquire' }>).request;
+  const off = en.step({ kind: 'acquired', now: at(2), key: K, requestId: req.requestId, result: { kind: 'unreachable', error: 'ECONNREFUSED' } });
+  assert.deepEqual(codes(off), [10]);
+  assert.equal((off[0] as Extract<Effect, { kind: 'journal' }>).record.time, '2024-05-01T08:00:00.000Z');
+  assert.equal((off[0] as Extract<Effect, { kind: 'journal' }>).record.offline, true);
+  assert.deepEqual(notes(off), []);
+  assert.equal(en.nextDeadline(), at(7));
+  const r1 = en.step({ kind: 'tick', now: at(7) });
+  assert.deepEqual(kinds(r1), ['acquire']);
+  assert.equal((r1[0] as Extract<Effect, { kind: 'acquire' }>).request.requestId, req.requestId, 'retries never take a second seat');
+  assert.deepEqual(codes(en.step({ kind: 'acquired', now: at(9), key: K, requestId: req.requestId, result: { kind: 'unreachable', error: 'x' } })), []);
+  const r2 = en.step({ kind: 'online', now: at(10) });
+  assert.deepEqual(kinds(r2), ['acquire']);
+  const g = en.step({ kind: 'acquired', now: at(11), key: K, requestId: req.requestId, result: { kind: 'granted', lease: lease() } });
+  assert.deepEqual(codes(g), [11, 1, 3]);
+  const recs = g.flatMap((f) => (f.kind === 'journal' ? [f.record] : []));
+  assert.deepEqual(recs.map((r) => [r.code, r.time, r.offline, r.reason ?? null]), [
+    [11, '2024-05-01T08:00:11.000Z', true, 'reconnected'],
+    [1, '2024-05-01T08:00:11.000Z', false, null],
+    [3, '2024-05-01T08:00:11.000Z', false, null],
+  ]);
+});
+
+test('server unreachable at launch, offline deny + terminate: 7 reason offline, warning, SIGTERM, unless the server answers first', () => {
+  const en = new Enforcer(settings);
+  const p = product({ offline: 'deny', onDeny: 'terminate' });
+  const fx = en.step({ kind: 'launch', now: at(0.3), product: p, proc: proc(100) });
+  const req = (fx[0] as Extract<Effect, { kind: 'acquire' }>).request;
+  const d = en.step({ kind: 'acquired', now: at(1), key: K, requestId: req.requestId, result: { kind: 'unreachable', error: 'x' } });
+  assert.deepEqual(codes(d), [7]);
+  assert.equal((d[0] as Extract<Effect, { kind: 'journal' }>).record.reason, 'offline');
+  assert.match(notes(d)[0]!.body, /^The license server cannot be reached and CAD Pro may not run without a license\. CAD Pro will be closed at 08:01:01 UTC/);
+  assert.deepEqual(kinds(en.step({ kind: 'tick', now: at(6) })), ['acquire']);
+  const g = en.step({ kind: 'acquired', now: at(7), key: K, requestId: req.requestId, result: { kind: 'granted', lease: lease() } });
+  assert.deepEqual(codes(g), [1, 3]);
+  assert.equal(notes(g)[0]!.title, 'CAD Pro: your license is ready');
+  assert.deepEqual(signals(en.step({ kind: 'tick', now: at(61) })), [], 'granted before the deadline: nothing enforced');
+});
+
+test('renewal fails: warning naming expiry + grace; renewed in time -> nothing enforced', () => {
+  const en = new Enforcer(settings);
+  const p = product({ onDeny: 'terminate' });
+  launchAndGrant(en, p);
+  en.step({ kind: 'tick', now: at(300.4) });
+  const f1 = en.step({ kind: 'renewed', now: at(301), key: K, leaseId: 'L1', result: { kind: 'unreachable', error: 'x' } });
+  // expiry 900.4 + grace 600 = 1500.4 -> 08:25:00 UTC
+  assert.equal(notes(f1)[0]!.body, 'The license of CAD Pro could not be renewed. If it cannot be renewed by 08:25:00 UTC, CAD Pro will be closed at 08:25:00 UTC. Save your work.');
+  assert.deepEqual(kinds(en.step({ kind: 'tick', now: at(306) })), ['renew']);
+  const f2 = en.step({ kind: 'renewed', now: at(307), key: K, leaseId: 'L1', result: { kind: 'unreachable', error: 'x' } });
+  assert.deepEqual(notes(f2), [], 'warned once');
+  en.step({ kind: 'tick', now: at(312) });
+  const ok = en.step({ kind: 'renewed', now: at(313), key: K, leaseId: 'L1', result: { kind: 'renewed', lease: lease() } });
+  assert.deepEqual(codes(ok), []);
+  assert.equal(notes(ok)[0]!.title, 'CAD Pro: license renewed');
+  assert.deepEqual(signals(en.step({ kind: 'tick', now: at(1600) })), []);
+});
+
+test('renewal fails until expiry + grace: return at expiry, offline launch from expiry, then the policy enforcement', () => {
+  const en = new Enforcer(settings);
+  const p = product({ onDeny: 'terminate' });
+  launchAndGrant(en, p);
+  en.step({ kind: 'tick', now: at(300.4) });
+  en.step({ kind: 'renewed', now: at(301), key: K, leaseId: 'L1', result: { kind: 'unreachable', error: 'x' } });
+  let all: Effect[] = [];
+  for (let s = 306; s <= 1520; s += 5) {
+    const fx = en.step({ kind: 'tick', now: at(s) });
+    all = all.concat(fx);
+    const r = fx.find((f) => f.kind === 'renew' || f.kind === 'acquire');
+    if (r?.kind === 'renew') all = all.concat(en.step({ kind: 'renewed', now: at(s), key: K, leaseId: 'L1', result: { kind: 'unreachable', error: 'x' } }));
+  }
+  const recs = all.flatMap((f) => (f.kind === 'journal' ? [f.record] : []));
+  assert.deepEqual(recs.map((r) => [r.code, r.time, r.reason ?? null]), [
+    [4, '2024-05-01T08:15:00.400Z', 'lost'],
+    [2, '2024-05-01T08:15:00.400Z', 'lost'],
+    [10, '2024-05-01T08:15:00.400Z', 'no-allocation'],
+    [7, '2024-05-01T08:25:01.000Z', 'lease-expired'],
+  ]);
+  assert.deepEqual(signals(all), ['SIGTERM:100', 'SIGKILL:100']);
+});
+
+test('renewal answered "gone" (server swept it): 2 lost, re-acquire with a new request id', () => {
+  const en = new Enforcer(settings);
+  launchAndGrant(en, product());
+  en.step({ kind: 'tick', now: at(300.4) });
+  const g = en.step({ kind: 'renewed', now: at(301), key: K, leaseId: 'L1', result: { kind: 'gone' } });
+  assert.deepEqual(codes(g), [4, 2]);
+  const acq = g.find((f) => f.kind === 'acquire') as Extract<Effect, { kind: 'acquire' }>;
+  assert.match(acq.request.requestId, /\|1$/);
+  const again = en.step({ kind: 'acquired', now: at(302), key: K, requestId: acq.request.requestId, result: { kind: 'granted', lease: lease('L2') } });
+  assert.deepEqual(codes(again), [1, 3]);
+  assert.equal((again[1] as Extract<Effect, { kind: 'journal' }>).record.time, '2024-05-01T08:05:02.000Z');
+});
+
+test('exit while the acquire is in flight: the lease it brings back is released at once', () => {
+  const en = new Enforcer(settings);
+  const fx = en.step({ kind: 'launch', now: at(0.3), product: product(), proc: proc(100) });
+  const req = (fx[0] as Extract<Effect, { kind: 'acquire' }>).request;
+  assert.deepEqual(codes(en.step({ kind: 'exit', now: at(0.35), pid: 100 })), []);
+  const g = en.step({ kind: 'acquired', now: at(0.4), key: K, requestId: req.requestId, result: { kind: 'granted', lease: lease() } });
+  assert.deepEqual(kinds(g), ['release']);
+  assert.equal(en.state.entries.size, 0);
+});
+
+test('logged programs: 8/9 online, 12/13 offline, never a lease', () => {
+  const en = new Enforcer(settings);
+  const logged: LoggedProduct = { id: 'editor', name: 'Editor', logged: true, match: { executables: ['ed'], paths: [] } };
+  en.step({ kind: 'online', now: at(0) });
+  const l1 = en.step({ kind: 'launch', now: at(1), product: logged, proc: proc(5, 1) });
+  assert.deepEqual(kinds(l1), ['journal']);
+  assert.deepEqual(codes(l1), [8]);
+  en.step({ kind: 'offline', now: at(2) });
+  assert.deepEqual(codes(en.step({ kind: 'launch', now: at(3), product: logged, proc: proc(6, 3) })), [12]);
+  assert.deepEqual(codes(en.step({ kind: 'exit', now: at(4), pid: 5 })), [13], 'quit offline');
+  en.step({ kind: 'online', now: at(5) });
+  assert.deepEqual(codes(en.step({ kind: 'exit', now: at(6), pid: 6 })), [13], 'launched offline');
+});
+
+test('idle harvesting: asks first with a deadline, coming back cancels, staying idle releases the lease', () => {
+  const en = new Enforcer(settings);
+  const p = product({ idle: { afterSeconds: 1800, action: 'release' } });
+  launchAndGrant(en, p);
+  assert.deepEqual(kinds(en.step({ kind: 'idle', now: at(1000), user: 'alice', productId: 'cad', idleSeconds: 900 })), []);
+  const ask = en.step({ kind: 'idle', now: at(2000), user: 'alice', productId: 'cad', idleSeconds: 1800 });
+  assert.equal(notes(ask)[0]!.body, 'CAD Pro has had no input for 30 min. Unless you use it before 08:34:20 UTC, its license will be released for others.');
+  const back = en.step({ kind: 'idle', now: at(2030), user: 'alice', productId: 'cad', idleSeconds: 2 });
+  assert.equal(notes(back)[0]!.title, 'CAD Pro: license kept');
+  assert.deepEqual(codes(en.step({ kind: 'tick', now: at(2060) })).filter((c) => c === 2), []);
+  en.step({ kind: 'idle', now: at(4000), user: 'alice', productId: 'cad', idleSeconds: 1900 });
+  const rel = en.step({ kind: 'tick', now: at(4060) });
+  assert.deepEqual(codes(rel), [4, 2]);
+  assert.deepEqual(rel.find((f) => f.kind === 'release'), { kind: 'release', key: K, leaseId: 'L1', reason: 'idle' });
+});
+
+test('idle harvesting is off by default', () => {
+  const en = new Enforcer(settings);
+  launchAndGrant(en, product());
+  assert.deepEqual(kinds(en.step({ kind: 'idle', now: at(99999), user: 'alice', productId: 'cad', idleSeconds: 99999 })), []);
+});
+
+test('matching: executable names (case, .exe), path globs, truncated comm', () => {
+  const m = new Matcher([
+    { id: 'cad', match: { executables: ['Acad.exe', 'cadpro'], paths: [] } },
+    { id: 'gis', match: { executables: [], paths: ['/opt/gis/**/bin/*', 'C:/Program Files/GIS/*.exe'] } },
+    { id: 'long', match: { executables: ['averyveryverylongname'], paths: [] } },
+  ]);
+  assert.equal(m.match({ exe: '/usr/bin/acad', command: 'acad' })?.id, 'cad');
+  assert.equal(m.match({ exe: 'C:\\Tools\\ACAD.EXE', command: 'ACAD.EXE' })?.id, 'cad');
+  assert.equal(m.match({ exe: '/opt/gis/2024/x/bin/gis-desktop', command: 'gis-desktop' })?.id, 'gis');
+  assert.equal(m.match({ exe: '/opt/gis/bin/gis', command: 'gis' })?.id, 'gis');
+  assert.equal(m.match({ exe: '/opt/gis/lib/gis.so', command: 'x' }), undefined);
+  assert.equal(m.match({ exe: 'C:\\Program Files\\GIS\\gis.exe', command: 'gis.exe' })?.id, 'gis');
+  assert.equal(m.match({ exe: null, command: 'averyveryverylo' })?.id, 'long');
+  assert.equal(m.match({ exe: null, command: 'cadpro' })?.id, 'cad');
+  assert.equal(m.match({ exe: '/usr/bin/cadprox', command: 'cadprox' }), undefined);
+  assert.equal(globToRegExp('/a/*/c').test('/a/b/d/c'), false);
+});
