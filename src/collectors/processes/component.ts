@@ -21,21 +21,15 @@ import { PacctReader, type PacctCursor } from '../pacct/reader.js';
 import { PasswdNames } from './names.js';
 import { PortableSampler } from './portable.js';
 import { ProcfsReader } from './procfs.js';
-import { finishPacctOnly, finishSampled, intervalRecord, matchPacct, type ProcessRecord } from './records.js';
+import { ExitMerger, type PersistedLedger } from './merge.js';
+import { finishPacctOnly, finishSampled, intervalRecord, type ProcessRecord } from './records.js';
 import { ProcessTracker, type PersistedInterval, type TrackedProcess } from './tracker.js';
 import { ProcessWatcher } from './watcher.js';
 
 export const INTERVAL_CURSOR = 'processes.intervals';
 export const pacctCursorKey = (path: string) => `pacct:${path}`;
-
-/** A sampled exit waits for its pacct record for at least this long (and one more pacct poll). */
-const PACCT_WAIT_MS = 1000;
-
-interface PendingExit {
-  p: TrackedProcess;
-  /** Tick number at which it was found gone. */
-  tick: number;
-}
+/** The identities emitted as `ps` (see merge.ts), committed with those records. */
+export const EMITTED_CURSOR = 'processes.emitted';
 
 type PacctState =
   | { mode: 'off'; reason: string }
@@ -60,13 +54,12 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
   if (watcher) ctx.services.set('processes', watcher);
 
   let pacct: PacctState = { mode: 'off', reason: cfg.pacct === 'off' ? 'processes.pacct is "off"' : 'not started' };
-  let pending: PendingExit[] = [];
-  let tick = 0;
+  let merger = new ExitMerger();
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let lastSampleMs = 0;
   let interval: PersistedRestore | undefined;
-  const emitted = { ps: 0, pacct: 0, both: 0, intervals: 0 };
+  const emitted = { ps: 0, pacct: 0, both: 0, intervals: 0, duplicatesSuppressed: 0 };
 
   const append = (r: ProcessRecord | ReturnType<typeof intervalRecord>) => ctx.journal.append(r as unknown as NewRecord);
 
@@ -76,33 +69,51 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
     emitted.intervals += f.intervals.length;
     append(f.record);
     emitted[f.record.source]++;
+    if (pacct.mode !== 'off') merger.emitted(f.record.source, p.pid, p.startMs, a ? a.command : p.comm, Date.now());
+  };
+
+  /** pacct's wall-clock btime -> the sampler's timeline (corrects a wall-clock step since start). */
+  let clockOffsetMs = 0;
+  const measureClockOffset = () => {
+    if (!procfs || !useProcfs) return;
+    const up = procfs.readUptimeMs();
+    if (Number.isFinite(up)) clockOffsetMs = procfs.bootTimeMs - (Date.now() - up);
   };
 
   const onPacct = (a: PacctRecord, cursor: PacctCursor, key: string) => {
-    const hit = pending.length > 0 ? matchPacct(pending.map((x) => x.p), a) : undefined;
-    const idx = hit ? pending.findIndex((x) => x.p === hit) : -1;
-    let sampled: TrackedProcess | undefined;
-    if (idx >= 0) {
-      sampled = pending[idx]!.p;
-      pending.splice(idx, 1);
-    } else {
-      const live = tracker.get(a.pid);
-      if (live && matchPacct([live], a)) sampled = tracker.takeLive(live.pid, live.startMs, Infinity);
-    }
-    if (sampled) emitFinished(sampled, a);
-    else {
+    const d = merger.onPacct(a, (pid) => tracker.get(pid), clockOffsetMs);
+    if (d.kind === 'both') {
+      if (d.live) tracker.takeLive(d.p.pid, d.p.startMs, 0); // its lingering /proc entry is ignored
+      emitFinished(d.p, a);
+    } else if (d.kind === 'pacct') {
       append(finishPacctOnly(host, a, names, withCmd));
       emitted.pacct++;
+      merger.emitted('pacct', a.pid, a.btime * 1000 + clockOffsetMs, a.command, Date.now());
+    } else {
+      emitted.duplicatesSuppressed++;
+      log.debug({ pid: a.pid, command: a.command, emittedAs: d.of.source }, 'pacct record of a process already emitted; not counted again');
     }
     // Same transaction as the record it follows: exactly once across crashes.
     ctx.journal.setCursor(key, cursor);
+  };
+
+  /** Sampled exits whose pacct record did not come: `ps` records, their identities committed with them. */
+  const emitDue = (final: boolean) => {
+    const due = merger.due(performance.now(), pacct.mode !== 'off', final);
+    for (const p of due) emitFinished(p, null);
+    if (pacct.mode === 'off') return;
+    merger.prune(Date.now());
+    const ledger = merger.takePersist();
+    if (ledger) ctx.journal.setCursor(EMITTED_CURSOR, ledger);
   };
 
   const pollPacct = () => {
     if (pacct.mode === 'off') return;
     const st = pacct;
     const key = pacctCursorKey(st.file);
+    measureClockOffset();
     st.reader.poll((a, c) => onPacct(a, c, key));
+    merger.pacctRead();
     if (st.owned && st.accton) {
       let size = 0;
       try {
@@ -124,7 +135,6 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
 
   const sampleOnce = async () => {
     const t0 = performance.now();
-    tick++;
     if (procfs && useProcfs) procfs.sample(tracker);
     else await portable!.sample(tracker);
     if (interval) {
@@ -135,16 +145,10 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
     for (const { process: p, interval: iv } of intervals) append(intervalRecord(null, iv, p, host, withCmd));
     emitted.intervals += intervals.length;
     if (intervals.length > 0) ctx.journal.setCursor(INTERVAL_CURSOR, tracker.intervalState());
-    for (const p of exited) pending.push({ p, tick });
+    merger.addExited(exited, performance.now());
     pollPacct();
-    // Exits not matched by pacct: after one more pacct poll (and PACCT_WAIT_MS) they are `ps` only.
-    const keep: PendingExit[] = [];
-    for (const x of pending) {
-      const waited = (performance.now() - (x.p.goneMono ?? 0)) >= PACCT_WAIT_MS && x.tick < tick;
-      if (pacct.mode === 'off' || waited) emitFinished(x.p, null);
-      else keep.push(x);
-    }
-    pending = keep;
+    // Exits not matched by pacct: after one more pacct read (and waitMs) they are `ps` only.
+    emitDue(false);
     lastSampleMs = performance.now() - t0;
   };
 
@@ -207,6 +211,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
       }
       const saved = ctx.journal.getCursor<Record<string, PersistedInterval & { startMs: number }>>(INTERVAL_CURSOR);
       if (saved) interval = { state: saved };
+      merger = new ExitMerger({}, ctx.journal.getCursor<PersistedLedger>(EMITTED_CURSOR) ?? undefined);
       runTick();
       timer = setInterval(runTick, cfg.sampleIntervalMs);
       timer.unref();
@@ -220,6 +225,9 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
       } catch (err) {
         log.warn({ err }, 'last pacct read failed');
       }
+      // Exits still waiting for pacct are emitted now (as `ps`) rather than lost; a record that
+      // arrives after the restart is recognised through the persisted ledger.
+      emitDue(true);
       if (pacct.mode !== 'off') {
         pacct.reader.close();
         if (pacct.owned && pacct.accton) {
@@ -239,7 +247,8 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
         processesTracked: tracker.size,
         samplesTaken: tracker.samplesTaken,
         lastSampleMs: Math.round(lastSampleMs * 1000) / 1000,
-        pendingExits: pending.length,
+        pendingExits: merger.pendingCount,
+        emittedLedger: merger.ledgerSize(),
         recordsEmitted: emitted,
         launchWatcher: watcher ? { pollMs: ctx.config.leases.launchPollMs, polls: watcher.polls } : null,
         pacct:

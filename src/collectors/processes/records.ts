@@ -260,16 +260,21 @@ export function intervalRecord(proc: ProcessRecord | null, iv: IntervalTotals, p
 
 /**
  * Picks the pending sampled exit (or live process) a pacct record belongs to: same pid, start
- * within tolerance; on a tie the one with the same command name.
+ * within tolerance; on a tie the one with the same command name. `clockOffsetMs` = the sampler's
+ * boot time (read once) - (wall now - uptime now): 0 .. -1 s normally (btime is truncated), more
+ * after a wall-clock step since the agent started.
  */
 export function matchPacct<T extends { pid: number; startMs: number; comm: string }>(
   candidates: Iterable<T>,
   a: PacctRecord,
   toleranceMs = START_TOLERANCE_MS,
+  clockOffsetMs = 0,
 ): T | undefined {
   let best: T | undefined;
   let bestScore = Infinity;
-  const aStart = a.btime * 1000;
+  // ac_btime is wall-clock seconds; clockOffsetMs moves it onto the sampler's boot-anchored
+  // timeline (boot time read once + start ticks), which a later wall-clock step does not move.
+  const aStart = a.btime * 1000 + clockOffsetMs;
   for (const c of candidates) {
     if (c.pid !== a.pid) continue;
     // btime is truncated to the second: the true start lies in [btime, btime + 1 s).

@@ -113,7 +113,7 @@ test('real processes through `usage-agent run` with pacct auto: CPU, wall time, 
   assert.equal(new Set(burstRecs.map((r) => r.pid)).size, 200);
   // Field order is the documented one.
   const keys = Object.keys(agent.records({ type: 'process' }).find((r) => r.pid === sleeper.pid)!);
-  assert.deepEqual(keys, ['type', 'seq', 'time', 'host', 'user', 'uid', 'group', 'gid', 'pid', 'ppid', 'command', 'exe', 'start', 'end', 'elapsedSeconds', 'cpuUserSeconds', 'cpuSystemSeconds', 'avgRssBytes', 'maxRssBytes', 'avgVirtualBytes', 'readBytes', 'writeBytes', 'exitCode', 'source']);
+  assert.deepEqual(keys, ['type', 'seq', 'host', 'user', 'uid', 'group', 'gid', 'pid', 'ppid', 'command', 'exe', 'start', 'end', 'elapsedSeconds', 'cpuUserSeconds', 'cpuSystemSeconds', 'avgRssBytes', 'maxRssBytes', 'avgVirtualBytes', 'readBytes', 'writeBytes', 'exitCode', 'source', 'time']);
   // status shows the sampler and pacct state
   // status.json is rewritten every 5 s: wait for one written after the burst was read
   let ps: Record<string, any> = {};
