@@ -1,6 +1,7 @@
 /**
  * OpenAPI 3.1 description of protocol v1, built from the same JSON-schema objects the server
- * validates with (./v1.ts). Served by usage-server at GET /v1/openapi.json.
+ * validates with (./v1.ts). Served by usage-server at GET /v1/openapi.json, and committed as
+ * ./openapi.json (`npm run openapi` regenerates it; test/server/openapi.test.ts fails on drift).
  */
 import { EVENT_CODE_TABLE, LICENSE_TYPES } from './event-codes.js';
 import { ACTIVITY_RECORD_TYPES, PROCESS_RECORD_TYPES, RELEASE_REASONS, V1_SCHEMAS, recordTypeSchema } from './v1.js';
@@ -32,6 +33,87 @@ const common = {
 const bearer = [{ agentToken: [] as string[] }];
 const idParam = (name: string, description: string) => ({ name, in: 'path', required: true, schema: { type: 'string', maxLength: 128 }, description });
 
+const num = { type: 'number' } as const;
+const int = { type: 'integer', minimum: 0 } as const;
+const str = { type: 'string' } as const;
+const nullable = (t: string) => ({ type: [t, 'null'] });
+const HourBucket = {
+  type: 'object',
+  required: ['hours', 'totalUsed', 'totalDesired', 'maxUsed', 'maxDesired'],
+  properties: {
+    hours: { ...num, description: 'Hours of this bucket inside the reported span' },
+    totalUsed: { ...num, description: 'License-hours used' },
+    totalDesired: { ...num, description: 'License-hours desired (used + waiting in the queue)' },
+    maxUsed: int,
+    maxDesired: int,
+  },
+};
+const UsageSummaryRow = {
+  type: 'object',
+  description: 'One product in one period (UTC day, ISO week, month or year), clipped to the report span.',
+  required: ['period', 'key', 'start', 'end', 'product', 'productName', 'hours', 'checkouts', 'users', 'denials', 'queued', 'maxUsed', 'maxDesired', 'totalUsed', 'totalDesired', 'averageUsed', 'averageDesired', 'hourOfDay', 'dayOfWeek'],
+  properties: {
+    period: { type: 'string', enum: ['day', 'week', 'month', 'year'] },
+    key: { ...str, description: '2024-05-01 | 2024-W18 | 2024-05 | 2024' },
+    start: { ...str, format: 'date-time' },
+    end: { ...str, format: 'date-time' },
+    product: str,
+    productName: str,
+    hours: num,
+    checkouts: int,
+    users: int,
+    denials: int,
+    queued: int,
+    maxUsed: { ...int, description: 'Peak concurrent seats in use' },
+    maxDesired: { ...int, description: 'Peak of seats in use + tickets waiting (+1 per denial at its instant)' },
+    totalUsed: num,
+    totalDesired: num,
+    averageUsed: num,
+    averageDesired: num,
+    hourOfDay: { type: 'array', items: ref('HourBucket'), minItems: 24, maxItems: 24, description: 'Index = UTC hour 0-23' },
+    dayOfWeek: { type: 'array', items: ref('HourBucket'), minItems: 7, maxItems: 7, description: 'Index 0 = Monday ... 6 = Sunday (UTC)' },
+  },
+};
+const UsageLogRow = {
+  type: 'object',
+  description: 'One checkout (lease or allocation), queue wait or denial on one UTC day; what spans midnight is split.',
+  required: ['date', 'kind', 'product', 'productName', 'user', 'host', 'pid', 'leaseId', 'start', 'end', 'startTime', 'endTime', 'seconds', 'checkout', 'checkin', 'desired', 'granted', 'reason', 'continuedFromPreviousDay', 'continuesNextDay', 'open'],
+  properties: {
+    date: { ...str, format: 'date' },
+    kind: { type: 'string', enum: ['lease', 'allocation', 'queue', 'deny'] },
+    product: str,
+    productName: str,
+    user: str,
+    host: str,
+    pid: nullable('integer'),
+    leaseId: nullable('string'),
+    start: { ...str, format: 'date-time' },
+    end: { ...str, format: 'date-time' },
+    startTime: { ...str, description: 'HH:MM:SS UTC' },
+    endTime: { ...str, description: 'HH:MM:SS UTC; 24:00:00 when the part runs to midnight' },
+    seconds: num,
+    checkout: { ...nullable('string'), description: 'When the whole checkout began (null: before the report saw it)' },
+    checkin: { ...nullable('string'), description: 'When it ended (null: still open)' },
+    desired: int,
+    granted: int,
+    reason: nullable('string'),
+    continuedFromPreviousDay: { type: 'boolean' },
+    continuesNextDay: { type: 'boolean' },
+    open: { type: 'boolean' },
+  },
+};
+const reportParams = [
+  { name: 'from', in: 'query', required: true, schema: { type: 'string', format: 'date' }, description: 'First UTC day' },
+  { name: 'to', in: 'query', required: true, schema: { type: 'string', format: 'date' }, description: 'Last UTC day, inclusive' },
+  { name: 'format', in: 'query', schema: { type: 'string', enum: ['json', 'csv'] } },
+  { name: 'product', in: 'query', schema: { type: 'string' } },
+];
+
+/** The committed src/protocol/openapi.json is exactly this text. */
+export function openApiText(version: string): string {
+  return JSON.stringify(buildOpenApi(version), null, 2) + '\n';
+}
+
 export function buildOpenApi(version: string): Record<string, unknown> {
   const schemas: Record<string, unknown> = {};
   for (const s of V1_SCHEMAS) schemas[s.$id] = toComponent(s);
@@ -46,6 +128,19 @@ export function buildOpenApi(version: string): Record<string, unknown> {
     description: 'KeyServer usage-event codes:\n' + EVENT_CODE_TABLE.map((e) => `- ${e.code} ${e.name}: ${e.description}`).join('\n'),
   };
   schemas.LicenseType = { type: 'string', enum: [...LICENSE_TYPES] };
+  schemas.HourBucket = HourBucket;
+  schemas.UsageSummaryRow = UsageSummaryRow;
+  schemas.UsageLogRow = UsageLogRow;
+  schemas.UsageSummaryReport = {
+    type: 'object',
+    required: ['from', 'to', 'period', 'end', 'rows'],
+    properties: { from: str, to: str, period: { type: 'string', enum: ['day', 'week', 'month', 'year'] }, end: { ...str, format: 'date-time', description: 'Open leases count until here' }, rows: { type: 'array', items: ref('UsageSummaryRow') } },
+  };
+  schemas.UsageLogReport = {
+    type: 'object',
+    required: ['from', 'to', 'end', 'rows'],
+    properties: { from: str, to: str, end: { ...str, format: 'date-time' }, rows: { type: 'array', items: ref('UsageLogRow') } },
+  };
 
   return {
     openapi: '3.1.0',
@@ -71,7 +166,16 @@ export function buildOpenApi(version: string): Record<string, unknown> {
           operationId: 'enroll',
           summary: 'Enroll an agent with a shared enrollment secret',
           requestBody: { required: true, content: json('EnrollRequest') },
-          responses: { '201': { description: 'Enrolled', content: json('EnrollResponse') }, '403': problem('Enrollment secret not accepted.'), ...common },
+          responses: {
+            '201': { description: 'Enrolled', content: json('EnrollResponse') },
+            '403': problem('Enrollment secret not accepted.'),
+            '429': {
+              description: 'Too many enrollments from this client address (code rate-limited); retry after Retry-After seconds.',
+              headers: { 'Retry-After': { schema: { type: 'integer', minimum: 1 } } },
+              content: { 'application/problem+json': { schema: ref('Problem') } },
+            },
+            ...common,
+          },
         },
       },
       '/v1/policy': {
@@ -182,15 +286,29 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       '/v1/reports/usage': {
         get: {
           operationId: 'usageReport',
-          summary: 'Per product per UTC day: checkouts, denials, peak concurrent seats, license-hours, hour-of-day license-hours',
+          summary: 'Usage summary per product per UTC day, ISO week, month or year: checkouts, users, denials, queued, max/total used and desired seats, by hour of day and day of week',
           security: [{ adminToken: [] as string[] }],
-          parameters: [
-            { name: 'from', in: 'query', required: true, schema: { type: 'string', format: 'date' } },
-            { name: 'to', in: 'query', required: true, schema: { type: 'string', format: 'date' }, description: 'Inclusive' },
-            { name: 'format', in: 'query', schema: { type: 'string', enum: ['json', 'csv'] } },
-            { name: 'product', in: 'query', schema: { type: 'string' } },
-          ],
-          responses: { '200': { description: 'Report rows (JSON or CSV)' }, '401': common['401'], '404': problem('Reports are disabled (no admin tokens configured).') },
+          parameters: [...reportParams, { name: 'period', in: 'query', schema: { type: 'string', enum: ['day', 'week', 'month', 'year'], default: 'day' } }],
+          responses: {
+            '200': { description: 'Summary rows (JSON, or CSV with the columns of the reference Summary.txt)', content: { ...json('UsageSummaryReport'), 'text/csv': { schema: { type: 'string' } } } },
+            '400': common['400'],
+            '401': common['401'],
+            '404': problem('Reports are disabled (no admin tokens configured).'),
+          },
+        },
+      },
+      '/v1/reports/usage/log': {
+        get: {
+          operationId: 'usageLog',
+          summary: 'Usage log: every checkout, queue wait and denial with user, host, pid, product and times, split at 00:00 UTC',
+          security: [{ adminToken: [] as string[] }],
+          parameters: reportParams,
+          responses: {
+            '200': { description: 'Log rows (JSON or CSV)', content: { ...json('UsageLogReport'), 'text/csv': { schema: { type: 'string' } } } },
+            '400': common['400'],
+            '401': common['401'],
+            '404': problem('Reports are disabled (no admin tokens configured).'),
+          },
         },
       },
       '/v1/health': {

@@ -28,6 +28,7 @@ export const V1_PATHS = {
   health: '/v1/health',
   openapi: '/v1/openapi.json',
   reportUsage: '/v1/reports/usage',
+  reportUsageLog: '/v1/reports/usage/log',
   metrics: '/metrics',
 } as const;
 
@@ -81,6 +82,7 @@ export type ProblemCode =
   | 'ticket-gone'
   | 'seq-gap'
   | 'forbidden'
+  | 'rate-limited'
   | 'internal-error'
   | 'unavailable';
 

@@ -17,7 +17,8 @@ import { checkRecords, ingest } from './ingest.js';
 import { LeaseService, newId } from './leases.js';
 import { Metrics } from './metrics.js';
 import { ajvField, problem } from './problem.js';
-import { usageReport, reportToCsv } from './reports.js';
+import { TokenBuckets } from './ratelimit.js';
+import { logToCsv, REPORT_PERIODS, summariesToCsv, usageReport, type ReportPeriod } from './reports.js';
 import { openDatabase, Store, type AgentRow } from './store.js';
 import { SERVER_VERSION } from './version.js';
 
@@ -36,6 +37,8 @@ export interface ServerHandle {
   leases: LeaseService;
   metrics: Metrics;
   config: ServerConfig;
+  /** Every route registered (method + fastify URL), in registration order; HEAD routes fastify adds for GET are left out. */
+  routes: Array<{ method: string; url: string }>;
   /** Close HTTP, answer pending long-polls, stop the sweep, close the database. */
   close(): Promise<void>;
 }
@@ -77,6 +80,10 @@ export async function createServer(cfg: ServerConfig, logger: Logger): Promise<S
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, allowUnionTypes: true } },
   });
   app.removeContentTypeParser('text/plain');
+  const routes: Array<{ method: string; url: string }> = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
+  });
   for (const s of V1_SCHEMAS) app.addSchema(s);
 
   // ---- errors ------------------------------------------------------------------------------
@@ -157,7 +164,21 @@ export async function createServer(cfg: ServerConfig, logger: Logger): Promise<S
   });
 
   // ---- routes ------------------------------------------------------------------------------
-  app.post<{ Body: EnrollRequest }>('/v1/enroll', { schema: { body: { $ref: 'EnrollRequest#' } }, config: { auth: 'none' } }, async (req, reply) => {
+  // Per client address, before the body is read: a secret-guessing loop or a runaway re-enroll loop gets 429.
+  const rl = cfg.enrollment.rateLimit;
+  const enrollBuckets = rl.enabled ? new TokenBuckets({ burst: rl.burst, perMinute: rl.perMinute }) : null;
+  const enrollRateLimit = async (req: FastifyRequest, reply: FastifyReply) => {
+    const r = enrollBuckets?.take(req.ip, Date.now());
+    if (!r || r.ok) return;
+    metrics.inc('usage_server_enrollments_total', { outcome: 'rate-limited' });
+    return sendProblem(
+      reply,
+      problem(429, 'rate-limited', `Too many enrollments from ${req.ip}; retry in ${r.retryAfterSeconds} s.`, { retryAfterSeconds: r.retryAfterSeconds }),
+      { 'Retry-After': String(r.retryAfterSeconds) },
+    );
+  };
+
+  app.post<{ Body: EnrollRequest }>('/v1/enroll', { schema: { body: { $ref: 'EnrollRequest#' } }, config: { auth: 'none' }, onRequest: enrollRateLimit }, async (req, reply) => {
     const given = sha256(req.body.enrollSecret);
     let ok = false;
     for (const s of secrets) ok = timingSafeEqual(s, given) || ok;
@@ -308,28 +329,46 @@ export async function createServer(cfg: ServerConfig, logger: Logger): Promise<S
 
   app.get('/v1/openapi.json', { config: { auth: 'none' } }, async (_req, reply) => reply.type('application/json').send(openapiJson));
 
-  app.get<{ Querystring: { from: string; to: string; format?: 'json' | 'csv'; product?: string } }>(
-    '/v1/reports/usage',
-    {
-      schema: {
-        querystring: {
-          type: 'object',
-          required: ['from', 'to'],
-          additionalProperties: false,
-          properties: {
-            from: { type: 'string', format: 'date' },
-            to: { type: 'string', format: 'date' },
-            format: { type: 'string', enum: ['json', 'csv'] },
-            product: { type: 'string', minLength: 1, maxLength: 128 },
-          },
-        },
-      },
-      config: { auth: 'admin' },
+  const reportQuery = (extra: Record<string, unknown>) => ({
+    type: 'object',
+    required: ['from', 'to'],
+    additionalProperties: false,
+    properties: {
+      from: { type: 'string', format: 'date' },
+      to: { type: 'string', format: 'date' },
+      format: { type: 'string', enum: ['json', 'csv'] },
+      product: { type: 'string', minLength: 1, maxLength: 128 },
+      ...extra,
     },
+  });
+  type ReportQs = { from: string; to: string; format?: 'json' | 'csv'; product?: string; period?: ReportPeriod };
+  const badRange = (reply: FastifyReply, q: ReportQs) =>
+    q.from > q.to ? sendProblem(reply, problem(400, 'validation-failed', 'from is after to.', { field: 'query:from' })) : null;
+
+  app.get<{ Querystring: ReportQs }>(
+    '/v1/reports/usage',
+    { schema: { querystring: reportQuery({ period: { type: 'string', enum: [...REPORT_PERIODS] } }) }, config: { auth: 'admin' } },
     async (req, reply) => {
-      const rows = usageReport(store.db, { from: req.query.from, to: req.query.to, product: req.query.product, now: Date.now() });
-      if (req.query.format === 'csv') return reply.type('text/csv; charset=utf-8').send(reportToCsv(rows));
-      return { from: req.query.from, to: req.query.to, rows };
+      const q = req.query;
+      const bad = badRange(reply, q);
+      if (bad) return bad;
+      const period = q.period ?? 'day';
+      const r = usageReport(store.db, { from: q.from, to: q.to, product: q.product, periods: [period], now: Date.now() });
+      if (q.format === 'csv') return reply.type('text/csv; charset=utf-8').send(summariesToCsv(r.summaries));
+      return { from: q.from, to: q.to, period, end: r.end, rows: r.summaries };
+    },
+  );
+
+  app.get<{ Querystring: ReportQs }>(
+    '/v1/reports/usage/log',
+    { schema: { querystring: reportQuery({}) }, config: { auth: 'admin' } },
+    async (req, reply) => {
+      const q = req.query;
+      const bad = badRange(reply, q);
+      if (bad) return bad;
+      const r = usageReport(store.db, { from: q.from, to: q.to, product: q.product, periods: [], now: Date.now() });
+      if (q.format === 'csv') return reply.type('text/csv; charset=utf-8').send(logToCsv(r.log));
+      return { from: q.from, to: q.to, end: r.end, rows: r.log };
     },
   );
 
@@ -362,5 +401,5 @@ export async function createServer(cfg: ServerConfig, logger: Logger): Promise<S
 
   leases.start();
   await app.ready();
-  return { app, store, leases, metrics, config: cfg, close: () => app.close() };
+  return { app, store, leases, metrics, config: cfg, routes, close: () => app.close() };
 }

@@ -5,20 +5,22 @@
  *   usage-server [serve] [--config FILE] [--listen HOST] [--port N] [--db FILE]
  *   usage-server products list|add|set-seats ...
  *   usage-server agents list|revoke ...
- *   usage-server report usage --from YYYY-MM-DD --to YYYY-MM-DD [--format csv|json]
+ *   usage-server report usage --from YYYY-MM-DD --to YYYY-MM-DD [--period day|week|month|year]... [--format csv|json]
+ *   usage-server report log --from YYYY-MM-DD --to YYYY-MM-DD [--format csv|json]
  *   usage-server check-config --config FILE
- *   usage-server openapi
+ *   usage-server openapi [--out FILE]
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage error, 78 configuration error (EX_CONFIG).
  */
+import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { LICENSE_TYPES, type LicenseType } from '../protocol/event-codes.js';
-import { buildOpenApi } from '../protocol/openapi.js';
+import { openApiText } from '../protocol/openapi.js';
 import { createServer } from './app.js';
 import { ConfigError, EX_CONFIG, ProductConfigSchema, loadServerConfig, type ServerConfig } from './config.js';
 import { revokeAgent } from './leases.js';
-import { reportToCsv, usageReport } from './reports.js';
+import { logToCsv, REPORT_PERIODS, summariesToCsv, usageReport, type ReportPeriod } from './reports.js';
 import { openDatabase, Store, type AgentRow, type ProductRow } from './store.js';
 import { SERVER_VERSION } from './version.js';
 
@@ -151,9 +153,14 @@ common(program.command('check-config').description('validate the config file and
   process.stdout.write(`ok: ${cfg.products.length} product(s), db ${cfg.db}, listen ${cfg.listen.host}:${cfg.listen.port}\n`);
 });
 
-program.command('openapi').description('print the OpenAPI 3.1 document of the protocol').action(() => {
-  process.stdout.write(JSON.stringify(buildOpenApi(SERVER_VERSION), null, 2) + '\n');
-});
+program
+  .command('openapi')
+  .description('print the OpenAPI 3.1 document of the protocol (or write it to a file)')
+  .option('-o, --out <file>', 'write to this file instead of stdout')
+  .action((opts: { out?: string }) => {
+    if (opts.out) writeFileSync(opts.out, openApiText(SERVER_VERSION));
+    else process.stdout.write(openApiText(SERVER_VERSION));
+  });
 
 // ---- products ------------------------------------------------------------------------------
 const products = program.command('products').description('list and manage licensed products');
@@ -228,17 +235,40 @@ common(agents.command('revoke').description("revoke an agent's token, ending its
 
 // ---- reports -------------------------------------------------------------------------------
 const report = program.command('report').description('usage reports');
-common(report.command('usage').description('per product per UTC day: checkouts, users, denials, queued, peak concurrent, license-hours, hour-of-day license-hours'))
-  .requiredOption('--from <date>', 'first day (YYYY-MM-DD, UTC)', day)
-  .requiredOption('--to <date>', 'last day, inclusive (YYYY-MM-DD, UTC)', day)
-  .option('--format <format>', 'csv|json', 'csv')
-  .option('--product <id>', 'only this product')
-  .action((opts: CommonOpts & { from: string; to: string; format: string; product?: string }) => {
-    if (opts.format !== 'csv' && opts.format !== 'json') fail('--format must be csv or json', 2);
-    if (opts.from > opts.to) fail('--from is after --to', 2);
+const reportArgs = (cmd: Command) =>
+  common(cmd)
+    .requiredOption('--from <date>', 'first day (YYYY-MM-DD, UTC)', day)
+    .requiredOption('--to <date>', 'last day, inclusive (YYYY-MM-DD, UTC)', day)
+    .option('--format <format>', 'csv|json', 'csv')
+    .option('--product <id>', 'only this product');
+type ReportOpts = CommonOpts & { from: string; to: string; format: string; product?: string };
+const checkReportOpts = (opts: ReportOpts) => {
+  if (opts.format !== 'csv' && opts.format !== 'json') fail('--format must be csv or json', 2);
+  if (opts.from > opts.to) fail('--from is after --to', 2);
+};
+
+reportArgs(
+  report
+    .command('usage')
+    .description('summary per product per UTC day, ISO week, month or year: checkouts, users, denials, queued, max/total used and desired, by hour of day and day of week'),
+)
+  .option('--period <period...>', `${REPORT_PERIODS.join('|')} (repeatable)`, ['day'])
+  .action((opts: ReportOpts & { period: string[] }) => {
+    checkReportOpts(opts);
+    const bad = opts.period.find((p) => !(REPORT_PERIODS as readonly string[]).includes(p));
+    if (bad !== undefined) fail(`--period must be one of ${REPORT_PERIODS.join(', ')} (got ${bad})`, 2);
+    const periods = [...new Set(opts.period)] as ReportPeriod[];
     const { store } = openStore(opts);
-    const rows = usageReport(store.db, { from: opts.from, to: opts.to, product: opts.product, now: Date.now() });
-    process.stdout.write(opts.format === 'csv' ? reportToCsv(rows) : JSON.stringify({ from: opts.from, to: opts.to, rows }, null, 2) + '\n');
+    const r = usageReport(store.db, { from: opts.from, to: opts.to, product: opts.product, periods, now: Date.now() });
+    process.stdout.write(opts.format === 'csv' ? summariesToCsv(r.summaries) : JSON.stringify({ from: opts.from, to: opts.to, periods, end: r.end, rows: r.summaries }, null, 2) + '\n');
+  });
+
+reportArgs(report.command('log').description('every checkout, queue wait and denial with user, host, pid and times; split at 00:00 UTC'))
+  .action((opts: ReportOpts) => {
+    checkReportOpts(opts);
+    const { store } = openStore(opts);
+    const r = usageReport(store.db, { from: opts.from, to: opts.to, product: opts.product, periods: [], now: Date.now() });
+    process.stdout.write(opts.format === 'csv' ? logToCsv(r.log) : JSON.stringify({ from: opts.from, to: opts.to, end: r.end, rows: r.log }, null, 2) + '\n');
   });
 
 await program.parseAsync(process.argv);

@@ -11,6 +11,8 @@ import { DENY_ENFORCEMENTS, IDLE_ACTIONS, OFFLINE_BEHAVIOURS, MAX_RECORDS_PER_BA
 export const EX_CONFIG = 78;
 export const DEFAULT_PORT = 8470;
 export const DEFAULT_LEASE_TTL_SECONDS = 900;
+/** Enough for a lab re-imaged at once behind one NAT address; a secret-guessing loop gets one try a second. */
+export const ENROLL_RATE_DEFAULT = { enabled: true, burst: 60, perMinute: 60 };
 
 const productId = z
   .string()
@@ -64,8 +66,16 @@ export const ServerConfigSchema = z
       .strictObject({
         /** Shared secrets agents present to enroll; any one of them is accepted. */
         secrets: z.array(z.string().min(8, 'an enrollment secret must be at least 8 characters')).default([]),
+        /** Token bucket per client IP for POST /v1/enroll: `burst` at once, refilled at `perMinute`. Over it: 429 with Retry-After. */
+        rateLimit: z
+          .strictObject({
+            enabled: z.boolean().default(true),
+            burst: z.number().int().min(1).default(ENROLL_RATE_DEFAULT.burst),
+            perMinute: z.number().positive().default(ENROLL_RATE_DEFAULT.perMinute),
+          })
+          .default(ENROLL_RATE_DEFAULT),
       })
-      .default({ secrets: [] }),
+      .default({ secrets: [], rateLimit: ENROLL_RATE_DEFAULT }),
     leases: z
       .strictObject({
         ttlSeconds: z.number().positive().default(DEFAULT_LEASE_TTL_SECONDS),

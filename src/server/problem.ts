@@ -18,6 +18,7 @@ const TITLES: Record<ProblemCode, string> = {
   'ticket-gone': 'Queue ticket gone',
   'seq-gap': 'Sequence gap in upload',
   forbidden: 'Forbidden',
+  'rate-limited': 'Too many requests',
   'internal-error': 'Internal server error',
   unavailable: 'Service unavailable',
 };

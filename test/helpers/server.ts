@@ -106,7 +106,8 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     {
       listen: { host: '127.0.0.1', port: 0 },
       db: dbPath,
-      enrollment: { secrets: [TEST_ENROLL_SECRET] },
+      // Tests enroll hundreds of agents from 127.0.0.1; the rate-limit test turns the limit back on.
+      enrollment: { secrets: [TEST_ENROLL_SECRET], rateLimit: { enabled: false } },
       leases: { ttlSeconds: 2, sweepIntervalSeconds: 0.1, restartGraceSeconds: 2 },
       queue: { keepaliveSeconds: 2, maxWaitSeconds: 5 },
       log: { level: 'info' },
