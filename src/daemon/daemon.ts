@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { AgentConfig } from '../config/schema.js';
 import { journalPath, pidPath, statusPath } from '../config/paths.js';
 import { detectHostIdentity } from '../host/identity.js';
@@ -73,6 +73,7 @@ export async function startDaemon(
 
 /** One daemon per data dir: two writers would interleave seq numbers from two processes' views. */
 function claimPidFile(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o750 });
   const path = pidPath(dataDir);
   const other = readRunningPid(dataDir);
   if (other !== undefined && other !== process.pid) {

@@ -82,7 +82,7 @@ test('status --json reports the journal and whether the daemon runs', (t) => {
 });
 
 test('stopping the daemon flushes records still buffered, and a second daemon on the same data dir is refused', async (t) => {
-  const dataDir = tempDir(t);
+  const dataDir = join(tempDir(t), 'not-yet-created');
   const config = { ...loadConfig(undefined, { journal: { flushIntervalMs: 1000 } }), dataDir };
   const logger = createLogger('silent');
   const daemon = await startDaemon(config, dataDir, logger, [
