@@ -1,4 +1,6 @@
 /** Bad-input matrix: every case gets the right 4xx problem+json naming the field; the server keeps serving. */
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { leaseRequest, startServer, TEST_ENROLL_SECRET, type HttpResult, type TestAgent, type TestServer } from '../helpers/server.js';
@@ -59,8 +61,12 @@ test('malformed bodies: truncated JSON, empty JSON, 10 MB, wrong content types',
   assertProblem(await srv.request('POST', '/v1/leases', { token: a.agentToken, raw: '{"product":"cad","us', headers: { 'content-type': 'application/json' } }), 400, 'invalid-json', '/');
   assertProblem(await srv.request('POST', '/v1/leases', { token: a.agentToken, raw: '', headers: { 'content-type': 'application/json' } }), 400, 'invalid-json', '/');
   assertProblem(await srv.request('POST', '/v1/leases', { token: a.agentToken, raw: '{"__proto__":{"x":1}}', headers: { 'content-type': 'application/json' } }), 400, 'invalid-json', '/');
-  const big = JSON.stringify({ records: [{ seq: 1, type: 'blob', time: '2024-05-01T00:00:00Z', data: 'x'.repeat(10 * 1024 * 1024) }] });
-  assertProblem(await srv.request('POST', '/v1/events', { token: a.agentToken, raw: big, headers: { 'content-type': 'application/json' } }), 413, 'body-too-large');
+  // A 10 MB body: the server answers 413 from the declared length without reading it, and may close
+  // the connection while a client is still writing; so send over a raw socket and read the answer.
+  const tooLarge = await rawPostDeclaringLength('/v1/events', 10 * 1024 * 1024, a.agentToken);
+  assert.match(tooLarge.statusLine, /^HTTP\/1\.1 413 /);
+  assert.match(tooLarge.head, /content-type: application\/problem\+json/i);
+  assert.equal((JSON.parse(tooLarge.body) as { code: string }).code, 'body-too-large');
   assertProblem(await srv.request('POST', '/v1/leases', { token: a.agentToken, raw: 'product=cad', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'unsupported-media-type', 'header:content-type');
   assertProblem(await srv.request('POST', '/v1/leases', { token: a.agentToken, raw: '{}', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported-media-type');
   assertProblem(await srv.request('POST', '/v1/enroll', { raw: '{}' }), 415, 'unsupported-media-type');
@@ -142,3 +148,22 @@ test('after all of that the same server process is still serving correctly', asy
   assert.equal(up.body.ackedThroughSeq, 1);
   assert.doesNotMatch(srv.output(), /"level":50[^\n]*request failed/, 'no 500s were logged');
 });
+
+/** POSTs headers declaring `length` bytes, writes only the first 64 KiB, and returns the answer. */
+async function rawPostDeclaringLength(path: string, length: number, token: string): Promise<{ statusLine: string; head: string; body: string }> {
+  const socket = connect(srv.port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write(
+    `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${length}\r\nConnection: close\r\n\r\n`,
+  );
+  socket.write('{"records":[{"data":"' + 'x'.repeat(64 * 1024));
+  let text = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => (text += chunk));
+  socket.on('error', () => undefined); // the server may reset once it has answered
+  await Promise.race([once(socket, 'close'), new Promise((r) => setTimeout(r, 10_000))]);
+  socket.destroy();
+  const [head = '', body = ''] = text.split('\r\n\r\n');
+  return { statusLine: head.split('\r\n')[0] ?? '', head, body };
+}
