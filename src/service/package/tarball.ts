@@ -1,8 +1,58 @@
+/**
+ * The portable tarball for macOS and Windows (and any Linux without dpkg): compiled JavaScript,
+ * package.json and lock file, the service templates and install guides. Native modules are
+ * platform-specific, so node_modules is installed on the target with `npm ci --omit=dev`.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../config/paths.js';
+import { packageVersion } from '../layout.js';
+import { compile } from './deb.js';
+
 export interface TarballOptions {
   version?: string;
   outDir?: string;
   keepStaging?: boolean;
+  log?: (line: string) => void;
 }
-export function buildTarball(_options: TarballOptions = {}): { path: string } {
-  throw new Error('not yet');
+
+export interface TarballResult {
+  path: string;
+  version: string;
+  /** Top-level directory inside the archive. */
+  top: string;
+}
+
+export function buildTarball(options: TarballOptions = {}): TarballResult {
+  const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const version = options.version ?? packageVersion();
+  const outDir = options.outDir ?? join(PACKAGE_ROOT, 'packaging', 'out');
+  const staging = mkdtempSync(join(tmpdir(), 'usage-agent-tgz-'));
+  const top = `usage-agent-${version}`;
+  const app = join(staging, top);
+  try {
+    const built = compile(staging, log);
+    mkdirSync(join(app, 'dist'), { recursive: true });
+    cpSync(built, join(app, 'dist', 'src'), { recursive: true });
+    const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
+    pkg.version = version;
+    delete pkg.scripts;
+    writeFileSync(join(app, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
+    cpSync(join(PACKAGE_ROOT, 'package-lock.json'), join(app, 'package-lock.json'));
+    cpSync(join(PACKAGE_ROOT, 'service'), join(app, 'service'), { recursive: true });
+    mkdirSync(join(app, 'config'));
+    cpSync(join(PACKAGE_ROOT, 'config', 'agent.example.json'), join(app, 'config', 'agent.example.json'));
+    for (const doc of ['INSTALL-macos.md', 'INSTALL-windows.md']) cpSync(join(PACKAGE_ROOT, 'packaging', 'tarball', doc), join(app, doc));
+    cpSync(join(PACKAGE_ROOT, 'packaging', 'README.md'), join(app, 'README-packaging.md'));
+    mkdirSync(outDir, { recursive: true });
+    const path = join(outDir, `${top}.tar.gz`);
+    // Reproducible-ish: sorted names, root-owned, no build-user names.
+    execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '-czf', path, '-C', staging, top]);
+    log(`built ${path}`);
+    return { path, version, top };
+  } finally {
+    if (!options.keepStaging) rmSync(staging, { recursive: true, force: true });
+  }
 }
