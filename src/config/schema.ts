@@ -78,6 +78,21 @@ const leasesSchema = z
     /** Delay between the terminate warning and SIGTERM, then SIGTERM and SIGKILL. */
     terminateWarningSeconds: z.number().min(0).default(60),
     killAfterSeconds: z.number().min(0).default(10),
+    /** Retry interval of lease requests, renewals and queue polls while the server is unreachable. */
+    retrySeconds: z.number().positive().default(15),
+    /** Queue long-poll length (the server caps it at its queue.maxWaitSeconds). */
+    queueWaitSeconds: z.number().min(0).default(25),
+    /** Programs that are only logged (events 8/9, 12/13 offline): no lease, no enforcement. */
+    loggedPrograms: z
+      .array(
+        z.strictObject({
+          id: z.string().min(1).max(128),
+          name: z.string().min(1).optional(),
+          executables: z.array(z.string().min(1)).default([]),
+          paths: z.array(z.string().min(1)).default([]),
+        }),
+      )
+      .default([]),
   })
   .prefault({});
 

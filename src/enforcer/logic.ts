@@ -446,6 +446,7 @@ export class Enforcer {
     const p = e.product as ProductPolicy;
     const wasOffline = e.phase === 'offline';
     const wasRestricted = e.phase === 'denied' || e.phase === 'queued';
+    const wasWarned = e.warnedDeadlineMs !== undefined;
     if (wasOffline) {
       // The offline segment ends here; the rest of the run is counted against the allocation.
       for (const proc of e.procs) if (proc.logged === 'offline') this.logQuit(e, proc, now, fx, 'reconnected');
@@ -477,7 +478,9 @@ export class Enforcer {
       for (const x of suspended) x.suspended = false;
     }
     if (e.enforcement) e.enforcement = undefined;
-    if (wasRestricted || fromQueue) {
+    if (wasWarned && !wasRestricted) {
+      this.notify(e, fx, 'renew-failing', `${p.name}: license renewed`, `The license server is reachable again; ${p.name} keeps running.`, 'low');
+    } else if (wasRestricted || fromQueue) {
       this.notify(e, fx, 'ready', `${p.name}: your license is ready`,
         suspended.length > 0 ? `A license is free and ${p.name} continues now.` : `A license is free; ${p.name} is licensed now.`, 'normal');
     }

@@ -220,6 +220,23 @@ test('renewal fails until expiry + grace: return at expiry, offline launch from 
   assert.deepEqual(signals(all), ['SIGTERM:100', 'SIGKILL:100']);
 });
 
+test('lease ran out locally while the server was away, but the server kept it: offline segment closed, same lease, "renewed"', () => {
+  const en = new Enforcer(settings);
+  launchAndGrant(en, product({ onDeny: 'terminate' }));
+  en.step({ kind: 'tick', now: at(300.4) });
+  en.step({ kind: 'renewed', now: at(301), key: K, leaseId: 'L1', result: { kind: 'unreachable', error: 'x' } });
+  en.step({ kind: 'tick', now: at(306) });
+  en.step({ kind: 'renewed', now: at(306), key: K, leaseId: 'L1', result: { kind: 'unreachable', error: 'x' } });
+  const exp = en.step({ kind: 'tick', now: at(901) });
+  assert.deepEqual(codes(exp), [4, 2, 10]);
+  assert.deepEqual(kinds(exp).filter((k) => k === 'renew'), ['renew'], 'the lease id is tried again');
+  const back = en.step({ kind: 'renewed', now: at(902), key: K, leaseId: 'L1', result: { kind: 'renewed', lease: lease() } });
+  assert.deepEqual(codes(back), [11, 1, 3]);
+  assert.equal(notes(back)[0]!.title, 'CAD Pro: license renewed');
+  assert.deepEqual(signals(en.step({ kind: 'tick', now: at(1600) })), []);
+  assert.equal(en.state.entries.get(K)!.leaseId, 'L1');
+});
+
 test('renewal answered "gone" (server swept it): 2 lost, re-acquire with a new request id', () => {
   const en = new Enforcer(settings);
   launchAndGrant(en, product());

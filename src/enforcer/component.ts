@@ -1,0 +1,311 @@
+/**
+ * The `enforcer` daemon component: the I/O shell around the pure reducer in ./logic.ts.
+ *
+ * - launches and exits come from the `processes` service (a LaunchSource: fast new-PID poll);
+ * - lease requests, renewals, queue long-polls and releases go through the `uplink` service;
+ * - notifications go to the user's session agent through the `sessions` service (a Notifier);
+ *   every one is also journaled as a `notification` record, and one that finds no session agent
+ *   is kept and shown when that user's session agent connects, as long as it still matters;
+ * - signals (SIGSTOP/SIGCONT/SIGTERM/SIGKILL) go only to processes the watcher still sees with
+ *   the same start time, so a recycled PID is never hit;
+ * - the bookkeeping is saved to <dataDir>/leases.json after every change, so an agent restart
+ *   neither forgets an offline launch nor takes a second seat.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Component, DaemonContext } from '../daemon/component.js';
+import type { PolicyResponse } from '../protocol/v1.js';
+import { writeFileAtomic } from '../uplink/credentials.js';
+import type { UplinkService } from '../uplink/component.js';
+import { Enforcer, initialState, type AnyProduct, type Effect, type EnforcerEvent, type Entry, type LoggedProduct, type NotificationEffect, type State } from './logic.js';
+import { Matcher } from './match.js';
+
+/** What the enforcer needs from process collection (the `processes` service satisfies it). */
+export interface LaunchSource {
+  onStart(listener: (p: LaunchProcess) => void): () => void;
+  onExit(listener: (p: LaunchProcess) => void): () => void;
+  running(): LaunchProcess[];
+}
+export interface LaunchProcess {
+  pid: number;
+  uid: number | null;
+  user: string | null;
+  command: string;
+  exe: string | null;
+  startTime: string;
+}
+
+/** What the enforcer needs from the session channel (the `sessions` service satisfies it). */
+export interface Notifier {
+  notifyUser(user: number | string, n: { title: string; body: string; urgency?: 'low' | 'normal' | 'critical'; id?: string }): boolean;
+  connectedUsers(): Array<{ uid: number; user: string; sessions: number }>;
+}
+
+export interface EnforcerService {
+  heldLeases(): ReturnType<Enforcer['heldLeases']>;
+}
+
+export const leasesStatePath = (dataDir: string) => join(dataDir, 'leases.json');
+const PENDING_POLL_MS = 2000;
+const MAX_TIMER_MS = 60_000;
+
+interface SavedState {
+  version: 1;
+  allocations: string[];
+  entries: Entry[];
+}
+
+function loadState(path: string): State {
+  try {
+    const s = JSON.parse(readFileSync(path, 'utf8')) as SavedState;
+    if (s.version !== 1) return initialState();
+    const st = initialState();
+    for (const a of s.allocations) st.allocations.add(a);
+    for (const e of s.entries) st.entries.set(e.key, { ...e, inFlight: false });
+    return st;
+  } catch {
+    return initialState();
+  }
+}
+
+export function createEnforcerComponent(ctx: DaemonContext): Component | undefined {
+  const cfg = ctx.config.leases;
+  const log = ctx.logger.child({ component: 'enforcer' });
+  const statePath = leasesStatePath(ctx.dataDir);
+  const uplink = ctx.services.get('uplink') as UplinkService | undefined;
+  const client = uplink?.client;
+  const host = ctx.host.hostname;
+  const logged: LoggedProduct[] = cfg.loggedPrograms.map((p) => ({
+    id: p.id,
+    name: p.name ?? p.id,
+    logged: true,
+    match: { executables: p.executables, paths: p.paths },
+  }));
+  const policyQueueCap = () => client?.policy()?.queue.maxWaitSeconds ?? cfg.queueWaitSeconds;
+  const en = new Enforcer(
+    {
+      host,
+      terminateWarningSeconds: cfg.terminateWarningSeconds,
+      killAfterSeconds: cfg.killAfterSeconds,
+      retrySeconds: cfg.retrySeconds,
+      queueWaitSeconds: Math.min(cfg.queueWaitSeconds, policyQueueCap()),
+    },
+    loadState(statePath),
+  );
+  let matcher = new Matcher<AnyProduct>([]);
+  const setPolicy = (p: PolicyResponse | undefined) => {
+    matcher = new Matcher<AnyProduct>([...(p?.products ?? []), ...logged]);
+    // Entries keep running under the rules they started with, except for the timings they read.
+    if (p) for (const e of en.state.entries.values()) {
+      const np = p.products.find((x) => x.id === e.product.id);
+      if (np && !e.product.logged) e.product = np;
+    }
+  };
+  setPolicy(client?.policy());
+
+  const counters = { launches: 0, notifications: 0, notificationsDelivered: 0, notificationsPending: 0, signals: 0, requests: 0 };
+  const pending = new Map<string, NotificationEffect>(); // by notification id
+  const unsubs: Array<() => void> = [];
+  const aborter = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let pendingTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let source: LaunchSource | undefined;
+  let notifier: Notifier | undefined;
+
+  const alive = (pid: number): boolean => {
+    if (!source) return true;
+    return source.running().some((p) => p.pid === pid);
+  };
+
+  const deliver = (n: NotificationEffect): boolean => {
+    if (!notifier) return false;
+    try {
+      return notifier.notifyUser(n.uid ?? n.user, { id: n.id, title: n.title, body: n.body, urgency: n.urgency });
+    } catch (err) {
+      log.warn({ err }, 'notification could not be sent');
+      return false;
+    }
+  };
+
+  const perform = (f: Effect): void => {
+    switch (f.kind) {
+      case 'journal':
+        ctx.journal.append({ ...f.record, host });
+        return;
+      case 'notify': {
+        counters.notifications += 1;
+        const shown = deliver(f);
+        if (shown) counters.notificationsDelivered += 1;
+        else pending.set(f.id, f);
+        ctx.journal.append({
+          type: 'notification',
+          time: new Date().toISOString(),
+          host,
+          user: f.user,
+          id: f.id,
+          product: f.key.split('\u0000')[1],
+          title: f.title,
+          body: f.body,
+          urgency: f.urgency,
+          delivered: shown,
+        });
+        if (!shown) log.info({ user: f.user, title: f.title }, 'user has no session agent; notification kept until they connect');
+        return;
+      }
+      case 'acquire':
+        counters.requests += 1;
+        if (!client) return void queueMicrotask(() => feed({ kind: 'acquired', now: Date.now(), key: f.key, requestId: f.request.requestId, result: { kind: 'unreachable', error: 'no server configured' } }));
+        void client.acquire(f.request).then((result) => feed({ kind: 'acquired', now: Date.now(), key: f.key, requestId: f.request.requestId, result }));
+        return;
+      case 'renew':
+        counters.requests += 1;
+        if (!client) return;
+        void client.renew(f.leaseId).then((result) => feed({ kind: 'renewed', now: Date.now(), key: f.key, leaseId: f.leaseId, result }));
+        return;
+      case 'release':
+        counters.requests += 1;
+        void client?.release(f.leaseId, f.reason).then((ok) => {
+          if (!ok) log.warn({ leaseId: f.leaseId }, 'lease release not confirmed; the server expires it after its TTL');
+        });
+        return;
+      case 'pollQueue':
+        counters.requests += 1;
+        if (!client) return;
+        void client
+          .pollQueue(f.ticket, f.waitSeconds, aborter.signal)
+          .then((result) => {
+            if (!stopped) feed({ kind: 'queue', now: Date.now(), key: f.key, ticket: f.ticket, result });
+          });
+        return;
+      case 'leaveQueue':
+        void client?.leaveQueue(f.ticket);
+        return;
+      case 'signal':
+        for (const pid of f.pids) {
+          if (!alive(pid)) continue;
+          try {
+            process.kill(pid, f.signal);
+            counters.signals += 1;
+            log.info({ pid, signal: f.signal, entry: f.key.replace('\u0000', '/') }, 'signal sent');
+          } catch (err) {
+            log.warn({ err, pid, signal: f.signal }, 'signal failed');
+          }
+        }
+        return;
+      case 'persist':
+        save();
+        return;
+    }
+  };
+
+  const save = (): void => {
+    const s: SavedState = { version: 1, allocations: [...en.state.allocations], entries: [...en.state.entries.values()] };
+    try {
+      writeFileAtomic(statePath, JSON.stringify(s), 0o600);
+    } catch (err) {
+      log.warn({ err }, 'could not save lease bookkeeping');
+    }
+  };
+
+  const feed = (ev: EnforcerEvent): void => {
+    if (stopped) return;
+    let fx: Effect[];
+    if (ev.kind !== 'tick' && ev.kind !== 'exit') log.debug({ event: ev.kind, ...('result' in ev ? { result: ev.result.kind } : {}), ...('key' in ev ? { entry: ev.key.replace('\u0000', '/') } : {}) }, 'enforcer event');
+    try {
+      fx = en.step(ev);
+    } catch (err) {
+      log.error({ err, event: ev.kind }, 'enforcer step failed');
+      return;
+    }
+    if (fx.length > 0) log.debug({ effects: fx.map((f) => (f.kind === 'journal' ? `journal:${f.record.code}` : f.kind === 'notify' ? `notify:${f.title}` : f.kind)) }, 'enforcer effects');
+    for (const f of fx) perform(f);
+    for (const [id, n] of pending) if (!en.state.entries.has(n.key)) pending.delete(id);
+    schedule();
+  };
+
+  const schedule = (): void => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    const next = en.nextDeadline();
+    if (next === undefined || stopped) return;
+    const ms = Math.min(MAX_TIMER_MS, Math.max(0, next - Date.now()));
+    timer = setTimeout(() => feed({ kind: 'tick', now: Date.now() }), ms);
+  };
+
+  const flushPending = (): void => {
+    const now = Date.now();
+    for (const [id, n] of pending) {
+      if ((n.relevantUntilMs !== undefined && now > n.relevantUntilMs) || !en.state.entries.has(n.key)) {
+        pending.delete(id);
+        continue;
+      }
+      if (deliver(n)) {
+        pending.delete(id);
+        counters.notificationsDelivered += 1;
+        ctx.journal.append({ type: 'notification', time: new Date().toISOString(), host, user: n.user, id: n.id, product: n.key.split('\u0000')[1], title: n.title, body: n.body, urgency: n.urgency, delivered: true, late: true });
+      }
+    }
+    counters.notificationsPending = pending.size;
+  };
+
+  const onStart = (p: LaunchProcess): void => {
+    const product = matcher.match(p);
+    if (!product) return;
+    counters.launches += 1;
+    const user = p.user ?? (p.uid !== null ? String(p.uid) : 'unknown');
+    if (client) en.state.online = client.online;
+    feed({ kind: 'launch', now: Date.now(), product, proc: { pid: p.pid, user, uid: p.uid, startTime: p.startTime } });
+  };
+  const onExit = (p: LaunchProcess): void => feed({ kind: 'exit', now: Date.now(), pid: p.pid, startTime: p.startTime });
+
+  const service: EnforcerService = { heldLeases: () => en.heldLeases() };
+  ctx.services.set('enforcer', service);
+
+  return {
+    name: 'enforcer',
+    start() {
+      source = ctx.services.get('processes') as LaunchSource | undefined;
+      notifier = ctx.services.get('sessions') as Notifier | undefined;
+      if (!source) log.warn('no process watcher on this platform: launches are not detected');
+      if (client) {
+        unsubs.push(client.onPolicy((p) => setPolicy(p)));
+        unsubs.push(client.onOnline(() => feed({ kind: 'online', now: Date.now() })));
+      }
+      if (source && (client || logged.length > 0)) {
+        // Bookkeeping from before a restart: processes that ended meanwhile are quit now; the rest
+        // carry on (their leases are renewed; a request in flight is sent again with the same id).
+        const running = new Map(source.running().map((p) => [p.pid, p] as const));
+        for (const e of [...en.state.entries.values()]) {
+          for (const pr of [...e.procs]) {
+            const r = running.get(pr.pid);
+            if (!r || r.startTime !== pr.startTime) feed({ kind: 'exit', now: Date.now(), pid: pr.pid, startTime: pr.startTime });
+          }
+          const still = en.state.entries.get(e.key);
+          if (still && still.phase !== 'logged' && still.phase !== 'denied') still.retryAtMs = Date.now();
+        }
+        // Controlled programs already running when the agent starts are adopted like launches.
+        const known = new Set([...en.state.entries.values()].flatMap((e) => e.procs.map((p) => `${p.pid}@${p.startTime}`)));
+        for (const p of running.values()) if (!known.has(`${p.pid}@${p.startTime}`)) onStart(p);
+        unsubs.push(source.onStart(onStart));
+        unsubs.push(source.onExit(onExit));
+      }
+      pendingTimer = setInterval(flushPending, PENDING_POLL_MS);
+      pendingTimer.unref();
+      schedule();
+    },
+    async stop() {
+      stopped = true;
+      for (const u of unsubs) u();
+      if (timer) clearTimeout(timer);
+      if (pendingTimer) clearInterval(pendingTimer);
+      aborter.abort();
+      // Leases are NOT released on an agent stop: the programs keep running, and the agent that
+      // starts next renews them (the server keeps them for their TTL, after a restart grace).
+      save();
+    },
+    status() {
+      return { leases: en.heldLeases(), ...counters, pendingNotifications: pending.size, products: client?.policy()?.products.length ?? 0, loggedPrograms: logged.length };
+    },
+  };
+}

@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { leaseRequest, startServer, type TestServer } from '../helpers/server.js';
+import { exited, procState, startRig, waitFor } from './harness.js';
+
+async function server(t: { after(fn: () => Promise<void>): void }, product: Record<string, unknown>, config: Record<string, unknown> = {}): Promise<TestServer> {
+  const srv = await startServer({
+    products: [{ id: 'cad', name: 'CAD Pro', seats: 1, match: { executables: ['cadpro'], paths: [] }, leaseTtlSeconds: 3, graceSeconds: 3, ...product }],
+    config,
+  });
+  t.after(() => srv.cleanup());
+  return srv;
+}
+
+const codes = (evs: Array<{ code: number }>) => evs.map((e) => e.code);
+
+test('grant: obtain and launch, renewals keep one lease, quit and return on exit', async (t) => {
+  const srv = await server(t, { onDeny: 'notify', queue: false });
+  const rig = await startRig(t, srv);
+  const prog = rig.launch('cadpro');
+  await waitFor(() => codes(rig.serverEvents()).includes(3), 'launch event on the server');
+  const live = srv.query<{ id: string; pid: number; renewed_at: number | null }>("SELECT id, pid, renewed_at FROM leases WHERE ended_at IS NULL AND product_id = 'cad'");
+  assert.equal(live.length, 1);
+  assert.equal(live[0]!.pid, prog.pid);
+  // Renewed at a third of the 3 s TTL: wait for a renewal to show on the server.
+  await waitFor(() => srv.query("SELECT 1 FROM leases WHERE ended_at IS NULL AND renewed_at IS NOT NULL").length === 1, 'a renewal');
+  prog.kill('SIGTERM');
+  await exited(prog);
+  await waitFor(() => codes(rig.serverEvents()).includes(2), 'return event');
+  const evs = rig.serverEvents();
+  assert.deepEqual(codes(evs), [1, 3, 4, 2]);
+  assert.equal(evs[1]!.pid, prog.pid);
+  const ended = srv.query<{ ended_at: number | null }>("SELECT ended_at FROM leases WHERE product_id = 'cad'");
+  assert.equal(ended.length, 1);
+  assert.notEqual(ended[0]!.ended_at, null, 'released on the server at once, not left to expire');
+  assert.equal(rig.notifier.shown.length, 0);
+});
+
+test('two instances of one program share one lease', async (t) => {
+  const srv = await server(t, { seats: 1 });
+  const rig = await startRig(t, srv);
+  const a = rig.launch('cadpro');
+  await waitFor(() => codes(rig.serverEvents()).includes(3), 'first launch');
+  const b = rig.launch('cadpro');
+  await waitFor(() => codes(rig.serverEvents()).filter((c) => c === 3).length === 2, 'second launch');
+  assert.equal(srv.query("SELECT 1 FROM leases WHERE product_id = 'cad'").length, 1, 'one lease for both');
+  a.kill('SIGTERM');
+  await exited(a);
+  await waitFor(() => codes(rig.serverEvents()).includes(4), 'first quit');
+  assert.equal(srv.query('SELECT 1 FROM leases WHERE ended_at IS NULL').length, 1, 'still held while the second runs');
+  b.kill('SIGTERM');
+  await exited(b);
+  await waitFor(() => codes(rig.serverEvents()).includes(2), 'return');
+  assert.deepEqual(codes(rig.serverEvents()), [1, 3, 3, 4, 4, 2]);
+  assert.equal(srv.query('SELECT 1 FROM leases WHERE ended_at IS NULL').length, 0);
+});
+
+async function takeSeat(srv: TestServer) {
+  const other = await srv.enroll('other-ws');
+  const r = await other.post('/v1/leases', leaseRequest({ product: 'cad', user: 'bob', host: 'other-ws' }));
+  assert.equal(r.status, 201);
+  return { other, leaseId: r.body.leaseId as string };
+}
+
+test('deny + notify: code 7, the user is told which product and that all seats are in use; the program keeps running', async (t) => {
+  const srv = await server(t, { onDeny: 'notify', queue: false });
+  await takeSeat(srv);
+  const rig = await startRig(t, srv);
+  const prog = rig.launch('cadpro');
+  await waitFor(() => codes(rig.serverEvents()).includes(7), 'deny event');
+  const n = await waitFor(() => rig.notifier.shown[0], 'notification');
+  assert.equal(n.title, 'CAD Pro: no license available');
+  assert.equal(n.body, 'All 1 seat of CAD Pro are in use. You may keep working; this use is recorded as unlicensed.');
+  assert.equal(procState(prog.pid!) === 'S' || procState(prog.pid!) === 'R', true, 'still running');
+  const rec = await waitFor(() => srv.query<{ data: string }>("SELECT data FROM other_records WHERE type = 'notification'")[0], 'notification record uploaded');
+  const data = JSON.parse(rec.data) as Record<string, unknown>;
+  assert.equal(data.body, n.body);
+  assert.equal(data.delivered, true);
+  assert.equal(data.product, 'cad');
+});
+
+test('deny + terminate: warning first, then SIGTERM after the warning delay', async (t) => {
+  const srv = await server(t, { onDeny: 'terminate', queue: false });
+  await takeSeat(srv);
+  const rig = await startRig(t, srv, { leases: { terminateWarningSeconds: 1, killAfterSeconds: 1 } });
+  const prog = rig.launch('cadpro');
+  const end = await exited(prog);
+  assert.equal(end.signal, 'SIGTERM');
+  const n = rig.notifier.shown[0]!;
+  assert.equal(n.title, 'CAD Pro will be closed');
+  assert.match(n.body, /^All 1 seat of CAD Pro are in use\. CAD Pro will be closed at \d\d:\d\d:\d\d UTC \(in 1 s\)\. Save your work now\.$/);
+  await waitFor(() => codes(rig.serverEvents()).includes(7), 'deny event');
+});
+
+test('deny + queue + suspend: SIGSTOP while queued, SIGCONT and "ready" when the other holder quits', async (t) => {
+  const srv = await server(t, { onDeny: 'suspend', queue: true });
+  const { other, leaseId } = await takeSeat(srv);
+  const rig = await startRig(t, srv);
+  const prog = rig.launch('cadpro');
+  await waitFor(() => procState(prog.pid!) === 'T', 'program stopped');
+  await waitFor(() => codes(rig.serverEvents()).includes(5), 'queue event');
+  assert.match(rig.notifier.shown[0]!.body, /All 1 seat is in use\. CAD Pro is paused and you are number 1 in the queue/);
+  assert.equal((await other.del(`/v1/leases/${leaseId}?reason=quit`)).status, 204);
+  await waitFor(() => procState(prog.pid!) === 'S', 'program continued');
+  await waitFor(() => codes(rig.serverEvents()).includes(3), 'launch after dequeue');
+  assert.deepEqual(codes(rig.serverEvents()), [5, 6, 1, 3]);
+  assert.equal(rig.notifier.shown.at(-1)!.title, 'CAD Pro: your license is ready');
+});
+
+test('server down at launch: offline codes 10/11 with their real times reach the server after it comes back', async (t) => {
+  const srv = await server(t, { offline: 'allow' });
+  const rig = await startRig(t, srv);
+  await srv.stop();
+  const before = Date.now();
+  const prog = rig.launch('cadpro');
+  await waitFor(() => rig.ctx.journal.read({ types: ['usage-event'] }).some((r) => r.code === 10), 'offline launch journaled');
+  prog.kill('SIGTERM');
+  await exited(prog);
+  await waitFor(() => rig.ctx.journal.read({ types: ['usage-event'] }).some((r) => r.code === 11), 'offline quit journaled');
+  const quitAt = Date.now();
+  await new Promise((r) => setTimeout(r, 300));
+  await srv.restart();
+  await waitFor(() => codes(rig.serverEvents()).includes(11), 'offline events uploaded');
+  const evs = rig.serverEvents();
+  assert.deepEqual(codes(evs), [10, 11]);
+  assert.equal(evs[0]!.offline, 1);
+  assert.equal(evs[0]!.pid, prog.pid);
+  const launchT = Date.parse(evs[0]!.time);
+  const quitT = Date.parse(evs[1]!.time);
+  assert.ok(launchT >= before - 1000 && launchT <= quitT, 'launch time is when it started');
+  assert.ok(quitT <= quitAt, 'quit time is when it quit, not when uploaded');
+  assert.equal(srv.query('SELECT 1 FROM leases').length, 0, 'no lease was taken for a program that already ended');
+});
+
+test('server down mid-lease: warning with the deadline, then enforcement after expiry + grace', async (t) => {
+  const srv = await server(t, { onDeny: 'terminate', leaseTtlSeconds: 3, graceSeconds: 2 });
+  const rig = await startRig(t, srv);
+  const prog = rig.launch('cadpro');
+  await waitFor(() => codes(rig.serverEvents()).includes(3), 'launch');
+  await srv.stop();
+  const warn = await waitFor(() => rig.notifier.shown.find((n) => n.title === 'CAD Pro: license server unreachable'), 'warning');
+  assert.match(warn.body, /^The license of CAD Pro could not be renewed\. If it cannot be renewed by (\d\d:\d\d:\d\d) UTC, CAD Pro will be closed at \1 UTC\. Save your work\.$/);
+  const end = await exited(prog);
+  assert.equal(end.signal, 'SIGTERM');
+  const local = rig.ctx.journal.read({ types: ['usage-event'] }).map((r) => [r.code, r.reason ?? null]);
+  await srv.restart();
+  await waitFor(() => codes(rig.serverEvents()).includes(11), 'all uploaded');
+  assert.deepEqual(codes(rig.serverEvents()), [1, 3, 4, 2, 10, 7, 11]);
+  assert.ok(local.length > 0);
+});
+
+test('server back before expiry + grace: nothing enforced, same lease renewed, no second seat', async (t) => {
+  const srv = await server(t, { onDeny: 'terminate', leaseTtlSeconds: 9, graceSeconds: 30 });
+  const rig = await startRig(t, srv);
+  const prog = rig.launch('cadpro');
+  await waitFor(() => codes(rig.serverEvents()).includes(3), 'launch');
+  const [first] = srv.query<{ id: string }>('SELECT id FROM leases');
+  await srv.stop();
+  await waitFor(() => rig.notifier.shown.find((n) => n.title === 'CAD Pro: license server unreachable'), 'warning');
+  await srv.restart();
+  await waitFor(() => rig.notifier.shown.find((n) => n.title === 'CAD Pro: license renewed'), 'renewed', 20_000).catch((err: Error) => {
+    throw new Error(`${err.message}: ${JSON.stringify(rig.notifier.shown)} ${JSON.stringify(srv.query('SELECT * FROM leases'))}`);
+  });
+  assert.equal(procState(prog.pid!) === 'S', true, 'still running, not stopped');
+  const leases = srv.query<{ id: string; ended_at: number | null }>('SELECT id, ended_at FROM leases');
+  assert.deepEqual(leases.map((l) => l.id), [first!.id], 'the same lease, never a second');
+  assert.equal(leases[0]!.ended_at, null);
+  prog.kill('SIGTERM');
+  await exited(prog);
+  await waitFor(() => codes(rig.serverEvents()).includes(2), 'return');
+  assert.deepEqual(codes(rig.serverEvents()), [1, 3, 4, 2]);
+});
