@@ -402,7 +402,7 @@ export class Enforcer {
         e.ticket = r.queued.ticket;
         if (!wasQueued) {
           fx.push(this.usage(e, now, EventCode.queue, { reason: 'all-seats-in-use' }));
-          const seats = p.seats === null ? '' : `All ${p.seats} ${p.seats === 1 ? 'seat is' : 'seats are'} in use. `;
+          const seats = p.seats === null ? '' : p.seats === 1 ? `The only seat is in use. ` : `All ${p.seats} seats are in use. `;
           if (p.onDeny === 'suspend') {
             this.suspend(e, e.procs, fx);
             this.notify(e, fx, 'queued', `${p.name}: waiting for a license`,
@@ -495,10 +495,10 @@ export class Enforcer {
     const what =
       reason === 'offline'
         ? `The license server cannot be reached and ${p.name} may not run without a license.`
-        : denied && denied.seats !== null
-          ? `All ${denied.seats} ${denied.seats === 1 ? 'seat' : 'seats'} of ${p.name} are in use.`
-          : denied?.reason === 'no-seats'
-            ? `${p.name} has no licenses available.`
+        : denied?.reason === 'no-seats' || denied?.seats === 0
+          ? `${p.name} has no licenses available.`
+          : denied && denied.seats !== null
+            ? denied.seats === 1 ? `The only seat of ${p.name} is in use.` : `All ${denied.seats} seats of ${p.name} are in use.`
             : `No license of ${p.name} is free.`;
     const extra = p.denyMessage ? ` ${p.denyMessage}` : '';
     // Suspend without a queue to wait in would freeze the program forever: close it instead.

@@ -70,7 +70,7 @@ test('deny + notify: code 7, the user is told which product and that all seats a
   await waitFor(() => codes(rig.serverEvents()).includes(7), 'deny event');
   const n = await waitFor(() => rig.notifier.shown[0], 'notification');
   assert.equal(n.title, 'CAD Pro: no license available');
-  assert.equal(n.body, 'All 1 seat of CAD Pro are in use. You may keep working; this use is recorded as unlicensed.');
+  assert.equal(n.body, 'The only seat of CAD Pro is in use. You may keep working; this use is recorded as unlicensed.');
   assert.equal(procState(prog.pid!) === 'S' || procState(prog.pid!) === 'R', true, 'still running');
   const rec = await waitFor(() => srv.query<{ data: string }>("SELECT data FROM other_records WHERE type = 'notification'")[0], 'notification record uploaded');
   const data = JSON.parse(rec.data) as Record<string, unknown>;
@@ -88,7 +88,7 @@ test('deny + terminate: warning first, then SIGTERM after the warning delay', as
   assert.equal(end.signal, 'SIGTERM');
   const n = rig.notifier.shown[0]!;
   assert.equal(n.title, 'CAD Pro will be closed');
-  assert.match(n.body, /^All 1 seat of CAD Pro are in use\. CAD Pro will be closed at \d\d:\d\d:\d\d UTC \(in 1 s\)\. Save your work now\.$/);
+  assert.match(n.body, /^The only seat of CAD Pro is in use\. CAD Pro will be closed at \d\d:\d\d:\d\d UTC \(in 1 s\)\. Save your work now\.$/);
   await waitFor(() => codes(rig.serverEvents()).includes(7), 'deny event');
 });
 
@@ -99,7 +99,7 @@ test('deny + queue + suspend: SIGSTOP while queued, SIGCONT and "ready" when the
   const prog = rig.launch('cadpro');
   await waitFor(() => procState(prog.pid!) === 'T', 'program stopped');
   await waitFor(() => codes(rig.serverEvents()).includes(5), 'queue event');
-  assert.match(rig.notifier.shown[0]!.body, /All 1 seat is in use\. CAD Pro is paused and you are number 1 in the queue/);
+  assert.match(rig.notifier.shown[0]!.body, /The only seat is in use\. CAD Pro is paused and you are number 1 in the queue/);
   assert.equal((await other.del(`/v1/leases/${leaseId}?reason=quit`)).status, 204);
   await waitFor(() => procState(prog.pid!) === 'S', 'program continued');
   await waitFor(() => codes(rig.serverEvents()).includes(3), 'launch after dequeue');
