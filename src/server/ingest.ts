@@ -77,7 +77,7 @@ export function ingest(store: Store, metrics: Metrics, agentId: string, records:
   const perType = new Map<string, number>();
   const result = store.db.transaction((): IngestResult => {
     const acked = s.agentById.get(agentId)!.acked_seq;
-    const plan = planIngest(acked, records.map((r) => r.seq));
+    const plan = planIngest(acked, records.map((r) => r.seq), records.map((r) => (typeof r.throughSeq === 'number' ? r.throughSeq : undefined)));
     for (const idx of plan.store) {
       const r = records[idx];
       const time = utc(r.time)!;

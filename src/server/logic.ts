@@ -112,21 +112,31 @@ export type IngestPlan = {
  * Ack rule: ackedThroughSeq is the highest N such that 1..N are all stored. Re-sent seqs
  * (<= acked, or repeated in the batch) are duplicates, never stored twice; the contiguous run
  * after `acked` is stored; anything beyond a hole is refused and reported.
+ *
+ * A record may stand for a range of seqs (`throughSeq` > seq: an agent's bounded journal
+ * compacted or dropped records seq..throughSeq and says so); storing it acknowledges the whole
+ * range. A covering record that arrives after part of its range was stored still advances the
+ * ack over the rest (its own data is not stored again).
  */
-export function planIngest(ackedThroughSeq: number, seqs: readonly number[]): IngestPlan {
+export function planIngest(ackedThroughSeq: number, seqs: readonly number[], throughSeqs?: ReadonlyArray<number | undefined>): IngestPlan {
   const order = seqs.map((s, i) => i).sort((a, b) => seqs[a] - seqs[b] || a - b);
   const store: number[] = [];
   let acked = ackedThroughSeq;
   let duplicates = 0;
+  const through = (idx: number): number => {
+    const t = throughSeqs?.[idx];
+    return t !== undefined && Number.isSafeInteger(t) && t > seqs[idx] ? t : seqs[idx];
+  };
   for (const idx of order) {
     const s = seqs[idx];
     if (s <= acked) {
       duplicates++;
+      if (through(idx) > acked) acked = through(idx);
       continue;
     }
     if (s === acked + 1) {
       store.push(idx);
-      acked = s;
+      acked = through(idx);
       continue;
     }
     return { store, duplicates, ackedThroughSeq: acked, gap: { expectedSeq: acked + 1, receivedSeq: s } };
