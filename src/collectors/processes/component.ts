@@ -209,6 +209,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
         log.error({ err }, 'kernel process accounting unavailable; sampling only');
         pacct = { mode: 'off', reason: `error: ${String((err as Error).message ?? err)}` };
       }
+      if (procfs) procfs.ignoreNewZombies = pacct.mode !== 'off';
       const saved = ctx.journal.getCursor<Record<string, PersistedInterval & { startMs: number }>>(INTERVAL_CURSOR);
       if (saved) interval = { state: saved };
       merger = new ExitMerger({}, ctx.journal.getCursor<PersistedLedger>(EMITTED_CURSOR) ?? undefined);
@@ -248,6 +249,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
         samplesTaken: tracker.samplesTaken,
         lastSampleMs: Math.round(lastSampleMs * 1000) / 1000,
         pendingExits: merger.pendingCount,
+        zombiesIgnored: procfs?.zombiesIgnored ?? 0,
         emittedLedger: merger.ledgerSize(),
         recordsEmitted: emitted,
         launchWatcher: watcher ? { pollMs: ctx.config.leases.launchPollMs, polls: watcher.polls } : null,

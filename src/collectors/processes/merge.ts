@@ -26,7 +26,7 @@
  * record once journaled is never rewritten, and a second record would double-count the process.
  */
 import type { PacctRecord } from '../pacct/decode.js';
-import { matchPacct } from './records.js';
+import { matchPacct, START_TOLERANCE_MS } from './records.js';
 import type { TrackedProcess } from './tracker.js';
 
 export interface LedgerEntry {
@@ -151,11 +151,29 @@ export class ExitMerger {
     const keep: Pending[] = [];
     for (const x of this.pending) {
       const waited = mono - x.goneMono >= this.options.waitMs && this.reads > x.reads;
-      if (final || !pacctOn || waited) out.push(x.p);
-      else keep.push(x);
+      if (!(final || !pacctOn || waited)) keep.push(x);
+      else if (pacctOn && this.alreadyEmitted(x.p)) this.duplicatesSuppressed++;
+      else out.push(x.p);
     }
     this.pending = keep;
     return out;
+  }
+
+  /**
+   * True when a pacct record of this sampled process was already emitted: its record was read
+   * before the sampler ever saw it, and the sampler then found its /proc entry lingering (a zombie
+   * not yet reaped by its parent) and tracked it as a process of its own.
+   */
+  alreadyEmitted(p: { pid: number; startMs: number }): boolean {
+    for (let i = this.pacctLedger.length - 1; i >= 0; i--) {
+      const e = this.pacctLedger[i]!;
+      if (e.pid !== p.pid) continue;
+      // e.startMs is pacct's whole-second start (on the sampler's timeline): the true start lies
+      // in [e.startMs - 1 s, e.startMs + 1 s) (see matchPacct); a `both` entry is the sampled start.
+      const d = p.startMs < e.startMs ? e.startMs - p.startMs : Math.max(0, p.startMs - e.startMs - 1000);
+      if (d <= START_TOLERANCE_MS) return true;
+    }
+    return false;
   }
 
   /** Drops identities older than ledgerMs (or beyond ledgerMax); true if the ps ledger changed. */

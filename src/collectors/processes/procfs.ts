@@ -75,6 +75,15 @@ export class ProcfsReader {
   private commEnd = 0;
   private readonly commCache = new Map<number, { hash: number; comm: string }>();
   readErrors = 0;
+  /** State byte (field 3) of the last readStat: 'Z' (90) for a zombie. */
+  lastState = 0;
+  /**
+   * Set when kernel accounting is read: a process first seen as a zombie has already exited and
+   * its pacct record is (or will be) read, so it is not tracked as a sampled process (it would have
+   * no CPU/RSS of its own and would be counted a second time).
+   */
+  ignoreNewZombies = false;
+  zombiesIgnored = 0;
 
   /** The comm of the last readStat, decoding bytes only when they differ from last time. */
   private resolveComm(pid: number): string {
@@ -199,6 +208,7 @@ export class ProcfsReader {
     let rss = 0;
     while (i < n && field <= 24) {
       if (field === 3) {
+        this.lastState = buf[i]!;
         while (i < n && buf[i] !== CH_SPACE) i++;
       } else {
         let v = 0;
@@ -318,6 +328,10 @@ export class ProcfsReader {
       const pid = pids[k]!;
       const o = this.readStat(pid);
       if (o === null) continue;
+      if (this.lastState === 90 && this.ignoreNewZombies && tracker.get(pid)?.startMs !== o.startMs) {
+        this.zombiesIgnored++;
+        continue;
+      }
       const r = tracker.observe(o);
       if (r === Observed.Unchanged || r === Observed.Ignored) continue;
       if (r === Observed.New) tracker.setDetails(pid, this.readDetails(pid));

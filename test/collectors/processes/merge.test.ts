@@ -224,3 +224,16 @@ test('pacct off: every exit is emitted at once as ps and nothing is remembered',
   assert.deepEqual(d.merger.ledgerSize(), { ps: 0, pacct: 0 });
   void (null as unknown as TrackedProcess);
 });
+
+test('e2e race found: pacct record read first (pacct-only), then the unreaped zombie is sampled and vanishes -> one record', () => {
+  // Seen in the real e2e burst: exit at 07.02 (record read at once: `pacct`), parent slow to
+  // reap, the sampler sees the zombie at 07.16 as a new process, it vanishes at 07.40 -> `ps`.
+  const d = new Driver();
+  const trueStart = T0 + 100; // btime = whole second of T0
+  d.tick(0, [], [pacct(26167, trueStart, 'uaBurst', 0, 2)]);
+  d.tick(250, [[26167, trueStart, 'uaBurst']], []); // the zombie, tracked as new
+  d.tick(500, [], []); // reaped
+  d.tick(2000, [], []);
+  assert.deepEqual(d.out, [{ source: 'pacct', pid: 26167, exitCode: 0 }]);
+  assert.equal(d.merger.duplicatesSuppressed, 1);
+});
