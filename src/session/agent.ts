@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { ActivityModel, type ActivityRecord, type InputCategory, type Instant } from '../collectors/activity/model.js';
+import { InputCoalescer } from '../collectors/activity/coalesce.js';
+import { ActivityModel, type ActivityRecord, type InputBatch, type InputCategory, type Instant } from '../collectors/activity/model.js';
 import type { AgentConfig } from '../config/schema.js';
 import { DaemonLink, type Notifier } from '../ipc/client.js';
 import type { InputInfo } from '../ipc/protocol.js';
@@ -23,6 +24,13 @@ import {
 import type { X11Connection } from './x11.js';
 
 export type InputMode = 'auto' | 'hooks' | 'idle-poll';
+
+/**
+ * A trailing batch reaches the model at most this long after its first input. Only the latency of
+ * records depends on it (a break's boundaries are the inputs' own times); while input continues,
+ * batches are handed over as each window closes, so this timer fires at most once a second.
+ */
+const FLUSH_AFTER_MS = 1000;
 
 export interface SessionAgentOptions {
   config: AgentConfig;
@@ -52,6 +60,11 @@ export class SessionAgent {
   private link!: DaemonLink;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
+  /** Hook events are counted here and reach the model once per window (see InputCoalescer). */
+  private coalescer!: InputCoalescer;
+  /** Flushes a trailing batch when input stops (re-armed with refresh(): no allocation). */
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushArmed = false;
   private inputDetail: string | undefined;
   private stopped = false;
 
@@ -74,6 +87,9 @@ export class SessionAgent {
   async start(): Promise<void> {
     const { config, logger } = this.o;
     this.model = new ActivityModel(config.activity, this.now());
+    this.coalescer = new InputCoalescer(InputCoalescer.windowFor(config.activity.breakSeconds), (first, last, batch) =>
+      this.onBatch(first, last, batch),
+    );
     this.queue = Journal.open(this.o.queuePath, { logger });
     this.link = new DaemonLink({
       socketPath: this.o.socketPath,
@@ -92,6 +108,7 @@ export class SessionAgent {
       try {
         await this.focus.start((app) => {
           logger.debug({ application: app }, 'focus changed');
+          this.coalescer.flush();
           this.emit(this.model.focus(this.now(), app));
         });
       } catch (err) {
@@ -103,6 +120,7 @@ export class SessionAgent {
     this.events = new DBusSessionEvents();
     await this.events.start((kind) => {
       logger.info({ event: kind }, 'session event');
+      this.coalescer.flush();
       this.emit(this.model.session(this.now(), kind));
     });
     this.link.start();
@@ -117,7 +135,7 @@ export class SessionAgent {
       if (usable.ok) {
         const hooks = new HookInputSource();
         try {
-          await hooks.start((category) => this.onInput(category));
+          await hooks.start((category) => this.onHook(category));
           return hooks;
         } catch (err) {
           // A failure here falls back rather than leaving the user unmeasured.
@@ -131,7 +149,7 @@ export class SessionAgent {
     }
     if (this.x) {
       const poll = new IdlePollInputSource(new X11ScreenSaverIdle(this.x), pollMs);
-      await poll.start((category, t) => this.onInput(category, t));
+      await poll.start((category, t) => this.onInput(category, t ?? monoNow()));
       return poll;
     }
     this.inputDetail = `${this.inputDetail ?? ''}; no idle-time source (${noDisplayWhy ?? 'unknown'})`.replace(/^; /, '');
@@ -139,10 +157,31 @@ export class SessionAgent {
     return undefined;
   }
 
-  private onInput(category: InputCategory, t?: number): void {
+  /** The hook callback: O(1), allocation-free; the model sees the batch later. */
+  private onHook(category: InputCategory): void {
+    if (this.coalescer.add(category, monoNow()) && !this.flushArmed) {
+      this.flushArmed = true;
+      if (this.flushTimer) this.flushTimer.refresh();
+      else this.flushTimer = setTimeout(this.onFlushTimer, FLUSH_AFTER_MS);
+    }
+  }
+
+  private readonly onFlushTimer = (): void => {
+    this.flushArmed = false;
+    this.coalescer.flush();
+  };
+
+  private onBatch(first: number, last: number, batch: InputBatch): void {
     const nowT = monoNow();
-    const at = t === undefined ? { t: nowT, wall: Date.now() } : { t, wall: Date.now() - (nowT - t) };
-    this.emit(this.model.input(at, category));
+    const wall = Date.now() - (nowT - first);
+    this.emit(this.model.inputBatch({ t: first, wall }, last, batch));
+  }
+
+  /** Idle-time polling: one input at a time, at the time the OS reported. */
+  private onInput(category: InputCategory, t: number): void {
+    this.coalescer.flush();
+    const nowT = monoNow();
+    this.emit(this.model.input({ t, wall: Date.now() - (nowT - t) }, category));
   }
 
   private emit(records: ActivityRecord[]): void {
@@ -177,6 +216,9 @@ export class SessionAgent {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.timerAt = Infinity;
+      // The model may be behind the coalescer: the flush can move the deadline later, which
+      // schedule() (via emit) then re-arms.
+      this.coalescer.flush();
       this.emit(this.model.advance(this.now()));
     }, Math.max(0, next - monoNow()) + 5);
   }
@@ -188,6 +230,8 @@ export class SessionAgent {
     this.input?.stop();
     this.focus?.stop();
     this.events?.stop();
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.coalescer.flush();
     this.emit(this.model.finish(this.now()));
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);

@@ -2,9 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { InputCategory, SessionEventKind } from '../collectors/activity/model.js';
 import { connectX11, executableOf, windowPid, XA_WINDOW, type X11Connection } from './x11.js';
 
-/** Monotonic milliseconds (CLOCK_MONOTONIC on Linux: comparable with logind's *Monotonic stamps). */
+/** performance.now() runs on the same clock as hrtime (uv_hrtime, CLOCK_MONOTONIC), from an origin. */
+const MONO_OFFSET = Number(process.hrtime.bigint()) / 1e6 - performance.now();
+
+/**
+ * Monotonic milliseconds (CLOCK_MONOTONIC on Linux: comparable with logind's *Monotonic stamps).
+ * Through performance.now(): no BigInt per call, it runs in every hook callback.
+ */
 export function monoNow(): number {
-  return Number(process.hrtime.bigint() / 1000n) / 1000;
+  return performance.now() + MONO_OFFSET;
 }
 
 /** Receives one input: its category and (optionally) when it happened on the monotonic clock. */

@@ -110,6 +110,9 @@ interface Period {
 
 type InputClass = 'keyboard' | 'mouse' | 'unknown';
 
+/** Returned (never mutated) when a call produces nothing, so idle calls allocate no array. */
+const NONE = Object.freeze([]) as unknown as ActivityRecord[];
+
 /** How far the wall clock may wander from the monotonic one before we call it a jump. */
 const CLOCK_JUMP_TOLERANCE_MS = 1000;
 
@@ -146,6 +149,28 @@ function addTo(c: Counts, category: InputCategory, isSwitch: boolean): void {
   if (isSwitch) c.switch += 1;
 }
 
+function addCounts(to: Counts, c: Counts): void {
+  to.keyboard += c.keyboard;
+  to.mouse += c.mouse;
+  to.switch += c.switch;
+  to.mouseButtons += c.mouseButtons;
+  to.mouseWheel += c.mouseWheel;
+  to.mouseMoves += c.mouseMoves;
+}
+
+/** Coalesced inputs (see ActivityModel.inputBatch and InputCoalescer). */
+export interface InputBatch {
+  events: number;
+  firstCategory: InputCategory;
+  lastCategory: InputCategory;
+  keyboard: number;
+  buttons: number;
+  wheel: number;
+  moves: number;
+  /** Keyboard<->mouse changes between consecutive inputs of the batch. */
+  switches: number;
+}
+
 function seconds(ms: number): number {
   return Math.round(ms) / 1000;
 }
@@ -168,6 +193,7 @@ export class ActivityModel {
   private intervalEnd: number;
   private intervalApps = new Map<string | null, Counts>();
   private out: ActivityRecord[] = [];
+  private readonly scratch: Counts = emptyCounts();
 
   /** Counters for status(): how much the model has seen. */
   readonly stats = { inputs: 0, ignoredWhileInactive: 0, clockJumps: 0, focusChanges: 0 };
@@ -194,28 +220,70 @@ export class ActivityModel {
   /** One keyboard or mouse event. Only the category and the time: never what was typed or where. */
   input(at: Instant, category: InputCategory): ActivityRecord[] {
     const t = this.enter(at);
-    if (this.state !== 'active') {
-      this.stats.ignoredWhileInactive += 1;
-      return this.drain();
-    }
-    this.stats.inputs += 1;
+    const c = this.scratch;
+    c.keyboard = c.mouse = c.switch = c.mouseButtons = c.mouseWheel = c.mouseMoves = 0;
+    addTo(c, category, false);
     const cls = classOf(category);
+    this.addInputs(t, t, cls, cls, c, 1);
+    return this.drain();
+  }
+
+  /**
+   * Several inputs at once, as the session agent coalesces them (see InputCoalescer): the first at
+   * `first`, the last at `lastT` (monotonic ms), and their counts; `counts.switch` holds the
+   * switches *between* them. Equivalent to feeding them one by one provided no gap inside the batch
+   * reaches breakSeconds (the coalescer guarantees its window is shorter), except that an
+   * input-events interval boundary falling inside the batch attributes the whole batch to the
+   * interval of its first input.
+   */
+  inputBatch(first: Instant, lastT: number, b: InputBatch): ActivityRecord[] {
+    if (b.events <= 0) return [];
+    const t = this.enter(first);
+    const c = this.scratch;
+    c.keyboard = b.keyboard;
+    c.mouseButtons = b.buttons;
+    c.mouseWheel = b.wheel;
+    c.mouseMoves = b.moves;
+    c.mouse = b.buttons + b.wheel + b.moves;
+    c.switch = b.switches;
+    this.addInputs(t, Math.max(t, lastT), classOf(b.firstCategory), classOf(b.lastCategory), c, b.events);
+    return this.drain();
+  }
+
+  private addInputs(t: number, lastT: number, firstCls: InputClass, lastCls: InputClass, c: Counts, n: number): void {
+    if (this.state !== 'active') {
+      this.stats.ignoredWhileInactive += n;
+      return;
+    }
+    this.stats.inputs += n;
     let isSwitch = false;
     if (this.last) {
       const gap = t - this.last.t;
       if (gap >= this.breakMs) this.emitBreak(this.last.t, t, 'input');
-      else isSwitch = cls !== 'unknown' && this.last.cls !== 'unknown' && cls !== this.last.cls;
+      else isSwitch = firstCls !== 'unknown' && this.last.cls !== 'unknown' && firstCls !== this.last.cls;
     }
+    if (isSwitch) c.switch += 1;
     this.uninterrupted ??= { start: t, end: t, total: emptyCounts(), apps: new Map() };
     this.extended ??= { start: t, end: t, total: emptyCounts(), apps: new Map() };
-    for (const p of [this.uninterrupted, this.extended]) {
-      p.end = t;
-      addTo(p.total, category, isSwitch);
-      addTo(countsFor(p.apps, this.application), category, isSwitch);
+    this.uninterrupted.end = lastT;
+    this.extended.end = lastT;
+    addCounts(this.uninterrupted.total, c);
+    addCounts(countsFor(this.uninterrupted.apps, this.application), c);
+    addCounts(this.extended.total, c);
+    addCounts(countsFor(this.extended.apps, this.application), c);
+    addCounts(countsFor(this.intervalApps, this.application), c);
+    if (this.last) {
+      this.last.t = lastT;
+      this.last.cls = lastCls;
+      this.last.application = this.application;
+    } else {
+      this.last = { t: lastT, cls: lastCls, application: this.application };
     }
-    addTo(countsFor(this.intervalApps, this.application), category, isSwitch);
-    this.last = { t, cls, application: this.application };
-    return this.drain();
+    if (lastT > this.now) {
+      // Interval ends inside the batch (never a period end: those are >= lastT + breakSeconds).
+      this.runDeadlines(lastT);
+      this.now = lastT;
+    }
   }
 
   /** The focused application changed (executable path, or null when unknown). */
@@ -259,11 +327,10 @@ export class ActivityModel {
   /** The monotonic time at which advance() would next produce something, if any. */
   nextDeadline(): number | undefined {
     if (this.state === 'ended') return undefined;
-    const candidates: number[] = [];
-    if (this.intervalApps.size > 0) candidates.push(this.intervalEnd);
-    if (this.last && this.uninterrupted) candidates.push(this.last.t + this.microMaxMs);
-    if (this.last && this.extended) candidates.push(this.last.t + this.shortMaxMs);
-    return candidates.length > 0 ? Math.min(...candidates) : undefined;
+    let next = this.intervalApps.size > 0 ? this.intervalEnd : Infinity;
+    if (this.last && this.uninterrupted) next = Math.min(next, this.last.t + this.microMaxMs);
+    if (this.last && this.extended) next = Math.min(next, this.last.t + this.shortMaxMs);
+    return next === Infinity ? undefined : next;
   }
 
   get currentState(): 'active' | 'locked' | 'suspended' | 'ended' {
@@ -386,6 +453,7 @@ export class ActivityModel {
   }
 
   private drain(): ActivityRecord[] {
+    if (this.out.length === 0) return NONE;
     const out = this.out;
     this.out = [];
     return out;

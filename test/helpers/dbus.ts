@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { killChild } from './x11.js';
+
+/**
+ * A private D-Bus session bus, stopped by the caller. Its own config has no service directories:
+ * nothing is auto-activated (installed packages' .service files, e.g. dunst's
+ * org.freedesktop.Notifications, would otherwise start behind the test's back).
+ */
+export async function startSessionBus(): Promise<{ address: string; child: ChildProcess; stop(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'ua-dbus-'));
+  const conf = join(dir, 'session.conf');
+  writeFileSync(
+    conf,
+    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir=${dir}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+`,
+  );
+  const child = spawn('dbus-daemon', [`--config-file=${conf}`, '--nofork', '--print-address=1'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  child.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const address = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('dbus-daemon did not print its address')), 10_000);
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (out.includes('\n')) {
+        clearTimeout(timer);
+        resolve(out.trim());
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`dbus-daemon exited with ${code}`)));
+  });
+  return { address, child, stop: () => killChild(child) };
+}
+
+/** python3 with PyGObject (python3-gi), for a stand-in D-Bus service that owns a well-known name. */
+export const PYTHON_GI = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+/**
+ * A stand-in screensaver: owns org.freedesktop.ScreenSaver on the session bus and emits
+ * ActiveChanged(b) (what GNOME, KDE, xfce4-screensaver and light-locker emit) when told on stdin.
+ */
+const SCREENSAVER_PY = `
+import sys
+from gi.repository import Gio, GLib
+loop = GLib.MainLoop()
+conn = Gio.bus_get_sync(Gio.BusType.SESSION, None)
+def acquired(c, name):
+    print("ready", flush=True)
+Gio.bus_own_name_on_connection(conn, "org.freedesktop.ScreenSaver", Gio.BusNameOwnerFlags.NONE, acquired, None)
+def on_stdin(ch, cond):
+    line = sys.stdin.readline().strip()
+    if not line:
+        loop.quit()
+        return False
+    conn.emit_signal(None, "/org/freedesktop/ScreenSaver", "org.freedesktop.ScreenSaver", "ActiveChanged", GLib.Variant("(b)", (line == "lock",)))
+    conn.flush_sync(None)
+    print("emitted " + line, flush=True)
+    return True
+GLib.io_add_watch(GLib.IOChannel.unix_new(0), GLib.PRIORITY_DEFAULT, GLib.IO_IN | GLib.IO_HUP, on_stdin)
+loop.run()
+`;
+
+export interface ScreenSaver {
+  /** Emits ActiveChanged(true|false); resolves once it is on the bus. */
+  set(active: boolean): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startScreenSaver(env: NodeJS.ProcessEnv): Promise<ScreenSaver> {
+  const child = spawn(PYTHON_GI, ['-c', SCREENSAVER_PY], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  const waiters: Array<() => void> = [];
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    for (const w of [...waiters]) w();
+  });
+  const waitLine = (line: string, count: number) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`screensaver stand-in: no "${line}" (output: ${out})`)), 10_000);
+      const check = () => {
+        if (out.split('\n').filter((l) => l === line).length >= count) {
+          clearTimeout(timer);
+          waiters.splice(waiters.indexOf(check), 1);
+          resolve();
+        }
+      };
+      waiters.push(check);
+      check();
+    });
+  try {
+    await waitLine('ready', 1);
+  } catch (err) {
+    await killChild(child);
+    throw err;
+  }
+  const sent = { lock: 0, unlock: 0 };
+  return {
+    async set(active) {
+      const word = active ? 'lock' : 'unlock';
+      sent[word] += 1;
+      child.stdin!.write(`${word}\n`);
+      await waitLine(`emitted ${word}`, sent[word]);
+    },
+    stop: () => killChild(child),
+  };
+}
