@@ -180,7 +180,7 @@ export class UplinkClient {
   async call<T>(
     method: 'GET' | 'POST' | 'DELETE',
     path: string,
-    opts: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number; signal?: AbortSignal } = {},
+    opts: { body?: unknown; rawJson?: string; headers?: Record<string, string>; timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<CallResult<T>> {
     for (let attempt = 0; attempt < 2; attempt++) {
       if (!(await this.ensureEnrolled())) return { ok: false, kind: 'not-enrolled', error: this.status.lastError ?? 'not enrolled' };
@@ -190,6 +190,7 @@ export class UplinkClient {
         url: this.o.url + path,
         token,
         body: opts.body,
+        rawJson: opts.rawJson,
         headers: opts.headers,
         timeoutMs: opts.timeoutMs ?? this.o.requestTimeoutMs,
         signal: opts.signal,
@@ -283,13 +284,14 @@ export class UplinkClient {
 
   // --- records ---------------------------------------------------------------------------------
 
-  async upload(records: UploadRecord[]): Promise<
+  /** Uploads records; `records` may be a pre-serialized `{"records":[...]}` JSON string. */
+  async upload(records: UploadRecord[] | string): Promise<
     | { kind: 'acked'; response: EventsUploadResponse }
     | { kind: 'gap'; problem: SeqGapProblem }
     | { kind: 'retry'; error: string; retryAfter?: string | string[] }
     | { kind: 'fail'; error: string }
   > {
-    const r = await this.call<EventsUploadResponse>('POST', V1_PATHS.events, { body: { records } });
+    const r = await this.call<EventsUploadResponse>('POST', V1_PATHS.events, typeof records === 'string' ? { rawJson: records } : { body: { records } });
     if (r.ok) {
       if (typeof r.body?.ackedThroughSeq !== 'number') return { kind: 'retry', error: 'upload answer without ackedThroughSeq' };
       return { kind: 'acked', response: r.body };

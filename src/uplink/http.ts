@@ -55,6 +55,8 @@ export interface JsonRequest {
   url: string;
   token?: string;
   body?: unknown;
+  /** A body already serialized as JSON (large uploads are built as one string, never re-parsed). */
+  rawJson?: string;
   headers?: Record<string, string>;
   /** Overall deadline (long-polls pass more than the default). */
   timeoutMs: number;
@@ -65,7 +67,10 @@ export async function jsonRequest<T = unknown>(dispatcher: Dispatcher, r: JsonRe
   const headers: Record<string, string> = { accept: 'application/json', ...r.headers };
   if (r.token) headers.authorization = `Bearer ${r.token}`;
   let payload: string | undefined;
-  if (r.body !== undefined) {
+  if (r.rawJson !== undefined) {
+    payload = r.rawJson;
+    headers['content-type'] = 'application/json';
+  } else if (r.body !== undefined) {
     payload = JSON.stringify(r.body);
     headers['content-type'] = 'application/json';
   }

@@ -1,0 +1,73 @@
+/**
+ * replay: 1,000,000 journal records (process-interval records of about 330 bytes) uploaded by the
+ * agent's uplink to a real usage-server on loopback. The agent side runs in its own process so
+ * its peak RSS is measured alone. Targets: <= 30 s, peak RSS <= 150 MB. The alternative measured
+ * in the same run is the default batch size (server.uploadBatchSize = 500) on 200,000 records,
+ * and the same 1M replay with node's default heap settings (RSS then grows with V8's lazy GC).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Journal } from '../src/journal/journal.js';
+import { startServer } from '../test/helpers/server.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function fill(dir: string, n: number): void {
+  const j = Journal.open(join(dir, 'journal.db'), { maxBuffered: 1_000_000 });
+  const base = Date.UTC(2024, 4, 1);
+  for (let i = 0; i < n; i++) {
+    const start = new Date(base + Math.floor(i / 50) * 3600_000).toISOString();
+    const end = new Date(base + (Math.floor(i / 50) + 1) * 3600_000).toISOString();
+    j.append({ type: 'process-interval', time: end, host: 'ws-0042.corp.example', user: 'ann', uid: 1000, pid: 10000 + (i % 50), ppid: 1, command: 'cad', exe: '/opt/cad/bin/cad', start, intervalStart: start, intervalEnd: end, cpuSeconds: 12.5, avgRssBytes: 734003200, maxRssBytes: 1073741824, readBytes: 1048576, writeBytes: 4096, source: 'procfs' });
+    if ((i + 1) % 100_000 === 0) j.flush();
+  }
+  j.close();
+}
+
+/** V8 heap limits for the agent process (what the service definition should pass to node). */
+export const AGENT_NODE_FLAGS = ['--max-old-space-size=64', '--max-semi-space-size=4'];
+
+async function run(n: number, batch: number, nodeFlags: string[] = AGENT_NODE_FLAGS): Promise<{ records: number; seconds: number; peakRssBytes: number; retries: number; acked: number; batches: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-replay-'));
+  const srv = await startServer();
+  try {
+    fill(dir, n);
+    const child = spawn(process.execPath, [...nodeFlags, join(here, '_replay-agent.js'), dir, srv.url, String(batch)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    await new Promise((r) => child.once('exit', r));
+    const res = JSON.parse(out.trim().split('\n').pop()!) as { records: number; seconds: number; peakRssBytes: number; retries: number; acked: number; batches: number };
+    const stored = srv.query<{ n: number }>('SELECT count(*) AS n FROM process_records')[0]!.n;
+    if (stored !== n || res.acked !== n) throw new Error(`server stored ${stored}, agent acked ${res.acked}, expected ${n}`);
+    return res;
+  } finally {
+    await srv.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export default async function replay(): Promise<object> {
+  const main = await run(1_000_000, 5000);
+  const alt = await run(200_000, 500);
+  const defaults = await run(1_000_000, 5000, []);
+  const rps = main.records / main.seconds;
+  const altRps = alt.records / alt.seconds;
+  return {
+    records: main.records,
+    seconds: Math.round(main.seconds * 100) / 100,
+    peakRssBytes: main.peakRssBytes,
+    recordsPerSecond: Math.round(rps),
+    batchSize: 5000,
+    batches: main.batches,
+    retries: main.retries,
+    alternative: { batchSize: 500, records: alt.records, seconds: Math.round(alt.seconds * 100) / 100, recordsPerSecond: Math.round(altRps), peakRssBytes: alt.peakRssBytes },
+    nodeFlags: AGENT_NODE_FLAGS.join(' '),
+    withDefaultV8Flags: { seconds: Math.round(defaults.seconds * 100) / 100, peakRssBytes: defaults.peakRssBytes },
+    ratioVsBatch500: Math.round((rps / altRps) * 100) / 100,
+    targets: { seconds: 30, peakRssBytes: 150 * 1024 * 1024 },
+    met: { seconds: main.seconds <= 30, peakRssBytes: main.peakRssBytes <= 150 * 1024 * 1024 },
+  };
+}
