@@ -259,6 +259,44 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
   };
   const onExit = (p: LaunchProcess): void => feed({ kind: 'exit', now: Date.now(), pid: p.pid, startTime: p.startTime });
 
+  // Idle harvesting input: the session agents' `input-events` records (user stamped by the
+  // daemon, application = executable path) give the last input time per (user, product). A
+  // product whose user has no input data at all is never considered idle: unknown is not idle.
+  const lastInput = new Map<string, number>();
+  let idleSeq = ctx.journal.lastSeq();
+  let idleTimer: NodeJS.Timeout | undefined;
+  const idleEnabled = () => (client?.policy()?.products ?? []).some((p) => p.idle.afterSeconds !== null && p.idle.action !== 'none');
+  const readInput = (): void => {
+    if (!idleEnabled()) {
+      idleSeq = ctx.journal.lastSeq();
+      return;
+    }
+    for (const r of ctx.journal.read({ types: ['input-events'], afterSeq: idleSeq })) {
+      idleSeq = Math.max(idleSeq, r.seq);
+      const app = typeof r.application === 'string' ? r.application : null;
+      const inputs = (Number(r.keyboard) || 0) + (Number(r.mouse) || 0);
+      if (!app || inputs === 0 || typeof r.user !== 'string') continue;
+      const product = matcher.match({ exe: app, command: app.slice(app.lastIndexOf('/') + 1) });
+      if (!product) continue;
+      const end = Date.parse(String(r.end ?? r.time));
+      const key = `${r.user}\u0000${product.id}`;
+      if (!(lastInput.get(key)! >= end)) lastInput.set(key, end);
+    }
+    idleSeq = Math.max(idleSeq, ctx.journal.lastSeq());
+  };
+  const checkIdle = (): void => {
+    if (!idleEnabled()) return;
+    readInput();
+    const now = Date.now();
+    for (const e of [...en.state.entries.values()]) {
+      if (e.product.logged || e.product.idle.afterSeconds === null || e.product.idle.action === 'none') continue;
+      const last = lastInput.get(e.key);
+      if (last === undefined) continue;
+      const since = Math.max(last, ...e.procs.map((p) => Date.parse(p.startTime)));
+      feed({ kind: 'idle', now, user: e.user, productId: e.product.id, idleSeconds: Math.max(0, (now - since) / 1000) });
+    }
+  };
+
   const service: EnforcerService = { heldLeases: () => en.heldLeases() };
   ctx.services.set('enforcer', service);
 
@@ -290,6 +328,11 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
         unsubs.push(source.onStart(onStart));
         unsubs.push(source.onExit(onExit));
       }
+      unsubs.push(ctx.journal.onCommit(() => readInput()));
+      // Held leases are checked for idleness at a quarter of the shortest idle time (at most 5 s).
+      const idleTimes = (client?.policy()?.products ?? []).flatMap((p) => (p.idle.afterSeconds !== null && p.idle.action !== 'none' ? [p.idle.afterSeconds] : []));
+      idleTimer = setInterval(checkIdle, Math.max(100, Math.min(5000, ...idleTimes.map((x) => (x * 1000) / 4))));
+      idleTimer.unref();
       pendingTimer = setInterval(flushPending, PENDING_POLL_MS);
       pendingTimer.unref();
       schedule();
@@ -299,6 +342,7 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
       for (const u of unsubs) u();
       if (timer) clearTimeout(timer);
       if (pendingTimer) clearInterval(pendingTimer);
+      if (idleTimer) clearInterval(idleTimer);
       aborter.abort();
       // Leases are NOT released on an agent stop: the programs keep running, and the agent that
       // starts next renews them (the server keeps them for their TTL, after a restart grace).

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readlinkSync } from 'node:fs';
 import { test } from 'node:test';
 import { leaseRequest, startServer, type TestServer } from '../helpers/server.js';
 import { exited, procState, startRig, waitFor } from './harness.js';
@@ -169,4 +170,22 @@ test('server back before expiry + grace: nothing enforced, same lease renewed, n
   await exited(prog);
   await waitFor(() => codes(rig.serverEvents()).includes(2), 'return');
   assert.deepEqual(codes(rig.serverEvents()), [1, 3, 4, 2]);
+});
+
+test('idle harvesting: no input in the program for the idle time -> asked first, then the lease is released', async (t) => {
+  const srv = await server(t, { idle: { afterSeconds: 2, action: 'release' } });
+  const rig = await startRig(t, srv, { leases: { terminateWarningSeconds: 1 } });
+  const prog = rig.launch('cadpro');
+  await waitFor(() => codes(rig.serverEvents()).includes(3), 'launch');
+  const exe = readlinkSync(`/proc/${prog.pid}/exe`);
+  // What the daemon journals for a session agent's report: input in this program, just now.
+  rig.ctx.journal.append({ type: 'input-events', time: new Date().toISOString(), user: 'root', application: exe, start: new Date(Date.now() - 1000).toISOString(), end: new Date().toISOString(), keyboard: 3, mouse: 1, switch: 0 });
+  const ask = await waitFor(() => rig.notifier.shown.find((n) => n.title === 'CAD Pro: are you still using it?'), 'the question');
+  assert.match(ask.body, /^CAD Pro has had no input for \d+ min\. Unless you use it before \d\d:\d\d:\d\d UTC, its license will be released for others\.$/);
+  await waitFor(() => codes(rig.serverEvents()).includes(2), 'release');
+  const evs = rig.serverEvents();
+  assert.deepEqual(codes(evs), [1, 3, 4, 2]);
+  assert.equal(evs[3]!.reason, 'idle');
+  assert.equal(srv.query('SELECT 1 FROM leases WHERE ended_at IS NULL').length, 0, 'the seat is free for others');
+  assert.equal(procState(prog.pid!) === 'S', true, 'release only: the program keeps running');
 });
