@@ -60,7 +60,7 @@ async function cpuPercent(pid: number, seconds: number): Promise<number> {
 
 export default async function launch(): Promise<object> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-launch-'));
-  const srv = await startServer({ products: [{ id: 'cad', seats: 10_000, match: { executables: ['cadbench'], paths: [] }, leaseTtlSeconds: 900 }] });
+  const srv = await startServer({ products: [{ id: 'cad', seats: 10_000, match: { executables: [`cadbench-${process.pid}`], paths: [] }, leaseTtlSeconds: 900 }] });
   const others: ChildProcess[] = [];
   const daemons: ChildProcess[] = [];
   try {
@@ -70,9 +70,9 @@ export default async function launch(): Promise<object> {
     for (let i = 0; i < 200; i++) {
       const bin = join(dir, `b${i}`);
       mkdirSync(bin);
-      copyFileSync('/bin/sleep', join(bin, 'cadbench'));
+      copyFileSync('/bin/sleep', join(bin, `cadbench-${process.pid}`));
       const t0 = Date.now();
-      const prog = spawn(join(bin, 'cadbench'), ['60'], { stdio: 'ignore' });
+      const prog = spawn(join(bin, `cadbench-${process.pid}`), ['60'], { stdio: 'ignore' });
       let row: { granted_at: number } | undefined;
       for (let k = 0; k < 1000 && !row; k++) {
         row = srv.query<{ granted_at: number }>('SELECT granted_at FROM leases WHERE pid = ?', prog.pid)[0];

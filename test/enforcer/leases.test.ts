@@ -6,19 +6,22 @@ import { exited, procState, startRig, waitFor } from './harness.js';
 
 async function server(t: { after(fn: () => Promise<void>): void }, product: Record<string, unknown>, config: Record<string, unknown> = {}): Promise<TestServer> {
   const srv = await startServer({
-    products: [{ id: 'cad', name: 'CAD Pro', seats: 1, match: { executables: ['cadpro'], paths: [] }, leaseTtlSeconds: 3, graceSeconds: 3, ...product }],
+    products: [{ id: 'cad', name: 'CAD Pro', seats: 1, match: { executables: [EXE], paths: [] }, leaseTtlSeconds: 3, graceSeconds: 3, ...product }],
     config,
   });
   t.after(() => srv.cleanup());
   return srv;
 }
 
+/** Unique per test process, so a concurrent test run's programs are never matched by this one. */
+const EXE = `cadpro-${process.pid}`;
+
 const codes = (evs: Array<{ code: number }>) => evs.map((e) => e.code);
 
 test('grant: obtain and launch, renewals keep one lease, quit and return on exit', async (t) => {
   const srv = await server(t, { onDeny: 'notify', queue: false });
   const rig = await startRig(t, srv);
-  const prog = rig.launch('cadpro');
+  const prog = rig.launch(EXE);
   await waitFor(() => codes(rig.serverEvents()).includes(3), 'launch event on the server');
   const live = srv.query<{ id: string; pid: number; renewed_at: number | null }>("SELECT id, pid, renewed_at FROM leases WHERE ended_at IS NULL AND product_id = 'cad'");
   assert.equal(live.length, 1);
@@ -40,9 +43,9 @@ test('grant: obtain and launch, renewals keep one lease, quit and return on exit
 test('two instances of one program share one lease', async (t) => {
   const srv = await server(t, { seats: 1 });
   const rig = await startRig(t, srv);
-  const a = rig.launch('cadpro');
+  const a = rig.launch(EXE);
   await waitFor(() => codes(rig.serverEvents()).includes(3), 'first launch');
-  const b = rig.launch('cadpro');
+  const b = rig.launch(EXE);
   await waitFor(() => codes(rig.serverEvents()).filter((c) => c === 3).length === 2, 'second launch');
   assert.equal(srv.query("SELECT 1 FROM leases WHERE product_id = 'cad'").length, 1, 'one lease for both');
   a.kill('SIGTERM');
@@ -67,7 +70,7 @@ test('deny + notify: code 7, the user is told which product and that all seats a
   const srv = await server(t, { onDeny: 'notify', queue: false });
   await takeSeat(srv);
   const rig = await startRig(t, srv);
-  const prog = rig.launch('cadpro');
+  const prog = rig.launch(EXE);
   await waitFor(() => codes(rig.serverEvents()).includes(7), 'deny event');
   const n = await waitFor(() => rig.notifier.shown[0], 'notification');
   assert.equal(n.title, 'CAD Pro: no license available');
@@ -84,7 +87,7 @@ test('deny + terminate: warning first, then SIGTERM after the warning delay', as
   const srv = await server(t, { onDeny: 'terminate', queue: false });
   await takeSeat(srv);
   const rig = await startRig(t, srv, { leases: { terminateWarningSeconds: 1, killAfterSeconds: 1 } });
-  const prog = rig.launch('cadpro');
+  const prog = rig.launch(EXE);
   const end = await exited(prog);
   assert.equal(end.signal, 'SIGTERM');
   const n = rig.notifier.shown[0]!;
@@ -97,7 +100,7 @@ test('deny + queue + suspend: SIGSTOP while queued, SIGCONT and "ready" when the
   const srv = await server(t, { onDeny: 'suspend', queue: true });
   const { other, leaseId } = await takeSeat(srv);
   const rig = await startRig(t, srv);
-  const prog = rig.launch('cadpro');
+  const prog = rig.launch(EXE);
   await waitFor(() => procState(prog.pid!) === 'T', 'program stopped');
   await waitFor(() => codes(rig.serverEvents()).includes(5), 'queue event');
   assert.match(rig.notifier.shown[0]!.body, /The only seat is in use\. CAD Pro is paused and you are number 1 in the queue/);
@@ -113,7 +116,7 @@ test('server down at launch: offline codes 10/11 with their real times reach the
   const rig = await startRig(t, srv);
   await srv.stop();
   const before = Date.now();
-  const prog = rig.launch('cadpro');
+  const prog = rig.launch(EXE);
   await waitFor(() => rig.ctx.journal.read({ types: ['usage-event'] }).some((r) => r.code === 10), 'offline launch journaled');
   prog.kill('SIGTERM');
   await exited(prog);
@@ -136,7 +139,7 @@ test('server down at launch: offline codes 10/11 with their real times reach the
 test('server down mid-lease: warning with the deadline, then enforcement after expiry + grace', async (t) => {
   const srv = await server(t, { onDeny: 'terminate', leaseTtlSeconds: 3, graceSeconds: 2 });
   const rig = await startRig(t, srv);
-  const prog = rig.launch('cadpro');
+  const prog = rig.launch(EXE);
   await waitFor(() => codes(rig.serverEvents()).includes(3), 'launch');
   await srv.stop();
   const warn = await waitFor(() => rig.notifier.shown.find((n) => n.title === 'CAD Pro: license server unreachable'), 'warning');
@@ -153,7 +156,7 @@ test('server down mid-lease: warning with the deadline, then enforcement after e
 test('server back before expiry + grace: nothing enforced, same lease renewed, no second seat', async (t) => {
   const srv = await server(t, { onDeny: 'terminate', leaseTtlSeconds: 9, graceSeconds: 30 });
   const rig = await startRig(t, srv);
-  const prog = rig.launch('cadpro');
+  const prog = rig.launch(EXE);
   await waitFor(() => codes(rig.serverEvents()).includes(3), 'launch');
   const [first] = srv.query<{ id: string }>('SELECT id FROM leases');
   await srv.stop();
@@ -175,7 +178,7 @@ test('server back before expiry + grace: nothing enforced, same lease renewed, n
 test('idle harvesting: no input in the program for the idle time -> asked first, then the lease is released', async (t) => {
   const srv = await server(t, { idle: { afterSeconds: 2, action: 'release' } });
   const rig = await startRig(t, srv, { leases: { terminateWarningSeconds: 1 } });
-  const prog = rig.launch('cadpro');
+  const prog = rig.launch(EXE);
   await waitFor(() => codes(rig.serverEvents()).includes(3), 'launch');
   const exe = readlinkSync(`/proc/${prog.pid}/exe`);
   // What the daemon journals for a session agent's report: input in this program, just now.

@@ -32,7 +32,7 @@ test('a denied launch reaches the user as a desktop notification (session agent 
   const dir = tempDir(t, 'ua-notify-');
   const data = join(dir, 'data');
   mkdirSync(data);
-  const srv = await startServer({ products: [{ id: 'cad', name: 'CAD Pro', seats: 0, match: { executables: ['cadpro'], paths: [] }, onDeny: 'notify', queue: false }] });
+  const srv = await startServer({ products: [{ id: 'cad', name: 'CAD Pro', seats: 0, match: { executables: [`cadpro-${process.pid}`], paths: [] }, onDeny: 'notify', queue: false }] });
   t.after(() => srv.cleanup());
   const x = await startXvfb();
   t.after(() => x.stop());
@@ -60,8 +60,8 @@ test('a denied launch reaches the user as a desktop notification (session agent 
   t.after(() => session.stop());
   await session.waitForOutput(/connected to the daemon/);
 
-  copyFileSync('/bin/sleep', join(dir, 'cadpro'));
-  const prog = spawn(join(dir, 'cadpro'), ['300'], { stdio: 'ignore' });
+  copyFileSync('/bin/sleep', join(dir, `cadpro-${process.pid}`));
+  const prog = spawn(join(dir, `cadpro-${process.pid}`), ['300'], { stdio: 'ignore' });
   t.after(() => killChild(prog, 'SIGKILL'));
 
   await waitFor(() => seen.includes('CAD Pro: no license available'), 'the Notify call on the session bus', 30_000);
