@@ -156,30 +156,40 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
       case 'acquire':
         counters.requests += 1;
         if (!client) return void queueMicrotask(() => feed({ kind: 'acquired', now: Date.now(), key: f.key, requestId: f.request.requestId, result: { kind: 'unreachable', error: 'no server configured' } }));
-        void client.acquire(f.request).then((result) => feed({ kind: 'acquired', now: Date.now(), key: f.key, requestId: f.request.requestId, result }));
+        void client
+          .acquire(f.request)
+          .catch((err: unknown) => ({ kind: 'unreachable' as const, error: String(err) }))
+          .then((result) => feed({ kind: 'acquired', now: Date.now(), key: f.key, requestId: f.request.requestId, result }));
         return;
       case 'renew':
         counters.requests += 1;
         if (!client) return;
-        void client.renew(f.leaseId).then((result) => feed({ kind: 'renewed', now: Date.now(), key: f.key, leaseId: f.leaseId, result }));
+        void client
+          .renew(f.leaseId)
+          .catch((err: unknown) => ({ kind: 'unreachable' as const, error: String(err) }))
+          .then((result) => feed({ kind: 'renewed', now: Date.now(), key: f.key, leaseId: f.leaseId, result }));
         return;
       case 'release':
         counters.requests += 1;
-        void client?.release(f.leaseId, f.reason).then((ok) => {
-          if (!ok) log.warn({ leaseId: f.leaseId }, 'lease release not confirmed; the server expires it after its TTL');
-        });
+        void client
+          ?.release(f.leaseId, f.reason)
+          .catch(() => false)
+          .then((ok) => {
+            if (!ok) log.warn({ leaseId: f.leaseId }, 'lease release not confirmed; the server expires it after its TTL');
+          });
         return;
       case 'pollQueue':
         counters.requests += 1;
         if (!client) return;
         void client
           .pollQueue(f.ticket, f.waitSeconds, aborter.signal)
+          .catch((err: unknown) => ({ kind: 'unreachable' as const, error: String(err) }))
           .then((result) => {
             if (!stopped) feed({ kind: 'queue', now: Date.now(), key: f.key, ticket: f.ticket, result });
           });
         return;
       case 'leaveQueue':
-        void client?.leaveQueue(f.ticket);
+        void client?.leaveQueue(f.ticket).catch(() => undefined);
         return;
       case 'signal':
         for (const pid of f.pids) {

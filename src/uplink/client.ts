@@ -168,7 +168,12 @@ export class UplinkClient {
       return false;
     }
     this.creds = { serverUrl: this.o.url, agentId: r.body.agentId, agentToken: r.body.agentToken, enrolledAt: new Date().toISOString() };
-    saveCredentials(this.o.dataDir, this.creds);
+    try {
+      saveCredentials(this.o.dataDir, this.creds);
+    } catch (err) {
+      // Keep working with the token in memory; the next start enrolls again (with nextSeq).
+      this.o.logger?.error({ err }, 'could not save credentials');
+    }
     this.status.agentId = this.creds.agentId;
     this.o.logger?.info({ agentId: this.creds.agentId }, 'enrolled with the usage-server');
     this.noteSuccess();
@@ -229,7 +234,11 @@ export class UplinkClient {
     if (r.ok && r.status === 200 && r.body && Array.isArray(r.body.products)) {
       const etag = r.headers.etag;
       this.cachedPolicy = { etag: typeof etag === 'string' ? etag : null, fetchedAt: new Date().toISOString(), policy: r.body };
-      writeFileAtomic(policyCachePath(this.o.dataDir), JSON.stringify(this.cachedPolicy), 0o600);
+      try {
+        writeFileAtomic(policyCachePath(this.o.dataDir), JSON.stringify(this.cachedPolicy), 0o600);
+      } catch (err) {
+        this.o.logger?.warn({ err }, 'could not cache the policy on disk');
+      }
       this.status.policyVersion = r.body.version;
       for (const l of this.policyListeners) l(r.body);
     }

@@ -1,5 +1,5 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 /** What enrollment returns, kept in <dataDir>/credentials.json (mode 0600). */
 export interface Credentials {
@@ -16,6 +16,7 @@ export const credentialsPath = (dataDir: string) => join(dataDir, 'credentials.j
  * that mode (never world-readable, not even for a moment), fsynced, then renamed over the target.
  */
 export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
   const tmp = `${path}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w', mode);
   try {

@@ -192,3 +192,34 @@ test('idle harvesting: no input in the program for the idle time -> asked first,
   assert.equal(srv.query('SELECT 1 FROM leases WHERE ended_at IS NULL').length, 0, 'the seat is free for others');
   assert.equal(procState(prog.pid!) === 'S', true, 'release only: the program keeps running');
 });
+
+test('a user without a session agent gets the notification when they connect, if it still matters', async (t) => {
+  const srv = await server(t, { onDeny: 'notify', queue: false });
+  await takeSeat(srv);
+  const rig = await startRig(t, srv);
+  rig.notifier.users = []; // nobody connected
+  rig.launch(EXE);
+  await waitFor(() => codes(rig.serverEvents()).includes(7), 'deny event');
+  const first = await waitFor(() => srv.query<{ data: string }>("SELECT data FROM other_records WHERE type = 'notification'")[0], 'notification journaled');
+  assert.equal((JSON.parse(first.data) as { delivered: boolean }).delivered, false);
+  assert.equal(rig.notifier.shown.length, 0);
+  rig.notifier.users = [{ uid: 0, user: 'root', sessions: 1 }]; // the session agent connects
+  const shown = await waitFor(() => rig.notifier.shown[0], 'late delivery');
+  assert.equal(shown.title, 'CAD Pro: no license available');
+  const late = await waitFor(() => srv.query<{ data: string }>("SELECT data FROM other_records WHERE type = 'notification'")[1], 'late delivery journaled');
+  assert.deepEqual([(JSON.parse(late.data) as { delivered: boolean }).delivered, (JSON.parse(late.data) as { late: boolean }).late], [true, true]);
+});
+
+test('logged programs: 8/9 while the server is reachable, no lease', async (t) => {
+  const srv = await server(t, {});
+  const logged = `ed-${process.pid}`;
+  const rig = await startRig(t, srv, { leases: { loggedPrograms: [{ id: 'editor', executables: [logged] }] } });
+  const prog = rig.launch(logged);
+  await waitFor(() => codes(rig.serverEvents()).includes(8), 'logged launch');
+  prog.kill('SIGTERM');
+  await exited(prog);
+  await waitFor(() => codes(rig.serverEvents()).includes(9), 'logged quit');
+  const evs = rig.serverEvents();
+  assert.deepEqual(evs.map((e) => [e.code, e.product, e.offline]), [[8, 'editor', 0], [9, 'editor', 0]]);
+  assert.equal(srv.query('SELECT 1 FROM leases').length, 0);
+});
