@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readlinkSync } from 'node:fs';
 import { test } from 'node:test';
 import { leaseRequest, startServer, type TestServer } from '../helpers/server.js';
+import { startFaultProxy } from '../uplink/fault-proxy.js';
 import { exited, procState, startRig, waitFor } from './harness.js';
 
 async function server(t: { after(fn: () => Promise<void>): void }, product: Record<string, unknown>, config: Record<string, unknown> = {}): Promise<TestServer> {
@@ -222,4 +223,24 @@ test('logged programs: 8/9 while the server is reachable, no lease', async (t) =
   const evs = rig.serverEvents();
   assert.deepEqual(evs.map((e) => [e.code, e.product, e.offline]), [[8, 'editor', 0], [9, 'editor', 0]]);
   assert.equal(srv.query('SELECT 1 FROM leases').length, 0);
+});
+
+test('lease answer lost (server granted, the response never came): offline meanwhile, then the same lease on retry, one seat', async (t) => {
+  const srv = await server(t, { offline: 'allow', leaseTtlSeconds: 30 });
+  const proxy = await startFaultProxy(() => srv.url, (p) => p === '/v1/leases');
+  t.after(() => proxy.close());
+  proxy.plan = ['hang'];
+  const rig = await startRig(t, srv, { server: { url: proxy.url, requestTimeoutMs: 1000 } });
+  const prog = rig.launch(EXE);
+  await waitFor(() => codes(rig.serverEvents()).includes(3), 'launch under the lease');
+  assert.deepEqual(proxy.applied.slice(0, 1), ['hang']);
+  const evs = rig.serverEvents();
+  assert.deepEqual(codes(evs), [10, 11, 1, 3]);
+  assert.equal(evs[1]!.reason, 'reconnected');
+  const leases = srv.query<{ request_id: string; ended_at: number | null }>('SELECT request_id, ended_at FROM leases');
+  assert.equal(leases.length, 1, 'the retry got the lease granted to the lost request');
+  assert.equal(leases[0]!.ended_at, null);
+  prog.kill('SIGTERM');
+  await exited(prog);
+  await waitFor(() => codes(rig.serverEvents()).includes(2), 'return');
 });
