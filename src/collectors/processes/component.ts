@@ -221,6 +221,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
       if (timer) clearInterval(timer);
       watcher?.stop();
       await running;
+      procfs?.close(); // the kept /proc/PID/stat descriptors
       try {
         pollPacct();
       } catch (err) {
@@ -248,6 +249,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
         processesTracked: tracker.size,
         samplesTaken: tracker.samplesTaken,
         lastSampleMs: Math.round(lastSampleMs * 1000) / 1000,
+        statDescriptorsKept: procfs?.keptDescriptors ?? 0,
         pendingExits: merger.pendingCount,
         zombiesIgnored: procfs?.zombiesIgnored ?? 0,
         emittedLedger: merger.ledgerSize(),

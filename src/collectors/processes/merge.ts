@@ -69,12 +69,64 @@ export type PacctDecision =
   /** Already emitted (late record after a `ps` emission, or accton's second record). */
   | { kind: 'duplicate'; of: LedgerEntry };
 
+/**
+ * Emitted identities in emission order (for expiry from the oldest end) with a PID index, so a
+ * lookup costs the entries of one PID rather than the whole window (up to ledgerMax entries per
+ * pacct record on a busy machine).
+ */
+class Ledger {
+  /** Emission order; entries before `head` are expired. */
+  private list: LedgerEntry[] = [];
+  private head = 0;
+  private readonly byPid = new Map<number, LedgerEntry[]>();
+
+  get length(): number {
+    return this.list.length - this.head;
+  }
+
+  push(e: LedgerEntry): void {
+    this.list.push(e);
+    const same = this.byPid.get(e.pid);
+    if (same) same.push(e);
+    else this.byPid.set(e.pid, [e]);
+  }
+
+  /** Entries of one PID, oldest first (empty array if none). */
+  of(pid: number): readonly LedgerEntry[] {
+    return this.byPid.get(pid) ?? NONE;
+  }
+
+  oldest(): LedgerEntry | undefined {
+    return this.list[this.head];
+  }
+
+  /** Drops the oldest entry (the oldest of its PID too: both are in emission order). */
+  shift(): void {
+    const e = this.list[this.head++]!;
+    const same = this.byPid.get(e.pid)!;
+    if (same.length === 1) this.byPid.delete(e.pid);
+    else same.shift();
+    if (this.head > 1024 && this.head * 2 > this.list.length) {
+      this.list = this.list.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  map<T>(fn: (e: LedgerEntry) => T): T[] {
+    const out: T[] = [];
+    for (let i = this.head; i < this.list.length; i++) out.push(fn(this.list[i]!));
+    return out;
+  }
+}
+
+const NONE: readonly LedgerEntry[] = [];
+
 export class ExitMerger {
   private pending: Pending[] = [];
   private reads = 0;
   /** Emitted `ps` identities (persisted) and `pacct`/`both` identities (memory only). */
-  private psLedger: LedgerEntry[] = [];
-  private pacctLedger: LedgerEntry[] = [];
+  private psLedger = new Ledger();
+  private pacctLedger = new Ledger();
   private psLedgerDirty = false;
   duplicatesSuppressed = 0;
   readonly options: MergeOptions;
@@ -119,7 +171,7 @@ export class ExitMerger {
     }
     const l = live(a.pid);
     if (l && matchPacct([l], a, undefined, clockOffsetMs)) return { kind: 'both', p: l, live: true };
-    const dup = matchPacct(this.psLedger, a, undefined, clockOffsetMs) ?? matchPacct(this.pacctLedger, a, undefined, clockOffsetMs);
+    const dup = matchPacct(this.psLedger.of(a.pid), a, undefined, clockOffsetMs) ?? matchPacct(this.pacctLedger.of(a.pid), a, undefined, clockOffsetMs);
     if (dup) {
       this.duplicatesSuppressed++;
       return { kind: 'duplicate', of: dup };
@@ -165,9 +217,9 @@ export class ExitMerger {
    * not yet reaped by its parent) and tracked it as a process of its own.
    */
   alreadyEmitted(p: { pid: number; startMs: number }): boolean {
-    for (let i = this.pacctLedger.length - 1; i >= 0; i--) {
-      const e = this.pacctLedger[i]!;
-      if (e.pid !== p.pid) continue;
+    const same = this.pacctLedger.of(p.pid);
+    for (let i = same.length - 1; i >= 0; i--) {
+      const e = same[i]!;
       // e.startMs is pacct's whole-second start (on the sampler's timeline): the true start lies
       // in [e.startMs - 1 s, e.startMs + 1 s) (see matchPacct); a `both` entry is the sampled start.
       const d = p.startMs < e.startMs ? e.startMs - p.startMs : Math.max(0, p.startMs - e.startMs - 1000);
@@ -179,19 +231,17 @@ export class ExitMerger {
   /** Drops identities older than ledgerMs (or beyond ledgerMax); true if the ps ledger changed. */
   prune(wallNow: number): boolean {
     const { ledgerMs, ledgerMax } = this.options;
-    const cut = (l: LedgerEntry[]) => {
-      let i = 0;
+    const cut = (l: Ledger) => {
+      let n = 0;
       // An entry "from the future" (wall clock stepped back) is kept until it ages out normally.
-      while (i < l.length && (wallNow - l[i]!.at > ledgerMs || l.length - i > ledgerMax)) i++;
-      return i;
+      for (let e = l.oldest(); e !== undefined && (wallNow - e.at > ledgerMs || l.length > ledgerMax); e = l.oldest()) {
+        l.shift();
+        n++;
+      }
+      return n;
     };
-    const pc = cut(this.pacctLedger);
-    if (pc > 0) this.pacctLedger.splice(0, pc);
-    const sc = cut(this.psLedger);
-    if (sc > 0) {
-      this.psLedger.splice(0, sc);
-      this.psLedgerDirty = true;
-    }
+    cut(this.pacctLedger);
+    if (cut(this.psLedger) > 0) this.psLedgerDirty = true;
     return this.psLedgerDirty;
   }
 

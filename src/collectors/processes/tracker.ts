@@ -326,9 +326,9 @@ export class ProcessTracker {
    */
   endSample(): SweepResult {
     const exited: TrackedProcess[] = this.reused.splice(0);
-    for (const [pid, p] of this.live) {
+    for (const p of this.live.values()) {
       if (p.seenIn !== this.sampleNo) {
-        this.live.delete(pid);
+        this.live.delete(p.pid);
         p.goneMono = this.clock.mono;
         exited.push(p);
       }
