@@ -60,6 +60,7 @@ export class Journal {
   private closed = false;
   private flushFailing = false;
   private lastSeqAtClose = 0;
+  private earlyFlushScheduled = false;
 
   private readonly stmtInsert: Database.Statement;
   private readonly stmtGetMeta: Database.Statement;
@@ -103,10 +104,22 @@ export class Journal {
   append(record: NewRecord): void {
     if (this.closed) throw new Error('journal is closed');
     this.buffer.push(record);
-    if (this.buffer.length >= this.maxBuffered && !this.flushFailing) this.flushQuietly();
+    // The early flush is deferred, never done inside append(): a caller's append-then-setCursor in
+    // one synchronous block must land in the same transaction, or a crash between two commits
+    // would leave the record stored with its cursor behind it (and it would be read twice).
+    if (this.buffer.length >= this.maxBuffered && !this.flushFailing && !this.earlyFlushScheduled) {
+      this.earlyFlushScheduled = true;
+      setImmediate(() => {
+        this.earlyFlushScheduled = false;
+        if (!this.closed) this.flushQuietly();
+      });
+    }
   }
 
-  /** Buffers a cursor update that commits atomically with the records appended before it. */
+  /**
+   * Buffers a cursor update that commits atomically with the records appended before it in the
+   * same synchronous block (flushes only happen from timers, never inside append or setCursor).
+   */
   setCursor(key: string, value: unknown): void {
     this.cursorBuffer.set(key, JSON.stringify(value));
   }

@@ -8,6 +8,7 @@ import { startDaemon } from '../../src/daemon/daemon.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log/logger.js';
 import { spawnSync } from 'node:child_process';
+import { renderText } from '../../src/cli/commands/status.js';
 import { AGENT_BIN, runAgentCli, tempDir } from '../helpers/cli.js';
 
 test('--version prints the package version; --help lists the subcommands', () => {
@@ -79,6 +80,15 @@ test('status --json reports the journal and whether the daemon runs', (t) => {
   assert.equal(status.journal.records, 3);
   assert.deepEqual(status.journal.byType, { process: 2, break: 1 });
   assert.equal(status.journal.lastSeq, 3);
+});
+
+test('status text renders nested objects and arrays of objects readably', () => {
+  const text = renderText({ running: true, uplink: { state: 'online', leasesHeld: [{ product: 'cad', user: 'alice' }], tags: ['a', 'b'] } });
+  assert.equal(
+    text,
+    ['running: true', 'uplink:', '  state: online', '  leasesHeld:', '    [1]', '      product: cad', '      user: alice', '  tags: a, b', ''].join('\n'),
+  );
+  assert.doesNotMatch(text, /object Object/);
 });
 
 test('stopping the daemon flushes records still buffered, and a second daemon on the same data dir is refused', async (t) => {

@@ -68,6 +68,19 @@ test('a cursor commits atomically with the records appended before it', (t) => {
   assert.deepEqual(journal.getCursor('reader'), { offset: 64 });
 });
 
+test('a buffer-full early flush never separates a record from the cursor set right after it', async (t) => {
+  const journal = Journal.open(join(tempDir(t), 'j.db'), { maxBuffered: 3 });
+  t.after(() => journal.close());
+  for (let n = 1; n <= 3; n++) {
+    journal.append({ type: 'a', time: now(), n });
+    journal.setCursor('reader', n); // the third append fills the buffer
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(journal.stats().pendingInMemory, 0, 'the early flush ran');
+  assert.equal(journal.read().length, 3);
+  assert.equal(journal.getCursor('reader'), 3, 'the cursor committed with the record it follows');
+});
+
 test('the group-commit timer flushes without an explicit flush', async (t) => {
   const path = join(tempDir(t), 'j.db');
   const journal = Journal.open(path, { flushIntervalMs: 20 });

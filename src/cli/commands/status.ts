@@ -52,10 +52,16 @@ export function registerStatus(program: Command): void {
     );
 }
 
-function renderText(status: Record<string, unknown>, indent = ''): string {
+/** An indented outline of the status object; arrays of objects become numbered sub-outlines. */
+export function renderText(status: Record<string, unknown>, indent = ''): string {
   let out = '';
   for (const [key, value] of Object.entries(status)) {
-    if (value && typeof value === 'object' && !Array.isArray(value)) {
+    if (Array.isArray(value) && value.some((v) => v !== null && typeof v === 'object')) {
+      out += `${indent}${key}:${value.length === 0 ? ' (none)' : ''}\n`;
+      value.forEach((item, i) => {
+        out += `${indent}  [${i + 1}]\n${renderText(item as Record<string, unknown>, `${indent}    `)}`;
+      });
+    } else if (value && typeof value === 'object' && !Array.isArray(value)) {
       out += `${indent}${key}:\n${renderText(value as Record<string, unknown>, `${indent}  `)}`;
     } else {
       out += `${indent}${key}: ${Array.isArray(value) ? value.join(', ') : String(value)}\n`;
