@@ -68,6 +68,11 @@ function rssMB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
+/** Proportional set size: file pages (the node binary, libraries) shared with other processes count pro rata. */
+function pssMB(pid: number): number {
+  const m = /Pss:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const r3 = (n: number) => Math.round(n * 1000) / 1000;
 const median = (xs: number[]) => {
@@ -79,6 +84,7 @@ const median = (xs: number[]) => {
 interface Sample {
   cpuPercent: number;
   rssMB: number;
+  pssMB: number;
 }
 
 async function measure(pids: Record<string, number>, ms: number): Promise<Record<string, Sample>> {
@@ -87,7 +93,7 @@ async function measure(pids: Record<string, number>, ms: number): Promise<Record
   await sleep(ms);
   const secs = (performance.now() - t0) / 1000;
   return Object.fromEntries(
-    Object.entries(pids).map(([k, p]) => [k, { cpuPercent: r3(((treeTicks(p) - before[k]!) / TICKS / secs) * 100), rssMB: Math.round(rssMB(p) * 10) / 10 }]),
+    Object.entries(pids).map(([k, p]) => [k, { cpuPercent: r3(((treeTicks(p) - before[k]!) / TICKS / secs) * 100), rssMB: Math.round(rssMB(p) * 10) / 10, pssMB: Math.round(pssMB(p) * 10) / 10 }]),
   );
 }
 
@@ -201,6 +207,7 @@ export default async function bench(): Promise<Record<string, unknown>> {
     const med = (phase: Array<Record<string, Sample>>, who: string) => ({
       cpuPercent: r3(median(phase.map((p) => p[who]!.cpuPercent))),
       rssMB: Math.max(...phase.map((p) => p[who]!.rssMB)),
+      pssMB: Math.max(...phase.map((p) => p[who]!.pssMB)),
       cpuPercentRounds: phase.map((p) => p[who]!.cpuPercent),
     });
     const who = ['sessionAgent', 'bareUiohook', 'bareNode'];
