@@ -41,7 +41,9 @@ export default async function daemon(): Promise<Record<string, unknown>> {
     const wall = (performance.now() - w0) / 1000;
     const liveAtEnd = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).length;
     const ownAlive = sleepers.filter((c) => c.exitCode === null && c.signalCode === null).length;
-    const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${agent.pid}/status`, 'utf8'))![1]) * 1024;
+    const procStatus = readFileSync(`/proc/${agent.pid}/status`, 'utf8');
+    const hwm = Number(/VmHWM:\s+(\d+)/.exec(procStatus)![1]) * 1024;
+    const rssEnd = Number(/VmRSS:\s+(\d+)/.exec(procStatus)![1]) * 1024;
     const cpuPercent = Math.round((cpuSec / wall) * 100 * 1000) / 1000;
     const rssMB = Math.round((hwm / 1024 / 1024) * 10) / 10;
     return {
@@ -50,6 +52,7 @@ export default async function daemon(): Promise<Record<string, unknown>> {
       settings: 'defaults (no config file): processes.sampleIntervalMs 5000, pacct auto, launch watcher idle',
       cpuPercentOfOneCore: cpuPercent,
       maxRssMB: rssMB,
+      rssAtEndMB: Math.round((rssEnd / 1024 / 1024) * 10) / 10,
       targets: { cpuPercentOfOneCore: '<= 0.5', maxRssMB: '<= 80' },
       met: { cpu: cpuPercent <= 0.5, rss: rssMB <= 80, processes: Math.min(liveAtStart, liveAtEnd) >= 400 },
     };

@@ -147,7 +147,7 @@ export class ProcfsReader {
    * Reads /proc/PID/stat into `buf` through the PID's kept descriptor (opening and keeping one
    * if under the cap); returns the byte count, or -1 when the process is gone.
    */
-  private readStatInto(pid: number, e: PidEntry): number {
+  private readStatInto(pid: number, e: PidEntry, keep: boolean): number {
     if (e.fd >= 0) {
       try {
         const n = readSync(e.fd, this.buf, 0, this.buf.length, 0);
@@ -159,7 +159,7 @@ export class ProcfsReader {
       // The PID may now name another process: open it afresh below.
     }
     const path = `${this.root}/${pid}/stat`;
-    if (this.keptFds >= this.maxKeptFds) return this.readInto(path, this.buf);
+    if (!keep || this.keptFds >= this.maxKeptFds) return this.readInto(path, this.buf);
     let fd: number;
     try {
       fd = openSync(path, 'r');
@@ -294,16 +294,18 @@ export class ProcfsReader {
 
   /**
    * Parses /proc/PID/stat into the shared observation. Returns null if the process is gone.
+   * `keep` false: a one-off read (the launch watcher) that keeps no descriptor or cache entry, so
+   * nothing is left behind when no sample follows (portable sampler on Linux).
    * Layout: pid (comm) state ppid ... utime(14) stime(15) ... starttime(22) vsize(23) rss(24).
    */
-  readStat(pid: number): ProcessObservation | null {
+  readStat(pid: number, keep = true): ProcessObservation | null {
     const buf = this.buf;
     let e = this.pids.get(pid);
     if (e === undefined) {
       e = { pid, fd: -1, gen: this.gen, commHash: 0, comm: null };
-      this.pids.set(pid, e);
+      if (keep) this.pids.set(pid, e);
     }
-    const n = this.readStatInto(pid, e);
+    const n = this.readStatInto(pid, e, keep);
     if (n <= 0) return null;
     // comm may contain spaces and ')': it ends at the last ')'.
     let rp = n - 1;

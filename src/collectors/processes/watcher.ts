@@ -84,7 +84,7 @@ export class ProcessWatcher implements ProcessesService {
         next.set(pid, old);
         continue;
       }
-      const o = this.reader.readStat(pid);
+      const o = this.reader.readStat(pid, false); // no descriptor kept: the sampler keeps its own
       if (!o) continue;
       const d = this.reader.readDetails(pid);
       const ev: ProcessEvent = {

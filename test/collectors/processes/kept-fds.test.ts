@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { PasswdNames } from '../../../src/collectors/processes/names.js';
 import { ProcfsReader, softNoFileLimit } from '../../../src/collectors/processes/procfs.js';
 import { ProcessTracker } from '../../../src/collectors/processes/tracker.js';
+import { ProcessWatcher } from '../../../src/collectors/processes/watcher.js';
 
 /** Paths of this process's open descriptors that are /proc/PID/stat files. */
 function openStatPaths(): string[] {
@@ -115,4 +116,21 @@ test('the cap never exceeds half the soft RLIMIT_NOFILE', () => {
   const r = new ProcfsReader({ names: new PasswdNames(), maxKeptFds: Number.MAX_SAFE_INTEGER });
   assert.equal(r.maxKeptFds, Math.floor(soft / 2));
   assert.equal(new ProcfsReader({ names: new PasswdNames() }).maxKeptFds, Math.min(8192, Math.floor(soft / 2)));
+});
+
+test('the launch watcher keeps no descriptors (nothing left behind when no sample follows)', async (t) => {
+  const r = new ProcfsReader({ names: new PasswdNames() });
+  t.after(() => r.close());
+  const w = new ProcessWatcher(r, 60_000);
+  w.poll();
+  const kids = sleepers(2);
+  t.after(() => killAll(kids));
+  await new Promise((res) => setTimeout(res, 200));
+  const started: number[] = [];
+  w.onStart((p) => started.push(p.pid));
+  w.stop();
+  w.poll();
+  for (const k of kids) assert.ok(started.includes(k.pid!), `launch of ${k.pid} reported`);
+  assert.equal(r.keptDescriptors, 0);
+  assert.deepEqual(openStatPaths(), []);
 });
