@@ -3,11 +3,10 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../config/paths.js';
-import type { Command as CommandT } from 'commander';
 
 // `usage-agent session` stays resident in every user session: it loads only its own command, not
 // the daemon's components (tens of MB of RSS; see src/session/README.md "Footprint").
-const COMMANDS: Array<(program: CommandT) => void> =
+const COMMANDS: Array<(program: Command) => void> =
   process.argv[2] === 'session'
     ? [(await import('./commands/session.js')).registerSession]
     : (await import('./commands/index.js')).COMMANDS;
