@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { AGENT_BIN, runAgentCli, tempDir } from '../helpers/cli.js';
 import { readTemplate } from '../../src/service/layout.js';
@@ -113,18 +113,33 @@ describe('service install --dry-run', () => {
     assert.match(r.stderr, /use it with --dry-run/);
   });
 
-  it('refuses without root: exit 77 and a message that says why and how', () => {
+  it('refuses without root: exit 77 and a message that says why and how', (t) => {
     assert.equal(process.getuid?.(), 0, 'the suite runs as root (CI does)');
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, AGENT_BIN, 'service', 'install'], { encoding: 'utf8' });
+    const r = runAgentCliAsNobody(t, ['service', 'install']);
     assert.equal(r.status, 77, r.stderr);
     assert.match(r.stderr, /needs root/);
     assert.match(r.stderr, /--dry-run/);
-    const dry = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, AGENT_BIN, 'service', 'install', '--dry-run'], {
-      encoding: 'utf8',
-    });
+    const dry = runAgentCliAsNobody(t, ['service', 'install', '--dry-run']);
     assert.equal(dry.status, 0, dry.stderr);
   });
 });
+
+/**
+ * Runs the CLI as `nobody`. The checkout may sit below a directory only root can enter (a mktemp
+ * dir), so the project is bind-mounted at a world-traversable path in a private mount namespace.
+ */
+function runAgentCliAsNobody(t: { after(fn: () => void): void }, args: string[]) {
+  const projectRoot = resolve(AGENT_BIN, '..', '..', '..', '..');
+  const binInProject = relative(projectRoot, AGENT_BIN);
+  const mountPoint = tempDir(t, 'usage-agent-nobody-');
+  chmodSync(mountPoint, 0o755);
+  const script =
+    'mount --bind "$1" "$2" && cd / && mp="$2" node="$3" bin="$4" && shift 4 && ' +
+    'exec setpriv --reuid=65534 --regid=65534 --clear-groups "$node" "$mp/$bin" "$@"';
+  return spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', projectRoot, mountPoint, process.execPath, binInProject, ...args], {
+    encoding: 'utf8',
+  });
+}
 
 describe('service install --root (real files, real systemctl --root)', () => {
   it('installs, is idempotent, reports status, and uninstall --purge removes all it created', (t) => {
