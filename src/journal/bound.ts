@@ -112,7 +112,8 @@ export function enforceBound(journal: Journal, maxBytes: number, o: { targetRati
   if (before <= maxBytes) return result;
   const target = Math.floor(maxBytes * (o.targetRatio ?? 0.85));
   const now = o.now ?? (() => new Date().toISOString());
-  const acked = journal.ackedThroughSeq();
+  // Neither what the server holds nor what is in flight to it is rewritten.
+  const acked = Math.max(journal.ackedThroughSeq(), journal.uploadReservedThroughSeq);
   const select = db.prepare('SELECT seq, type, time, body FROM records WHERE seq BETWEEN ? AND ? ORDER BY seq');
   const del = db.prepare('DELETE FROM records WHERE seq BETWEEN ? AND ?');
   const ins = db.prepare('INSERT INTO records (seq, type, time, body) VALUES (?, ?, ?, ?)');

@@ -62,6 +62,14 @@ export class Journal {
   private lastSeqAtClose = 0;
   private earlyFlushScheduled = false;
 
+  /**
+   * Records up to this seq may be in flight to the server (read into an upload batch). The bounded
+   * journal's compaction leaves them alone: rewriting a range the server is acknowledging from the
+   * original records would delete the summary that covers the rest of the range. In memory only:
+   * after a restart nothing is in flight.
+   */
+  uploadReservedThroughSeq = 0;
+
   private readonly stmtInsert: Database.Statement;
   private readonly stmtGetMeta: Database.Statement;
   private readonly stmtSetMeta: Database.Statement;

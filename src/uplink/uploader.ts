@@ -209,6 +209,7 @@ export class Uploader {
       bytes += rec.length + 1;
       lastSeq = row.seq;
     }
+    this.journal.uploadReservedThroughSeq = Math.max(this.journal.uploadReservedThroughSeq, lastSeq);
     return { json: `{"records":[${parts.join(',')}]}`, lastSeq, count: parts.length };
   }
 

@@ -98,3 +98,23 @@ test('a full journal compacts, then drops, never touches license events or proce
   assert.equal(srv.query("SELECT count(*) AS n FROM process_records WHERE type = 'process'")[0].n, procs);
   assert.equal(srv.query("SELECT count(*) AS n FROM other_records WHERE type = 'journal-drop'")[0].n, drops.length);
 });
+
+test('compaction never rewrites records that are in flight to the server', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ua-bound-inflight-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const journal = Journal.open(join(dir, 'journal.db'));
+  t.after(() => journal.close());
+  const pad = 'p'.repeat(300);
+  for (let i = 0; i < 2000; i++) {
+    journal.append({ type: 'process-interval', time: new Date(Date.UTC(2024, 4, 1, 0, 0, i)).toISOString(), user: 'a', exe: '/bin/x', cpuSeconds: 1, pid: i, pad });
+  }
+  journal.flush();
+  const original = journal.read({ afterSeq: 0, limit: 1000 });
+  // An upload batch of seqs 1..1000 was read and sent; its answer has not come back yet.
+  journal.uploadReservedThroughSeq = 1000;
+  const r = enforceBound(journal, Math.floor(usedBytes(journal.database) * 0.5));
+  assert.ok(r.compactedRecords > 0, 'the records after the batch were compacted');
+  assert.deepEqual(journal.read({ afterSeq: 0, limit: 1000 }), original, 'the in-flight records are untouched');
+  const after = journal.read({ afterSeq: 1000 });
+  assert.ok(after.length < 1000 && after[0]!.seq === 1001, 'compaction started right after the batch');
+});
