@@ -99,6 +99,22 @@ export function compile(staging: string, log: (l: string) => void): string {
  * modules already built for this Node), prune the dev dependencies, drop build leftovers, then
  * prove the native modules load in the Node that is bundled.
  */
+/**
+ * Compiles the app into <app>/dist/src and writes its package.json (this version, no scripts) and
+ * lockfile: what both the .deb and the tarball ship.
+ */
+export function stageApp(staging: string, app: string, version: string, log: (l: string) => void, o: { keepDevDependencies: boolean }): void {
+  const built = compile(staging, log);
+  mkdirSync(join(app, 'dist'), { recursive: true });
+  cpSync(built, join(app, 'dist', 'src'), { recursive: true });
+  const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
+  pkg.version = version;
+  delete pkg.scripts;
+  if (!o.keepDevDependencies) delete pkg.devDependencies;
+  writeFileSync(join(app, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
+  cpSync(join(PACKAGE_ROOT, 'package-lock.json'), join(app, 'package-lock.json'));
+}
+
 function productionModules(app: string, node: string, log: (l: string) => void): void {
   cpSync(join(PACKAGE_ROOT, 'node_modules'), join(app, 'node_modules'), { recursive: true, verbatimSymlinks: true });
   const npmCli = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
@@ -185,15 +201,7 @@ export function buildDeb(options: BuildOptions = {}): BuildResult {
   const vars = templateVars(layout);
   try {
     // 1. The application: compiled src, package.json (with this version), templates, modules.
-    const built = compile(staging, log);
-    mkdirSync(join(app, 'dist'), { recursive: true });
-    cpSync(built, join(app, 'dist', 'src'), { recursive: true });
-    const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
-    pkg.version = version;
-    delete pkg.scripts;
-    delete pkg.devDependencies;
-    writeFileSync(join(app, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
-    cpSync(join(PACKAGE_ROOT, 'package-lock.json'), join(app, 'package-lock.json'));
+    stageApp(staging, app, version, log, { keepDevDependencies: false });
     // The templates ship too: `usage-agent service status` compares against them.
     cpSync(join(PACKAGE_ROOT, 'service'), join(app, 'service'), { recursive: true, filter: (src) => !src.endsWith('.md') });
     productionModules(app, node, log);

@@ -4,12 +4,12 @@
  * platform-specific, so node_modules is installed on the target with `npm ci --omit=dev`.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../config/paths.js';
 import { packageVersion } from '../layout.js';
-import { compile } from './deb.js';
+import { stageApp } from './deb.js';
 
 export interface TarballOptions {
   version?: string;
@@ -33,14 +33,8 @@ export function buildTarball(options: TarballOptions = {}): TarballResult {
   const top = `usage-agent-${version}`;
   const app = join(staging, top);
   try {
-    const built = compile(staging, log);
-    mkdirSync(join(app, 'dist'), { recursive: true });
-    cpSync(built, join(app, 'dist', 'src'), { recursive: true });
-    const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
-    pkg.version = version;
-    delete pkg.scripts;
-    writeFileSync(join(app, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
-    cpSync(join(PACKAGE_ROOT, 'package-lock.json'), join(app, 'package-lock.json'));
+    // devDependencies stay: the target machine runs `npm ci --omit=dev` against the same lockfile.
+    stageApp(staging, app, version, log, { keepDevDependencies: true });
     cpSync(join(PACKAGE_ROOT, 'service'), join(app, 'service'), { recursive: true });
     mkdirSync(join(app, 'config'));
     cpSync(join(PACKAGE_ROOT, 'config', 'agent.example.json'), join(app, 'config', 'agent.example.json'));
