@@ -6,7 +6,7 @@
  * "portable"`) for comparison, but /proc is far cheaper there.
  */
 import { type ProcessDetails, type ProcessObservation, type ProcessTracker, type SampleClock } from './tracker.js';
-import { Observed } from './tracker.js';
+import { emptyObservation, Observed } from './tracker.js';
 
 interface SiProcess {
   pid: number;
@@ -38,16 +38,7 @@ export const systeminformationSource: ProcessSource = {
 export class PortableSampler {
   private readonly cpu = new Map<number, { start: number; user: number; system: number }>();
   private lastMono: number | undefined;
-  private readonly obs: ProcessObservation = {
-    pid: 0,
-    ppid: 0,
-    startMs: 0,
-    comm: '',
-    cpuUserSeconds: 0,
-    cpuSystemSeconds: 0,
-    rssBytes: 0,
-    vsizeBytes: 0,
-  };
+  private readonly obs: ProcessObservation = emptyObservation();
   private readonly anchorWall = Date.now();
   private readonly anchorMono = performance.now();
 

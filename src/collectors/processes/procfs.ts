@@ -17,7 +17,7 @@
  */
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { Observed, type ProcessDetails, type ProcessObservation, type ProcessTracker, type SampleClock } from './tracker.js';
+import { emptyObservation, Observed, type ProcessDetails, type ProcessObservation, type ProcessTracker, type SampleClock } from './tracker.js';
 import type { NameLookup } from './records.js';
 
 export interface ProcfsOptions {
@@ -98,16 +98,7 @@ export class ProcfsReader {
   private readonly recordCommandLine: boolean;
   readonly monoNow: () => number;
   /** The one observation object reused for every process. */
-  private readonly obs: ProcessObservation = {
-    pid: 0,
-    ppid: 0,
-    startMs: 0,
-    comm: '',
-    cpuUserSeconds: 0,
-    cpuSystemSeconds: 0,
-    rssBytes: 0,
-    vsizeBytes: 0,
-  };
+  private readonly obs: ProcessObservation = emptyObservation();
   /** Hash and span of the comm bytes of the last stat read; decoded only when it changed. */
   private commHash = 0;
   private commStart = 0;

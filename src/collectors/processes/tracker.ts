@@ -43,6 +43,11 @@ export interface ProcessObservation {
   vsizeBytes: number;
 }
 
+/** A zeroed observation; samplers fill one in place per process instead of allocating. */
+export function emptyObservation(): ProcessObservation {
+  return { pid: 0, ppid: 0, startMs: 0, comm: '', cpuUserSeconds: 0, cpuSystemSeconds: 0, rssBytes: 0, vsizeBytes: 0 };
+}
+
 export interface ProcessDetails {
   uid: number | null;
   gid: number | null;
