@@ -21,7 +21,7 @@
  * already open when the report starts. Anything still open at the report end (a lease never
  * returned, a ticket still waiting) counts as open until then.
  */
-import type { DB } from './store.js';
+import type { DB, ServerEvent } from './store.js';
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -31,19 +31,8 @@ export type ReportPeriod = (typeof REPORT_PERIODS)[number];
 /** ISO order: Monday first. */
 export const WEEKDAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'] as const;
 
-/** One server usage event, as stored in usage_events (time in ms). */
-export interface ReportEvent {
-  time: number;
-  code: number;
-  product: string;
-  agentId?: string | null;
-  user?: string | null;
-  host?: string | null;
-  pid?: number | null;
-  processStart?: string | null;
-  leaseId?: string | null;
-  reason?: string | null;
-}
+/** One server usage event, as stored in usage_events (time in ms); reports need its product. */
+export type ReportEvent = ServerEvent & { product: string };
 
 export type LogKind = 'lease' | 'allocation' | 'queue' | 'deny';
 
