@@ -12,6 +12,7 @@ import {
   DBusSessionEvents,
   HookInputSource,
   IdlePollInputSource,
+  LogindIdleHint,
   X11FocusSource,
   X11ScreenSaverIdle,
   hooksUsable,
@@ -147,12 +148,20 @@ export class SessionAgent {
       if (this.o.input === 'hooks') throw new Error(this.inputDetail ?? 'hooks unavailable');
       logger.warn({ reason: this.inputDetail }, 'falling back to idle-time polling (no keyboard/mouse split)');
     }
-    if (this.x) {
-      const poll = new IdlePollInputSource(new X11ScreenSaverIdle(this.x), pollMs);
+    // On Wayland the X server (XWayland) only sees input aimed at X clients: logind's session-wide
+    // IdleHint is the better fallback there; elsewhere X's own idle counter is finer.
+    const wayland = Boolean(process.env.WAYLAND_DISPLAY) || process.env.XDG_SESSION_TYPE === 'wayland';
+    const logind = wayland || !this.x ? await LogindIdleHint.open() : undefined;
+    const provider = logind ?? (this.x ? new X11ScreenSaverIdle(this.x) : undefined);
+    if (provider) {
+      if (logind) {
+        this.inputDetail = `${this.inputDetail ?? ''}; idle from logind IdleHint (only breaks longer than the desktop's idle delay)`.replace(/^; /, '');
+      }
+      const poll = new IdlePollInputSource(provider, pollMs);
       await poll.start((category, t) => this.onInput(category, t ?? monoNow()));
       return poll;
     }
-    this.inputDetail = `${this.inputDetail ?? ''}; no idle-time source (${noDisplayWhy ?? 'unknown'})`.replace(/^; /, '');
+    this.inputDetail = `${this.inputDetail ?? ''}; no idle-time source (${noDisplayWhy ?? 'unknown'}; no logind session)`.replace(/^; /, '');
     logger.error({ reason: this.inputDetail }, 'no input source: breaks and work periods cannot be measured in this session');
     return undefined;
   }
@@ -175,6 +184,7 @@ export class SessionAgent {
     const nowT = monoNow();
     const wall = Date.now() - (nowT - first);
     this.emit(this.model.inputBatch({ t: first, wall }, last, batch));
+    this.link.activity(this.model.currentApplication, first, last);
   }
 
   /** Idle-time polling: one input at a time, at the time the OS reported. */
@@ -182,6 +192,7 @@ export class SessionAgent {
     this.coalescer.flush();
     const nowT = monoNow();
     this.emit(this.model.input({ t, wall: Date.now() - (nowT - t) }, category));
+    this.link.activity(this.model.currentApplication, t);
   }
 
   private emit(records: ActivityRecord[]): void {

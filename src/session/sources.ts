@@ -128,6 +128,7 @@ export async function hooksUsable(x: X11Connection | undefined): Promise<{ ok: b
 export interface IdleProvider {
   readonly name: string;
   idleMs(): Promise<number | undefined>;
+  stop?(): void;
 }
 
 export class X11ScreenSaverIdle implements IdleProvider {
@@ -135,6 +136,98 @@ export class X11ScreenSaverIdle implements IdleProvider {
   constructor(private readonly x: X11Connection) {}
   idleMs(): Promise<number | undefined> {
     return this.x.idleMs();
+  }
+}
+
+/** logind's idle state of a session, from `gdbus call ... GetAll` or a PropertiesChanged line. Pure. */
+export function parseIdleHint(text: string): { idle: boolean; sinceMonotonicUs?: number } | undefined {
+  const hint = /'IdleHint': <(true|false)>/.exec(text);
+  if (!hint) return undefined;
+  const since = /'IdleSinceHintMonotonic': <(?:uint64 )?(\d+)>/.exec(text);
+  return { idle: hint[1] === 'true', sinceMonotonicUs: since ? Number(since[1]) : undefined };
+}
+
+/** Runs a command to completion and returns its stdout (undefined on failure or after timeoutMs). */
+function capture(cmd: string, args: string[], timeoutMs: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let out = '';
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'], timeout: timeoutMs });
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('error', () => resolve(undefined));
+    child.on('close', (code) => resolve(code === 0 ? out : undefined));
+  });
+}
+
+/**
+ * logind's IdleHint for this session (Wayland without XWayland, or anywhere X is unusable): the
+ * desktop (gnome-session, KDE's powerdevil, swayidle, ...) sets it when the session has been idle
+ * for its own idle delay, and logind stamps when. One `gdbus call` at start, then one long-running
+ * `gdbus monitor` for PropertiesChanged: no process per poll. As an IdleProvider: idle time 0 while
+ * the hint is false (the session counts as in use), now - IdleSinceHintMonotonic while it is true.
+ * Coarse by nature: breaks shorter than the desktop's idle delay are invisible, and a break starts
+ * when the desktop declared the session idle, not at the last input.
+ */
+export class LogindIdleHint implements IdleProvider {
+  readonly name = 'logind-idlehint';
+  private idle = false;
+  private sinceMs = 0;
+  private monitor: ChildProcess | undefined;
+
+  private constructor(
+    readonly sessionPath: string,
+    private readonly now: () => number,
+  ) {}
+
+  /** Undefined when there is no logind session to follow (no system bus, no logind, not in a session). */
+  static async open(now: () => number = monoNow): Promise<LogindIdleHint | undefined> {
+    const id = process.env.XDG_SESSION_ID;
+    const askPath = `/org/freedesktop/login1/session/${id ? busLabelEscape(id) : 'auto'}`;
+    const props = await capture(
+      'gdbus',
+      ['call', '--system', '--dest', 'org.freedesktop.login1', '--object-path', askPath, '--method', 'org.freedesktop.DBus.Properties.GetAll', 'org.freedesktop.login1.Session'],
+      5000,
+    );
+    const state = props ? parseIdleHint(props) : undefined;
+    if (!props || !state) return undefined;
+    const sessionId = id ?? /'Id': <'([^']+)'>/.exec(props)?.[1];
+    if (!sessionId) return undefined;
+    const hint = new LogindIdleHint(`/org/freedesktop/login1/session/${busLabelEscape(sessionId)}`, now);
+    hint.apply(state);
+    hint.follow();
+    return hint;
+  }
+
+  private apply(state: { idle: boolean; sinceMonotonicUs?: number }): void {
+    this.idle = state.idle;
+    // logind's stamp is CLOCK_MONOTONIC in microseconds, the clock monoNow() reads.
+    this.sinceMs = state.sinceMonotonicUs ? state.sinceMonotonicUs / 1000 : this.now();
+  }
+
+  private follow(): void {
+    const child = spawn('gdbus', ['monitor', '--system', '--dest', 'org.freedesktop.login1', '--object-path', this.sessionPath], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let buf = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      buf += d;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (!line.includes('PropertiesChanged')) continue;
+        const state = parseIdleHint(line);
+        if (state) this.apply(state);
+      }
+    });
+    child.on('error', () => undefined);
+    this.monitor = child;
+  }
+
+  async idleMs(): Promise<number | undefined> {
+    return this.idle ? Math.max(0, this.now() - this.sinceMs) : 0;
+  }
+
+  stop(): void {
+    this.monitor?.kill();
+    this.monitor = undefined;
   }
 }
 
@@ -203,6 +296,7 @@ export class IdlePollInputSource implements InputSource {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.provider.stop?.();
   }
 }
 

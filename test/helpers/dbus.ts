@@ -80,27 +80,9 @@ export interface ScreenSaver {
 
 export async function startScreenSaver(env: NodeJS.ProcessEnv): Promise<ScreenSaver> {
   const child = spawn(PYTHON_GI, ['-c', SCREENSAVER_PY], { env, stdio: ['pipe', 'pipe', 'inherit'] });
-  let out = '';
-  const waiters: Array<() => void> = [];
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    out += d;
-    for (const w of [...waiters]) w();
-  });
-  const waitLine = (line: string, count: number) =>
-    new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`screensaver stand-in: no "${line}" (output: ${out})`)), 10_000);
-      const check = () => {
-        if (out.split('\n').filter((l) => l === line).length >= count) {
-          clearTimeout(timer);
-          waiters.splice(waiters.indexOf(check), 1);
-          resolve();
-        }
-      };
-      waiters.push(check);
-      check();
-    });
+  const lines = lineWaiter(child, 'screensaver stand-in');
   try {
-    await waitLine('ready', 1);
+    await lines.wait('ready', 1);
   } catch (err) {
     await killChild(child);
     throw err;
@@ -111,8 +93,107 @@ export async function startScreenSaver(env: NodeJS.ProcessEnv): Promise<ScreenSa
       const word = active ? 'lock' : 'unlock';
       sent[word] += 1;
       child.stdin!.write(`${word}\n`);
-      await waitLine(`emitted ${word}`, sent[word]);
+      await lines.wait(`emitted ${word}`, sent[word]);
     },
     stop: () => killChild(child),
+  };
+}
+
+/**
+ * A stand-in logind (systemd-logind cannot run without systemd as PID 1): owns
+ * org.freedesktop.login1 on the given bus (used as the system bus through DBUS_SYSTEM_BUS_ADDRESS)
+ * and exports one session object with logind's Id / IdleHint / IdleSinceHint /
+ * IdleSinceHintMonotonic properties. `idle` / `active` on stdin flip IdleHint and emit
+ * PropertiesChanged with all three values, stamped with CLOCK_MONOTONIC like logind does.
+ */
+const LOGIND_PY = `
+import sys, time
+from gi.repository import Gio, GLib
+SESSION_ID = sys.argv[1]
+PATH = "/org/freedesktop/login1/session/" + "".join(c if c.isalpha() or (i > 0 and c.isdigit()) else "_%02x" % ord(c) for i, c in enumerate(SESSION_ID))
+XML = """<node><interface name="org.freedesktop.login1.Session">
+<property name="Id" type="s" access="read"/><property name="IdleHint" type="b" access="read"/>
+<property name="IdleSinceHint" type="t" access="read"/><property name="IdleSinceHintMonotonic" type="t" access="read"/>
+</interface></node>"""
+state = {"idle": False, "mono": time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000, "real": time.time_ns() // 1000}
+def values():
+    return {"IdleHint": GLib.Variant("b", state["idle"]), "IdleSinceHint": GLib.Variant("t", state["real"]), "IdleSinceHintMonotonic": GLib.Variant("t", state["mono"])}
+def get_property(conn, sender, path, iface, name):
+    if name == "Id":
+        return GLib.Variant("s", SESSION_ID)
+    return values()[name]
+loop = GLib.MainLoop()
+conn = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
+info = Gio.DBusNodeInfo.new_for_xml(XML).interfaces[0]
+conn.register_object(PATH, info, None, get_property, None)
+def acquired(c, name):
+    print("ready", flush=True)
+Gio.bus_own_name_on_connection(conn, "org.freedesktop.login1", Gio.BusNameOwnerFlags.NONE, acquired, None)
+def on_stdin(ch, cond):
+    line = sys.stdin.readline().strip()
+    if not line:
+        loop.quit()
+        return False
+    state["idle"] = line == "idle"
+    state["mono"] = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    state["real"] = time.time_ns() // 1000
+    conn.emit_signal(None, PATH, "org.freedesktop.DBus.Properties", "PropertiesChanged", GLib.Variant("(sa{sv}as)", ("org.freedesktop.login1.Session", values(), [])))
+    conn.flush_sync(None)
+    print("emitted " + line, flush=True)
+    return True
+GLib.io_add_watch(GLib.IOChannel.unix_new(0), GLib.PRIORITY_DEFAULT, GLib.IO_IN | GLib.IO_HUP, on_stdin)
+loop.run()
+`;
+
+export interface Logind {
+  /** Sets IdleHint (true = idle) and emits PropertiesChanged; resolves once it is on the bus. */
+  setIdle(idle: boolean): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** `env` must carry DBUS_SYSTEM_BUS_ADDRESS (a private bus from startSessionBus()). */
+export async function startLogind(env: NodeJS.ProcessEnv, sessionId: string): Promise<Logind> {
+  const child = spawn(PYTHON_GI, ['-c', LOGIND_PY, sessionId], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = lineWaiter(child, 'logind stand-in');
+  try {
+    await lines.wait('ready', 1);
+  } catch (err) {
+    await killChild(child);
+    throw err;
+  }
+  const sent = { idle: 0, active: 0 };
+  return {
+    async setIdle(idle) {
+      const word = idle ? 'idle' : 'active';
+      sent[word] += 1;
+      child.stdin!.write(`${word}\n`);
+      await lines.wait(`emitted ${word}`, sent[word]);
+    },
+    stop: () => killChild(child),
+  };
+}
+
+/** Waits for a stand-in's stdout to hold `line` at least `count` times. */
+function lineWaiter(child: ChildProcess, what: string): { wait(line: string, count: number): Promise<void> } {
+  let out = '';
+  const waiters: Array<() => void> = [];
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    for (const w of [...waiters]) w();
+  });
+  return {
+    wait: (line, count) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${what}: no "${line}" (output: ${out})`)), 10_000);
+        const check = () => {
+          if (out.split('\n').filter((l) => l === line).length >= count) {
+            clearTimeout(timer);
+            waiters.splice(waiters.indexOf(check), 1);
+            resolve();
+          }
+        };
+        waiters.push(check);
+        check();
+      }),
   };
 }

@@ -18,7 +18,7 @@ import { SessionServer } from '../../src/ipc/server.js';
 import { Journal } from '../../src/journal/journal.js';
 import { createLogger } from '../../src/log/logger.js';
 import { tempDir } from '../helpers/cli.js';
-import { startScreenSaver, startSessionBus } from '../helpers/dbus.js';
+import { startLogind, startScreenSaver, startSessionBus } from '../helpers/dbus.js';
 import { readRecords, sleep, startAgentProcess, writeConfig } from '../helpers/session.js';
 import { killChild, startXvfb, waitFor, xdotool } from '../helpers/x11.js';
 
@@ -88,6 +88,53 @@ test('screen lock over D-Bus (ScreenSaver.ActiveChanged): periods end at the loc
     assert.equal(after!.keyboard, 10, 'keys typed while locked are not work');
     assert.equal(after!.endReason, 'session-end');
   }
+});
+
+test('no X display (pure Wayland): logind IdleHint is the idle source; its idle span is the break, the rest work', async (t) => {
+  const dir = tempDir(t, 'ua-logind-');
+  const data = join(dir, 'data');
+  mkdirSync(data);
+  const bus = await startSessionBus(); // serves as the system bus here
+  t.after(() => bus.stop());
+  const env: NodeJS.ProcessEnv = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: bus.address, XDG_SESSION_ID: 'c7', XDG_SESSION_TYPE: 'wayland', WAYLAND_DISPLAY: 'wayland-ua-test' };
+  delete env.DISPLAY;
+  delete env.DBUS_SESSION_BUS_ADDRESS;
+  const logind = await startLogind(env, 'c7');
+  t.after(() => logind.stop());
+
+  const config = writeConfig(dir, { processes: { enabled: false }, activity: SHORT, journal: { flushIntervalMs: 100 }, log: { level: 'info' } });
+  const daemon = startAgentProcess(['run', '--config', config, '--data-dir', data], join(dir, 'daemon.log'));
+  t.after(() => daemon.stop());
+  await daemon.waitForOutput(/listening for session agents/);
+  const startedAt = Date.now();
+  const session = startAgentProcess(['session', '--config', config, '--data-dir', data, '--queue', join(dir, 'queue.db')], join(dir, 'session.log'), { env });
+  t.after(() => session.stop());
+  await session.waitForOutput(/connected to the daemon/);
+  assert.match(session.output(), /"source":"logind-idlehint"/, 'the agent says where its idle time comes from');
+  assert.match(session.output(), /"mode":"idle-poll"/);
+
+  await sleep(3000);
+  const idleAt = Date.now();
+  await logind.setIdle(true);
+  await sleep(5000);
+  const activeAt = Date.now();
+  await logind.setIdle(false);
+  await sleep(2000);
+  await session.stop('SIGTERM');
+
+  const breaks = readRecords(data, 'break');
+  assert.equal(breaks.length, 1, JSON.stringify(breaks));
+  const b = breaks[0]!;
+  assert.ok(Math.abs(ms(b.start) - idleAt) <= 500, `break start ${b.start} vs IdleHint set ${new Date(idleAt).toISOString()}`);
+  assert.ok(Math.abs(ms(b.end) - activeAt) <= 500, `break end ${b.end} vs IdleHint cleared ${new Date(activeAt).toISOString()}`);
+  assert.equal(b.breakType, 'short'); // ~5 s with microBreakMaxSeconds 3, shortBreakMaxSeconds 8
+  const uninterrupted = readRecords(data, 'work').filter((w) => w.periodType === 'uninterrupted');
+  assert.equal(uninterrupted.length, 2, JSON.stringify(uninterrupted));
+  assert.ok(ms(uninterrupted[0]!.start) >= startedAt - 500 && Math.abs(ms(uninterrupted[0]!.end) - idleAt) <= 500, JSON.stringify(uninterrupted[0]));
+  assert.ok(Math.abs(ms(uninterrupted[1]!.start) - activeAt) <= 500, JSON.stringify(uninterrupted[1]));
+  assert.equal(uninterrupted[1]!.endReason, 'session-end');
+  // No keyboard/mouse split from an idle hint.
+  assert.equal(uninterrupted[0]!.keyboard, null);
 });
 
 test('notifications: sessions.notifyUser -> session agent -> notify-send -> dunst on a private bus; failures come back as shown: false', async (t) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HookInputSource, IdlePollInputSource, NativeIdleProvider, busLabelEscape, parseMonitorLine } from '../../src/session/sources.js';
+import { HookInputSource, IdlePollInputSource, NativeIdleProvider, busLabelEscape, parseIdleHint, parseMonitorLine } from '../../src/session/sources.js';
 import { killChild, startXvfb, waitFor, xdotool } from '../helpers/x11.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +17,16 @@ test('gdbus monitor lines map to session events; other sessions\' locks are igno
   assert.equal(parseMonitorLine('/org/freedesktop/ScreenSaver: org.freedesktop.ScreenSaver.ActiveChanged (true,)', me), 'lock');
   assert.equal(parseMonitorLine('/org/freedesktop/ScreenSaver: org.freedesktop.ScreenSaver.ActiveChanged (false,)', me), 'unlock');
   assert.equal(parseMonitorLine('/org/freedesktop/login1: org.freedesktop.DBus.Properties.PropertiesChanged (...)', me), undefined);
+});
+
+test("logind's IdleHint is read from gdbus call and gdbus monitor output", () => {
+  const changed =
+    "/org/freedesktop/login1/session/c7: org.freedesktop.DBus.Properties.PropertiesChanged ('org.freedesktop.login1.Session', {'IdleHint': <true>, 'IdleSinceHint': <uint64 1795386985729415>, 'IdleSinceHintMonotonic': <uint64 9528112803>}, @as [])";
+  assert.deepEqual(parseIdleHint(changed), { idle: true, sinceMonotonicUs: 9528112803 });
+  const all = "({'Id': <'c7'>, 'IdleHint': <false>, 'IdleSinceHint': <uint64 0>, 'IdleSinceHintMonotonic': <uint64 0>, 'Active': <true>},)";
+  assert.deepEqual(parseIdleHint(all), { idle: false, sinceMonotonicUs: 0 });
+  // Other property changes (e.g. Active, LockedHint) carry no idle state.
+  assert.equal(parseIdleHint("/org/freedesktop/login1/session/c7: org.freedesktop.DBus.Properties.PropertiesChanged ('org.freedesktop.login1.Session', {'LockedHint': <true>}, @as [])"), undefined);
 });
 
 test('idle polling (stand-in for GetLastInputInfo/HIDIdleTime) reports input at now - idle, only when it moved', async () => {
