@@ -1,17 +1,18 @@
 /**
- * Worker-thread entry: resolves the configuration (zod schema, file, flags) in its own V8 isolate,
- * posts the plain result and ends. See config.ts for why.
+ * Child-process entry: resolves the configuration (zod schema, file, flags) in its own short-lived
+ * process, prints the plain result as one JSON line on stdout and exits. See config.ts for why.
+ *   node config-worker.js '{"config":..., "dataDir":..., "logLevel":...}'
  */
-import { parentPort, workerData } from 'node:worker_threads';
 import { resolveConfig, type CommonOptions } from '../cli/common.js';
 import { ConfigError } from '../config/load.js';
 
+let reply: object;
 try {
-  parentPort!.postMessage({ ok: true, ...resolveConfig(workerData as CommonOptions) });
+  reply = { ok: true, ...resolveConfig(JSON.parse(process.argv[2] ?? '{}') as CommonOptions) };
 } catch (err) {
-  parentPort!.postMessage(
+  reply =
     err instanceof ConfigError
       ? { ok: false, configError: true, message: err.message, exitCode: err.exitCode }
-      : { ok: false, configError: false, message: String((err as Error)?.stack ?? err) },
-  );
+      : { ok: false, configError: false, message: String((err as Error)?.stack ?? err) };
 }
+process.stdout.write(`${JSON.stringify(reply)}\n`);

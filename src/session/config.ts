@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { AgentConfig } from '../config/schema.js';
 
 export interface SessionConfigOptions {
@@ -19,27 +20,29 @@ export class SessionConfigError extends Error {
 
 /**
  * The same resolution as every other command (src/cli/common.ts resolveConfig: zod schema, file,
- * flags), run in a short-lived worker thread. The session agent stays resident in every user
- * session for the whole day; the zod schema and its module graph cost it ~6 MB of RSS for good when
- * loaded in the main isolate, and are freed with the worker's isolate here (measured: 56 -> 50 MB
- * for a bare process; see src/session/README.md "Footprint").
+ * flags), run in a short-lived child process. The session agent stays resident in every user
+ * session for the whole day: the zod schema and its module graph would cost it ~6 MB of heap for
+ * good in the main isolate, and a worker thread, although its isolate is freed, leaves ~5 MB of the
+ * node binary's pages mapped in this process (its bootstrap touches them). A child process costs
+ * this process nothing after it exits (measured: see src/session/README.md "Footprint").
  */
 export async function resolveSessionConfig(options: SessionConfigOptions): Promise<{ config: AgentConfig; dataDir: string }> {
-  const worker = new Worker(new URL('./config-worker.js', import.meta.url), {
-    workerData: { config: options.config, dataDir: options.dataDir, logLevel: options.logLevel },
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./config-worker.js', import.meta.url)), JSON.stringify(options)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  let msg: { ok: true; config: AgentConfig; dataDir: string } | { ok: false; configError: boolean; message: string; exitCode?: number };
   try {
-    const msg = await new Promise<
-      { ok: true; config: AgentConfig; dataDir: string } | { ok: false; configError: boolean; message: string; exitCode?: number }
-    >((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-      worker.once('exit', (code) => reject(new Error(`configuration worker exited with ${code}`)));
-    });
-    if (msg.ok) return { config: msg.config, dataDir: msg.dataDir };
-    if (msg.configError) throw new SessionConfigError(msg.message, msg.exitCode ?? 78);
-    throw new Error(msg.message);
-  } finally {
-    await worker.terminate();
+    msg = JSON.parse(out);
+  } catch {
+    throw new Error(`configuration helper exited with ${code} and no result`);
   }
+  if (msg.ok) return { config: msg.config, dataDir: msg.dataDir };
+  if (msg.configError) throw new SessionConfigError(msg.message, msg.exitCode ?? 78);
+  throw new Error(msg.message);
 }

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { resolveSessionConfig } from '../../src/session/config.js';
 import { runAgentCli, tempDir } from '../helpers/cli.js';
 
-// The session command resolves its configuration in a worker thread (to keep zod out of the
+// The session command resolves its configuration in a short-lived child process (to keep zod out of the
 // resident process); it must behave exactly like every other command.
 test('usage-agent session: a bad config file exits 78 with the key path, like every command', (t) => {
   const dir = tempDir(t, 'ua-session-config-');
@@ -20,7 +20,7 @@ test('usage-agent session: a bad config file exits 78 with the key path, like ev
   assert.match(u.stderr, /at "activity\.breakSecs": unknown key/);
 });
 
-test('resolveSessionConfig (worker thread) returns the validated config with defaults and flag overrides', async (t) => {
+test('resolveSessionConfig (child process) returns the validated config with defaults and flag overrides', async (t) => {
   const dir = tempDir(t, 'ua-session-config-');
   const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify({ activity: { breakSeconds: 2 }, session: { socketPath: '/run/x/agent.sock' } }));

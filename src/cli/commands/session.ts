@@ -15,7 +15,7 @@ interface SessionOptions extends SessionConfigOptions {
  * `usage-agent session` stays resident in every user session, so this module deliberately does not
  * import ../common.js (which loads the zod config schema into the main isolate): the common options
  * are declared here the same way, and the configuration is resolved by the same resolveConfig()
- * in a worker thread (src/session/config.ts).
+ * in a short-lived child process (src/session/config.ts).
  */
 export function registerSession(program: Command): void {
   program
