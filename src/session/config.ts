@@ -27,7 +27,7 @@ export class SessionConfigError extends Error {
  * this process nothing after it exits (measured: see src/session/README.md "Footprint").
  */
 export async function resolveSessionConfig(options: SessionConfigOptions): Promise<{ config: AgentConfig; dataDir: string }> {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./config-worker.js', import.meta.url)), JSON.stringify(options)], {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./config-child.js', import.meta.url)), JSON.stringify(options)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

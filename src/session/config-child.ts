@@ -1,7 +1,7 @@
 /**
  * Child-process entry: resolves the configuration (zod schema, file, flags) in its own short-lived
  * process, prints the plain result as one JSON line on stdout and exits. See config.ts for why.
- *   node config-worker.js '{"config":..., "dataDir":..., "logLevel":...}'
+ *   node config-child.js '{"config":..., "dataDir":..., "logLevel":...}'
  */
 import { resolveConfig, type CommonOptions } from '../cli/common.js';
 import { ConfigError } from '../config/load.js';
