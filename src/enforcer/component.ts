@@ -39,6 +39,18 @@ export interface LaunchProcess {
 export interface Notifier {
   notifyUser(user: number | string, n: { title: string; body: string; urgency?: 'low' | 'normal' | 'critical'; id?: string }): boolean;
   connectedUsers(): Array<{ uid: number; user: string; sessions: number }>;
+  /**
+   * Live "input in this application now" from session agents (first input after a pause or in a
+   * newly focused application), ahead of the per-minute `input-events` records.
+   */
+  onActivity?(listener: (a: ActivitySignal) => void): () => void;
+}
+export interface ActivitySignal {
+  uid: number;
+  user: string;
+  application: string;
+  /** Epoch ms (daemon clock, when it arrived). */
+  at: number;
 }
 
 export interface EnforcerService {
@@ -270,41 +282,67 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
   const onExit = (p: LaunchProcess): void => feed({ kind: 'exit', now: Date.now(), pid: p.pid, startTime: p.startTime });
 
   // Idle harvesting input: the session agents' `input-events` records (user stamped by the
-  // daemon, application = executable path) give the last input time per (user, product). A
-  // product whose user has no input data at all is never considered idle: unknown is not idle.
+  // daemon, application = executable path) give the last input time per (user, product), and
+  // their live activity signals (sessions.onActivity) tell at once when a user is back in a
+  // program. A product whose user has no input data at all is never considered idle: unknown is
+  // not idle.
   const lastInput = new Map<string, number>();
   let idleSeq = ctx.journal.lastSeq();
   let idleTimer: NodeJS.Timeout | undefined;
-  const idleEnabled = () => (client?.policy()?.products ?? []).some((p) => p.idle.afterSeconds !== null && p.idle.action !== 'none');
-  const readInput = (): void => {
+  const harvesting = (e: Entry) => !e.product.logged && e.product.idle.afterSeconds !== null && e.product.idle.action !== 'none';
+  const releasedIdle = (e: Entry) => e.phase === 'denied' && e.deniedReason === 'idle';
+  const idleEnabled = () =>
+    (client?.policy()?.products ?? []).some((p) => p.idle.afterSeconds !== null && p.idle.action !== 'none') || [...en.state.entries.values()].some(releasedIdle);
+  const noteInput = (user: string, app: string, at: number): string | undefined => {
+    const product = matcher.match({ exe: app, command: app.slice(app.lastIndexOf('/') + 1) });
+    if (!product || product.logged) return undefined;
+    const key = `${user}\u0000${product.id}`;
+    if (!(lastInput.get(key)! >= at)) lastInput.set(key, at);
+    return key;
+  };
+  /** New input-events records since the last look; returns the (user, product) keys with input. */
+  const readInput = (): Set<string> => {
+    const touched = new Set<string>();
     if (!idleEnabled()) {
       idleSeq = ctx.journal.lastSeq();
-      return;
+      return touched;
     }
     for (const r of ctx.journal.read({ types: ['input-events'], afterSeq: idleSeq })) {
       idleSeq = Math.max(idleSeq, r.seq);
       const app = typeof r.application === 'string' ? r.application : null;
-      const inputs = (Number(r.keyboard) || 0) + (Number(r.mouse) || 0);
-      if (!app || inputs === 0 || typeof r.user !== 'string') continue;
-      const product = matcher.match({ exe: app, command: app.slice(app.lastIndexOf('/') + 1) });
-      if (!product) continue;
-      const end = Date.parse(String(r.end ?? r.time));
-      const key = `${r.user}\u0000${product.id}`;
-      if (!(lastInput.get(key)! >= end)) lastInput.set(key, end);
+      // Idle polling cannot count (null counts): a record at all means there was input.
+      const counted = r.keyboard === null && r.mouse === null ? 1 : (Number(r.keyboard) || 0) + (Number(r.mouse) || 0);
+      if (!app || counted === 0 || typeof r.user !== 'string') continue;
+      const key = noteInput(r.user, app, Date.parse(String(r.end ?? r.time)));
+      if (key) touched.add(key);
     }
     idleSeq = Math.max(idleSeq, ctx.journal.lastSeq());
+    return touched;
+  };
+  const checkEntry = (e: Entry, now: number): void => {
+    if (e.product.logged || (!harvesting(e) && !releasedIdle(e))) return;
+    const last = lastInput.get(e.key);
+    if (last === undefined) return;
+    const since = Math.max(last, ...e.procs.map((p) => Date.parse(p.startTime)));
+    feed({ kind: 'idle', now, user: e.user, productId: e.product.id, idleSeconds: Math.max(0, (now - since) / 1000) });
+  };
+  const checkKeys = (keys: Iterable<string>): void => {
+    const now = Date.now();
+    for (const k of keys) {
+      const e = en.state.entries.get(k);
+      if (e) checkEntry(e, now);
+    }
   };
   const checkIdle = (): void => {
     if (!idleEnabled()) return;
     readInput();
     const now = Date.now();
-    for (const e of [...en.state.entries.values()]) {
-      if (e.product.logged || e.product.idle.afterSeconds === null || e.product.idle.action === 'none') continue;
-      const last = lastInput.get(e.key);
-      if (last === undefined) continue;
-      const since = Math.max(last, ...e.procs.map((p) => Date.parse(p.startTime)));
-      feed({ kind: 'idle', now, user: e.user, productId: e.product.id, idleSeconds: Math.max(0, (now - since) / 1000) });
-    }
+    for (const e of [...en.state.entries.values()]) checkEntry(e, now);
+  };
+  const onActivity = (a: ActivitySignal): void => {
+    if (!idleEnabled()) return;
+    const key = noteInput(a.user, a.application, a.at);
+    if (key) checkKeys([key]);
   };
 
   const service: EnforcerService = { heldLeases: () => en.heldLeases() };
@@ -338,7 +376,12 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
         unsubs.push(source.onStart(onStart));
         unsubs.push(source.onExit(onExit));
       }
-      unsubs.push(ctx.journal.onCommit(() => readInput()));
+      unsubs.push(ctx.journal.onCommit(() => {
+        const touched = readInput();
+        // Input in a program asked about or released for idleness is acted on at once.
+        if (touched.size > 0) queueMicrotask(() => checkKeys(touched));
+      }));
+      if (notifier?.onActivity) unsubs.push(notifier.onActivity(onActivity));
       // Held leases are checked for idleness at a quarter of the shortest idle time (at most 5 s).
       const idleTimes = (client?.policy()?.products ?? []).flatMap((p) => (p.idle.afterSeconds !== null && p.idle.action !== 'none' ? [p.idle.afterSeconds] : []));
       idleTimer = setInterval(checkIdle, Math.max(100, Math.min(5000, ...idleTimes.map((x) => (x * 1000) / 4))));

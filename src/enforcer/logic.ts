@@ -70,6 +70,11 @@ export interface Enforcement {
   /** Next step time (ms): SIGTERM after the warning, then SIGKILL. */
   stage: 'warned' | 'terminated' | 'killed' | 'suspended';
   atMs: number;
+  /**
+   * Only these processes (idle harvesting with `terminate`: the programs being closed). A program
+   * the user starts again meanwhile is a new use: it gets its own lease and is not signalled.
+   */
+  pids?: number[];
 }
 
 export interface Entry {
@@ -100,6 +105,10 @@ export interface Entry {
   deniedReason?: string;
   /** The user was asked about idle release; when it happens unless they come back. */
   idleDeadlineMs?: number;
+  /** When the user was asked (input after it means they are back); kept through the release. */
+  idleAskedAtMs?: number;
+  /** Re-acquiring after an idle release because the user came back ("your license is back"). */
+  idleReturn?: boolean;
   /** All processes gone while a request was in flight: release whatever it returns. */
   abandoned?: boolean;
 }
@@ -260,11 +269,12 @@ export class Enforcer {
     return next;
   }
 
-  heldLeases(): Array<{ product: string; user: string; phase: Phase; leaseId: string | null; expiresAt: string | null; pids: number[]; offline: boolean }> {
+  heldLeases(): Array<{ product: string; user: string; phase: Phase; reason: string | null; leaseId: string | null; expiresAt: string | null; pids: number[]; offline: boolean }> {
     return [...this.state.entries.values()].map((e) => ({
       product: e.product.id,
       user: e.user,
       phase: e.phase,
+      reason: e.deniedReason ?? null,
       leaseId: e.leaseId ?? null,
       expiresAt: e.expiresAtMs !== undefined ? iso(e.expiresAtMs) : null,
       pids: e.procs.map((p) => p.pid),
@@ -312,6 +322,11 @@ export class Enforcer {
         if (e.product.logged !== true && e.product.onDeny === 'suspend') this.suspend(e, [proc], fx);
         break;
       case 'denied':
+        // Started again after an idle release: the user is back; ask for the license again.
+        if (e.deniedReason === 'idle') {
+          this.returnFromIdle(e, now, fx);
+          break;
+        }
         // The user started it again while refused: same enforcement for the new process.
         if (e.enforcement?.kind === 'suspend') this.suspend(e, [proc], fx);
         else if (e.enforcement?.kind === 'terminate') {
@@ -332,6 +347,10 @@ export class Enforcer {
       if (i < 0) continue;
       const [proc] = e.procs.splice(i, 1);
       this.logQuit(e, proc!, now, fx);
+      if (e.enforcement?.pids) {
+        e.enforcement.pids = e.enforcement.pids.filter((x) => x !== pid);
+        if (e.enforcement.pids.length === 0) e.enforcement = undefined; // all closed
+      }
       if (e.procs.length === 0) this.endEntry(e, now, 'quit', fx);
       return;
     }
@@ -391,11 +410,21 @@ export class Enforcer {
       this.state.entries.delete(key);
       return;
     }
+    if (r.kind === 'granted') {
+      this.grant(e, r.lease, now, fx, false);
+      return;
+    }
+    this.decideRefusal(e, now, r, fx);
+    // Programs paused before this answer (idle release with `suspend`, offline deny with `suspend`)
+    // run again unless the answer itself means waiting paused: a `notify` policy lets them run
+    // unlicensed, and a `terminate` warning must leave them able to save their work.
+    this.resumeUnlessPaused(e, fx);
+  }
+
+  private decideRefusal(e: Entry, now: number, r: Exclude<AcquireResult, { kind: 'granted' }>, fx: Effect[]): void {
     const p = e.product as ProductPolicy;
+    const key = e.key;
     switch (r.kind) {
-      case 'granted':
-        this.grant(e, r.lease, now, fx, false);
-        return;
       case 'queued': {
         const wasQueued = e.phase === 'queued';
         e.phase = 'queued';
@@ -404,7 +433,7 @@ export class Enforcer {
           fx.push(this.usage(e, now, EventCode.queue, { reason: 'all-seats-in-use' }));
           const seats = p.seats === null ? '' : p.seats === 1 ? `The only seat is in use. ` : `All ${p.seats} seats are in use. `;
           if (p.onDeny === 'suspend') {
-            this.suspend(e, e.procs, fx);
+            this.suspend(e, this.running(e), fx);
             this.notify(e, fx, 'queued', `${p.name}: waiting for a license`,
               `${seats}${p.name} is paused and you are number ${r.queued.position} in the queue. It continues by itself as soon as a license is free.`, 'normal');
           } else {
@@ -436,7 +465,10 @@ export class Enforcer {
     if (e.phase === 'offline' || e.phase === 'denied') return; // already decided; keep retrying
     if (p.offline === 'allow') {
       e.phase = 'offline';
-      for (const proc of e.procs) this.logLaunch(e, proc, fx);
+      // A process that ran before (re-acquire after an idle release or a lost lease) starts its
+      // offline segment now, not at its process start.
+      const closing = this.closing(e);
+      for (const proc of e.procs) if (!closing.has(proc.pid)) this.logLaunch(e, proc, fx, proc.everLogged ? now : undefined);
       return;
     }
     this.deny(e, now, 'offline', fx);
@@ -447,6 +479,8 @@ export class Enforcer {
     const wasOffline = e.phase === 'offline';
     const wasRestricted = e.phase === 'denied' || e.phase === 'queued';
     const wasWarned = e.warnedDeadlineMs !== undefined;
+    const idleReturn = e.idleReturn === true;
+    const closing = this.closing(e);
     if (wasOffline) {
       // The offline segment ends here; the rest of the run is counted against the allocation.
       for (const proc of e.procs) if (proc.logged === 'offline') this.logQuit(e, proc, now, fx, 'reconnected');
@@ -461,6 +495,9 @@ export class Enforcer {
     e.warnedDeadlineMs = undefined;
     e.retryAtMs = undefined;
     e.deniedReason = undefined;
+    e.idleReturn = undefined;
+    e.idleAskedAtMs = undefined;
+    e.idleDeadlineMs = undefined;
     if (fromQueue) fx.push(this.usage(e, now, EventCode.dequeue, { leaseId: lease.leaseId }));
     if (isAllocationType(p)) {
       if (!this.state.allocations.has(e.key)) {
@@ -471,14 +508,21 @@ export class Enforcer {
     } else {
       fx.push(this.usage(e, now, EventCode.obtain, { leaseId: lease.leaseId }));
     }
-    for (const proc of e.procs) this.logLaunch(e, proc, fx, wasOffline || wasRestricted || fromQueue || proc.everLogged ? now : undefined);
+    for (const proc of e.procs) {
+      if (closing.has(proc.pid)) continue; // being closed after an idle release: not in this use
+      this.logLaunch(e, proc, fx, wasOffline || wasRestricted || fromQueue || proc.everLogged ? now : undefined);
+    }
     const suspended = e.procs.filter((x) => x.suspended);
     if (suspended.length > 0) {
       fx.push({ kind: 'signal', pids: suspended.map((x) => x.pid), signal: 'SIGCONT', key: e.key });
       for (const x of suspended) x.suspended = false;
     }
-    if (e.enforcement) e.enforcement = undefined;
-    if (wasWarned && !wasRestricted) {
+    // Enforcement ends with the grant, except the closing of programs released for idleness.
+    if (e.enforcement && !e.enforcement.pids) e.enforcement = undefined;
+    if (idleReturn) {
+      this.notify(e, fx, 'idle', `${p.name}: your license is back`,
+        suspended.length > 0 ? `Welcome back. A license was granted again and ${p.name} continues.` : `Welcome back. ${p.name} is licensed again.`, 'normal');
+    } else if (wasWarned && !wasRestricted) {
       this.notify(e, fx, 'renew-failing', `${p.name}: license renewed`, `The license server is reachable again; ${p.name} keeps running.`, 'low');
     } else if (wasRestricted || fromQueue) {
       this.notify(e, fx, 'ready', `${p.name}: your license is ready`,
@@ -519,6 +563,28 @@ export class Enforcer {
     e.enforcement = { kind: 'terminate', stage: 'warned', atMs };
     this.notify(e, fx, 'denied', `${p.name} will be closed`,
       `${what} ${p.name} will be closed at ${clock(atMs)} (in ${this.settings.terminateWarningSeconds} s). Save your work now.${extra}`, 'critical', atMs + this.settings.killAfterSeconds * 1000);
+  }
+
+  /** Processes being closed after an idle release with `terminate` (not part of a new use). */
+  private closing(e: Entry): Set<number> {
+    return new Set(e.enforcement?.pids ?? []);
+  }
+
+  /** The entry's processes that are not being closed. */
+  private running(e: Entry): Proc[] {
+    const closing = this.closing(e);
+    return e.procs.filter((x) => !closing.has(x.pid));
+  }
+
+  /** SIGCONT for paused processes unless the entry's state is to wait paused. */
+  private resumeUnlessPaused(e: Entry, fx: Effect[]): void {
+    if (!this.state.entries.has(e.key) || e.product.logged) return;
+    const waitsPaused = e.enforcement?.kind === 'suspend' || (e.phase === 'queued' && e.product.onDeny === 'suspend');
+    if (waitsPaused) return;
+    const paused = e.procs.filter((x) => x.suspended);
+    if (paused.length === 0) return;
+    for (const x of paused) x.suspended = false;
+    fx.push({ kind: 'signal', pids: paused.map((x) => x.pid), signal: 'SIGCONT', key: e.key });
   }
 
   private suspend(e: Entry, procs: Proc[], fx: Effect[]): void {
@@ -628,13 +694,15 @@ export class Enforcer {
       const p = e.product as ProductPolicy;
       // Enforcement steps.
       if (e.enforcement?.kind === 'terminate' && now >= e.enforcement.atMs) {
-        const alive = e.procs.map((x) => x.pid);
+        const only = e.enforcement.pids;
+        const alive = e.procs.map((x) => x.pid).filter((x) => !only || only.includes(x));
+        const keep = only ? { pids: only } : {};
         if (e.enforcement.stage === 'warned') {
           if (alive.length) fx.push({ kind: 'signal', pids: alive, signal: 'SIGTERM', key: e.key });
-          e.enforcement = { kind: 'terminate', stage: 'terminated', atMs: now + this.settings.killAfterSeconds * 1000 };
+          e.enforcement = { kind: 'terminate', stage: 'terminated', atMs: now + this.settings.killAfterSeconds * 1000, ...keep };
         } else if (e.enforcement.stage === 'terminated') {
           if (alive.length) fx.push({ kind: 'signal', pids: alive, signal: 'SIGKILL', key: e.key });
-          e.enforcement = { kind: 'terminate', stage: 'killed', atMs: now };
+          e.enforcement = { kind: 'terminate', stage: 'killed', atMs: now, ...keep };
         }
       }
       // A held lease whose renewals fail: past expiry it is no longer counted by the server (the
@@ -727,20 +795,41 @@ export class Enforcer {
 
   // --- idle harvesting -------------------------------------------------------------------------
 
+  /**
+   * `idleSeconds`: time since the user's last input in this product's windows (or since its newest
+   * process started). Input after the question was asked, or within the idle time, means the user
+   * is there: it cancels a pending release, and after a release it asks for the license again.
+   */
   private onIdle(now: number, user: string, productId: string, idleSeconds: number, fx: Effect[]): void {
     const e = this.state.entries.get(entryKey(user, productId));
-    if (!e || e.phase !== 'held' || e.product.logged) return;
+    if (!e || e.product.logged) return;
     const p = e.product;
-    if (p.idle.afterSeconds === null || p.idle.action === 'none') return;
-    if (idleSeconds < p.idle.afterSeconds) {
+    const lastInputMs = now - idleSeconds * 1000;
+    const active = (p.idle.afterSeconds !== null && idleSeconds < p.idle.afterSeconds) || (e.idleAskedAtMs !== undefined && lastInputMs > e.idleAskedAtMs);
+    if (e.phase === 'denied' && e.deniedReason === 'idle') {
+      // Released for idleness (even if the policy has turned harvesting off since): back on input.
+      if (active) this.returnFromIdle(e, now, fx);
+      return;
+    }
+    if (e.phase !== 'held') return;
+    if (p.idle.afterSeconds === null || p.idle.action === 'none') {
+      e.idleDeadlineMs = undefined;
+      e.idleAskedAtMs = undefined;
+      return;
+    }
+    if (active) {
       if (e.idleDeadlineMs !== undefined) {
         e.idleDeadlineMs = undefined; // the user came back before the deadline
         this.notify(e, fx, 'idle', `${p.name}: license kept`, `Welcome back; your ${p.name} license is kept.`, 'low');
       }
+      e.idleAskedAtMs = undefined;
       return;
     }
     if (e.idleDeadlineMs !== undefined) return; // already asked
+    // `notify` only reminds: at most once per idle time, not at every check.
+    if (p.idle.action === 'notify' && e.idleAskedAtMs !== undefined && now < e.idleAskedAtMs + p.idle.afterSeconds * 1000) return;
     const warn = Math.max(this.settings.terminateWarningSeconds, 0);
+    e.idleAskedAtMs = now;
     e.idleDeadlineMs = now + warn * 1000;
     const then = p.idle.action === 'notify' ? 'you will be reminded' : p.idle.action === 'release' ? 'its license will be released for others' : p.idle.action === 'suspend' ? `its license will be released and ${p.name} paused` : `its license will be released and ${p.name} closed`;
     this.notify(e, fx, 'idle', `${p.name}: are you still using it?`,
@@ -750,24 +839,55 @@ export class Enforcer {
   private harvest(e: Entry, now: number, fx: Effect[]): void {
     if (e.product.logged || e.phase !== 'held' || !e.leaseId) return;
     const p = e.product;
-    if (p.idle.action === 'notify') return;
+    if (p.idle.action === 'notify' || p.idle.action === 'none' || p.idle.afterSeconds === null) return;
     this.writeLeaseEnd(e, now, 'idle', fx);
     fx.push({ kind: 'release', key: e.key, leaseId: e.leaseId, reason: 'idle' });
+    // A renewal still in flight answers for a lease we no longer hold: its answer is ignored.
+    e.inFlight = false;
+    e.failingSinceMs = undefined;
+    e.warnedDeadlineMs = undefined;
+    e.retryAtMs = undefined;
     e.leaseId = undefined;
+    e.expiresAtMs = undefined;
+    e.renewAtMs = undefined;
     e.phase = 'denied';
     e.deniedReason = 'idle';
     for (const proc of e.procs) proc.logged = 'none';
     if (p.idle.action === 'suspend') {
       this.suspend(e, e.procs, fx);
       e.enforcement = { kind: 'suspend', stage: 'suspended', atMs: now };
-      this.notify(e, fx, 'idle', `${p.name} paused`, `Its license was released because it was idle.`, 'normal');
+      this.notify(e, fx, 'idle', `${p.name} paused`, `Its license was released because it was idle. Use ${p.name} again to continue: its license is requested again.`, 'normal');
     } else if (p.idle.action === 'terminate') {
-      fx.push({ kind: 'signal', pids: e.procs.map((x) => x.pid), signal: 'SIGTERM', key: e.key });
-      e.enforcement = { kind: 'terminate', stage: 'terminated', atMs: now + this.settings.killAfterSeconds * 1000 };
+      const pids = e.procs.map((x) => x.pid);
+      fx.push({ kind: 'signal', pids, signal: 'SIGTERM', key: e.key });
+      e.enforcement = { kind: 'terminate', stage: 'terminated', atMs: now + this.settings.killAfterSeconds * 1000, pids };
+      // Nothing to get back: the program is closed; the entry goes with its last process.
+      e.idleAskedAtMs = undefined;
       this.notify(e, fx, 'idle', `${p.name} closed`, `Its license was released because it was idle.`, 'normal');
     } else {
-      this.notify(e, fx, 'idle', `${p.name}: license released`, `Its license was released because it was idle; the program keeps running unlicensed.`, 'normal');
+      this.notify(e, fx, 'idle', `${p.name}: license released`, `Its license was released because it was idle; the program keeps running unlicensed. Use it again to get a license back.`, 'normal');
     }
+  }
+
+  /**
+   * The user is back in a program released for idleness (input in it, or they started it again):
+   * a new lease request for the same (user, product) entry, so no second seat. Paused processes
+   * stay paused until the answer: granted -> SIGCONT, 1/29 + 3, "your license is back"; queued
+   * with `suspend` -> 5 and they wait paused; refused -> the product's deny policy; server
+   * unreachable -> its offline policy.
+   */
+  private returnFromIdle(e: Entry, now: number, fx: Effect[]): void {
+    if (e.inFlight) return;
+    const first = this.running(e)[0];
+    if (!first) return; // `terminate`: the program is being closed; nothing to get back
+    e.generation += 1;
+    e.requestId = requestIdFor(this.settings.host, e.user, e.product.id, first.pid, first.startTime, e.generation);
+    e.phase = 'acquiring';
+    e.deniedReason = undefined;
+    e.idleReturn = true;
+    e.idleAskedAtMs = undefined;
+    if (e.enforcement?.kind === 'suspend') e.enforcement = undefined; // the answer decides
+    this.sendAcquire(e, first.pid, first.startTime, now, fx);
   }
 
   // --- records ---------------------------------------------------------------------------------

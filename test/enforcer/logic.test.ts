@@ -313,3 +313,281 @@ test('matching: executable names (case, .exe), path globs, truncated comm', () =
   assert.equal(m.match({ exe: '/usr/bin/cadprox', command: 'cadprox' }), undefined);
   assert.equal(globToRegExp('/a/*/c').test('/a/b/d/c'), false);
 });
+
+// --- idle harvesting: the user comes back ------------------------------------------------------
+
+const records = (fx: Effect[]) => fx.flatMap((f) => (f.kind === 'journal' ? [[f.record.code, f.record.time, f.record.pid ?? null, f.record.reason ?? null, f.record.offline]] : []));
+const acquireOf = (fx: Effect[]) => fx.find((f): f is Extract<Effect, { kind: 'acquire' }> => f.kind === 'acquire');
+const deniedAnswer = (seats = 2) => ({ kind: 'denied' as const, denied: { type: '', title: '', status: 409, code: 'lease-denied' as const, reason: 'all-seats-in-use' as const, product: 'cad', inUse: seats, seats, message: 'x', queueAvailable: false } });
+const idleEv = (s: number, idleSeconds: number) => ({ kind: 'idle' as const, now: at(s), user: 'alice', productId: 'cad', idleSeconds });
+
+/**
+ * Granted at 0.4 s, idle for 30 min: asked at 2000 s (deadline 2060 s: 08:34:20 UTC), released
+ * at 2060 s. Returns the effects of the release.
+ */
+function harvestAt2060(en: Enforcer, p: ProductPolicy): Effect[] {
+  launchAndGrant(en, p);
+  assert.equal(notes(en.step(idleEv(2000, 1800)))[0]!.title, 'CAD Pro: are you still using it?');
+  return en.step({ kind: 'tick', now: at(2060) });
+}
+
+test('idle suspend, then the user is back: same entry asks again, SIGCONT on the grant, 1 + 3 at the grant, "your license is back"', () => {
+  const en = new Enforcer(settings);
+  const p = product({ idle: { afterSeconds: 1800, action: 'suspend' } });
+  const rel = harvestAt2060(en, p);
+  assert.deepEqual(records(rel), [
+    [4, '2024-05-01T08:34:20.000Z', 100, 'idle', false],
+    [2, '2024-05-01T08:34:20.000Z', null, 'idle', false],
+  ]);
+  assert.deepEqual(rel.find((f) => f.kind === 'release'), { kind: 'release', key: K, leaseId: 'L1', reason: 'idle' });
+  assert.deepEqual(signals(rel), ['SIGSTOP:100']);
+  assert.equal(notes(rel)[0]!.body, 'Its license was released because it was idle. Use CAD Pro again to continue: its license is requested again.');
+  assert.deepEqual(en.heldLeases().map((l) => [l.phase, l.reason, l.leaseId]), [['denied', 'idle', null]]);
+  assert.equal(en.nextDeadline(), undefined, 'nothing scheduled while released: no renewals, no retries');
+  // Still idle: nothing happens.
+  assert.deepEqual(kinds(en.step(idleEv(2100, 1900))), []);
+  // Input in the program (idle 1 s): a new request for the same (user, product), same process.
+  const back = en.step(idleEv(3000, 1));
+  assert.deepEqual(kinds(back), ['acquire']);
+  const req = acquireOf(back)!.request;
+  assert.deepEqual([req.pid, req.product, req.user, req.queue], [100, 'cad', 'alice', false]);
+  assert.equal(req.requestId, 'ws1|alice|cad|100|2024-05-01T08:00:00.000Z|1', 'a new request id (the old lease was released), one entry');
+  assert.equal(en.state.entries.size, 1);
+  assert.deepEqual(kinds(en.step(idleEv(3000.5, 0))), [], 'one request in flight at a time');
+  assert.deepEqual(signals(back), [], 'still paused until the answer');
+  const g = en.step({ kind: 'acquired', now: at(3001), key: K, requestId: req.requestId, result: { kind: 'granted', lease: lease('L2') } });
+  assert.deepEqual(records(g), [
+    [1, '2024-05-01T08:50:01.000Z', null, null, false],
+    [3, '2024-05-01T08:50:01.000Z', 100, null, false],
+  ]);
+  assert.deepEqual(signals(g), ['SIGCONT:100']);
+  assert.deepEqual(notes(g).map((n) => [n.id, n.title, n.body]), [
+    ['usage-agent:cad:alice:idle', 'CAD Pro: your license is back', 'Welcome back. A license was granted again and CAD Pro continues.'],
+  ]);
+  assert.deepEqual(en.heldLeases().map((l) => [l.phase, l.reason, l.leaseId]), [['held', null, 'L2']]);
+  assert.equal(en.nextDeadline(), at(3301), 'renewals of the new lease');
+  // The idle cycle starts over: no question while in use; quit returns the new lease.
+  assert.deepEqual(kinds(en.step(idleEv(3100, 99))), []);
+  const quit = en.step({ kind: 'exit', now: at(4000), pid: 100 });
+  assert.deepEqual(codes(quit), [4, 2]);
+  assert.deepEqual(quit.find((f) => f.kind === 'release'), { kind: 'release', key: K, leaseId: 'L2', reason: 'quit' });
+  assert.equal(en.state.entries.size, 0);
+});
+
+test('idle suspend, back, leased license: 30 license stop at the release, 29 license start (no second 27) on the way back', () => {
+  const en = new Enforcer(settings);
+  const p = product({ licenseType: 'leased', idle: { afterSeconds: 1800, action: 'suspend' } });
+  assert.deepEqual(codes(harvestAt2060(en, p)), [4, 30]);
+  const req = acquireOf(en.step(idleEv(3000, 0)))!.request;
+  const g = en.step({ kind: 'acquired', now: at(3001), key: K, requestId: req.requestId, result: { kind: 'granted', lease: lease('L2') } });
+  assert.deepEqual(codes(g), [29, 3]);
+});
+
+test('idle suspend, back, all seats taken, queue + suspend: 5 queue and it stays paused; dequeue 6, 1, 3 and SIGCONT when granted', () => {
+  const en = new Enforcer(settings);
+  const p = product({ onDeny: 'suspend', queue: true, idle: { afterSeconds: 1800, action: 'suspend' } });
+  harvestAt2060(en, p);
+  const req = acquireOf(en.step(idleEv(3000, 0)))!.request;
+  assert.equal(req.queue, true);
+  const q = en.step({ kind: 'acquired', now: at(3001), key: K, requestId: req.requestId, result: { kind: 'queued', queued: { ticket: 'T1', product: 'cad', position: 2, keepaliveSeconds: 60, maxWaitSeconds: 30, existing: false } } });
+  assert.deepEqual(records(q), [[5, '2024-05-01T08:50:01.000Z', null, 'all-seats-in-use', false]]);
+  assert.deepEqual(signals(q), [], 'already paused: no second SIGSTOP, no SIGCONT');
+  assert.equal(notes(q)[0]!.body, 'All 2 seats are in use. CAD Pro is paused and you are number 2 in the queue. It continues by itself as soon as a license is free.');
+  assert.deepEqual(q.find((f) => f.kind === 'pollQueue'), { kind: 'pollQueue', key: K, ticket: 'T1', waitSeconds: 30 });
+  assert.deepEqual(kinds(en.step(idleEv(3010, 0))), [], 'more input while queued: nothing new');
+  const g = en.step({ kind: 'queue', now: at(3500), key: K, ticket: 'T1', result: { kind: 'status', status: { status: 'granted', ticket: 'T1', product: 'cad', lease: lease('L3') } } });
+  assert.deepEqual(records(g), [
+    [6, '2024-05-01T08:58:20.000Z', null, null, false],
+    [1, '2024-05-01T08:58:20.000Z', null, null, false],
+    [3, '2024-05-01T08:58:20.000Z', 100, null, false],
+  ]);
+  assert.deepEqual(signals(g), ['SIGCONT:100']);
+  assert.equal(notes(g)[0]!.title, 'CAD Pro: your license is back');
+});
+
+test('idle suspend, back, refused with onDeny notify: 7 and it runs again unlicensed (SIGCONT), never asked again on more input', () => {
+  const en = new Enforcer(settings);
+  const p = product({ onDeny: 'notify', idle: { afterSeconds: 1800, action: 'suspend' } });
+  harvestAt2060(en, p);
+  const req = acquireOf(en.step(idleEv(3000, 0)))!.request;
+  const d = en.step({ kind: 'acquired', now: at(3001), key: K, requestId: req.requestId, result: deniedAnswer() });
+  assert.deepEqual(records(d), [[7, '2024-05-01T08:50:01.000Z', null, 'all-seats-in-use', false]]);
+  assert.deepEqual(signals(d), ['SIGCONT:100']);
+  assert.equal(notes(d)[0]!.body, 'All 2 seats of CAD Pro are in use. You may keep working; this use is recorded as unlicensed.');
+  assert.deepEqual(kinds(en.step(idleEv(3100, 0))), [], 'a refusal is not retried on input (as at launch)');
+  assert.equal(en.nextDeadline(), undefined);
+});
+
+test('idle suspend, back, refused with onDeny terminate: 7, SIGCONT at once so work can be saved, warning, SIGTERM then SIGKILL', () => {
+  const en = new Enforcer(settings);
+  const p = product({ onDeny: 'terminate', idle: { afterSeconds: 1800, action: 'suspend' } });
+  harvestAt2060(en, p);
+  const req = acquireOf(en.step(idleEv(3000, 0)))!.request;
+  const d = en.step({ kind: 'acquired', now: at(3001), key: K, requestId: req.requestId, result: deniedAnswer() });
+  assert.deepEqual(codes(d), [7]);
+  assert.deepEqual(signals(d), ['SIGCONT:100']);
+  assert.equal(notes(d)[0]!.body, 'All 2 seats of CAD Pro are in use. CAD Pro will be closed at 08:51:01 UTC (in 60 s). Save your work now.');
+  assert.equal(en.nextDeadline(), at(3061));
+  assert.deepEqual(signals(en.step({ kind: 'tick', now: at(3061) })), ['SIGTERM:100']);
+  assert.deepEqual(signals(en.step({ kind: 'tick', now: at(3071) })), ['SIGKILL:100']);
+  assert.deepEqual(codes(en.step({ kind: 'exit', now: at(3071.1), pid: 100 })), []);
+  assert.equal(en.state.entries.size, 0);
+});
+
+test('idle suspend, back, server unreachable: offline allow runs it again (10 from now, not from its start); later 11, 1, 3 with the same request', () => {
+  const en = new Enforcer(settings);
+  const p = product({ offline: 'allow', idle: { afterSeconds: 1800, action: 'suspend' } });
+  harvestAt2060(en, p);
+  const req = acquireOf(en.step(idleEv(3000, 0)))!.request;
+  const off = en.step({ kind: 'acquired', now: at(3002), key: K, requestId: req.requestId, result: { kind: 'unreachable', error: 'ECONNREFUSED' } });
+  assert.deepEqual(records(off), [[10, '2024-05-01T08:50:02.000Z', 100, 'no-allocation', true]]);
+  assert.deepEqual(signals(off), ['SIGCONT:100']);
+  const retry = en.step({ kind: 'tick', now: at(3007) });
+  assert.equal(acquireOf(retry)!.request.requestId, req.requestId);
+  const g = en.step({ kind: 'acquired', now: at(3008), key: K, requestId: req.requestId, result: { kind: 'granted', lease: lease('L2') } });
+  assert.deepEqual(records(g), [
+    [11, '2024-05-01T08:50:08.000Z', 100, 'reconnected', true],
+    [1, '2024-05-01T08:50:08.000Z', null, null, false],
+    [3, '2024-05-01T08:50:08.000Z', 100, null, false],
+  ]);
+  assert.deepEqual(signals(g), []);
+});
+
+test('idle suspend, back, server unreachable with offline deny + suspend: 7 offline, stays paused, SIGCONT when a retry is granted', () => {
+  const en = new Enforcer(settings);
+  const p = product({ offline: 'deny', onDeny: 'suspend', queue: true, idle: { afterSeconds: 1800, action: 'suspend' } });
+  harvestAt2060(en, p);
+  const req = acquireOf(en.step(idleEv(3000, 0)))!.request;
+  const off = en.step({ kind: 'acquired', now: at(3002), key: K, requestId: req.requestId, result: { kind: 'unreachable', error: 'x' } });
+  assert.deepEqual(records(off), [[7, '2024-05-01T08:50:02.000Z', null, 'offline', false]]);
+  assert.deepEqual(signals(off), []);
+  assert.equal(notes(off)[0]!.title, 'CAD Pro: paused, no license');
+  assert.deepEqual(kinds(en.step({ kind: 'tick', now: at(3006.9) })), []);
+  const retry = en.step({ kind: 'tick', now: at(3007) });
+  assert.equal(acquireOf(retry)!.request.requestId, req.requestId);
+  const g = en.step({ kind: 'acquired', now: at(3008), key: K, requestId: req.requestId, result: { kind: 'granted', lease: lease('L2') } });
+  assert.deepEqual(codes(g), [1, 3]);
+  assert.deepEqual(signals(g), ['SIGCONT:100']);
+  assert.equal(notes(g)[0]!.title, 'CAD Pro: your license is back');
+});
+
+test('idle release (program kept running): input gets a license again, no signals', () => {
+  const en = new Enforcer(settings);
+  const p = product({ idle: { afterSeconds: 1800, action: 'release' } });
+  const rel = harvestAt2060(en, p);
+  assert.deepEqual(signals(rel), []);
+  const req = acquireOf(en.step(idleEv(2500, 3)))!.request;
+  const g = en.step({ kind: 'acquired', now: at(2501), key: K, requestId: req.requestId, result: { kind: 'granted', lease: lease('L2') } });
+  assert.deepEqual(records(g), [
+    [1, '2024-05-01T08:41:41.000Z', null, null, false],
+    [3, '2024-05-01T08:41:41.000Z', 100, null, false],
+  ]);
+  assert.deepEqual(signals(g), []);
+  assert.equal(notes(g)[0]!.body, 'Welcome back. CAD Pro is licensed again.');
+});
+
+test('input made during the warning but reported after the release (late record): the license is asked for again at once', () => {
+  const en = new Enforcer(settings);
+  const p = product({ idle: { afterSeconds: 1800, action: 'suspend' } });
+  harvestAt2060(en, p);
+  // At 2070 s the per-minute record arrives: last input at 2050 s (after the question at 2000 s),
+  // i.e. idle 20 s, which is also < afterSeconds.
+  assert.deepEqual(kinds(en.step(idleEv(2070, 20))), ['acquire']);
+});
+
+test('input after the question counts even when the warning is longer than the idle time', () => {
+  const en = new Enforcer({ ...settings, terminateWarningSeconds: 600 });
+  const p = product({ idle: { afterSeconds: 120, action: 'suspend' } });
+  launchAndGrant(en, p);
+  en.step(idleEv(200, 130)); // asked at 200 s, last input at 70 s
+  // At 500 s the last input was at 260 s: 240 s ago (more than the idle time) but after the question.
+  const kept = en.step(idleEv(500, 240));
+  assert.equal(notes(kept)[0]!.title, 'CAD Pro: license kept');
+  assert.deepEqual(codes(en.step({ kind: 'tick', now: at(800) })), []);
+});
+
+test('the policy turns harvesting off while a program is released for idleness: input still brings its license back', () => {
+  const en = new Enforcer(settings);
+  const p = product({ idle: { afterSeconds: 1800, action: 'suspend' } });
+  harvestAt2060(en, p);
+  en.state.entries.get(K)!.product = product({ idle: { afterSeconds: null, action: 'none' } });
+  assert.deepEqual(kinds(en.step(idleEv(3000, 0))), ['acquire']);
+});
+
+test('started again while released for idleness: that is the user coming back; the new process is not paused, one request for the entry', () => {
+  const en = new Enforcer(settings);
+  const p = product({ idle: { afterSeconds: 1800, action: 'suspend' } });
+  harvestAt2060(en, p);
+  const l = en.step({ kind: 'launch', now: at(3000), product: p, proc: proc(101, 2999.9) });
+  assert.deepEqual(kinds(l), ['acquire']);
+  assert.deepEqual(signals(l), []);
+  const req = acquireOf(l)!.request;
+  assert.equal(req.pid, 100, 'the entry\'s first process names the request');
+  const g = en.step({ kind: 'acquired', now: at(3001), key: K, requestId: req.requestId, result: { kind: 'granted', lease: lease('L2') } });
+  assert.deepEqual(records(g).map((r) => [r[0], r[2]]), [[1, null], [3, 100], [3, 101]]);
+  assert.deepEqual(signals(g), ['SIGCONT:100']);
+});
+
+test('idle terminate: SIGTERM, SIGKILL only to the closed program; input in it gets nothing back; state is gone when it exits', () => {
+  const en = new Enforcer(settings);
+  const p = product({ idle: { afterSeconds: 1800, action: 'terminate' } });
+  const rel = harvestAt2060(en, p);
+  assert.deepEqual(codes(rel), [4, 2]);
+  assert.deepEqual(signals(rel), ['SIGTERM:100']);
+  assert.equal(notes(rel)[0]!.title, 'CAD Pro closed');
+  assert.deepEqual(kinds(en.step(idleEv(2062, 0))), [], 'input in the closing program (a save dialog): no new lease');
+  assert.deepEqual(signals(en.step({ kind: 'tick', now: at(2070) })), ['SIGKILL:100']);
+  assert.deepEqual(codes(en.step({ kind: 'exit', now: at(2070.1), pid: 100 })), []);
+  assert.equal(en.state.entries.size, 0);
+  assert.equal(en.nextDeadline(), undefined);
+  // A later start is a fresh launch: obtain + launch at its own start time.
+  assert.deepEqual(codes(launchAndGrant(en, p, 300)), [1, 3]);
+});
+
+test('idle terminate, started again before the old one is gone: a lease for the new process, the kill still only for the old one', () => {
+  const en = new Enforcer(settings);
+  const p = product({ idle: { afterSeconds: 1800, action: 'terminate' } });
+  harvestAt2060(en, p);
+  const l = en.step({ kind: 'launch', now: at(2065), product: p, proc: proc(101, 2064.9) });
+  assert.deepEqual(signals(l), [], 'the new process is not terminated');
+  const req = acquireOf(l)!.request;
+  assert.equal(req.pid, 101);
+  const g = en.step({ kind: 'acquired', now: at(2065.5), key: K, requestId: req.requestId, result: { kind: 'granted', lease: lease('L2') } });
+  assert.deepEqual(records(g).map((r) => [r[0], r[2]]), [[1, null], [3, 101]]);
+  assert.deepEqual(signals(en.step({ kind: 'tick', now: at(2070) })), ['SIGKILL:100']);
+  assert.deepEqual(codes(en.step({ kind: 'exit', now: at(2070.1), pid: 100 })), [], 'the closed one had no launch under the new lease');
+  assert.equal(en.state.entries.get(K)!.enforcement, undefined);
+  assert.deepEqual(codes(en.step({ kind: 'exit', now: at(2100), pid: 101 })), [4, 2]);
+  assert.equal(en.state.entries.size, 0);
+});
+
+test('a renewal in flight when the idle release happens: its late answer is ignored and the way back still works', () => {
+  const en = new Enforcer(settings);
+  const p = product({ idle: { afterSeconds: 1800, action: 'suspend' } });
+  launchAndGrant(en, p);
+  // Renewals answered every 300 s up to 1500.4 s; the one due at 1800.4 s is still in flight.
+  for (let due = en.nextDeadline()!; due < at(1800); due = en.nextDeadline()!) {
+    assert.deepEqual(kinds(en.step({ kind: 'tick', now: due })), ['renew']);
+    en.step({ kind: 'renewed', now: due, key: K, leaseId: 'L1', result: { kind: 'renewed', lease: lease() } });
+  }
+  assert.deepEqual(kinds(en.step({ kind: 'tick', now: at(1800.4) })), ['renew']);
+  en.step(idleEv(1950, 1800));
+  const rel = en.step({ kind: 'tick', now: at(2010) });
+  assert.deepEqual(codes(rel), [4, 2]);
+  assert.deepEqual(kinds(en.step({ kind: 'renewed', now: at(2010.2), key: K, leaseId: 'L1', result: { kind: 'renewed', lease: lease() } })), []);
+  assert.equal(en.state.entries.get(K)!.leaseId, undefined, 'the released lease is not taken back by the late answer');
+  assert.deepEqual(kinds(en.step(idleEv(3000, 0))), ['acquire']);
+});
+
+test('idle notify only reminds, at most once per idle time', () => {
+  const en = new Enforcer(settings);
+  const p = product({ idle: { afterSeconds: 1800, action: 'notify' } });
+  launchAndGrant(en, p);
+  assert.equal(notes(en.step(idleEv(2000, 1800))).length, 1);
+  const t = en.step({ kind: 'tick', now: at(2060) });
+  assert.deepEqual([codes(t), notes(t), t.filter((f) => f.kind === 'release' || f.kind === 'signal')], [[], [], []], 'nothing released');
+  assert.deepEqual(notes(en.step(idleEv(2065, 1865))), []);
+  assert.deepEqual(notes(en.step(idleEv(3799, 3599))), []);
+  assert.equal(notes(en.step(idleEv(3800, 3600)))[0]!.title, 'CAD Pro: are you still using it?');
+  assert.equal(en.state.entries.get(K)!.phase, 'held');
+});
