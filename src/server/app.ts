@@ -3,7 +3,7 @@
  * problem+json errors, metrics. `createServer` wires config, store and services; the CLI listens.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions, type FastifyReply, type FastifyRequest, type RawServerDefault } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { buildOpenApi } from '../protocol/openapi.js';
@@ -13,6 +13,7 @@ import {
 } from '../protocol/v1.js';
 import { EventCode } from '../protocol/event-codes.js';
 import { enrollmentSecrets, type ServerConfig } from './config.js';
+import { VerifiedTokens } from './auth.js';
 import { checkRecords, ingest } from './ingest.js';
 import { LeaseService, newId } from './leases.js';
 import { Metrics } from './metrics.js';
@@ -74,6 +75,7 @@ export async function createServer(cfg: ServerConfig, logger: Logger): Promise<S
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: cfg.limits.bodyLimitBytes,
+    trustProxy: cfg.trustProxy as FastifyServerOptions['trustProxy'],
     maxParamLength: 1024,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -83,6 +85,11 @@ export async function createServer(cfg: ServerConfig, logger: Logger): Promise<S
   const routes: Array<{ method: string; url: string }> = [];
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
+    // Authentication runs first among the route's preHandlers; every route says which it needs.
+    const auth = r.config?.auth;
+    if (auth === undefined) throw new Error(`route ${r.method} ${r.url} does not declare config.auth`);
+    const hook = auth === 'agent' ? authAgent : auth === 'admin' ? authAdmin : undefined;
+    if (hook) r.preHandler = [hook, ...[r.preHandler ?? []].flat()];
   });
   for (const s of V1_SCHEMAS) app.addSchema(s);
 
@@ -120,21 +127,36 @@ export async function createServer(cfg: ServerConfig, logger: Logger): Promise<S
   });
 
   // ---- authentication ----------------------------------------------------------------------
+  // Route-level hooks in callback style (added by the onRoute hook above): no promise per request.
+  type Hook = (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void;
+  const wwwAuth = { 'WWW-Authenticate': 'Bearer realm="usage-server"' };
+  const bearer = /^Bearer[ ]+([A-Za-z0-9._~+/=-]{1,512})$/i;
+  // Tokens that verified, valid while the database is unchanged by anyone else (see auth.ts).
+  const verified = new VerifiedTokens<AgentRow>();
   const lastTouch = new Map<string, number>();
-  const authAgent = async (req: FastifyRequest, reply: FastifyReply) => {
+  const authAgent: Hook = (req, reply, done) => {
     const h = req.headers.authorization;
-    const wwwAuth = { 'WWW-Authenticate': 'Bearer realm="usage-server"' };
-    const m = typeof h === 'string' ? /^Bearer[ ]+([A-Za-z0-9._~+/=-]{1,512})$/i.exec(h) : null;
+    const m = typeof h === 'string' ? bearer.exec(h) : null;
     if (!m) {
-      return sendProblem(reply, problem(401, 'token-missing', h ? 'Authorization must be "Bearer <agentToken>".' : 'Send Authorization: Bearer <agentToken> (from POST /v1/enroll).', { field: 'header:authorization', action: 'enroll' }), wwwAuth);
+      sendProblem(reply, problem(401, 'token-missing', h ? 'Authorization must be "Bearer <agentToken>".' : 'Send Authorization: Bearer <agentToken> (from POST /v1/enroll).', { field: 'header:authorization', action: 'enroll' }), wwwAuth);
+      return;
     }
-    const hash = sha256(m[1]);
-    const agent = store.s.agentByHash.get(hash.toString('hex'));
-    if (!agent || !timingSafeEqual(Buffer.from(agent.token_hash, 'hex'), hash)) {
-      return sendProblem(reply, problem(401, 'token-unknown', 'This agent token is not known to the server; enroll again.', { field: 'header:authorization', action: 'enroll' }), wwwAuth);
-    }
-    if (agent.revoked_at) {
-      return sendProblem(reply, problem(401, 'token-revoked', `This agent was revoked at ${agent.revoked_at}; enroll again if it should report.`, { field: 'header:authorization', action: 'enroll' }), wwwAuth);
+    const token = m[1];
+    const version = store.version();
+    let agent = verified.get(token, version);
+    if (!agent) {
+      const hash = sha256(token);
+      const row = store.s.agentByHash.get(hash.toString('hex'));
+      if (!row || !timingSafeEqual(Buffer.from(row.token_hash, 'hex'), hash)) {
+        sendProblem(reply, problem(401, 'token-unknown', 'This agent token is not known to the server; enroll again.', { field: 'header:authorization', action: 'enroll' }), wwwAuth);
+        return;
+      }
+      if (row.revoked_at) {
+        sendProblem(reply, problem(401, 'token-revoked', `This agent was revoked at ${row.revoked_at}; enroll again if it should report.`, { field: 'header:authorization', action: 'enroll' }), wwwAuth);
+        return;
+      }
+      verified.set(token, row, version);
+      agent = row;
     }
     const now = Date.now();
     if ((lastTouch.get(agent.id) ?? 0) + 60_000 < now) {
@@ -142,20 +164,23 @@ export async function createServer(cfg: ServerConfig, logger: Logger): Promise<S
       store.s.touchAgent.run(new Date(now).toISOString(), agent.id);
     }
     req.agent = agent;
+    done();
   };
-  const authAdmin = async (req: FastifyRequest, reply: FastifyReply) => {
-    if (adminTokens.length === 0) return sendProblem(reply, problem(404, 'not-found', 'Reports over HTTP are disabled: set reports.adminTokens in the server config.'));
+  const authAdmin: Hook = (req, reply, done) => {
+    if (adminTokens.length === 0) {
+      sendProblem(reply, problem(404, 'not-found', 'Reports over HTTP are disabled: set reports.adminTokens in the server config.'));
+      return;
+    }
     const m = /^Bearer[ ]+(\S{1,512})$/i.exec(req.headers.authorization ?? '');
     const given = sha256(m?.[1] ?? '');
     let ok = false;
     for (const t of adminTokens) ok = timingSafeEqual(t, given) || ok;
-    if (!m || !ok) return sendProblem(reply, problem(401, m ? 'token-unknown' : 'token-missing', 'An admin token from reports.adminTokens is required.', { field: 'header:authorization' }));
+    if (!m || !ok) {
+      sendProblem(reply, problem(401, m ? 'token-unknown' : 'token-missing', 'An admin token from reports.adminTokens is required.', { field: 'header:authorization' }));
+      return;
+    }
+    done();
   };
-  app.addHook('preHandler', async (req, reply) => {
-    const auth = req.routeOptions.config.auth;
-    if (auth === 'agent') return authAgent(req, reply);
-    if (auth === 'admin') return authAdmin(req, reply);
-  });
 
   const idParams = (name: string) => ({
     type: 'object',

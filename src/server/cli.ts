@@ -5,6 +5,8 @@
  *   usage-server [serve] [--config FILE] [--listen HOST] [--port N] [--db FILE]
  *   usage-server products list|add|set-seats ...
  *   usage-server agents list|revoke ...
+ *   usage-server leases list|revoke ...
+ *   usage-server allocations list|revoke ...
  *   usage-server report usage --from YYYY-MM-DD --to YYYY-MM-DD [--period day|week|month|year]... [--format csv|json]
  *   usage-server report log --from YYYY-MM-DD --to YYYY-MM-DD [--format csv|json]
  *   usage-server check-config --config FILE
@@ -19,7 +21,7 @@ import { LICENSE_TYPES, type LicenseType } from '../protocol/event-codes.js';
 import { openApiText } from '../protocol/openapi.js';
 import { createServer } from './app.js';
 import { ConfigError, EX_CONFIG, ProductConfigSchema, loadServerConfig, type ServerConfig } from './config.js';
-import { revokeAgent } from './leases.js';
+import { revokeAgent, revokeAllocation, revokeLease } from './leases.js';
 import { logToCsv, REPORT_PERIODS, summariesToCsv, usageReport, type ReportPeriod } from './reports.js';
 import { openDatabase, Store, type AgentRow, type ProductRow } from './store.js';
 import { SERVER_VERSION } from './version.js';
@@ -231,6 +233,53 @@ common(agents.command('revoke').description("revoke an agent's token, ending its
       return;
     }
     process.stdout.write(`agent ${agentId} (${a.host}) revoked\n`);
+  });
+
+// ---- leases and allocations ----------------------------------------------------------------
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+const leasesCmd = program.command('leases').description('list and revoke live leases');
+
+common(leasesCmd.command('list').description('list live leases'))
+  .option('--product <id>', 'only this product')
+  .option('--agent <agentId>', 'only this agent')
+  .option('--json', 'JSON output')
+  .action((opts: CommonOpts & { product?: string; agent?: string; json?: boolean }) => {
+    const { store } = openStore(opts);
+    const rows = store.s.liveLeases.all().filter((l) => (!opts.product || l.product_id === opts.product) && (!opts.agent || l.agent_id === opts.agent));
+    const view = rows.map((l) => ({
+      id: l.id, product: l.product_id, agentId: l.agent_id, host: l.host, user: l.user, pid: l.pid, processStart: l.process_start,
+      grantedAt: iso(l.granted_at), expiresAt: iso(l.expires_at), renewedAt: iso(l.renewed_at),
+    }));
+    process.stdout.write(opts.json ? JSON.stringify(view, null, 2) + '\n' : table(view.map((v) => ({ id: v.id, product: v.product, host: v.host, user: v.user, pid: v.pid, granted: v.grantedAt, expires: v.expiresAt }))));
+  });
+
+common(leasesCmd.command('revoke').description('end one live lease now (reason "revoked"); the agent is told at its next renewal').argument('<leaseId>', 'lease id'))
+  .action((leaseId: string, opts: CommonOpts) => {
+    const { store } = openStore(opts);
+    const r = revokeLease(store, leaseId);
+    if (r === 'not-found') fail(`no lease ${leaseId}`, 1);
+    process.stdout.write(r === 'already' ? `lease ${leaseId} had already ended\n` : `lease ${leaseId} revoked (its seat goes to the queue within one sweep interval)\n`);
+  });
+
+const allocationsCmd = program.command('allocations').description('list and revoke the allocations of leased and node-locked products');
+
+common(allocationsCmd.command('list').description('list live allocations (a node-locked license per workstation, a leased license per user and workstation)'))
+  .option('--product <id>', 'only this product')
+  .option('--json', 'JSON output')
+  .action((opts: CommonOpts & { product?: string; json?: boolean }) => {
+    const { store } = openStore(opts);
+    const rows = store.s.liveAllocations.all().filter((a) => !opts.product || a.product_id === opts.product);
+    const view = rows.map((a) => ({ id: a.id, product: a.product_id, agentId: a.agent_id, host: a.host, user: a.user, issuedAt: iso(a.issued_at), lastUsedAt: iso(a.last_used_at) }));
+    process.stdout.write(opts.json ? JSON.stringify(view, null, 2) + '\n' : table(view.map((v) => ({ id: v.id, product: v.product, host: v.host, user: v.user, issued: v.issuedAt, lastUsed: v.lastUsedAt }))));
+  });
+
+common(allocationsCmd.command('revoke').description('take back one allocation: its live leases end and its seat is freed').argument('<id>', 'allocation id (from allocations list)', int('id', 1)))
+  .action((id: number, opts: CommonOpts) => {
+    const { store } = openStore(opts);
+    const r = revokeAllocation(store, id);
+    if (r === 'not-found') fail(`no allocation ${id}`, 1);
+    process.stdout.write(r === 'already' ? `allocation ${id} was already revoked\n` : `allocation ${id} revoked (its seat goes to the queue within one sweep interval)\n`);
   });
 
 // ---- reports -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
  * exits with 78 (EX_CONFIG).
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { LICENSE_TYPES } from '../protocol/event-codes.js';
 import { DENY_ENFORCEMENTS, IDLE_ACTIONS, OFFLINE_BEHAVIOURS, MAX_RECORDS_PER_BATCH } from '../protocol/v1.js';
@@ -19,6 +20,26 @@ const productId = z
   .min(1)
   .max(128)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'must start with a letter or digit and contain only letters, digits, . _ : -');
+
+/**
+ * One trusted-proxy entry as fastify's trustProxy (proxy-addr) takes it: an IP address, a CIDR
+ * range (address/prefix length) or one of the names loopback, linklocal, uniquelocal.
+ */
+export function isProxyAddress(s: string): boolean {
+  if (s === 'loopback' || s === 'linklocal' || s === 'uniquelocal') return true;
+  const slash = s.indexOf('/');
+  const ip = slash < 0 ? s : s.slice(0, slash);
+  const family = isIP(ip);
+  if (family === 0) return false;
+  if (slash < 0) return true;
+  const bits = s.slice(slash + 1);
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+const proxyList = z
+  .string()
+  .min(1)
+  .refine((s) => s.split(',').every((p) => isProxyAddress(p.trim())), 'each entry must be an IP address, a CIDR range or loopback|linklocal|uniquelocal');
 
 export const ProductConfigSchema = z.strictObject({
   id: productId,
@@ -62,6 +83,15 @@ export const ServerConfigSchema = z
       })
       .default({ host: '127.0.0.1', port: DEFAULT_PORT }),
     db: z.string().min(1).default('usage-server.db'),
+    /**
+     * Behind a reverse proxy: whose X-Forwarded-For to believe for the client address used by the
+     * enrollment rate limit and logs (fastify's trustProxy). false (default): the socket address.
+     * A list of proxy addresses/CIDR ranges (array or comma-separated), a hop count, or true
+     * (trust any sender: only when clients cannot reach the server except through the proxy).
+     */
+    trustProxy: z
+      .union([z.boolean(), z.number().int().min(1), proxyList, z.array(proxyList).min(1)])
+      .default(false),
     enrollment: z
       .strictObject({
         /** Shared secrets agents present to enroll; any one of them is accepted. */

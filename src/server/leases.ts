@@ -17,6 +17,8 @@ import type { AgentRow, LeaseRow, ProductRow, Store, TicketRow } from './store.j
 
 const LEASED_DEFAULT_HOLD_SECONDS = 7 * 24 * 3600;
 const RENEW_FLUSH_MS = 100;
+/** Bound on the live-lease cache (a miss only costs one indexed read). */
+const MAX_CACHED_LEASES = 200_000;
 
 export function newId(prefix: string): string {
   return `${prefix}_${randomBytes(16).toString('base64url')}`;
@@ -65,7 +67,15 @@ export function productPolicy(spec: ProductConfig, cfg: ServerConfig): ProductPo
 
 export class LeaseService {
   private readonly waiters = new Map<string, Set<Waiter>>();
-  private readonly productCache = new Map<string, { spec: string; product: Product }>();
+  private readonly productCache = new Map<string, Product>();
+  private productsVersion = Number.NaN;
+  /**
+   * Owner and product of live leases renewed or looked up here, so a renewal need not read the
+   * leases table. An entry goes when this process ends the lease (endLease), and all go when the
+   * store's version changes (the admin CLI revoked an agent or a lease from another connection).
+   */
+  private readonly liveLeases = new Map<string, { agentId: string; productId: string }>();
+  private liveLeasesVersion = Number.NaN;
   private sweepTimer: NodeJS.Timeout | undefined;
   /** Renewals not yet written: group-committed every RENEW_FLUSH_MS (see renew()). */
   private readonly pendingRenewals = new Map<string, { expiresAt: number; at: number }>();
@@ -88,14 +98,24 @@ export class LeaseService {
     return Math.round(this.cfg.queue.keepaliveSeconds * 1000);
   }
 
+  /**
+   * A product with its policy. Cached while `store.version()` is unchanged, so an admin change
+   * (set-seats, products add: another connection) is seen by the next request without reading
+   * the products table on every renewal.
+   */
   product(id: string): Product | undefined {
+    const version = this.store.version();
+    if (version !== this.productsVersion) {
+      this.productCache.clear();
+      this.productsVersion = version;
+    }
+    const hit = this.productCache.get(id);
+    if (hit) return hit;
     const row = this.s.product.get(id);
     if (!row) return undefined;
-    const hit = this.productCache.get(id);
-    if (hit && hit.spec === row.spec && hit.product.row.seats === row.seats) return hit.product;
     const spec = { ...(JSON.parse(row.spec) as ProductConfig), seats: row.seats, name: row.name };
     const product: Product = { row, spec, policy: productPolicy(spec, this.cfg) };
-    this.productCache.set(id, { spec: row.spec, product });
+    this.productCache.set(id, product);
     return product;
   }
 
@@ -138,7 +158,7 @@ export class LeaseService {
 
   // -------------------------------------------------------------------------------------------
 
-  private grantedBody(lease: LeaseRow, product: Product, now: number, existing: boolean): LeaseGranted {
+  private grantedBody(lease: Pick<LeaseRow, 'id' | 'product_id' | 'expires_at'>, product: Product, now: number, existing: boolean): LeaseGranted {
     const ttl = product.policy.leaseTtlSeconds;
     const renewAt = lease.expires_at - Math.round((ttl * 1000 * 2) / 3);
     return {
@@ -194,6 +214,7 @@ export class LeaseService {
   }
 
   private endLease(lease: LeaseRow, type: LicenseType, reason: string, now: number): void {
+    this.liveLeases.delete(lease.id);
     this.s.endLease.run(now, reason, lease.id);
     if (isAllocatingType(type)) this.s.useAllocation.run(now, lease.product_id, lease.seat_key);
     this.store.writeServerEvent({
@@ -286,16 +307,16 @@ export class LeaseService {
 
   /** Renew a live lease of this agent; undefined when it is gone (released, expired, revoked, not theirs). */
   renew(agent: AgentRow, leaseId: string): LeaseGranted | undefined {
-    const lease = this.s.lease.get(leaseId);
-    if (!lease || lease.agent_id !== agent.id || lease.ended_at !== null) return undefined;
-    const product = this.product(lease.product_id);
+    const lease = this.liveLease(leaseId);
+    if (!lease || lease.agentId !== agent.id) return undefined;
+    const product = this.product(lease.productId);
     if (!product) return undefined;
     const now = this.clock();
     const t = leaseTimes(now, product.policy.leaseTtlSeconds);
     // Group commit: renewals are the hot path, so they are written in one transaction every
     // RENEW_FLUSH_MS, and always before anything decides on expiry (sweep, acquire, shutdown).
     // A crash can lose at most that window of renewals; the restart grace covers it.
-    this.pendingRenewals.set(lease.id, { expiresAt: t.expiresAt, at: now });
+    this.pendingRenewals.set(leaseId, { expiresAt: t.expiresAt, at: now });
     if (!this.flushTimer) {
       this.flushTimer = setTimeout(() => {
         try {
@@ -306,8 +327,25 @@ export class LeaseService {
       }, RENEW_FLUSH_MS);
       this.flushTimer.unref();
     }
-    this.metrics.inc('usage_server_lease_renewals_total', { product: lease.product_id });
-    return this.grantedBody({ ...lease, expires_at: t.expiresAt }, product, now, true);
+    this.metrics.inc('usage_server_lease_renewals_total', { product: lease.productId });
+    return this.grantedBody({ id: leaseId, product_id: lease.productId, expires_at: t.expiresAt }, product, now, true);
+  }
+
+  /** Owner and product of a live (not ended) lease, from the cache or the database. */
+  private liveLease(leaseId: string): { agentId: string; productId: string } | undefined {
+    const version = this.store.version();
+    if (version !== this.liveLeasesVersion) {
+      this.liveLeases.clear();
+      this.liveLeasesVersion = version;
+    }
+    let lease = this.liveLeases.get(leaseId);
+    if (lease) return lease;
+    const row = this.s.leaseOwner.get(leaseId);
+    if (!row || row.ended_at !== null) return undefined;
+    lease = { agentId: row.agent_id, productId: row.product_id };
+    if (this.liveLeases.size >= MAX_CACHED_LEASES) this.liveLeases.delete(this.liveLeases.keys().next().value!);
+    this.liveLeases.set(leaseId, lease);
+    return lease;
   }
 
   /** Write pending renewals (one transaction; never shortens an expiry). */
@@ -552,5 +590,52 @@ export function revokeAgent(store: Store, agentId: string, now = Date.now()): bo
     }
     store.writeServerEvent({ time: now, code: EventCode.revoked, agentId, host: agent.host, reason: 'admin' });
   })();
+  store.invalidate(); // this process's caches of tokens and leases (other processes see data_version change)
   return true;
+}
+
+export type AdminRevokeResult = 'revoked' | 'already' | 'not-found';
+
+/**
+ * Admin: end one live lease (reason "revoked"; event 2, or 30 for leased/node-locked products,
+ * whose allocation stays). The agent's next renewal gets 404 lease-gone; the seat goes to the
+ * queue head at the server's next sweep.
+ */
+export function revokeLease(store: Store, leaseId: string, now = Date.now()): AdminRevokeResult {
+  const s = store.s;
+  const l = s.lease.get(leaseId);
+  if (!l) return 'not-found';
+  if (l.ended_at !== null) return 'already';
+  store.db.transaction(() => {
+    const row = s.product.get(l.product_id);
+    const allocating = row ? isAllocatingType(row.license_type) : false;
+    s.endLease.run(now, 'revoked', l.id);
+    if (allocating) s.useAllocation.run(now, l.product_id, l.seat_key);
+    store.writeServerEvent({ time: now, code: allocating ? EventCode.licenseStop : EventCode.return, agentId: l.agent_id, product: l.product_id, user: l.user, host: l.host, pid: l.pid, processStart: l.process_start, leaseId: l.id, reason: 'revoked' });
+  })();
+  store.invalidate();
+  return 'revoked';
+}
+
+/**
+ * Admin: take back one allocation of a leased or node-locked product (a workstation's license):
+ * the live leases on it end (event 30, reason "revoked") and the allocation is revoked (event 28,
+ * reason "admin"), which frees the seat for the queue head at the server's next sweep. The agent
+ * may acquire again later, and gets a new allocation only if a seat is free then.
+ */
+export function revokeAllocation(store: Store, allocationId: number, now = Date.now()): AdminRevokeResult {
+  const s = store.s;
+  const a = s.allocationById.get(allocationId);
+  if (!a) return 'not-found';
+  if (a.revoked_at !== null) return 'already';
+  store.db.transaction(() => {
+    for (const l of s.liveLeasesOfSeat.all(a.product_id, a.seat_key)) {
+      s.endLease.run(now, 'revoked', l.id);
+      store.writeServerEvent({ time: now, code: EventCode.licenseStop, agentId: l.agent_id, product: l.product_id, user: l.user, host: l.host, pid: l.pid, processStart: l.process_start, leaseId: l.id, reason: 'revoked' });
+    }
+    s.revokeAllocation.run(now, 'admin', a.id);
+    store.writeServerEvent({ time: now, code: EventCode.licenseRevoked, agentId: a.agent_id, product: a.product_id, user: a.user, host: a.host, reason: 'admin' });
+  })();
+  store.invalidate();
+  return 'revoked';
 }

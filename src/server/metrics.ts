@@ -22,9 +22,16 @@ interface Histogram {
   count: number;
 }
 
+/** Bound on the memoised label sets (label values come from routes, products and status codes). */
+const MAX_MEMO = 10_000;
+
 export class Metrics {
   private readonly counters = new Map<string, { help: string; values: Map<string, number> }>();
   private readonly histograms = new Map<string, Histogram>();
+  /** Rendered label keys by a cheap unsorted, unescaped key (rendering sorts and escapes). */
+  private readonly keyMemo = new Map<string, string>();
+  /** Per route+method+status: the request counter's label key and the route's histogram. */
+  private readonly requestMemo = new Map<string, { counterKey: string; histogram: Histogram }>();
   readonly startedAt = Date.now();
 
   constructor() {
@@ -43,10 +50,22 @@ export class Metrics {
     c('usage_server_http_requests_total', 'HTTP requests, by route, method and status code.');
   }
 
+  /** The rendered label key of `labels`, memoised (hot paths count on every request). */
+  private key(labels: Labels): string {
+    let raw = '';
+    for (const k in labels) raw += `${k.length}:${k}${labels[k].length}:${labels[k]}`; // length-prefixed: unambiguous
+    let key = this.keyMemo.get(raw);
+    if (key === undefined) {
+      key = labelKey(labels);
+      if (this.keyMemo.size < MAX_MEMO) this.keyMemo.set(raw, key);
+    }
+    return key;
+  }
+
   inc(name: string, labels: Labels = {}, by = 1): void {
     const c = this.counters.get(name);
     if (!c) throw new Error(`unknown counter ${name}`);
-    const k = labelKey(labels);
+    const k = this.key(labels);
     c.values.set(k, (c.values.get(k) ?? 0) + by);
   }
 
@@ -55,13 +74,21 @@ export class Metrics {
   }
 
   observeRequest(route: string, method: string, status: number, seconds: number): void {
-    this.inc('usage_server_http_requests_total', { route, method, code: String(status) });
-    const k = labelKey({ route, method });
-    let h = this.histograms.get(k);
-    if (!h) {
-      h = { counts: new Array(LATENCY_BUCKETS.length).fill(0), sum: 0, count: 0 };
-      this.histograms.set(k, h);
+    const raw = route + '\u0000' + method + '\u0000' + status;
+    let m = this.requestMemo.get(raw);
+    if (m === undefined) {
+      const hk = labelKey({ route, method });
+      let histogram = this.histograms.get(hk);
+      if (!histogram) {
+        histogram = { counts: new Array(LATENCY_BUCKETS.length).fill(0), sum: 0, count: 0 };
+        this.histograms.set(hk, histogram);
+      }
+      m = { counterKey: labelKey({ route, method, code: String(status) }), histogram };
+      if (this.requestMemo.size < MAX_MEMO) this.requestMemo.set(raw, m);
     }
+    const values = this.counters.get('usage_server_http_requests_total')!.values;
+    values.set(m.counterKey, (values.get(m.counterKey) ?? 0) + 1);
+    const h = m.histogram;
     for (let i = 0; i < LATENCY_BUCKETS.length; i++) if (seconds <= LATENCY_BUCKETS[i]) h.counts[i]++;
     h.sum += seconds;
     h.count++;

@@ -122,6 +122,19 @@ export interface LeaseRow {
   end_reason: string | null;
 }
 
+export interface AllocationRow {
+  id: number;
+  product_id: string;
+  seat_key: string;
+  agent_id: string;
+  user: string;
+  host: string;
+  issued_at: number;
+  last_used_at: number;
+  revoked_at: number | null;
+  revoke_reason: string | null;
+}
+
 export interface TicketRow {
   qseq: number;
   ticket: string;
@@ -187,10 +200,18 @@ function migrate(db: DB): void {
 export class Store {
   readonly db: DB;
   readonly s;
+  private readonly dataVersion: Database.Statement<[], number>;
+  private lastDataVersion = -1;
+  private generation = 0;
+  private versionChecked = false;
+  private readonly versionCheckExpires = () => {
+    this.versionChecked = false;
+  };
 
   constructor(db: DB) {
     this.db = db;
     const p = <T = unknown>(sql: string) => db.prepare<unknown[], T>(sql);
+    this.dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
     this.s = {
       agentByHash: p<AgentRow>('SELECT * FROM agents WHERE token_hash = ?'),
       agentById: p<AgentRow>('SELECT * FROM agents WHERE id = ?'),
@@ -206,6 +227,7 @@ export class Store {
       ),
 
       lease: p<LeaseRow>('SELECT * FROM leases WHERE id = ?'),
+      leaseOwner: p<Pick<LeaseRow, 'agent_id' | 'product_id' | 'ended_at'>>('SELECT agent_id, product_id, ended_at FROM leases WHERE id = ?'),
       liveLeaseByRequest: p<LeaseRow>('SELECT * FROM leases WHERE agent_id = ? AND request_id = ? AND ended_at IS NULL'),
       liveLeaseByProcess: p<LeaseRow>('SELECT * FROM leases WHERE agent_id = ? AND product_id = ? AND user = ? AND pid = ? AND process_start = ? AND ended_at IS NULL'),
       liveLeasesOfAgent: p<LeaseRow>('SELECT * FROM leases WHERE agent_id = ? AND ended_at IS NULL ORDER BY granted_at'),
@@ -225,6 +247,10 @@ export class Store {
       extendLiveLeases: p('UPDATE leases SET expires_at = max(expires_at, ?) WHERE ended_at IS NULL'),
       liveProductsWithExpired: p<{ product_id: string }>('SELECT DISTINCT product_id FROM leases WHERE ended_at IS NULL AND expires_at <= ?'),
 
+      allocationById: p<AllocationRow>('SELECT * FROM allocations WHERE id = ?'),
+      liveAllocations: p<AllocationRow>('SELECT * FROM allocations WHERE revoked_at IS NULL ORDER BY product_id, issued_at'),
+      liveLeasesOfSeat: p<LeaseRow>('SELECT * FROM leases WHERE product_id = ? AND seat_key = ? AND ended_at IS NULL ORDER BY granted_at'),
+      liveLeases: p<LeaseRow>('SELECT * FROM leases WHERE ended_at IS NULL ORDER BY product_id, granted_at'),
       liveAllocation: p<{ id: number }>('SELECT id FROM allocations WHERE product_id = ? AND seat_key = ? AND revoked_at IS NULL'),
       liveAllocationKeys: p<{ seat_key: string }>('SELECT seat_key FROM allocations WHERE product_id = ? AND revoked_at IS NULL'),
       insertAllocation: p('INSERT INTO allocations (product_id, seat_key, agent_id, user, host, issued_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
@@ -274,6 +300,35 @@ export class Store {
     };
   }
 
+  /**
+   * A number that changes whenever the database may have changed under an in-memory cache: when
+   * another connection (the admin CLI: revoke, set-seats, products add) has committed since the
+   * last call (SQLite's `PRAGMA data_version`, about a microsecond), or when this process called
+   * `invalidate()` after changing something cached itself. Caches of agents and products compare it
+   * on every use, so an admin change is seen by the very next request.
+   *
+   * The check is made once per event-loop callback (it is reset at the next microtask checkpoint):
+   * whatever a callback handles arrived before the callback began, so a request sent after an
+   * admin command returned is always checked after that command's commit.
+   */
+  version(): number {
+    if (!this.versionChecked) {
+      this.versionChecked = true;
+      queueMicrotask(this.versionCheckExpires);
+      const dv = this.dataVersion.get()!;
+      if (dv !== this.lastDataVersion) {
+        this.lastDataVersion = dv;
+        this.generation++;
+      }
+    }
+    return this.generation;
+  }
+
+  /** Tell caches validated by `version()` that this process changed what they hold. */
+  invalidate(): void {
+    this.generation++;
+  }
+
   writeServerEvent(e: ServerEvent): void {
     this.s.insertEvent.run(
       'server', e.agentId ?? null, null, new Date(e.time).toISOString(), e.code, e.product ?? null, e.user ?? null,
@@ -283,5 +338,6 @@ export class Store {
 
   upsertProduct(p: ProductConfig, source: 'config' | 'admin', now = new Date()): void {
     this.s.upsertProduct.run(p.id, p.name ?? p.id, p.licenseType, p.seats ?? null, JSON.stringify(p), source, now.toISOString());
+    this.invalidate();
   }
 }
