@@ -75,6 +75,7 @@ export class Journal {
   private readonly stmtSetMeta: Database.Statement;
   private readonly stmtSetCursor: Database.Statement;
   private readonly stmtGetCursor: Database.Statement;
+  private stmtDeleteAcked: Database.Statement | undefined;
 
   static open(path: string, options: JournalOptions = {}): Journal {
     return new Journal(path, options);
@@ -233,7 +234,8 @@ export class Journal {
       if (throughSeq <= current) return;
       const bounded = Math.min(throughSeq, this.metaNumber('last_seq'));
       this.stmtSetMeta.run('acked_through_seq', bounded);
-      this.db.prepare('DELETE FROM records WHERE seq <= ?').run(bounded);
+      this.stmtDeleteAcked ??= this.db.prepare('DELETE FROM records WHERE seq <= ?');
+      this.stmtDeleteAcked.run(bounded);
     })();
   }
 

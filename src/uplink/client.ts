@@ -185,7 +185,7 @@ export class UplinkClient {
   async call<T>(
     method: 'GET' | 'POST' | 'DELETE',
     path: string,
-    opts: { body?: unknown; rawJson?: string; headers?: Record<string, string>; timeoutMs?: number; signal?: AbortSignal } = {},
+    opts: { body?: unknown; rawJson?: string | Buffer; headers?: Record<string, string>; timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<CallResult<T>> {
     for (let attempt = 0; attempt < 2; attempt++) {
       if (!(await this.ensureEnrolled())) return { ok: false, kind: 'not-enrolled', error: this.status.lastError ?? 'not enrolled' };
@@ -293,14 +293,14 @@ export class UplinkClient {
 
   // --- records ---------------------------------------------------------------------------------
 
-  /** Uploads records; `records` may be a pre-serialized `{"records":[...]}` JSON string. */
-  async upload(records: UploadRecord[] | string): Promise<
+  /** Uploads records; `records` may be a pre-serialized `{"records":[...]}` JSON string or buffer. */
+  async upload(records: UploadRecord[] | string | Buffer): Promise<
     | { kind: 'acked'; response: EventsUploadResponse }
     | { kind: 'gap'; problem: SeqGapProblem }
     | { kind: 'retry'; error: string; retryAfter?: string | string[] }
     | { kind: 'fail'; error: string }
   > {
-    const r = await this.call<EventsUploadResponse>('POST', V1_PATHS.events, typeof records === 'string' ? { rawJson: records } : { body: { records } });
+    const r = await this.call<EventsUploadResponse>('POST', V1_PATHS.events, typeof records === 'string' || Buffer.isBuffer(records) ? { rawJson: records } : { body: { records } });
     if (r.ok) {
       if (typeof r.body?.ackedThroughSeq !== 'number') return { kind: 'retry', error: 'upload answer without ackedThroughSeq' };
       return { kind: 'acked', response: r.body };

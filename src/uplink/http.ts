@@ -55,8 +55,8 @@ export interface JsonRequest {
   url: string;
   token?: string;
   body?: unknown;
-  /** A body already serialized as JSON (large uploads are built as one string, never re-parsed). */
-  rawJson?: string;
+  /** A body already serialized as JSON (upload batches are built by SQLite as one buffer). */
+  rawJson?: string | Buffer;
   headers?: Record<string, string>;
   /** Overall deadline (long-polls pass more than the default). */
   timeoutMs: number;
@@ -66,7 +66,7 @@ export interface JsonRequest {
 export async function jsonRequest<T = unknown>(dispatcher: Dispatcher, r: JsonRequest): Promise<HttpResult<T>> {
   const headers: Record<string, string> = { accept: 'application/json', ...r.headers };
   if (r.token) headers.authorization = `Bearer ${r.token}`;
-  let payload: string | undefined;
+  let payload: string | Buffer | undefined;
   if (r.rawJson !== undefined) {
     payload = r.rawJson;
     headers['content-type'] = 'application/json';

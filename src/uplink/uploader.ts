@@ -78,6 +78,7 @@ export class Uploader {
     this.unsubscribe?.();
     this.kick();
     await this.loop;
+    this.applyPendingAck();
   }
 
   /** Resolves when everything committed up to now is acknowledged (tests, `flush` on shutdown). */
@@ -132,20 +133,49 @@ export class Uploader {
     return { baseMs: this.o.baseBackoffMs ?? 1000, capMs: this.o.maxBackoffMs };
   }
 
+  /**
+   * The server's acknowledgement of the batch before the one in flight, not yet written to the
+   * journal: markAcked() (a DELETE of the acknowledged rows) runs while the next batch is on the
+   * wire instead of between two batches. Always applied before uploadOnce() returns anything but
+   * 'more', and by stop(); a crash before it only means that batch is sent again (the server
+   * counts it as duplicates).
+   */
+  private pendingAck: number | undefined;
+
+  private applyPendingAck(): void {
+    if (this.pendingAck === undefined) return;
+    const through = this.pendingAck;
+    this.pendingAck = undefined;
+    this.journal.markAcked(through);
+  }
+
   /** One batch. 'idle': nothing to send; 'more': sent, more waiting; 'retry': failed. */
   async uploadOnce(): Promise<'idle' | 'more' | 'retry'> {
-    const acked = this.journal.ackedThroughSeq();
+    try {
+      const r = await this.uploadBatch();
+      if (r !== 'more') this.applyPendingAck();
+      return r;
+    } catch (err) {
+      this.applyPendingAck();
+      throw err;
+    }
+  }
+
+  private async uploadBatch(): Promise<'idle' | 'more' | 'retry'> {
+    const acked = Math.max(this.journal.ackedThroughSeq(), this.pendingAck ?? 0);
     const batch = this.prebuilt?.afterSeq === acked ? this.prebuilt.batch : this.buildBatch(acked);
     this.prebuilt = undefined;
     if (!batch) {
       this.committedSinceUpload = 0;
       return 'idle';
     }
-    const pending = this.client.upload(batch.json);
+    const pending = this.client.upload(batch.body);
+    // While the server stores this batch: write the previous acknowledgement, then build the next
+    // batch (used only if this one is fully acknowledged). The agent's work overlaps the server's
+    // instead of adding to it; the journal's cursor still only moves in order.
+    await new Promise((resolve) => setImmediate(resolve));
+    this.applyPendingAck();
     if (batch.count === this.o.batchSize) {
-      // While the server stores this batch, build the next one (used only if this one is fully
-      // acknowledged): the agent's work overlaps the server's instead of adding to it.
-      await new Promise((resolve) => setImmediate(resolve));
       const next = this.buildBatch(batch.lastSeq);
       if (next) this.prebuilt = { afterSeq: batch.lastSeq, batch: next };
     }
@@ -158,14 +188,15 @@ export class Uploader {
       this.stats.uploadedRecords += r.response.stored;
       this.stats.lastUploadAt = new Date().toISOString();
       this.stats.serverAckedThroughSeq = r.response.ackedThroughSeq;
-      this.journal.markAcked(r.response.ackedThroughSeq);
       this.committedSinceUpload = 0;
+      const through = Math.min(r.response.ackedThroughSeq, this.journal.lastSeq());
+      if (through > acked) this.pendingAck = through;
       if (r.response.ackedThroughSeq < batch.lastSeq) {
         // The server stored less than the whole batch without saying why: try again later.
         this.retryWait = retryDelay(this.attempt + 1, this.backoff(), undefined, this.o.random);
         return 'retry';
       }
-      return this.journal.lastSeq() > this.journal.ackedThroughSeq() ? 'more' : 'idle';
+      return this.journal.lastSeq() > through ? 'more' : 'idle';
     }
     if (r.kind === 'gap') {
       const p = r.problem;
@@ -188,38 +219,59 @@ export class Uploader {
   }
 
   /**
-   * The request body, built as one string straight from the stored JSON (no parse and
-   * re-serialize per record: that is what keeps 1M-record replays fast and small). Records are
-   * added while the body stays under maxBodyBytes.
+   * The request body, assembled by SQLite from the stored JSON text in one statement and returned
+   * as a Buffer: no row objects, no per-record strings, no parse and re-serialize, and no
+   * string-to-UTF-8 copy in the HTTP client. That is what keeps a 1M-record replay fast and its
+   * heap small. A record's body is its fields as JSON (`{...}`); seq, type and time are spliced in
+   * front, and `host` when the record has no top-level host of its own. A body over maxBodyBytes
+   * is built again with proportionally fewer records (at least one).
    */
-  private buildBatch(acked: number): { json: string; lastSeq: number; count: number } | undefined {
+  private buildBatch(acked: number): UploadBatch | undefined {
     const max = this.o.maxBodyBytes ?? 4 * 1024 * 1024;
-    const rows = this.stmtBatch().all(acked, this.o.batchSize) as Array<{ seq: number; type: string; time: string; body: string }>;
-    if (rows.length === 0) return undefined;
-    const parts: string[] = [];
-    let bytes = 16;
-    let lastSeq = acked;
-    const hostField = `"host":${JSON.stringify(this.o.hostname)}`;
-    for (const row of rows) {
-      const hasHost = row.body.includes('"host":');
-      const rest = row.body.length > 2 ? `,${row.body.slice(1)}` : '}';
-      const rec = `{"seq":${row.seq},"type":${JSON.stringify(row.type)},"time":${JSON.stringify(row.time)}${hasHost ? '' : `,${hostField}`}${rest}`;
-      if (parts.length > 0 && bytes + rec.length + 1 > max) break;
-      parts.push(rec);
-      bytes += rec.length + 1;
-      lastSeq = row.seq;
+    let limit = this.o.batchSize;
+    for (;;) {
+      const row = this.stmtBatch().get({ after: acked, limit, host: this.o.hostname }) as { body: Buffer | null; n: number; lastSeq: number | null };
+      if (row.n === 0 || row.body === null || row.lastSeq === null) return undefined;
+      if (row.body.length > max && row.n > 1) {
+        limit = Math.max(1, Math.min(row.n - 1, Math.floor((row.n * max) / row.body.length * 0.95)));
+        continue;
+      }
+      this.journal.uploadReservedThroughSeq = Math.max(this.journal.uploadReservedThroughSeq, row.lastSeq);
+      return { body: row.body, lastSeq: row.lastSeq, count: row.n };
     }
-    this.journal.uploadReservedThroughSeq = Math.max(this.journal.uploadReservedThroughSeq, lastSeq);
-    return { json: `{"records":[${parts.join(',')}]}`, lastSeq, count: parts.length };
   }
 
-  private prebuilt: { afterSeq: number; batch: { json: string; lastSeq: number; count: number } } | undefined;
-  private batchStmt: { all(...params: unknown[]): unknown[] } | undefined;
+  private prebuilt: { afterSeq: number; batch: UploadBatch } | undefined;
+  private batchStmt: { get(...params: unknown[]): unknown } | undefined;
   private stmtBatch() {
-    this.batchStmt ??= this.journal.database.prepare('SELECT seq, type, time, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?');
+    this.batchStmt ??= this.journal.database.prepare(BATCH_SQL);
     return this.batchStmt;
   }
 }
+
+interface UploadBatch {
+  body: Buffer;
+  lastSeq: number;
+  count: number;
+}
+
+/**
+ * One upload body `{"records":[...]}` for the records after @after (at most @limit), in seq order.
+ * Each record is `{"seq":N,"type":...,"time":...` + (`"host":@host` if the stored fields have no
+ * top-level host) + the stored fields without their opening brace. A body starting `{"host":`
+ * has one (the common case, no JSON parsing); otherwise json_type() looks at the top level only,
+ * so a nested "host" key or one inside a string value is not mistaken for it.
+ */
+export const BATCH_SQL = `
+SELECT CAST('{"records":[' || group_concat(
+         '{"seq":' || seq || ',"type":' || json_quote(type) || ',"time":' || json_quote(time)
+         || CASE WHEN substr(body, 1, 8) = '{"host":' THEN ''
+                 WHEN json_type(body, '$.host') IS NOT NULL THEN ''
+                 ELSE ',"host":' || json_quote(@host) END
+         || CASE WHEN length(body) > 2 THEN ',' || substr(body, 2) ELSE '}' END,
+         ',' ORDER BY seq) || ']}' AS BLOB) AS body,
+       count(*) AS n, max(seq) AS lastSeq
+  FROM (SELECT seq, type, time, body FROM records WHERE seq > @after ORDER BY seq LIMIT @limit)`;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
