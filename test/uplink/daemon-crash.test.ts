@@ -1,0 +1,118 @@
+/**
+ * The whole `usage-agent run` daemon killed with SIGKILL while it uploads, again and again, then
+ * restarted: the usage-server must end with exactly the records the daemon's journal produced,
+ * each once. Records come in the way a user's session agent hands them over: the real DaemonLink
+ * (its own durable queue) over the daemon's session socket, a steady stream of input-events
+ * records each carrying a unique number (in `keyboard`).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { DaemonLink } from '../../src/ipc/client.js';
+import { Journal, type NewRecord } from '../../src/journal/journal.js';
+import { createLogger } from '../../src/log/logger.js';
+import { startAgent } from '../helpers/agent.js';
+import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The daemon journal's committed lastSeq and acknowledged seq, read beside the running daemon. */
+function journalState(dataDir: string): { lastSeq: number; acked: number } {
+  const j = Journal.open(join(dataDir, 'journal.db'), { readonly: true });
+  try {
+    return { lastSeq: j.lastSeq(), acked: j.ackedThroughSeq() };
+  } finally {
+    j.close();
+  }
+}
+
+test('kill -9 of the usage-agent daemon during uploads, repeated: the server holds exactly the journal records, each once', async (t) => {
+  const srv = await startServer();
+  t.after(() => srv.cleanup());
+  const agent = await startAgent(t, {
+    processes: { enabled: false },
+    server: { url: srv.url, enrollSecret: TEST_ENROLL_SECRET, uploadBatchSize: 200, uploadIntervalMs: 100, maxBackoffMs: 300, requestTimeoutMs: 3000 },
+  });
+  const queueDir = mkdtempSync(join(tmpdir(), 'uplink-daemon-crash-queue-'));
+  const queue = Journal.open(join(queueDir, 'queue.db'));
+  const link = new DaemonLink({
+    socketPath: join(agent.dataDir, 'agent.sock'),
+    queue,
+    logger: createLogger('silent'),
+    input: () => ({ mode: 'none', source: 'test', focus: 'none', sessionEvents: 'none' }),
+    minRetryMs: 20,
+    maxRetryMs: 200,
+  });
+  link.start();
+  t.after(() => {
+    link.stop();
+    queue.close();
+    rmSync(queueDir, { recursive: true, force: true });
+  });
+
+  let n = 0;
+  const produce = () => {
+    const batch: NewRecord[] = [];
+    for (let i = 0; i < 100; i++) {
+      n += 1;
+      const end = new Date(Date.UTC(2024, 4, 1) + n * 60_000);
+      const start = new Date(end.getTime() - 60_000);
+      batch.push({ type: 'input-events', time: end.toISOString(), start: start.toISOString(), end: end.toISOString(), durationSeconds: 60, application: '/usr/bin/test-app', keyboard: n, mouse: 0 });
+    }
+    link.enqueue(batch);
+  };
+  const producer = setInterval(produce, 25);
+  t.after(() => clearInterval(producer));
+
+  const agentId = () => srv.query<{ id: string }>('SELECT id FROM agents')[0]?.id;
+  const storedCount = () => srv.query<{ n: number }>('SELECT count(*) AS n FROM activity_records')[0]!.n;
+  let midUpload = 0;
+  const rounds = 6;
+  for (let round = 0; round < rounds; round++) {
+    // Kill once the server has taken something new since the last restart.
+    const before = storedCount();
+    const deadline = Date.now() + 30_000;
+    while (storedCount() <= before && Date.now() < deadline) await sleep(5);
+    assert.ok(storedCount() > before, `round ${round}: the restarted daemon uploads`);
+    await sleep((round * 17) % 60);
+    const s = journalState(agent.dataDir);
+    if (s.lastSeq > s.acked) midUpload += 1;
+    await agent.kill9();
+    await agent.restart();
+  }
+  assert.ok(midUpload >= rounds - 1, `the daemon was killed with records not yet acknowledged (${midUpload} of ${rounds} kills)`);
+
+  // Stop producing; everything handed over reaches the daemon's journal and then the server.
+  clearInterval(producer);
+  assert.equal(await link.drain(60_000), true, 'the session queue drained into the daemon journal');
+  const deadline = Date.now() + 60_000;
+  let s = journalState(agent.dataDir);
+  while ((s.acked < s.lastSeq || s.lastSeq < n) && Date.now() < deadline) {
+    await sleep(50);
+    s = journalState(agent.dataDir);
+  }
+  assert.equal(await agent.stop(), 0, 'clean stop');
+  s = journalState(agent.dataDir);
+  assert.ok(s.lastSeq >= n, `every handed-over record was journaled (lastSeq ${s.lastSeq}, records ${n})`);
+  assert.equal(s.acked, s.lastSeq, 'the server acknowledged everything the journal produced');
+
+  // The server: seqs 1..lastSeq, each exactly once, under one agent identity.
+  assert.equal(srv.query<{ n: number }>('SELECT count(*) AS n FROM agents')[0]!.n, 1, 'one identity across all restarts');
+  const id = agentId()!;
+  const seqs = srv
+    .query<{ seq: number }>(
+      `SELECT seq FROM activity_records WHERE agent_id = ? UNION ALL SELECT seq FROM process_records WHERE agent_id = ?
+       UNION ALL SELECT seq FROM other_records WHERE agent_id = ? UNION ALL SELECT seq FROM usage_events WHERE agent_id = ? AND seq IS NOT NULL ORDER BY seq`,
+      id, id, id, id,
+    )
+    .map((r) => r.seq);
+  assert.equal(seqs.length, s.lastSeq, 'as many stored records as the journal produced');
+  assert.deepEqual(seqs, Array.from({ length: s.lastSeq }, (_, i) => i + 1), 'seqs 1..lastSeq, none missing, none twice');
+  // And the records themselves: every handed-over record once (no resend journaled under a new seq).
+  const markers = srv.query<{ k: number }>("SELECT keyboard AS k FROM activity_records WHERE agent_id = ? AND type = 'input-events' ORDER BY keyboard", id).map((r) => r.k);
+  assert.equal(markers.length, n);
+  assert.deepEqual(markers, Array.from({ length: n }, (_, i) => i + 1));
+  t.diagnostic(`${rounds} kills (${midUpload} with unacknowledged records), ${n} records handed over, journal lastSeq ${s.lastSeq}`);
+});
