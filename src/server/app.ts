@@ -16,6 +16,7 @@ import { enrollmentSecrets, type ServerConfig } from './config.js';
 import { VerifiedTokens } from './auth.js';
 import { checkRecords, ingest } from './ingest.js';
 import { LeaseService, newId } from './leases.js';
+import { LazyChildLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { ajvField, problem } from './problem.js';
 import { TokenBuckets } from './ratelimit.js';
@@ -73,10 +74,11 @@ export async function createServer(cfg: ServerConfig, logger: Logger): Promise<S
 
   const app = Fastify({
     loggerInstance: logger,
+    childLoggerFactory: (parent, bindings, opts) => new LazyChildLogger(parent as Logger, bindings, opts) as unknown as Logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: cfg.limits.bodyLimitBytes,
     trustProxy: cfg.trustProxy as FastifyServerOptions['trustProxy'],
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, allowUnionTypes: true } },
@@ -261,16 +263,23 @@ export async function createServer(cfg: ServerConfig, logger: Logger): Promise<S
 
   app.get('/v1/leases', { config: { auth: 'agent' } }, async (req) => leases.held(req.agent!));
 
-  app.post<{ Params: { id: string } }>('/v1/leases/:id/renew', { schema: { params: idParams('id') }, config: { auth: 'agent' } }, async (req, reply) => {
+  // The hot path: a synchronous handler (no promise to settle before the reply is written).
+  app.post<{ Params: { id: string } }>('/v1/leases/:id/renew', { schema: { params: idParams('id') }, config: { auth: 'agent' } }, (req, reply) => {
     const b = req.body as unknown;
     if (b !== undefined && b !== null) {
-      if (typeof b !== 'object' || Array.isArray(b)) return sendProblem(reply, problem(400, 'validation-failed', 'The body must be empty or {}.', { field: '/' }));
+      if (typeof b !== 'object' || Array.isArray(b)) {
+        sendProblem(reply, problem(400, 'validation-failed', 'The body must be empty or {}.', { field: '/' }));
+        return;
+      }
       const k = Object.keys(b)[0];
-      if (k !== undefined) return sendProblem(reply, problem(400, 'validation-failed', `/${k} is not a known field`, { field: `/${k}`, errors: [{ field: `/${k}`, message: 'is not a known field' }] }));
+      if (k !== undefined) {
+        sendProblem(reply, problem(400, 'validation-failed', `/${k} is not a known field`, { field: `/${k}`, errors: [{ field: `/${k}`, message: 'is not a known field' }] }));
+        return;
+      }
     }
     const r = leases.renew(req.agent!, req.params.id);
-    if (!r) return sendProblem(reply, problem(404, 'lease-gone', 'This lease is no longer held (released, expired or revoked); acquire again or stop the program.', { field: 'path:id', action: 'acquire', leaseId: req.params.id }));
-    return r;
+    if (!r) sendProblem(reply, problem(404, 'lease-gone', 'This lease is no longer held (released, expired or revoked); acquire again or stop the program.', { field: 'path:id', action: 'acquire', leaseId: req.params.id }));
+    else reply.send(r);
   });
 
   app.delete<{ Params: { id: string }; Querystring: { reason?: ReleaseReason } }>(

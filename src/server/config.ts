@@ -85,7 +85,7 @@ export const ServerConfigSchema = z
     db: z.string().min(1).default('usage-server.db'),
     /**
      * Behind a reverse proxy: whose X-Forwarded-For to believe for the client address used by the
-     * enrollment rate limit and logs (fastify's trustProxy). false (default): the socket address.
+     * enrollment rate limit (fastify's trustProxy). false (default): the socket address.
      * A list of proxy addresses/CIDR ranges (array or comma-separated), a hop count, or true
      * (trust any sender: only when clients cannot reach the server except through the proxy).
      */
