@@ -3,14 +3,18 @@
  * agent's uplink to a real usage-server on loopback. The agent side runs in its own process so
  * its peak RSS is measured alone. Targets: <= 30 s, peak RSS <= 150 MB. The alternative measured
  * in the same run is the default batch size (server.uploadBatchSize = 500) on 200,000 records,
- * and the same 1M replay with node's default heap settings (RSS then grows with V8's lazy GC).
+ * and the same 1M replay with node's default heap settings. The agent runs with AGENT_NODE_FLAGS,
+ * the V8 flags the service definitions ship (src/service/node-flags.ts). CPU per record: the
+ * agent's own process.cpuUsage(), the server's /proc/PID/schedstat; /proc/loadavg says how busy
+ * the machine was (wall-clock figures are unreliable on a shared machine).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Journal } from '../src/journal/journal.js';
+import { AGENT_NODE_FLAGS } from '../src/service/node-flags.js';
 import { startServer } from '../test/helpers/server.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -27,22 +31,51 @@ function fill(dir: string, n: number): void {
   j.close();
 }
 
-/** V8 heap limits for the agent process (what the service definition should pass to node). */
-export const AGENT_NODE_FLAGS = ['--max-old-space-size=64', '--max-semi-space-size=4'];
+interface AgentResult {
+  records: number;
+  seconds: number;
+  peakRssBytes: number;
+  cpuUserSeconds: number;
+  cpuSystemSeconds: number;
+  retries: number;
+  acked: number;
+  batches: number;
+}
 
-async function run(n: number, batch: number, nodeFlags: string[] = AGENT_NODE_FLAGS): Promise<{ records: number; seconds: number; peakRssBytes: number; retries: number; acked: number; batches: number }> {
+/** CPU time (ns) a process has run, from /proc/PID/schedstat (Linux); NaN elsewhere. */
+function cpuNs(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {
+    return NaN;
+  }
+}
+
+const loadavg = () => {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').trim();
+  } catch {
+    return null;
+  }
+};
+
+/** The agent runs with the V8 flags the service definitions ship (src/service/node-flags.ts). */
+async function run(n: number, batch: number, nodeFlags: readonly string[] = AGENT_NODE_FLAGS): Promise<AgentResult & { agentCpuUsPerRecord: number; serverCpuUsPerRecord: number; loadavg: string | null }> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-replay-'));
   const srv = await startServer();
   try {
     fill(dir, n);
+    const server0 = cpuNs(srv.pid());
     const child = spawn(process.execPath, [...nodeFlags, join(here, '_replay-agent.js'), dir, srv.url, String(batch)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     await new Promise((r) => child.once('exit', r));
-    const res = JSON.parse(out.trim().split('\n').pop()!) as { records: number; seconds: number; peakRssBytes: number; retries: number; acked: number; batches: number };
+    const serverNs = cpuNs(srv.pid()) - server0;
+    const res = JSON.parse(out.trim().split('\n').pop()!) as AgentResult;
     const stored = srv.query<{ n: number }>('SELECT count(*) AS n FROM process_records')[0]!.n;
     if (stored !== n || res.acked !== n) throw new Error(`server stored ${stored}, agent acked ${res.acked}, expected ${n}`);
-    return res;
+    const us = (x: number) => Math.round((x / n) * 100) / 100;
+    return { ...res, agentCpuUsPerRecord: us((res.cpuUserSeconds + res.cpuSystemSeconds) * 1e6), serverCpuUsPerRecord: us(serverNs / 1000), loadavg: loadavg() };
   } finally {
     await srv.cleanup();
     rmSync(dir, { recursive: true, force: true });
@@ -63,9 +96,12 @@ export default async function replay(): Promise<object> {
     batchSize: 5000,
     batches: main.batches,
     retries: main.retries,
-    alternative: { batchSize: 500, records: alt.records, seconds: Math.round(alt.seconds * 100) / 100, recordsPerSecond: Math.round(altRps), peakRssBytes: alt.peakRssBytes },
+    agentCpuUsPerRecord: main.agentCpuUsPerRecord,
+    serverCpuUsPerRecord: main.serverCpuUsPerRecord,
+    loadavg: main.loadavg,
+    alternative: { batchSize: 500, records: alt.records, seconds: Math.round(alt.seconds * 100) / 100, recordsPerSecond: Math.round(altRps), peakRssBytes: alt.peakRssBytes, agentCpuUsPerRecord: alt.agentCpuUsPerRecord, serverCpuUsPerRecord: alt.serverCpuUsPerRecord },
     nodeFlags: AGENT_NODE_FLAGS.join(' '),
-    withDefaultV8Flags: { seconds: Math.round(defaults.seconds * 100) / 100, peakRssBytes: defaults.peakRssBytes },
+    withDefaultV8Flags: { seconds: Math.round(defaults.seconds * 100) / 100, peakRssBytes: defaults.peakRssBytes, agentCpuUsPerRecord: defaults.agentCpuUsPerRecord },
     ratioVsBatch500: Math.round((rps / altRps) * 100) / 100,
     targets: { seconds: 30, peakRssBytes: 150 * 1024 * 1024 },
     met: { seconds: main.seconds <= 30, peakRssBytes: main.peakRssBytes <= 150 * 1024 * 1024 },

@@ -79,6 +79,14 @@ export function summarize(rows: ReadonlyArray<{ type: string; time: string; fiel
   return [...groups.values()];
 }
 
+/**
+ * Longest run compacted or dropped in one transaction. A run is read whole into memory (rows and
+ * parsed fields, ~1-2 KB per record): without a cap, weeks of nothing but process-interval
+ * records would be one run and could exceed the daemon's old-space limit (src/service/node-flags.ts).
+ * A longer stretch becomes several runs, each with its own summaries.
+ */
+export const MAX_RUN_RECORDS = 5000;
+
 /** Finds runs of consecutive compactable seqs (oldest first) among unacknowledged records. */
 function findRuns(db: Database.Database, afterSeq: number): Array<{ from: number; to: number; count: number }> {
   const runs: Array<{ from: number; to: number; count: number }> = [];
@@ -88,7 +96,7 @@ function findRuns(db: Database.Database, afterSeq: number): Array<{ from: number
     // A covering record (throughSeq) ends where its range ends: the next seq follows it directly.
     const through = r.body.includes('"throughSeq"') ? (JSON.parse(r.body) as { throughSeq?: number }).throughSeq ?? r.seq : r.seq;
     const consecutive = prevSeq >= 0 && r.seq === prevSeq + 1;
-    if (COMPACTABLE.has(r.type) && cur && consecutive) {
+    if (COMPACTABLE.has(r.type) && cur && consecutive && cur.count < MAX_RUN_RECORDS) {
       cur.to = through;
       cur.count++;
     } else {

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join, posix, win32 } from 'node:path';
 import { PACKAGE_ROOT } from '../config/paths.js';
-import { renderTemplate, type TemplateFormat } from './render.js';
+import { AGENT_NODE_FLAGS } from './node-flags.js';
+import { renderTemplate, type TemplateFormat, type TemplateValue } from './render.js';
 
 export type ServiceOs = 'linux' | 'darwin' | 'win32';
 export const SERVICE_OSES: readonly ServiceOs[] = ['linux', 'darwin', 'win32'];
@@ -94,11 +95,15 @@ function pathApi(os: ServiceOs) {
   return os === 'win32' ? win32 : posix;
 }
 
+/** Placeholder values: strings, and word lists (AGENT_NODE_FLAGS) that render as several arguments. */
+export type TemplateVars = Record<string, TemplateValue>;
+
 /** The placeholder values of a layout. */
-export function templateVars(layout: ServiceLayout): Record<string, string> {
+export function templateVars(layout: ServiceLayout): TemplateVars {
   const p = pathApi(layout.os);
   return {
     NODE: layout.node,
+    AGENT_NODE_FLAGS,
     PREFIX: layout.prefix,
     AGENT_JS: p.join(layout.prefix, 'dist', 'src', 'cli', 'usage-agent.js'),
     SERVER_JS: p.join(layout.prefix, 'dist', 'src', 'server', 'cli.js'),

@@ -15,6 +15,7 @@ import {
   type RenderedDefinition,
   type ServiceLayout,
 } from './layout.js';
+import { AGENT_NODE_FLAGS } from './node-flags.js';
 
 export type Step =
   | { kind: 'mkdir'; path: string; mode: number }
@@ -121,7 +122,7 @@ const run = (argv: string[], why: string, ignoreFailure = false): Step => ({ kin
 /** The daemon's command line, as the service manager runs it; for "run it yourself" notes. */
 export function daemonCommandLine(layout: ServiceLayout): string[] {
   const v = templateVars(layout);
-  return [v.NODE!, v.AGENT_JS!, 'run', '--config', layout.config, '--data-dir', layout.dataDir];
+  return [v.NODE as string, ...AGENT_NODE_FLAGS, v.AGENT_JS as string, 'run', '--config', layout.config, '--data-dir', layout.dataDir];
 }
 
 export function installPlan(layout: ServiceLayout, machine: MachineState, options: PlanOptions = {}): Plan {

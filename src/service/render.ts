@@ -75,6 +75,22 @@ export function escapeFor(format: TemplateFormat, value: string): string {
   }
 }
 
+/**
+ * A placeholder's value: one string, or a list of words (command-line arguments such as
+ * AGENT_NODE_FLAGS). A list becomes several words, each escaped on its own: space-separated in a
+ * systemd, shell or desktop command line and in WinSW's <arguments>; in XML, a line that holds only
+ * `<tag>@NAME@</tag>` (a launchd ProgramArguments entry) is repeated once per word, and dropped
+ * for an empty list.
+ */
+export type TemplateValue = string | readonly string[];
+
+const LIST_ELEMENT_LINE = /^([ \t]*)<([A-Za-z][\w.-]*)>@([A-Z][A-Z0-9_]*)@<\/\2>[ \t]*\r?\n/gm;
+
+function renderList(format: TemplateFormat, name: string, words: readonly string[]): string {
+  if (format === 'json') throw new TemplateError(`@${name}@ is a list and cannot be rendered into JSON`);
+  return words.map((w) => escapeFor(format, w)).join(' ');
+}
+
 /** The placeholders a template uses, in order of first appearance. */
 export function placeholdersOf(template: string): string[] {
   return [...new Set([...template.matchAll(PLACEHOLDER)].map((m) => m[1]!))];
@@ -84,11 +100,25 @@ export function placeholdersOf(template: string): string[] {
  * Replaces every `@NAME@`. An unknown placeholder is an error, not an empty string: a unit with
  * `ExecStart= run` would install fine and fail at boot on 5,000 machines.
  */
-export function renderTemplate(template: string, vars: Readonly<Record<string, string>>, format: TemplateFormat): string {
+export function renderTemplate(template: string, vars: Readonly<Record<string, TemplateValue>>, format: TemplateFormat): string {
   const missing = placeholdersOf(template).filter((name) => !(name in vars));
   if (missing.length > 0) throw new TemplateError(`template uses undefined placeholder(s): ${missing.map((n) => `@${n}@`).join(', ')}`);
   for (const [name, value] of Object.entries(vars)) {
-    if (/[\n\r\0]/.test(value)) throw new TemplateError(`value of @${name}@ contains a line break or NUL`);
+    for (const v of typeof value === 'string' ? [value] : value) {
+      if (/[\n\r\0]/.test(v)) throw new TemplateError(`value of @${name}@ contains a line break or NUL`);
+    }
   }
-  return template.replace(PLACEHOLDER, (_, name: string) => escapeFor(format, vars[name]!));
+  let text = template;
+  if (format === 'xml') {
+    text = text.replace(LIST_ELEMENT_LINE, (line, indent: string, tag: string, name: string) => {
+      const value = vars[name]!;
+      if (typeof value === 'string') return line;
+      const eol = line.endsWith('\r\n') ? '\r\n' : '\n';
+      return value.map((w) => `${indent}<${tag}>${escapeXml(w)}</${tag}>${eol}`).join('');
+    });
+  }
+  return text.replace(PLACEHOLDER, (_, name: string) => {
+    const value = vars[name]!;
+    return typeof value === 'string' ? escapeFor(format, value) : renderList(format, name, value);
+  });
 }

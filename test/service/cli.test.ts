@@ -11,6 +11,7 @@ import { join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { AGENT_BIN, runAgentCli, tempDir } from '../helpers/cli.js';
 import { readTemplate } from '../../src/service/layout.js';
+import { AGENT_NODE_FLAGS } from '../../src/service/node-flags.js';
 import type { TemplateFormat } from '../../src/service/render.js';
 import type { Plan, Step } from '../../src/service/plan.js';
 
@@ -24,6 +25,8 @@ function dryRun(args: string[]): Plan {
 
 /** The template as a regex: literal text must match exactly, each placeholder any escaped value. */
 function matchesTemplate(rendered: string, template: string): boolean {
+  // A whole-line list element (launchd ProgramArguments) is rendered once per flag.
+  template = template.replace(/^([ \t]*<string>@AGENT_NODE_FLAGS@<\/string>\n)/m, (line) => line.repeat(AGENT_NODE_FLAGS.length));
   const parts = template.split(/@[A-Z][A-Z0-9_]*@/);
   const re = new RegExp(`^${parts.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^\\n]*?')}$`);
   return re.test(rendered);
@@ -54,7 +57,7 @@ describe('service install --dry-run', () => {
     const unit = files.get('usage-agent.service')!.contents;
     assert.match(
       unit,
-      /^ExecStart="\/opt\/my node\/bin\/node" \/opt\/usage-agent\/dist\/src\/cli\/usage-agent\.js run --config \/etc\/usage-agent\/agent\.json --data-dir \/var\/lib\/usage-agent$/m,
+      new RegExp(`^ExecStart="/opt/my node/bin/node" ${AGENT_NODE_FLAGS.join(' ')} /opt/usage-agent/dist/src/cli/usage-agent\\.js run --config /etc/usage-agent/agent\\.json --data-dir /var/lib/usage-agent$`, 'm'),
     );
     assert.match(unit, /^ReadWritePaths=\/var\/lib\/usage-agent$/m);
     assert.match(unit, /^CapabilityBoundingSet=CAP_SYS_PACCT CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_KILL CAP_CHOWN$/m);
@@ -78,8 +81,9 @@ describe('service install --dry-run', () => {
     const daemon = files.get('org.usage-agent.agent.plist')!;
     assert.equal(daemon.path, '/Library/LaunchDaemons/org.usage-agent.agent.plist');
     const args = [...daemon.contents.matchAll(/<string>([^<]*)<\/string>/g)].map((m) => m[1]);
-    assert.deepEqual(args.slice(1, 8), [
+    assert.deepEqual(args.slice(1, 8 + AGENT_NODE_FLAGS.length), [
       '/usr/local/bin/node',
+      ...AGENT_NODE_FLAGS,
       '/Applications/R&amp;D Tools/usage-agent/dist/src/cli/usage-agent.js',
       'run',
       '--config',
@@ -99,9 +103,11 @@ describe('service install --dry-run', () => {
     }
     const svc = files.get('usage-agent.xml')!.contents;
     assert.match(svc, /<executable>C:\\Program Files\\usage-agent\\node\\node\.exe<\/executable>/);
-    assert.match(
+    assert.ok(
+      svc.includes(
+        `<arguments>${AGENT_NODE_FLAGS.join(' ')} "C:\\Program Files\\usage-agent\\dist\\src\\cli\\usage-agent.js" run --config "C:\\ProgramData\\usage-agent\\agent.json" --data-dir "C:\\ProgramData\\usage-agent\\data"</arguments>`,
+      ),
       svc,
-      /<arguments>"C:\\Program Files\\usage-agent\\dist\\src\\cli\\usage-agent\.js" run --config "C:\\ProgramData\\usage-agent\\agent\.json" --data-dir "C:\\ProgramData\\usage-agent\\data"<\/arguments>/,
     );
     assert.equal(files.get('usage-agent-session.task.xml')!.encoding, 'utf16le');
     assert.equal(JSON.parse(files.get('session.json')!.contents).session.socketPath, '\\\\.\\pipe\\usage-agent');

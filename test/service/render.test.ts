@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultLayout, definitionsFor, encodeContents, readTemplate, renderDefinition, templateVars, SERVICE_OSES } from '../../src/service/layout.js';
+import { AGENT_NODE_FLAGS } from '../../src/service/node-flags.js';
 import { installPlan, uninstallPlan, type MachineState } from '../../src/service/plan.js';
 import {
   escapeDesktopArg,
@@ -132,7 +133,7 @@ describe('install and uninstall plans', () => {
   it('without a running systemd: enables for the next boot, starts nothing, and says so', () => {
     const plan = installPlan(layout, machine({}, false));
     assert.deepEqual(runs(plan), ['systemctl enable usage-agent.service', 'systemctl --global enable usage-agent-session.service']);
-    assert.ok(plan.notes.some((n) => n.includes('systemd is not running') && n.includes('/opt/usage-agent/node/bin/node /opt/usage-agent/dist/src/cli/usage-agent.js run --config /etc/usage-agent/agent.json')));
+    assert.ok(plan.notes.some((n) => n.includes('systemd is not running') && n.includes(`/opt/usage-agent/node/bin/node ${AGENT_NODE_FLAGS.join(' ')} /opt/usage-agent/dist/src/cli/usage-agent.js run --config /etc/usage-agent/agent.json`)));
     const noSystemctl = installPlan(layout, machine({}, false, false));
     assert.deepEqual(runs(noSystemctl), []);
     assert.ok(noSystemctl.notes.some((n) => n.includes('systemctl was not found')));

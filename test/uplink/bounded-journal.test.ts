@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { enforceBound, summarize, usedBytes } from '../../src/journal/bound.js';
+import { enforceBound, MAX_RUN_RECORDS, summarize, usedBytes } from '../../src/journal/bound.js';
 import { Journal } from '../../src/journal/journal.js';
 import { planIngest } from '../../src/server/logic.js';
 import { UplinkClient } from '../../src/uplink/client.js';
@@ -117,4 +117,30 @@ test('compaction never rewrites records that are in flight to the server', (t) =
   assert.deepEqual(journal.read({ afterSeq: 0, limit: 1000 }), original, 'the in-flight records are untouched');
   const after = journal.read({ afterSeq: 1000 });
   assert.ok(after.length < 1000 && after[0]!.seq === 1001, 'compaction started right after the batch');
+});
+
+test('a long stretch of compactable records is compacted in runs of at most MAX_RUN_RECORDS (bounded memory per transaction)', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bounded-long-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const journal = Journal.open(join(dir, 'journal.db'));
+  t.after(() => journal.close());
+  const total = MAX_RUN_RECORDS * 2 + 500;
+  const pad = 'x'.repeat(200);
+  for (let i = 0; i < total; i++) {
+    const s = new Date(Date.UTC(2024, 4, 1) + i * 60_000).toISOString();
+    const e = new Date(Date.UTC(2024, 4, 1) + (i + 1) * 60_000).toISOString();
+    journal.append({ type: 'process-interval', time: e, user: 'ann', exe: '/opt/cad/bin/cad', pid: 42, cpuSeconds: 1, intervalStart: s, intervalEnd: e, note: pad });
+  }
+  journal.flush();
+  const r = enforceBound(journal, Math.floor(usedBytes(journal.database) / 3));
+  assert.equal(r.droppedRecords, 0);
+  assert.ok(r.compactedRecords >= 2 * MAX_RUN_RECORDS, `compacted ${r.compactedRecords}`);
+  const left = journal.read();
+  // One summary per run (one user, one program), each standing for at most MAX_RUN_RECORDS.
+  assert.deepEqual(left.slice(0, 2).map((x) => [x.seq, x.compacted, x.throughSeq]), [
+    [1, MAX_RUN_RECORDS, MAX_RUN_RECORDS],
+    [MAX_RUN_RECORDS + 1, MAX_RUN_RECORDS, 2 * MAX_RUN_RECORDS],
+  ]);
+  assert.ok(left.every((x) => ((x.compacted as number | undefined) ?? 1) <= MAX_RUN_RECORDS));
+  assert.equal(left.reduce((sum, x) => sum + ((x.compacted as number | undefined) ?? 1), 0), total, 'every record accounted for');
 });
