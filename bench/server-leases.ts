@@ -54,16 +54,18 @@ export default async function serverLeases(): Promise<object> {
         if (r.status !== 200) bad++;
       }),
     );
-    const pairs = await withServerCpu(srv.pid(), () => loop(CONCURRENCY, SECONDS, async (w, i) => {
-      const a = agents[w % AGENTS];
-      const r = await call(pool, 'POST', '/v1/leases', a.agentToken, JSON.stringify({ product: 'bench', user: `pair-${w}`, host: a.host, pid: 100_000 + w, processStart: '2024-05-01T00:00:00Z', requestId: `p-${w}-${i}` }));
-      if (r.status !== 201) {
-        bad++;
-        return;
-      }
-      const d = await call(pool, 'DELETE', `/v1/leases/${r.json.leaseId}`, a.agentToken);
-      if (d.status !== 204) bad++;
-    }));
+    const pairs = await withServerCpu(srv.pid(), () =>
+      loop(CONCURRENCY, SECONDS, async (w, i) => {
+        const a = agents[w % AGENTS];
+        const r = await call(pool, 'POST', '/v1/leases', a.agentToken, JSON.stringify({ product: 'bench', user: `pair-${w}`, host: a.host, pid: 100_000 + w, processStart: '2024-05-01T00:00:00Z', requestId: `p-${w}-${i}` }));
+        if (r.status !== 201) {
+          bad++;
+          return;
+        }
+        const d = await call(pool, 'DELETE', `/v1/leases/${r.json.leaseId}`, a.agentToken);
+        if (d.status !== 204) bad++;
+      }),
+    );
     return {
       renewalsPerSecond: renew.perSecond,
       renewP50Ms: renew.p50Ms,
