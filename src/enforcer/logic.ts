@@ -194,6 +194,8 @@ export type Effect =
 export const entryKey = (user: string, productId: string) => `${user}\u0000${productId}`;
 const iso = (ms: number) => new Date(ms).toISOString();
 const clock = (ms: number) => iso(ms).slice(11, 19) + ' UTC';
+/** 45 s, 2 min, 90 min: how long, as a person would say it. */
+const duration = (seconds: number) => (seconds < 120 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`);
 const isAllocationType = (p: AnyProduct) => !p.logged && (p.licenseType === 'leased' || p.licenseType === 'node-locked');
 
 /** Deterministic request id for an entry's lease attempt (≤ 128 chars). */
@@ -833,7 +835,7 @@ export class Enforcer {
     e.idleDeadlineMs = now + warn * 1000;
     const then = p.idle.action === 'notify' ? 'you will be reminded' : p.idle.action === 'release' ? 'its license will be released for others' : p.idle.action === 'suspend' ? `its license will be released and ${p.name} paused` : `its license will be released and ${p.name} closed`;
     this.notify(e, fx, 'idle', `${p.name}: are you still using it?`,
-      `${p.name} has had no input for ${Math.round(idleSeconds / 60)} min. Unless you use it before ${clock(e.idleDeadlineMs)}, ${then}.`, 'critical', e.idleDeadlineMs);
+      `${p.name} has had no input for ${duration(idleSeconds)}. Unless you use it before ${clock(e.idleDeadlineMs)}, ${then}.`, 'critical', e.idleDeadlineMs);
   }
 
   private harvest(e: Entry, now: number, fx: Effect[]): void {

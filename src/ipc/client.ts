@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { Journal, type NewRecord } from '../journal/journal.js';
 import type { Logger } from '../log/logger.js';
-import { IPC_VERSION, MAX_BATCH, lineReader, tokenPath, type DaemonMessage, type InputInfo, type Notification } from './protocol.js';
+import { ACTIVITY_GAP_MS, FEATURE_ACTIVITY, IPC_VERSION, MAX_BATCH, lineReader, tokenPath, type DaemonMessage, type InputInfo, type Notification } from './protocol.js';
 
 /** Shows a notification to the user; pluggable (notify-send, a test recorder, ...). */
 export interface Notifier {
@@ -42,7 +42,10 @@ export class DaemonLink {
   private stopped = false;
   private readonly queueId: string;
   private readonly waiters = new Set<() => void>();
-  readonly stats = { connects: 0, sent: 0, acked: 0, notifications: 0, lastError: undefined as string | undefined };
+  /** What the connected daemon accepts beyond v1's base messages (welcome.features). */
+  private features = new Set<string>();
+  private lastInput: { application: string | null; t: number } | undefined;
+  readonly stats = { connects: 0, sent: 0, acked: 0, notifications: 0, activity: 0, lastError: undefined as string | undefined };
 
   constructor(private readonly o: DaemonLinkOptions) {
     this.retryMs = o.minRetryMs ?? 500;
@@ -90,6 +93,22 @@ export class DaemonLink {
       });
     }
     return this.pending() === 0;
+  }
+
+  /**
+   * Input in `application` between monotonic times `first` and `last` (ms). Tells the daemon at
+   * once when it is the first input after a pause of ACTIVITY_GAP_MS or in another application
+   * (the lease enforcer gives a license back, or keeps it, without waiting for the per-minute
+   * records); otherwise nothing is sent. Returns whether a message was sent.
+   */
+  activity(application: string | null, first: number, last = first): boolean {
+    const prev = this.lastInput;
+    this.lastInput = { application, t: last };
+    if (prev && prev.application === application && first - prev.t < ACTIVITY_GAP_MS) return false;
+    if (application === null || this.state !== 'ready' || !this.features.has(FEATURE_ACTIVITY)) return false;
+    this.stats.activity += 1;
+    this.write({ v: IPC_VERSION, kind: 'activity', application });
+    return true;
   }
 
   sendStatus(): void {
@@ -175,6 +194,7 @@ export class DaemonLink {
       }
       case 'welcome':
         this.state = 'ready';
+        this.features = new Set(Array.isArray(msg.features) ? msg.features.map(String) : []);
         this.stats.connects += 1;
         this.retryMs = this.o.minRetryMs ?? 500;
         this.o.logger.info({ user: msg.user, ackedThrough: msg.ackedThrough }, 'connected to the daemon');

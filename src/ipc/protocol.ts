@@ -28,16 +28,26 @@ export interface InputInfo {
   detail?: string;
 }
 
+/**
+ * Optional messages a daemon accepts, announced in `welcome.features` (an older daemon announces
+ * none, and a client sends them only when announced: an unknown kind would end the connection).
+ * `activity`: "input in this application now", sent at the first input after a pause of
+ * ACTIVITY_GAP_MS or in a newly focused application; no counts, no key codes, no coordinates.
+ */
+export const FEATURE_ACTIVITY = 'activity';
+export const ACTIVITY_GAP_MS = 5000;
+
 export type ClientMessage =
   | { v: number; kind: 'hello'; uid: number; pid: number; queueId: string; input: InputInfo; display?: string }
   | { v: number; kind: 'auth'; token: string }
   | { v: number; kind: 'records'; items: Array<{ id: number; record: Record<string, unknown> }> }
   | { v: number; kind: 'status'; input: InputInfo }
-  | { v: number; kind: 'notified'; id: string; shown: boolean; error?: string };
+  | { v: number; kind: 'notified'; id: string; shown: boolean; error?: string }
+  | { v: number; kind: 'activity'; application: string };
 
 export type DaemonMessage =
   | { v: number; kind: 'challenge'; tokenPath: string }
-  | { v: number; kind: 'welcome'; uid: number; user: string; ackedThrough: number }
+  | { v: number; kind: 'welcome'; uid: number; user: string; ackedThrough: number; features?: string[] }
   | { v: number; kind: 'ack'; through: number; accepted: number; duplicates: number; rejected: number }
   | ({ v: number; kind: 'notification' } & Notification)
   | { v: number; kind: 'error'; message: string };

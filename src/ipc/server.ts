@@ -22,6 +22,7 @@ import {
   lineReader,
   tokenDir,
   tokenPath,
+  FEATURE_ACTIVITY,
   type ClientMessage,
   type DaemonMessage,
   type InputInfo,
@@ -36,6 +37,8 @@ export interface SessionHub {
   connectedUsers(): Array<{ uid: number; user: string; sessions: number }>;
   /** Called when a session agent reports whether it could show a notification. */
   onNotificationResult(listener: (r: { uid: number; user: string; id: string; shown: boolean; error?: string }) => void): () => void;
+  /** Live "input in this application now" from a session agent (`activity`; see protocol.ts). */
+  onActivity(listener: (a: { uid: number; user: string; application: string; at: number }) => void): () => void;
 }
 
 /** Activity record types a session agent may send; anything else is rejected. */
@@ -122,6 +125,7 @@ export class SessionServer implements Component, SessionHub {
   private readonly users = new Map<number, string>();
   private readonly acked = new Map<string, number>();
   private readonly resultListeners = new Set<(r: { uid: number; user: string; id: string; shown: boolean; error?: string }) => void>();
+  private readonly activityListeners = new Set<(a: { uid: number; user: string; application: string; at: number }) => void>();
   private readonly counters = { accepted: 0, duplicates: 0, rejected: 0, authFailures: 0, notificationsSent: 0 };
   private readonly isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
@@ -227,6 +231,11 @@ export class SessionServer implements Component, SessionHub {
     return () => this.resultListeners.delete(listener);
   }
 
+  onActivity(listener: (a: { uid: number; user: string; application: string; at: number }) => void): () => void {
+    this.activityListeners.add(listener);
+    return () => this.activityListeners.delete(listener);
+  }
+
   // --- connections -----------------------------------------------------------------------------
 
   private accept(socket: Socket): void {
@@ -272,6 +281,13 @@ export class SessionServer implements Component, SessionHub {
         case 'status':
           c.input = sanitizeInput(msg.input);
           return;
+        case 'activity': {
+          // Not journaled (the input-events records are the account); user from authentication.
+          if (typeof msg.application !== 'string' || msg.application.length === 0 || msg.application.length > 4096) return;
+          const a = { uid: c.uid!, user: c.user!, application: msg.application, at: Date.now() };
+          for (const l of this.activityListeners) l(a);
+          return;
+        }
         case 'notified': {
           const r = { uid: c.uid!, user: c.user!, id: String(msg.id), shown: msg.shown === true, error: msg.error ? String(msg.error) : undefined };
           for (const l of this.resultListeners) l(r);
@@ -319,7 +335,7 @@ export class SessionServer implements Component, SessionHub {
     // The committed value: what the client may delete from its queue.
     const ackedThrough = this.ctx.journal.getCursor<number>(this.cursorKey(c)) ?? 0;
     this.ctx.logger.info({ user: c.user, uid: c.uid, pid: c.pid, input: c.input?.mode, ackedThrough }, 'session agent connected');
-    this.send(c, { v: IPC_VERSION, kind: 'welcome', uid: c.uid!, user: c.user, ackedThrough });
+    this.send(c, { v: IPC_VERSION, kind: 'welcome', uid: c.uid!, user: c.user, ackedThrough, features: [FEATURE_ACTIVITY] });
   }
 
   /**

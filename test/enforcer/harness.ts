@@ -15,6 +15,7 @@ import type { Component, DaemonContext } from '../../src/daemon/component.js';
 import { createEnforcerComponent, type Notifier } from '../../src/enforcer/component.js';
 import { detectHostIdentity } from '../../src/host/identity.js';
 import { Journal } from '../../src/journal/journal.js';
+import { SessionServer } from '../../src/ipc/server.js';
 import { createLogger } from '../../src/log/logger.js';
 import { createUplinkComponent, type UplinkService } from '../../src/uplink/component.js';
 import { TEST_ENROLL_SECRET, type TestServer } from '../helpers/server.js';
@@ -46,6 +47,10 @@ export interface TestAgentRig {
   notifier: RecordingNotifier;
   uplink: UplinkService;
   components: Component[];
+  /** With `sessions: 'socket'`: the real session channel (session agents connect here). */
+  socketPath?: string;
+  sessionServer?: SessionServer;
+
   /** Starts a copy of /bin/sleep named `name` (the controlled program). */
   launch(name: string, seconds?: number): ChildProcess;
   /** Usage events the server stored for this agent, in seq order. */
@@ -57,6 +62,7 @@ export async function startRig(
   t: { after(fn: () => void | Promise<void>): void },
   srv: TestServer,
   config: AgentConfigInput = {},
+  options: { sessions?: 'recording' | 'socket' } = {},
 ): Promise<TestAgentRig> {
   const dataDir = mkdtempSync(join(tmpdir(), 'enforcer-test-'));
   const children: ChildProcess[] = [];
@@ -72,8 +78,25 @@ export async function startRig(
   const watcher = new ProcessWatcher(new ProcfsReader({ names: new PasswdNames() }), cfg.leases.launchPollMs);
   ctx.services.set('processes', watcher);
   const notifier = new RecordingNotifier();
-  ctx.services.set('sessions', notifier);
   const components: Component[] = [];
+  let sessionServer: SessionServer | undefined;
+  const socketPath = join(dataDir, 'agent.sock');
+  if (options.sessions === 'socket') {
+    // The daemon's real session channel: notifications go to connected session agents.
+    sessionServer = new SessionServer(ctx, { socketPath });
+    await sessionServer.start();
+    // `notifier.shown` then lists what the real channel delivered to a connected session agent.
+    const send = sessionServer.notifyUser.bind(sessionServer);
+    sessionServer.notifyUser = (user, n) => {
+      const sent = send(user, n);
+      if (sent) notifier.shown.push({ user, ...n });
+      return sent;
+    };
+    components.push(sessionServer);
+    ctx.services.set('sessions', sessionServer);
+  } else {
+    ctx.services.set('sessions', notifier);
+  }
   for (const f of [createUplinkComponent, createEnforcerComponent]) {
     const c = await f(ctx);
     if (c) {
@@ -88,6 +111,8 @@ export async function startRig(
     notifier,
     uplink: ctx.services.get('uplink') as UplinkService,
     components,
+    ...(sessionServer ? { socketPath, sessionServer } : {}),
+
     launch(name, seconds = 300) {
       const dir = join(dataDir, `bin-${children.length}`);
       mkdirSync(dir);

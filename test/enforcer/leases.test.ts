@@ -185,7 +185,7 @@ test('idle harvesting: no input in the program for the idle time -> asked first,
   // What the daemon journals for a session agent's report: input in this program, just now.
   rig.ctx.journal.append({ type: 'input-events', time: new Date().toISOString(), user: 'root', application: exe, start: new Date(Date.now() - 1000).toISOString(), end: new Date().toISOString(), keyboard: 3, mouse: 1, switch: 0 });
   const ask = await waitFor(() => rig.notifier.shown.find((n) => n.title === 'CAD Pro: are you still using it?'), 'the question');
-  assert.match(ask.body, /^CAD Pro has had no input for \d+ min\. Unless you use it before \d\d:\d\d:\d\d UTC, its license will be released for others\.$/);
+  assert.match(ask.body, /^CAD Pro has had no input for \d+ s\. Unless you use it before \d\d:\d\d:\d\d UTC, its license will be released for others\.$/);
   await waitFor(() => codes(rig.serverEvents()).includes(2), 'release');
   const evs = rig.serverEvents();
   assert.deepEqual(codes(evs), [1, 3, 4, 2]);
