@@ -64,7 +64,8 @@ const serverSchema = z
     enrollSecret: z.string().min(1).optional(),
     caFile: z.string().min(1).optional(),
     proxy: z.url().optional(),
-    uploadBatchSize: z.number().int().min(1).max(5000).default(500),
+    // 2000 x ~330 B = ~0.7 MB bodies: per-request costs amortised (bench replay), RSS kept low.
+    uploadBatchSize: z.number().int().min(1).max(5000).default(2000),
     uploadIntervalMs: z.number().int().min(100).default(5000),
     requestTimeoutMs: z.number().int().min(100).default(10_000),
     maxBackoffMs: z.number().int().min(100).default(300_000),
