@@ -1,5 +1,5 @@
 /**
- * `daemon`: the real `usage-agent run` at default settings (sample every 5 s, pacct auto) for
+ * `daemon`: the real `usage-agent run` at default settings, with the node flags the service ships (AGENT_NODE_FLAGS), (sample every 5 s, pacct auto) for
  * 60 s with >= 400 live processes: CPU % of one core from /proc/PID/stat of the daemon (utime +
  * stime over the window, after a 5 s settling period) and its max RSS (VmHWM) - the daemon process
  * only (not this process, not the sleepers). The >= 400 live processes are our own sleepers over the
@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureLiveProcesses } from './sampler.js';
+import { AGENT_NODE_FLAGS } from '../src/service/node-flags.js';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'usage-agent.js');
 
@@ -30,7 +31,7 @@ export default async function daemon(): Promise<Record<string, unknown>> {
     // Our own sleepers over the machine's stable baseline: >= 400 whatever other runs leave behind.
     sleepers.push(...(await ensureLiveProcesses(400, 900)));
     const liveAtStart = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).length;
-    agent = spawn(process.execPath, [BIN, 'run', '--data-dir', dir, '--log-level', 'warn'], { stdio: 'ignore' });
+    agent = spawn(process.execPath, [...AGENT_NODE_FLAGS, BIN, 'run', '--data-dir', dir, '--log-level', 'warn'], { stdio: 'ignore' });
     const until = Date.now() + 30_000;
     while (!existsSync(join(dir, 'status.json')) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     await new Promise((r) => setTimeout(r, 5000));

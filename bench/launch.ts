@@ -10,6 +10,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AGENT_NODE_FLAGS } from '../src/service/node-flags.js';
 import { AGENT_BIN } from '../test/helpers/cli.js';
 import { startServer, TEST_ENROLL_SECRET, type TestServer } from '../test/helpers/server.js';
 
@@ -33,7 +34,7 @@ async function startDaemon(dir: string, srv: TestServer, pollMs: number): Promis
     leases: { launchPollMs: pollMs },
     log: { level: 'warn' },
   }));
-  const child = spawn(process.execPath, [AGENT_BIN, 'run', '--config', cfg, '--data-dir', data], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, AGENT_BIN, 'run', '--config', cfg, '--data-dir', data], { stdio: ['ignore', 'ignore', 'inherit'] });
   // Ready once the uplink enrolled (the agent row appears on the server).
   for (let i = 0; i < 400 && srv.query('SELECT 1 FROM agents').length < (pollMs === 500 ? 1 : 2); i++) await sleep(25);
   await sleep(1500);
