@@ -1,7 +1,7 @@
 /**
  * `daemon`: the real `usage-agent run` at default settings (sample every 5 s, pacct auto) and with
- * the node flags the service ships (AGENT_NODE_FLAGS), for 60 s with >= 400 live processes: CPU % of one core from /proc/PID/stat of the daemon (utime +
- * stime over the window, after a 5 s settling period) and its max RSS (VmHWM) - the daemon process
+ * the node flags the service ships (AGENT_NODE_FLAGS), for 60 s with >= 400 live processes: CPU %
+ * of one core from /proc/PID/stat of the daemon (utime + stime over the window, after a 5 s settling period) and its max RSS (VmHWM) - the daemon process
  * only (not this process, not the sleepers). The >= 400 live processes are our own sleepers over the
  * machine's stable baseline, counted from /proc before and after the window.
  * BENCH_DAEMON_SECONDS overrides the 60 s window.
