@@ -9,12 +9,13 @@ import type { Logger } from 'pino';
 import { buildOpenApi } from '../protocol/openapi.js';
 import {
   PROBLEM_CONTENT_TYPE, PROTOCOL_VERSION, RELEASE_REASONS, V1_SCHEMAS,
-  type EnrollRequest, type EnrollResponse, type EventsUploadRequest, type LeaseRequest, type PolicyResponse, type Problem, type ReleaseReason,
+  type EnrollRequest, type EnrollResponse, type LeaseRequest, type PolicyResponse, type Problem, type ReleaseReason,
 } from '../protocol/v1.js';
 import { EventCode } from '../protocol/event-codes.js';
 import { enrollmentSecrets, type ServerConfig } from './config.js';
 import { VerifiedTokens } from './auth.js';
-import { checkRecords, ingest } from './ingest.js';
+import { checkUpload, ingest } from './ingest.js';
+import { guardedJsonParser } from './json-body.js';
 import { LeaseService, newId } from './leases.js';
 import { LazyChildLogger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -61,6 +62,9 @@ function sendProblem(reply: FastifyReply, p: Problem, headers: Record<string, st
   return reply.code(p.status).type(PROBLEM_CONTENT_TYPE).send(p);
 }
 
+/** fastify's ajv options: validate, never coerce or fill in (test/server/upload-check.test.ts uses the same). */
+export const AJV_OPTIONS = { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, allowUnionTypes: true } as const;
+
 export async function createServer(cfg: ServerConfig, logger: Logger): Promise<ServerHandle> {
   const db = openDatabase(cfg.db);
   const store = new Store(db);
@@ -81,9 +85,12 @@ export async function createServer(cfg: ServerConfig, logger: Logger): Promise<S
     routerOptions: { maxParamLength: 1024 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, allowUnionTypes: true } },
+    ajv: { customOptions: AJV_OPTIONS },
   });
   app.removeContentTypeParser('text/plain');
+  // Same protection against prototype poisoning as fastify's parser, without its regex scans of
+  // bodies that cannot carry poison (json-body.ts).
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, guardedJsonParser(app.getDefaultJsonParser('error', 'error')));
   const routes: Array<{ method: string; url: string }> = [];
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
@@ -327,14 +334,15 @@ export async function createServer(cfg: ServerConfig, logger: Logger): Promise<S
     return reply.code(204).send();
   });
 
-  app.post<{ Body: EventsUploadRequest }>('/v1/events', { schema: { body: { $ref: 'EventsUploadRequest#' } }, config: { auth: 'agent' } }, async (req, reply) => {
-    const records = req.body.records;
-    if (records.length > cfg.limits.maxRecordsPerBatch) {
-      return sendProblem(reply, problem(400, 'validation-failed', `At most ${cfg.limits.maxRecordsPerBatch} records per batch.`, { field: '/records' }));
+  // The body is checked by checkUpload (upload-check.ts), not by fastify's ajv: the same schema
+  // (EventsUploadRequest), tested against ajv, in one pass with the typed fields and cheaper dates.
+  app.post('/v1/events', { config: { auth: 'agent' } }, async (req, reply) => {
+    const checked = checkUpload(req.body, cfg.limits.maxRecordsPerBatch);
+    if (!checked.ok) {
+      const errors = checked.errors;
+      return sendProblem(reply, problem(400, 'validation-failed', `${errors[0].field} ${errors[0].message}`, { field: errors[0].field, errors }));
     }
-    const errors = checkRecords(records);
-    if (errors.length > 0) return sendProblem(reply, problem(400, 'validation-failed', `${errors[0].field} ${errors[0].message}`, { field: errors[0].field, errors }));
-    const r = ingest(store, metrics, req.agent!.id, records);
+    const r = ingest(store, metrics, req.agent!.id, checked.upload);
     if (!r.ok) {
       return sendProblem(
         reply,
