@@ -1,9 +1,23 @@
 /**
  * Upload ingest of a real usage-server child process on loopback: records per second stored with
  * 500-record batches of process records (target >= 50,000/s). Several agents upload in parallel,
- * each one batch at a time (as the agent's uplink does: the next batch follows the ack).
+ * each one batch at a time (as the agent's uplink does: the next batch follows the ack, which the
+ * server sends once the commit is flushed to disk).
+ *
+ * `inProcess` splits the server's work per record into its stages, measured in this process with
+ * process.cpuUsage() on the same batches, next to the alternatives: fastify's own JSON parser (two
+ * regular-expression scans after JSON.parse) against the guarded one, and row-at-a-time INSERTs
+ * against RECORD_INSERT_ROWS rows per statement.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Fastify from 'fastify';
 import { Pool } from 'undici';
+import { checkUpload, ingest } from '../src/server/ingest.js';
+import { guardedJsonParser } from '../src/server/json-body.js';
+import { Metrics } from '../src/server/metrics.js';
+import { openDatabase, RECORD_INSERT_ROWS, Store } from '../src/server/store.js';
 import { startServer } from '../test/helpers/server.js';
 import { call, loadAverage1m, loop, round, withServerCpu } from './_server.js';
 
@@ -22,7 +36,90 @@ function body(from: number): string {
   return `{"records":[${parts.join(',')}]}`;
 }
 
+/**
+ * CPU microseconds per record of each `fns[k](batch)` over `batches` batches (after a warm-up),
+ * taken in turns batch by batch so that a busy machine slows every alternative alike.
+ */
+function cpuPerRecord(batches: number, ...fns: Array<(b: number) => unknown>): number[] {
+  for (let b = 0; b < 10; b++) for (const fn of fns) fn(b);
+  const total = fns.map(() => 0);
+  for (let b = 10; b < 10 + batches; b++) {
+    fns.forEach((fn, k) => {
+      const c0 = process.cpuUsage();
+      fn(b);
+      const c = process.cpuUsage(c0);
+      total[k] += c.user + c.system;
+    });
+  }
+  return total.map((us) => round(us / batches / BATCH, 2));
+}
+
+function inProcess() {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-ingest-'));
+  const db = openDatabase(join(dir, 'usage.db'));
+  try {
+    const store = new Store(db);
+    const metrics = new Metrics();
+    const N = 100;
+    const texts = Array.from({ length: N + 10 }, (_, b) => body(1 + b * BATCH));
+    type Done = (err: Error | null, value?: unknown) => void;
+    const secure = Fastify().getDefaultJsonParser('error', 'error') as unknown as (req: unknown, body: string, done: Done) => void;
+    const guarded = guardedJsonParser(secure as never) as unknown as (req: unknown, body: string, done: Done) => void;
+    const parse = (p: typeof secure, text: string): unknown => {
+      let out: unknown;
+      p(null, text, (err, v) => {
+        if (err) throw err;
+        out = v;
+      });
+      return out;
+    };
+    const bodies = texts.map((t) => parse(guarded, t));
+    const checked = bodies.map((b) => {
+      const c = checkUpload(b);
+      if (!c.ok) throw new Error(JSON.stringify(c.errors[0]));
+      return c.upload;
+    });
+    const agent = (name: string) => {
+      store.s.insertAgent.run(name, 'bench', name, null, null, '', '', 0);
+      return name;
+    };
+    const a1 = agent('ag_bench_ingest');
+    // Row-at-a-time against multi-row statements: the same rows, the bare INSERTs in one transaction each.
+    const rows = checked.map((u) => u.records.map((r) => [r.seq, r.type, r.time, r.host, r.user, r.uid, r.group, r.gid, r.pid, r.ppid, r.command, r.exe, r.start, r.end, r.elapsedSeconds, r.cpuUserSeconds, r.cpuSystemSeconds, r.avgRssBytes, r.maxRssBytes, r.avgVirtualBytes, r.readBytes, r.writeBytes, r.exitCode, r.source, null, null, null, null]));
+    const insertWith = (perStatement: number, agentId: string) => {
+      // Parameters prepared outside the measurement: only the statements' runs are timed.
+      const chunks = rows.map((batch) => {
+        const out: unknown[][] = [];
+        for (let i = 0; i < batch.length; i += perStatement) out.push(batch.slice(i, i + perStatement).flatMap((row) => [agentId, ...row]));
+        return out;
+      });
+      const st = store.recordInsert('process', perStatement);
+      return (b: number) =>
+        store.db.transaction(() => {
+          for (const params of chunks[b]) st.run(...params);
+        })();
+    };
+    const [single, multi] = cpuPerRecord(N, insertWith(1, agent('ag_bench_single')), insertWith(RECORD_INSERT_ROWS, agent('ag_bench_multi')));
+    const [parseUs, fastifyParseUs] = cpuPerRecord(N, (b) => parse(guarded, texts[b]), (b) => parse(secure, texts[b]));
+    const [checkUs] = cpuPerRecord(N, (b) => checkUpload(bodies[b]));
+    const [ingestUs] = cpuPerRecord(N, (b) => ingest(store, metrics, a1, checked[b]));
+    return {
+      parseUsPerRecord: parseUs,
+      fastifyDefaultParseUsPerRecord: fastifyParseUs,
+      checkUsPerRecord: checkUs,
+      ingestUsPerRecord: ingestUs,
+      insertRowAtATimeUsPerRecord: single,
+      [`insert${RECORD_INSERT_ROWS}RowsPerStatementUsPerRecord`]: multi,
+      multiRowVsRowAtATime: round(multi / single, 2),
+    };
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export default async function serverIngest(): Promise<object> {
+  const stages = inProcess();
   const srv = await startServer({ config: { log: { level: 'info' } } });
   const loadBefore = loadAverage1m();
   const pool = new Pool(srv.url, { connections: AGENTS, pipelining: 1 });
@@ -61,6 +158,7 @@ export default async function serverIngest(): Promise<object> {
       recordsInDatabase: n,
       failedBatches: bad,
       httpBaselinePerSecond: baseline.perSecond,
+      inProcess: stages,
       agents: AGENTS,
       loadavg1m: { before: loadBefore, after: loadAverage1m() },
       target: { recordsPerSecond: 50_000 },

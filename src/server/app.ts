@@ -14,6 +14,7 @@ import {
 import { EventCode } from '../protocol/event-codes.js';
 import { enrollmentSecrets, type ServerConfig } from './config.js';
 import { VerifiedTokens } from './auth.js';
+import { walSync } from './wal-sync.js';
 import { checkUpload, ingest } from './ingest.js';
 import { guardedJsonParser } from './json-body.js';
 import { LeaseService, newId } from './leases.js';
@@ -68,6 +69,7 @@ export const AJV_OPTIONS = { removeAdditional: false, coerceTypes: false, useDef
 export async function createServer(cfg: ServerConfig, logger: Logger): Promise<ServerHandle> {
   const db = openDatabase(cfg.db);
   const store = new Store(db);
+  const durable = walSync(cfg.db);
   seedProducts(store, cfg);
   const metrics = new Metrics();
   const leases = new LeaseService(store, cfg, metrics, logger);
@@ -343,6 +345,13 @@ export async function createServer(cfg: ServerConfig, logger: Logger): Promise<S
       return sendProblem(reply, problem(400, 'validation-failed', `${errors[0].field} ${errors[0].message}`, { field: errors[0].field, errors }));
     }
     const r = ingest(store, metrics, req.agent!.id, checked.upload);
+    // Answer only once the commit is on disk (wal-sync.ts): the agent forgets what is acknowledged.
+    try {
+      await durable.sync();
+    } catch (err) {
+      req.log.error({ err }, 'could not flush the database to disk');
+      return sendProblem(reply, problem(503, 'unavailable', 'The records could not be confirmed on disk; send the batch again.'), { 'Retry-After': '5' });
+    }
     if (!r.ok) {
       return sendProblem(
         reply,
@@ -354,7 +363,11 @@ export async function createServer(cfg: ServerConfig, logger: Logger): Promise<S
     return { ackedThroughSeq: r.ackedThroughSeq, stored: r.stored, duplicates: r.duplicates };
   });
 
-  app.get('/v1/events/ack', { config: { auth: 'agent' } }, async (req) => ({ ackedThroughSeq: store.s.agentById.get(req.agent!.id)!.acked_seq }));
+  app.get('/v1/events/ack', { config: { auth: 'agent' } }, async (req) => {
+    const ackedThroughSeq = store.s.agentById.get(req.agent!.id)!.acked_seq;
+    await durable.sync();
+    return { ackedThroughSeq };
+  });
 
   const startedAt = Date.now();
   const ping = store.db.prepare('SELECT 1');
