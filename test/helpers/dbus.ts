@@ -79,21 +79,30 @@ export interface ScreenSaver {
 }
 
 export async function startScreenSaver(env: NodeJS.ProcessEnv): Promise<ScreenSaver> {
-  const child = spawn(PYTHON_GI, ['-c', SCREENSAVER_PY], { env, stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = lineWaiter(child, 'screensaver stand-in');
+  const standIn = await startStandIn(SCREENSAVER_PY, [], env, 'screensaver stand-in');
+  return { set: (active) => standIn.send(active ? 'lock' : 'unlock'), stop: standIn.stop };
+}
+
+/**
+ * A python3-gi stand-in service: prints "ready" once it owns its name, and "emitted WORD" after it
+ * emitted the signal for each WORD line written to its stdin.
+ */
+async function startStandIn(code: string, args: string[], env: NodeJS.ProcessEnv, what: string): Promise<{ send(word: string): Promise<void>; stop(): Promise<void> }> {
+  const child = spawn(PYTHON_GI, ['-c', code, ...args], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = lineWaiter(child, what);
   try {
     await lines.wait('ready', 1);
   } catch (err) {
     await killChild(child);
     throw err;
   }
-  const sent = { lock: 0, unlock: 0 };
+  const sent = new Map<string, number>();
   return {
-    async set(active) {
-      const word = active ? 'lock' : 'unlock';
-      sent[word] += 1;
+    async send(word) {
+      const n = (sent.get(word) ?? 0) + 1;
+      sent.set(word, n);
       child.stdin!.write(`${word}\n`);
-      await lines.wait(`emitted ${word}`, sent[word]);
+      await lines.wait(`emitted ${word}`, n);
     },
     stop: () => killChild(child),
   };
@@ -153,24 +162,8 @@ export interface Logind {
 
 /** `env` must carry DBUS_SYSTEM_BUS_ADDRESS (a private bus from startSessionBus()). */
 export async function startLogind(env: NodeJS.ProcessEnv, sessionId: string): Promise<Logind> {
-  const child = spawn(PYTHON_GI, ['-c', LOGIND_PY, sessionId], { env, stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = lineWaiter(child, 'logind stand-in');
-  try {
-    await lines.wait('ready', 1);
-  } catch (err) {
-    await killChild(child);
-    throw err;
-  }
-  const sent = { idle: 0, active: 0 };
-  return {
-    async setIdle(idle) {
-      const word = idle ? 'idle' : 'active';
-      sent[word] += 1;
-      child.stdin!.write(`${word}\n`);
-      await lines.wait(`emitted ${word}`, sent[word]);
-    },
-    stop: () => killChild(child),
-  };
+  const standIn = await startStandIn(LOGIND_PY, [sessionId], env, 'logind stand-in');
+  return { setIdle: (idle) => standIn.send(idle ? 'idle' : 'active'), stop: standIn.stop };
 }
 
 /** Waits for a stand-in's stdout to hold `line` at least `count` times. */
