@@ -17,7 +17,7 @@ import { Pool } from 'undici';
 import { checkUpload, ingest } from '../src/server/ingest.js';
 import { guardedJsonParser } from '../src/server/json-body.js';
 import { Metrics } from '../src/server/metrics.js';
-import { openDatabase, RECORD_INSERT_ROWS, Store } from '../src/server/store.js';
+import { openSqliteStore, RECORD_INSERT_ROWS, recordInsertSql } from '../src/server/storage/sqlite/store.js';
 import { startServer } from '../test/helpers/server.js';
 import { call, loadAverage1m, loop, round, withServerCpu } from './_server.js';
 
@@ -40,25 +40,25 @@ function body(from: number): string {
  * CPU microseconds per record of each `fns[k](batch)` over `batches` batches (after a warm-up),
  * taken in turns batch by batch so that a busy machine slows every alternative alike.
  */
-function cpuPerRecord(batches: number, ...fns: Array<(b: number) => unknown>): number[] {
-  for (let b = 0; b < 10; b++) for (const fn of fns) fn(b);
+async function cpuPerRecord(batches: number, ...fns: Array<(b: number) => unknown>): Promise<number[]> {
+  for (let b = 0; b < 10; b++) for (const fn of fns) await fn(b);
   const total = fns.map(() => 0);
   for (let b = 10; b < 10 + batches; b++) {
-    fns.forEach((fn, k) => {
+    for (let k = 0; k < fns.length; k++) {
       const c0 = process.cpuUsage();
-      fn(b);
+      await fns[k](b);
       const c = process.cpuUsage(c0);
       total[k] += c.user + c.system;
-    });
+    }
   }
   return total.map((us) => round(us / batches / BATCH, 2));
 }
 
-function inProcess() {
+async function inProcess() {
   const dir = mkdtempSync(join(tmpdir(), 'bench-ingest-'));
-  const db = openDatabase(join(dir, 'usage.db'));
+  const store = await openSqliteStore(join(dir, 'usage.db'));
+  const db = store.db;
   try {
-    const store = new Store(db);
     const metrics = new Metrics();
     const N = 100;
     const texts = Array.from({ length: N + 10 }, (_, b) => body(1 + b * BATCH));
@@ -79,11 +79,11 @@ function inProcess() {
       if (!c.ok) throw new Error(JSON.stringify(c.errors[0]));
       return c.upload;
     });
-    const agent = (name: string) => {
-      store.s.insertAgent.run(name, 'bench', name, null, null, '', '', 0);
+    const agent = async (name: string) => {
+      await store.q.insertAgent({ id: name, host: 'bench', token_hash: name, agent_version: null, os: null, enrolled_at: '', last_seen_at: '', acked_seq: 0 });
       return name;
     };
-    const a1 = agent('ag_bench_ingest');
+    const a1 = await agent('ag_bench_ingest');
     // Row-at-a-time against multi-row statements: the same rows, the bare INSERTs in one transaction each.
     const rows = checked.map((u) => u.records.map((r) => [r.seq, r.type, r.time, r.host, r.user, r.uid, r.group, r.gid, r.pid, r.ppid, r.command, r.exe, r.start, r.end, r.elapsedSeconds, r.cpuUserSeconds, r.cpuSystemSeconds, r.avgRssBytes, r.maxRssBytes, r.avgVirtualBytes, r.readBytes, r.writeBytes, r.exitCode, r.source, null, null, null, null]));
     const insertWith = (perStatement: number, agentId: string) => {
@@ -93,16 +93,16 @@ function inProcess() {
         for (let i = 0; i < batch.length; i += perStatement) out.push(batch.slice(i, i + perStatement).flatMap((row) => [agentId, ...row]));
         return out;
       });
-      const st = store.recordInsert('process', perStatement);
+      const st = db.prepare(recordInsertSql('process', perStatement));
       return (b: number) =>
-        store.db.transaction(() => {
+        db.transaction(() => {
           for (const params of chunks[b]) st.run(...params);
         })();
     };
-    const [single, multi] = cpuPerRecord(N, insertWith(1, agent('ag_bench_single')), insertWith(RECORD_INSERT_ROWS, agent('ag_bench_multi')));
-    const [parseUs, fastifyParseUs] = cpuPerRecord(N, (b) => parse(guarded, texts[b]), (b) => parse(secure, texts[b]));
-    const [checkUs] = cpuPerRecord(N, (b) => checkUpload(bodies[b]));
-    const [ingestUs] = cpuPerRecord(N, (b) => ingest(store, metrics, a1, checked[b]));
+    const [single, multi] = await cpuPerRecord(N, insertWith(1, await agent('ag_bench_single')), insertWith(RECORD_INSERT_ROWS, await agent('ag_bench_multi')));
+    const [parseUs, fastifyParseUs] = await cpuPerRecord(N, (b) => parse(guarded, texts[b]), (b) => parse(secure, texts[b]));
+    const [checkUs] = await cpuPerRecord(N, (b) => checkUpload(bodies[b]));
+    const [ingestUs] = await cpuPerRecord(N, (b) => ingest(store, metrics, a1, checked[b]));
     return {
       parseUsPerRecord: parseUs,
       fastifyDefaultParseUsPerRecord: fastifyParseUs,
@@ -113,13 +113,13 @@ function inProcess() {
       multiRowVsRowAtATime: round(multi / single, 2),
     };
   } finally {
-    db.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 export default async function serverIngest(): Promise<object> {
-  const stages = inProcess();
+  const stages = await inProcess();
   const srv = await startServer({ config: { log: { level: 'info' } } });
   const loadBefore = loadAverage1m();
   const pool = new Pool(srv.url, { connections: AGENTS, pipelining: 1 });

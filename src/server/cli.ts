@@ -21,9 +21,11 @@ import { LICENSE_TYPES, type LicenseType } from '../protocol/event-codes.js';
 import { openApiText } from '../protocol/openapi.js';
 import { createServer } from './app.js';
 import { ConfigError, EX_CONFIG, ProductConfigSchema, loadServerConfig, type ServerConfig } from './config.js';
-import { revokeAgent, revokeAllocation, revokeLease } from './leases.js';
+import { revokeAgent, revokeAllocation, revokeLease, setSeats, upsertProducts } from './leases/admin.js';
 import { logToCsv, REPORT_PERIODS, summariesToCsv, usageReport, type ReportPeriod } from './reports.js';
-import { openDatabase, Store, type AgentRow, type ProductRow } from './store.js';
+import { isPostgresUrl, openStore as openStoreAt, type Store } from './storage/store.js';
+import { redactUrl } from './storage/postgres/store.js';
+import type { ProductRow } from './storage/types.js';
 import { SERVER_VERSION } from './version.js';
 
 interface CommonOpts {
@@ -47,13 +49,23 @@ function loadConfig(opts: CommonOpts): ServerConfig {
   }
 }
 
-function openStore(opts: CommonOpts): { store: Store; cfg: ServerConfig } {
+/** Where the database is, for messages (a PostgreSQL URL without its password). */
+const dbName = (db: string) => (isPostgresUrl(db) ? redactUrl(db) : db);
+
+/** Run an admin command against the configured store and close it after. */
+async function withStore<T>(opts: CommonOpts, fn: (store: Store, cfg: ServerConfig) => Promise<T>): Promise<T> {
   const cfg = loadConfig(opts);
+  let store: Store;
   try {
     // Products from the config file are seeded by `serve`; admin commands never overwrite admin changes.
-    return { store: new Store(openDatabase(cfg.db)), cfg };
+    store = await openStoreAt(cfg.db, { poolSize: 2 });
   } catch (err) {
-    fail(`cannot open database ${cfg.db}: ${(err as Error).message}`, 1);
+    fail(`cannot open database ${dbName(cfg.db)}: ${(err as Error).message}`, 1);
+  }
+  try {
+    return await fn(store, cfg);
+  } finally {
+    await store.close();
   }
 }
 
@@ -72,7 +84,7 @@ const day = (v: string) => {
 };
 
 function common(cmd: Command): Command {
-  return cmd.option('-c, --config <file>', 'server config file (JSON)').option('--db <file>', 'SQLite database file (overrides the config)');
+  return cmd.option('-c, --config <file>', 'server config file (JSON)').option('--db <file>', 'SQLite database file or postgres:// URL (overrides the config)');
 }
 
 function table(rows: Array<Record<string, unknown>>): string {
@@ -117,7 +129,7 @@ common(program.command('serve', { isDefault: true }).description('run the server
     const addr = handle.app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : cfg.listen.port;
     const host = cfg.listen.host.includes(':') ? `[${cfg.listen.host}]` : cfg.listen.host;
-    logger.info({ url: `http://${host}:${port}`, port, db: cfg.db, products: cfg.products.length, version: SERVER_VERSION }, 'listening');
+    logger.info({ url: `http://${host}:${port}`, port, db: dbName(cfg.db), products: cfg.products.length, version: SERVER_VERSION }, 'listening');
     if (cfg.enrollment.secrets.length === 0 && !process.env.USAGE_SERVER_ENROLL_SECRETS) logger.warn('no enrollment secrets configured: agents cannot enroll');
 
     let stopping = false;
@@ -152,7 +164,7 @@ common(program.command('serve', { isDefault: true }).description('run the server
 
 common(program.command('check-config').description('validate the config file and exit (78 on error)')).action((opts: CommonOpts) => {
   const cfg = loadConfig(opts);
-  process.stdout.write(`ok: ${cfg.products.length} product(s), db ${cfg.db}, listen ${cfg.listen.host}:${cfg.listen.port}\n`);
+  process.stdout.write(`ok: ${cfg.products.length} product(s), db ${dbName(cfg.db)}, listen ${cfg.listen.host}:${cfg.listen.port}\n`);
 });
 
 program
@@ -174,11 +186,12 @@ const productView = (r: ProductRow) => {
 
 common(products.command('list').description('list products'))
   .option('--json', 'JSON output')
-  .action((opts: CommonOpts & { json?: boolean }) => {
-    const { store } = openStore(opts);
-    const rows = store.s.products.all();
-    process.stdout.write(opts.json ? JSON.stringify(rows.map((r) => ({ ...JSON.parse(r.spec), seats: r.seats, source: r.source })), null, 2) + '\n' : table(rows.map(productView)));
-  });
+  .action((opts: CommonOpts & { json?: boolean }) =>
+    withStore(opts, async (store) => {
+      const rows = await store.q.products();
+      process.stdout.write(opts.json ? JSON.stringify(rows.map((r) => ({ ...JSON.parse(r.spec), seats: r.seats, source: r.source })), null, 2) + '\n' : table(rows.map(productView)));
+    }),
+  );
 
 common(products.command('add').description('add or replace a product').argument('<id>', 'product id'))
   .option('--name <name>', 'display name')
@@ -188,8 +201,8 @@ common(products.command('add').description('add or replace a product').argument(
   .option('--path <globs...>', 'executable path globs that identify the product')
   .option('--ttl <seconds>', 'lease TTL (default from the server config)', positive('ttl'))
   .option('--no-queue', 'deny instead of offering the waiting queue')
-  .action((id: string, opts: CommonOpts & { name?: string; type: string; seats?: number; exe?: string[]; path?: string[]; ttl?: number; queue: boolean }) => {
-    const { store, cfg } = openStore(opts);
+  .action((id: string, opts: CommonOpts & { name?: string; type: string; seats?: number; exe?: string[]; path?: string[]; ttl?: number; queue: boolean }) =>
+    withStore(opts, async (store, cfg) => {
     const parsed = ProductConfigSchema.safeParse({
       id, name: opts.name, licenseType: opts.type as LicenseType, seats: opts.seats, leaseTtlSeconds: opts.ttl, queue: opts.queue,
       match: { executables: opts.exe ?? [], paths: opts.path ?? [] },
@@ -197,43 +210,43 @@ common(products.command('add').description('add or replace a product').argument(
     if (!parsed.success) fail(parsed.error.issues.map((i) => `${i.path.join('.') || 'product'}: ${i.message}`).join('\n'), 2);
     if (parsed.data.licenseType !== 'site' && parsed.data.seats === undefined) fail(`--seats is required for a ${parsed.data.licenseType} license`, 2);
     if (cfg.products.some((p) => p.id === id)) process.stderr.write(`warning: product ${id} is declared in ${opts.config}; the config file replaces this change at the next start\n`);
-    store.upsertProduct(parsed.data, 'admin');
+    await upsertProducts(store, [parsed.data], 'admin');
     process.stdout.write(`product ${id} saved\n`);
-  });
+    }),
+  );
 
 common(products.command('set-seats').description('change the seat count of a product').argument('<id>', 'product id').argument('<seats>', 'seat count', int('seats', 0)))
-  .action((id: string, seats: number, opts: CommonOpts) => {
-    const { store, cfg } = openStore(opts);
-    const r = store.db.prepare('UPDATE products SET seats = ?, updated_at = ? WHERE id = ?').run(seats, new Date().toISOString(), id);
-    if (r.changes === 0) fail(`no product ${id}`, 1);
+  .action((id: string, seats: number, opts: CommonOpts) =>
+    withStore(opts, async (store, cfg) => {
+    if (!(await setSeats(store, id, seats))) fail(`no product ${id}`, 1);
     if (cfg.products.some((p) => p.id === id)) process.stderr.write(`warning: product ${id} is declared in ${opts.config}; edit the file to keep ${seats} seats after the next start\n`);
     process.stdout.write(`product ${id}: ${seats} seats (queued users are granted freed seats within one sweep interval)\n`);
-  });
+    }),
+  );
 
 // ---- agents --------------------------------------------------------------------------------
 const agents = program.command('agents').description('list and revoke enrolled agents');
 
 common(agents.command('list').description('list enrolled agents'))
   .option('--json', 'JSON output')
-  .action((opts: CommonOpts & { json?: boolean }) => {
-    const { store } = openStore(opts);
-    const rows = store.db.prepare('SELECT id, host, agent_version, os, enrolled_at, last_seen_at, revoked_at, acked_seq FROM agents ORDER BY enrolled_at').all() as Omit<AgentRow, 'token_hash'>[];
-    const live = store.db.prepare('SELECT agent_id, count(*) AS n FROM leases WHERE ended_at IS NULL GROUP BY agent_id').all() as Array<{ agent_id: string; n: number }>;
+  .action((opts: CommonOpts & { json?: boolean }) =>
+    withStore(opts, async (store) => {
+    const rows = (await store.q.agents()).map(({ token_hash: _secret, ...r }) => r);
+    const live = await store.q.liveLeaseCountsByAgent();
     const view = rows.map((r) => ({ ...r, leases: live.find((l) => l.agent_id === r.id)?.n ?? 0 }));
     process.stdout.write(opts.json ? JSON.stringify(view, null, 2) + '\n' : table(view.map((r) => ({ id: r.id, host: r.host, version: r.agent_version ?? '', enrolled: r.enrolled_at, lastSeen: r.last_seen_at ?? '', revoked: r.revoked_at ?? '', ackedSeq: r.acked_seq, leases: r.leases }))));
-  });
+    }),
+  );
 
 common(agents.command('revoke').description("revoke an agent's token, ending its leases and queue places").argument('<agentId>', 'agent id'))
-  .action((agentId: string, opts: CommonOpts) => {
-    const { store } = openStore(opts);
-    const a = store.s.agentById.get(agentId);
-    if (!a) fail(`no agent ${agentId}`, 1);
-    if (!revokeAgent(store, agentId)) {
-      process.stdout.write(`agent ${agentId} was already revoked\n`);
-      return;
-    }
-    process.stdout.write(`agent ${agentId} (${a.host}) revoked\n`);
-  });
+  .action((agentId: string, opts: CommonOpts) =>
+    withStore(opts, async (store) => {
+      const a = await store.q.agentById(agentId);
+      if (!a) fail(`no agent ${agentId}`, 1);
+      const r = await revokeAgent(store, agentId);
+      process.stdout.write(r === 'already' ? `agent ${agentId} was already revoked\n` : `agent ${agentId} (${a.host}) revoked\n`);
+    }),
+  );
 
 // ---- leases and allocations ----------------------------------------------------------------
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -244,43 +257,47 @@ common(leasesCmd.command('list').description('list live leases'))
   .option('--product <id>', 'only this product')
   .option('--agent <agentId>', 'only this agent')
   .option('--json', 'JSON output')
-  .action((opts: CommonOpts & { product?: string; agent?: string; json?: boolean }) => {
-    const { store } = openStore(opts);
-    const rows = store.s.liveLeases.all().filter((l) => (!opts.product || l.product_id === opts.product) && (!opts.agent || l.agent_id === opts.agent));
+  .action((opts: CommonOpts & { product?: string; agent?: string; json?: boolean }) =>
+    withStore(opts, async (store) => {
+    const rows = (await store.q.liveLeases()).filter((l) => (!opts.product || l.product_id === opts.product) && (!opts.agent || l.agent_id === opts.agent));
     const view = rows.map((l) => ({
       id: l.id, product: l.product_id, agentId: l.agent_id, host: l.host, user: l.user, pid: l.pid, processStart: l.process_start,
       grantedAt: iso(l.granted_at), expiresAt: iso(l.expires_at), renewedAt: iso(l.renewed_at),
     }));
     process.stdout.write(opts.json ? JSON.stringify(view, null, 2) + '\n' : table(view.map((v) => ({ id: v.id, product: v.product, host: v.host, user: v.user, pid: v.pid, granted: v.grantedAt, expires: v.expiresAt }))));
-  });
+    }),
+  );
 
 common(leasesCmd.command('revoke').description('end one live lease now (reason "revoked"); the agent is told at its next renewal').argument('<leaseId>', 'lease id'))
-  .action((leaseId: string, opts: CommonOpts) => {
-    const { store } = openStore(opts);
-    const r = revokeLease(store, leaseId);
+  .action((leaseId: string, opts: CommonOpts) =>
+    withStore(opts, async (store) => {
+    const r = await revokeLease(store, leaseId);
     if (r === 'not-found') fail(`no lease ${leaseId}`, 1);
     process.stdout.write(r === 'already' ? `lease ${leaseId} had already ended\n` : `lease ${leaseId} revoked (its seat goes to the queue within one sweep interval)\n`);
-  });
+    }),
+  );
 
 const allocationsCmd = program.command('allocations').description('list and revoke the allocations of leased and node-locked products');
 
 common(allocationsCmd.command('list').description('list live allocations (a node-locked license per workstation, a leased license per user and workstation)'))
   .option('--product <id>', 'only this product')
   .option('--json', 'JSON output')
-  .action((opts: CommonOpts & { product?: string; json?: boolean }) => {
-    const { store } = openStore(opts);
-    const rows = store.s.liveAllocations.all().filter((a) => !opts.product || a.product_id === opts.product);
+  .action((opts: CommonOpts & { product?: string; json?: boolean }) =>
+    withStore(opts, async (store) => {
+    const rows = (await store.q.liveAllocations()).filter((a) => !opts.product || a.product_id === opts.product);
     const view = rows.map((a) => ({ id: a.id, product: a.product_id, agentId: a.agent_id, host: a.host, user: a.user, issuedAt: iso(a.issued_at), lastUsedAt: iso(a.last_used_at) }));
     process.stdout.write(opts.json ? JSON.stringify(view, null, 2) + '\n' : table(view.map((v) => ({ id: v.id, product: v.product, host: v.host, user: v.user, issued: v.issuedAt, lastUsed: v.lastUsedAt }))));
-  });
+    }),
+  );
 
 common(allocationsCmd.command('revoke').description('take back one allocation: its live leases end and its seat is freed').argument('<id>', 'allocation id (from allocations list)', int('id', 1)))
-  .action((id: number, opts: CommonOpts) => {
-    const { store } = openStore(opts);
-    const r = revokeAllocation(store, id);
+  .action((id: number, opts: CommonOpts) =>
+    withStore(opts, async (store) => {
+    const r = await revokeAllocation(store, id);
     if (r === 'not-found') fail(`no allocation ${id}`, 1);
     process.stdout.write(r === 'already' ? `allocation ${id} was already revoked\n` : `allocation ${id} revoked (its seat goes to the queue within one sweep interval)\n`);
-  });
+    }),
+  );
 
 // ---- reports -------------------------------------------------------------------------------
 const report = program.command('report').description('usage reports');
@@ -307,17 +324,19 @@ reportArgs(
     const bad = opts.period.find((p) => !(REPORT_PERIODS as readonly string[]).includes(p));
     if (bad !== undefined) fail(`--period must be one of ${REPORT_PERIODS.join(', ')} (got ${bad})`, 2);
     const periods = [...new Set(opts.period)] as ReportPeriod[];
-    const { store } = openStore(opts);
-    const r = usageReport(store.db, { from: opts.from, to: opts.to, product: opts.product, periods, now: Date.now() });
-    process.stdout.write(opts.format === 'csv' ? summariesToCsv(r.summaries) : JSON.stringify({ from: opts.from, to: opts.to, periods, end: r.end, rows: r.summaries }, null, 2) + '\n');
+    return withStore(opts, async (store) => {
+      const r = await usageReport(store.q, { from: opts.from, to: opts.to, product: opts.product, periods, now: Date.now() });
+      process.stdout.write(opts.format === 'csv' ? summariesToCsv(r.summaries) : JSON.stringify({ from: opts.from, to: opts.to, periods, end: r.end, rows: r.summaries }, null, 2) + '\n');
+    });
   });
 
 reportArgs(report.command('log').description('every checkout, queue wait and denial with user, host, pid and times; split at 00:00 UTC'))
   .action((opts: ReportOpts) => {
     checkReportOpts(opts);
-    const { store } = openStore(opts);
-    const r = usageReport(store.db, { from: opts.from, to: opts.to, product: opts.product, periods: [], now: Date.now() });
-    process.stdout.write(opts.format === 'csv' ? logToCsv(r.log) : JSON.stringify({ from: opts.from, to: opts.to, end: r.end, rows: r.log }, null, 2) + '\n');
+    return withStore(opts, async (store) => {
+      const r = await usageReport(store.q, { from: opts.from, to: opts.to, product: opts.product, periods: [], now: Date.now() });
+      process.stdout.write(opts.format === 'csv' ? logToCsv(r.log) : JSON.stringify({ from: opts.from, to: opts.to, end: r.end, rows: r.log }, null, 2) + '\n');
+    });
   });
 
 await program.parseAsync(process.argv);

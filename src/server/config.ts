@@ -36,6 +36,15 @@ export function isProxyAddress(s: string): boolean {
   return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }
 
+function isPostgresUrlValid(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && u.pathname.length > 1;
+  } catch {
+    return false;
+  }
+}
+
 const proxyList = z
   .string()
   .min(1)
@@ -82,7 +91,18 @@ export const ServerConfigSchema = z
         port: z.number().int().min(0).max(65535).default(DEFAULT_PORT),
       })
       .default({ host: '127.0.0.1', port: DEFAULT_PORT }),
-    db: z.string().min(1).default('usage-server.db'),
+    /** A SQLite file (the embedded default), or a PostgreSQL URL `postgres://user@host:5432/name` for several servers on one database. */
+    db: z
+      .string()
+      .min(1)
+      .default('usage-server.db')
+      .refine((s) => !/^postgres(ql)?:/i.test(s) || isPostgresUrlValid(s), 'a PostgreSQL URL must look like postgres://user@host:5432/name'),
+    postgres: z
+      .strictObject({
+        /** Connections per server process (each HTTP request in flight needs one only while it runs a statement). */
+        poolSize: z.number().int().min(2).max(1000).default(10),
+      })
+      .default({ poolSize: 10 }),
     /**
      * Behind a reverse proxy: whose X-Forwarded-For to believe for the client address used by the
      * enrollment rate limit (fastify's trustProxy). false (default): the socket address.

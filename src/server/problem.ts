@@ -1,5 +1,6 @@
 /** application/problem+json bodies (RFC 9457) and the mapping of fastify/ajv errors onto them. */
-import { PROBLEM_TYPE_BASE, type Problem, type ProblemCode } from '../protocol/v1.js';
+import type { FastifyReply } from 'fastify';
+import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, type Problem, type ProblemCode } from '../protocol/v1.js';
 
 const TITLES: Record<ProblemCode, string> = {
   'validation-failed': 'Invalid request',
@@ -55,4 +56,10 @@ export function ajvField(e: AjvError, context: string | undefined): { field: str
     return { field: `${prefix}:${path.replace(/^\//, '') || '(all)'}`, message };
   }
   return { field: path || '/', message };
+}
+
+/** Send a problem+json answer (with extra headers such as Retry-After or WWW-Authenticate). */
+export function sendProblem(reply: FastifyReply, p: Problem, headers: Record<string, string> = {}): FastifyReply {
+  for (const [k, v] of Object.entries(headers)) reply.header(k, v);
+  return reply.code(p.status).type(PROBLEM_CONTENT_TYPE).send(p);
 }

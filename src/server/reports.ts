@@ -21,7 +21,8 @@
  * already open when the report starts. Anything still open at the report end (a lease never
  * returned, a ticket still waiting) counts as open until then.
  */
-import type { DB, ServerEvent } from './store.js';
+import type { Queries, ReportEventRow } from './storage/queries.js';
+import type { ServerEvent } from './storage/types.js';
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -472,19 +473,7 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
 
 // ---- reading the store ---------------------------------------------------------------------------
 
-interface EventRow {
-  time: string;
-  code: number;
-  product: string;
-  agent_id: string | null;
-  user: string | null;
-  host: string | null;
-  pid: number | null;
-  process_start: string | null;
-  lease_id: string | null;
-  reason: string | null;
-}
-const toEvent = (r: EventRow): ReportEvent => ({
+const toEvent = (r: ReportEventRow): ReportEvent => ({
   time: Date.parse(r.time), code: r.code, product: r.product, agentId: r.agent_id, user: r.user, host: r.host, pid: r.pid,
   processStart: r.process_start, leaseId: r.lease_id, reason: r.reason,
 });
@@ -494,25 +483,11 @@ const toEvent = (r: EventRow): ReportEvent => ({
  * queue tickets that were already open at `from` (read from the lease, allocation and queue
  * tables, which keep their full history).
  */
-export function loadReportEvents(db: DB, q: { from: number; to: number; product?: string }): ReportEvent[] {
-  const p = q.product ? { product: q.product } : {};
-  const pf = (col: string) => (q.product ? ` AND ${col} = @product` : '');
-  const cols = 'time, code, product, agent_id, user, host, pid, process_start, lease_id, reason';
-  const inRange = db
-    .prepare(`SELECT ${cols} FROM usage_events WHERE origin = 'server' AND code IN (1, 2, 5, 6, 7, 27, 28, 29, 30) AND product IS NOT NULL AND time >= @from AND time < @to${pf('product')} ORDER BY id`)
-    .all({ from: iso(q.from), to: iso(q.to), ...p }) as EventRow[];
-  const openLeases = db
-    .prepare(
-      `SELECT ${cols} FROM usage_events WHERE origin = 'server' AND code IN (1, 29) AND time < @fromIso AND lease_id IN ` +
-        `(SELECT id FROM leases WHERE granted_at < @from AND (ended_at IS NULL OR ended_at >= @from)${pf('product_id')}) ORDER BY id`,
-    )
-    .all({ from: q.from, fromIso: iso(q.from), ...p }) as EventRow[];
-  const openAllocations = db
-    .prepare(`SELECT product_id, agent_id, user, host, issued_at FROM allocations WHERE issued_at < @from AND (revoked_at IS NULL OR revoked_at >= @from)${pf('product_id')}`)
-    .all({ from: q.from, ...p }) as Array<{ product_id: string; agent_id: string; user: string; host: string; issued_at: number }>;
-  const openTickets = db
-    .prepare(`SELECT product_id, agent_id, user, host, pid, process_start, enqueued_at FROM queue WHERE enqueued_at < @from AND (ended_at IS NULL OR ended_at >= @from)${pf('product_id')}`)
-    .all({ from: q.from, ...p }) as Array<{ product_id: string; agent_id: string; user: string; host: string; pid: number; process_start: string; enqueued_at: number }>;
+export async function loadReportEvents(q: Queries, r: { from: number; to: number; product?: string }): Promise<ReportEvent[]> {
+  const inRange = await q.reportEventsInRange(iso(r.from), iso(r.to), r.product);
+  const openLeases = await q.reportOpenLeaseEvents(r.from, r.product);
+  const openAllocations = await q.reportOpenAllocations(r.from, r.product);
+  const openTickets = await q.reportOpenTickets(r.from, r.product);
   return [
     ...openAllocations.map((a): ReportEvent => ({ time: a.issued_at, code: 27, product: a.product_id, agentId: a.agent_id, user: a.user, host: a.host })),
     ...openTickets.map((t): ReportEvent => ({ time: t.enqueued_at, code: 5, product: t.product_id, agentId: t.agent_id, user: t.user, host: t.host, pid: t.pid, processStart: t.process_start })),
@@ -530,11 +505,11 @@ export interface UsageReportQuery {
   now: number;
 }
 
-export function usageReport(db: DB, q: UsageReportQuery): UsageReport {
+export async function usageReport(db: Queries, q: UsageReportQuery): Promise<UsageReport> {
   const from = Date.parse(q.from + 'T00:00:00Z');
   const to = Date.parse(q.to + 'T00:00:00Z') + DAY_MS;
-  const names = Object.fromEntries((db.prepare('SELECT id, name FROM products').all() as Array<{ id: string; name: string }>).map((r) => [r.id, r.name]));
-  const events = loadReportEvents(db, { from, to, product: q.product });
+  const names = Object.fromEntries((await db.products()).map((r) => [r.id, r.name]));
+  const events = await loadReportEvents(db, { from, to, product: q.product });
   return buildUsageReport({ events, from, to, end: Math.min(to, q.now), periods: q.periods, productNames: names });
 }
 

@@ -18,12 +18,80 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { Agent, request as undiciRequest } from 'undici';
+import { numberPlaceholders } from '../../src/server/storage/sql.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The built server CLI (this file runs from dist/test/helpers). */
 export const SERVER_CLI = join(here, '..', '..', 'src', 'server', 'cli.js');
 export const TEST_ENROLL_SECRET = 'test-enroll-secret-0123456789';
+
+/**
+ * The store the server tests run against: `sqlite` (default) or `postgres`, from
+ * USAGE_SERVER_TEST_STORE. With `postgres`, each test server gets a database of its own in the
+ * PostgreSQL cluster the PG* variables name (`npm test` starts one with pg_virtualenv).
+ */
+export const TEST_STORE: 'sqlite' | 'postgres' = process.env.USAGE_SERVER_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+
+/** bigint and numeric columns as numbers, as the server reads them. */
+const pgTypes = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === 20 || oid === 1700) return (v: string) => (v === null ? null : Number(v));
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+/** The URL of a PostgreSQL database in the test cluster (the password, if any, stays in PGPASSWORD). */
+export function postgresUrl(database: string): string {
+  const host = process.env.PGHOST ?? 'localhost';
+  const port = process.env.PGPORT ?? '5432';
+  const user = encodeURIComponent(process.env.PGUSER ?? 'postgres');
+  return host.startsWith('/') ? `postgres://${user}@/${database}?host=${encodeURIComponent(host)}&port=${port}` : `postgres://${user}@${host}:${port}/${database}`;
+}
+
+/** Create an empty database in the test cluster; resolves with its URL. */
+export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `ust_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = new pg.Client({ connectionString: postgresUrl('postgres') });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: postgresUrl(name),
+    async drop() {
+      const c = new pg.Client({ connectionString: postgresUrl('postgres') });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+/** Run one query on a store's database (SQLite file or PostgreSQL URL): `?` placeholders, quoted "user"/"end". */
+export async function queryStore<T = any>(db: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  if (/^postgres(ql)?:/.test(db)) {
+    const c = new pg.Client({ connectionString: db, types: pgTypes });
+    await c.connect();
+    try {
+      return (await c.query(numberPlaceholders(sql), params)).rows as T[];
+    } finally {
+      await c.end();
+    }
+  }
+  const d = new Database(db, { readonly: true, fileMustExist: true });
+  try {
+    return d.prepare(sql).all(...params) as T[];
+  } finally {
+    d.close();
+  }
+}
 
 export interface HttpResult<T = any> {
   status: number;
@@ -57,12 +125,20 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Extra node flags for the server process (e.g. ['--cpu-prof']). */
   nodeArgs?: string[];
+  /** Share this database (another test server's `db`) instead of making a new one: several servers, one database. */
+  db?: string;
+  /** The store to use (default TEST_STORE). */
+  store?: 'sqlite' | 'postgres';
 }
 
 export interface TestServer {
   url: string;
   port: number;
   dir: string;
+  /** The database: a SQLite file path, or a PostgreSQL URL. */
+  db: string;
+  store: 'sqlite' | 'postgres';
+  /** The SQLite file (only with the SQLite store). */
   dbPath: string;
   configPath: string;
   enrollSecret: string;
@@ -72,10 +148,10 @@ export interface TestServer {
   enroll(host?: string, extra?: Record<string, unknown>): Promise<TestAgent>;
   /** Agent handle for an existing token (e.g. after a restart). */
   agent(agentId: string, agentToken: string, host?: string): TestAgent;
-  /** A read-only connection to the server's database; close it when done. */
-  openDb(): Database.Database;
-  /** Run one query read-only and close. */
+  /** Run one query read-only and close: synchronous, SQLite store only (the agent-side tests). */
   query<T = any>(sql: string, ...params: unknown[]): T[];
+  /** Run one query on the server's database, whichever store (portable SQL: `?`, quoted "user"/"end"). */
+  sql<T = any>(sql: string, ...params: unknown[]): Promise<T[]>;
   /** Run the usage-server admin CLI against the same config and database. */
   cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
   /** Stop with SIGTERM (default) or SIGKILL; resolves with the exit code (null when killed). */
@@ -100,12 +176,15 @@ export function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>
 
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'usage-server-test-'));
-  const dbPath = join(dir, 'usage.db');
+  const store = opts.store ?? (opts.db ? (/^postgres(ql)?:/.test(opts.db) ? 'postgres' : 'sqlite') : TEST_STORE);
+  const dbPath = store === 'sqlite' ? (opts.db ?? join(dir, 'usage.db')) : '';
+  const pgDb = store === 'postgres' && !opts.db ? await createTestDatabase() : undefined;
+  const db = store === 'sqlite' ? dbPath : (opts.db ?? pgDb!.url);
   const configPath = join(dir, 'server.json');
   const config = deepMerge(
     {
       listen: { host: '127.0.0.1', port: 0 },
-      db: dbPath,
+      db,
       // Tests enroll hundreds of agents from 127.0.0.1; the rate-limit test turns the limit back on.
       enrollment: { secrets: [TEST_ENROLL_SECRET], rateLimit: { enabled: false } },
       leases: { ttlSeconds: 2, sweepIntervalSeconds: 0.1, restartGraceSeconds: 2 },
@@ -197,6 +276,8 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
       return port;
     },
     dir,
+    db,
+    store,
     dbPath,
     configPath,
     enrollSecret: TEST_ENROLL_SECRET,
@@ -208,15 +289,16 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
       return makeAgent(r.body.agentId, r.body.agentToken, host);
     },
     agent: (agentId, agentToken, host = 'host') => makeAgent(agentId, agentToken, host),
-    openDb: () => new Database(dbPath, { readonly: true, fileMustExist: true }),
     query(sql, ...params) {
-      const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+      if (store !== 'sqlite') throw new Error('srv.query is for the SQLite store; use srv.sql');
+      const d = new Database(dbPath, { readonly: true, fileMustExist: true });
       try {
-        return db.prepare(sql).all(...params) as any[];
+        return d.prepare(sql).all(...params) as any[];
       } finally {
-        db.close();
+        d.close();
       }
     },
+    sql: (sql, ...params) => queryStore(db, sql, params),
     cli(...args) {
       return new Promise((resolve) => {
         const c = spawn(process.execPath, [SERVER_CLI, ...args, '--config', configPath], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -244,10 +326,26 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     async cleanup() {
       await srv.stop('SIGTERM');
       await dispatcher.close().catch(() => undefined);
+      await pgDb?.drop().catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     },
   };
   return srv;
+}
+
+/**
+ * Replay a product's obtain (+1) and return (-1) events in commit order: the most leases ever held
+ * at once and how many are held at the end, as the server's own event log tells it.
+ */
+export async function replayLeaseEvents(srv: Pick<TestServer, 'sql'>, product: string): Promise<{ max: number; final: number }> {
+  const rows = await srv.sql<{ code: number }>("SELECT code FROM usage_events WHERE origin = 'server' AND product = ? AND code IN (1, 2) ORDER BY id", product);
+  let cur = 0;
+  let max = 0;
+  for (const r of rows) {
+    cur += r.code === 1 ? 1 : -1;
+    max = Math.max(max, cur);
+  }
+  return { max, final: cur };
 }
 
 /** A lease request body with unique defaults; override any field. */

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setImmediate as nextTick } from 'node:timers/promises';
 import { VerifiedTokens } from '../../src/server/auth.js';
 import { Metrics } from '../../src/server/metrics.js';
-import { openDatabase, Store } from '../../src/server/store.js';
+import { openSqliteDatabase, openSqliteStore } from '../../src/server/storage/sqlite/store.js';
 import { leaseRequest, startServer } from '../helpers/server.js';
 
 test('verified tokens: hit at the same version, emptied by a new version, bounded (least recently verified goes)', () => {
@@ -42,37 +42,39 @@ test('verified tokens: hit at the same version, emptied by a new version, bounde
   assert.throws(() => new VerifiedTokens(0), RangeError);
 });
 
-test("store version: unchanged by this connection's writes, changed by another connection's commit and by invalidate()", async (t) => {
+test("store change version: unchanged by this connection's writes, changed by another connection's commit and by a signalled change", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'usage-server-version-'));
   const file = join(dir, 'v.db');
-  const store = new Store(openDatabase(file));
-  const cli = openDatabase(file); // another connection, like the admin CLI's
-  t.after(() => {
-    store.db.close();
+  const store = await openSqliteStore(file);
+  const cli = openSqliteDatabase(file); // another connection, like the admin CLI's or a second server's
+  t.after(async () => {
+    await store.close();
     cli.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  store.s.insertAgent.run('ag_1', 'h1', 'ab'.repeat(32), null, null, '2024-05-01T00:00:00.000Z', null, 0);
-  const v0 = store.version();
+  await store.q.insertAgent({ id: 'ag_1', host: 'h1', token_hash: 'ab'.repeat(32), agent_version: null, os: null, enrolled_at: '2024-05-01T00:00:00.000Z', last_seen_at: null, acked_seq: 0 });
+  const v0 = store.changeVersion();
   await nextTick();
-  store.s.touchAgent.run('2024-05-01T00:01:00.000Z', 'ag_1');
+  await store.q.touchAgent('ag_1', '2024-05-01T00:01:00.000Z');
+  await store.transaction(async (tx) => tx.touchAgent('ag_1', '2024-05-01T00:01:30.000Z'));
   await nextTick();
-  assert.equal(store.version(), v0, "the server's own writes do not invalidate its caches");
+  assert.equal(store.changeVersion(), v0, "the server's own writes do not invalidate its caches");
   cli.prepare('UPDATE agents SET revoked_at = ? WHERE id = ?').run('2024-05-01T00:02:00.000Z', 'ag_1');
   await nextTick();
-  const v1 = store.version();
+  const v1 = store.changeVersion();
   assert.notEqual(v1, v0, "another connection's commit changes the version");
   await nextTick();
-  assert.equal(store.version(), v1, 'and only once');
-  store.invalidate();
-  assert.notEqual(store.version(), v1, 'invalidate() changes it at once');
+  assert.equal(store.changeVersion(), v1, 'and only once');
+  await store.transaction(async (tx) => tx.signal({ kind: 'changed' }));
+  assert.notEqual(store.changeVersion(), v1, 'a signalled change changes it at once');
   // A read-only reader (reports, the test helper) does not change it.
-  const v2 = store.version();
-  const ro = openDatabase(file, { readonly: true });
+  await nextTick();
+  const v2 = store.changeVersion();
+  const ro = openSqliteDatabase(file, { readonly: true });
   ro.prepare('SELECT count(*) FROM agents').get();
   ro.close();
   await nextTick();
-  assert.equal(store.version(), v2);
+  assert.equal(store.changeVersion(), v2);
 });
 
 test('metrics: memoised label keys render exactly as unmemoised ones, whatever the key order', () => {
@@ -136,7 +138,7 @@ test('a real server: cached tokens and leases never outlive an agent revoke, a l
   assert.equal((await renew(keep, kept.body.leaseId)).status, 200);
   assert.match((await srv.cli('leases', 'revoke', a1.body.leaseId)).stdout, /already ended/);
   assert.equal((await srv.cli('leases', 'revoke', 'ls_nope')).code, 1);
-  assert.deepEqual(srv.query("SELECT end_reason, code FROM leases JOIN usage_events e ON e.lease_id = leases.id AND e.code = 2 WHERE leases.id = ?", a1.body.leaseId), [{ end_reason: 'revoked', code: 2 }]);
+  assert.deepEqual((await srv.sql("SELECT end_reason, code FROM leases JOIN usage_events e ON e.lease_id = leases.id AND e.code = 2 WHERE leases.id = ?", a1.body.leaseId)), [{ end_reason: 'revoked', code: 2 }]);
 
   // Released by the agent itself: 404 at once.
   const a2 = await keep.post('/v1/leases', leaseRequest({ product: 'cad', host: keep.host }));
@@ -147,8 +149,8 @@ test('a real server: cached tokens and leases never outlive an agent revoke, a l
   // Expired and swept (1 s TTL, sweep every 0.1 s) after being renewed (cached): 404.
   const s1 = await keep.post('/v1/leases', leaseRequest({ product: 'short', host: keep.host }));
   assert.equal((await renew(keep, s1.body.leaseId)).status, 200);
-  for (let i = 0; i < 100 && srv.query('SELECT ended_at FROM leases WHERE id = ?', s1.body.leaseId)[0].ended_at === null; i++) await new Promise((r) => setTimeout(r, 50));
-  assert.equal(srv.query('SELECT end_reason FROM leases WHERE id = ?', s1.body.leaseId)[0].end_reason, 'lost');
+  for (let i = 0; i < 100 && (await srv.sql('SELECT ended_at FROM leases WHERE id = ?', s1.body.leaseId))[0].ended_at === null; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await srv.sql('SELECT end_reason FROM leases WHERE id = ?', s1.body.leaseId))[0].end_reason, 'lost');
   assert.equal((await renew(keep, s1.body.leaseId)).status, 404);
 });
 
@@ -176,12 +178,12 @@ test('a real server: revoking a node-locked allocation ends its leases and hands
   const gone = await a.post(`/v1/leases/${la.body.leaseId}/renew`);
   assert.equal(gone.status, 404);
   assert.equal(gone.body.code, 'lease-gone');
-  const events = srv.query<{ code: number; reason: string | null; agent_id: string }>("SELECT code, reason, agent_id FROM usage_events WHERE origin = 'server' AND product = 'lab' AND code IN (28, 30) ORDER BY id");
+  const events = (await srv.sql<{ code: number; reason: string | null; agent_id: string }>("SELECT code, reason, agent_id FROM usage_events WHERE origin = 'server' AND product = 'lab' AND code IN (28, 30) ORDER BY id"));
   assert.deepEqual(events.slice(0, 2), [
     { code: 30, reason: 'revoked', agent_id: a.agentId },
     { code: 28, reason: 'admin', agent_id: a.agentId },
   ]);
-  assert.equal(srv.query('SELECT revoke_reason FROM allocations WHERE id = ?', allocs[0].id)[0].revoke_reason, 'admin');
+  assert.equal((await srv.sql('SELECT revoke_reason FROM allocations WHERE id = ?', allocs[0].id))[0].revoke_reason, 'admin');
   assert.match((await srv.cli('allocations', 'revoke', String(allocs[0].id))).stdout, /already revoked/);
   assert.equal((await srv.cli('allocations', 'revoke', '999')).code, 1);
   const live = JSON.parse((await srv.cli('allocations', 'list', '--json')).stdout) as Array<{ agentId: string }>;

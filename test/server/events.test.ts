@@ -23,7 +23,7 @@ function rec(seq: number, type = 'process', extra: Record<string, unknown> = {})
   return { seq, type, time: T, host: 'ws-1', ...(byType[type] ?? {}), ...extra };
 }
 
-const count = (table: string, agentId: string) => srv.query<{ n: number }>(`SELECT count(*) AS n FROM ${table} WHERE agent_id = ?`, agentId)[0].n;
+const count = async (table: string, agentId: string) => (await srv.sql<{ n: number }>(`SELECT count(*) AS n FROM ${table} WHERE agent_id = ?`, agentId))[0].n;
 
 test('overlapping re-sends never store a record twice; the ack is the contiguous high-water mark', async () => {
   const a = await srv.enroll('up-1');
@@ -39,7 +39,7 @@ test('overlapping re-sends never store a record twice; the ack is the contiguous
   const [x, y] = await Promise.all([a.post('/v1/events', batch), a.post('/v1/events', batch)]);
   assert.deepEqual([x.body.ackedThroughSeq, y.body.ackedThroughSeq], [8, 8]);
   assert.equal(x.body.stored + y.body.stored, 3);
-  assert.equal(count('process_records', a.agentId), 8);
+  assert.equal(await count('process_records', a.agentId), 8);
   assert.deepEqual((await a.get('/v1/events/ack')).body, { ackedThroughSeq: 8 });
   // An empty batch is a cheap way to ask for the ack too.
   assert.deepEqual((await a.post('/v1/events', { records: [] })).body, { ackedThroughSeq: 8, stored: 0, duplicates: 0 });
@@ -55,13 +55,13 @@ test('a gap is refused with the expected seq; the prefix before the hole is stor
   assert.equal(r.body.expectedSeq, 1);
   assert.equal(r.body.receivedSeq, 3);
   assert.equal(r.body.ackedThroughSeq, 0);
-  assert.equal(count('process_records', a.agentId), 0);
+  assert.equal(await count('process_records', a.agentId), 0);
 
   const p = await a.post('/v1/events', { records: [rec(1), rec(2), rec(4), rec(5)] });
   assert.equal(p.status, 409);
   assert.equal(p.body.ackedThroughSeq, 2);
   assert.equal(p.body.expectedSeq, 3);
-  assert.equal(count('process_records', a.agentId), 2);
+  assert.equal(await count('process_records', a.agentId), 2);
 
   // The agent resends from 3 (seq 3 is a journal-drop placeholder for compacted records).
   const ok = await a.post('/v1/events', { records: [rec(3, 'journal-drop', { dropped: 120, fromTime: T }), rec(4), rec(5)] });
@@ -83,27 +83,27 @@ test('records land in their tables with typed columns; unknown types are stored 
   assert.equal(r.status, 200, r.text);
   assert.equal(r.body.ackedThroughSeq, 7);
 
-  const p = srv.query('SELECT * FROM process_records WHERE agent_id = ? ORDER BY seq', a.agentId);
+  const p = (await srv.sql('SELECT * FROM process_records WHERE agent_id = ? ORDER BY seq', a.agentId));
   assert.equal(p.length, 2);
   assert.equal(p[0].command, 'cad --big');
   assert.equal(p[0].cpu_user_seconds, 1.5);
   assert.equal(p[0].host, 'ws-1');
   assert.deepEqual(JSON.parse(p[0].extra), { futureField: { nested: true } });
   assert.equal(p[1].cpu_seconds, 0.25);
-  const act = srv.query('SELECT * FROM activity_records WHERE agent_id = ? ORDER BY seq', a.agentId);
+  const act = (await srv.sql('SELECT * FROM activity_records WHERE agent_id = ? ORDER BY seq', a.agentId));
   assert.deepEqual(act.map((x) => x.type), ['break', 'input-events', 'work']);
   assert.equal(act[1].switch_count, 1);
   assert.equal(act[2].time, '2024-05-01T08:00:00.000Z', 'times are normalised to UTC');
-  const ev = srv.query("SELECT * FROM usage_events_named WHERE agent_id = ? AND origin = 'agent'", a.agentId);
+  const ev = (await srv.sql("SELECT * FROM usage_events_named WHERE agent_id = ? AND origin = 'agent'", a.agentId));
   assert.equal(ev.length, 1);
   assert.equal(ev[0].event_name, 'launch');
   assert.equal(ev[0].reason, 'crashed');
   assert.equal(ev[0].offline, 0);
-  const other = srv.query('SELECT * FROM other_records WHERE agent_id = ?', a.agentId);
+  const other = (await srv.sql('SELECT * FROM other_records WHERE agent_id = ?', a.agentId));
   assert.equal(other.length, 1);
   assert.equal(JSON.parse(other[0].data).message, 'License for CAD will expire');
   // The event-name table follows the KeyServer codes.
-  const names = srv.query<{ code: number; name: string }>('SELECT code, name FROM event_names ORDER BY code');
+  const names = (await srv.sql<{ code: number; name: string }>('SELECT code, name FROM event_names ORDER BY code'));
   assert.equal(names.length, 30);
   assert.equal(names[9].name, 'launch offline');
 });
@@ -113,8 +113,8 @@ test("records are per agent: the same seqs from two agents are both stored; enro
   const b = await srv.enroll('up-b');
   assert.equal((await a.post('/v1/events', { records: [rec(1), rec(2)] })).body.ackedThroughSeq, 2);
   assert.equal((await b.post('/v1/events', { records: [rec(1), rec(2)] })).body.ackedThroughSeq, 2);
-  assert.equal(count('process_records', a.agentId), 2);
-  assert.equal(count('process_records', b.agentId), 2);
+  assert.equal(await count('process_records', a.agentId), 2);
+  assert.equal(await count('process_records', b.agentId), 2);
 
   // A re-enrolled agent whose journal is at seq 501 continues from there.
   const c = await srv.enroll('up-c', { nextSeq: 501 });

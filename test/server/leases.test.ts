@@ -1,7 +1,7 @@
 /** Seat accounting against a real usage-server process: races, idempotency, ownership, license types. */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { leaseRequest, startServer, type TestAgent, type TestServer } from '../helpers/server.js';
+import { leaseRequest, startServer, type TestAgent, type TestServer, replayLeaseEvents } from '../helpers/server.js';
 
 let srv: TestServer;
 
@@ -20,26 +20,17 @@ after(async () => {
   await srv.cleanup();
 });
 
-/** Replay obtain(+1)/return(-1) events of a product in commit order; return the maximum. */
-function maxConcurrentFromEvents(product: string): { max: number; final: number } {
-  const rows = srv.query<{ code: number }>("SELECT code FROM usage_events WHERE origin = 'server' AND product = ? AND code IN (1, 2) ORDER BY id", product);
-  let cur = 0;
-  let max = 0;
-  for (const r of rows) {
-    cur += r.code === 1 ? 1 : -1;
-    max = Math.max(max, cur);
-  }
-  return { max, final: cur };
-}
 
 test('200 concurrent clients racing for 10 seats over many rounds never hold more than 10', async () => {
   const agents: TestAgent[] = [];
   for (let i = 0; i < 200; i += 50) agents.push(...(await Promise.all(Array.from({ length: 50 }, (_, j) => srv.enroll(`race-host-${i + j}`)))));
-  const db = srv.openDb();
-  const liveCount = db.prepare("SELECT count(*) AS n FROM leases WHERE product_id = 'race' AND ended_at IS NULL");
   let dbMax = 0;
-  const sampleDb = () => {
-    const n = (liveCount.get() as { n: number }).n;
+  let samplerError: Error | undefined;
+  let sampling = false;
+  const sampleDb = async () => {
+    if (sampling) return;
+    sampling = true;
+    const [{ n }] = await srv.sql<{ n: number }>("SELECT count(*) AS n FROM leases WHERE product_id = 'race' AND ended_at IS NULL").finally(() => (sampling = false));
     dbMax = Math.max(dbMax, n);
     assert.ok(n <= 10, `database shows ${n} live leases`);
   };
@@ -58,7 +49,7 @@ test('200 concurrent clients racing for 10 seats over many rounds never hold mor
         assert.equal(d.headers['content-type'], 'application/problem+json; charset=utf-8');
       }
       assert.equal(new Set(won.map((w) => w.leaseId)).size, 10);
-      sampleDb();
+      await sampleDb();
       assert.equal(dbMax, 10);
       const rel = await Promise.all(won.map((w) => w.agent.del(`/v1/leases/${w.leaseId}`)));
       assert.ok(rel.every((r) => r.status === 204));
@@ -69,7 +60,7 @@ test('200 concurrent clients racing for 10 seats over many rounds never hold mor
     let holders = 0;
     let maxHolders = 0;
     let grants = 0;
-    const sampler = setInterval(sampleDb, 5);
+    const sampler = setInterval(() => void sampleDb().catch((err: Error) => (samplerError = err)), 5);
     await Promise.all(
       agents.map(async (a, i) => {
         for (let k = 0; k < 6; k++) {
@@ -90,17 +81,19 @@ test('200 concurrent clients racing for 10 seats over many rounds never hold mor
       }),
     );
     clearInterval(sampler);
-    sampleDb();
+    while (sampling) await new Promise((r) => setTimeout(r, 5));
+    await sampleDb();
+    assert.equal(samplerError, undefined, 'the database sampler');
     assert.ok(grants >= 10, `some grants during churn (${grants})`);
     assert.ok(maxHolders <= 10);
   } finally {
-    db.close();
+    /* nothing to close: each sample is its own connection */
   }
   // The event log replays the whole history: never more than 10 at any instant, all returned.
-  const ev = maxConcurrentFromEvents('race');
+  const ev = await replayLeaseEvents(srv, 'race');
   assert.equal(ev.max, 10);
   assert.equal(ev.final, 0);
-  const [{ n }] = srv.query<{ n: number }>("SELECT count(*) AS n FROM leases WHERE product_id = 'race' AND ended_at IS NULL");
+  const [{ n }] = (await srv.sql<{ n: number }>("SELECT count(*) AS n FROM leases WHERE product_id = 'race' AND ended_at IS NULL"));
   assert.equal(n, 0);
 });
 
@@ -126,7 +119,7 @@ test('retried acquires (same requestId) and reconnects (same process) never take
   const other = await b.post('/v1/leases', leaseRequest({ product: 'cad', user: 'bob', host: b.host }));
   assert.equal(other.status, 409);
   assert.equal(other.body.inUse, 1);
-  const [{ n }] = srv.query<{ n: number }>("SELECT count(*) AS n FROM leases WHERE product_id = 'cad' AND ended_at IS NULL");
+  const [{ n }] = (await srv.sql<{ n: number }>("SELECT count(*) AS n FROM leases WHERE product_id = 'cad' AND ended_at IS NULL"));
   assert.equal(n, 1);
 
   // Same user on the same host, second process: shares the seat (one license per user+host).
@@ -201,7 +194,7 @@ test('license types: site is unlimited, leased allocations use codes 27/29/30, z
   assert.equal(l2.status, 201);
   const lb = await b.post('/v1/leases', leaseRequest({ product: 'leased', user: 'bob', host: b.host }));
   assert.equal(lb.status, 409);
-  const codes = srv.query<{ code: number }>("SELECT code FROM usage_events WHERE product = 'leased' AND origin = 'server' ORDER BY id").map((r) => r.code);
+  const codes = (await srv.sql<{ code: number }>("SELECT code FROM usage_events WHERE product = 'leased' AND origin = 'server' ORDER BY id")).map((r) => r.code);
   assert.deepEqual(codes, [27, 29, 30, 29, 7]);
 
   const none = await a.post('/v1/leases', leaseRequest({ product: 'nolicense', queue: true }));

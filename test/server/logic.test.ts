@@ -1,7 +1,8 @@
 /** Pure lease/queue/sweep/ingest/report decisions with exact synthetic inputs. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideAcquire, leaseTimes, planIngest, planQueueGrants, planSweep, seatKey } from '../../src/server/logic.js';
+import { decideAcquire, leaseTimes, planQueueGrants, planSweep, seatKey } from '../../src/server/leases/logic.js';
+import { planIngest } from '../../src/server/ingest.js';
 import { splitAtUtcMidnight } from '../../src/server/reports.js';
 import { parseServerConfig, ConfigError } from '../../src/server/config.js';
 
@@ -26,8 +27,8 @@ test('decideAcquire: a seat already held by the same user+host is shared; unlimi
 });
 
 test('seatKey: per user+host, per host for node-locked', () => {
-  assert.equal(seatKey('floating', 'a1', 'bob'), 'a1\u0000bob');
-  assert.equal(seatKey('leased', 'a1', 'bob'), 'a1\u0000bob');
+  assert.equal(seatKey('floating', 'a1', 'bob'), 'a1\u001fbob');
+  assert.equal(seatKey('leased', 'a1', 'bob'), 'a1\u001fbob');
   assert.equal(seatKey('node-locked', 'a1', 'bob'), 'a1');
 });
 

@@ -13,10 +13,10 @@ after(async () => {
   await srv.cleanup();
 });
 
-async function until<T>(f: () => T | undefined | false, what: string, limitMs = 15_000): Promise<T> {
+async function until<T>(f: () => T | undefined | false | Promise<T | undefined | false>, what: string, limitMs = 15_000): Promise<T> {
   const end = Date.now() + limitMs;
   for (;;) {
-    const v = f();
+    const v = await f();
     if (v) return v;
     if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -57,10 +57,9 @@ test('a holder that stops renewing loses its seat; the queued client is granted 
   assert.ok(granted.lease.leaseId);
 
   // The sweep wrote the story: holder lost, waiter dequeued and granted.
-  const lost = srv.query<{ end_reason: string }>('SELECT end_reason FROM leases WHERE id = ?', h.body.leaseId);
+  const lost = (await srv.sql<{ end_reason: string }>('SELECT end_reason FROM leases WHERE id = ?', h.body.leaseId));
   assert.equal(lost[0].end_reason, 'lost');
-  const story = srv
-    .query<{ code: number; user: string; reason: string | null }>("SELECT code, user, reason FROM usage_events WHERE product = 'cad' AND origin = 'server' ORDER BY id")
+  const story = (await srv.sql<{ code: number; user: string; reason: string | null }>(`SELECT code, "user", reason FROM usage_events WHERE product = 'cad' AND origin = 'server' ORDER BY id`))
     .map((e) => `${e.code}:${e.user}:${e.reason ?? ''}`);
   assert.deepEqual(story, ['1:hal:', '5:wen:', '5:tia:', '2:hal:lost', '6:wen:granted', '1:wen:']);
 
@@ -99,7 +98,7 @@ test('a ticket that stops polling loses its place; cancelled tickets are gone', 
       await new Promise((res) => setTimeout(res, 200));
     }
   })();
-  await until(() => srv.query<{ state: string }>('SELECT state FROM queue WHERE ticket = ?', q1.body.ticket)[0].state === 'expired', 'quiet ticket to expire');
+  await until(async () => (await srv.sql<{ state: string }>('SELECT state FROM queue WHERE ticket = ?', q1.body.ticket))[0].state === 'expired', 'quiet ticket to expire');
   const gone = await quiet.get(`/v1/queue/${q1.body.ticket}?wait=0`);
   assert.equal(gone.status, 410);
   assert.equal(gone.body.code, 'ticket-gone');
@@ -113,7 +112,7 @@ test('a ticket that stops polling loses its place; cancelled tickets are gone', 
   assert.equal((await polite.del(`/v1/queue/${q2.body.ticket}`)).status, 204);
   assert.equal((await polite.get(`/v1/queue/${q2.body.ticket}`)).status, 410);
   assert.equal((await quiet.get(`/v1/queue/${q2.body.ticket}`)).status, 404, "another agent's ticket is not found");
-  const reasons = srv.query<{ reason: string }>("SELECT reason FROM usage_events WHERE product = 'gis' AND code = 6 ORDER BY id").map((r) => r.reason);
+  const reasons = (await srv.sql<{ reason: string }>("SELECT reason FROM usage_events WHERE product = 'gis' AND code = 6 ORDER BY id")).map((r) => r.reason);
   assert.deepEqual(reasons, ['expired', 'cancelled']);
   assert.equal((await holder.del(`/v1/leases/${h.body.leaseId}`)).status, 204);
 });
@@ -126,9 +125,9 @@ test('a grant nobody collects expires after a keepalive instead of stranding the
   // A short-lived poll keeps the ticket alive, then the ghost goes silent just as the seat frees.
   assert.equal((await ghost.get(`/v1/queue/${q.body.ticket}?wait=0`)).status, 200);
   assert.equal((await holder.del(`/v1/leases/${h.body.leaseId}`)).status, 204);
-  const ticket = srv.query<{ state: string; lease_id: string }>('SELECT state, lease_id FROM queue WHERE ticket = ?', q.body.ticket)[0];
+  const ticket = (await srv.sql<{ state: string; lease_id: string }>('SELECT state, lease_id FROM queue WHERE ticket = ?', q.body.ticket))[0];
   assert.equal(ticket.state, 'granted');
-  await until(() => srv.query<{ ended_at: number | null }>('SELECT ended_at FROM leases WHERE id = ?', ticket.lease_id)[0].ended_at !== null, 'uncollected lease to end');
+  await until(async () => (await srv.sql<{ ended_at: number | null }>('SELECT ended_at FROM leases WHERE id = ?', ticket.lease_id))[0].ended_at !== null, 'uncollected lease to end');
   const late = await ghost.get(`/v1/queue/${q.body.ticket}`);
   assert.equal(late.status, 410);
   // The seat is free again.

@@ -32,9 +32,9 @@ test('checkouts, a queue wait and a denial show up in the log and summaries with
   const qs = `from=${day(-1)}&to=${day(1)}&product=cad`;
 
   // Ground truth from the database.
-  const leases = srv.query<{ id: string; user: string; host: string; pid: number; granted_at: number; ended_at: number }>(
-    "SELECT id, user, host, pid, granted_at, ended_at FROM leases WHERE product_id = 'cad' ORDER BY granted_at",
-  );
+  const leases = (await srv.sql<{ id: string; user: string; host: string; pid: number; granted_at: number; ended_at: number }>(
+    `SELECT id, "user", host, pid, granted_at, ended_at FROM leases WHERE product_id = 'cad' ORDER BY granted_at`,
+  ));
   assert.deepEqual(leases.map((l) => l.user), ['ann', 'bob']);
 
   const log = await srv.request('GET', `/v1/reports/usage/log?${qs}`, { token: ADMIN });

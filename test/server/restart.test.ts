@@ -105,13 +105,13 @@ test('leases, queue places and records survive a clean restart and a crash', asy
   // Every record the uploader was told about is stored exactly once, with no holes.
   const serverAck = (await d.get('/v1/events/ack')).body.ackedThroughSeq;
   assert.ok(serverAck >= acked);
-  const [row] = srv.query<{ n: number; lo: number; hi: number }>('SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM process_records WHERE agent_id = ?', d.agentId);
+  const [row] = (await srv.sql<{ n: number; lo: number; hi: number }>('SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM process_records WHERE agent_id = ?', d.agentId));
   assert.equal(row.n, serverAck);
   if (serverAck > 0) assert.deepEqual([row.lo, row.hi], [1, serverAck]);
   assert.ok(serverAck > 50, `the uploader made progress across restarts (${serverAck})`);
 
   // The server logged its own starts and the clean stop.
-  const ups = srv.query<{ code: number }>("SELECT code FROM usage_events WHERE origin = 'server' AND code IN (19, 20) ORDER BY id").map((r) => r.code);
+  const ups = (await srv.sql<{ code: number }>("SELECT code FROM usage_events WHERE origin = 'server' AND code IN (19, 20) ORDER BY id")).map((r) => r.code);
   assert.deepEqual(ups, [19, 20, 19, 19]);
 });
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { enforceBound, MAX_RUN_RECORDS, summarize, usedBytes } from '../../src/journal/bound.js';
 import { Journal } from '../../src/journal/journal.js';
-import { planIngest } from '../../src/server/logic.js';
+import { planIngest } from '../../src/server/ingest.js';
 import { UplinkClient } from '../../src/uplink/client.js';
 import { Uploader } from '../../src/uplink/uploader.js';
 import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';

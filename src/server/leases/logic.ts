@@ -1,9 +1,12 @@
 /**
  * Pure decisions of the lease server: who gets a seat, who is next in a queue, what the sweep
- * expires, which uploaded records are stored. No I/O and no clock: callers pass `now` and the
+ * expires. No I/O and no clock: callers pass `now` and the
  * current state, so every rule is tested with exact synthetic inputs (test/server/logic.test.ts).
  */
-import type { LicenseType } from '../protocol/event-codes.js';
+import type { LicenseType } from '../../protocol/event-codes.js';
+
+/** Between agent and user in a seat key: the ASCII unit separator (agent ids never contain it; PostgreSQL text cannot hold NUL). */
+export const SEAT_KEY_SEPARATOR = '\u001f';
 
 /**
  * The unit a seat is counted in. Floating, site and leased licenses count one seat per user per
@@ -11,7 +14,7 @@ import type { LicenseType } from '../protocol/event-codes.js';
  * licenses count one seat per workstation.
  */
 export function seatKey(licenseType: LicenseType, agentId: string, user: string): string {
-  return licenseType === 'node-locked' ? agentId : `${agentId}\u0000${user}`;
+  return licenseType === 'node-locked' ? agentId : `${agentId}${SEAT_KEY_SEPARATOR}${user}`;
 }
 
 /** Whether seats are allocations that outlive the program (KeyServer codes 27/28 + 29/30) or not (1/2). */
@@ -97,49 +100,4 @@ export function planSweep(i: SweepInput): { expireLeases: string[]; expireTicket
 export function leaseTimes(now: number, ttlSeconds: number): { expiresAt: number; renewAt: number } {
   const ttlMs = Math.round(ttlSeconds * 1000);
   return { expiresAt: now + ttlMs, renewAt: now + Math.round(ttlMs / 3) };
-}
-
-export type IngestPlan = {
-  /** Indices into the batch to store, in seq order (contiguous from ackedThroughSeq+1). */
-  store: number[];
-  duplicates: number;
-  ackedThroughSeq: number;
-  /** Set when the batch (after the stored prefix) continues beyond a hole. */
-  gap?: { expectedSeq: number; receivedSeq: number };
-};
-
-/**
- * Ack rule: ackedThroughSeq is the highest N such that 1..N are all stored. Re-sent seqs
- * (<= acked, or repeated in the batch) are duplicates, never stored twice; the contiguous run
- * after `acked` is stored; anything beyond a hole is refused and reported.
- *
- * A record may stand for a range of seqs (`throughSeq` > seq: an agent's bounded journal
- * compacted or dropped records seq..throughSeq and says so); storing it acknowledges the whole
- * range. A covering record that arrives after part of its range was stored still advances the
- * ack over the rest (its own data is not stored again).
- */
-export function planIngest(ackedThroughSeq: number, seqs: readonly number[], throughSeqs?: ReadonlyArray<number | undefined>): IngestPlan {
-  const order = seqs.map((s, i) => i).sort((a, b) => seqs[a] - seqs[b] || a - b);
-  const store: number[] = [];
-  let acked = ackedThroughSeq;
-  let duplicates = 0;
-  const through = (idx: number): number => {
-    const t = throughSeqs?.[idx];
-    return t !== undefined && Number.isSafeInteger(t) && t > seqs[idx] ? t : seqs[idx];
-  };
-  for (const idx of order) {
-    const s = seqs[idx];
-    if (s <= acked) {
-      duplicates++;
-      if (through(idx) > acked) acked = through(idx);
-      continue;
-    }
-    if (s === acked + 1) {
-      store.push(idx);
-      acked = through(idx);
-      continue;
-    }
-    return { store, duplicates, ackedThroughSeq: acked, gap: { expectedSeq: acked + 1, receivedSeq: s } };
-  }
-  return { store, duplicates, ackedThroughSeq: acked };
 }

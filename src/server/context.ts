@@ -1,0 +1,23 @@
+/** What every route plugin is given: the config, the store, the services and the metrics. */
+import type { ServerConfig } from './config.js';
+import type { LeaseService } from './leases/service.js';
+import type { Metrics } from './metrics.js';
+import type { Store } from './storage/store.js';
+
+export interface ServerContext {
+  cfg: ServerConfig;
+  store: Store;
+  leases: LeaseService;
+  metrics: Metrics;
+}
+
+export interface RouteOptions {
+  ctx: ServerContext;
+}
+
+/** A path parameter schema: one non-empty id of at most 128 characters. */
+export const idParams = (name: string) => ({
+  type: 'object',
+  required: [name],
+  properties: { [name]: { type: 'string', minLength: 1, maxLength: 128 } },
+});

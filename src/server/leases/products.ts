@@ -1,0 +1,96 @@
+/**
+ * Products and their policy (defaults filled in from the server config), cached while the store's
+ * change version holds: an admin change (set-seats, products add; another process or server) is
+ * seen by the next request without reading the products table on every renewal. Seat decisions
+ * never trust the cache for the seat count: they read it from the row they lock.
+ */
+import type { ProductPolicy } from '../../protocol/v1.js';
+import type { ProductConfig, ServerConfig } from '../config.js';
+import type { Store } from '../storage/store.js';
+import type { ProductRow } from '../storage/types.js';
+
+export interface Product {
+  row: ProductRow;
+  spec: ProductConfig;
+  policy: ProductPolicy;
+}
+
+/** Policy of one product, filling defaults from the server config. */
+export function productPolicy(spec: ProductConfig, cfg: ServerConfig): ProductPolicy {
+  const ttl = spec.leaseTtlSeconds ?? cfg.leases.ttlSeconds;
+  const p: ProductPolicy = {
+    id: spec.id,
+    name: spec.name ?? spec.id,
+    match: { executables: spec.match.executables, paths: spec.match.paths },
+    licenseType: spec.licenseType,
+    seats: seatsOf(spec.licenseType, spec.seats ?? null),
+    leaseTtlSeconds: ttl,
+    renewAfterSeconds: ttl / 3,
+    graceSeconds: spec.graceSeconds ?? cfg.leases.graceSeconds ?? ttl,
+    offline: spec.offline,
+    onDeny: spec.onDeny,
+    queue: spec.queue,
+    idle: { afterSeconds: spec.idle.afterSeconds, action: spec.idle.action },
+  };
+  if (spec.denyMessage !== undefined) p.denyMessage = spec.denyMessage;
+  return p;
+}
+
+/** Seats of a product row: null (unlimited) only for a site license without a count. */
+export function seatsOf(licenseType: ProductRow['license_type'], seats: number | null): number | null {
+  return licenseType === 'site' ? seats : (seats ?? 0);
+}
+
+export class ProductCatalog {
+  private readonly byId = new Map<string, Product>();
+  private list: Product[] | undefined;
+  private version = Number.NaN;
+
+  constructor(
+    private readonly store: Store,
+    private readonly cfg: ServerConfig,
+  ) {}
+
+  private fresh(): void {
+    const v = this.store.changeVersion();
+    if (v !== this.version) {
+      this.byId.clear();
+      this.list = undefined;
+      this.version = v;
+    }
+  }
+
+  private build(row: ProductRow): Product {
+    const spec = { ...(JSON.parse(row.spec) as ProductConfig), seats: row.seats, name: row.name };
+    return { row, spec, policy: productPolicy(spec, this.cfg) };
+  }
+
+  async get(id: string): Promise<Product | undefined> {
+    this.fresh();
+    const hit = this.byId.get(id);
+    if (hit) return hit;
+    const row = await this.store.q.product(id);
+    if (!row) return undefined;
+    const p = this.build(row);
+    this.byId.set(id, p);
+    return p;
+  }
+
+  async all(): Promise<Product[]> {
+    this.fresh();
+    if (this.list) return this.list;
+    const version = this.version;
+    const list = (await this.store.q.products()).map((r) => this.build(r));
+    if (version === this.version) {
+      this.list = list;
+      for (const p of list) this.byId.set(p.row.id, p);
+    }
+    return list;
+  }
+
+  /** This process changed products (seeding at start). */
+  clear(): void {
+    this.byId.clear();
+    this.list = undefined;
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Authentication, declared by every route in `config.auth`: `agent` (the bearer token from
+ * enrollment; the server keeps only its SHA-256 and compares in constant time), `admin` (a token
+ * from reports.adminTokens) or `none`. A route that declares nothing fails at start, so no route is
+ * ever open by accident. The check runs first among the route's preHandlers.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { problem, sendProblem } from '../problem.js';
+import type { Store } from '../storage/store.js';
+import type { AgentRow } from '../storage/types.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    agent?: AgentRow;
+  }
+  interface FastifyContextConfig {
+    auth?: 'agent' | 'admin' | 'none';
+  }
+}
+
+export function sha256(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** How often an agent's last_seen_at is written (per server). */
+const TOUCH_EVERY_MS = 60_000;
+
+type Hook = (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void;
+
+async function auth(app: FastifyInstance, opts: { store: Store; adminTokens: readonly string[] }): Promise<void> {
+  const { store } = opts;
+  const adminTokens = opts.adminTokens.map(sha256);
+  const wwwAuth = { 'WWW-Authenticate': 'Bearer realm="usage-server"' };
+  const bearer = /^Bearer[ ]+([A-Za-z0-9._~+/=-]{1,512})$/i;
+  const lastTouch = new Map<string, number>();
+
+  const refuse = (reply: FastifyReply, code: 'token-missing' | 'token-unknown' | 'token-revoked', detail: string) =>
+    sendProblem(reply, problem(401, code, detail, { field: 'header:authorization', action: 'enroll' }), wwwAuth);
+
+  // Callback style: no promise for fastify to settle per request on the hot path.
+  const authAgent: Hook = (req, reply, done) => {
+    const h = req.headers.authorization;
+    const m = typeof h === 'string' ? bearer.exec(h) : null;
+    if (!m) {
+      refuse(reply, 'token-missing', h ? 'Authorization must be "Bearer <agentToken>".' : 'Send Authorization: Bearer <agentToken> (from POST /v1/enroll).');
+      return;
+    }
+    const hash = sha256(m[1]);
+    store.agentByTokenHash(hash.toString('hex')).then(
+      (row) => {
+        if (!row || !timingSafeEqual(Buffer.from(row.token_hash, 'hex'), hash)) {
+          refuse(reply, 'token-unknown', 'This agent token is not known to the server; enroll again.');
+          return;
+        }
+        if (row.revoked_at) {
+          refuse(reply, 'token-revoked', `This agent was revoked at ${row.revoked_at}; enroll again if it should report.`);
+          return;
+        }
+        const now = Date.now();
+        if ((lastTouch.get(row.id) ?? 0) + TOUCH_EVERY_MS < now) {
+          lastTouch.set(row.id, now);
+          store.q.touchAgent(row.id, new Date(now).toISOString()).catch((err: unknown) => req.log.warn({ err }, 'could not record when the agent was last seen'));
+        }
+        req.agent = row;
+        done();
+      },
+      (err: Error) => done(err),
+    );
+  };
+
+  const authAdmin: Hook = (req, reply, done) => {
+    if (adminTokens.length === 0) {
+      sendProblem(reply, problem(404, 'not-found', 'Reports over HTTP are disabled: set reports.adminTokens in the server config.'));
+      return;
+    }
+    const m = /^Bearer[ ]+(\S{1,512})$/i.exec(req.headers.authorization ?? '');
+    const given = sha256(m?.[1] ?? '');
+    let ok = false;
+    for (const t of adminTokens) ok = timingSafeEqual(t, given) || ok;
+    if (!m || !ok) {
+      sendProblem(reply, problem(401, m ? 'token-unknown' : 'token-missing', 'An admin token from reports.adminTokens is required.', { field: 'header:authorization' }));
+      return;
+    }
+    done();
+  };
+
+  app.addHook('onRoute', (r) => {
+    const kind = r.config?.auth;
+    if (kind === undefined) throw new Error(`route ${r.method} ${r.url} does not declare config.auth`);
+    const hook = kind === 'agent' ? authAgent : kind === 'admin' ? authAdmin : undefined;
+    if (hook) r.preHandler = [hook, ...[r.preHandler ?? []].flat()];
+  });
+}
+
+export default fp(auth, { name: 'usage-server-auth' });

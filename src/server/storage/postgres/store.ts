@@ -1,0 +1,297 @@
+/**
+ * The PostgreSQL store (the `pg` client and its pool): several usage-server processes on one
+ * database, none holding state of its own.
+ *
+ * - Seats: every decision about a product's seats or queue locks the product's row first
+ *   (`Queries.lockProduct`), so servers decide one after another, on what the database holds.
+ * - Signals: LISTEN/NOTIFY on one channel. A granted queue ticket wakes the long-poll holding it on
+ *   whichever server that is; an admin change empties the product caches everywhere.
+ * - Tokens are looked up on every request (batched: one statement for all requests in flight), so a
+ *   revoke through any server or the admin CLI is refused at the very next request everywhere.
+ * - Renewals are batched into one UPDATE ... FROM unnest(...) on a connection with
+ *   synchronous_commit off (a crash can cost the last few renewals, never a seat: the lease keeps
+ *   its earlier expiry and every live lease gets the restart grace). Uploads commit synchronously,
+ *   so an acknowledged record is on disk.
+ */
+import pg from 'pg';
+import { Batcher } from '../batch.js';
+import { Queries } from '../queries.js';
+import { RECORD_TABLES, quoteColumn, type RecordTable } from '../records.js';
+import { numberPlaceholders, type Dialect, type Sql } from '../sql.js';
+import type { OpenOptions, Store, StoreSignal, TransactionOptions, Tx } from '../store.js';
+import type { AgentRow, Renewal } from '../types.js';
+import { migratePostgres } from './schema.js';
+
+const CHANNEL = 'usage_server';
+/** Retries of a transaction PostgreSQL aborted to break a deadlock or a serialization conflict. */
+const CONFLICT_ATTEMPTS = 5;
+
+/** bigint and numeric as JavaScript numbers: ids, counts and millisecond times all stay below 2^53. */
+const types = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === 20 || oid === 1700) return (v: string) => (v === null ? null : Number(v));
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+/** The URL without its password, for logs and `check-config`. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparsable URL)';
+  }
+}
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+class PgSql implements Sql {
+  readonly dialect: Dialect = 'postgres';
+  private static readonly texts = new Map<string, { name: string; text: string }>();
+
+  constructor(private readonly on: Queryable) {}
+
+  /** Named (server-side prepared) statements, one name per SQL text. */
+  static prepared(sql: string): { name: string; text: string } {
+    let p = PgSql.texts.get(sql);
+    if (p === undefined) {
+      p = { name: `us${PgSql.texts.size}`, text: numberPlaceholders(sql) };
+      PgSql.texts.set(sql, p);
+    }
+    return p;
+  }
+
+  private query<T extends pg.QueryResultRow>(sql: string, params: readonly unknown[]): Promise<pg.QueryResult<T>> {
+    const p = PgSql.prepared(sql);
+    return this.on.query<T>({ name: p.name, text: p.text, values: params as unknown[] });
+  }
+
+  async all<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    return (await this.query(sql, params)).rows as T[];
+  }
+
+  async get<T>(sql: string, params: readonly unknown[] = []): Promise<T | undefined> {
+    return (await this.query(sql, params)).rows[0] as T | undefined;
+  }
+
+  async run(sql: string, params: readonly unknown[] = []): Promise<number> {
+    return (await this.query(sql, params)).rowCount ?? 0;
+  }
+}
+
+class PgTx extends Queries implements Tx {
+  readonly after: Array<() => void> = [];
+  readonly signals: StoreSignal[] = [];
+
+  constructor(private readonly client: pg.PoolClient) {
+    super(new PgSql(client));
+  }
+
+  afterCommit(fn: () => void): void {
+    this.after.push(fn);
+  }
+
+  signal(s: StoreSignal): void {
+    this.signals.push(s);
+  }
+
+  async insertRecords(table: RecordTable, values: unknown[], rows: number): Promise<void> {
+    if (rows === 0) return;
+    const t = RECORD_TABLES[table];
+    const width = t.columns.length;
+    // Column arrays for UNNEST: one statement, one round trip, whatever the batch size.
+    const arrays = t.columns.map(() => new Array<unknown>(rows));
+    for (let r = 0, o = 0; r < rows; r++) for (let c = 0; c < width; c++) arrays[c][r] = values[o++];
+    const cols = t.columns.map((c) => quoteColumn(c[0]));
+    const unnest = t.columns.map((c, i) => `$${i + 1}::${c[1]}[]`).join(', ');
+    const select = table === 'event' ? `SELECT 'agent', * FROM unnest(${unnest})` : `SELECT * FROM unnest(${unnest})`;
+    const target = table === 'event' ? ['origin', ...cols] : cols;
+    const conflict = table === 'event' ? 'ON CONFLICT (agent_id, seq) WHERE seq IS NOT NULL DO NOTHING' : 'ON CONFLICT DO NOTHING';
+    const text = `INSERT INTO ${t.table} (${target.join(', ')}) ${select} ${conflict}`;
+    await this.client.query({ name: `rec_${table}`, text, values: arrays });
+  }
+}
+
+const isConflict = (err: unknown) => {
+  const code = (err as { code?: string })?.code;
+  return code === '40001' || code === '40P01';
+};
+
+/** A stable 32-bit key for pg_try_advisory_xact_lock from a name. */
+function lockKey(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return h | 0;
+}
+
+export class PostgresStore implements Store {
+  readonly dialect: Dialect = 'postgres';
+  readonly q: Queries;
+  private readonly listeners: Array<(s: StoreSignal) => void> = [];
+  private generation = 0;
+  private listener: pg.Client | undefined;
+  private renewClient: pg.PoolClient | undefined;
+  private readonly tokenBatch: Batcher<string, AgentRow | undefined>;
+  private closed = false;
+
+  constructor(
+    readonly pool: pg.Pool,
+    readonly location: string,
+    private readonly url: string,
+    private readonly log?: OpenOptions['log'],
+  ) {
+    this.q = new Queries(new PgSql(pool));
+    this.tokenBatch = new Batcher(async (hashes) => {
+      const rows = await new PgSql(this.pool).all<AgentRow>('SELECT * FROM agents WHERE token_hash = ANY(?::text[])', [hashes]);
+      const byHash = new Map(rows.map((r) => [r.token_hash, r]));
+      return hashes.map((h) => byHash.get(h));
+    });
+  }
+
+  /** LISTEN on a connection of its own (a pooled one would be handed to others). */
+  async listen(): Promise<void> {
+    const c = new pg.Client({ connectionString: this.url, types });
+    c.on('error', (err) => {
+      this.log?.error({ err }, 'PostgreSQL notification connection failed; reconnecting');
+      this.listener = undefined;
+      this.generation++;
+      if (!this.closed) setTimeout(() => void this.listen().catch(() => undefined), 1000).unref();
+    });
+    c.on('notification', (n) => {
+      if (n.channel !== CHANNEL || !n.payload) return;
+      let s: StoreSignal;
+      try {
+        s = JSON.parse(n.payload) as StoreSignal;
+      } catch {
+        return;
+      }
+      this.deliver(s);
+    });
+    await c.connect();
+    await c.query(`LISTEN ${CHANNEL}`);
+    this.listener = c;
+    // Anything may have changed while no one listened.
+    this.generation++;
+  }
+
+  private deliver(s: StoreSignal): void {
+    if (s.kind === 'changed') this.generation++;
+    for (const l of this.listeners) l(s);
+  }
+
+  changeVersion(): number {
+    return this.generation;
+  }
+
+  agentByTokenHash(hash: string): Promise<AgentRow | undefined> {
+    return this.tokenBatch.call(hash);
+  }
+
+  async renewLeases(batch: readonly Renewal[]): Promise<Set<string>> {
+    if (!this.renewClient) {
+      this.renewClient = await this.pool.connect();
+      await this.renewClient.query('SET synchronous_commit = off');
+    }
+    try {
+      const r = await this.renewClient.query<{ id: string }>({
+        name: 'renew_batch',
+        text:
+          'UPDATE leases l SET expires_at = greatest(l.expires_at, u.e), renewed_at = u.at, claimed = 1 ' +
+          'FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(id, agent, e, at) ' +
+          'WHERE l.id = u.id AND l.agent_id = u.agent AND l.ended_at IS NULL RETURNING l.id',
+        values: [batch.map((b) => b.leaseId), batch.map((b) => b.agentId), batch.map((b) => b.expiresAt), batch.map((b) => b.at)],
+      });
+      return new Set(r.rows.map((x) => x.id));
+    } catch (err) {
+      this.renewClient.release(err as Error);
+      this.renewClient = undefined;
+      throw err;
+    }
+  }
+
+  transaction<T>(fn: (tx: Tx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
+  async transaction<T>(fn: (tx: Tx) => Promise<T>, opts: TransactionOptions = {}): Promise<T | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        if (opts.exclusive !== undefined) {
+          const got = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [lockKey(opts.exclusive)]);
+          if (!got.rows[0].ok) {
+            await client.query('ROLLBACK');
+            return undefined;
+          }
+        }
+        const tx = new PgTx(client);
+        let result: T;
+        try {
+          result = await fn(tx);
+          for (const s of tx.signals) await client.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(s)]);
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+          throw err;
+        }
+        // This server hears its own NOTIFY too, but later: deliver at once (receivers are idempotent).
+        for (const s of tx.signals) this.deliver(s);
+        for (const f of tx.after) f();
+        return result;
+      } catch (err) {
+        if (isConflict(err) && attempt < CONFLICT_ATTEMPTS) continue;
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+    }
+  }
+
+  async durable(): Promise<void> {
+    // Uploads commit with synchronous_commit on: a commit that returned is on disk.
+  }
+
+  onSignal(fn: (s: StoreSignal) => void): void {
+    this.listeners.push(fn);
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.pool.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.renewClient?.release();
+    this.renewClient = undefined;
+    await this.listener?.end().catch(() => undefined);
+    await this.pool.end();
+  }
+}
+
+export async function openPostgresStore(url: string, opts: OpenOptions = {}): Promise<PostgresStore> {
+  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10, types, application_name: 'usage-server' });
+  // An idle client that loses its connection must not crash the process; the next query reconnects.
+  pool.on('error', (err) => opts.log?.error({ err }, 'idle PostgreSQL connection failed'));
+  const store = new PostgresStore(pool, redactUrl(url), url, opts.log);
+  try {
+    if (!opts.readonly) {
+      const c = await pool.connect();
+      try {
+        await migratePostgres(c);
+      } finally {
+        c.release();
+      }
+    }
+    await store.listen();
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+  return store;
+}

@@ -1,0 +1,346 @@
+/**
+ * Every read and write of leases, allocations, queue tickets, agents, products and server events,
+ * written once over `Sql` (either store). The lease, queue and admin services use only these
+ * methods; no service or route sees a statement.
+ */
+import type { ProductConfig } from '../config.js';
+import { greatest, type Sql } from './sql.js';
+import type { AgentRow, AllocationRow, LeaseRow, ProductRow, ServerEvent, TicketRow, TicketState } from './types.js';
+
+export class Queries {
+  private readonly max: string;
+  private readonly forUpdate: string;
+
+  constructor(readonly sql: Sql) {
+    this.max = greatest(sql.dialect);
+    this.forUpdate = sql.dialect === 'postgres' ? ' FOR UPDATE' : '';
+  }
+
+  // ---- agents ------------------------------------------------------------------------------
+
+  agentByHash(hash: string): Promise<AgentRow | undefined> {
+    return this.sql.get<AgentRow>('SELECT * FROM agents WHERE token_hash = ?', [hash]);
+  }
+
+  agentById(id: string): Promise<AgentRow | undefined> {
+    return this.sql.get<AgentRow>('SELECT * FROM agents WHERE id = ?', [id]);
+  }
+
+  /** The agent row locked for this transaction (PostgreSQL: uploads of one agent through two servers serialize here). */
+  agentForUpdate(id: string): Promise<AgentRow | undefined> {
+    return this.sql.get<AgentRow>(`SELECT * FROM agents WHERE id = ?${this.forUpdate}`, [id]);
+  }
+
+  insertAgent(a: Omit<AgentRow, 'revoked_at'>): Promise<number> {
+    return this.sql.run(
+      'INSERT INTO agents (id, host, token_hash, agent_version, os, enrolled_at, last_seen_at, acked_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [a.id, a.host, a.token_hash, a.agent_version, a.os, a.enrolled_at, a.last_seen_at, a.acked_seq],
+    );
+  }
+
+  touchAgent(id: string, at: string): Promise<number> {
+    return this.sql.run('UPDATE agents SET last_seen_at = ? WHERE id = ?', [at, id]);
+  }
+
+  setAcked(id: string, seq: number): Promise<number> {
+    return this.sql.run('UPDATE agents SET acked_seq = ? WHERE id = ?', [seq, id]);
+  }
+
+  revokeAgentRow(id: string, at: string): Promise<number> {
+    return this.sql.run('UPDATE agents SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [at, id]);
+  }
+
+  agents(): Promise<AgentRow[]> {
+    return this.sql.all<AgentRow>('SELECT * FROM agents ORDER BY enrolled_at, id');
+  }
+
+  agentCounts(): Promise<Array<{ active: number; n: number }>> {
+    return this.sql.all('SELECT CASE WHEN revoked_at IS NULL THEN 1 ELSE 0 END AS active, count(*) AS n FROM agents GROUP BY 1');
+  }
+
+  // ---- products ----------------------------------------------------------------------------
+
+  product(id: string): Promise<ProductRow | undefined> {
+    return this.sql.get<ProductRow>('SELECT * FROM products WHERE id = ?', [id]);
+  }
+
+  products(): Promise<ProductRow[]> {
+    return this.sql.all<ProductRow>('SELECT * FROM products ORDER BY id');
+  }
+
+  /**
+   * Lock a product's row for the rest of the transaction. Every decision about the product's seats
+   * and queue takes this lock first, so servers sharing one PostgreSQL database decide one after
+   * another (SQLite: BEGIN IMMEDIATE already serializes every writer).
+   */
+  lockProduct(id: string): Promise<Pick<ProductRow, 'license_type' | 'seats'> | undefined> {
+    return this.sql.get(`SELECT license_type, seats FROM products WHERE id = ?${this.forUpdate}`, [id]);
+  }
+
+  /** Lock every product row, in id order (the sweep and agent revokes touch many products; one order means no deadlock). */
+  async lockAllProducts(): Promise<void> {
+    if (this.sql.dialect === 'postgres') await this.sql.all('SELECT id FROM products ORDER BY id FOR UPDATE');
+  }
+
+  upsertProduct(p: ProductConfig, source: 'config' | 'admin', now: Date): Promise<number> {
+    return this.sql.run(
+      'INSERT INTO products (id, name, license_type, seats, spec, source, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (id) DO UPDATE SET name = excluded.name, license_type = excluded.license_type, seats = excluded.seats, spec = excluded.spec, source = excluded.source, updated_at = excluded.updated_at',
+      [p.id, p.name ?? p.id, p.licenseType, p.seats ?? null, JSON.stringify(p), source, now.toISOString()],
+    );
+  }
+
+  setSeats(id: string, seats: number, now: Date): Promise<number> {
+    return this.sql.run('UPDATE products SET seats = ?, updated_at = ? WHERE id = ?', [seats, now.toISOString(), id]);
+  }
+
+  // ---- leases ------------------------------------------------------------------------------
+
+  lease(id: string): Promise<LeaseRow | undefined> {
+    return this.sql.get<LeaseRow>('SELECT * FROM leases WHERE id = ?', [id]);
+  }
+
+  liveLeaseByRequest(agentId: string, requestId: string): Promise<LeaseRow | undefined> {
+    return this.sql.get<LeaseRow>('SELECT * FROM leases WHERE agent_id = ? AND request_id = ? AND ended_at IS NULL', [agentId, requestId]);
+  }
+
+  liveLeaseByProcess(agentId: string, product: string, user: string, pid: number, processStart: string): Promise<LeaseRow | undefined> {
+    return this.sql.get<LeaseRow>(
+      'SELECT * FROM leases WHERE agent_id = ? AND product_id = ? AND "user" = ? AND pid = ? AND process_start = ? AND ended_at IS NULL',
+      [agentId, product, user, pid, processStart],
+    );
+  }
+
+  liveLeasesOfAgent(agentId: string): Promise<LeaseRow[]> {
+    return this.sql.all<LeaseRow>('SELECT * FROM leases WHERE agent_id = ? AND ended_at IS NULL ORDER BY granted_at, id', [agentId]);
+  }
+
+  liveLeasesOfSeat(productId: string, seatKey: string): Promise<LeaseRow[]> {
+    return this.sql.all<LeaseRow>('SELECT * FROM leases WHERE product_id = ? AND seat_key = ? AND ended_at IS NULL ORDER BY granted_at, id', [productId, seatKey]);
+  }
+
+  liveLeases(): Promise<LeaseRow[]> {
+    return this.sql.all<LeaseRow>('SELECT * FROM leases WHERE ended_at IS NULL ORDER BY product_id, granted_at, id');
+  }
+
+  /** Seat keys holding a product now: live leases (floating, site) or live allocations (leased, node-locked). */
+  async seatKeysInUse(productId: string, allocating: boolean): Promise<Set<string>> {
+    const rows = allocating
+      ? await this.sql.all<{ seat_key: string }>('SELECT seat_key FROM allocations WHERE product_id = ? AND revoked_at IS NULL', [productId])
+      : await this.sql.all<{ seat_key: string }>('SELECT DISTINCT seat_key FROM leases WHERE product_id = ? AND ended_at IS NULL', [productId]);
+    return new Set(rows.map((r) => r.seat_key));
+  }
+
+  liveLeaseCounts(): Promise<Array<{ product_id: string; leases: number; seats: number }>> {
+    return this.sql.all('SELECT product_id, count(*) AS leases, count(DISTINCT seat_key) AS seats FROM leases WHERE ended_at IS NULL GROUP BY product_id');
+  }
+
+  liveLeaseCountsByAgent(): Promise<Array<{ agent_id: string; n: number }>> {
+    return this.sql.all('SELECT agent_id, count(*) AS n FROM leases WHERE ended_at IS NULL GROUP BY agent_id');
+  }
+
+  insertLease(l: LeaseRow): Promise<number> {
+    return this.sql.run(
+      'INSERT INTO leases (id, agent_id, product_id, seat_key, "user", host, pid, process_start, request_id, ticket, granted_at, expires_at, claimed) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [l.id, l.agent_id, l.product_id, l.seat_key, l.user, l.host, l.pid, l.process_start, l.request_id, l.ticket, l.granted_at, l.expires_at, l.claimed],
+    );
+  }
+
+  /** Set a live lease's expiry (a re-acquire or a collected queue grant claims it for a full TTL). */
+  claimLease(id: string, agentId: string, expiresAt: number, now: number): Promise<number> {
+    return this.sql.run('UPDATE leases SET expires_at = ?, renewed_at = ?, claimed = 1 WHERE id = ? AND agent_id = ? AND ended_at IS NULL', [expiresAt, now, id, agentId]);
+  }
+
+  /** A renewal: never shortens an expiry, never brings back an ended lease. Resolves with 1 when the lease is live and this agent's. */
+  renewLease(id: string, agentId: string, expiresAt: number, now: number): Promise<number> {
+    return this.sql.run(
+      `UPDATE leases SET expires_at = ${this.max}(expires_at, ?), renewed_at = ?, claimed = 1 WHERE id = ? AND agent_id = ? AND ended_at IS NULL`,
+      [expiresAt, now, id, agentId],
+    );
+  }
+
+  /** End a live lease; resolves with 0 when it had already ended (another server, the admin CLI), so its event is written once. */
+  endLease(id: string, now: number, reason: string): Promise<number> {
+    return this.sql.run('UPDATE leases SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL', [now, reason, id]);
+  }
+
+  expiredLeases(now: number, productId?: string): Promise<LeaseRow[]> {
+    return productId === undefined
+      ? this.sql.all<LeaseRow>('SELECT * FROM leases WHERE ended_at IS NULL AND expires_at <= ? ORDER BY id', [now])
+      : this.sql.all<LeaseRow>('SELECT * FROM leases WHERE ended_at IS NULL AND expires_at <= ? AND product_id = ? ORDER BY id', [now, productId]);
+  }
+
+  /** After a start: every live lease gets at least until `until` to be renewed again. */
+  extendLiveLeases(until: number): Promise<number> {
+    return this.sql.run(`UPDATE leases SET expires_at = ${this.max}(expires_at, ?) WHERE ended_at IS NULL`, [until]);
+  }
+
+  // ---- allocations -------------------------------------------------------------------------
+
+  allocationById(id: number): Promise<AllocationRow | undefined> {
+    return this.sql.get<AllocationRow>('SELECT * FROM allocations WHERE id = ?', [id]);
+  }
+
+  liveAllocations(): Promise<AllocationRow[]> {
+    return this.sql.all<AllocationRow>('SELECT * FROM allocations WHERE revoked_at IS NULL ORDER BY product_id, issued_at, id');
+  }
+
+  liveAllocationsOfAgent(agentId: string): Promise<AllocationRow[]> {
+    return this.sql.all<AllocationRow>('SELECT * FROM allocations WHERE agent_id = ? AND revoked_at IS NULL ORDER BY id', [agentId]);
+  }
+
+  liveAllocationCounts(): Promise<Array<{ product_id: string; n: number }>> {
+    return this.sql.all('SELECT product_id, count(*) AS n FROM allocations WHERE revoked_at IS NULL GROUP BY product_id');
+  }
+
+  insertAllocation(a: { product_id: string; seat_key: string; agent_id: string; user: string; host: string; now: number }): Promise<number> {
+    return this.sql.run('INSERT INTO allocations (product_id, seat_key, agent_id, "user", host, issued_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [
+      a.product_id, a.seat_key, a.agent_id, a.user, a.host, a.now, a.now,
+    ]);
+  }
+
+  useAllocation(productId: string, seatKey: string, now: number): Promise<number> {
+    return this.sql.run('UPDATE allocations SET last_used_at = ? WHERE product_id = ? AND seat_key = ? AND revoked_at IS NULL', [now, productId, seatKey]);
+  }
+
+  /** Live allocations of a product unused since `before` and with no live lease on them. */
+  idleAllocations(productId: string, before: number): Promise<AllocationRow[]> {
+    return this.sql.all<AllocationRow>(
+      'SELECT a.* FROM allocations a WHERE a.revoked_at IS NULL AND a.product_id = ? AND a.last_used_at <= ? ' +
+        'AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.product_id = a.product_id AND l.seat_key = a.seat_key AND l.ended_at IS NULL) ORDER BY a.id',
+      [productId, before],
+    );
+  }
+
+  revokeAllocation(id: number, now: number, reason: string): Promise<number> {
+    return this.sql.run('UPDATE allocations SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL', [now, reason, id]);
+  }
+
+  // ---- queue -------------------------------------------------------------------------------
+
+  ticket(ticket: string): Promise<TicketRow | undefined> {
+    return this.sql.get<TicketRow>('SELECT * FROM queue WHERE ticket = ?', [ticket]);
+  }
+
+  waitingByRequest(agentId: string, requestId: string): Promise<TicketRow | undefined> {
+    return this.sql.get<TicketRow>("SELECT * FROM queue WHERE agent_id = ? AND request_id = ? AND state = 'waiting'", [agentId, requestId]);
+  }
+
+  waitingByProcess(agentId: string, product: string, user: string, pid: number, processStart: string): Promise<TicketRow | undefined> {
+    return this.sql.get<TicketRow>(
+      'SELECT * FROM queue WHERE agent_id = ? AND product_id = ? AND "user" = ? AND pid = ? AND process_start = ? AND state = \'waiting\'',
+      [agentId, product, user, pid, processStart],
+    );
+  }
+
+  waitingOfProduct(productId: string): Promise<TicketRow[]> {
+    return this.sql.all<TicketRow>("SELECT * FROM queue WHERE product_id = ? AND state = 'waiting' ORDER BY qseq", [productId]);
+  }
+
+  async waitingCount(productId: string): Promise<number> {
+    return (await this.sql.get<{ n: number }>("SELECT count(*) AS n FROM queue WHERE product_id = ? AND state = 'waiting'", [productId]))!.n;
+  }
+
+  /** Place in the product's queue (1 = next). */
+  async position(productId: string, qseq: number): Promise<number> {
+    return (await this.sql.get<{ n: number }>("SELECT count(*) AS n FROM queue WHERE product_id = ? AND state = 'waiting' AND qseq <= ?", [productId, qseq]))!.n;
+  }
+
+  waitingAll(): Promise<TicketRow[]> {
+    return this.sql.all<TicketRow>("SELECT * FROM queue WHERE state = 'waiting' ORDER BY qseq");
+  }
+
+  waitingOfAgent(agentId: string): Promise<TicketRow[]> {
+    return this.sql.all<TicketRow>("SELECT * FROM queue WHERE agent_id = ? AND state = 'waiting' ORDER BY qseq", [agentId]);
+  }
+
+  waitingCounts(): Promise<Array<{ product_id: string; n: number }>> {
+    return this.sql.all("SELECT product_id, count(*) AS n FROM queue WHERE state = 'waiting' GROUP BY product_id");
+  }
+
+  async productsWithWaiting(): Promise<string[]> {
+    return (await this.sql.all<{ product_id: string }>("SELECT DISTINCT product_id FROM queue WHERE state = 'waiting' ORDER BY product_id")).map((r) => r.product_id);
+  }
+
+  insertTicket(t: Omit<TicketRow, 'qseq' | 'state' | 'lease_id' | 'ended_at'>): Promise<number> {
+    return this.sql.run(
+      'INSERT INTO queue (ticket, agent_id, product_id, seat_key, "user", host, pid, process_start, request_id, enqueued_at, last_poll_at, state) ' +
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting')",
+      [t.ticket, t.agent_id, t.product_id, t.seat_key, t.user, t.host, t.pid, t.process_start, t.request_id, t.enqueued_at, t.last_poll_at],
+    );
+  }
+
+  pollTicket(ticket: string, now: number): Promise<number> {
+    return this.sql.run(`UPDATE queue SET last_poll_at = ${this.max}(last_poll_at, ?) WHERE ticket = ? AND state = 'waiting'`, [now, ticket]);
+  }
+
+  extendWaiting(now: number): Promise<number> {
+    return this.sql.run(`UPDATE queue SET last_poll_at = ${this.max}(last_poll_at, ?) WHERE state = 'waiting'`, [now]);
+  }
+
+  /** Move a waiting ticket to `state`; resolves with 0 when it was no longer waiting (so its event is written once). */
+  endTicket(ticket: string, state: Exclude<TicketState, 'waiting'>, now: number, leaseId: string | null): Promise<number> {
+    return this.sql.run("UPDATE queue SET state = ?, ended_at = ?, lease_id = ? WHERE ticket = ? AND state = 'waiting'", [state, now, leaseId, ticket]);
+  }
+
+  // ---- events ------------------------------------------------------------------------------
+
+  writeServerEvent(e: ServerEvent): Promise<number> {
+    return this.sql.run(
+      'INSERT INTO usage_events (origin, agent_id, seq, time, code, product, "user", host, pid, process_start, lease_id, reason, offline, extra) ' +
+        "VALUES ('server', ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+      [e.agentId ?? null, new Date(e.time).toISOString(), e.code, e.product ?? null, e.user ?? null, e.host ?? null, e.pid ?? null, e.processStart ?? null, e.leaseId ?? null, e.reason ?? null],
+    );
+  }
+
+  // ---- reports -----------------------------------------------------------------------------
+
+  /** Server usage events of the report codes in [from, to) (ISO strings), in the order written. */
+  reportEventsInRange(fromIso: string, toIso: string, product?: string): Promise<ReportEventRow[]> {
+    return this.sql.all<ReportEventRow>(
+      `SELECT ${REPORT_COLS} FROM usage_events WHERE origin = 'server' AND code IN (1, 2, 5, 6, 7, 27, 28, 29, 30) AND product IS NOT NULL AND time >= ? AND time < ?` +
+        `${product ? ' AND product = ?' : ''} ORDER BY id`,
+      product ? [fromIso, toIso, product] : [fromIso, toIso],
+    );
+  }
+
+  /** Opening events (1, 29) of leases granted before `from` and still live at it. */
+  reportOpenLeaseEvents(from: number, product?: string): Promise<ReportEventRow[]> {
+    const fromIso = new Date(from).toISOString();
+    return this.sql.all<ReportEventRow>(
+      `SELECT ${REPORT_COLS} FROM usage_events WHERE origin = 'server' AND code IN (1, 29) AND time < ? AND lease_id IN ` +
+        `(SELECT id FROM leases WHERE granted_at < ? AND (ended_at IS NULL OR ended_at >= ?)${product ? ' AND product_id = ?' : ''}) ORDER BY id`,
+      product ? [fromIso, from, from, product] : [fromIso, from, from],
+    );
+  }
+
+  reportOpenAllocations(from: number, product?: string): Promise<Array<Pick<AllocationRow, 'product_id' | 'agent_id' | 'user' | 'host' | 'issued_at'>>> {
+    return this.sql.all(
+      `SELECT product_id, agent_id, "user", host, issued_at FROM allocations WHERE issued_at < ? AND (revoked_at IS NULL OR revoked_at >= ?)${product ? ' AND product_id = ?' : ''} ORDER BY id`,
+      product ? [from, from, product] : [from, from],
+    );
+  }
+
+  reportOpenTickets(from: number, product?: string): Promise<Array<Pick<TicketRow, 'product_id' | 'agent_id' | 'user' | 'host' | 'pid' | 'process_start' | 'enqueued_at'>>> {
+    return this.sql.all(
+      `SELECT product_id, agent_id, "user", host, pid, process_start, enqueued_at FROM queue WHERE enqueued_at < ? AND (ended_at IS NULL OR ended_at >= ?)${product ? ' AND product_id = ?' : ''} ORDER BY qseq`,
+      product ? [from, from, product] : [from, from],
+    );
+  }
+}
+
+const REPORT_COLS = 'time, code, product, agent_id, "user", host, pid, process_start, lease_id, reason';
+
+export interface ReportEventRow {
+  time: string;
+  code: number;
+  product: string;
+  agent_id: string | null;
+  user: string | null;
+  host: string | null;
+  pid: number | null;
+  process_start: string | null;
+  lease_id: string | null;
+  reason: string | null;
+}

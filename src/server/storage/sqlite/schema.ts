@@ -1,0 +1,100 @@
+/**
+ * The SQLite schema and its versioned migrations (`meta.schema_version`). A migration runs once,
+ * in a transaction, in order; a database newer than this server is refused.
+ */
+import type Database from 'better-sqlite3';
+import { EVENT_CODE_TABLE } from '../../../protocol/event-codes.js';
+
+const V1 = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS event_names (code INTEGER PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS products (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, license_type TEXT NOT NULL, seats INTEGER,
+  spec TEXT NOT NULL, source TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agents (
+  id TEXT PRIMARY KEY, host TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,
+  agent_version TEXT, os TEXT, enrolled_at TEXT NOT NULL, last_seen_at TEXT, revoked_at TEXT,
+  acked_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS leases (
+  id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, product_id TEXT NOT NULL, seat_key TEXT NOT NULL,
+  user TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, process_start TEXT NOT NULL,
+  request_id TEXT NOT NULL, ticket TEXT, granted_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+  renewed_at INTEGER, claimed INTEGER NOT NULL DEFAULT 1, ended_at INTEGER, end_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS leases_live ON leases (product_id, seat_key) WHERE ended_at IS NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS leases_live_request ON leases (agent_id, request_id) WHERE ended_at IS NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS leases_live_process ON leases (agent_id, product_id, user, pid, process_start) WHERE ended_at IS NULL;
+CREATE INDEX IF NOT EXISTS leases_live_expiry ON leases (expires_at) WHERE ended_at IS NULL;
+CREATE INDEX IF NOT EXISTS leases_history ON leases (granted_at);
+CREATE TABLE IF NOT EXISTS allocations (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, product_id TEXT NOT NULL, seat_key TEXT NOT NULL,
+  agent_id TEXT NOT NULL, user TEXT NOT NULL, host TEXT NOT NULL,
+  issued_at INTEGER NOT NULL, last_used_at INTEGER NOT NULL, revoked_at INTEGER, revoke_reason TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS allocations_live ON allocations (product_id, seat_key) WHERE revoked_at IS NULL;
+CREATE TABLE IF NOT EXISTS queue (
+  qseq INTEGER PRIMARY KEY AUTOINCREMENT, ticket TEXT NOT NULL UNIQUE, agent_id TEXT NOT NULL,
+  product_id TEXT NOT NULL, seat_key TEXT NOT NULL, user TEXT NOT NULL, host TEXT NOT NULL,
+  pid INTEGER NOT NULL, process_start TEXT NOT NULL, request_id TEXT NOT NULL,
+  enqueued_at INTEGER NOT NULL, last_poll_at INTEGER NOT NULL, state TEXT NOT NULL,
+  lease_id TEXT, ended_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS queue_waiting ON queue (product_id, qseq) WHERE state = 'waiting';
+CREATE UNIQUE INDEX IF NOT EXISTS queue_waiting_request ON queue (agent_id, request_id) WHERE state = 'waiting';
+CREATE UNIQUE INDEX IF NOT EXISTS queue_waiting_process ON queue (agent_id, product_id, user, pid, process_start) WHERE state = 'waiting';
+CREATE TABLE IF NOT EXISTS usage_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, agent_id TEXT, seq INTEGER,
+  time TEXT NOT NULL, code INTEGER NOT NULL REFERENCES event_names (code), product TEXT, user TEXT,
+  host TEXT, pid INTEGER, process_start TEXT, lease_id TEXT, reason TEXT, offline INTEGER, extra TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS usage_events_agent_seq ON usage_events (agent_id, seq) WHERE seq IS NOT NULL;
+CREATE INDEX IF NOT EXISTS usage_events_time ON usage_events (time);
+CREATE VIEW IF NOT EXISTS usage_events_named AS
+  SELECT e.*, n.name AS event_name FROM usage_events e JOIN event_names n ON n.code = e.code;
+CREATE TABLE IF NOT EXISTS process_records (
+  agent_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, time TEXT NOT NULL, host TEXT,
+  user TEXT, uid INTEGER, grp TEXT, gid INTEGER, pid INTEGER, ppid INTEGER, command TEXT, exe TEXT,
+  start TEXT, end TEXT, elapsed_seconds REAL, cpu_user_seconds REAL, cpu_system_seconds REAL,
+  avg_rss_bytes REAL, max_rss_bytes REAL, avg_virtual_bytes REAL, read_bytes REAL, write_bytes REAL,
+  exit_code INTEGER, source TEXT, interval_start TEXT, interval_end TEXT, cpu_seconds REAL, extra TEXT,
+  PRIMARY KEY (agent_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS activity_records (
+  agent_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, time TEXT NOT NULL, host TEXT,
+  user TEXT, application TEXT, start TEXT, end TEXT, duration_seconds REAL, break_type TEXT,
+  period_type TEXT, keyboard INTEGER, mouse INTEGER, switch_count INTEGER, extra TEXT,
+  PRIMARY KEY (agent_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS other_records (
+  agent_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, time TEXT NOT NULL, host TEXT,
+  data TEXT NOT NULL, PRIMARY KEY (agent_id, seq)
+) WITHOUT ROWID;
+`;
+
+/** Seat keys separate agent and user with U+001F instead of NUL (PostgreSQL text cannot hold NUL; `usage-server migrate` copies keys as they are). */
+const V2 = `
+UPDATE leases SET seat_key = replace(seat_key, char(0), char(31)) WHERE instr(seat_key, char(0)) > 0;
+UPDATE allocations SET seat_key = replace(seat_key, char(0), char(31)) WHERE instr(seat_key, char(0)) > 0;
+UPDATE queue SET seat_key = replace(seat_key, char(0), char(31)) WHERE instr(seat_key, char(0)) > 0;
+`;
+
+/** Migration N brings the schema from version N-1 to N. */
+const MIGRATIONS: readonly string[] = [V1, V2];
+export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
+
+export function migrateSqlite(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+  db.transaction(() => {
+    const cur = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
+    const from = cur ? Number(cur.value) : 0;
+    if (from > SQLITE_SCHEMA_VERSION) {
+      throw new Error(`database schema version ${from} is newer than this server understands (${SQLITE_SCHEMA_VERSION})`);
+    }
+    for (let v = from; v < SQLITE_SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]);
+    const ins = db.prepare('INSERT INTO event_names (code, name, description) VALUES (?, ?, ?) ON CONFLICT (code) DO UPDATE SET name = excluded.name, description = excluded.description');
+    for (const e of EVENT_CODE_TABLE) ins.run(e.code, e.name, e.description);
+    db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(SQLITE_SCHEMA_VERSION));
+  }).immediate();
+}

@@ -1,0 +1,295 @@
+/**
+ * The SQLite store (better-sqlite3, WAL): the embedded default, one file, no database server.
+ *
+ * Transactions are BEGIN IMMEDIATE: the write lock is taken before the first read, so a decision
+ * (a seat count, a queue head) and its write can never interleave with another writer's, whether
+ * that writer is this process (transactions queue on a mutex) or another process on the same file
+ * (it waits for the lock; a busy lock is retried, never answered with a 500).
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { VerifiedTokens } from '../../auth.js';
+import { walSync, type GroupSync } from '../../wal-sync.js';
+import { Queries } from '../queries.js';
+import { RECORD_TABLES, quoteColumn, type RecordTable } from '../records.js';
+import type { Dialect, Sql } from '../sql.js';
+import type { OpenOptions, Store, StoreSignal, TransactionOptions, Tx } from '../store.js';
+import type { AgentRow, Renewal } from '../types.js';
+import { migrateSqlite } from './schema.js';
+
+/**
+ * Rows per multi-row INSERT of uploaded records: fewer statement executions per batch than
+ * row-at-a-time inserts (bench/server-ingest.ts measures 1 against this). 29 columns x 10 rows
+ * stays far below SQLite's limit of 32,766 parameters.
+ */
+export const RECORD_INSERT_ROWS = 10;
+
+/** How long one attempt waits for another process's write lock (blocking), and how many attempts. */
+const BUSY_TIMEOUT_MS = 250;
+const BUSY_ATTEMPTS = 80;
+
+/** The lock stayed busy through every attempt: answered as 503 with Retry-After, never 500. */
+export class StoreBusyError extends Error {
+  readonly code = 'STORE_BUSY';
+  constructor(what: string) {
+    super(`the database is busy (${what}); try again`);
+    this.name = 'StoreBusyError';
+  }
+}
+
+const isBusy = (err: unknown): boolean => {
+  const code = (err as { code?: string })?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT' || code === 'SQLITE_LOCKED';
+};
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function openSqliteDatabase(file: string, opts: { readonly?: boolean } = {}): Database.Database {
+  if (file !== ':memory:' && !opts.readonly) mkdirSync(dirname(file), { recursive: true });
+  const db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  if (opts.readonly) return db;
+  // Larger pages suit the wide record rows (only takes effect when the file is created).
+  db.pragma('page_size = 16384');
+  db.pragma('journal_mode = WAL');
+  db.pragma('cache_size = -65536');
+  db.pragma('temp_store = MEMORY');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  return db;
+}
+
+/** Statements prepared once per SQL text. */
+class SqliteSql implements Sql {
+  readonly dialect: Dialect = 'sqlite';
+  private readonly statements = new Map<string, Database.Statement<unknown[]>>();
+
+  constructor(readonly db: Database.Database) {}
+
+  statement(sql: string): Database.Statement<unknown[]> {
+    let st = this.statements.get(sql);
+    if (st === undefined) {
+      st = this.db.prepare<unknown[]>(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
+  async all<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    return this.statement(sql).all(...params) as T[];
+  }
+
+  async get<T>(sql: string, params: readonly unknown[] = []): Promise<T | undefined> {
+    return this.statement(sql).get(...params) as T | undefined;
+  }
+
+  async run(sql: string, params: readonly unknown[] = []): Promise<number> {
+    return this.statement(sql).run(...params).changes;
+  }
+}
+
+/** One transaction at a time per connection: the next waits for the previous to settle. */
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+
+  lock(): Promise<() => void> {
+    let release!: () => void;
+    const next = new Promise<void>((r) => (release = r));
+    const prev = this.tail;
+    this.tail = prev.then(() => next);
+    return prev.then(() => release);
+  }
+}
+
+class SqliteTx extends Queries implements Tx {
+  readonly after: Array<() => void> = [];
+  readonly signals: StoreSignal[] = [];
+
+  constructor(private readonly s: SqliteSql) {
+    super(s);
+  }
+
+  afterCommit(fn: () => void): void {
+    this.after.push(fn);
+  }
+
+  signal(sig: StoreSignal): void {
+    this.signals.push(sig);
+  }
+
+  async insertRecords(table: RecordTable, values: unknown[], rows: number): Promise<void> {
+    const width = RECORD_TABLES[table].columns.length;
+    let o = 0;
+    for (let left = rows; left > 0; ) {
+      const n = Math.min(left, RECORD_INSERT_ROWS);
+      // Spread, not the array itself: better-sqlite3 reads call arguments directly but an array's
+      // elements one V8 API call each (a fifth of the insert's cost at 29 columns).
+      this.s.statement(recordInsertSql(table, n)).run(...values.slice(o, o + n * width));
+      o += n * width;
+      left -= n;
+    }
+  }
+}
+
+/** `INSERT ... VALUES (...), (...) ON CONFLICT DO NOTHING` of `rows` records of one table. */
+export function recordInsertSql(table: RecordTable, rows: number): string {
+  const t = RECORD_TABLES[table];
+  const marks = t.columns.map(() => '?').join(', ');
+  const tuple = table === 'event' ? `('agent', ${marks})` : `(${marks})`;
+  const columns = (table === 'event' ? ['origin', ...t.columns.map((c) => c[0])] : t.columns.map((c) => c[0])).map(quoteColumn);
+  return `INSERT INTO ${t.table} (${columns.join(', ')}) VALUES ${Array(rows).fill(tuple).join(', ')} ON CONFLICT DO NOTHING`;
+}
+
+export class SqliteStore implements Store {
+  readonly dialect: Dialect = 'sqlite';
+  readonly q: Queries;
+  private readonly sql: SqliteSql;
+  private readonly mutex = new Mutex();
+  private readonly wal: GroupSync;
+  private readonly listeners: Array<(s: StoreSignal) => void> = [];
+  private readonly tokens = new VerifiedTokens<AgentRow>();
+  private readonly dataVersion: Database.Statement<[], number>;
+  private lastDataVersion = -1;
+  private generation = 0;
+  private versionChecked = false;
+  private readonly versionCheckExpires = () => {
+    this.versionChecked = false;
+  };
+  private readonly begin: Database.Statement;
+  private readonly commit: Database.Statement;
+  private readonly rollback: Database.Statement;
+
+  constructor(
+    readonly db: Database.Database,
+    readonly location: string,
+  ) {
+    this.sql = new SqliteSql(db);
+    this.q = new Queries(this.sql);
+    this.wal = walSync(location);
+    this.dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
+    this.begin = db.prepare('BEGIN IMMEDIATE');
+    this.commit = db.prepare('COMMIT');
+    this.rollback = db.prepare('ROLLBACK');
+  }
+
+  /**
+   * Changes whenever another connection (another server process, the admin CLI) has committed
+   * since the last call (`PRAGMA data_version`, about a microsecond), or this process signalled a
+   * change. Checked once per event-loop callback: whatever a callback handles arrived before it
+   * began, so a request sent after an admin command returned is checked after that commit.
+   */
+  changeVersion(): number {
+    if (!this.versionChecked) {
+      this.versionChecked = true;
+      queueMicrotask(this.versionCheckExpires);
+      const dv = this.dataVersion.get()!;
+      if (dv !== this.lastDataVersion) {
+        this.lastDataVersion = dv;
+        this.generation++;
+      }
+    }
+    return this.generation;
+  }
+
+  async agentByTokenHash(hash: string): Promise<AgentRow | undefined> {
+    const version = this.changeVersion();
+    const hit = this.tokens.get(hash, version);
+    if (hit) return hit;
+    const row = await this.q.agentByHash(hash);
+    if (row && !row.revoked_at) this.tokens.set(hash, row, version);
+    return row;
+  }
+
+  async renewLeases(batch: readonly Renewal[]): Promise<Set<string>> {
+    return this.transaction(async (tx) => {
+      const done = new Set<string>();
+      for (const r of batch) if ((await tx.renewLease(r.leaseId, r.agentId, r.expiresAt, r.at)) > 0) done.add(r.leaseId);
+      return done;
+    });
+  }
+
+  transaction<T>(fn: (tx: Tx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
+  async transaction<T>(fn: (tx: Tx) => Promise<T>, _opts?: TransactionOptions): Promise<T> {
+    const release = await this.mutex.lock();
+    try {
+      await this.beginImmediate();
+      const tx = new SqliteTx(this.sql);
+      let result: T;
+      try {
+        result = await fn(tx);
+        this.commit.run();
+      } catch (err) {
+        if (this.db.inTransaction) this.rollback.run();
+        throw err;
+      }
+      this.settled(tx);
+      return result;
+    } finally {
+      release();
+    }
+  }
+
+  private settled(tx: SqliteTx): void {
+    for (const s of tx.signals) {
+      if (s.kind === 'changed') this.generation++;
+      for (const l of this.listeners) l(s);
+    }
+    for (const fn of tx.after) fn();
+  }
+
+  /** Another process may hold the write lock: wait for it in short blocking steps, yielding between them. */
+  private async beginImmediate(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.begin.run();
+        return;
+      } catch (err) {
+        if (!isBusy(err)) throw err;
+        if (attempt >= BUSY_ATTEMPTS) throw new StoreBusyError('another process holds the write lock');
+        await sleep(Math.min(50, 2 * attempt) * Math.random());
+      }
+    }
+  }
+
+  durable(): Promise<void> {
+    return this.wal.sync();
+  }
+
+  onSignal(fn: (s: StoreSignal) => void): void {
+    this.listeners.push(fn);
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      this.sql.statement('SELECT 1').get();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    const release = await this.mutex.lock();
+    try {
+      this.db.close();
+    } finally {
+      release();
+    }
+  }
+}
+
+export async function openSqliteStore(file: string, opts: OpenOptions = {}): Promise<SqliteStore> {
+  const db = openSqliteDatabase(file, { readonly: opts.readonly });
+  if (!opts.readonly) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        migrateSqlite(db);
+        break;
+      } catch (err) {
+        if (!isBusy(err) || attempt >= BUSY_ATTEMPTS) throw err;
+        await sleep(20);
+      }
+    }
+  }
+  return new SqliteStore(db, file);
+}

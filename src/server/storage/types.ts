@@ -1,0 +1,102 @@
+/**
+ * The shapes the server stores, shared by both stores (SQLite and PostgreSQL). Lease, allocation
+ * and queue times are integer milliseconds since the epoch (cheap comparisons in the sweep);
+ * record times are the ISO strings the agent sent, normalised to UTC.
+ */
+import type { LicenseType } from '../../protocol/event-codes.js';
+
+export interface ProductRow {
+  id: string;
+  name: string;
+  license_type: LicenseType;
+  seats: number | null;
+  spec: string;
+  source: string;
+  updated_at: string;
+}
+
+export interface AgentRow {
+  id: string;
+  host: string;
+  token_hash: string;
+  agent_version: string | null;
+  os: string | null;
+  enrolled_at: string;
+  last_seen_at: string | null;
+  revoked_at: string | null;
+  acked_seq: number;
+}
+
+export interface LeaseRow {
+  id: string;
+  agent_id: string;
+  product_id: string;
+  seat_key: string;
+  user: string;
+  host: string;
+  pid: number;
+  process_start: string;
+  request_id: string;
+  ticket: string | null;
+  granted_at: number;
+  expires_at: number;
+  renewed_at: number | null;
+  claimed: number;
+  ended_at: number | null;
+  end_reason: string | null;
+}
+
+export interface AllocationRow {
+  id: number;
+  product_id: string;
+  seat_key: string;
+  agent_id: string;
+  user: string;
+  host: string;
+  issued_at: number;
+  last_used_at: number;
+  revoked_at: number | null;
+  revoke_reason: string | null;
+}
+
+export type TicketState = 'waiting' | 'granted' | 'cancelled' | 'expired';
+
+export interface TicketRow {
+  qseq: number;
+  ticket: string;
+  agent_id: string;
+  product_id: string;
+  seat_key: string;
+  user: string;
+  host: string;
+  pid: number;
+  process_start: string;
+  request_id: string;
+  enqueued_at: number;
+  last_poll_at: number;
+  state: TicketState;
+  lease_id: string | null;
+  ended_at: number | null;
+}
+
+/** A usage event the server writes itself (origin 'server'). */
+export interface ServerEvent {
+  time: number;
+  code: number;
+  agentId?: string | null;
+  product?: string | null;
+  user?: string | null;
+  host?: string | null;
+  pid?: number | null;
+  processStart?: string | null;
+  leaseId?: string | null;
+  reason?: string | null;
+}
+
+/** One renewal to write: extend a live lease of this agent to at least `expiresAt`. */
+export interface Renewal {
+  leaseId: string;
+  agentId: string;
+  expiresAt: number;
+  at: number;
+}
