@@ -1,6 +1,7 @@
 /**
  * Lease throughput of a real usage-server child process on loopback: renewals per second with
- * p50/p99 latency (target >= 5,000/s, p99 <= 25 ms), and acquire+release pairs per second.
+ * p50/p99 latency (target >= 5,000/s, p99 <= 25 ms), and acquire+release pairs per second, on the
+ * SQLite store and on PostgreSQL in the same run (with the ratio).
  *
  * Client and server share this machine's cores, so wall-clock rates move with the load; the same
  * client loop therefore also measures GET /v1/health (the cheapest route) and the figures include
@@ -10,6 +11,7 @@
  * USAGE_SERVER_BENCH_CPU_PROF=DIR writes a V8 CPU profile of the server process into DIR.
  */
 import { Pool } from 'undici';
+import { ensurePostgres } from '../test/helpers/postgres.js';
 import { startServer } from '../test/helpers/server.js';
 import { call, loadAverage1m, loop, round, withServerCpu } from './_server.js';
 
@@ -17,9 +19,28 @@ const AGENTS = 50;
 const CONCURRENCY = 32;
 const SECONDS = 5;
 
+/** Both stores in one run, SQLite first, then PostgreSQL (a throwaway cluster unless PG* name one). */
 export default async function serverLeases(): Promise<object> {
+  const sqlite = await measure('sqlite');
+  const pg = await ensurePostgres();
+  let postgres: Awaited<ReturnType<typeof measure>>;
+  try {
+    postgres = await measure('postgres');
+  } finally {
+    pg.stop();
+  }
+  return {
+    sqlite,
+    postgres,
+    postgresVsSqlite: { renewals: round(postgres.renewalsPerSecond / sqlite.renewalsPerSecond, 3), pairs: round(postgres.acquireReleasePairsPerSecond / sqlite.acquireReleasePairsPerSecond, 3) },
+    meetsTarget: sqlite.meetsTarget && postgres.meetsTarget,
+  };
+}
+
+async function measure(store: 'sqlite' | 'postgres') {
   const prof = process.env.USAGE_SERVER_BENCH_CPU_PROF;
   const srv = await startServer({
+    store,
     products: [{ id: 'bench', seats: 100_000 }],
     config: { leases: { ttlSeconds: 900, sweepIntervalSeconds: 5 }, log: { level: 'info' } },
     nodeArgs: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [],

@@ -45,8 +45,18 @@ export class Renewals {
     this.owners.delete(leaseId);
   }
 
-  /** Renew a live lease of this agent; undefined when it is gone (released, expired, revoked, not theirs). */
-  async renew(agent: AgentRow, leaseId: string): Promise<LeaseGranted | undefined> {
+  /**
+   * Renew a live lease of this agent; `gone` when it is not (released, expired, revoked, not
+   * theirs), `revoked` when the agent itself was revoked (its token may have been verified before).
+   */
+  async renew(agent: AgentRow, leaseId: string): Promise<LeaseGranted | 'gone' | { revokedAt: string }> {
+    const r = await this.attempt(agent, leaseId);
+    if (r !== undefined) return r;
+    const fresh = await this.store.q.agentById(agent.id);
+    return fresh?.revoked_at ? { revokedAt: fresh.revoked_at } : 'gone';
+  }
+
+  private async attempt(agent: AgentRow, leaseId: string): Promise<LeaseGranted | undefined> {
     let owner = this.owners.get(leaseId);
     if (!owner) {
       const row = await this.store.q.lease(leaseId);

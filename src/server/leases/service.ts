@@ -83,7 +83,7 @@ export class LeaseService {
     return this.seats.acquire(agent, req, this.clock());
   }
 
-  renew(agent: AgentRow, leaseId: string): Promise<LeaseGranted | undefined> {
+  renew(agent: AgentRow, leaseId: string): Promise<LeaseGranted | 'gone' | { revokedAt: string }> {
     return this.renewals.renew(agent, leaseId);
   }
 

@@ -16,7 +16,11 @@ declare module 'fastify' {
     agent?: AgentRow;
   }
   interface FastifyContextConfig {
-    auth?: 'agent' | 'admin' | 'none';
+    /**
+     * `agent-renewal`: as `agent`, but a token verified before may come from memory; only for a
+     * handler whose own statement refuses a revoked agent (lease renewals).
+     */
+    auth?: 'agent' | 'agent-renewal' | 'admin' | 'none';
   }
 }
 
@@ -40,7 +44,7 @@ async function auth(app: FastifyInstance, opts: { store: Store; adminTokens: rea
     sendProblem(reply, problem(401, code, detail, { field: 'header:authorization', action: 'enroll' }), wwwAuth);
 
   // Callback style: no promise for fastify to settle per request on the hot path.
-  const authAgent: Hook = (req, reply, done) => {
+  const agentHook = (mayBeStale: boolean): Hook => (req, reply, done) => {
     const h = req.headers.authorization;
     const m = typeof h === 'string' ? bearer.exec(h) : null;
     if (!m) {
@@ -48,7 +52,7 @@ async function auth(app: FastifyInstance, opts: { store: Store; adminTokens: rea
       return;
     }
     const hash = sha256(m[1]);
-    store.agentByTokenHash(hash.toString('hex')).then(
+    store.agentByTokenHash(hash.toString('hex'), { mayBeStale }).then(
       (row) => {
         if (!row || !timingSafeEqual(Buffer.from(row.token_hash, 'hex'), hash)) {
           refuse(reply, 'token-unknown', 'This agent token is not known to the server; enroll again.');
@@ -70,6 +74,9 @@ async function auth(app: FastifyInstance, opts: { store: Store; adminTokens: rea
     );
   };
 
+  const authAgent = agentHook(false);
+  const authRenewal = agentHook(true);
+
   const authAdmin: Hook = (req, reply, done) => {
     if (adminTokens.length === 0) {
       sendProblem(reply, problem(404, 'not-found', 'Reports over HTTP are disabled: set reports.adminTokens in the server config.'));
@@ -89,9 +96,18 @@ async function auth(app: FastifyInstance, opts: { store: Store; adminTokens: rea
   app.addHook('onRoute', (r) => {
     const kind = r.config?.auth;
     if (kind === undefined) throw new Error(`route ${r.method} ${r.url} does not declare config.auth`);
-    const hook = kind === 'agent' ? authAgent : kind === 'admin' ? authAdmin : undefined;
+    const hook = kind === 'agent' ? authAgent : kind === 'agent-renewal' ? authRenewal : kind === 'admin' ? authAdmin : undefined;
     if (hook) r.preHandler = [hook, ...[r.preHandler ?? []].flat()];
   });
+}
+
+/** The 401 for a token found revoked after all (a renewal refused because its agent was revoked). */
+export function refuseRevoked(reply: FastifyReply, revokedAt: string): FastifyReply {
+  return sendProblem(
+    reply,
+    problem(401, 'token-revoked', `This agent was revoked at ${revokedAt}; enroll again if it should report.`, { field: 'header:authorization', action: 'enroll' }),
+    { 'WWW-Authenticate': 'Bearer realm="usage-server"' },
+  );
 }
 
 export default fp(auth, { name: 'usage-server-auth' });

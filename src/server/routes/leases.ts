@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { RELEASE_REASONS, type LeaseRequest, type ReleaseReason } from '../../protocol/v1.js';
 import { idParams, type RouteOptions } from '../context.js';
+import { refuseRevoked } from '../plugins/auth.js';
 import { problem, sendProblem } from '../problem.js';
 
 export default async function leaseRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
@@ -23,7 +24,8 @@ export default async function leaseRoutes(app: FastifyInstance, { ctx }: RouteOp
 
   app.get('/v1/leases', { config: { auth: 'agent' } }, async (req) => leases.held(req.agent!));
 
-  app.post<{ Params: { id: string } }>('/v1/leases/:id/renew', { schema: { params: idParams('id') }, config: { auth: 'agent' } }, async (req, reply) => {
+  // The hot path. Its token may have been verified before: the renewal's own UPDATE refuses a revoked agent.
+  app.post<{ Params: { id: string } }>('/v1/leases/:id/renew', { schema: { params: idParams('id') }, config: { auth: 'agent-renewal' } }, async (req, reply) => {
     const b = req.body as unknown;
     if (b !== undefined && b !== null) {
       if (typeof b !== 'object' || Array.isArray(b)) return sendProblem(reply, problem(400, 'validation-failed', 'The body must be empty or {}.', { field: '/' }));
@@ -33,7 +35,8 @@ export default async function leaseRoutes(app: FastifyInstance, { ctx }: RouteOp
       }
     }
     const r = await leases.renew(req.agent!, req.params.id);
-    if (!r) {
+    if (typeof r === 'object' && 'revokedAt' in r) return refuseRevoked(reply, r.revokedAt);
+    if (r === 'gone') {
       return sendProblem(reply, problem(404, 'lease-gone', 'This lease is no longer held (released, expired or revoked); acquire again or stop the program.', { field: 'path:id', action: 'acquire', leaseId: req.params.id }));
     }
     return r;

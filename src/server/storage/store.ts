@@ -41,8 +41,12 @@ export interface Store {
   readonly q: Queries;
   transaction<T>(fn: (tx: Tx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   transaction<T>(fn: (tx: Tx) => Promise<T>, opts: TransactionOptions & { exclusive: string }): Promise<T | undefined>;
-  /** The agent a token hash belongs to, read fresh or from a cache that is exact for this store. */
-  agentByTokenHash(hash: string): Promise<AgentRow | undefined>;
+  /**
+   * The agent a token hash belongs to, read fresh or from a cache that is exact for this store.
+   * `mayBeStale`: the caller confirms the agent is not revoked in its own statement (renewals do,
+   * in their UPDATE), so a token verified before may be taken from memory.
+   */
+  agentByTokenHash(hash: string, opts?: { mayBeStale?: boolean }): Promise<AgentRow | undefined>;
   /** Write renewals; resolves with the ids of the leases that were live and renewed. */
   renewLeases(batch: readonly Renewal[]): Promise<Set<string>>;
   /** Resolves once every commit made before the call is on disk (upload acknowledgements wait for it). */

@@ -8,12 +8,15 @@
  *   whichever server that is; an admin change empties the product caches everywhere.
  * - Tokens are looked up on every request (batched: one statement for all requests in flight), so a
  *   revoke through any server or the admin CLI is refused at the very next request everywhere.
+ *   Renewals alone may use a token verified before: their UPDATE renews only leases of agents
+ *   that are not revoked, and a refused renewal looks the agent up again.
  * - Renewals are batched into one UPDATE ... FROM unnest(...) on a connection with
  *   synchronous_commit off (a crash can cost the last few renewals, never a seat: the lease keeps
  *   its earlier expiry and every live lease gets the restart grace). Uploads commit synchronously,
  *   so an acknowledged record is on disk.
  */
 import pg from 'pg';
+import { VerifiedTokens } from '../../auth.js';
 import { Batcher } from '../batch.js';
 import { Queries } from '../queries.js';
 import { RECORD_TABLES, quoteColumn, type RecordTable } from '../records.js';
@@ -134,6 +137,8 @@ export class PostgresStore implements Store {
   private listener: pg.Client | undefined;
   private renewClient: pg.PoolClient | undefined;
   private readonly tokenBatch: Batcher<string, AgentRow | undefined>;
+  /** Tokens verified before, for renewals only: their UPDATE checks the agent is not revoked. */
+  private readonly verified = new VerifiedTokens<AgentRow>();
   private closed = false;
 
   constructor(
@@ -185,8 +190,14 @@ export class PostgresStore implements Store {
     return this.generation;
   }
 
-  agentByTokenHash(hash: string): Promise<AgentRow | undefined> {
-    return this.tokenBatch.call(hash);
+  async agentByTokenHash(hash: string, opts: { mayBeStale?: boolean } = {}): Promise<AgentRow | undefined> {
+    if (opts.mayBeStale) {
+      const hit = this.verified.get(hash, this.generation);
+      if (hit) return hit;
+    }
+    const row = await this.tokenBatch.call(hash);
+    if (row && !row.revoked_at) this.verified.set(hash, row, this.generation);
+    return row;
   }
 
   async renewLeases(batch: readonly Renewal[]): Promise<Set<string>> {
@@ -199,7 +210,7 @@ export class PostgresStore implements Store {
         name: 'renew_batch',
         text:
           'UPDATE leases l SET expires_at = greatest(l.expires_at, u.e), renewed_at = u.at, claimed = 1 ' +
-          'FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(id, agent, e, at) ' +
+          'FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(id, agent, e, at) JOIN agents a ON a.id = u.agent AND a.revoked_at IS NULL ' +
           'WHERE l.id = u.id AND l.agent_id = u.agent AND l.ended_at IS NULL RETURNING l.id',
         values: [batch.map((b) => b.leaseId), batch.map((b) => b.agentId), batch.map((b) => b.expiresAt), batch.map((b) => b.at)],
       });

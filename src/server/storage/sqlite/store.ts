@@ -191,7 +191,7 @@ export class SqliteStore implements Store {
     return this.generation;
   }
 
-  async agentByTokenHash(hash: string): Promise<AgentRow | undefined> {
+  async agentByTokenHash(hash: string, _opts?: { mayBeStale?: boolean }): Promise<AgentRow | undefined> {
     const version = this.changeVersion();
     const hit = this.tokens.get(hash, version);
     if (hit) return hit;
