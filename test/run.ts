@@ -37,11 +37,13 @@ const nodeTest = (files: string[]) => [process.execPath, '--test', '--test-concu
 const all = testFiles(here);
 const only = process.argv.slice(2);
 const selected = only.length > 0 ? all.filter((f) => only.some((o) => relative(here, f).startsWith(o))) : all;
+/** Tests that need both stores at once (`*.pg.test.js`) run in the PostgreSQL pass only. */
+const bothStores = (f: string) => f.endsWith('.pg.test.js');
 const serverFiles = selected.filter((f) => relative(here, f).startsWith('server/'));
 
 let failed = 0;
-const [node, ...sqliteArgs] = nodeTest(selected);
-failed += run(`all tests, SQLite store (${selected.length} files)`, node, sqliteArgs, process.env) === 0 ? 0 : 1;
+const [node, ...sqliteArgs] = nodeTest(selected.filter((f) => !bothStores(f)));
+failed += run(`all tests, SQLite store (${sqliteArgs.length - 2} files)`, node, sqliteArgs, process.env) === 0 ? 0 : 1;
 
 if (serverFiles.length > 0) {
   const env = { ...process.env, USAGE_SERVER_TEST_STORE: 'postgres' };

@@ -9,12 +9,13 @@
  *   usage-server allocations list|revoke ...
  *   usage-server report usage --from YYYY-MM-DD --to YYYY-MM-DD [--period day|week|month|year]... [--format csv|json]
  *   usage-server report log --from YYYY-MM-DD --to YYYY-MM-DD [--format csv|json]
+ *   usage-server migrate --from FILE.db --to postgres://user@host:5432/name
  *   usage-server check-config --config FILE
  *   usage-server openapi [--out FILE]
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage error, 78 configuration error (EX_CONFIG).
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { LICENSE_TYPES, type LicenseType } from '../protocol/event-codes.js';
@@ -24,7 +25,9 @@ import { ConfigError, EX_CONFIG, ProductConfigSchema, loadServerConfig, type Ser
 import { revokeAgent, revokeAllocation, revokeLease, setSeats, upsertProducts } from './leases/admin.js';
 import { logToCsv, REPORT_PERIODS, summariesToCsv, usageReport, type ReportPeriod } from './reports.js';
 import { isPostgresUrl, openStore as openStoreAt, type Store } from './storage/store.js';
-import { redactUrl } from './storage/postgres/store.js';
+import { copySqliteToPostgres } from './storage/copy.js';
+import { openPostgresStore, redactUrl, type PostgresStore } from './storage/postgres/store.js';
+import { openSqliteStore, type SqliteStore } from './storage/sqlite/store.js';
 import type { ProductRow } from './storage/types.js';
 import { SERVER_VERSION } from './version.js';
 
@@ -166,6 +169,30 @@ common(program.command('check-config').description('validate the config file and
   const cfg = loadConfig(opts);
   process.stdout.write(`ok: ${cfg.products.length} product(s), db ${dbName(cfg.db)}, listen ${cfg.listen.host}:${cfg.listen.port}\n`);
 });
+
+program
+  .command('migrate')
+  .description('copy a SQLite database into an empty PostgreSQL database (stop the servers using the file first); agents keep their tokens')
+  .requiredOption('--from <file>', 'the SQLite database file')
+  .requiredOption('--to <url>', 'the PostgreSQL database, postgres://user@host:5432/name')
+  .action(async (opts: { from: string; to: string }) => {
+    if (isPostgresUrl(opts.from) || !existsSync(opts.from)) fail(`--from must be an existing SQLite database file (got ${opts.from})`, 2);
+    if (!isPostgresUrl(opts.to)) fail(`--to must be a postgres:// URL (got ${opts.to})`, 2);
+    let from: SqliteStore | undefined;
+    let to: PostgresStore | undefined;
+    try {
+      from = await openSqliteStore(opts.from);
+      to = await openPostgresStore(opts.to, { poolSize: 2 });
+      const r = await copySqliteToPostgres(from, to);
+      process.stdout.write(table(r.tables.map((t) => ({ table: t.table, sqlite: t.source, postgres: t.target, ok: t.source === t.target ? 'yes' : 'NO' }))));
+      process.stdout.write(`migrated ${opts.from} to ${redactUrl(opts.to)}: every table has the same number of rows\n`);
+    } catch (err) {
+      fail(`migrate failed, nothing was written to the target: ${(err as Error).message}`, 1);
+    } finally {
+      await from?.close();
+      await to?.close();
+    }
+  });
 
 program
   .command('openapi')
