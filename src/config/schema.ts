@@ -61,6 +61,8 @@ const serverSchema = z
   .strictObject({
     /** Base URL of the usage-server, e.g. https://usage.example.com. Unset: collect locally only. */
     url: z.url().optional(),
+    /** Several usage-servers on one database: tried in order, sticking to the one that answers; with `url`, `url` comes first. */
+    urls: z.array(z.url()).min(1).optional(),
     enrollSecret: z.string().min(1).optional(),
     caFile: z.string().min(1).optional(),
     proxy: z.url().optional(),

@@ -9,7 +9,7 @@ import type { ComponentFactory } from './component.js';
  * daemon does not pay its ~20 MB of RSS.
  */
 const createUplink: ComponentFactory = async (ctx) =>
-  ctx.config.server.url ? (await import('../uplink/component.js')).createUplinkComponent(ctx) : undefined;
+  ctx.config.server.url || ctx.config.server.urls ? (await import('../uplink/component.js')).createUplinkComponent(ctx) : undefined;
 
 /**
  * The daemon's components, started in this order and stopped in reverse. Each capability folder

@@ -6,6 +6,12 @@
  *
  * Every call is ONE attempt (plus one re-enrollment when needed); callers decide about retries:
  * the uploader with backoff (./backoff.ts), the enforcer with its own timers.
+ *
+ * Several servers (`server.urls`, one database behind them): the client sticks to the server that
+ * last answered, and when it cannot be reached (or answers 5xx) the same call goes to the next one
+ * at once, then sticks there. Every call is idempotent on the server (acquire by requestId and
+ * process, uploads by seq, releases and renewals by lease id), so trying it on another server never
+ * takes a second seat or stores a record twice.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,7 +38,8 @@ import { loadCredentials, saveCredentials, writeFileAtomic, type Credentials } f
 import { createDispatcher, jsonRequest, type HttpResult } from './http.js';
 
 export interface UplinkClientOptions {
-  url: string;
+  /** One server, or several sharing one database (tried in this order, sticking to the last that answered). */
+  url: string | readonly string[];
   enrollSecret?: string;
   caFile?: string;
   proxy?: string;
@@ -84,11 +91,16 @@ export class UplinkClient {
   private cachedPolicy: CachedPolicy | undefined;
   private readonly policyListeners = new Set<(p: PolicyResponse) => void>();
   private readonly onlineListeners = new Set<() => void>();
+  private readonly urls: readonly string[];
+  /** Index into `urls` of the server in use. */
+  private current = 0;
   readonly status: ConnectionStatus;
 
   constructor(private readonly o: UplinkClientOptions) {
+    this.urls = typeof o.url === 'string' ? [o.url] : [...o.url];
+    if (this.urls.length === 0) throw new RangeError('at least one server URL is needed');
     this.dispatcher = createDispatcher({ caFile: o.caFile, proxy: o.proxy, requestTimeoutMs: o.requestTimeoutMs });
-    this.creds = loadCredentials(o.dataDir, o.url);
+    this.creds = loadCredentials(o.dataDir, this.urls);
     try {
       this.cachedPolicy = JSON.parse(readFileSync(policyCachePath(o.dataDir), 'utf8')) as CachedPolicy;
     } catch {
@@ -111,6 +123,30 @@ export class UplinkClient {
 
   get agentId(): string | undefined {
     return this.creds?.agentId;
+  }
+
+  /** The server in use now. */
+  get url(): string {
+    return this.urls[this.current];
+  }
+
+  /**
+   * One request to the server in use; when it cannot be reached or answers 5xx, the next servers
+   * in turn (each once), sticking to the first that answers.
+   */
+  private async send<T>(r: Omit<Parameters<typeof jsonRequest>[1], 'url'> & { path: string }): Promise<HttpResult<T>> {
+    let last: HttpResult<T> | undefined;
+    for (let tried = 0; tried < this.urls.length; tried++) {
+      const url = this.urls[this.current];
+      const { path, ...rest } = r;
+      last = await jsonRequest<T>(this.dispatcher, { ...rest, url: url + path });
+      const failed = last.kind === 'network' || last.status >= 500;
+      if (!failed || this.urls.length === 1 || r.signal?.aborted) return last;
+      const next = (this.current + 1) % this.urls.length;
+      this.o.logger?.warn({ from: url, to: this.urls[next], error: last.kind === 'network' ? last.error : `HTTP ${last.status}` }, 'usage-server failed; trying the next one');
+      this.current = next;
+    }
+    return last!;
   }
 
   /** The last policy fetched (possibly from the on-disk cache of an earlier run). */
@@ -147,9 +183,9 @@ export class UplinkClient {
       this.noteFailure('not enrolled and server.enrollSecret is not set', 'not-enrolled');
       return false;
     }
-    const r = await jsonRequest<EnrollResponse & Problem>(this.dispatcher, {
+    const r = await this.send<EnrollResponse & Problem>({
       method: 'POST',
-      url: this.o.url + V1_PATHS.enroll,
+      path: V1_PATHS.enroll,
       timeoutMs: this.o.requestTimeoutMs,
       body: {
         enrollSecret: this.o.enrollSecret,
@@ -167,7 +203,7 @@ export class UplinkClient {
       this.noteFailure(`enroll: HTTP ${r.status} ${r.body?.code ?? ''}`.trim(), r.status === 403 ? 'not-enrolled' : 'offline');
       return false;
     }
-    this.creds = { serverUrl: this.o.url, agentId: r.body.agentId, agentToken: r.body.agentToken, enrolledAt: new Date().toISOString() };
+    this.creds = { serverUrl: this.url, agentId: r.body.agentId, agentToken: r.body.agentToken, enrolledAt: new Date().toISOString() };
     try {
       saveCredentials(this.o.dataDir, this.creds);
     } catch (err) {
@@ -190,9 +226,9 @@ export class UplinkClient {
     for (let attempt = 0; attempt < 2; attempt++) {
       if (!(await this.ensureEnrolled())) return { ok: false, kind: 'not-enrolled', error: this.status.lastError ?? 'not enrolled' };
       const token = this.creds!.agentToken;
-      const r: HttpResult<T & Problem> = await jsonRequest<T & Problem>(this.dispatcher, {
+      const r: HttpResult<T & Problem> = await this.send<T & Problem>({
         method,
-        url: this.o.url + path,
+        path,
         token,
         body: opts.body,
         rawJson: opts.rawJson,

@@ -22,13 +22,18 @@ function agentVersion(): string | undefined {
   }
 }
 
+/** `server.url` then `server.urls`, without trailing slashes or repeats. */
+export function serverUrls(cfg: { url?: string; urls?: readonly string[] }): string[] {
+  return [...new Set([...(cfg.url ? [cfg.url] : []), ...(cfg.urls ?? [])].map((u) => u.replace(/\/+$/, '')))];
+}
+
 export function createUplinkComponent(ctx: DaemonContext): Component | undefined {
   const cfg = ctx.config.server;
-  if (!cfg.url) return undefined;
+  const urls = serverUrls(cfg);
+  if (urls.length === 0) return undefined;
   const log = ctx.logger.child({ component: 'uplink' });
-  const url = cfg.url.replace(/\/+$/, '');
   const client = new UplinkClient({
-    url,
+    url: urls,
     enrollSecret: cfg.enrollSecret,
     caFile: cfg.caFile,
     proxy: cfg.proxy,
@@ -86,7 +91,8 @@ export function createUplinkComponent(ctx: DaemonContext): Component | undefined
         .get(ctx.journal.ackedThroughSeq()) as { n: number; bytes: number };
       const enforcer = ctx.services.get('enforcer') as { heldLeases?: () => unknown[] } | undefined;
       return {
-        server: url,
+        server: client.url,
+        ...(urls.length > 1 ? { servers: urls } : {}),
         ...client.status,
         backlogRecords: st.n,
         backlogBytes: st.bytes,

@@ -33,11 +33,12 @@ export function writeFileAtomic(path: string, data: string, mode = 0o600): void 
   }
 }
 
-export function loadCredentials(dataDir: string, serverUrl: string): Credentials | undefined {
+/** The credentials kept for one of `serverUrls` (servers sharing one database share the enrollment). */
+export function loadCredentials(dataDir: string, serverUrls: readonly string[]): Credentials | undefined {
   try {
     const c = JSON.parse(readFileSync(credentialsPath(dataDir), 'utf8')) as Credentials;
     // Credentials of another server are no use here (the agent was re-pointed): enroll again.
-    if (c.serverUrl !== serverUrl || typeof c.agentToken !== 'string' || typeof c.agentId !== 'string') return undefined;
+    if (!serverUrls.includes(c.serverUrl) || typeof c.agentToken !== 'string' || typeof c.agentId !== 'string') return undefined;
     return c;
   } catch {
     return undefined;

@@ -39,7 +39,8 @@ export function registerStatus(program: Command): void {
           dataDir,
           running: pid !== undefined,
           pid: pid ?? null,
-          server: config.server.url ?? null,
+          server: config.server.url ?? config.server.urls?.[0] ?? null,
+          ...(config.server.urls ? { servers: config.server.urls } : {}),
           journal,
           ...(daemon ? { daemon } : {}),
         };
