@@ -88,7 +88,21 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store): Promise<S
     await app.register(routesPlugin, { ctx });
   }
 
+  // Upkeep at start and hourly: partitions ahead, retention.
+  const maintain = async () => {
+    try {
+      const removed = await store.maintain(Date.now(), cfg.retention);
+      if (removed.length > 0) logger.info({ removed }, 'retention removed old records');
+    } catch (err) {
+      logger.error({ err }, 'database upkeep failed');
+    }
+  };
+  await maintain();
+  const upkeep = setInterval(() => void maintain(), 3_600_000);
+  upkeep.unref();
+
   app.addHook('preClose', async () => {
+    clearInterval(upkeep);
     await leases.stop();
   });
   app.addHook('onClose', async () => {

@@ -158,6 +158,13 @@ export const ServerConfigSchema = z
       })
       .default({ adminTokens: [] }),
     metrics: z.strictObject({ enabled: z.boolean().default(true) }).default({ enabled: true }),
+    /**
+     * Days to keep uploaded records, per record type (process, process-interval, break, work,
+     * input-events, usage-event, notification, ...); unset types are kept. PostgreSQL drops whole
+     * monthly partitions (a month goes once all of it is past), SQLite deletes rows. usage-event
+     * covers the server's own events too (the license history the reports are made from).
+     */
+    retention: z.record(z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a record type: lower-case letters, digits and -'), z.number().positive()).default({}),
     log: z
       .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .default({ level: 'info' }),

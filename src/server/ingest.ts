@@ -25,6 +25,7 @@ export async function ingest(store: Store, metrics: Metrics, agentId: string, up
     seqs[i] = r.seq;
     through[i] = typeof r.throughSeq === 'number' ? r.throughSeq : undefined;
   }
+  await store.prepareRecords(records);
   return store.transaction(async (tx): Promise<IngestResult> => {
     const acked = (await tx.agentForUpdate(agentId))!.acked_seq;
     const plan = planIngest(acked, seqs, through);

@@ -8,6 +8,8 @@
  */
 import type Database from 'better-sqlite3';
 import type { PostgresStore } from './postgres/store.js';
+import type { RecordTable } from './records.js';
+import { monthOf } from './retention.js';
 import type { SqliteStore } from './sqlite/store.js';
 
 /** In dependency order; `order` keeps ids and seqs ascending, as they were written. */
@@ -38,6 +40,15 @@ export async function copySqliteToPostgres(from: SqliteStore, to: PostgresStore,
   const client = await to.pool.connect();
   const report: CopyReport = { tables: [] };
   try {
+    // Monthly partitions for every month the records span, before the rows go in (rows of a month
+    // without its partition would land in the default partition, out of retention's reach), and
+    // before the copy's transaction: making a partition waits for every open use of its table.
+    const needs: Array<{ table: RecordTable; type: string; month: string }> = [];
+    for (const [table, name] of [['process', 'process_records'], ['activity', 'activity_records'], ['other', 'other_records'], ['event', 'usage_events']] as const) {
+      const rows = db.prepare(`SELECT DISTINCT ${table === 'event' ? "'usage-event'" : 'type'} AS type, substr(time, 1, 7) AS month FROM ${name}`).all() as Array<{ type: string; month: string }>;
+      for (const r of rows) if (monthOf(r.month) !== undefined) needs.push({ table, type: r.type, month: r.month });
+    }
+    await to.partitions.ensure(needs);
     await client.query('BEGIN');
     for (const t of TABLES) {
       const present = await client.query<{ n: number }>(`SELECT count(*) AS n FROM ${t.name}`);

@@ -44,7 +44,7 @@ export const RECORD_TABLE_NAMES = Object.keys(RECORD_TABLES) as RecordTable[];
 export const quoteColumn = (c: string): string => (c === 'user' || c === 'end' ? `"${c}"` : c);
 
 /** Times are stored in UTC: a time not ending in Z is converted (the upload check made sure it parses). */
-const utc = (t: unknown): string | null => {
+export const utc = (t: unknown): string | null => {
   if (typeof t !== 'string') return null;
   const last = t.charCodeAt(t.length - 1);
   return last === 90 || last === 122 ? t : new Date(t).toISOString();

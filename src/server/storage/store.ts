@@ -3,6 +3,7 @@
  * default) and PostgreSQL (several servers on one database). Services and routes reach the
  * database only through this interface and the portable queries of `Queries`.
  */
+import type { UploadRecord } from '../../protocol/v1.js';
 import type { CheckedUpload } from '../upload-check.js';
 import type { Queries } from './queries.js';
 import type { RecordTable } from './records.js';
@@ -53,6 +54,13 @@ export interface Store {
   durable(): Promise<void>;
   /** A number that changes whenever products may have changed in another process; product caches compare it. */
   changeVersion(): number;
+  /** Get ready to store these records, before the transaction that stores them (PostgreSQL: make the monthly partitions they need). */
+  prepareRecords(records: readonly UploadRecord[]): Promise<void>;
+  /**
+   * Upkeep, at start and hourly: partitions ahead for the server's own events (PostgreSQL), and
+   * retention (days per record type). Resolves with what retention removed.
+   */
+  maintain(now: number, retentionDays: Readonly<Record<string, number>>): Promise<string[]>;
   /** Listen to signals from any server on this database. */
   onSignal(fn: (s: StoreSignal) => void): void;
   ping(): Promise<boolean>;

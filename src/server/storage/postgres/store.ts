@@ -24,6 +24,10 @@ import { numberPlaceholders, type Dialect, type Sql } from '../sql.js';
 import type { OpenOptions, Store, StoreSignal, TransactionOptions, Tx } from '../store.js';
 import type { AgentRow, Renewal } from '../types.js';
 import { migratePostgres } from './schema.js';
+import { Partitions, type PartitionNeed } from './partitions.js';
+import { monthOf, tableOfType } from '../retention.js';
+import { utc } from '../records.js';
+import type { UploadRecord } from '../../../protocol/v1.js';
 
 const CHANNEL = 'usage_server';
 /** Retries of a transaction PostgreSQL aborted to break a deadlock or a serialization conflict. */
@@ -111,7 +115,7 @@ class PgTx extends Queries implements Tx {
     const unnest = t.columns.map((c, i) => `$${i + 1}::${c[1]}[]`).join(', ');
     const select = table === 'event' ? `SELECT 'agent', * FROM unnest(${unnest})` : `SELECT * FROM unnest(${unnest})`;
     const target = table === 'event' ? ['origin', ...cols] : cols;
-    const conflict = table === 'event' ? 'ON CONFLICT (agent_id, seq) WHERE seq IS NOT NULL DO NOTHING' : 'ON CONFLICT DO NOTHING';
+    const conflict = 'ON CONFLICT DO NOTHING';
     const text = `INSERT INTO ${t.table} (${target.join(', ')}) ${select} ${conflict}`;
     await this.client.query({ name: `rec_${table}`, text, values: arrays });
   }
@@ -140,6 +144,7 @@ export class PostgresStore implements Store {
   /** Tokens verified before, for renewals only: their UPDATE checks the agent is not revoked. */
   private readonly verified = new VerifiedTokens<AgentRow>();
   private closed = false;
+  readonly partitions: Partitions;
 
   constructor(
     readonly pool: pg.Pool,
@@ -148,6 +153,7 @@ export class PostgresStore implements Store {
     private readonly log?: OpenOptions['log'],
   ) {
     this.q = new Queries(new PgSql(pool));
+    this.partitions = new Partitions(pool, log);
     this.tokenBatch = new Batcher(async (hashes) => {
       const rows = await new PgSql(this.pool).all<AgentRow>('SELECT * FROM agents WHERE token_hash = ANY(?::text[])', [hashes]);
       const byHash = new Map(rows.map((r) => [r.token_hash, r]));
@@ -259,6 +265,26 @@ export class PostgresStore implements Store {
     }
   }
 
+  prepareRecords(records: readonly UploadRecord[]): Promise<void> {
+    const needs: PartitionNeed[] = [];
+    let last = '';
+    for (const r of records) {
+      const month = monthOf(utc(r.time));
+      if (month === undefined) continue;
+      const key = r.type + month;
+      if (key === last) continue;
+      last = key;
+      needs.push({ table: tableOfType(r.type), type: r.type, month });
+    }
+    return this.partitions.ensure(needs);
+  }
+
+  /** Partitions ahead for the server's own events; retention drops whole monthly partitions. */
+  async maintain(now: number, retentionDays: Readonly<Record<string, number>>): Promise<string[]> {
+    await this.partitions.ensureServerMonths(now);
+    return this.partitions.applyRetention(retentionDays, now);
+  }
+
   async durable(): Promise<void> {
     // Uploads commit with synchronous_commit on: a commit that returned is on disk.
   }
@@ -300,6 +326,7 @@ export async function openPostgresStore(url: string, opts: OpenOptions = {}): Pr
       }
     }
     await store.listen();
+    await store.partitions.ensureServerMonths(Date.now());
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw err;

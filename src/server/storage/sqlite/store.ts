@@ -13,6 +13,7 @@ import { VerifiedTokens } from '../../auth.js';
 import { walSync, type GroupSync } from '../../wal-sync.js';
 import { Queries } from '../queries.js';
 import { RECORD_TABLES, quoteColumn, type RecordTable } from '../records.js';
+import { cutoff, tableName, tableOfType } from '../retention.js';
 import type { Dialect, Sql } from '../sql.js';
 import type { OpenOptions, Store, StoreSignal, TransactionOptions, Tx } from '../store.js';
 import type { AgentRow, Renewal } from '../types.js';
@@ -253,6 +254,32 @@ export class SqliteStore implements Store {
 
   durable(): Promise<void> {
     return this.wal.sync();
+  }
+
+  async prepareRecords(): Promise<void> {
+    // One file, no partitions: nothing to prepare.
+  }
+
+  /** Retention deletes rows (in runs of 5,000, each its own transaction, so writers are never held up long). */
+  async maintain(now: number, retentionDays: Readonly<Record<string, number>>): Promise<string[]> {
+    const removed: string[] = [];
+    for (const [type, days] of Object.entries(retentionDays)) {
+      const table = tableOfType(type);
+      const name = tableName(table);
+      const before = cutoff(now, days);
+      const where = table === 'event' ? 'time < ?' : 'type = ? AND time < ?';
+      const params = table === 'event' ? [before] : [type, before];
+      const key = table === 'event' ? 'id' : '(agent_id, seq)';
+      const sql = `DELETE FROM ${name} WHERE ${key} IN (SELECT ${table === 'event' ? 'id' : 'agent_id, seq'} FROM ${name} WHERE ${where} LIMIT 5000)`;
+      let total = 0;
+      for (;;) {
+        const n = await this.transaction(async (tx) => tx.sql.run(sql, params));
+        total += n;
+        if (n < 5000) break;
+      }
+      if (total > 0) removed.push(`${type}: ${total} rows before ${before}`);
+    }
+    return removed;
   }
 
   onSignal(fn: (s: StoreSignal) => void): void {
