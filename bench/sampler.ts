@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
-import { PasswdNames } from '../src/collectors/processes/names.js';
+import { PasswdNames } from '../src/identity/files.js';
 import { ProcfsReader } from '../src/collectors/processes/procfs.js';
 import { ProcessTracker } from '../src/collectors/processes/tracker.js';
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { USER_FORMATS } from '../identity/resolver.js';
 
 /**
  * The agent's configuration file, one JSON document. Every section is optional and every key has
@@ -97,6 +98,29 @@ const leasesSchema = z
   })
   .prefault({});
 
+const identitySchema = z
+  .strictObject({
+    /** How user names are written in every record and lease: `name`, `DOMAIN\\name` or `name@realm`. */
+    userFormat: z.enum(USER_FORMATS).default('name'),
+    /** The domain or realm of those forms, e.g. `CORP` or `CORP.EXAMPLE.COM`. */
+    domain: z
+      .string()
+      .min(1)
+      .max(255)
+      .regex(/^[^\\@\s]+$/, 'must not contain "\\", "@" or white space')
+      .optional(),
+    /** A cached name is looked up again (in the background) after this long. */
+    refreshSeconds: z.number().int().min(1).max(7 * 86_400).default(3600),
+    /** Bound of the uid/gid name cache. */
+    maxEntries: z.number().int().min(16).max(1_000_000).default(4096),
+  })
+  .superRefine((v, ctx) => {
+    if (v.userFormat !== 'name' && v.domain === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['domain'], message: `required when identity.userFormat is "${v.userFormat}"` });
+    }
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   /** Where the journal and state live; see README for the default. */
   dataDir: z.string().min(1).optional(),
@@ -107,6 +131,7 @@ export const configSchema = z.strictObject({
   session: sessionSchema,
   server: serverSchema,
   leases: leasesSchema,
+  identity: identitySchema,
 });
 
 export type AgentConfig = z.infer<typeof configSchema>;

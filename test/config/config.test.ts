@@ -12,6 +12,7 @@ test('defaults work with no file at all', () => {
   assert.equal(config.processes.recordCommandLine, false);
   assert.equal(config.activity.breakSeconds, 5);
   assert.equal(config.server.url, undefined);
+  assert.equal(config.identity.userFormat, 'name');
 });
 
 test('the shipped example config is valid', () => {
@@ -43,6 +44,9 @@ const BAD_CONFIGS: Array<[string, string, string, RegExp]> = [
   ['section of wrong type', '{"processes": []}', 'processes', /object/],
   ['malformed JSON', '{"journal": {', '', /malformed JSON.*line 1/],
   ['not an object', '[1, 2]', '', /JSON object/],
+  ['userFormat without a domain', '{"identity": {"userFormat": "DOMAIN\\\\name"}}', 'identity.domain', /required when identity\.userFormat is "DOMAIN\\name"/],
+  ['unknown userFormat', '{"identity": {"userFormat": "upn"}}', 'identity.userFormat', /name@realm/],
+  ['domain with a backslash', '{"identity": {"userFormat": "DOMAIN\\\\name", "domain": "CORP\\\\X"}}', 'identity.domain', /must not contain/],
 ];
 
 for (const [name, content, keyPath, message] of BAD_CONFIGS) {

@@ -5,6 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import type { Component, DaemonContext } from '../../daemon/component.js';
+import { identityOf } from '../../identity/resolver.js';
 import type { NewRecord } from '../../journal/journal.js';
 import {
   accton,
@@ -18,7 +19,6 @@ import {
 } from '../pacct/accounting.js';
 import type { PacctRecord } from '../pacct/decode.js';
 import { PacctReader, type PacctCursor } from '../pacct/reader.js';
-import { PasswdNames } from './names.js';
 import { PortableSampler } from './portable.js';
 import { ProcfsReader } from './procfs.js';
 import { ExitMerger, type PersistedLedger } from './merge.js';
@@ -39,7 +39,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
   const cfg = ctx.config.processes;
   if (!cfg.enabled) return undefined;
   const log = ctx.logger.child({ component: 'processes' });
-  const names = new PasswdNames();
+  const names = identityOf(ctx);
   const linux = process.platform === 'linux';
   const useProcfs = cfg.sampler === 'procfs' || (cfg.sampler === 'auto' && linux);
   if (cfg.sampler === 'procfs' && !existsSync('/proc/self/stat')) {
@@ -142,7 +142,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
       interval = undefined;
     }
     const { exited, intervals } = tracker.endSample();
-    for (const { process: p, interval: iv } of intervals) append(intervalRecord(null, iv, p, host, withCmd));
+    for (const { process: p, interval: iv } of intervals) append(intervalRecord(null, iv, p, host, withCmd, names));
     emitted.intervals += intervals.length;
     if (intervals.length > 0) ctx.journal.setCursor(INTERVAL_CURSOR, tracker.intervalState());
     merger.addExited(exited, performance.now());
@@ -254,6 +254,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
         zombiesIgnored: procfs?.zombiesIgnored ?? 0,
         emittedLedger: merger.ledgerSize(),
         recordsEmitted: emitted,
+        identity: names.stats(),
         launchWatcher: watcher ? { pollMs: ctx.config.leases.launchPollMs, polls: watcher.polls } : null,
         pacct:
           pacct.mode === 'off'

@@ -1,0 +1,149 @@
+/**
+ * Directory users (in NSS only, through Debian's libnss-extrausers; never in /etc/passwd) are named
+ * by the real daemon: in process records of their processes, by the session channel (the welcome
+ * its session agent gets and the activity records it hands over), and in the site's userFormat.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { AGENT_BIN, tempDir } from '../helpers/cli.js';
+import { createDirectory, withExtrausers, type Directory } from '../helpers/nss.js';
+import { readRecords, sleep, startAgentProcess, writeConfig, type Proc } from '../helpers/session.js';
+import { killChild } from '../helpers/x11.js';
+import { createWriteStream } from 'node:fs';
+
+const DANA = { name: 'ua-dir-dana', uid: 71234, group: 'ua-dir-eng', gid: 71235 };
+
+test('withExtrausers puts extrausers after files for passwd and group only', () => {
+  const conf = 'passwd:         files systemd\ngroup:          files systemd\nshadow:         files systemd\nhosts: files dns\n';
+  assert.equal(
+    withExtrausers(conf),
+    'passwd:         files extrausers systemd\ngroup:          files extrausers systemd\nshadow:         files systemd\nhosts: files dns\n',
+  );
+});
+
+/** The real daemon, inside the namespace where the directory users exist. */
+function startDaemonIn(directory: Directory, args: string[], logFile: string): Proc {
+  const [cmd, argv] = directory.wrap(process.execPath, [AGENT_BIN, ...args]);
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = createWriteStream(logFile, { flags: 'a' });
+  let text = '';
+  const onData = (d: Buffer) => {
+    text += d.toString();
+    log.write(d);
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  return {
+    child,
+    output: () => text,
+    async waitForOutput(re, timeoutMs = 20_000) {
+      const until = Date.now() + timeoutMs;
+      while (!re.test(text)) {
+        if (child.exitCode !== null) throw new Error(`daemon exited ${child.exitCode}:\n${text}`);
+        if (Date.now() > until) throw new Error(`timed out waiting for ${re}:\n${text.slice(-3000)}`);
+        await sleep(50);
+      }
+    },
+    async stop(signal = 'SIGTERM') {
+      await killChild(child, signal, 10_000);
+      await new Promise<void>((r) => log.end(() => r()));
+    },
+  };
+}
+
+async function waitFor<T>(what: string, fn: () => T | undefined, timeoutMs = 20_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+for (const variant of [
+  { title: 'as NSS names them', identity: undefined, expected: DANA.name },
+  { title: 'in the DOMAIN\\name form with identity.domain CORP', identity: { userFormat: 'DOMAIN\\name', domain: 'CORP' }, expected: `CORP\\${DANA.name}` },
+]) {
+  test(`a directory user is named ${variant.title}: process records, session welcome, activity records`, async (t) => {
+    const directory = createDirectory(t, [DANA]);
+    // Preconditions: the user exists only through NSS, and only inside the test's namespace.
+    assert.doesNotMatch(readFileSync('/etc/passwd', 'utf8'), new RegExp(`^${DANA.name}:|:${DANA.uid}:`, 'm'));
+    assert.equal(spawnSync('getent', ['passwd', String(DANA.uid)]).status, 2, 'the directory user must not exist outside the test namespace');
+    assert.match(directory.getent('passwd', DANA.uid), new RegExp(`^${DANA.name}:x:${DANA.uid}:${DANA.gid}:`));
+    assert.match(directory.getent('group', DANA.gid), new RegExp(`^${DANA.group}:x:${DANA.gid}:`));
+
+    const dir = tempDir(t, 'ua-nss-agent-');
+    chmodSync(dir, 0o755);
+    const data = join(dir, 'data');
+    mkdirSync(data);
+    const socket = join(dir, 'run', 'agent.sock');
+    const config = writeConfig(dir, {
+      processes: { sampleIntervalMs: 200, pacct: 'off' },
+      session: { socketPath: socket },
+      journal: { flushIntervalMs: 100 },
+      log: { level: 'info' },
+      ...(variant.identity ? { identity: variant.identity } : {}),
+    });
+    const daemon = startDaemonIn(directory, ['run', '--config', config, '--data-dir', data], join(dir, 'daemon.log'));
+    t.after(() => daemon.stop());
+    await daemon.waitForOutput(/listening for session agents/);
+
+    // A process run as the directory user (its name was never seen by the agent before).
+    const sleeper = spawn('sleep', ['1.5'], { uid: DANA.uid, gid: DANA.gid, stdio: 'ignore' });
+    const pid = sleeper.pid!;
+    await new Promise((r) => sleeper.once('exit', r));
+    const proc = await waitFor('the process record of the directory user', () =>
+      readRecords(data, 'process').find((r) => r.pid === pid && r.command === 'sleep'),
+    );
+    assert.equal(proc.uid, DANA.uid);
+    assert.equal(proc.gid, DANA.gid);
+    assert.equal(proc.user, variant.expected);
+    assert.equal(proc.group, DANA.group);
+
+    // The real session agent of that user (no display: it connects and queues nothing).
+    const home = join(dir, 'home');
+    mkdirSync(home);
+    chownSync(home, DANA.uid, DANA.gid);
+    const session = startAgentProcess(
+      ['session', '--config', config, '--socket', socket, '--queue', join(home, 'queue.db'), '--log-level', 'info'],
+      join(dir, 'session.log'),
+      { uid: DANA.uid, gid: DANA.gid, cwd: home, env: { PATH: process.env.PATH, HOME: home } },
+    );
+    t.after(() => session.stop());
+    await session.waitForOutput(/connected to the daemon/);
+    const connected = session
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('connected to the daemon'))
+      .map((l) => JSON.parse(l) as { user: string })[0]!;
+    assert.equal(connected.user, variant.expected);
+    await daemon.waitForOutput(/session agent connected/);
+    const line = daemon.output().split('\n').find((l) => l.includes('session agent connected'))!;
+    assert.equal((JSON.parse(line) as { user: string; uid: number }).user, variant.expected);
+    await session.stop();
+
+    // A record handed over by a client of that user is stamped with the name (not the claim).
+    const client = `
+      const net = require('node:net'); const fs = require('node:fs');
+      const s = net.createConnection(process.argv[1]); let buf = '';
+      const send = (m) => s.write(JSON.stringify({ v: 1, ...m }) + '\\n');
+      const now = new Date().toISOString();
+      s.on('connect', () => send({ kind: 'hello', uid: Number(process.argv[2]), pid: process.pid, queueId: 'raw', input: { mode: 'none' } }));
+      s.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) { const m = JSON.parse(buf.slice(0, i)); buf = buf.slice(i + 1);
+        if (m.kind === 'challenge') send({ kind: 'auth', token: fs.readFileSync(m.tokenPath, 'utf8') });
+        else if (m.kind === 'welcome') { console.log('welcome ' + m.user); send({ kind: 'records', items: [{ id: 1, record: { type: 'work', time: now, start: now, end: now, durationSeconds: 1, periodType: 'extended', user: 'root', keyboard: 1, mouse: 0, switch: 0 } }] }); }
+        else if (m.kind === 'ack') { console.log('ack ' + m.through); s.end(); }
+        else if (m.kind === 'error') console.log('error ' + m.message); } });
+      s.on('close', () => process.exit(0));`;
+    const raw = spawnSync(process.execPath, ['-e', client, socket, String(DANA.uid)], { uid: DANA.uid, gid: DANA.gid, encoding: 'utf8', timeout: 15_000 });
+    assert.equal(raw.stdout.trim(), `welcome ${variant.expected}\nack 1`, raw.stderr);
+    const work = readRecords(data, 'work');
+    assert.equal(work.length, 1);
+    assert.equal(work[0]!.user, variant.expected);
+    assert.equal(work[0]!.uid, DANA.uid);
+  });
+}
