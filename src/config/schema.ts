@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { USER_FORMATS } from '../identity/resolver.js';
+import { SOFTWARE_SOURCES } from '../protocol/v1.js';
 
 /**
  * The agent's configuration file, one JSON document. Every section is optional and every key has
@@ -121,6 +122,20 @@ const identitySchema = z
   })
   .prefault({});
 
+const softwareSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** Package sources to audit; `auto` = every one present on this system. */
+    sources: z.union([z.literal('auto'), z.array(z.enum(SOFTWARE_SOURCES)).min(1)]).default('auto'),
+    /** Cheap check (a stat of each package database) this often, besides the change notifications. */
+    recheckSeconds: z.number().int().min(1).max(86_400).default(600),
+    /** A full re-read of every source, diffed against the last inventory, this often. */
+    auditHours: z.number().min(0.01).max(24 * 24).default(24), // a timer can wait at most 24.8 days
+    /** After a package-database change notification, wait this long for quiet before checking. */
+    settleMs: z.number().int().min(0).max(600_000).default(2000),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   /** Where the journal and state live; see README for the default. */
   dataDir: z.string().min(1).optional(),
@@ -132,6 +147,7 @@ export const configSchema = z.strictObject({
   server: serverSchema,
   leases: leasesSchema,
   identity: identitySchema,
+  software: softwareSchema,
 });
 
 export type AgentConfig = z.infer<typeof configSchema>;
