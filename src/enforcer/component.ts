@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Component, DaemonContext } from '../daemon/component.js';
 import { identityOf } from '../identity/resolver.js';
+import { PACKAGES_SERVICE, type PackageOwnerService } from '../collectors/software/owners.js';
 import type { PolicyResponse } from '../protocol/v1.js';
 import { writeFileAtomic } from '../uplink/credentials.js';
 import type { UplinkService } from '../uplink/component.js';
@@ -277,6 +278,8 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
     const product = matcher.match(p);
     if (!product) return;
     counters.launches += 1;
+    // Its process records will name the package that installed it (looked up once per executable).
+    if (p.exe) (ctx.services.get(PACKAGES_SERVICE) as PackageOwnerService | undefined)?.prefetch(p.exe);
     const launch = (user: string) => {
       if (client) en.state.online = client.online;
       feed({ kind: 'launch', now: Date.now(), product, proc: { pid: p.pid, user, uid: p.uid, startTime: p.startTime } });

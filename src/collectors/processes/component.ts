@@ -6,6 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import type { Component, DaemonContext } from '../../daemon/component.js';
 import { identityOf } from '../../identity/resolver.js';
+import { PACKAGES_SERVICE, type PackageOwnerService } from '../software/owners.js';
 import type { NewRecord } from '../../journal/journal.js';
 import {
   accton,
@@ -61,7 +62,14 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
   let interval: PersistedRestore | undefined;
   const emitted = { ps: 0, pacct: 0, both: 0, intervals: 0, duplicatesSuppressed: 0 };
 
-  const append = (r: ProcessRecord | ReturnType<typeof intervalRecord>) => ctx.journal.append(r as unknown as NewRecord);
+  // Product executables (prefetched by the enforcer at launch) carry the package that installed them.
+  const withPackage = <T extends { exe: string | null }>(r: T): T => {
+    if (!r.exe) return r;
+    const owner = (ctx.services.get(PACKAGES_SERVICE) as PackageOwnerService | undefined)?.cached(r.exe);
+    if (!owner) return r;
+    return { ...r, package: owner.package, packageVersion: owner.version, packageSource: owner.source };
+  };
+  const append = (r: ProcessRecord | ReturnType<typeof intervalRecord>) => ctx.journal.append(withPackage(r) as unknown as NewRecord);
 
   const emitFinished = (p: TrackedProcess, a: PacctRecord | null) => {
     const f = finishSampled(host, p, a, withCmd, names);

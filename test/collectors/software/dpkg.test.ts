@@ -1,8 +1,8 @@
 /**
  * The software audit of the real daemon on this Debian machine: the first inventory is exactly
  * what dpkg-query lists; installing and removing a real (locally built) package gives one added
- * and one removed delta, each announced by event 24, through inotify on dpkg's database; a restart
- * sends nothing.
+ * and one removed delta, each announced by event 24, through inotify on dpkg's database; a process
+ * of a logged product names the package that installed its executable; a restart sends nothing.
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -65,7 +65,7 @@ function dpkgQuery(): { present: string[]; all: number; configFilesOnly: number 
 const software = (recs: StoredRecord[]) => recs.filter((r) => r.type === 'software');
 const audited = (recs: StoredRecord[]) => recs.filter((r) => r.type === 'usage-event' && r.code === 24);
 
-test('software audit: inventory = dpkg-query -W; install and removal are one delta each with event 24; a restart sends nothing', async (t) => {
+test('software audit: inventory = dpkg-query -W; install and removal are one delta each with event 24; product processes name their package; a restart sends nothing', async (t) => {
   if (process.getuid?.() !== 0) throw new Error('this test needs root (it installs a Debian package)');
   if (isInstalled()) dpkg(['--purge', PKG]); // left by a killed earlier run
   t.after(() => {
@@ -77,6 +77,7 @@ test('software audit: inventory = dpkg-query -W; install and removal are one del
   const agent = await startAgent(t, {
     processes: { sampleIntervalMs: 200, pacct: 'off' },
     activity: { enabled: false },
+    leases: { launchPollMs: 100, loggedPrograms: [{ id: 'probe', executables: ['ua-probe'] }] },
     // No periodic recheck during the test: deltas must come from the change notification.
     software: { recheckSeconds: 3600, settleMs: 1000 },
   });
@@ -107,7 +108,17 @@ test('software audit: inventory = dpkg-query -W; install and removal are one del
   assert.equal(addEvent.reason, 'delta');
   assert.ok((addEvent.added as number) >= 1 && addEvent.seq > added[0]!.seq);
 
-  // 3. Removal: one `removed`, and its event 24.
+  // 3. A logged product's process names the package that installed its executable.
+  const probe = spawnSync(PROBE, ['2']);
+  assert.equal(probe.status, 0);
+  recs = await agent.waitFor((r) => r.some((p) => p.type === 'process' && p.exe === PROBE), 20_000, 'the probe process record');
+  const proc = recs.find((p) => p.type === 'process' && p.exe === PROBE)!;
+  assert.equal(proc.package, PKG);
+  assert.equal(proc.packageVersion, '1.0-1');
+  assert.equal(proc.packageSource, 'dpkg');
+  assert.ok(!recs.some((p) => p.type === 'process' && p.exe !== PROBE && p.package !== undefined), 'only product processes are linked');
+
+  // 4. Removal: one `removed`, and its event 24.
   dpkg(['-r', PKG]);
   recs = await agent.waitFor((r) => software(r).some((s) => s.name === PKG && s.change === 'removed'), 30_000, 'the removed delta');
   const removed = software(recs).filter((s) => s.name === PKG && s.change === 'removed');
@@ -119,7 +130,7 @@ test('software audit: inventory = dpkg-query -W; install and removal are one del
     ['added', 'removed'],
   );
 
-  // 4. A restart checks (cheaply) and sends nothing: no inventory again, no event.
+  // 5. A restart checks (cheaply) and sends nothing: no inventory again, no event.
   const before = { software: software(recs).length, events: audited(recs).length };
   await agent.restart();
   const started = Date.now();
