@@ -8,11 +8,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { AGENT_BIN, tempDir } from '../helpers/cli.js';
+import { AGENT_BIN, runAgentCli, tempDir } from '../helpers/cli.js';
 import { createDirectory, withExtrausers, type Directory } from '../helpers/nss.js';
 import { readRecords, sleep, startAgentProcess, writeConfig, type Proc } from '../helpers/session.js';
+import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
 import { killChild } from '../helpers/x11.js';
-import { createWriteStream } from 'node:fs';
+import { copyFileSync, createWriteStream } from 'node:fs';
 
 const DANA = { name: 'ua-dir-dana', uid: 71234, group: 'ua-dir-eng', gid: 71235 };
 
@@ -30,6 +31,7 @@ function startDaemonIn(directory: Directory, args: string[], logFile: string): P
   const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   const log = createWriteStream(logFile, { flags: 'a' });
   let text = '';
+  lastDaemonOutput = () => text;
   const onData = (d: Buffer) => {
     text += d.toString();
     log.write(d);
@@ -54,12 +56,15 @@ function startDaemonIn(directory: Directory, args: string[], logFile: string): P
   };
 }
 
+/** The running daemon's output, for timeouts' diagnostics. */
+let lastDaemonOutput: (() => string) | undefined;
+
 async function waitFor<T>(what: string, fn: () => T | undefined, timeoutMs = 20_000): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const v = fn();
     if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${lastDaemonOutput ? `; daemon output:\n${lastDaemonOutput().slice(-4000)}` : ''}`);
     await sleep(100);
   }
 }
@@ -147,3 +152,64 @@ for (const variant of [
     assert.equal(work[0]!.uid, DANA.uid);
   });
 }
+
+test('a controlled program run by a directory user takes its lease under the name, in the DOMAIN\\name form', async (t) => {
+  const directory = createDirectory(t, [DANA]);
+  const exeName = `ua-dircad-${process.pid}`; // unique: a concurrent test run's programs never match
+  const srv = await startServer({
+    products: [{ id: 'cad', name: 'CAD Pro', seats: 2, match: { executables: [exeName], paths: [] }, leaseTtlSeconds: 30, graceSeconds: 30 }],
+  });
+  t.after(() => srv.cleanup());
+  const dir = tempDir(t, 'ua-nss-lease-');
+  chmodSync(dir, 0o755);
+  const exe = join(dir, exeName);
+  copyFileSync('/usr/bin/sleep', exe);
+  chmodSync(exe, 0o755);
+  const data = join(dir, 'data');
+  mkdirSync(data);
+  const config = writeConfig(dir, {
+    processes: { sampleIntervalMs: 200, pacct: 'off' },
+    activity: { enabled: false },
+    server: { url: srv.url, enrollSecret: TEST_ENROLL_SECRET, uploadIntervalMs: 100 },
+    leases: { launchPollMs: 100 },
+    journal: { flushIntervalMs: 100 },
+    log: { level: 'info' },
+    identity: { userFormat: 'DOMAIN\\name', domain: 'CORP' },
+  });
+  const daemon = startDaemonIn(directory, ['run', '--config', config, '--data-dir', data], join(dir, 'daemon.log'));
+  t.after(() => daemon.stop());
+  // The policy (one product) has reached the enforcer.
+  await waitFor('the product policy in the enforcer', () => {
+    const r = runAgentCli(['status', '--json', '--data-dir', data]);
+    return r.code === 0 && JSON.parse(r.stdout).daemon?.components?.enforcer?.products === 1 ? true : undefined;
+  }, 30_000);
+
+  const prog = spawn(exe, ['30'], { uid: DANA.uid, gid: DANA.gid, stdio: 'ignore' });
+  t.after(() => void prog.kill('SIGKILL'));
+  const lease = await waitFor('the lease on the server', () => srv.query<{ user: string; pid: number }>("SELECT user, pid FROM leases WHERE product_id = 'cad'")[0], 30_000);
+  assert.equal(lease.user, `CORP\\${DANA.name}`);
+  assert.equal(lease.pid, prog.pid);
+  // What the agent uploaded (acknowledged records leave the journal): the obtain event and, once
+  // the program quits, its process record, both under the same name.
+  const obtain = await waitFor('the obtain event on the server', () => srv.query<{ user: string }>('SELECT user FROM usage_events WHERE code = 1 AND pid = ?', prog.pid)[0], 30_000);
+  assert.equal(obtain.user, `CORP\\${DANA.name}`);
+  // Kernel accounting is off in this test, so the program must live across a few samples to be
+  // recorded at all (the lease can be granted within a single 200 ms sample interval).
+  await sleep(1500);
+  prog.kill('SIGTERM');
+  await new Promise((r) => prog.once('exit', r));
+  const proc = await waitFor('the process record on the server', () => srv.query<{ user: string; grp: string }>("SELECT user, grp FROM process_records WHERE type = 'process' AND pid = ?", prog.pid)[0], 30_000).catch((err) => {
+    const status = runAgentCli(['status', '--json', '--data-dir', data]).stdout;
+    const inJournal = readRecords(data, 'process').filter((r) => r.pid === prog.pid);
+    const onServer = srv.query("SELECT seq, type, pid, user, command, exe, start, end FROM process_records WHERE exe LIKE '%ua-dircad%' OR uid = ?", DANA.uid);
+    throw new Error(`${(err as Error).message}\nserver: ${JSON.stringify(onServer)}\njournal: ${JSON.stringify(inJournal)}\nstatus: ${status}`);
+  });
+  assert.equal(proc.user, `CORP\\${DANA.name}`);
+  assert.equal(proc.grp, DANA.group);
+  // The software audit of the same daemon reached the server too: its records are stored as they are.
+  const stored = await waitFor('the software inventory on the server', () => {
+    const audited = srv.query<{ extra: string }>('SELECT extra FROM usage_events WHERE code = 24')[0];
+    return audited ? { audited, software: srv.query<{ n: number }>("SELECT count(*) AS n FROM other_records WHERE type = 'software'")[0]!.n } : undefined;
+  }, 30_000);
+  assert.equal(stored.software, (JSON.parse(stored.audited.extra) as { packages: number }).packages);
+});
