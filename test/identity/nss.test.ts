@@ -5,15 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { AGENT_BIN, runAgentCli, tempDir } from '../helpers/cli.js';
+import { runAgentCli, tempDir } from '../helpers/cli.js';
 import { createDirectory, withExtrausers, type Directory } from '../helpers/nss.js';
 import { readRecords, sleep, startAgentProcess, writeConfig, type Proc } from '../helpers/session.js';
 import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
-import { killChild } from '../helpers/x11.js';
-import { copyFileSync, createWriteStream } from 'node:fs';
 
 const DANA = { name: 'ua-dir-dana', uid: 71234, group: 'ua-dir-eng', gid: 71235 };
 
@@ -27,33 +25,9 @@ test('withExtrausers puts extrausers after files for passwd and group only', () 
 
 /** The real daemon, inside the namespace where the directory users exist. */
 function startDaemonIn(directory: Directory, args: string[], logFile: string): Proc {
-  const [cmd, argv] = directory.wrap(process.execPath, [AGENT_BIN, ...args]);
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const log = createWriteStream(logFile, { flags: 'a' });
-  let text = '';
-  lastDaemonOutput = () => text;
-  const onData = (d: Buffer) => {
-    text += d.toString();
-    log.write(d);
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  return {
-    child,
-    output: () => text,
-    async waitForOutput(re, timeoutMs = 20_000) {
-      const until = Date.now() + timeoutMs;
-      while (!re.test(text)) {
-        if (child.exitCode !== null) throw new Error(`daemon exited ${child.exitCode}:\n${text}`);
-        if (Date.now() > until) throw new Error(`timed out waiting for ${re}:\n${text.slice(-3000)}`);
-        await sleep(50);
-      }
-    },
-    async stop(signal = 'SIGTERM') {
-      await killChild(child, signal, 10_000);
-      await new Promise<void>((r) => log.end(() => r()));
-    },
-  };
+  const daemon = startAgentProcess(args, logFile, { wrap: directory.wrap });
+  lastDaemonOutput = daemon.output;
+  return daemon;
 }
 
 /** The running daemon's output, for timeouts' diagnostics. */
