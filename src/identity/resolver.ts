@@ -137,6 +137,11 @@ export class IdentityResolver implements NameLookup {
     return name === null ? null : formatUserName(name, this.format, this.domain);
   }
 
+  /** A user name from elsewhere (the OS's process list on macOS/Windows) in the site's format. */
+  formatUser(name: string): string {
+    return formatUserName(name, this.format, this.domain);
+  }
+
   async groupAsync(gid: number): Promise<string | null> {
     return this.resolved('group', gid);
   }

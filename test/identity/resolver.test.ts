@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IdentityResolver, formatUserName, type IdKind, type NameLookup } from '../../src/identity/resolver.js';
+import { PortableSampler, type ProcessSource } from '../../src/collectors/processes/portable.js';
+import { ProcessTracker } from '../../src/collectors/processes/tracker.js';
 
 class Directory {
   readonly asked: string[] = [];
@@ -146,4 +148,15 @@ test('without NSS (no getent) the files are all there is, and a miss is not re-r
   assert.equal(r.user(1000), 'ann');
   assert.equal(nssCalls, 1);
   assert.equal(r.stats().nss, 'custom');
+});
+
+test("the portable sampler (macOS/Windows) writes the OS's user names in the userFormat too", async () => {
+  const r = new IdentityResolver({ userFormat: 'DOMAIN\\name', domain: 'CORP', nss: async () => null, files: localFiles({}) });
+  const started = new Date(Date.now() - 5000).toISOString();
+  const proc = (pid: number, user: string) => ({ pid, parentPid: 1, name: 'cad', cpuu: 0, cpus: 0, memVsz: 0, memRss: 0, started, user, command: 'cad', params: '', path: '/opt/cad' });
+  const source: ProcessSource = { list: async () => [proc(10, 'dana'), proc(11, 'OLDDOM\\eli'), proc(12, '')] };
+  const tracker = new ProcessTracker();
+  const sampler = new PortableSampler(source, false, undefined, (n) => r.formatUser(n));
+  await sampler.sample(tracker);
+  assert.deepEqual([10, 11, 12].map((pid) => tracker.get(pid)?.details?.user), ['CORP\\dana', 'CORP\\eli', null]);
 });

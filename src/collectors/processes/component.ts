@@ -47,7 +47,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
     throw new Error('processes.sampler is "procfs" but /proc is not available on this system');
   }
   const procfs = linux ? new ProcfsReader({ names, recordCommandLine: cfg.recordCommandLine }) : undefined;
-  const portable = useProcfs ? undefined : new PortableSampler(undefined, cfg.recordCommandLine);
+  const portable = useProcfs ? undefined : new PortableSampler(undefined, cfg.recordCommandLine, undefined, (n) => names.formatUser(n));
   const tracker = new ProcessTracker();
   const host = ctx.host.hostname;
   const withCmd = cfg.recordCommandLine;
