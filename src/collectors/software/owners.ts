@@ -55,6 +55,8 @@ export class PackageOwners implements PackageOwnerService {
     private readonly dpkgQuery = findExecutable('dpkg-query'),
     private readonly rpm = findExecutable('rpm'),
     private readonly maxEntries = 4096,
+    /** rpm's database directory when not the system's (tests). */
+    private readonly rpmDbPath?: string,
   ) {}
 
   prefetch(exe: string): void {
@@ -112,7 +114,8 @@ export class PackageOwners implements PackageOwnerService {
     }
     if (this.rpm) {
       try {
-        const out = (await run(this.rpm, ['-qf', '--qf', '%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\n', exe], 30_000)).split('\n')[0] ?? '';
+        const db = this.rpmDbPath ? ['--dbpath', this.rpmDbPath] : [];
+        const out = (await run(this.rpm, [...db, '-qf', '--qf', '%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\n', exe], 30_000)).split('\n')[0] ?? '';
         const [name, version] = out.split('\t');
         if (name && !/not owned/.test(out)) return { package: name, version: version || null, source: 'rpm' };
       } catch {

@@ -10,6 +10,8 @@ import { findExecutable, isoOrNull, run, statFingerprint, type SoftwareSource } 
 /** Where rpm keeps its database: /usr/lib/sysimage/rpm on newer systems, /var/lib/rpm before. */
 const DB_DIRS = ['/usr/lib/sysimage/rpm', '/var/lib/rpm'];
 const DB_FILES = ['rpmdb.sqlite', 'Packages.db', 'Packages'];
+/** SQLite databases change in their write-ahead log first; it is part of the fingerprint. */
+const CHANGED_FILES = [...DB_FILES, 'rpmdb.sqlite-wal'];
 
 export const RPM_QUERY_FORMAT = '%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}\\t%{INSTALLTIME}\\t%{VENDOR}\\n';
 
@@ -39,7 +41,7 @@ export class RpmSource implements SoftwareSource {
 
   constructor(dbDir?: string, private readonly rpm = findExecutable('rpm')) {
     this.dbDir = dbDir ?? DB_DIRS.find((d) => DB_FILES.some((f) => existsSync(join(d, f)))) ?? DB_DIRS[1]!;
-    this.watch = [{ dir: this.dbDir, files: DB_FILES }] as const;
+    this.watch = [{ dir: this.dbDir, files: CHANGED_FILES }] as const;
   }
 
   available(): boolean {
@@ -47,7 +49,7 @@ export class RpmSource implements SoftwareSource {
   }
 
   fingerprint(): string {
-    return statFingerprint(DB_FILES.map((f) => join(this.dbDir, f)));
+    return statFingerprint(CHANGED_FILES.map((f) => join(this.dbDir, f)));
   }
 
   async list(): Promise<SoftwareItem[]> {
