@@ -5,10 +5,14 @@
  * of a logged product names the package that installed its executable; a restart sends nothing.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, chmodSync, mkdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { SoftwareAuditor } from '../../../src/collectors/software/auditor.js';
+import { AuditScheduler } from '../../../src/collectors/software/component.js';
+import { DpkgSource } from '../../../src/collectors/software/dpkg.js';
+import { Journal } from '../../../src/journal/journal.js';
 import { startAgent } from '../../helpers/agent.js';
 import { tempDir } from '../../helpers/cli.js';
 import type { StoredRecord } from '../../../src/journal/journal.js';
@@ -147,4 +151,46 @@ test('software audit: inventory = dpkg-query -W; install and removal are one del
   await agent.stop();
   recs = agent.journalRecords();
   assert.deepEqual({ software: software(recs).length, events: audited(recs).length }, before);
+});
+
+test('dpkg mid-run (journal entries in updates/) is busy: nothing is sent until it settles, then the merged state', async (t) => {
+  const admin = tempDir(t, 'ua-dpkg-admin-');
+  mkdirSync(join(admin, 'updates'));
+  mkdirSync(join(admin, 'info'));
+  const stanza = (p: string, v: string, state = 'installed') => `Package: ${p}\nStatus: install ok ${state}\nArchitecture: amd64\nVersion: ${v}\n`;
+  // dpkg writes status-new and renames it over status, as the watch expects.
+  const writeStatus = (text: string) => {
+    writeFileSync(join(admin, 'status-new'), text);
+    renameSync(join(admin, 'status-new'), join(admin, 'status'));
+  };
+  writeStatus(stanza('a', '1') + '\n' + stanza('b', '1'));
+  writeFileSync(join(admin, 'info', 'a.list'), '/usr/bin/a\n');
+  utimesSync(join(admin, 'info', 'a.list'), new Date('2024-02-03T04:05:06Z'), new Date('2024-02-03T04:05:06Z'));
+  const journal = Journal.open(join(admin, 'journal.db'));
+  t.after(() => journal.close());
+  const source = new DpkgSource(admin);
+  const scheduler = new AuditScheduler(new SoftwareAuditor(journal, 'h', [source]), { recheckMs: 3_600_000, auditMs: 86_400_000, settleMs: 200 });
+  t.after(() => scheduler.stop());
+  scheduler.start();
+  await scheduler.idle();
+  const sw = () => journal.read().filter((r) => r.type === 'software');
+  assert.deepEqual(sw().map((r) => [r.name, r.version, r.installTime]), [['a', '1', '2024-02-03T04:05:06.000Z'], ['b', '1', null]]);
+
+  // dpkg starts: a checkpoint of status plus a journal entry not merged yet.
+  writeFileSync(join(admin, 'updates', '0000'), stanza('c', '7', 'unpacked'));
+  writeStatus(stanza('a', '2') + '\n' + stanza('b', '1'));
+  assert.equal(source.busy(), true);
+  const until = Date.now() + 3000;
+  while (scheduler.stats.checks < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  await scheduler.idle();
+  assert.ok(scheduler.stats.checks >= 2); // and it keeps looking every settleMs while busy
+  assert.equal((scheduler.stats.lastCheck as { result: string }).result, 'busy');
+  assert.equal(sw().length, 2, 'nothing sent while dpkg is mid-run');
+
+  // dpkg finishes: the entry merged into status, updates/ emptied; the busy retry picks it up.
+  writeStatus(stanza('a', '2') + '\n' + stanza('b', '1') + '\n' + stanza('c', '7'));
+  rmSync(join(admin, 'updates', '0000'));
+  const end = Date.now() + 10_000;
+  while (sw().length < 4 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(sw().slice(2).map((r) => [r.change, r.name, r.version, r.previousVersion]), [['added', 'c', '7', null], ['changed', 'a', '2', '1']]);
 });
