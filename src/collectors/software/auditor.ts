@@ -55,8 +55,9 @@ export interface AuditOutcome {
 }
 
 export class SoftwareAuditor {
-  private state: PersistedAudit;
-  private readonly items = new Map<string, Map<string, SoftwareItem>>();
+  /** Per audited source: its fingerprint at the last listing and its inventory since. */
+  private readonly audited = new Map<string, { fingerprint: string | null; items: Map<string, SoftwareItem> }>();
+  private lastFull: string | null;
 
   constructor(
     private readonly journal: Journal,
@@ -66,30 +67,39 @@ export class SoftwareAuditor {
     private readonly now: () => number = Date.now,
   ) {
     const saved = journal.getCursor<PersistedAudit>(SOFTWARE_CURSOR);
-    this.state = saved?.version === 1 ? saved : { version: 1, sources: {}, lastFullAuditAt: null };
-    for (const [name, s] of Object.entries(this.state.sources)) this.items.set(name, restoreItems(s.items));
+    this.lastFull = saved?.version === 1 ? saved.lastFullAuditAt : null;
+    if (saved?.version === 1) {
+      for (const [name, s] of Object.entries(saved.sources)) this.audited.set(name, { fingerprint: s.fingerprint, items: restoreItems(s.items) });
+    }
   }
 
   get lastFullAuditAt(): string | null {
-    return this.state.lastFullAuditAt;
+    return this.lastFull;
   }
 
   /** Whether this source has been inventoried before (its next audit sends deltas). */
   known(source: string): boolean {
-    return this.state.sources[source] !== undefined;
+    return this.audited.has(source);
   }
 
   total(): number {
     let n = 0;
-    for (const m of this.items.values()) n += m.size;
+    for (const k of this.audited.values()) n += k.items.size;
     return n;
+  }
+
+  /** The cursor value, built only when it is written (the inventory is kept once, as the maps). */
+  private persisted(): PersistedAudit {
+    const sources: Record<string, PersistedSource> = {};
+    for (const [name, k] of this.audited) sources[name] = { fingerprint: k.fingerprint, items: persistItems(k.items) };
+    return { version: 1, sources, lastFullAuditAt: this.lastFull };
   }
 
   async check(mode: CheckMode): Promise<AuditOutcome> {
     const out: AuditOutcome = { result: 'unchanged', auditId: null, records: 0, added: 0, removed: 0, changed: 0, total: 0, listed: [], busy: [], failed: [] };
     const listedNow: Array<{ source: SoftwareSource; fingerprint: string | null; items: Map<string, SoftwareItem> }> = [];
     for (const source of this.sources) {
-      const prev = this.state.sources[source.name];
+      const prev = this.audited.get(source.name);
       const fingerprint = source.fingerprint();
       // The cheap path: one or two stats, nothing read. Fingerprint-less sources wait for the daily audit.
       if (mode === 'cheap' && prev && (fingerprint === null || fingerprint === prev.fingerprint)) continue;
@@ -111,14 +121,12 @@ export class SoftwareAuditor {
     let full = false;
     let stateChanged = false;
     for (const { source, fingerprint, items } of listedNow) {
-      const prev = this.state.sources[source.name];
-      const before = this.items.get(source.name);
+      const prev = this.audited.get(source.name);
       const first = prev === undefined;
-      const diff: InventoryDiff = first ? { added: [], removed: [], changed: [] } : diffInventory(before ?? new Map(), items);
+      const diff: InventoryDiff = first ? { added: [], removed: [], changed: [] } : diffInventory(prev.items, items);
       if (first || diffSize(diff) > 0) {
         records.push(...auditRecords(this.host, time, auditId, first, items, diff));
-        this.items.set(source.name, items);
-        this.state.sources[source.name] = { fingerprint, items: persistItems(items) };
+        this.audited.set(source.name, { fingerprint, items });
         stateChanged = true;
         full ||= first;
         out.added += diff.added.length;
@@ -126,7 +134,7 @@ export class SoftwareAuditor {
         out.changed += diff.changed.length;
       } else if (prev.fingerprint !== fingerprint) {
         // Database rewritten without a change in what is installed: remember the new fingerprint.
-        this.state.sources[source.name] = { fingerprint, items: prev.items };
+        prev.fingerprint = fingerprint;
         stateChanged = true;
       }
     }
@@ -149,17 +157,17 @@ export class SoftwareAuditor {
         added: out.added,
         removed: out.removed,
         changed: out.changed,
-        sources: this.sources.filter((s) => this.state.sources[s.name]).map((s) => s.name).join(','),
+        sources: this.sources.filter((s) => this.audited.has(s.name)).map((s) => s.name).join(','),
       });
     }
     if (audited) {
-      this.state.lastFullAuditAt = time;
+      this.lastFull = time;
       stateChanged = true;
     }
     if (out.busy.length > 0 && out.result === 'unchanged') out.result = 'busy';
     if (stateChanged) {
       // Same transaction as the records above: the inventory and its description commit together.
-      this.journal.setCursor(SOFTWARE_CURSOR, this.state);
+      this.journal.setCursor(SOFTWARE_CURSOR, this.persisted());
       try {
         this.journal.flush();
       } catch (err) {
