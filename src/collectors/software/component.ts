@@ -71,13 +71,24 @@ export class AuditScheduler {
   start(): void {
     const last = this.auditor.lastFullAuditAt ? Date.parse(this.auditor.lastFullAuditAt) : NaN;
     const sinceFull = Date.now() - last;
-    // At start: a full audit if none was done within auditMs (always on the first run), else cheap.
-    this.request(Number.isFinite(sinceFull) && sinceFull < this.timings.auditMs ? 'cheap' : 'full');
+    // At start: a full audit if none was done within auditMs (always on the first run), else
+    // cheap, and the next full audit when the last one is auditMs old (restarts do not delay it).
+    const recentFull = Number.isFinite(sinceFull) && sinceFull >= 0 && sinceFull < this.timings.auditMs;
+    this.request(recentFull ? 'cheap' : 'full');
     const recheck = setInterval(() => this.request('cheap'), this.timings.recheckMs);
-    const daily = setInterval(() => this.request('full'), this.timings.auditMs);
     recheck.unref();
-    daily.unref();
-    this.timers.push(recheck, daily);
+    this.timers.push(recheck);
+    const first = setTimeout(
+      () => {
+        this.request('full');
+        const daily = setInterval(() => this.request('full'), this.timings.auditMs);
+        daily.unref();
+        this.timers.push(daily);
+      },
+      recentFull ? this.timings.auditMs - sinceFull : this.timings.auditMs,
+    );
+    first.unref();
+    this.timers.push(first);
     for (const s of this.auditor.sources) {
       for (const w of s.watch) {
         try {
@@ -127,7 +138,7 @@ export class AuditScheduler {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) clearTimeout(t); // clears intervals too
     if (this.settleTimer) clearTimeout(this.settleTimer);
     for (const w of this.watchers) w.close();
     await this.running;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SoftwareAuditor, SOFTWARE_CURSOR } from '../../../src/collectors/software/auditor.js';
-import { selectSources } from '../../../src/collectors/software/component.js';
+import { AuditScheduler, selectSources } from '../../../src/collectors/software/component.js';
 import { MacBundlesSource, parsePlistStrings, type Bundle, type BundleReader } from '../../../src/collectors/software/macos.js';
 import { itemsFromUninstall, parseRegQuery, WindowsRegistrySource, type RegistryReader, type UninstallEntry } from '../../../src/collectors/software/windows.js';
 import { Journal } from '../../../src/journal/journal.js';
@@ -158,4 +158,32 @@ test('plist strings and source selection on this OS', () => {
   const { sources, absent } = selectSources(['dpkg', 'windows-registry', 'macos-bundles']);
   assert.deepEqual(sources.map((s) => s.name), ['dpkg']);
   assert.deepEqual(absent, ['windows-registry', 'macos-bundles']);
+});
+
+test('scheduled audits: a full audit every auditMs (event 24 "unchanged" when nothing changed); a restart within auditMs reads nothing', async (t) => {
+  const { path } = tempJournal(t);
+  const reg = new FakeRegistry();
+  const journal = Journal.open(path);
+  t.after(() => journal.close());
+  const events = () => journal.read().filter((r) => r.type === 'usage-event' && r.code === 24);
+  const s1 = new AuditScheduler(new SoftwareAuditor(journal, 'ws-8', [new WindowsRegistrySource(reg, 'win32')]), { recheckMs: 50, auditMs: 300, settleMs: 10 });
+  s1.start();
+  const until = Date.now() + 20_000;
+  while (events().length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  await s1.stop();
+  const ev = events();
+  assert.ok(ev.length >= 3, `full audits ran every auditMs (${ev.length} events)`);
+  assert.deepEqual(ev.map((e) => e.reason), ['inventory', ...ev.slice(1).map(() => 'unchanged')]);
+  assert.equal(journal.read().filter((r) => r.type === 'software').length, 2, 'unchanged audits send no software records');
+  assert.equal(reg.reads, ev.length, 'the registry is read by full audits only (the 50 ms cheap checks cannot fingerprint it)');
+  assert.ok(s1.stats.cheapChecks > 0);
+
+  // The agent restarts within auditMs of the last full audit: a cheap check, nothing read or sent.
+  const s2 = new AuditScheduler(new SoftwareAuditor(journal, 'ws-8', [new WindowsRegistrySource(reg, 'win32')]), { recheckMs: 60_000, auditMs: 60_000, settleMs: 10 });
+  s2.start();
+  await s2.idle();
+  await s2.stop();
+  assert.deepEqual(s2.stats.lastCheck && [s2.stats.lastCheck.mode, s2.stats.lastCheck.result], ['cheap', 'unchanged']);
+  assert.equal(reg.reads, ev.length);
+  assert.equal(events().length, ev.length);
 });
