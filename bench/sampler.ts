@@ -11,13 +11,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
-import { PasswdNames } from '../src/collectors/processes/names.js';
+import { PasswdNames } from '../src/identity/files.js';
 import { ProcfsReader } from '../src/collectors/processes/procfs.js';
 import { ProcessTracker } from '../src/collectors/processes/tracker.js';
 
 const TARGET_PROCS = 400;
 
-function childrenCpuMs(): number {
+export function childrenCpuMs(): number {
   const s = readFileSync('/proc/self/stat', 'latin1');
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
   return ((Number(f[13]) + Number(f[14])) * 1000) / 100; // cutime, cstime (fields 16, 17)

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { USER_FORMATS } from '../identity/resolver.js';
+import { SOFTWARE_SOURCES } from '../protocol/v1.js';
 
 /**
  * The agent's configuration file, one JSON document. Every section is optional and every key has
@@ -99,6 +101,43 @@ const leasesSchema = z
   })
   .prefault({});
 
+const identitySchema = z
+  .strictObject({
+    /** How user names are written in every record and lease: `name`, `DOMAIN\\name` or `name@realm`. */
+    userFormat: z.enum(USER_FORMATS).default('name'),
+    /** The domain or realm of those forms, e.g. `CORP` or `CORP.EXAMPLE.COM`. */
+    domain: z
+      .string()
+      .min(1)
+      .max(255)
+      .regex(/^[^\\@\s]+$/, 'must not contain "\\", "@" or white space')
+      .optional(),
+    /** A cached name is looked up again (in the background) after this long. */
+    refreshSeconds: z.number().int().min(1).max(7 * 86_400).default(3600),
+    /** Bound of the uid/gid name cache. */
+    maxEntries: z.number().int().min(16).max(1_000_000).default(4096),
+  })
+  .superRefine((v, ctx) => {
+    if (v.userFormat !== 'name' && v.domain === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['domain'], message: `required when identity.userFormat is "${v.userFormat}"` });
+    }
+  })
+  .prefault({});
+
+const softwareSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** Package sources to audit; `auto` = every one present on this system. */
+    sources: z.union([z.literal('auto'), z.array(z.enum(SOFTWARE_SOURCES)).min(1)]).default('auto'),
+    /** Cheap check (a stat of each package database) this often, besides the change notifications. */
+    recheckSeconds: z.number().int().min(1).max(86_400).default(600),
+    /** A full re-read of every source, diffed against the last inventory, this often. */
+    auditHours: z.number().min(0.01).max(24 * 24).default(24), // a timer can wait at most 24.8 days
+    /** After a package-database change notification, wait this long for quiet before checking. */
+    settleMs: z.number().int().min(0).max(600_000).default(2000),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   /** Where the journal and state live; see README for the default. */
   dataDir: z.string().min(1).optional(),
@@ -109,6 +148,8 @@ export const configSchema = z.strictObject({
   session: sessionSchema,
   server: serverSchema,
   leases: leasesSchema,
+  identity: identitySchema,
+  software: softwareSchema,
 });
 
 export type AgentConfig = z.infer<typeof configSchema>;

@@ -14,6 +14,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Component, DaemonContext } from '../daemon/component.js';
+import { identityOf } from '../identity/resolver.js';
+import { PACKAGES_SERVICE, type PackageOwnerService } from '../collectors/software/owners.js';
 import type { PolicyResponse } from '../protocol/v1.js';
 import { writeFileAtomic } from '../uplink/credentials.js';
 import type { UplinkService } from '../uplink/component.js';
@@ -87,6 +89,7 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
   const uplink = ctx.services.get('uplink') as UplinkService | undefined;
   const client = uplink?.client;
   const host = ctx.host.hostname;
+  const identity = identityOf(ctx);
   const logged: LoggedProduct[] = cfg.loggedPrograms.map((p) => ({
     id: p.id,
     name: p.name ?? p.id,
@@ -275,9 +278,22 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
     const product = matcher.match(p);
     if (!product) return;
     counters.launches += 1;
-    const user = p.user ?? (p.uid !== null ? String(p.uid) : 'unknown');
-    if (client) en.state.online = client.online;
-    feed({ kind: 'launch', now: Date.now(), product, proc: { pid: p.pid, user, uid: p.uid, startTime: p.startTime } });
+    // Its process records will name the package that installed it (looked up once per executable).
+    if (p.exe) (ctx.services.get(PACKAGES_SERVICE) as PackageOwnerService | undefined)?.prefetch(p.exe);
+    const launch = (user: string) => {
+      if (client) en.state.online = client.online;
+      feed({ kind: 'launch', now: Date.now(), product, proc: { pid: p.pid, user, uid: p.uid, startTime: p.startTime } });
+    };
+    if (p.user !== null || p.uid === null) return launch(p.user ?? 'unknown');
+    // A user the files do not know (a directory user): the lease is taken under the name NSS gives,
+    // which costs one lookup the first time this uid launches anything.
+    const uid = p.uid;
+    void identity
+      .userAsync(uid)
+      .catch(() => null)
+      .then((name) => {
+        if (!stopped && alive(p.pid)) launch(name ?? String(uid)); // it may have quit meanwhile
+      });
   };
   const onExit = (p: LaunchProcess): void => feed({ kind: 'exit', now: Date.now(), pid: p.pid, startTime: p.startTime });
 

@@ -1,11 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes, timingSafeEqual, randomUUID } from 'node:crypto';
 import {
   chmodSync,
   chownSync,
   existsSync,
   mkdirSync,
-  readFileSync,
   readdirSync,
   renameSync,
   rmSync,
@@ -16,6 +14,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { dirname, join } from 'node:path';
 import { defaultSocketPath } from '../config/paths.js';
 import type { Component, ComponentFactory, DaemonContext } from '../daemon/component.js';
+import { identityOf, type IdentityResolver } from '../identity/resolver.js';
 import {
   IPC_VERSION,
   MAX_BATCH,
@@ -69,7 +68,7 @@ const MAX_CONNECTIONS = 512;
 interface Connection {
   id: string;
   socket: Socket;
-  state: 'hello' | 'auth' | 'ready' | 'closed';
+  state: 'hello' | 'auth' | 'naming' | 'ready' | 'closed';
   uid?: number;
   user?: string;
   pid?: number;
@@ -78,34 +77,6 @@ interface Connection {
   display?: string;
   connectedAt: string;
   received: number;
-}
-
-/** The user name of a uid: /etc/passwd first, then NSS via getent (once per uid), else the number. */
-export function userName(uid: number, cache = new Map<number, string>()): string {
-  const cached = cache.get(uid);
-  if (cached) return cached;
-  let name: string | undefined;
-  try {
-    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
-      const f = line.split(':');
-      if (f.length >= 3 && Number(f[2]) === uid) {
-        name = f[0];
-        break;
-      }
-    }
-  } catch {
-    /* no passwd file */
-  }
-  if (!name) {
-    try {
-      name = execFileSync('getent', ['passwd', String(uid)], { encoding: 'utf8', timeout: 2000 }).split(':')[0] || undefined;
-    } catch {
-      /* unknown uid */
-    }
-  }
-  const result = name ?? String(uid);
-  cache.set(uid, result);
-  return result;
 }
 
 export interface SessionServerOptions {
@@ -122,17 +93,19 @@ export class SessionServer implements Component, SessionHub {
   private server: Server | undefined;
   private readonly connections = new Map<string, Connection>();
   private readonly tokens = new Map<number, Buffer>();
-  private readonly users = new Map<number, string>();
   private readonly acked = new Map<string, number>();
   private readonly resultListeners = new Set<(r: { uid: number; user: string; id: string; shown: boolean; error?: string }) => void>();
   private readonly activityListeners = new Set<(a: { uid: number; user: string; application: string; at: number }) => void>();
   private readonly counters = { accepted: 0, duplicates: 0, rejected: 0, authFailures: 0, notificationsSent: 0 };
   private readonly isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  private readonly identity: IdentityResolver;
 
   constructor(
     private readonly ctx: DaemonContext,
     private readonly options: SessionServerOptions,
-  ) {}
+  ) {
+    this.identity = identityOf(ctx);
+  }
 
   async start(): Promise<void> {
     const { socketPath } = this.options;
@@ -275,6 +248,8 @@ export class SessionServer implements Component, SessionHub {
     try {
       if (c.state === 'hello') return this.onHello(c, msg);
       if (c.state === 'auth') return this.onAuth(c, msg);
+      // Clients send nothing between their auth and our welcome (the user name being looked up).
+      if (c.state === 'naming') return;
       switch (msg.kind) {
         case 'records':
           return this.onRecords(c, msg);
@@ -329,7 +304,31 @@ export class SessionServer implements Component, SessionHub {
       this.ctx.logger.warn({ claimedUid: c.uid, pid: c.pid }, 'session agent failed authentication');
       return this.fail(c, 'authentication failed');
     }
-    c.user = userName(c.uid!, this.users);
+    // The name as NSS gives it (a directory user too), in the site's format; the number only if
+    // nobody knows the uid. Records and notifications are keyed by it, so it is settled first.
+    c.state = 'naming';
+    void this.identity
+      .userAsync(c.uid!)
+      .then(
+        (name) => name ?? String(c.uid),
+        (err) => {
+          this.ctx.logger.error({ err, uid: c.uid }, 'user name lookup failed');
+          return String(c.uid);
+        },
+      )
+      .then((user) => {
+        try {
+          this.welcome(c, user);
+        } catch (err) {
+          this.ctx.logger.error({ err, user }, 'session welcome failed');
+          this.fail(c, 'internal error');
+        }
+      });
+  }
+
+  private welcome(c: Connection, user: string): void {
+    if (c.state !== 'naming') return; // closed meanwhile
+    c.user = user;
     c.state = 'ready';
     this.ackedThrough(c);
     // The committed value: what the client may delete from its queue.

@@ -117,7 +117,7 @@ export function openApiText(version: string): string {
 export function buildOpenApi(version: string): Record<string, unknown> {
   const schemas: Record<string, unknown> = {};
   for (const s of V1_SCHEMAS) schemas[s.$id] = toComponent(s);
-  for (const t of [...PROCESS_RECORD_TYPES, ...ACTIVITY_RECORD_TYPES, 'usage-event']) {
+  for (const t of [...PROCESS_RECORD_TYPES, ...ACTIVITY_RECORD_TYPES, 'usage-event', 'software']) {
     const name = t.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase()) + 'Record';
     schemas[name] = recordTypeSchema(t);
   }

@@ -448,6 +448,17 @@ export const USAGE_EVENT_FIELDS = {
 } as const satisfies Record<string, FieldKind>;
 export const USAGE_EVENT_REQUIRED = ['code', 'product'] as const;
 
+/** Package systems the software audit reads (`software` records' `source`). */
+export const SOFTWARE_SOURCES = ['dpkg', 'rpm', 'flatpak', 'snap', 'windows-registry', 'macos-bundles'] as const;
+export type SoftwareSourceName = (typeof SOFTWARE_SOURCES)[number];
+/** `inventory`: part of a full inventory (first audit of a source); then deltas. */
+export const SOFTWARE_CHANGES = ['inventory', 'added', 'removed', 'changed'] as const;
+
+export const SOFTWARE_FIELDS = {
+  change: 'string', source: 'string', name: 'string', version: 'string', previousVersion: 'string',
+  architecture: 'string', installTime: 'time', publisher: 'string', auditId: 'string',
+} as const satisfies Record<string, FieldKind>;
+
 /** Typed fields per known record type. Unknown types are accepted and stored generically. */
 export const RECORD_TYPE_FIELDS: Readonly<Record<string, Readonly<Record<string, FieldKind>>>> = {
   process: PROCESS_FIELDS,
@@ -456,6 +467,7 @@ export const RECORD_TYPE_FIELDS: Readonly<Record<string, Readonly<Record<string,
   work: ACTIVITY_FIELDS,
   'input-events': ACTIVITY_FIELDS,
   'usage-event': USAGE_EVENT_FIELDS,
+  software: SOFTWARE_FIELDS,
 };
 export const PROCESS_RECORD_TYPES = ['process', 'process-interval'] as const;
 export const ACTIVITY_RECORD_TYPES = ['break', 'work', 'input-events'] as const;
@@ -477,8 +489,18 @@ export interface ProcessFields {
   avgRssBytes: number; maxRssBytes: number; avgVirtualBytes: number; readBytes: number; writeBytes: number;
   exitCode: number; source: string;
 }
-export interface ProcessRecord extends RecordBase, Nullable<ProcessFields> { type: 'process' }
-export interface ProcessIntervalRecord extends RecordBase, Nullable<ProcessFields & { intervalStart: string; intervalEnd: string; cpuSeconds: number }> {
+/**
+ * Process records of licensed and logged products also carry the installed package that owns the
+ * executable. Not typed fields (not in PROCESS_FIELDS) on purpose: the server keeps them in the
+ * process row's `extra` JSON until it has columns for them.
+ */
+export interface ProcessPackageFields {
+  package: string;
+  packageVersion: string;
+  packageSource: 'dpkg' | 'rpm';
+}
+export interface ProcessRecord extends RecordBase, Nullable<ProcessFields & ProcessPackageFields> { type: 'process' }
+export interface ProcessIntervalRecord extends RecordBase, Nullable<ProcessFields & ProcessPackageFields & { intervalStart: string; intervalEnd: string; cpuSeconds: number }> {
   type: 'process-interval';
 }
 export interface ActivityFields {
@@ -498,8 +520,22 @@ export interface UsageEventRecord extends RecordBase {
   reason?: string | null;
   offline?: boolean | null;
 }
+export interface SoftwareFields {
+  change: (typeof SOFTWARE_CHANGES)[number];
+  source: SoftwareSourceName;
+  name: string;
+  version: string;
+  previousVersion: string | null;
+  architecture: string | null;
+  installTime: string | null;
+  publisher: string | null;
+  auditId: string;
+}
+export interface SoftwareRecord extends RecordBase, SoftwareFields {
+  type: 'software';
+}
 /** Any record; unknown types (`notification`, `journal-drop`, ...) are stored generically. */
-export type UploadRecord = ProcessRecord | ProcessIntervalRecord | ActivityRecord | UsageEventRecord | RecordBase;
+export type UploadRecord = ProcessRecord | ProcessIntervalRecord | ActivityRecord | UsageEventRecord | SoftwareRecord | RecordBase;
 
 export const MAX_RECORDS_PER_BATCH = 5000;
 
@@ -509,7 +545,7 @@ export const UploadRecordSchema = {
   required: ['seq', 'type', 'time'],
   additionalProperties: true,
   description:
-    'Envelope of a journal record; type-specific fields are additional properties. Known types (process, process-interval, break, work, input-events, usage-event) have typed fields checked by the server; others are stored as they are.',
+    'Envelope of a journal record; type-specific fields are additional properties. Known types (process, process-interval, break, work, input-events, usage-event, software) have typed fields checked by the server; others are stored as they are.',
   properties: {
     seq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
     type: { type: 'string', minLength: 1, maxLength: 64 },

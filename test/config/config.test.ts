@@ -12,11 +12,18 @@ test('defaults work with no file at all', () => {
   assert.equal(config.processes.recordCommandLine, false);
   assert.equal(config.activity.breakSeconds, 5);
   assert.equal(config.server.url, undefined);
+  assert.equal(config.identity.userFormat, 'name');
+  assert.equal(config.software.sources, 'auto');
 });
 
 test('the shipped example config is valid', () => {
   const config = loadConfig(join(process.cwd(), 'config', 'agent.example.json'));
   assert.equal(typeof config.server.uploadBatchSize, 'number');
+});
+
+test("the software collector's sample config is valid and is the defaults", () => {
+  const config = loadConfig(join(process.cwd(), 'src', 'collectors', 'software', 'sample.json'));
+  assert.deepEqual(config.software, loadConfig(undefined).software);
 });
 
 test('overrides win over the file and are validated like it', (t) => {
@@ -43,6 +50,10 @@ const BAD_CONFIGS: Array<[string, string, string, RegExp]> = [
   ['section of wrong type', '{"processes": []}', 'processes', /object/],
   ['malformed JSON', '{"journal": {', '', /malformed JSON.*line 1/],
   ['not an object', '[1, 2]', '', /JSON object/],
+  ['userFormat without a domain', '{"identity": {"userFormat": "DOMAIN\\\\name"}}', 'identity.domain', /required when identity\.userFormat is "DOMAIN\\name"/],
+  ['unknown userFormat', '{"identity": {"userFormat": "upn"}}', 'identity.userFormat', /name@realm/],
+  ['domain with a backslash', '{"identity": {"userFormat": "DOMAIN\\\\name", "domain": "CORP\\\\X"}}', 'identity.domain', /must not contain/],
+  ['software re-check of 0 s', '{"software": {"recheckSeconds": 0}}', 'software.recheckSeconds', />=1/],
 ];
 
 for (const [name, content, keyPath, message] of BAD_CONFIGS) {

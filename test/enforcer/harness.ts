@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PasswdNames } from '../../src/collectors/processes/names.js';
+import { PasswdNames } from '../../src/identity/files.js';
 import { ProcfsReader } from '../../src/collectors/processes/procfs.js';
 import { ProcessWatcher } from '../../src/collectors/processes/watcher.js';
 import { configSchema, type AgentConfigInput } from '../../src/config/schema.js';

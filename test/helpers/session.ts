@@ -11,9 +11,18 @@ export interface Proc {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `usage-agent ARGS`, teeing stdout+stderr to logFile (so privacy tests can scan it). */
-export function startAgentProcess(args: string[], logFile: string, options: SpawnOptions = {}): Proc {
-  const child = spawn(process.execPath, [AGENT_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+/**
+ * Starts `usage-agent ARGS`, teeing stdout+stderr to logFile (so privacy tests can scan it).
+ * `wrap` runs it through another command (e.g. inside a mount namespace, test/helpers/nss.ts).
+ */
+export function startAgentProcess(
+  args: string[],
+  logFile: string,
+  options: SpawnOptions & { wrap?: (command: string, args: string[]) => [string, string[]] } = {},
+): Proc {
+  const { wrap, ...spawnOptions } = options;
+  const [command, argv] = wrap ? wrap(process.execPath, [AGENT_BIN, ...args]) : [process.execPath, [AGENT_BIN, ...args]];
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...spawnOptions });
   const log = createWriteStream(logFile, { flags: 'a' });
   let text = '';
   const waiters: Array<() => void> = [];

@@ -5,7 +5,7 @@ import { Journal, type StoredRecord } from '../../journal/journal.js';
 import { action, resolveConfig, withCommonOptions, type CommonOptions } from '../common.js';
 
 /** Record types and the aliases users type; `all` means no filter. */
-export const RECORD_TYPES = ['process', 'process-interval', 'break', 'work', 'input-events', 'usage-event', 'notification', 'journal-drop'];
+export const RECORD_TYPES = ['process', 'process-interval', 'break', 'work', 'input-events', 'usage-event', 'notification', 'journal-drop', 'software'];
 
 interface RecordsOptions extends CommonOptions {
   type: string[];
@@ -103,10 +103,10 @@ const TABLE_COLUMNS: Array<[string, (r: StoredRecord) => unknown]> = [
   ['END', (r) => r.end ?? r.intervalEnd],
   ['USER', (r) => r.user],
   ['PID', (r) => r.pid],
-  ['WHAT', (r) => r.command ?? r.application ?? r.product ?? r.message],
+  ['WHAT', (r) => r.command ?? r.application ?? (r.type === 'software' ? `${r.name} ${r.version}` : undefined) ?? r.product ?? r.message],
   ['SECONDS', (r) => r.elapsedSeconds ?? r.durationSeconds],
   ['CPU', (r) => r.cpuSeconds ?? sum(r.cpuUserSeconds, r.cpuSystemSeconds)],
-  ['DETAIL', (r) => r.breakType ?? r.periodType ?? (r.code !== undefined ? `code ${r.code}` : undefined) ?? (r.exitCode !== undefined && r.exitCode !== null ? `exit ${r.exitCode}` : undefined)],
+  ['DETAIL', (r) => r.breakType ?? r.periodType ?? r.change ?? (r.code !== undefined ? `code ${r.code}` : undefined) ?? (r.exitCode !== undefined && r.exitCode !== null ? `exit ${r.exitCode}` : undefined)],
   ['SOURCE', (r) => r.source],
 ];
 

@@ -5,6 +5,8 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import type { Component, DaemonContext } from '../../daemon/component.js';
+import { identityOf } from '../../identity/resolver.js';
+import { PACKAGES_SERVICE, type PackageOwnerService } from '../software/owners.js';
 import type { NewRecord } from '../../journal/journal.js';
 import {
   accton,
@@ -18,7 +20,6 @@ import {
 } from '../pacct/accounting.js';
 import type { PacctRecord } from '../pacct/decode.js';
 import { PacctReader, type PacctCursor } from '../pacct/reader.js';
-import { PasswdNames } from './names.js';
 import { PortableSampler } from './portable.js';
 import { ProcfsReader } from './procfs.js';
 import { ExitMerger, type PersistedLedger } from './merge.js';
@@ -39,14 +40,14 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
   const cfg = ctx.config.processes;
   if (!cfg.enabled) return undefined;
   const log = ctx.logger.child({ component: 'processes' });
-  const names = new PasswdNames();
+  const names = identityOf(ctx);
   const linux = process.platform === 'linux';
   const useProcfs = cfg.sampler === 'procfs' || (cfg.sampler === 'auto' && linux);
   if (cfg.sampler === 'procfs' && !existsSync('/proc/self/stat')) {
     throw new Error('processes.sampler is "procfs" but /proc is not available on this system');
   }
   const procfs = linux ? new ProcfsReader({ names, recordCommandLine: cfg.recordCommandLine }) : undefined;
-  const portable = useProcfs ? undefined : new PortableSampler(undefined, cfg.recordCommandLine);
+  const portable = useProcfs ? undefined : new PortableSampler(undefined, cfg.recordCommandLine, undefined, (n) => names.formatUser(n));
   const tracker = new ProcessTracker();
   const host = ctx.host.hostname;
   const withCmd = cfg.recordCommandLine;
@@ -61,7 +62,14 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
   let interval: PersistedRestore | undefined;
   const emitted = { ps: 0, pacct: 0, both: 0, intervals: 0, duplicatesSuppressed: 0 };
 
-  const append = (r: ProcessRecord | ReturnType<typeof intervalRecord>) => ctx.journal.append(r as unknown as NewRecord);
+  // Product executables (prefetched by the enforcer at launch) carry the package that installed them.
+  const withPackage = <T extends { exe: string | null }>(r: T): T => {
+    if (!r.exe) return r;
+    const owner = (ctx.services.get(PACKAGES_SERVICE) as PackageOwnerService | undefined)?.cached(r.exe);
+    if (!owner) return r;
+    return { ...r, package: owner.package, packageVersion: owner.version, packageSource: owner.source };
+  };
+  const append = (r: ProcessRecord | ReturnType<typeof intervalRecord>) => ctx.journal.append(withPackage(r) as unknown as NewRecord);
 
   const emitFinished = (p: TrackedProcess, a: PacctRecord | null) => {
     const f = finishSampled(host, p, a, withCmd, names);
@@ -142,7 +150,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
       interval = undefined;
     }
     const { exited, intervals } = tracker.endSample();
-    for (const { process: p, interval: iv } of intervals) append(intervalRecord(null, iv, p, host, withCmd));
+    for (const { process: p, interval: iv } of intervals) append(intervalRecord(null, iv, p, host, withCmd, names));
     emitted.intervals += intervals.length;
     if (intervals.length > 0) ctx.journal.setCursor(INTERVAL_CURSOR, tracker.intervalState());
     merger.addExited(exited, performance.now());
@@ -254,6 +262,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
         zombiesIgnored: procfs?.zombiesIgnored ?? 0,
         emittedLedger: merger.ledgerSize(),
         recordsEmitted: emitted,
+        identity: names.stats(),
         launchWatcher: watcher ? { pollMs: ctx.config.leases.launchPollMs, polls: watcher.polls } : null,
         pacct:
           pacct.mode === 'off'

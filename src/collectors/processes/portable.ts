@@ -46,6 +46,8 @@ export class PortableSampler {
     private readonly source: ProcessSource = systeminformationSource,
     private readonly recordCommandLine = false,
     private readonly monoNow: () => number = () => performance.now(),
+    /** The OS's user names in the site's identity.userFormat (IdentityResolver.formatUser). */
+    private readonly formatUser: (name: string) => string = (name) => name,
   ) {}
 
   clock(): SampleClock {
@@ -80,7 +82,7 @@ export class PortableSampler {
       o.rssBytes = (p.memRss || 0) * 1024;
       o.vsizeBytes = (p.memVsz || 0) * 1024;
       if (tracker.observe(o) === Observed.New) {
-        const d: ProcessDetails = { uid: null, gid: null, user: p.user || null, group: null, exe: p.path ? `${p.path}` : null };
+        const d: ProcessDetails = { uid: null, gid: null, user: p.user ? this.formatUser(p.user) : null, group: null, exe: p.path ? `${p.path}` : null };
         if (this.recordCommandLine) d.cmdline = [p.command, p.params].filter(Boolean).join(' ');
         tracker.setDetails(p.pid, d);
       }

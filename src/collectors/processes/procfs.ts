@@ -18,7 +18,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { emptyObservation, Observed, type ProcessDetails, type ProcessObservation, type ProcessTracker, type SampleClock } from './tracker.js';
-import type { NameLookup } from './records.js';
+import type { NameLookup } from '../../identity/resolver.js';
 
 export interface ProcfsOptions {
   /** Root of procfs (tests point this at a recorded fixture tree). */

@@ -14,6 +14,7 @@
  * its record did not arrive within the wait). `pacct`: a process that started and ended between
  * two samples; no RSS or I/O (Linux does not record them in pacct), avgVirtualBytes from ac_mem.
  */
+import type { NameLookup } from '../../identity/resolver.js';
 import type { PacctRecord } from '../pacct/decode.js';
 import {
   avgRssOf,
@@ -67,10 +68,7 @@ export interface ProcessIntervalRecord extends Omit<ProcessRecord, 'type' | 'end
   cpuSeconds: number;
 }
 
-export interface NameLookup {
-  user(uid: number): string | null;
-  group(gid: number): string | null;
-}
+export type { NameLookup };
 
 const iso = (ms: number) => new Date(Math.round(ms)).toISOString();
 /** CPU and elapsed seconds are rounded to the millisecond, bytes to whole bytes. */
@@ -116,8 +114,14 @@ function base(
   source: Source,
   exit: { exitCode: number | null; signal: number | null; coreDumped: boolean },
   withCmdline: boolean,
+  names?: NameLookup,
 ): ProcessRecord {
   const d = p.details;
+  // A directory user's name may have arrived (asynchronously) since the details were read.
+  if (d && names) {
+    if (d.user === null && d.uid !== null) d.user = names.user(d.uid);
+    if (d.group === null && d.gid !== null) d.group = names.group(d.gid);
+  }
   const rec: ProcessRecord = {
     type,
     time: iso(t.endMs),
@@ -160,7 +164,7 @@ export function finishSampled(host: string, p: TrackedProcess, a: PacctRecord | 
   const exit = a
     ? { exitCode: a.exitCode, signal: a.signal, coreDumped: a.coreDumped }
     : { exitCode: null, signal: null, coreDumped: false };
-  const record = base('process', host, p, t, a ? 'both' : 'ps', exit, withCmdline);
+  const record = base('process', host, p, t, a ? 'both' : 'ps', exit, withCmdline, names);
   if (a && a.command !== p.comm.slice(0, 15)) {
     // It exec'd after the last sample (typically seen between fork and exec): pacct has the
     // final command; the sampled exe and ids belonged to the previous image.
@@ -221,9 +225,16 @@ export function finishPacctOnly(host: string, a: PacctRecord, names: NameLookup,
 }
 
 /** An hourly interval of a process; `end`/`exitCode` are null while it still runs. */
-export function intervalRecord(proc: ProcessRecord | null, iv: IntervalTotals, p?: TrackedProcess, host?: string, withCmdline = false): ProcessIntervalRecord {
+export function intervalRecord(
+  proc: ProcessRecord | null,
+  iv: IntervalTotals,
+  p?: TrackedProcess,
+  host?: string,
+  withCmdline = false,
+  names?: NameLookup,
+): ProcessIntervalRecord {
   const src: ProcessRecord =
-    proc ?? base('process', host ?? '', p!, sampledTotals(p!), 'ps', { exitCode: null, signal: null, coreDumped: false }, withCmdline);
+    proc ?? base('process', host ?? '', p!, sampledTotals(p!), 'ps', { exitCode: null, signal: null, coreDumped: false }, withCmdline, names);
   const out: ProcessIntervalRecord = {
     type: 'process-interval',
     time: iso(iv.intervalEndMs),

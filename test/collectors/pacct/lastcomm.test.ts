@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ACCT_V3_SIZE, AHZ, decodeAcctV3, type PacctRecord } from '../../../src/collectors/pacct/decode.js';
-import { PasswdNames } from '../../../src/collectors/processes/names.js';
+import { PasswdNames } from '../../../src/identity/files.js';
 import { tempDir } from '../../helpers/cli.js';
 
 test('decoder agrees with dump-acct and lastcomm on a real pacct file', (t) => {

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import { PasswdNames } from '../../../src/collectors/processes/names.js';
+import { PasswdNames } from '../../../src/identity/files.js';
 import { ProcfsReader, softNoFileLimit } from '../../../src/collectors/processes/procfs.js';
 import { ProcessTracker } from '../../../src/collectors/processes/tracker.js';
 import { ProcessWatcher } from '../../../src/collectors/processes/watcher.js';

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { PasswdNames } from '../../../src/collectors/processes/names.js';
+import { PasswdNames } from '../../../src/identity/files.js';
 import { ProcfsReader } from '../../../src/collectors/processes/procfs.js';
 import { finishSampled } from '../../../src/collectors/processes/records.js';
 import { ProcessTracker } from '../../../src/collectors/processes/tracker.js';

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { PacctReader } from '../../../src/collectors/pacct/reader.js';
 import { ExitMerger } from '../../../src/collectors/processes/merge.js';
-import { PasswdNames } from '../../../src/collectors/processes/names.js';
+import { PasswdNames } from '../../../src/identity/files.js';
 import { ProcfsReader } from '../../../src/collectors/processes/procfs.js';
 import { ProcessTracker } from '../../../src/collectors/processes/tracker.js';
 import { tempDir } from '../../helpers/cli.js';

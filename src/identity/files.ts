@@ -1,10 +1,12 @@
 import { readFileSync, statSync } from 'node:fs';
-import type { NameLookup } from './records.js';
+import type { NameLookup } from './resolver.js';
 
 /**
- * uid -> user name and gid -> group name from /etc/passwd and /etc/group, cached. A miss re-reads
- * the file only if it changed (mtime), so a user added after start is found and an unknown uid
- * (a deleted user, a container uid) costs one stat, not a parse.
+ * uid -> user name and gid -> group name from /etc/passwd and /etc/group, cached: the "files"
+ * source of NSS, read directly so local accounts are named synchronously on the sampler's path.
+ * A miss re-reads the file only if it changed (mtime), so a user added after start is found and an
+ * unknown uid (a directory user, a deleted user, a container uid) costs one stat, not a parse.
+ * Directory users (SSSD, winbind, LDAP, extrausers) are the IdentityResolver's NSS lookups.
  */
 export class PasswdNames implements NameLookup {
   private users = new Map<number, string>();
