@@ -77,7 +77,13 @@ test('kill -9 of the usage-agent daemon during uploads, repeated: the server hol
     while (storedCount() <= before && Date.now() < deadline) await sleep(5);
     assert.ok(storedCount() > before, `round ${round}: the restarted daemon uploads`);
     await sleep((round * 17) % 60);
-    const s = journalState(agent.dataDir);
+    // Kill while the journal holds records the server has not acknowledged (an upload under way),
+    // looking again for a moment if this instant happens to have none.
+    let s = journalState(agent.dataDir);
+    for (let i = 0; i < 100 && s.lastSeq <= s.acked; i++) {
+      await sleep(2);
+      s = journalState(agent.dataDir);
+    }
     if (s.lastSeq > s.acked) midUpload += 1;
     await agent.kill9();
     await agent.restart();
