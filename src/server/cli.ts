@@ -132,7 +132,10 @@ common(program.command('serve', { isDefault: true }).description('run the server
     const addr = handle.app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : cfg.listen.port;
     const host = cfg.listen.host.includes(':') ? `[${cfg.listen.host}]` : cfg.listen.host;
-    logger.info({ url: `http://${host}:${port}`, port, db: dbName(cfg.db), products: cfg.products.length, version: SERVER_VERSION }, 'listening');
+    const listening = { url: `http://${host}:${port}`, port, db: dbName(cfg.db), products: cfg.products.length, version: SERVER_VERSION };
+    // Always said, whatever the log level: with --port 0 it is the only way to learn the port.
+    if (logger.isLevelEnabled('info')) logger.info(listening, 'listening');
+    else process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), name: 'usage-server', msg: 'listening', ...listening })}\n`);
     if (cfg.enrollment.secrets.length === 0 && !process.env.USAGE_SERVER_ENROLL_SECRETS) logger.warn('no enrollment secrets configured: agents cannot enroll');
 
     let stopping = false;

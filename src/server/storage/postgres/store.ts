@@ -312,7 +312,8 @@ export class PostgresStore implements Store {
 }
 
 export async function openPostgresStore(url: string, opts: OpenOptions = {}): Promise<PostgresStore> {
-  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10, types, application_name: 'usage-server' });
+  // Connections are kept while idle (idleTimeoutMillis 0): a server's load comes back, and a reconnect costs a backend start.
+  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10, idleTimeoutMillis: 0, types, application_name: 'usage-server' });
   // An idle client that loses its connection must not crash the process; the next query reconnects.
   pool.on('error', (err) => opts.log?.error({ err }, 'idle PostgreSQL connection failed'));
   const store = new PostgresStore(pool, redactUrl(url), url, opts.log);
