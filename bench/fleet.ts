@@ -13,7 +13,7 @@
  * achieved = offered, p99 <= 200 ms, and (a) server CPU <= 1 core.
  *
  * FLEET_AGENTS (default 100000) or FLEET_LEVELS=50000,100000,200000; FLEET_SECONDS (default 180);
- * FLEET_WORKERS (default 2); FLEET_SETUPS=sqlite,postgres.
+ * FLEET_WORKERS (default 2); FLEET_SETUPS=sqlite,postgres; FLEET_CPU_PROF=DIR writes the servers' V8 CPU profiles.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -85,6 +85,29 @@ async function dbBytes(srv: TestServer): Promise<number> {
   return n;
 }
 
+/** The servers' own request-duration histogram (all routes), bucket upper bound (s) -> cumulative count. */
+async function serverHistogram(servers: TestServer[]): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  for (const srv of servers) {
+    const r = await srv.request<string>('GET', '/metrics');
+    for (const m of r.text.matchAll(/^usage_server_http_request_duration_seconds_bucket\{([^}]*)\} (\d+)$/gm)) {
+      if (/route="\/metrics"/.test(m[1])) continue;
+      const le = /le="([^"]+)"/.exec(m[1])![1];
+      const k = le === '+Inf' ? Infinity : Number(le);
+      out.set(k, (out.get(k) ?? 0) + Number(m[2]));
+    }
+  }
+  return out;
+}
+
+/** The p-th percentile from two histogram readings, as the upper bound of the bucket it falls in (ms). */
+function histogramPercentile(before: Map<number, number>, after: Map<number, number>, p: number): number {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  for (const b of bounds) if ((after.get(b) ?? 0) - (before.get(b) ?? 0) >= (p / 100) * total) return b * 1000;
+  return Infinity;
+}
+
 function merge(parts: Stats[]): Stats {
   const out = {} as Stats;
   for (const k of KINDS) {
@@ -128,9 +151,11 @@ async function level(store: 'sqlite' | 'postgres', agents: number, seconds: numb
     log: { level: 'warn' },
   };
   const products = PRODUCTS.map(({ id, seats }) => ({ id, seats, match: { executables: [`${id}.exe`], paths: [] } }));
-  const first = await startServer({ store, products, config });
+  const prof = process.env.FLEET_CPU_PROF;
+  const nodeArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+  const first = await startServer({ store, products, config, nodeArgs });
   const servers = [first];
-  if (store === 'postgres') servers.push(await startServer({ products, config, db: first.db }));
+  if (store === 'postgres') servers.push(await startServer({ products, config, db: first.db, nodeArgs }));
   const workers = Array.from({ length: workersN }, () => fork(join(here, 'fleet', 'agents.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   try {
     const per = Math.ceil(agents / workersN);
@@ -145,6 +170,7 @@ async function level(store: 'sqlite' | 'postgres', agents: number, seconds: numb
     const setupStats = merge(setups.map((s) => s.stats));
     const setupSeconds = Math.max(...setups.map((s) => s.seconds));
 
+    const hist0 = await serverHistogram(servers);
     const bytes0 = await dbBytes(first);
     const cpu0 = servers.map((s) => processCpuNs(s.pid()));
     const pg0 = store === 'postgres' ? postgresCpu() : new Map<number, number>();
@@ -157,6 +183,7 @@ async function level(store: 'sqlite' | 'postgres', agents: number, seconds: numb
     const serverCpuNs = servers.reduce((sum, s, i) => sum + processCpuNs(s.pid()) - cpu0[i], 0);
     const pgCpuNs = store === 'postgres' ? cpuBetween(pg0, postgresCpu()) : 0;
     const bytes1 = await dbBytes(first);
+    const hist1 = await serverHistogram(servers);
     const s = merge(runs.map((r) => r.stats));
     const requests = KINDS.reduce((n, k) => n + s[k].achieved, 0);
     const offered = KINDS.reduce((n, k) => n + s[k].offered, 0);
@@ -176,6 +203,8 @@ async function level(store: 'sqlite' | 'postgres', agents: number, seconds: numb
       errorSamples: runs.flatMap((r) => r.errorSamples).slice(0, 5),
       byKind: byKind(s, seconds, steadyKinds),
       p99Ms: round(p99, 1),
+      /** Time inside the servers (their own histogram, bucket upper bounds): apart from the client's queueing and the network. */
+      serverSideMs: { p50: histogramPercentile(hist0, hist1, 50), p99: histogramPercentile(hist0, hist1, 99), p999: histogramPercentile(hist0, hist1, 99.9) },
       recordsPerSecond: round((s.upload.achieved * RECORDS_PER_UPLOAD) / seconds, 0),
       serverCpuUsPerRequest: round(serverCpuNs / 1000 / requests, 1),
       serverCpuCores: round(serverCores, 3),

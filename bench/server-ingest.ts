@@ -18,6 +18,7 @@ import { checkUpload, ingest } from '../src/server/ingest.js';
 import { guardedJsonParser } from '../src/server/json-body.js';
 import { Metrics } from '../src/server/metrics.js';
 import { openSqliteStore, RECORD_INSERT_ROWS, recordInsertSql } from '../src/server/storage/sqlite/store.js';
+import { ensurePostgres } from '../test/helpers/postgres.js';
 import { startServer } from '../test/helpers/server.js';
 import { call, loadAverage1m, loop, round, withServerCpu } from './_server.js';
 
@@ -118,9 +119,28 @@ async function inProcess() {
   }
 }
 
+/** The stage breakdown in this process (SQLite), then the end-to-end rate on SQLite and on PostgreSQL in the same run. */
 export default async function serverIngest(): Promise<object> {
   const stages = await inProcess();
-  const srv = await startServer({ config: { log: { level: 'info' } } });
+  const sqlite = await endToEnd('sqlite');
+  const pg = await ensurePostgres();
+  let postgres: Awaited<ReturnType<typeof endToEnd>>;
+  try {
+    postgres = await endToEnd('postgres');
+  } finally {
+    pg.stop();
+  }
+  return {
+    sqlite,
+    postgres,
+    postgresVsSqlite: round(postgres.recordsPerSecond / sqlite.recordsPerSecond, 3),
+    inProcess: stages,
+    meetsTarget: sqlite.meetsTarget && postgres.meetsTarget,
+  };
+}
+
+async function endToEnd(store: 'sqlite' | 'postgres') {
+  const srv = await startServer({ store, config: { log: { level: 'info' } } });
   const loadBefore = loadAverage1m();
   const pool = new Pool(srv.url, { connections: AGENTS, pipelining: 1 });
   try {
@@ -145,7 +165,7 @@ export default async function serverIngest(): Promise<object> {
     const m = await withServerCpu(srv.pid(), () => run(SECONDS));
     const stored = next.reduce((s, n) => s + n - 1, 0) - before;
     const recordsPerSecond = round((m.ops * BATCH) / SECONDS, 0);
-    const [{ n }] = srv.query<{ n: number }>('SELECT count(*) AS n FROM process_records');
+    const [{ n }] = await srv.sql<{ n: number }>('SELECT count(*) AS n FROM process_records');
     return {
       recordsPerSecond,
       batchesPerSecond: m.perSecond,
@@ -158,7 +178,6 @@ export default async function serverIngest(): Promise<object> {
       recordsInDatabase: n,
       failedBatches: bad,
       httpBaselinePerSecond: baseline.perSecond,
-      inProcess: stages,
       agents: AGENTS,
       loadavg1m: { before: loadBefore, after: loadAverage1m() },
       target: { recordsPerSecond: 50_000 },

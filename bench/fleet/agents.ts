@@ -155,6 +155,9 @@ async function setup(m: SetupMessage): Promise<object> {
           return true;
         });
         if (!a.token) continue;
+        // As a real agent does at start: fetch the policy (later polls send its ETag), take the lease.
+        const p = await request(a.server, 'GET', '/v1/policy', a.token);
+        if (p.status === 200) a.etag = p.etag;
         await acquire(stats, a, Date.now());
         agents[i] = a;
       }

@@ -15,6 +15,7 @@ import { LeaseService } from './leases/service.js';
 import { LazyChildLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import authPlugin from './plugins/auth.js';
+import { answerConnect, clientErrorHandler } from './plugins/client-errors.js';
 import errorsPlugin from './plugins/errors.js';
 import enrollRoutes from './routes/enroll.js';
 import eventRoutes from './routes/events.js';
@@ -41,7 +42,7 @@ export interface ServerHandle {
 export const AJV_OPTIONS = { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, allowUnionTypes: true } as const;
 
 export async function createServer(cfg: ServerConfig, logger: Logger): Promise<ServerHandle> {
-  const store = await openStore(cfg.db, { poolSize: cfg.postgres.poolSize, log: logger });
+  const store = await openStore(cfg.db, { poolSize: cfg.postgres.poolSize, log: logger, backgroundCheckpoints: true });
   try {
     return await build(cfg, logger, store);
   } catch (err) {
@@ -67,7 +68,9 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store): Promise<S
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ajv: { customOptions: AJV_OPTIONS },
+    clientErrorHandler,
   });
+  app.server.on('connect', answerConnect);
   app.removeContentTypeParser('text/plain');
   // Same protection against prototype poisoning as fastify's parser, without its regex scans of
   // bodies that cannot carry poison (json-body.ts).

@@ -138,6 +138,49 @@ test('upload envelope: each field wrong in turn', async () => {
   assert.equal((await a.get('/v1/events/ack')).body.ackedThroughSeq, 0);
 });
 
+/** Writes `text` on a fresh connection and returns everything the server sent before closing. */
+async function rawExchange(text: string): Promise<{ status: number; contentType: string; body: any; raw: string }> {
+  const socket = connect(srv.port, '127.0.0.1');
+  await once(socket, 'connect');
+  let got = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => (got += chunk));
+  socket.on('error', () => undefined);
+  socket.write(text);
+  await Promise.race([once(socket, 'close'), new Promise((r) => setTimeout(r, 10_000))]);
+  socket.destroy();
+  const [head, ...rest] = got.split('\r\n\r\n');
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
+  const contentType = /^content-type: *(.*)$/im.exec(head)?.[1] ?? '';
+  let body: any;
+  try {
+    body = JSON.parse(rest.join('\r\n\r\n'));
+  } catch {
+    body = undefined;
+  }
+  return { status, contentType, body, raw: got };
+}
+
+test('requests that reach no route are answered too: CONNECT, a garbage request line, oversized headers', async () => {
+  const cases: Array<[string, number, string]> = [
+    ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405, 'method-not-allowed'],
+    ['GARBAGE\r\n\r\n', 400, 'malformed-request'],
+    ['GET /v1/health HTTP/9.9\r\nHost: x\r\n\r\n', 400, 'malformed-request'],
+    ['GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ' + 'a'.repeat(20_000) + '\r\n\r\n', 431, 'headers-too-large'],
+    ['\u0000\u0001\u0002 / HTTP/1.1\r\n\r\n', 400, 'malformed-request'],
+  ];
+  for (const [text, status, code] of cases) {
+    const r = await rawExchange(text);
+    assert.equal(r.status, status, `${JSON.stringify(text.slice(0, 40))}: ${r.raw.slice(0, 300)}`);
+    assert.match(r.contentType, /^application\/problem\+json/);
+    assert.equal(r.body?.code, code);
+    assert.equal(r.body?.status, status);
+  }
+  // A method node knows but no route has: the router's 404 problem.
+  const p = await srv.request('PROPFIND', '/v1/health');
+  assertProblem(p, 404, 'not-found');
+});
+
 test('after all of that the same server process is still serving correctly', async () => {
   const h = await srv.request('GET', '/v1/health');
   assert.equal(h.status, 200);

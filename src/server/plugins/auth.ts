@@ -28,8 +28,9 @@ export function sha256(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
-/** How often an agent's last_seen_at is written (per server). */
+/** How often an agent's last_seen_at is written (per server), and how often the pending ones go out in one batch. */
 const TOUCH_EVERY_MS = 60_000;
+const TOUCH_FLUSH_MS = 5_000;
 
 type Hook = (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void;
 
@@ -39,6 +40,24 @@ async function auth(app: FastifyInstance, opts: { store: Store; adminTokens: rea
   const wwwAuth = { 'WWW-Authenticate': 'Bearer realm="usage-server"' };
   const bearer = /^Bearer[ ]+([A-Za-z0-9._~+/=-]{1,512})$/i;
   const lastTouch = new Map<string, number>();
+  // last_seen_at is written in batches: one statement per 100 agents every few seconds, not a commit per request.
+  let pendingTouches = new Set<string>();
+  const flushTouches = async () => {
+    if (pendingTouches.size === 0) return;
+    const ids = [...pendingTouches];
+    pendingTouches = new Set();
+    try {
+      await store.transaction((tx) => tx.touchAgents(ids, new Date().toISOString()));
+    } catch (err) {
+      app.log.warn({ err }, 'could not record when agents were last seen');
+    }
+  };
+  const touchTimer = setInterval(() => void flushTouches(), TOUCH_FLUSH_MS);
+  touchTimer.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(touchTimer);
+    await flushTouches();
+  });
 
   const refuse = (reply: FastifyReply, code: 'token-missing' | 'token-unknown' | 'token-revoked', detail: string) =>
     sendProblem(reply, problem(401, code, detail, { field: 'header:authorization', action: 'enroll' }), wwwAuth);
@@ -65,7 +84,7 @@ async function auth(app: FastifyInstance, opts: { store: Store; adminTokens: rea
         const now = Date.now();
         if ((lastTouch.get(row.id) ?? 0) + TOUCH_EVERY_MS < now) {
           lastTouch.set(row.id, now);
-          store.q.touchAgent(row.id, new Date(now).toISOString()).catch((err: unknown) => req.log.warn({ err }, 'could not record when the agent was last seen'));
+          pendingTouches.add(row.id);
         }
         req.agent = row;
         done();

@@ -24,6 +24,11 @@ async function errors(app: FastifyInstance, opts: { bodyLimitBytes: number }): P
         return sendProblem(reply, problem(400, 'invalid-json', 'The body is empty but Content-Type is application/json.', { field: '/' }));
       case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
         return sendProblem(reply, problem(400, 'invalid-json', 'Content-Length does not match the body.', { field: 'header:content-length' }));
+      // SQLite shared by several processes: a statement outside a transaction found the write lock
+      // held too long (transactions retry themselves and end in STORE_BUSY).
+      case 'SQLITE_BUSY':
+      case 'SQLITE_BUSY_SNAPSHOT':
+      case 'SQLITE_LOCKED':
       case 'STORE_BUSY':
         req.log.warn({ url: req.url, method: req.method }, 'database busy');
         return sendProblem(reply, problem(503, 'unavailable', 'The database is busy; try again.'), { 'Retry-After': '1' });

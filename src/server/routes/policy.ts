@@ -6,8 +6,13 @@ import type { RouteOptions } from '../context.js';
 
 export default async function policyRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
   const { cfg, leases } = ctx;
-  const policyFor = async (): Promise<{ body: PolicyResponse; etag: string }> => {
-    const products = (await leases.allProducts()).map((p) => p.policy);
+  // Built once per products list (the catalog hands out the same list until products change).
+  const built = new WeakMap<object, { body: PolicyResponse; json: string; etag: string }>();
+  const policyFor = async (): Promise<{ body: PolicyResponse; json: string; etag: string }> => {
+    const list = await leases.allProducts();
+    const hit = built.get(list);
+    if (hit) return hit;
+    const products = list.map((p) => p.policy);
     const core = {
       pollIntervalSeconds: cfg.policy.pollIntervalSeconds,
       products,
@@ -15,13 +20,17 @@ export default async function policyRoutes(app: FastifyInstance, { ctx }: RouteO
       upload: { maxRecordsPerBatch: cfg.limits.maxRecordsPerBatch, maxBodyBytes: cfg.limits.bodyLimitBytes },
     };
     const version = createHash('sha256').update(JSON.stringify(core)).digest('base64url').slice(0, 22);
-    return { body: { version, generatedAt: new Date().toISOString(), ...core }, etag: `"${version}"` };
+    const body = { version, generatedAt: new Date().toISOString(), ...core };
+    // Serialized once too: with 200 products the body is ~60 KB, too much to stringify per poll.
+    const r = { body, json: JSON.stringify(body), etag: `"${version}"` };
+    built.set(list, r);
+    return r;
   };
   app.get('/v1/policy', { config: { auth: 'agent' } }, async (req, reply) => {
-    const { body, etag } = await policyFor();
+    const { json, etag } = await policyFor();
     reply.header('ETag', etag).header('Cache-Control', 'no-cache');
     const inm = req.headers['if-none-match'];
     if (inm && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag || t.trim() === '*')) return reply.code(304).send();
-    return body;
+    return reply.type('application/json; charset=utf-8').send(json);
   });
 }

@@ -42,6 +42,15 @@ export class Queries {
     return this.sql.run('UPDATE agents SET last_seen_at = ? WHERE id = ?', [at, id]);
   }
 
+  /** last_seen_at of many agents in one statement per 100 (one SQL text: a short tail repeats its last id). */
+  async touchAgents(ids: readonly string[], at: string): Promise<void> {
+    for (let i = 0; i < ids.length; i += TOUCH_CHUNK) {
+      const chunk = ids.slice(i, i + TOUCH_CHUNK);
+      while (chunk.length < TOUCH_CHUNK) chunk.push(chunk[chunk.length - 1]);
+      await this.sql.run(TOUCH_SQL, [at, ...chunk]);
+    }
+  }
+
   setAcked(id: string, seq: number): Promise<number> {
     return this.sql.run('UPDATE agents SET acked_seq = ? WHERE id = ?', [seq, id]);
   }
@@ -329,6 +338,9 @@ export class Queries {
     );
   }
 }
+
+const TOUCH_CHUNK = 100;
+const TOUCH_SQL = `UPDATE agents SET last_seen_at = ? WHERE id IN (${Array(TOUCH_CHUNK).fill('?').join(', ')})`;
 
 const REPORT_COLS = 'time, code, product, agent_id, "user", host, pid, process_start, lease_id, reason';
 

@@ -80,6 +80,8 @@ export interface OpenOptions {
   /** Read-only (SQLite: reports and the test helper); no migrations. */
   readonly?: boolean;
   log?: { warn(o: object, msg: string): void; error(o: object, msg: string): void };
+  /** SQLite: checkpoint the WAL in a worker thread, not inside commits (the server; short-lived admin commands need not). */
+  backgroundCheckpoints?: boolean;
 }
 
 /** Open (and migrate) the store a `db` setting names. */
