@@ -20,7 +20,7 @@ export interface Notification {
 }
 
 export interface InputInfo {
-  /** `hooks`: real keyboard/mouse events; `idle-poll`: OS idle time only (no keyboard/mouse split). */
+  /** `hooks`: counted keyboard/mouse events (XInput2 raw events or uiohook); `idle-poll`: OS idle time only (no keyboard/mouse split). */
   mode: 'hooks' | 'idle-poll' | 'none';
   source: string;
   focus: string;

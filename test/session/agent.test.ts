@@ -65,7 +65,8 @@ test('focus switches between two X clients are attributed to the right executabl
   assert.ok(msgCounts.keyboard >= secret.length, JSON.stringify([...byApp]));
   assert.equal(msgCounts.mouse, 0, JSON.stringify([...byApp]));
   assert.equal(logoCounts.keyboard, 0, JSON.stringify([...byApp]));
-  assert.ok(logoCounts.mouse >= 8, JSON.stringify([...byApp]));
+  // 6 relative moves + 1 wheel step (the warp onto xlogo is not input for XInput2; uiohook counts it too).
+  assert.ok(logoCounts.mouse >= 7, JSON.stringify([...byApp]));
   const work = readRecords(data, 'work').filter((w) => w.periodType === 'extended');
   assert.equal(work.length, 1);
   assert.deepEqual(new Set(work[0]!.applications.map((a: { application: string }) => a.application)), new Set(['/usr/bin/xlogo', '/usr/bin/xmessage']));

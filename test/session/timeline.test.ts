@@ -15,10 +15,18 @@ function typeKeys(env: NodeJS.ProcessEnv, n: number, delayMs: number): { first: 
   return { first, last: Date.now() };
 }
 
-/** Moves the mouse `n` times, one every `delayMs`. */
-function moveMouse(env: NodeJS.ProcessEnv, n: number, delayMs: number): { first: number; last: number } {
+/**
+ * Moves the mouse `n` times, one every `delayMs`. For XInput2: relative XTEST moves (an absolute
+ * `mousemove` is a pointer warp, which raw events do not report). For uiohook: warps, because
+ * Xvfb hands RECORD clients XTEST motion only at its next output flush (here: when xdotool exits,
+ * up to the whole phase late), while a warp is a request and is flushed at once.
+ */
+function moveMouse(env: NodeJS.ProcessEnv, n: number, delayMs: number, how: 'relative' | 'warp' = 'relative'): { first: number; last: number } {
   const args: string[] = [];
-  for (let i = 0; i < n; i++) args.push('mousemove', String(100 + (i % 50) * 5), String(200 + (i % 7)), 'sleep', String(delayMs / 1000));
+  for (let i = 0; i < n; i++) {
+    if (how === 'relative') args.push('mousemove_relative', '--', String(i % 2 ? 5 : -5), String(i % 3 ? 2 : -2), 'sleep', String(delayMs / 1000));
+    else args.push('mousemove', String(100 + (i % 50) * 5), String(200 + (i % 7)), 'sleep', String(delayMs / 1000));
+  }
   args.pop();
   args.pop();
   const first = Date.now();
@@ -38,7 +46,7 @@ async function runTimeline(
   t: { after(fn: () => void | Promise<void>): void },
   activity: Record<string, number>,
   script: (env: NodeJS.ProcessEnv) => Promise<Record<string, { first: number; last: number }>>,
-  input: 'auto' | 'idle-poll' = 'auto',
+  input: 'auto' | 'xinput2' | 'hooks' | 'idle-poll' = 'auto',
 ) {
   const dir = tempDir(t, 'ua-session-');
   const x = await startXvfb({ wm: true });
@@ -58,7 +66,8 @@ async function runTimeline(
   );
   t.after(() => session.stop());
   await session.waitForOutput(/connected to the daemon/);
-  assert.match(session.output(), input === 'idle-poll' ? /"mode":"idle-poll","source":"x11-screensaver"/ : /"mode":"hooks"/);
+  const expectSource = { auto: /"mode":"hooks","source":"xinput2"/, xinput2: /"mode":"hooks","source":"xinput2"/, hooks: /"mode":"hooks","source":"uiohook"/, 'idle-poll': /"mode":"idle-poll","source":"x11-screensaver"/ };
+  assert.match(session.output(), expectSource[input]);
   await sleep(300);
   const phases = await script(x.env);
   const stopAt = Date.now();
@@ -67,21 +76,32 @@ async function runTimeline(
   return { records, phases, stopAt, appExe: '/usr/bin/xlogo', dir };
 }
 
-test('scripted timeline with shortened thresholds: exact breaks and work periods within 0.5 s', async (t) => {
+/** What the scripted timeline yields, without the times: the same for either input source. */
+const shapeOf = (records: Array<Record<string, any>>) =>
+  records
+    .filter((r) => r.type !== 'input-events')
+    .map((r) => (r.type === 'break' ? ['break', r.breakType, r.endReason] : ['work', r.periodType, r.keyboard, r.mouse, r.mouseMoves, r.application, r.endReason]));
+const shapes = new Map<string, unknown>();
+
+for (const input of ['xinput2', 'hooks'] as const)
+test(`scripted timeline with shortened thresholds (${input}): exact breaks and work periods within 0.5 s`, async (t) => {
   // break >= 1 s; microbreak < 3 s; short < 8 s; extended >= 8 s.
   const activity = { breakSeconds: 1, microBreakMaxSeconds: 3, shortBreakMaxSeconds: 8, inputEventIntervalSeconds: 5 };
   const { records, phases, stopAt } = await runTimeline(t, activity, async (env) => {
     const typing1 = typeKeys(env, 15, 100); // ~1.5 s typing
     await sleep(2000); // microbreak
-    const mouse = moveMouse(env, 10, 100); // ~1 s mouse
+    const mouse = moveMouse(env, 10, 100, input === 'hooks' ? 'warp' : 'relative'); // ~1 s mouse
     await sleep(4500); // short break
     const typing2 = typeKeys(env, 10, 100); // ~1 s typing
     await sleep(300); // under breakSeconds: no break before the stop
     return { typing1, mouse, typing2 };
-  });
+  }, input);
   const { typing1, mouse, typing2 } = phases as Record<string, { first: number; last: number }>;
   const breaks = records.filter((r) => r.type === 'break');
   const work = records.filter((r) => r.type === 'work');
+  shapes.set(input, shapeOf(records));
+  // Both sources ran the same script (xinput2 first): the same breaks, periods and counts.
+  if (input === 'hooks') assert.deepEqual(shapes.get('hooks'), shapes.get('xinput2'));
   assert.deepEqual(
     breaks.map((b) => [b.breakType, b.endReason]),
     [
