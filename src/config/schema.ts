@@ -74,8 +74,11 @@ const serverSchema = z
 
 const leasesSchema = z
   .strictObject({
-    /** How often new PIDs are checked against controlled products. */
-    launchPollMs: z.number().int().min(50).default(500),
+    /**
+     * How often the launch watcher checks for new processes: one read of /proc/loadavg, and a
+     * listing of /proc only when a task was created or reaped.
+     */
+    launchPollMs: z.number().int().min(50).default(100),
     /** Delay between the terminate warning and SIGTERM, then SIGTERM and SIGKILL. */
     terminateWarningSeconds: z.number().min(0).default(60),
     killAfterSeconds: z.number().min(0).default(10),

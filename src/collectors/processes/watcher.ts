@@ -1,8 +1,10 @@
 /**
  * The `processes` service for other components (the lease enforcer): launch and exit
- * notifications from a fast poll of /proc at leases.launchPollMs. Each poll is one readdir of
- * /proc; only a PID not seen before costs more (its stat, status and exe). The poll runs only while
- * someone listens.
+ * notifications from a fast poll at leases.launchPollMs. A poll first reads /proc/loadavg (one
+ * pread of ~40 bytes): its last two fields, the number of tasks and the last PID created, change
+ * whenever any process or thread was created or reaped, so when neither moved nothing started or
+ * ended and the poll is over. Otherwise it is one readdir of /proc; only a PID not seen before costs
+ * more (its stat, status and exe). The poll runs only while someone listens.
  */
 import type { ProcfsReader } from './procfs.js';
 
@@ -26,6 +28,8 @@ export interface ProcessesService {
   onExit(listener: ProcessListener): () => void;
   /** Processes currently known to the watcher (after its first poll). */
   running(): ProcessEvent[];
+  /** Milliseconds since a known process started (kernel clock), e.g. to time a launch's handling. */
+  ageMs(pid: number): number | undefined;
 }
 
 export class ProcessWatcher implements ProcessesService {
@@ -34,7 +38,10 @@ export class ProcessWatcher implements ProcessesService {
   private known = new Map<number, ProcessEvent>();
   private timer: NodeJS.Timeout | undefined;
   private primed = false;
+  private lastToken = NaN;
   polls = 0;
+  /** Polls that had to list /proc (something was created or reaped). */
+  scans = 0;
 
   constructor(
     private readonly reader: ProcfsReader,
@@ -59,6 +66,14 @@ export class ProcessWatcher implements ProcessesService {
     return [...this.known.values()];
   }
 
+  /** Milliseconds since a known process started: /proc/uptime now minus its start ticks. */
+  ageMs(pid: number): number | undefined {
+    const p = this.known.get(pid);
+    const up = this.reader.readUptimeMs();
+    if (!p || !Number.isFinite(up)) return undefined;
+    return Math.max(0, up - (p.startTicks * 1000) / this.reader.hz);
+  }
+
   private ensureRunning(): void {
     if (this.timer) return;
     if (!this.primed) this.poll(); // existing processes are the baseline, not launches
@@ -75,6 +90,10 @@ export class ProcessWatcher implements ProcessesService {
   /** One poll: new PIDs -> onStart, vanished PIDs -> onExit. Exposed for tests. */
   poll(): void {
     this.polls++;
+    const token = this.reader.taskChangeToken();
+    if (this.primed && token === this.lastToken) return; // NaN (no loadavg) never equals: scan
+    this.lastToken = token;
+    this.scans++;
     const pids = this.reader.listPids();
     const next = new Map<number, ProcessEvent>();
     const started: ProcessEvent[] = [];

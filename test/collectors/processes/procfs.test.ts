@@ -102,3 +102,44 @@ test('launch watcher: onStart and onExit for a real child, existing processes ar
   await new Promise((res) => setTimeout(res, 200));
   assert.ok(exited.includes(child.pid!), 'child exit seen');
 });
+
+test('launch watcher: /proc is listed only when /proc/loadavg says a task was created or reaped', async (t) => {
+  const { cpSync, mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const root = mkdtempSync(join(tmpdir(), 'ua-proc-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  cpSync(join(FIX, 't1'), root, { recursive: true });
+  writeFileSync(join(root, 'loadavg'), '0.10 0.05 0.01 1/312 4242\n');
+  const r = new ProcfsReader({ procRoot: root, names: new PasswdNames(join(FIX, 'passwd'), join(FIX, 'group')), hz: 100, pageSize: 4096, monoNow: () => 0 });
+  assert.equal(r.taskChangeToken(), 312 * 4_194_304 + 4242);
+  const w = new ProcessWatcher(r, 60_000);
+  t.after(() => w.stop());
+  const started: number[] = [];
+  const exited: number[] = [];
+  w.onStart((p) => started.push(p.pid));
+  w.onExit((p) => exited.push(p.pid));
+  assert.deepEqual([w.polls, w.scans], [1, 1]); // the baseline
+  // A new PID directory while loadavg is unchanged (cannot happen on a real kernel): not listed.
+  cpSync(join(FIX, 't1', '100'), join(root, '400'), { recursive: true });
+  w.poll();
+  assert.deepEqual([w.polls, w.scans, started], [2, 1, []]);
+  // The last PID moved: /proc is listed and the new process is a launch.
+  writeFileSync(join(root, 'loadavg'), '0.10 0.05 0.01 1/313 4243\n');
+  w.poll();
+  assert.deepEqual([w.polls, w.scans, started], [3, 2, [400]]);
+  // A task was reaped (the count fell, the last PID did not move): listed, the exit is seen.
+  rmSync(join(root, '300'), { recursive: true });
+  writeFileSync(join(root, 'loadavg'), '0.10 0.05 0.01 2/312 4243\n');
+  w.poll();
+  assert.deepEqual([w.polls, w.scans, exited], [4, 3, [300]]);
+  w.poll();
+  assert.deepEqual([w.polls, w.scans], [5, 3]);
+  // Without /proc/loadavg every poll lists /proc.
+  rmSync(join(root, 'loadavg'));
+  const r2 = new ProcfsReader({ procRoot: root, names: new PasswdNames(join(FIX, 'passwd'), join(FIX, 'group')), hz: 100, pageSize: 4096, monoNow: () => 0 });
+  assert.ok(Number.isNaN(r2.taskChangeToken()));
+  const w2 = new ProcessWatcher(r2, 60_000);
+  w2.poll();
+  w2.poll();
+  assert.equal(w2.scans, 2);
+});
