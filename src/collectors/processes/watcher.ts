@@ -8,6 +8,9 @@
  */
 import type { ProcfsReader } from './procfs.js';
 
+/** How long a new process is watched for an exec (a fork shows its parent's image until then). */
+const YOUNG_MS = 2000;
+
 export interface ProcessEvent {
   pid: number;
   ppid: number;
@@ -39,9 +42,17 @@ export class ProcessWatcher implements ProcessesService {
   private timer: NodeJS.Timeout | undefined;
   private primed = false;
   private lastToken = NaN;
+  /**
+   * PIDs first seen less than YOUNG_MS ago (monotonic ms when seen): a fork shows its parent's
+   * image until it execs, so their comm is re-read at every poll and an exec is reported as a start
+   * of the new image (same pid and start time).
+   */
+  private readonly young = new Map<number, number>();
   polls = 0;
   /** Polls that had to list /proc (something was created or reaped). */
   scans = 0;
+  /** Execs seen in young processes (reported as starts of the new image). */
+  execs = 0;
 
   constructor(
     private readonly reader: ProcfsReader,
@@ -91,7 +102,13 @@ export class ProcessWatcher implements ProcessesService {
   poll(): void {
     this.polls++;
     const token = this.reader.taskChangeToken();
-    if (this.primed && token === this.lastToken) return; // NaN (no loadavg) never equals: scan
+    const unchanged = this.primed && token === this.lastToken; // NaN (no loadavg) never equals: scan
+    if (unchanged && this.young.size === 0) return;
+    const execd = this.recheckYoung();
+    if (unchanged) {
+      this.emit([], execd, []);
+      return;
+    }
     this.lastToken = token;
     this.scans++;
     const pids = this.reader.listPids();
@@ -118,15 +135,43 @@ export class ProcessWatcher implements ProcessesService {
       };
       next.set(pid, ev);
       started.push(ev);
+      if (this.primed) this.young.set(pid, performance.now());
     }
     const exited: ProcessEvent[] = [];
     for (const [pid, ev] of this.known) if (!next.has(pid)) exited.push(ev);
     this.known = next;
+    for (const ev of exited) this.young.delete(ev.pid);
     const wasPrimed = this.primed;
     this.primed = true;
     if (!wasPrimed) return;
+    this.emit(started, execd, exited);
+  }
+
+  private emit(started: ProcessEvent[], execd: ProcessEvent[], exited: ProcessEvent[]): void {
     for (const ev of started) for (const l of this.startListeners) safe(() => l(ev), this.onError);
+    for (const ev of execd) for (const l of this.startListeners) safe(() => l(ev), this.onError);
     for (const ev of exited) for (const l of this.exitListeners) safe(() => l(ev), this.onError);
+  }
+
+  /** Re-reads the comm of young processes; an exec (new comm) updates them and is returned. */
+  private recheckYoung(): ProcessEvent[] {
+    const execd: ProcessEvent[] = [];
+    const now = performance.now();
+    for (const [pid, seenAt] of this.young) {
+      const ev = this.known.get(pid);
+      const o = ev && now - seenAt < YOUNG_MS ? this.reader.readStat(pid, false) : null;
+      if (!ev || !o || new Date(o.startMs).toISOString() !== ev.startTime) {
+        this.young.delete(pid); // expired, gone or reused (the next scan sees the new one)
+        continue;
+      }
+      if (o.comm === ev.command) continue;
+      const d = this.reader.readDetails(pid);
+      const next: ProcessEvent = { ...ev, ppid: o.ppid, uid: d.uid, user: d.user, command: o.comm, exe: d.exe };
+      this.known.set(pid, next);
+      this.execs++;
+      execd.push(next);
+    }
+    return execd;
   }
 
   stop(): void {

@@ -104,7 +104,7 @@ test('launch watcher: onStart and onExit for a real child, existing processes ar
 });
 
 test('launch watcher: /proc is listed only when /proc/loadavg says a task was created or reaped', async (t) => {
-  const { cpSync, mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const root = mkdtempSync(join(tmpdir(), 'ua-proc-'));
   t.after(() => rmSync(root, { recursive: true, force: true }));
@@ -116,7 +116,11 @@ test('launch watcher: /proc is listed only when /proc/loadavg says a task was cr
   t.after(() => w.stop());
   const started: number[] = [];
   const exited: number[] = [];
-  w.onStart((p) => started.push(p.pid));
+  const commands: string[] = [];
+  w.onStart((p) => {
+    started.push(p.pid);
+    commands.push(p.command);
+  });
   w.onExit((p) => exited.push(p.pid));
   assert.deepEqual([w.polls, w.scans], [1, 1]); // the baseline
   // A new PID directory while loadavg is unchanged (cannot happen on a real kernel): not listed.
@@ -127,13 +131,21 @@ test('launch watcher: /proc is listed only when /proc/loadavg says a task was cr
   writeFileSync(join(root, 'loadavg'), '0.10 0.05 0.01 1/313 4243\n');
   w.poll();
   assert.deepEqual([w.polls, w.scans, started], [3, 2, [400]]);
+  // A fork shows its parent's image until it execs, and an exec creates no task: the young
+  // process is re-read without a listing, and the exec is a start of the new image.
+  const stat400 = join(root, '400', 'stat');
+  writeFileSync(stat400, readFileSync(stat400, 'latin1').replace('(my (odd) prog)', '(cadpro)'));
+  w.poll();
+  assert.deepEqual([w.polls, w.scans, started, commands, w.execs], [4, 2, [400, 400], ['my (odd) prog', 'cadpro'], 1]);
+  w.poll();
+  assert.equal(w.execs, 1, 'reported once');
   // A task was reaped (the count fell, the last PID did not move): listed, the exit is seen.
   rmSync(join(root, '300'), { recursive: true });
   writeFileSync(join(root, 'loadavg'), '0.10 0.05 0.01 2/312 4243\n');
   w.poll();
-  assert.deepEqual([w.polls, w.scans, exited], [4, 3, [300]]);
+  assert.deepEqual([w.polls, w.scans, exited], [6, 3, [300]]);
   w.poll();
-  assert.deepEqual([w.polls, w.scans], [5, 3]);
+  assert.deepEqual([w.polls, w.scans], [7, 3]);
   // Without /proc/loadavg every poll lists /proc.
   rmSync(join(root, 'loadavg'));
   const r2 = new ProcfsReader({ procRoot: root, names: new PasswdNames(join(FIX, 'passwd'), join(FIX, 'group')), hz: 100, pageSize: 4096, monoNow: () => 0 });
