@@ -25,6 +25,8 @@ export interface LaunchSource {
   onStart(listener: (p: LaunchProcess) => void): () => void;
   onExit(listener: (p: LaunchProcess) => void): () => void;
   running(): LaunchProcess[];
+  /** Milliseconds since the process started, on the kernel's own clock (for exec-to-stop times). */
+  ageMs?(pid: number): number | undefined;
 }
 export interface LaunchProcess {
   pid: number;
@@ -105,7 +107,10 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
     loadState(statePath),
   );
   let matcher = new Matcher<AnyProduct>([]);
-  const setPolicy = (p: PolicyResponse | undefined) => {
+  // `gate: true` from the policy, or set for a product on this agent (leases.gateProducts).
+  const gateHere = new Set(cfg.gateProducts);
+  const setPolicy = (policy: PolicyResponse | undefined) => {
+    const p = policy && { ...policy, products: policy.products.map((x) => (gateHere.has(x.id) ? { ...x, gate: true } : x)) };
     matcher = new Matcher<AnyProduct>([...(p?.products ?? []), ...logged]);
     // Entries keep running under the rules they started with, except for the timings they read.
     if (p) for (const e of en.state.entries.values()) {
@@ -116,6 +121,8 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
   setPolicy(client?.policy());
 
   const counters = { launches: 0, notifications: 0, notificationsDelivered: 0, notificationsPending: 0, signals: 0, requests: 0 };
+  /** Gated launches stopped, and from process start to SIGSTOP (the last 1,000), for status. */
+  const gate = { stopped: 0, execToStopMs: [] as number[] };
   const pending = new Map<string, NotificationEffect>(); // by notification id
   const unsubs: Array<() => void> = [];
   const aborter = new AbortController();
@@ -209,6 +216,14 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
           try {
             process.kill(pid, f.signal);
             counters.signals += 1;
+            if (f.gate) {
+              gate.stopped += 1;
+              const age = source?.ageMs?.(pid);
+              if (age !== undefined) {
+                gate.execToStopMs.push(age);
+                if (gate.execToStopMs.length > 1000) gate.execToStopMs.shift();
+              }
+            }
             log.info({ pid, signal: f.signal, entry: f.key.replace('\u0000', '/') }, 'signal sent');
           } catch (err) {
             log.warn({ err, pid, signal: f.signal }, 'signal failed');
@@ -402,7 +417,19 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
       save();
     },
     status() {
-      return { leases: en.heldLeases(), ...counters, pendingNotifications: pending.size, products: client?.policy()?.products.length ?? 0, loggedPrograms: logged.length };
+      const sorted = [...gate.execToStopMs].sort((a, b) => a - b);
+      const q = (f: number) => (sorted.length > 0 ? Math.round(sorted[Math.min(sorted.length - 1, Math.ceil(f * sorted.length) - 1)]!) : null);
+      return {
+        leases: en.heldLeases(),
+        ...counters,
+        pendingNotifications: pending.size,
+        products: client?.policy()?.products.length ?? 0,
+        loggedPrograms: logged.length,
+        gate: {
+          stopped: gate.stopped,
+          execToStopMs: { last: sorted.length > 0 ? Math.round(gate.execToStopMs[gate.execToStopMs.length - 1]!) : null, p50: q(0.5), p95: q(0.95), max: q(1), of: sorted.length },
+        },
+      };
     },
   };
 }

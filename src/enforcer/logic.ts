@@ -49,6 +49,11 @@ export interface Proc {
   /** A launch event was written for it before (a later segment starts at its own time). */
   everLogged: boolean;
   suspended: boolean;
+  /**
+   * Stopped by the gate the moment it was seen (`gate: true`) and not continued since: it has not
+   * run beyond its first instants, so a refusal with `terminate` kills it without a warning.
+   */
+  gated?: boolean;
 }
 
 export type Phase =
@@ -187,7 +192,7 @@ export type Effect =
   | { kind: 'release'; key: string; leaseId: string; reason: ReleaseReason }
   | { kind: 'pollQueue'; key: string; ticket: string; waitSeconds: number }
   | { kind: 'leaveQueue'; key: string; ticket: string }
-  | { kind: 'signal'; pids: number[]; signal: 'SIGTERM' | 'SIGKILL' | 'SIGSTOP' | 'SIGCONT'; key: string }
+  | { kind: 'signal'; pids: number[]; signal: 'SIGTERM' | 'SIGKILL' | 'SIGSTOP' | 'SIGCONT'; key: string; gate?: true }
   /** Persist the bookkeeping (leases.json) after this step. */
   | { kind: 'persist' };
 
@@ -197,6 +202,7 @@ const clock = (ms: number) => iso(ms).slice(11, 19) + ' UTC';
 /** 45 s, 2 min, 90 min: how long, as a person would say it. */
 const duration = (seconds: number) => (seconds < 120 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`);
 const isAllocationType = (p: AnyProduct) => !p.logged && (p.licenseType === 'leased' || p.licenseType === 'node-locked');
+const isGated = (p: AnyProduct) => !p.logged && p.gate === true;
 
 /** Deterministic request id for an entry's lease attempt (≤ 128 chars). */
 export function requestIdFor(host: string, user: string, productId: string, pid: number, startTime: string, generation: number): string {
@@ -309,6 +315,8 @@ export class Enforcer {
         this.logLaunch(e, proc, fx);
         return;
       }
+      // Gated: stopped before anything else happens, so it waits for the lease decision.
+      if (isGated(product)) this.gateStop(e, proc, fx);
       this.sendAcquire(e, info.pid, info.startTime, now, fx);
       return;
     }
@@ -321,7 +329,10 @@ export class Enforcer {
         this.logLaunch(e, proc, fx);
         break;
       case 'queued':
-        if (e.product.logged !== true && e.product.onDeny === 'suspend') this.suspend(e, [proc], fx);
+        if (e.product.logged !== true && e.product.onDeny === 'suspend') {
+          if (isGated(e.product)) this.gateStop(e, proc, fx);
+          else this.suspend(e, [proc], fx);
+        }
         break;
       case 'denied':
         // Started again after an idle release: the user is back; ask for the license again.
@@ -331,7 +342,12 @@ export class Enforcer {
         }
         // The user started it again while refused: same enforcement for the new process.
         if (e.enforcement?.kind === 'suspend') this.suspend(e, [proc], fx);
-        else if (e.enforcement?.kind === 'terminate') {
+        else if (e.enforcement?.kind === 'terminate' && isGated(e.product)) {
+          // Gated: refused already, so it never runs: stopped and killed at once.
+          this.gateStop(e, proc, fx);
+          proc.suspended = false;
+          fx.push({ kind: 'signal', pids: [proc.pid], signal: 'SIGKILL', key });
+        } else if (e.enforcement?.kind === 'terminate') {
           if (e.enforcement.stage === 'terminated' || e.enforcement.stage === 'killed') {
             // Warning already given and the deadline passed: no new grace period.
             fx.push({ kind: 'signal', pids: [proc.pid], signal: 'SIGTERM', key });
@@ -339,8 +355,18 @@ export class Enforcer {
         }
         break;
       case 'acquiring':
-        break; // logged when the answer arrives
+        // Logged when the answer arrives; a gated program waits for it stopped.
+        if (isGated(e.product)) this.gateStop(e, proc, fx);
+        break;
     }
+  }
+
+  /** The gate: SIGSTOP at sight (the effect says so, so the component can time exec to stop). */
+  private gateStop(e: Entry, proc: Proc, fx: Effect[]): void {
+    if (proc.suspended) return;
+    proc.suspended = true;
+    proc.gated = true;
+    fx.push({ kind: 'signal', pids: [proc.pid], signal: 'SIGSTOP', key: e.key, gate: true });
   }
 
   private onExit(now: number, pid: number, startTime: string | undefined, fx: Effect[]): void {
@@ -517,7 +543,10 @@ export class Enforcer {
     const suspended = e.procs.filter((x) => x.suspended);
     if (suspended.length > 0) {
       fx.push({ kind: 'signal', pids: suspended.map((x) => x.pid), signal: 'SIGCONT', key: e.key });
-      for (const x of suspended) x.suspended = false;
+      for (const x of suspended) {
+        x.suspended = false;
+        x.gated = false;
+      }
     }
     // Enforcement ends with the grant, except the closing of programs released for idleness.
     if (e.enforcement && !e.enforcement.pids) e.enforcement = undefined;
@@ -561,6 +590,17 @@ export class Enforcer {
       this.notify(e, fx, 'denied', `${p.name}: paused, no license`, `${what} ${p.name} is paused and continues by itself as soon as a license is granted.${extra}`, 'critical');
       return;
     }
+    // Gated launches that never ran are killed at once: there is no work in them to save.
+    const neverRan = this.running(e).filter((x) => x.gated && x.suspended);
+    if (neverRan.length > 0) {
+      for (const x of neverRan) x.suspended = false;
+      fx.push({ kind: 'signal', pids: neverRan.map((x) => x.pid), signal: 'SIGKILL', key: e.key });
+      if (neverRan.length === this.running(e).length) {
+        e.enforcement = { kind: 'terminate', stage: 'killed', atMs: now };
+        this.notify(e, fx, 'denied', `${p.name} was not started`, `${what} ${p.name} was stopped before it opened.${extra}`, 'critical');
+        return;
+      }
+    }
     const atMs = now + this.settings.terminateWarningSeconds * 1000;
     e.enforcement = { kind: 'terminate', stage: 'warned', atMs };
     this.notify(e, fx, 'denied', `${p.name} will be closed`,
@@ -585,7 +625,10 @@ export class Enforcer {
     if (waitsPaused) return;
     const paused = e.procs.filter((x) => x.suspended);
     if (paused.length === 0) return;
-    for (const x of paused) x.suspended = false;
+    for (const x of paused) {
+      x.suspended = false;
+      x.gated = false;
+    }
     fx.push({ kind: 'signal', pids: paused.map((x) => x.pid), signal: 'SIGCONT', key: e.key });
   }
 
