@@ -167,6 +167,7 @@ export default async function launch(): Promise<object> {
         daemonVsBareReaddir: cpuReaddir > 0 ? Math.round((cpuDaemon / cpuReaddir) * 100) / 100 : null,
         polls,
         pollsThatListedProc: scans,
+        pollsThatProbedNewIds: proc1 && proc0 ? proc1.probes - proc0.probes : null,
       },
       targets: { execToLeaseRequestP95Ms: 100, execToStopP95Ms: 100, daemonCpuPercent: 0.3 },
       met: { execToLeaseRequestP95: p95 <= 100, execToStopP95: gate ? gate.execToStopMs.p95 <= 100 : false, daemonCpu: cpuDaemon <= 0.3 },

@@ -254,7 +254,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
         zombiesIgnored: procfs?.zombiesIgnored ?? 0,
         emittedLedger: merger.ledgerSize(),
         recordsEmitted: emitted,
-        launchWatcher: watcher ? { pollMs: ctx.config.leases.launchPollMs, polls: watcher.polls, scans: watcher.scans, execs: watcher.execs } : null,
+        launchWatcher: watcher ? { pollMs: ctx.config.leases.launchPollMs, polls: watcher.polls, scans: watcher.scans, probes: watcher.probes, execs: watcher.execs } : null,
         pacct:
           pacct.mode === 'off'
             ? { mode: 'off', reason: pacct.reason }

@@ -434,6 +434,16 @@ export class ProcfsReader {
     return { readBytes, writeBytes };
   }
 
+  /**
+   * The thread group (process) a task id belongs to, from /proc/ID/status (a thread's id has a
+   * /proc entry too, though /proc does not list it); null when it is gone.
+   */
+  tgidOf(id: number): number | null {
+    const status = this.readSmall(`${this.root}/${id}/status`, this.bigBuf);
+    const m = status === null ? null : /\nTgid:\s+(\d+)/.exec(status);
+    return m ? Number(m[1]) : null;
+  }
+
   /** uid/gid (real) from status, exe, optionally cmdline: once per new process. */
   readDetails(pid: number): ProcessDetails {
     let uid: number | null = null;
