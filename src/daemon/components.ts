@@ -1,4 +1,5 @@
 import { createProcessesComponent } from '../collectors/processes/component.js';
+import { createLogons } from '../collectors/sessions/component.js';
 import { createSessionServer } from '../ipc/server.js';
 import { createEnforcerComponent } from '../enforcer/component.js';
 import { createJournalBoundComponent } from '../journal/bound.js';
@@ -15,4 +16,4 @@ const createUplink: ComponentFactory = async (ctx) =>
  * The daemon's components, started in this order and stopped in reverse. Each capability folder
  * exports its factory; adding a capability to the daemon is one line here.
  */
-export const COMPONENT_FACTORIES: ComponentFactory[] = [createProcessesComponent, createSessionServer, createUplink, createEnforcerComponent, createJournalBoundComponent];
+export const COMPONENT_FACTORIES: ComponentFactory[] = [createProcessesComponent, createSessionServer, createLogons, createUplink, createEnforcerComponent, createJournalBoundComponent];

@@ -18,6 +18,8 @@ export interface DaemonLinkOptions {
   logger: Logger;
   input: () => InputInfo;
   display?: string;
+  /** The logind session id (XDG_SESSION_ID), for the daemon's logon/logoff events. */
+  session?: string;
   notifier?: Notifier;
   /** Reconnect backoff bounds. */
   minRetryMs?: number;
@@ -138,6 +140,7 @@ export class DaemonLink {
         queueId: this.queueId,
         input: this.o.input(),
         display: this.o.display,
+        ...(this.o.session ? { session: this.o.session } : {}),
       });
     });
     socket.on(

@@ -38,7 +38,8 @@ export const FEATURE_ACTIVITY = 'activity';
 export const ACTIVITY_GAP_MS = 5000;
 
 export type ClientMessage =
-  | { v: number; kind: 'hello'; uid: number; pid: number; queueId: string; input: InputInfo; display?: string }
+  /** `session`: the logind session id (XDG_SESSION_ID) the agent runs in, when there is one. */
+  | { v: number; kind: 'hello'; uid: number; pid: number; queueId: string; input: InputInfo; display?: string; session?: string }
   | { v: number; kind: 'auth'; token: string }
   | { v: number; kind: 'records'; items: Array<{ id: number; record: Record<string, unknown> }> }
   | { v: number; kind: 'status'; input: InputInfo }

@@ -96,13 +96,15 @@ export class SessionAgent {
       this.onBatch(first, last, batch),
     );
     this.queue = Journal.open(this.o.queuePath, { logger });
+    const shows = this.o.notifier ?? (NotifySendNotifier.available() ? new NotifySendNotifier() : undefined);
     this.link = new DaemonLink({
       socketPath: this.o.socketPath,
       queue: this.queue,
       logger,
       input: () => this.info(),
       display: process.env.DISPLAY,
-      notifier: this.o.notifier ?? (NotifySendNotifier.available() ? new NotifySendNotifier() : undefined),
+      session: process.env.XDG_SESSION_ID,
+      notifier: shows,
     });
 
     const { x, why } = await tryConnectX11();
