@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Component, DaemonContext } from '../daemon/component.js';
+import type { Message } from '../i18n/messages.js';
 import type { PolicyResponse } from '../protocol/v1.js';
 import { writeFileAtomic } from '../uplink/credentials.js';
 import type { UplinkService } from '../uplink/component.js';
@@ -39,7 +40,7 @@ export interface LaunchProcess {
 
 /** What the enforcer needs from the session channel (the `sessions` service satisfies it). */
 export interface Notifier {
-  notifyUser(user: number | string, n: { title: string; body: string; urgency?: 'low' | 'normal' | 'critical'; id?: string }): boolean;
+  notifyUser(user: number | string, n: { title: string; body: string; urgency?: 'low' | 'normal' | 'critical'; id?: string; message?: Message }): boolean;
   connectedUsers(): Array<{ uid: number; user: string; sessions: number }>;
   /**
    * Live "input in this application now" from session agents (first input after a pause or in a
@@ -140,7 +141,7 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
   const deliver = (n: NotificationEffect): boolean => {
     if (!notifier) return false;
     try {
-      return notifier.notifyUser(n.uid ?? n.user, { id: n.id, title: n.title, body: n.body, urgency: n.urgency });
+      return notifier.notifyUser(n.uid ?? n.user, { id: n.id, title: n.title, body: n.body, urgency: n.urgency, message: n.message });
     } catch (err) {
       log.warn({ err }, 'notification could not be sent');
       return false;
@@ -166,6 +167,9 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
           product: f.key.split('\u0000')[1],
           title: f.title,
           body: f.body,
+          // Key and parameters: a server can show it in any language (the texts are English).
+          messageKey: f.message.key,
+          params: f.message.params,
           urgency: f.urgency,
           delivered: shown,
         });
@@ -280,7 +284,7 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
       if (deliver(n)) {
         pending.delete(id);
         counters.notificationsDelivered += 1;
-        ctx.journal.append({ type: 'notification', time: new Date().toISOString(), host, user: n.user, id: n.id, product: n.key.split('\u0000')[1], title: n.title, body: n.body, urgency: n.urgency, delivered: true, late: true });
+        ctx.journal.append({ type: 'notification', time: new Date().toISOString(), host, user: n.user, id: n.id, product: n.key.split('\u0000')[1], title: n.title, body: n.body, messageKey: n.message.key, params: n.message.params, urgency: n.urgency, delivered: true, late: true });
       }
     }
     counters.notificationsPending = pending.size;

@@ -3,6 +3,7 @@
  * domain socket, every message carrying `v` (protocol version) and `kind`. See README.md.
  */
 import { dirname, join } from 'node:path';
+import type { Message } from '../i18n/messages.js';
 
 export const IPC_VERSION = 1;
 /** A line longer than this is a protocol violation (bounded memory per connection). */
@@ -14,9 +15,12 @@ export type Urgency = 'low' | 'normal' | 'critical';
 
 export interface Notification {
   id: string;
+  /** English texts (what a session agent without the message's key shows). */
   title: string;
   body: string;
   urgency: Urgency;
+  /** The same as a message key + parameters: the session agent shows it in the session's language. */
+  message?: Message;
 }
 
 export interface InputInfo {

@@ -15,6 +15,7 @@ import {
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { defaultSocketPath } from '../config/paths.js';
+import type { Message } from '../i18n/messages.js';
 import type { Component, ComponentFactory, DaemonContext } from '../daemon/component.js';
 import {
   IPC_VERSION,
@@ -33,7 +34,7 @@ import {
 /** What other daemon components use to reach users' sessions (ctx.services.get('sessions')). */
 export interface SessionHub {
   /** Sends a notification to every authenticated session agent of that user; false if none. */
-  notifyUser(user: number | string, notification: { title: string; body: string; urgency?: Urgency; id?: string }): boolean;
+  notifyUser(user: number | string, notification: { title: string; body: string; urgency?: Urgency; id?: string; message?: Message }): boolean;
   connectedUsers(): Array<{ uid: number; user: string; sessions: number }>;
   /** Called when a session agent reports whether it could show a notification. */
   onNotificationResult(listener: (r: { uid: number; user: string; id: string; shown: boolean; error?: string }) => void): () => void;
@@ -225,8 +226,8 @@ export class SessionServer implements Component, SessionHub {
 
   // --- SessionHub ------------------------------------------------------------------------------
 
-  notifyUser(user: number | string, n: { title: string; body: string; urgency?: Urgency; id?: string }): boolean {
-    const notification: Notification = { id: n.id ?? randomUUID(), title: n.title, body: n.body, urgency: n.urgency ?? 'normal' };
+  notifyUser(user: number | string, n: { title: string; body: string; urgency?: Urgency; id?: string; message?: Message }): boolean {
+    const notification: Notification = { id: n.id ?? randomUUID(), title: n.title, body: n.body, urgency: n.urgency ?? 'normal', ...(n.message ? { message: n.message } : {}) };
     let sent = false;
     for (const c of this.connections.values()) {
       if (c.state !== 'ready') continue;

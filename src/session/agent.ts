@@ -7,7 +7,7 @@ import { DaemonLink, type Notifier } from '../ipc/client.js';
 import type { InputInfo } from '../ipc/protocol.js';
 import { Journal, type NewRecord } from '../journal/journal.js';
 import type { Logger } from '../log/logger.js';
-import { NotifySendNotifier } from './notify.js';
+import { LocalizedNotifier, NotifySendNotifier } from './notify.js';
 import {
   DBusSessionEvents,
   HookInputSource,
@@ -104,7 +104,7 @@ export class SessionAgent {
       input: () => this.info(),
       display: process.env.DISPLAY,
       session: process.env.XDG_SESSION_ID,
-      notifier: shows,
+      notifier: shows && new LocalizedNotifier(shows),
     });
 
     const { x, why } = await tryConnectX11();
