@@ -10,7 +10,7 @@ import { exited, startRig, waitFor } from './harness.js';
 /** Unique per test process, so a concurrent test run's programs are never matched by this one. */
 const EXE = `gatecad-${process.pid}`;
 
-async function server(t: { after(fn: () => Promise<void>): void }, product: Record<string, unknown>): Promise<TestServer> {
+async function server(t: { after(fn: () => void | Promise<void>): void }, product: Record<string, unknown>): Promise<TestServer> {
   const srv = await startServer({ products: [{ id: 'cad', name: 'CAD Pro', match: { executables: [EXE], paths: [] }, leaseTtlSeconds: 30, ...product }] });
   t.after(() => srv.cleanup());
   return srv;
@@ -26,19 +26,26 @@ function programIn(dir: string): (file: string) => ChildProcess {
   return (file) => spawn(exe, ['-c', 'sleep 0.05; echo ran > "$0"', file], { stdio: 'ignore' });
 }
 
-type GateStatus = { stopped: number; execToStopMs: { p50: number | null; p95: number | null; max: number | null; of: number } };
-const gateStatus = (rig: Awaited<ReturnType<typeof startRig>>) => (rig.components.find((c) => c.name === 'enforcer')!.status!() as { gate: GateStatus }).gate;
-
-test('gate + a denying server (terminate): in 200 launches the program never gets to its first action, and each is killed while stopped', async (t) => {
-  const srv = await server(t, { seats: 0, onDeny: 'terminate', queue: false });
-  // The server does not send `gate` yet: set on this agent for the product (leases.gateProducts).
+/**
+ * A real usage-server with `seats` seats (onDeny terminate) and the in-process agent gating the
+ * product (the server does not send `gate` yet: leases.gateProducts), polling every 10 ms.
+ */
+async function gated(t: { after(fn: () => void | Promise<void>): void }, seats: number) {
+  const srv = await server(t, { seats, onDeny: 'terminate', queue: false });
   const rig = await startRig(t, srv, { leases: { launchPollMs: 10, gateProducts: ['cad'] } });
   await waitFor(() => rig.uplink.client.policy()?.products.some((p) => p.id === 'cad'), 'policy');
   const dir = mkdtempSync(join(tmpdir(), 'gate-test-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const start = programIn(dir);
   const enforcer = rig.components.find((c) => c.name === 'enforcer')!;
   const entries = () => (enforcer.status!() as { leases: unknown[] }).leases.length;
+  return { rig, dir, start: programIn(dir), entries };
+}
+
+type GateStatus = { stopped: number; execToStopMs: { p50: number | null; p95: number | null; max: number | null; of: number } };
+const gateStatus = (rig: Awaited<ReturnType<typeof startRig>>) => (rig.components.find((c) => c.name === 'enforcer')!.status!() as { gate: GateStatus }).gate;
+
+test('gate + a denying server (terminate): in 200 launches the program never gets to its first action, and each is killed while stopped', async (t) => {
+  const { rig, dir, start, entries } = await gated(t, 0);
   for (let i = 0; i < 200; i++) {
     const file = join(dir, `ran-${i}`);
     const prog = start(file);
@@ -64,14 +71,7 @@ test('gate + a denying server (terminate): in 200 launches the program never get
 });
 
 test('gate + a granting server: every launch is stopped, continued on the grant and does its work', async (t) => {
-  const srv = await server(t, { seats: 5, onDeny: 'terminate', queue: false });
-  const rig = await startRig(t, srv, { leases: { launchPollMs: 10, gateProducts: ['cad'] } });
-  await waitFor(() => rig.uplink.client.policy()?.products.some((p) => p.id === 'cad'), 'policy');
-  const dir = mkdtempSync(join(tmpdir(), 'gate-test-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const start = programIn(dir);
-  const enforcer = rig.components.find((c) => c.name === 'enforcer')!;
-  const entries = () => (enforcer.status!() as { leases: unknown[] }).leases.length;
+  const { rig, dir, start, entries } = await gated(t, 5);
   for (let i = 0; i < 5; i++) {
     const file = join(dir, `ran-${i}`);
     const end = await exited(start(file));

@@ -1,23 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../helpers/cli.js';
-import { readRecords, sleep, startAgentProcess, writeConfig } from '../helpers/session.js';
+import { allFiles, readRecords, sleep, startAgentProcess, writeConfig } from '../helpers/session.js';
 import { activate, startXClient, startXvfb, xdotool } from '../helpers/x11.js';
 
 const SHORT = { breakSeconds: 1, microBreakMaxSeconds: 3, shortBreakMaxSeconds: 8, inputEventIntervalSeconds: 5 };
-
-function allFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...allFiles(p));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
 
 test('focus switches between two X clients are attributed to the right executables; a typed secret is found nowhere', async (t) => {
   const dir = tempDir(t, 'ua-focus-');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,7 +16,7 @@ import {
 } from '../../src/session/xinput2.js';
 import { runAgentCli, tempDir } from '../helpers/cli.js';
 import { countsSettle, inputCounter, type Counts } from '../helpers/input.js';
-import { readRecords, startAgentProcess, writeConfig } from '../helpers/session.js';
+import { allFiles, readRecords, startAgentProcess, writeConfig } from '../helpers/session.js';
 import { activate, killChild, startXClient, startXvfb, waitFor, xdotool } from '../helpers/x11.js';
 
 /**
@@ -139,7 +139,8 @@ async function storm(env: NodeJS.ProcessEnv, rate: number, seconds: number): Pro
   return (JSON.parse(out.trim().split('\n').pop()!) as { sent: number }).sent;
 }
 
-test('XInput2 counts exactly what uiohook counts over the same real input (xdotool and the XTEST storm), in a few reads', async (t) => {
+/** Xvfb with the XInput2 source and uiohook counting in children, ready; stopped after the test. */
+async function bothSources(t: { after(fn: () => Promise<void>): void }) {
   const x = await startXvfb();
   const counters = [
     { name: 'xinput2', ...inputCounter(x.env, 'xinput2') },
@@ -150,6 +151,11 @@ test('XInput2 counts exactly what uiohook counts over the same real input (xdoto
     await x.stop();
   });
   for (const c of counters) await c.ready;
+  return { x, counters };
+}
+
+test('XInput2 counts exactly what uiohook counts over the same real input (xdotool and the XTEST storm), in a few reads', async (t) => {
+  const { x, counters } = await bothSources(t);
   const expected: Counts = { keyboard: 0, button: 0, wheel: 0, move: 0 };
   const check = async (what: string) => {
     const last = await countsSettle(counters, expected);
@@ -186,32 +192,13 @@ test('XInput2 counts exactly what uiohook counts over the same real input (xdoto
 
 test('xdotool mousemove (a pointer warp, not input) gives uiohook a move and XInput2 none', async (t) => {
   // Documented difference (README): a program warping the pointer is not the user's input.
-  const x = await startXvfb();
-  const counters = [
-    { name: 'xinput2', ...inputCounter(x.env, 'xinput2') },
-    { name: 'uiohook', ...inputCounter(x.env, 'uiohook-binding') },
-  ];
-  t.after(async () => {
-    for (const c of counters) await killChild(c.child);
-    await x.stop();
-  });
-  for (const c of counters) await c.ready;
+  const { x, counters } = await bothSources(t);
   xdotool(x, 'mousemove', '300', '200');
   xdotool(x, 'mousemove_relative', '1', '1'); // a real (XTEST) move: both see it, and it marks the end
   const last = await countsSettle(counters, { keyboard: 0, button: 0, wheel: 0, move: 1 }, 3000);
   assert.equal(last.get('xinput2')!.move, 1);
   assert.equal(last.get('uiohook')!.move, 2);
 });
-
-function allFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...allFiles(p));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
 
 test('agent with XInput2: status names the source; no key code, button number or pointer coordinate reaches a record, log or queue', async (t) => {
   const dir = tempDir(t, 'ua-xi2-');
