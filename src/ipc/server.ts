@@ -386,8 +386,9 @@ export class SessionServer implements Component, SessionHub {
     // The committed value: what the client may delete from its queue.
     const ackedThrough = this.ctx.journal.getCursor<number>(this.cursorKey(c)) ?? 0;
     this.ctx.logger.info({ user: c.user, uid: c.uid, pid: c.pid, input: c.input?.mode, ackedThrough }, 'session agent connected');
-    this.send(c, { v: IPC_VERSION, kind: 'welcome', uid: c.uid!, user: c.user, ackedThrough, features: [FEATURE_ACTIVITY] });
+    // Stamped before the welcome goes out: the agent cannot be connected before its logon time.
     c.readyAt = Date.now();
+    this.send(c, { v: IPC_VERSION, kind: 'welcome', uid: c.uid!, user: c.user, ackedThrough, features: [FEATURE_ACTIVITY] });
     this.tellAgent('up', c, c.readyAt);
   }
 

@@ -20,10 +20,13 @@ export function parseLogindSignal(line: string): { kind: 'new' | 'removed'; sess
   return { kind: m[1] === 'New' ? 'new' : 'removed', session: m[2]!, path: m[3]! };
 }
 
-/** `ListSessions` output: (id, uid, user, seat, path) per session. Pure. */
+/**
+ * `ListSessions` output: (id, uid, user, seat, path) per session. Pure. GVariant text gives the
+ * types (`uint32`, `objectpath`) on the array's first element only.
+ */
 export function parseListSessions(text: string): Array<{ session: string; uid: number; user: string; path: string }> {
   const out: Array<{ session: string; uid: number; user: string; path: string }> = [];
-  const re = /\('([^']*)', (?:uint32 )?(\d+), '([^']*)', '[^']*', objectpath '([^']+)'\)/g;
+  const re = /\('([^']*)', (?:uint32 )?(\d+), '([^']*)', '[^']*', (?:objectpath )?'([^']+)'\)/g;
   for (let m = re.exec(text); m; m = re.exec(text)) out.push({ session: m[1]!, uid: Number(m[2]), user: m[3]!, path: m[4]! });
   return out;
 }
@@ -118,6 +121,7 @@ export function createLogonsComponent(ctx: DaemonContext): Component | undefined
     name: 'logons',
     async start() {
       const current = await watchLogind();
+      log.info({ logind, sessions: current ? [...current] : null, carriedOver: ledger.sessions().map((x) => x.session ?? x.key) }, 'logon/logoff watching');
       write(ledger.reconcile(Date.now(), current));
       for (const a of hub.agents()) write(ledger.agentUp(a.at, a));
       unsub = hub.onAgent((e) => {

@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runAgentCli, tempDir } from '../../helpers/cli.js';
-import { startScreenSaver, startSessionBus } from '../../helpers/dbus.js';
+import { startLogindSessions, startScreenSaver, startSessionBus } from '../../helpers/dbus.js';
 import { startServer, TEST_ENROLL_SECRET } from '../../helpers/server.js';
 import { sleep, startAgentProcess, writeConfig } from '../../helpers/session.js';
 import { startXvfb, waitFor } from '../../helpers/x11.js';
@@ -116,4 +116,56 @@ test('records --summary sessions: sessions per user from the journal, the one op
   assert.match(table.stdout, /\nroot\s+3\s+1\s+\d+/);
   const events = runAgentCli(['records', '--data-dir', data, '--type', 'usage-event']).stdout.trim().split('\n').map((l) => JSON.parse(l) as { code: number });
   assert.deepEqual(events.map((e) => e.code), [15, 16, 15, 16, 15]);
+});
+
+test('logind where present (a stand-in on a private system bus): its graphical sessions log on at their start and off at their removal; an agent leaving is no logoff; tty sessions do not count', async (t) => {
+  const dir = tempDir(t, 'ua-logons-');
+  const data = join(dir, 'data');
+  mkdirSync(data);
+  const x = await startXvfb();
+  t.after(() => x.stop());
+  const bus = await startSessionBus(); // serves as the system bus
+  t.after(() => bus.stop());
+  const sysEnv: NodeJS.ProcessEnv = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: bus.address };
+  const before = Date.now();
+  const logind = await startLogindSessions(sysEnv, [{ id: 'c7', uid: 0, name: 'root', type: 'x11', display: x.display }]);
+  t.after(() => logind.stop());
+  const config = writeConfig(dir, { processes: { enabled: false }, journal: { flushIntervalMs: 100 } });
+  const daemon = startAgentProcess(['run', '--config', config, '--data-dir', data], join(dir, 'daemon.log'), { env: sysEnv });
+  t.after(() => daemon.stop());
+  await daemon.waitForOutput(/listening for session agents/);
+  const events = () =>
+    runAgentCli(['records', '--data-dir', data, '--type', 'usage-event']).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { code: number; time: string; session: string; source: string; display: string });
+  await waitFor(() => events().length === 1, 10_000, 100);
+  assert.deepEqual(events().map((e) => [e.code, e.session, e.source, e.display]), [[15, 'c7', 'logind', x.display]]);
+  const t15 = Date.parse(events()[0]!.time);
+  assert.ok(t15 >= before - 1000 && t15 <= Date.now(), `logon at the session's own start (${events()[0]!.time})`);
+  // The session agent of that session comes and goes: neither a second logon nor a logoff.
+  const env: NodeJS.ProcessEnv = { ...x.env, XDG_SESSION_ID: 'c7' };
+  delete env.DBUS_SESSION_BUS_ADDRESS;
+  delete env.DBUS_SYSTEM_BUS_ADDRESS;
+  const session = startAgentProcess(['session', '--config', config, '--data-dir', data, '--queue', join(dir, 'queue.db')], join(dir, 'session.log'), { env });
+  t.after(() => session.stop());
+  await session.waitForOutput(/connected to the daemon/);
+  await sleep(500);
+  await session.stop('SIGTERM');
+  // A text-console session is not graphical; a second graphical one is.
+  await logind.add({ id: 'c8', uid: 0, name: 'root', type: 'tty' });
+  await logind.add({ id: 'c9', uid: 0, name: 'root', type: 'wayland', display: '' });
+  await waitFor(() => events().length === 2, 10_000, 100);
+  const removedAt = Date.now();
+  await logind.remove('c7');
+  await waitFor(() => events().length === 3, 10_000, 100);
+  const evs = events();
+  assert.deepEqual(evs.map((e) => [e.code, e.session]), [[15, 'c7'], [15, 'c9'], [16, 'c7']]);
+  assert.ok(Date.parse(evs[2]!.time) >= removedAt, 'logoff when logind removed it');
+  // A daemon stop keeps logind's sessions open (no 16), and its restart writes no second 15.
+  await daemon.stop('SIGTERM');
+  const again = startAgentProcess(['run', '--config', config, '--data-dir', data], join(dir, 'daemon2.log'), { env: sysEnv });
+  t.after(() => again.stop());
+  await again.waitForOutput(/listening for session agents/);
+  await sleep(1500);
+  assert.deepEqual(events().map((e) => [e.code, e.session]), [[15, 'c7'], [15, 'c9'], [16, 'c7']], `${JSON.stringify(events())}\n${again.output()}`);
+  const [root] = runAgentCli(['records', '--data-dir', data, '--summary', 'sessions']).stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual([root!.sessions, root!.open], [2, 1]);
 });
