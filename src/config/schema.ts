@@ -78,8 +78,16 @@ const serverSchema = z
 
 const leasesSchema = z
   .strictObject({
-    /** How often new PIDs are checked against controlled products. */
-    launchPollMs: z.number().int().min(50).default(500),
+    /**
+     * How often the launch watcher checks for new processes: one read of /proc/loadavg, and a
+     * listing of /proc only when a task was created or reaped.
+     */
+    launchPollMs: z.number().int().min(10).default(100),
+    /**
+     * Product ids to gate on this agent as if their policy said `gate: true` (stopped at launch
+     * until the lease decision): for servers that do not send the field yet.
+     */
+    gateProducts: z.array(z.string().min(1).max(128)).default([]),
     /** Delay between the terminate warning and SIGTERM, then SIGTERM and SIGKILL. */
     terminateWarningSeconds: z.number().min(0).default(60),
     killAfterSeconds: z.number().min(0).default(10),

@@ -1,5 +1,6 @@
 import { createProcessesComponent } from '../collectors/processes/component.js';
 import { createSoftwareComponent } from '../collectors/software/component.js';
+import { createLogons } from '../collectors/sessions/component.js';
 import { createSessionServer } from '../ipc/server.js';
 import { createEnforcerComponent } from '../enforcer/component.js';
 import { createJournalBoundComponent } from '../journal/bound.js';
@@ -20,6 +21,7 @@ export const COMPONENT_FACTORIES: ComponentFactory[] = [
   createProcessesComponent,
   createSoftwareComponent,
   createSessionServer,
+  createLogons,
   createUplink,
   createEnforcerComponent,
   createJournalBoundComponent,

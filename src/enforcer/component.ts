@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import type { Component, DaemonContext } from '../daemon/component.js';
 import { identityOf } from '../identity/resolver.js';
 import { PACKAGES_SERVICE, type PackageOwnerService } from '../collectors/software/owners.js';
+import type { Message } from '../i18n/messages.js';
 import type { PolicyResponse } from '../protocol/v1.js';
 import { writeFileAtomic } from '../uplink/credentials.js';
 import type { UplinkService } from '../uplink/component.js';
@@ -27,6 +28,8 @@ export interface LaunchSource {
   onStart(listener: (p: LaunchProcess) => void): () => void;
   onExit(listener: (p: LaunchProcess) => void): () => void;
   running(): LaunchProcess[];
+  /** Milliseconds since the process started, on the kernel's own clock (for exec-to-stop times). */
+  ageMs?(pid: number): number | undefined;
 }
 export interface LaunchProcess {
   pid: number;
@@ -39,7 +42,7 @@ export interface LaunchProcess {
 
 /** What the enforcer needs from the session channel (the `sessions` service satisfies it). */
 export interface Notifier {
-  notifyUser(user: number | string, n: { title: string; body: string; urgency?: 'low' | 'normal' | 'critical'; id?: string }): boolean;
+  notifyUser(user: number | string, n: { title: string; body: string; urgency?: 'low' | 'normal' | 'critical'; id?: string; message?: Message }): boolean;
   connectedUsers(): Array<{ uid: number; user: string; sessions: number }>;
   /**
    * Live "input in this application now" from session agents (first input after a pause or in a
@@ -108,7 +111,10 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
     loadState(statePath),
   );
   let matcher = new Matcher<AnyProduct>([]);
-  const setPolicy = (p: PolicyResponse | undefined) => {
+  // `gate: true` from the policy, or set for a product on this agent (leases.gateProducts).
+  const gateHere = new Set(cfg.gateProducts);
+  const setPolicy = (policy: PolicyResponse | undefined) => {
+    const p = policy && { ...policy, products: policy.products.map((x) => (gateHere.has(x.id) ? { ...x, gate: true } : x)) };
     matcher = new Matcher<AnyProduct>([...(p?.products ?? []), ...logged]);
     // Entries keep running under the rules they started with, except for the timings they read.
     if (p) for (const e of en.state.entries.values()) {
@@ -119,6 +125,8 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
   setPolicy(client?.policy());
 
   const counters = { launches: 0, notifications: 0, notificationsDelivered: 0, notificationsPending: 0, signals: 0, requests: 0 };
+  /** Gated launches stopped, and from process start to SIGSTOP (the last 1,000), for status. */
+  const gate = { stopped: 0, execToStopMs: [] as number[] };
   const pending = new Map<string, NotificationEffect>(); // by notification id
   const unsubs: Array<() => void> = [];
   const aborter = new AbortController();
@@ -136,7 +144,7 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
   const deliver = (n: NotificationEffect): boolean => {
     if (!notifier) return false;
     try {
-      return notifier.notifyUser(n.uid ?? n.user, { id: n.id, title: n.title, body: n.body, urgency: n.urgency });
+      return notifier.notifyUser(n.uid ?? n.user, { id: n.id, title: n.title, body: n.body, urgency: n.urgency, message: n.message });
     } catch (err) {
       log.warn({ err }, 'notification could not be sent');
       return false;
@@ -162,6 +170,9 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
           product: f.key.split('\u0000')[1],
           title: f.title,
           body: f.body,
+          // Key and parameters: a server can show it in any language (the texts are English).
+          messageKey: f.message.key,
+          params: f.message.params,
           urgency: f.urgency,
           delivered: shown,
         });
@@ -212,6 +223,14 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
           try {
             process.kill(pid, f.signal);
             counters.signals += 1;
+            if (f.gate) {
+              gate.stopped += 1;
+              const age = source?.ageMs?.(pid);
+              if (age !== undefined) {
+                gate.execToStopMs.push(age);
+                if (gate.execToStopMs.length > 1000) gate.execToStopMs.shift();
+              }
+            }
             log.info({ pid, signal: f.signal, entry: f.key.replace('\u0000', '/') }, 'signal sent');
           } catch (err) {
             log.warn({ err, pid, signal: f.signal }, 'signal failed');
@@ -268,7 +287,7 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
       if (deliver(n)) {
         pending.delete(id);
         counters.notificationsDelivered += 1;
-        ctx.journal.append({ type: 'notification', time: new Date().toISOString(), host, user: n.user, id: n.id, product: n.key.split('\u0000')[1], title: n.title, body: n.body, urgency: n.urgency, delivered: true, late: true });
+        ctx.journal.append({ type: 'notification', time: new Date().toISOString(), host, user: n.user, id: n.id, product: n.key.split('\u0000')[1], title: n.title, body: n.body, messageKey: n.message.key, params: n.message.params, urgency: n.urgency, delivered: true, late: true });
       }
     }
     counters.notificationsPending = pending.size;
@@ -418,7 +437,19 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
       save();
     },
     status() {
-      return { leases: en.heldLeases(), ...counters, pendingNotifications: pending.size, products: client?.policy()?.products.length ?? 0, loggedPrograms: logged.length };
+      const sorted = [...gate.execToStopMs].sort((a, b) => a - b);
+      const q = (f: number) => (sorted.length > 0 ? Math.round(sorted[Math.min(sorted.length - 1, Math.ceil(f * sorted.length) - 1)]!) : null);
+      return {
+        leases: en.heldLeases(),
+        ...counters,
+        pendingNotifications: pending.size,
+        products: client?.policy()?.products.length ?? 0,
+        loggedPrograms: logged.length,
+        gate: {
+          stopped: gate.stopped,
+          execToStopMs: { last: sorted.length > 0 ? Math.round(gate.execToStopMs[gate.execToStopMs.length - 1]!) : null, p50: q(0.5), p95: q(0.95), max: q(1), of: sorted.length },
+        },
+      };
     },
   };
 }

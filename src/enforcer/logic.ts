@@ -15,6 +15,7 @@
  * ran out while the server could not be reached); 8 / 9 logged launch / quit for programs that are
  * only logged, 12 / 13 when that happened without the server; 5 queue, 6 dequeue, 7 deny.
  */
+import { render, type DenyWhat, type Message } from '../i18n/messages.js';
 import { EventCode } from '../protocol/event-codes.js';
 import type { LeaseDenied, LeaseGranted, LeaseQueued, LeaseRequest, ProductPolicy, QueueStatus, ReleaseReason } from '../protocol/v1.js';
 
@@ -49,6 +50,11 @@ export interface Proc {
   /** A launch event was written for it before (a later segment starts at its own time). */
   everLogged: boolean;
   suspended: boolean;
+  /**
+   * Stopped by the gate the moment it was seen (`gate: true`) and not continued since: it has not
+   * run beyond its first instants, so a refusal with `terminate` kills it without a warning.
+   */
+  gated?: boolean;
 }
 
 export type Phase =
@@ -172,6 +178,8 @@ export interface NotificationEffect {
   id: string;
   title: string;
   body: string;
+  /** The same as a message key + parameters (rendered in the user's language by the session agent). */
+  message: Message;
   urgency: 'low' | 'normal' | 'critical';
   /** After this time (ms) it no longer matters; undefined: until the entry is gone. */
   relevantUntilMs?: number;
@@ -187,16 +195,16 @@ export type Effect =
   | { kind: 'release'; key: string; leaseId: string; reason: ReleaseReason }
   | { kind: 'pollQueue'; key: string; ticket: string; waitSeconds: number }
   | { kind: 'leaveQueue'; key: string; ticket: string }
-  | { kind: 'signal'; pids: number[]; signal: 'SIGTERM' | 'SIGKILL' | 'SIGSTOP' | 'SIGCONT'; key: string }
+  | { kind: 'signal'; pids: number[]; signal: 'SIGTERM' | 'SIGKILL' | 'SIGSTOP' | 'SIGCONT'; key: string; gate?: true }
   /** Persist the bookkeeping (leases.json) after this step. */
   | { kind: 'persist' };
 
 export const entryKey = (user: string, productId: string) => `${user}\u0000${productId}`;
 const iso = (ms: number) => new Date(ms).toISOString();
-const clock = (ms: number) => iso(ms).slice(11, 19) + ' UTC';
-/** 45 s, 2 min, 90 min: how long, as a person would say it. */
-const duration = (seconds: number) => (seconds < 120 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`);
+/** The administrator's deny message, when set (shown as written in every language). */
+const dm = (p: ProductPolicy) => (p.denyMessage ? { denyMessage: p.denyMessage } : {});
 const isAllocationType = (p: AnyProduct) => !p.logged && (p.licenseType === 'leased' || p.licenseType === 'node-locked');
+const isGated = (p: AnyProduct) => !p.logged && p.gate === true;
 
 /** Deterministic request id for an entry's lease attempt (≤ 128 chars). */
 export function requestIdFor(host: string, user: string, productId: string, pid: number, startTime: string, generation: number): string {
@@ -309,6 +317,8 @@ export class Enforcer {
         this.logLaunch(e, proc, fx);
         return;
       }
+      // Gated: stopped before anything else happens, so it waits for the lease decision.
+      if (isGated(product)) this.gateStop(e, proc, fx);
       this.sendAcquire(e, info.pid, info.startTime, now, fx);
       return;
     }
@@ -321,7 +331,10 @@ export class Enforcer {
         this.logLaunch(e, proc, fx);
         break;
       case 'queued':
-        if (e.product.logged !== true && e.product.onDeny === 'suspend') this.suspend(e, [proc], fx);
+        if (e.product.logged !== true && e.product.onDeny === 'suspend') {
+          if (isGated(e.product)) this.gateStop(e, proc, fx);
+          else this.suspend(e, [proc], fx);
+        }
         break;
       case 'denied':
         // Started again after an idle release: the user is back; ask for the license again.
@@ -331,7 +344,12 @@ export class Enforcer {
         }
         // The user started it again while refused: same enforcement for the new process.
         if (e.enforcement?.kind === 'suspend') this.suspend(e, [proc], fx);
-        else if (e.enforcement?.kind === 'terminate') {
+        else if (e.enforcement?.kind === 'terminate' && isGated(e.product)) {
+          // Gated: refused already, so it never runs: stopped and killed at once.
+          this.gateStop(e, proc, fx);
+          proc.suspended = false;
+          fx.push({ kind: 'signal', pids: [proc.pid], signal: 'SIGKILL', key });
+        } else if (e.enforcement?.kind === 'terminate') {
           if (e.enforcement.stage === 'terminated' || e.enforcement.stage === 'killed') {
             // Warning already given and the deadline passed: no new grace period.
             fx.push({ kind: 'signal', pids: [proc.pid], signal: 'SIGTERM', key });
@@ -339,8 +357,18 @@ export class Enforcer {
         }
         break;
       case 'acquiring':
-        break; // logged when the answer arrives
+        // Logged when the answer arrives; a gated program waits for it stopped.
+        if (isGated(e.product)) this.gateStop(e, proc, fx);
+        break;
     }
+  }
+
+  /** The gate: SIGSTOP at sight (the effect says so, so the component can time exec to stop). */
+  private gateStop(e: Entry, proc: Proc, fx: Effect[]): void {
+    if (proc.suspended) return;
+    proc.suspended = true;
+    proc.gated = true;
+    fx.push({ kind: 'signal', pids: [proc.pid], signal: 'SIGSTOP', key: e.key, gate: true });
   }
 
   private onExit(now: number, pid: number, startTime: string | undefined, fx: Effect[]): void {
@@ -433,14 +461,11 @@ export class Enforcer {
         e.ticket = r.queued.ticket;
         if (!wasQueued) {
           fx.push(this.usage(e, now, EventCode.queue, { reason: 'all-seats-in-use' }));
-          const seats = p.seats === null ? '' : p.seats === 1 ? `The only seat is in use. ` : `All ${p.seats} seats are in use. `;
           if (p.onDeny === 'suspend') {
             this.suspend(e, this.running(e), fx);
-            this.notify(e, fx, 'queued', `${p.name}: waiting for a license`,
-              `${seats}${p.name} is paused and you are number ${r.queued.position} in the queue. It continues by itself as soon as a license is free.`, 'normal');
+            this.notify(e, fx, 'queued', { key: 'queued.suspend', params: { product: p.name, seats: p.seats, position: r.queued.position } }, 'normal');
           } else {
-            this.notify(e, fx, 'queued', `${p.name}: no license free`,
-              `${seats}You are number ${r.queued.position} in the queue; you will be told when your license is ready. ${p.denyMessage ?? ''}`.trim(), 'normal');
+            this.notify(e, fx, 'queued', { key: 'queued.notify', params: { product: p.name, seats: p.seats, position: r.queued.position, ...dm(p) } }, 'normal');
           }
         }
         fx.push({ kind: 'pollQueue', key, ticket: r.queued.ticket, waitSeconds: this.settings.queueWaitSeconds });
@@ -517,18 +542,19 @@ export class Enforcer {
     const suspended = e.procs.filter((x) => x.suspended);
     if (suspended.length > 0) {
       fx.push({ kind: 'signal', pids: suspended.map((x) => x.pid), signal: 'SIGCONT', key: e.key });
-      for (const x of suspended) x.suspended = false;
+      for (const x of suspended) {
+        x.suspended = false;
+        x.gated = false;
+      }
     }
     // Enforcement ends with the grant, except the closing of programs released for idleness.
     if (e.enforcement && !e.enforcement.pids) e.enforcement = undefined;
     if (idleReturn) {
-      this.notify(e, fx, 'idle', `${p.name}: your license is back`,
-        suspended.length > 0 ? `Welcome back. A license was granted again and ${p.name} continues.` : `Welcome back. ${p.name} is licensed again.`, 'normal');
+      this.notify(e, fx, 'idle', { key: 'idle.back', params: { product: p.name, continues: suspended.length > 0 } }, 'normal');
     } else if (wasWarned && !wasRestricted) {
-      this.notify(e, fx, 'renew-failing', `${p.name}: license renewed`, `The license server is reachable again; ${p.name} keeps running.`, 'low');
+      this.notify(e, fx, 'renew-failing', { key: 'renew.ok', params: { product: p.name } }, 'low');
     } else if (wasRestricted || fromQueue) {
-      this.notify(e, fx, 'ready', `${p.name}: your license is ready`,
-        suspended.length > 0 ? `A license is free and ${p.name} continues now.` : `A license is free; ${p.name} is licensed now.`, 'normal');
+      this.notify(e, fx, 'ready', { key: 'ready', params: { product: p.name, continues: suspended.length > 0 } }, 'normal');
     }
   }
 
@@ -538,33 +564,43 @@ export class Enforcer {
     e.deniedReason = reason;
     e.ticket = undefined;
     fx.push(this.usage(e, now, EventCode.deny, { reason }));
-    const what =
+    const what: DenyWhat =
       reason === 'offline'
-        ? `The license server cannot be reached and ${p.name} may not run without a license.`
+        ? 'offline'
         : denied?.reason === 'no-seats' || denied?.seats === 0
-          ? `${p.name} has no licenses available.`
+          ? 'none'
           : denied && denied.seats !== null
-            ? denied.seats === 1 ? `The only seat of ${p.name} is in use.` : `All ${denied.seats} seats of ${p.name} are in use.`
-            : `No license of ${p.name} is free.`;
-    const extra = p.denyMessage ? ` ${p.denyMessage}` : '';
+            ? denied.seats === 1 ? 'one' : 'all'
+            : 'unknown';
+    const why = { product: p.name, what, seats: denied?.seats ?? null, ...dm(p) };
     // Suspend without a queue to wait in would freeze the program forever: close it instead.
     const enforcement = p.onDeny === 'suspend' && reason !== 'offline' ? 'terminate' : p.onDeny;
     if (reason === 'offline') e.retryAtMs = now + this.settings.retrySeconds * 1000;
     if (enforcement === 'notify') {
-      this.notify(e, fx, 'denied', `${p.name}: no license available`, `${what} You may keep working; this use is recorded as unlicensed.${extra}`, 'normal');
+      this.notify(e, fx, 'denied', { key: 'deny.notify', params: why }, 'normal');
       return;
     }
     if (enforcement === 'suspend') {
       // Offline with suspend: pause and keep trying; it continues the moment a license is granted.
       this.suspend(e, e.procs, fx);
       e.enforcement = { kind: 'suspend', stage: 'suspended', atMs: now };
-      this.notify(e, fx, 'denied', `${p.name}: paused, no license`, `${what} ${p.name} is paused and continues by itself as soon as a license is granted.${extra}`, 'critical');
+      this.notify(e, fx, 'denied', { key: 'deny.suspend', params: why }, 'critical');
       return;
+    }
+    // Gated launches that never ran are killed at once: there is no work in them to save.
+    const neverRan = this.running(e).filter((x) => x.gated && x.suspended);
+    if (neverRan.length > 0) {
+      for (const x of neverRan) x.suspended = false;
+      fx.push({ kind: 'signal', pids: neverRan.map((x) => x.pid), signal: 'SIGKILL', key: e.key });
+      if (neverRan.length === this.running(e).length) {
+        e.enforcement = { kind: 'terminate', stage: 'killed', atMs: now };
+        this.notify(e, fx, 'denied', { key: 'deny.gate', params: why }, 'critical');
+        return;
+      }
     }
     const atMs = now + this.settings.terminateWarningSeconds * 1000;
     e.enforcement = { kind: 'terminate', stage: 'warned', atMs };
-    this.notify(e, fx, 'denied', `${p.name} will be closed`,
-      `${what} ${p.name} will be closed at ${clock(atMs)} (in ${this.settings.terminateWarningSeconds} s). Save your work now.${extra}`, 'critical', atMs + this.settings.killAfterSeconds * 1000);
+    this.notify(e, fx, 'denied', { key: 'deny.terminate', params: { ...why, closeAt: atMs, inSeconds: this.settings.terminateWarningSeconds } }, 'critical', atMs + this.settings.killAfterSeconds * 1000);
   }
 
   /** Processes being closed after an idle release with `terminate` (not part of a new use). */
@@ -585,7 +621,10 @@ export class Enforcer {
     if (waitsPaused) return;
     const paused = e.procs.filter((x) => x.suspended);
     if (paused.length === 0) return;
-    for (const x of paused) x.suspended = false;
+    for (const x of paused) {
+      x.suspended = false;
+      x.gated = false;
+    }
     fx.push({ kind: 'signal', pids: paused.map((x) => x.pid), signal: 'SIGCONT', key: e.key });
   }
 
@@ -621,7 +660,7 @@ export class Enforcer {
       e.failingSinceMs = undefined;
       e.warnedDeadlineMs = undefined;
       e.retryAtMs = undefined;
-      if (warned) this.notify(e, fx, 'renew-failing', `${p.name}: license renewed`, `The license server is reachable again; ${p.name} keeps running.`, 'low');
+      if (warned) this.notify(e, fx, 'renew-failing', { key: 'renew.ok', params: { product: p.name } }, 'low');
       return;
     }
     if (r.kind === 'gone') {
@@ -643,9 +682,7 @@ export class Enforcer {
     if (e.phase === 'held' && e.expiresAtMs !== undefined && e.warnedDeadlineMs === undefined) {
       const deadline = e.expiresAtMs + (e.graceSeconds ?? 0) * 1000;
       e.warnedDeadlineMs = deadline;
-      const consequence = p.onDeny === 'notify' ? `its use will be recorded as unlicensed after ${clock(deadline)}` : p.onDeny === 'suspend' ? `${p.name} will be paused at ${clock(deadline)}` : `${p.name} will be closed at ${clock(deadline)}`;
-      this.notify(e, fx, 'renew-failing', `${p.name}: license server unreachable`,
-        `The license of ${p.name} could not be renewed. If it cannot be renewed by ${clock(deadline)}, ${consequence}.${p.onDeny === 'terminate' ? ' Save your work.' : ''}`, p.onDeny === 'notify' ? 'normal' : 'critical', deadline);
+      this.notify(e, fx, 'renew-failing', { key: 'renew.failing', params: { product: p.name, deadlineAt: deadline, onDeny: p.onDeny } }, p.onDeny === 'notify' ? 'normal' : 'critical', deadline);
     }
   }
 
@@ -757,7 +794,7 @@ export class Enforcer {
       if (alive.length) fx.push({ kind: 'signal', pids: alive, signal: 'SIGTERM', key: e.key });
       e.enforcement = { kind: 'terminate', stage: 'terminated', atMs: now + this.settings.killAfterSeconds * 1000 };
       e.retryAtMs ??= now + this.settings.retrySeconds * 1000;
-      this.notify(e, fx, 'denied', `${p.name} is being closed`, `The license of ${p.name} could not be renewed in time.`, 'critical');
+      this.notify(e, fx, 'denied', { key: 'expired.terminate', params: { product: p.name } }, 'critical');
     } else if (p.onDeny === 'suspend') {
       e.phase = 'denied';
       e.deniedReason = 'lease-expired';
@@ -765,7 +802,7 @@ export class Enforcer {
       this.suspend(e, e.procs, fx);
       e.enforcement = { kind: 'suspend', stage: 'suspended', atMs: now };
       e.retryAtMs ??= now + this.settings.retrySeconds * 1000;
-      this.notify(e, fx, 'denied', `${p.name} is paused`, `The license of ${p.name} could not be renewed in time. It continues by itself as soon as a license is granted.`, 'critical');
+      this.notify(e, fx, 'denied', { key: 'expired.suspend', params: { product: p.name } }, 'critical');
     }
     // notify: it keeps running offline (codes 10/11 already written at expiry); retries go on.
   }
@@ -822,7 +859,7 @@ export class Enforcer {
     if (active) {
       if (e.idleDeadlineMs !== undefined) {
         e.idleDeadlineMs = undefined; // the user came back before the deadline
-        this.notify(e, fx, 'idle', `${p.name}: license kept`, `Welcome back; your ${p.name} license is kept.`, 'low');
+        this.notify(e, fx, 'idle', { key: 'idle.kept', params: { product: p.name } }, 'low');
       }
       e.idleAskedAtMs = undefined;
       return;
@@ -833,9 +870,8 @@ export class Enforcer {
     const warn = Math.max(this.settings.terminateWarningSeconds, 0);
     e.idleAskedAtMs = now;
     e.idleDeadlineMs = now + warn * 1000;
-    const then = p.idle.action === 'notify' ? 'you will be reminded' : p.idle.action === 'release' ? 'its license will be released for others' : p.idle.action === 'suspend' ? `its license will be released and ${p.name} paused` : `its license will be released and ${p.name} closed`;
-    this.notify(e, fx, 'idle', `${p.name}: are you still using it?`,
-      `${p.name} has had no input for ${duration(idleSeconds)}. Unless you use it before ${clock(e.idleDeadlineMs)}, ${then}.`, 'critical', e.idleDeadlineMs);
+    const then = p.idle.action;
+    this.notify(e, fx, 'idle', { key: 'idle.ask', params: { product: p.name, idleSeconds, deadlineAt: e.idleDeadlineMs, then } }, 'critical', e.idleDeadlineMs);
   }
 
   private harvest(e: Entry, now: number, fx: Effect[]): void {
@@ -858,16 +894,16 @@ export class Enforcer {
     if (p.idle.action === 'suspend') {
       this.suspend(e, e.procs, fx);
       e.enforcement = { kind: 'suspend', stage: 'suspended', atMs: now };
-      this.notify(e, fx, 'idle', `${p.name} paused`, `Its license was released because it was idle. Use ${p.name} again to continue: its license is requested again.`, 'normal');
+      this.notify(e, fx, 'idle', { key: 'idle.paused', params: { product: p.name } }, 'normal');
     } else if (p.idle.action === 'terminate') {
       const pids = e.procs.map((x) => x.pid);
       fx.push({ kind: 'signal', pids, signal: 'SIGTERM', key: e.key });
       e.enforcement = { kind: 'terminate', stage: 'terminated', atMs: now + this.settings.killAfterSeconds * 1000, pids };
       // Nothing to get back: the program is closed; the entry goes with its last process.
       e.idleAskedAtMs = undefined;
-      this.notify(e, fx, 'idle', `${p.name} closed`, `Its license was released because it was idle.`, 'normal');
+      this.notify(e, fx, 'idle', { key: 'idle.closed', params: { product: p.name } }, 'normal');
     } else {
-      this.notify(e, fx, 'idle', `${p.name}: license released`, `Its license was released because it was idle; the program keeps running unlicensed. Use it again to get a license back.`, 'normal');
+      this.notify(e, fx, 'idle', { key: 'idle.released', params: { product: p.name } }, 'normal');
     }
   }
 
@@ -942,7 +978,9 @@ export class Enforcer {
     fx.push(this.usage(e, atMs, isAllocationType(e.product) ? EventCode.licenseStop : EventCode.return, { leaseId: e.leaseId, reason }));
   }
 
-  private notify(e: Entry, fx: Effect[], topic: string, title: string, body: string, urgency: NotificationEffect['urgency'], relevantUntilMs?: number): void {
+  /** A notification: the message (key + parameters) and its English texts (journal, older session agents). */
+  private notify(e: Entry, fx: Effect[], topic: string, message: Message, urgency: NotificationEffect['urgency'], relevantUntilMs?: number): void {
+    const { title, body } = render(message);
     fx.push({
       kind: 'notify',
       user: e.user,
@@ -950,6 +988,7 @@ export class Enforcer {
       id: `usage-agent:${e.product.id}:${e.user}:${topic}`,
       title,
       body,
+      message,
       urgency,
       key: e.key,
       ...(relevantUntilMs !== undefined ? { relevantUntilMs } : {}),

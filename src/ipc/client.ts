@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
+import { isMessage } from '../i18n/messages.js';
 import { Journal, type NewRecord } from '../journal/journal.js';
 import type { Logger } from '../log/logger.js';
 import { ACTIVITY_GAP_MS, FEATURE_ACTIVITY, IPC_VERSION, MAX_BATCH, lineReader, tokenPath, type DaemonMessage, type InputInfo, type Notification } from './protocol.js';
@@ -18,6 +19,8 @@ export interface DaemonLinkOptions {
   logger: Logger;
   input: () => InputInfo;
   display?: string;
+  /** The logind session id (XDG_SESSION_ID), for the daemon's logon/logoff events. */
+  session?: string;
   notifier?: Notifier;
   /** Reconnect backoff bounds. */
   minRetryMs?: number;
@@ -138,6 +141,7 @@ export class DaemonLink {
         queueId: this.queueId,
         input: this.o.input(),
         display: this.o.display,
+        ...(this.o.session ? { session: this.o.session } : {}),
       });
     });
     socket.on(
@@ -239,7 +243,7 @@ export class DaemonLink {
     let error: string | undefined;
     if (this.o.notifier) {
       try {
-        await this.o.notifier.show({ id: String(n.id), title: String(n.title), body: String(n.body), urgency: n.urgency });
+        await this.o.notifier.show({ id: String(n.id), title: String(n.title), body: String(n.body), urgency: n.urgency, ...(isMessage(n.message) ? { message: n.message } : {}) });
         shown = true;
       } catch (err) {
         error = (err as Error).message;

@@ -3,6 +3,7 @@
  * domain socket, every message carrying `v` (protocol version) and `kind`. See README.md.
  */
 import { dirname, join } from 'node:path';
+import type { Message } from '../i18n/messages.js';
 
 export const IPC_VERSION = 1;
 /** A line longer than this is a protocol violation (bounded memory per connection). */
@@ -14,13 +15,16 @@ export type Urgency = 'low' | 'normal' | 'critical';
 
 export interface Notification {
   id: string;
+  /** English texts (what a session agent without the message's key shows). */
   title: string;
   body: string;
   urgency: Urgency;
+  /** The same as a message key + parameters: the session agent shows it in the session's language. */
+  message?: Message;
 }
 
 export interface InputInfo {
-  /** `hooks`: real keyboard/mouse events; `idle-poll`: OS idle time only (no keyboard/mouse split). */
+  /** `hooks`: counted keyboard/mouse events (XInput2 raw events or uiohook); `idle-poll`: OS idle time only (no keyboard/mouse split). */
   mode: 'hooks' | 'idle-poll' | 'none';
   source: string;
   focus: string;
@@ -38,7 +42,8 @@ export const FEATURE_ACTIVITY = 'activity';
 export const ACTIVITY_GAP_MS = 5000;
 
 export type ClientMessage =
-  | { v: number; kind: 'hello'; uid: number; pid: number; queueId: string; input: InputInfo; display?: string }
+  /** `session`: the logind session id (XDG_SESSION_ID) the agent runs in, when there is one. */
+  | { v: number; kind: 'hello'; uid: number; pid: number; queueId: string; input: InputInfo; display?: string; session?: string }
   | { v: number; kind: 'auth'; token: string }
   | { v: number; kind: 'records'; items: Array<{ id: number; record: Record<string, unknown> }> }
   | { v: number; kind: 'status'; input: InputInfo }

@@ -13,6 +13,7 @@ import {
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { defaultSocketPath } from '../config/paths.js';
+import type { Message } from '../i18n/messages.js';
 import type { Component, ComponentFactory, DaemonContext } from '../daemon/component.js';
 import { identityOf, type IdentityResolver } from '../identity/resolver.js';
 import {
@@ -32,13 +33,33 @@ import {
 /** What other daemon components use to reach users' sessions (ctx.services.get('sessions')). */
 export interface SessionHub {
   /** Sends a notification to every authenticated session agent of that user; false if none. */
-  notifyUser(user: number | string, notification: { title: string; body: string; urgency?: Urgency; id?: string }): boolean;
+  notifyUser(user: number | string, notification: { title: string; body: string; urgency?: Urgency; id?: string; message?: Message }): boolean;
   connectedUsers(): Array<{ uid: number; user: string; sessions: number }>;
   /** Called when a session agent reports whether it could show a notification. */
   onNotificationResult(listener: (r: { uid: number; user: string; id: string; shown: boolean; error?: string }) => void): () => void;
   /** Live "input in this application now" from a session agent (`activity`; see protocol.ts). */
   onActivity(listener: (a: { uid: number; user: string; application: string; at: number }) => void): () => void;
+  /**
+   * A session agent authenticated (`up`) or its connection closed (`down`; only for ones that
+   * were up); `agents()` lists those up now. For logon/logoff (src/collectors/sessions).
+   */
+  onAgent(listener: (e: SessionAgentEvent) => void): () => void;
+  agents(): SessionAgentInfo[];
 }
+
+export interface SessionAgentInfo {
+  /** Connection id (unique per connection). */
+  conn: string;
+  uid: number;
+  user: string;
+  pid?: number;
+  display?: string;
+  /** logind session id (XDG_SESSION_ID of the agent), when it has one. */
+  session?: string;
+  /** Epoch ms the agent authenticated. */
+  at: number;
+}
+export type SessionAgentEvent = ({ kind: 'up' } | { kind: 'down' }) & SessionAgentInfo;
 
 /** Activity record types a session agent may send; anything else is rejected. */
 const ACCEPTED_TYPES = new Set(['break', 'work', 'input-events']);
@@ -75,7 +96,9 @@ interface Connection {
   queueId?: string;
   input?: InputInfo;
   display?: string;
+  session?: string;
   connectedAt: string;
+  readyAt?: number;
   received: number;
 }
 
@@ -96,6 +119,7 @@ export class SessionServer implements Component, SessionHub {
   private readonly acked = new Map<string, number>();
   private readonly resultListeners = new Set<(r: { uid: number; user: string; id: string; shown: boolean; error?: string }) => void>();
   private readonly activityListeners = new Set<(a: { uid: number; user: string; application: string; at: number }) => void>();
+  private readonly agentListeners = new Set<(e: SessionAgentEvent) => void>();
   private readonly counters = { accepted: 0, duplicates: 0, rejected: 0, authFailures: 0, notificationsSent: 0 };
   private readonly isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   private readonly identity: IdentityResolver;
@@ -175,8 +199,8 @@ export class SessionServer implements Component, SessionHub {
 
   // --- SessionHub ------------------------------------------------------------------------------
 
-  notifyUser(user: number | string, n: { title: string; body: string; urgency?: Urgency; id?: string }): boolean {
-    const notification: Notification = { id: n.id ?? randomUUID(), title: n.title, body: n.body, urgency: n.urgency ?? 'normal' };
+  notifyUser(user: number | string, n: { title: string; body: string; urgency?: Urgency; id?: string; message?: Message }): boolean {
+    const notification: Notification = { id: n.id ?? randomUUID(), title: n.title, body: n.body, urgency: n.urgency ?? 'normal', ...(n.message ? { message: n.message } : {}) };
     let sent = false;
     for (const c of this.connections.values()) {
       if (c.state !== 'ready') continue;
@@ -209,6 +233,30 @@ export class SessionServer implements Component, SessionHub {
     return () => this.activityListeners.delete(listener);
   }
 
+  onAgent(listener: (e: SessionAgentEvent) => void): () => void {
+    this.agentListeners.add(listener);
+    return () => this.agentListeners.delete(listener);
+  }
+
+  agents(): SessionAgentInfo[] {
+    return [...this.connections.values()].filter((c) => c.state === 'ready').map((c) => this.agentInfo(c));
+  }
+
+  private agentInfo(c: Connection): SessionAgentInfo {
+    return { conn: c.id, uid: c.uid!, user: c.user!, pid: c.pid, display: c.display, session: c.session, at: c.readyAt ?? Date.now() };
+  }
+
+  private tellAgent(kind: 'up' | 'down', c: Connection, at: number): void {
+    const e: SessionAgentEvent = { kind, ...this.agentInfo(c), at };
+    for (const l of this.agentListeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.ctx.logger.error({ err }, 'session agent listener failed');
+      }
+    }
+  }
+
   // --- connections -----------------------------------------------------------------------------
 
   private accept(socket: Socket): void {
@@ -228,7 +276,9 @@ export class SessionServer implements Component, SessionHub {
     socket.on('error', () => undefined);
     socket.on('close', () => {
       clearTimeout(timer);
+      const wasReady = c.readyAt !== undefined;
       c.state = 'closed';
+      if (wasReady) this.tellAgent('down', c, Date.now());
       this.connections.delete(c.id);
       if (c.uid !== undefined) this.ctx.logger.info({ user: c.user, uid: c.uid, pid: c.pid }, 'session agent disconnected');
     });
@@ -290,6 +340,7 @@ export class SessionServer implements Component, SessionHub {
     c.queueId = msg.queueId;
     c.input = sanitizeInput(msg.input);
     c.display = typeof msg.display === 'string' ? msg.display.slice(0, 64) : undefined;
+    c.session = typeof msg.session === 'string' && /^[\w.-]{1,64}$/.test(msg.session) ? msg.session : undefined;
     this.ensureToken(msg.uid);
     c.state = 'auth';
     this.send(c, { v: IPC_VERSION, kind: 'challenge', tokenPath: tokenPath(this.options.socketPath, msg.uid) });
@@ -334,7 +385,10 @@ export class SessionServer implements Component, SessionHub {
     // The committed value: what the client may delete from its queue.
     const ackedThrough = this.ctx.journal.getCursor<number>(this.cursorKey(c)) ?? 0;
     this.ctx.logger.info({ user: c.user, uid: c.uid, pid: c.pid, input: c.input?.mode, ackedThrough }, 'session agent connected');
+    // Stamped before the welcome goes out: the agent cannot be connected before its logon time.
+    c.readyAt = Date.now();
     this.send(c, { v: IPC_VERSION, kind: 'welcome', uid: c.uid!, user: c.user, ackedThrough, features: [FEATURE_ACTIVITY] });
+    this.tellAgent('up', c, c.readyAt);
   }
 
   /**

@@ -186,6 +186,11 @@ export const ProductPolicySchema = {
     onDeny: { type: 'string', enum: [...DENY_ENFORCEMENTS] },
     queue: { type: 'boolean', description: 'Whether a denied launch may wait in the queue.' },
     denyMessage: { type: 'string' },
+    gate: {
+      type: 'boolean',
+      description:
+        'Stop (SIGSTOP) a launch the moment the agent sees it and let it continue only once the lease is granted (or onDeny is notify); a refused launch with onDeny terminate is killed without running further. Optional; absent means false (agents before this field ignore it).',
+    },
     idle: {
       type: 'object',
       required: ['afterSeconds', 'action'],
@@ -210,6 +215,8 @@ export interface ProductPolicy {
   onDeny: DenyEnforcement;
   queue: boolean;
   denyMessage?: string;
+  /** Hold a launch stopped until the lease decision (optional, default false; see the schema). */
+  gate?: boolean;
   idle: { afterSeconds: number | null; action: IdleAction };
 }
 

@@ -7,7 +7,7 @@ import { DaemonLink, type Notifier } from '../ipc/client.js';
 import type { InputInfo } from '../ipc/protocol.js';
 import { Journal, type NewRecord } from '../journal/journal.js';
 import type { Logger } from '../log/logger.js';
-import { NotifySendNotifier } from './notify.js';
+import { LocalizedNotifier, NotifySendNotifier } from './notify.js';
 import {
   DBusSessionEvents,
   HookInputSource,
@@ -23,8 +23,10 @@ import {
   type SessionEventSource,
 } from './sources.js';
 import type { X11Connection } from './x11.js';
+import { XInput2InputSource } from './xinput2.js';
 
-export type InputMode = 'auto' | 'hooks' | 'idle-poll';
+/** `auto`: XInput2 raw events on X11 when the server has XInput 2.x, else uiohook, else idle polling. */
+export type InputMode = 'auto' | 'xinput2' | 'hooks' | 'idle-poll';
 
 /**
  * A trailing batch reaches the model at most this long after its first input. Only the latency of
@@ -68,6 +70,8 @@ export class SessionAgent {
   private flushArmed = false;
   private inputDetail: string | undefined;
   private stopped = false;
+  /** Focus changes and session events waiting for a batched source's pending inputs (in order). */
+  private ordered: Promise<void> | undefined;
 
   constructor(private readonly o: SessionAgentOptions) {}
 
@@ -92,13 +96,15 @@ export class SessionAgent {
       this.onBatch(first, last, batch),
     );
     this.queue = Journal.open(this.o.queuePath, { logger });
+    const shows = this.o.notifier ?? (NotifySendNotifier.available() ? new NotifySendNotifier() : undefined);
     this.link = new DaemonLink({
       socketPath: this.o.socketPath,
       queue: this.queue,
       logger,
       input: () => this.info(),
       display: process.env.DISPLAY,
-      notifier: this.o.notifier ?? (NotifySendNotifier.available() ? new NotifySendNotifier() : undefined),
+      session: process.env.XDG_SESSION_ID,
+      notifier: shows && new LocalizedNotifier(shows),
     });
 
     const { x, why } = await tryConnectX11();
@@ -109,8 +115,10 @@ export class SessionAgent {
       try {
         await this.focus.start((app) => {
           logger.debug({ application: app }, 'focus changed');
-          this.coalescer.flush();
-          this.emit(this.model.focus(this.now(), app));
+          this.afterPendingInput(() => {
+            this.coalescer.flush();
+            this.emit(this.model.focus(this.now(), app));
+          });
         });
       } catch (err) {
         logger.warn({ err }, 'focused-application tracking unavailable');
@@ -121,8 +129,10 @@ export class SessionAgent {
     this.events = new DBusSessionEvents();
     await this.events.start((kind) => {
       logger.info({ event: kind }, 'session event');
-      this.coalescer.flush();
-      this.emit(this.model.session(this.now(), kind));
+      this.afterPendingInput(() => {
+        this.coalescer.flush();
+        this.emit(this.model.session(this.now(), kind));
+      });
     });
     this.link.start();
     logger.info({ socket: this.o.socketPath, queue: this.o.queuePath, ...this.info() }, 'session agent started');
@@ -131,7 +141,12 @@ export class SessionAgent {
   private async chooseInput(noDisplayWhy: string | undefined): Promise<InputSource | undefined> {
     const { logger, config } = this.o;
     const pollMs = Math.max(100, Math.min(1000, (config.activity.breakSeconds * 1000) / 4));
-    if (this.o.input !== 'idle-poll') {
+    if (this.o.input === 'auto' || this.o.input === 'xinput2') {
+      const xi2 = await this.tryXInput2();
+      if (xi2) return xi2;
+      if (this.o.input === 'xinput2') throw new Error(this.inputDetail ?? 'XInput2 unavailable');
+    }
+    if (this.o.input === 'auto' || this.o.input === 'hooks') {
       const usable = await hooksUsable(this.x);
       if (usable.ok) {
         const hooks = new HookInputSource();
@@ -140,10 +155,10 @@ export class SessionAgent {
           return hooks;
         } catch (err) {
           // A failure here falls back rather than leaving the user unmeasured.
-          this.inputDetail = `hooks failed: ${(err as Error).message}`;
+          this.inputDetail = join2(this.inputDetail, `hooks failed: ${(err as Error).message}`);
         }
       } else {
-        this.inputDetail = `hooks unavailable: ${usable.why ?? noDisplayWhy}`;
+        this.inputDetail = join2(this.inputDetail, `hooks unavailable: ${usable.why ?? noDisplayWhy}`);
       }
       if (this.o.input === 'hooks') throw new Error(this.inputDetail ?? 'hooks unavailable');
       logger.warn({ reason: this.inputDetail }, 'falling back to idle-time polling (no keyboard/mouse split)');
@@ -166,9 +181,58 @@ export class SessionAgent {
     return undefined;
   }
 
+  /**
+   * XInput2 raw events over an X connection of their own (Linux X11, XInput 2.x; not on Wayland,
+   * where XWayland only sees input aimed at X clients). Undefined, with the reason in
+   * inputDetail, when the display cannot give them.
+   */
+  private async tryXInput2(): Promise<XInput2InputSource | undefined> {
+    if (process.platform !== 'linux' || !this.x) return undefined;
+    if (process.env.WAYLAND_DISPLAY || process.env.XDG_SESSION_TYPE === 'wayland') {
+      this.inputDetail = 'xinput2 unavailable: Wayland session';
+      return undefined;
+    }
+    if (!(await this.x.hasExtension('XInputExtension'))) {
+      this.inputDetail = 'xinput2 unavailable: X server lacks the XInputExtension';
+      return undefined;
+    }
+    const source = new XInput2InputSource(this.x.display);
+    try {
+      await source.start((category, t) => this.onHook(category, t));
+      this.inputDetail = `XInput ${source.version} raw events, read every ${source.batchMs} ms while input flows`;
+      return source;
+    } catch (err) {
+      this.inputDetail = `xinput2 unavailable: ${(err as Error).message}`;
+      return undefined;
+    }
+  }
+
+  /**
+   * Runs `apply` (a focus change, a session event) after a batched input source (XInput2) has
+   * handed over the inputs it still holds, so inputs from before the change count before it;
+   * changes keep their order. Immediate for sources that deliver as they go.
+   */
+  private afterPendingInput(apply: () => void): void {
+    if (!this.input?.drain && this.ordered === undefined) {
+      apply();
+      return;
+    }
+    const prior = this.ordered ?? Promise.resolve();
+    const next = prior
+      .then(() => this.input?.drain?.())
+      .then(() => {
+        if (!this.stopped) apply();
+      })
+      .catch((err: unknown) => this.o.logger.warn({ err }, 'could not apply a focus change or session event'))
+      .finally(() => {
+        if (this.ordered === next) this.ordered = undefined;
+      });
+    this.ordered = next;
+  }
+
   /** The hook callback: O(1), allocation-free; the model sees the batch later. */
-  private onHook(category: InputCategory): void {
-    if (this.coalescer.add(category, monoNow()) && !this.flushArmed) {
+  private onHook(category: InputCategory, t?: number): void {
+    if (this.coalescer.add(category, t ?? monoNow()) && !this.flushArmed) {
       this.flushArmed = true;
       if (this.flushTimer) this.flushTimer.refresh();
       else this.flushTimer = setTimeout(this.onFlushTimer, FLUSH_AFTER_MS);
@@ -231,13 +295,16 @@ export class SessionAgent {
       // schedule() (via emit) then re-arms.
       this.coalescer.flush();
       this.emit(this.model.advance(this.now()));
-    }, Math.max(0, next - monoNow()) + 5);
+      // A batched source may still hold inputs from before the deadline: wait for them.
+    }, Math.max(0, next - monoNow()) + 5 + (this.input?.latencyMs ?? 0));
   }
 
   /** Ends the session: closes the model's periods, queues them and tries to hand them over. */
   async stop(reason: string): Promise<void> {
     if (this.stopped) return;
     this.o.logger.info({ reason }, 'session agent stopping');
+    await this.input?.drain?.();
+    await this.ordered;
     this.input?.stop();
     this.focus?.stop();
     this.events?.stop();
@@ -252,4 +319,9 @@ export class SessionAgent {
     this.x?.close();
     this.queue.close();
   }
+}
+
+/** "a; b" without a leading separator when a is empty. */
+function join2(a: string | undefined, b: string): string {
+  return a ? `${a}; ${b}` : b;
 }

@@ -22,7 +22,11 @@ export type InputSink = (category: InputCategory, t?: number) => void;
 export interface InputSource {
   readonly mode: 'hooks' | 'idle-poll';
   readonly name: string;
+  /** How late an input may reach the sink after it happened (batched sources); 0 when absent. */
+  readonly latencyMs?: number;
   start(sink: InputSink): Promise<void>;
+  /** Hands over every input that happened before the call (batched sources), before stop(). */
+  drain?(): Promise<void>;
   stop(): void;
 }
 

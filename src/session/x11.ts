@@ -27,13 +27,28 @@ const XA_WINDOW = 33;
 const XA_CARDINAL = 6;
 const PROPERTY_CHANGE_MASK = 0x00400000;
 
-export async function connectX11(display = process.env.DISPLAY): Promise<X11Connection> {
-  if (!display) throw new Error('no DISPLAY');
+/**
+ * Opens one connection with the `x11` client and resolves with its display object (the `client`,
+ * `screen` list, ...). `stream` hands it an already-open transport (the XInput2 source's paced
+ * socket); `auth: undefined` is passed with it so the client still looks up the Xauthority cookie
+ * as it does for its own sockets (it would otherwise send no cookie for an injected stream).
+ */
+export async function openX11Display(options: { display: string; stream?: NodeJS.ReadWriteStream }): Promise<any> {
   const x11 = ((await import('x11')) as { default: any }).default;
-  const d: any = await new Promise((resolve, reject) => {
-    const client = x11.createClient({ display }, (err: Error | null, dpy: unknown) => (err ? reject(err) : resolve(dpy)));
+  return new Promise((resolve, reject) => {
+    const opts: Record<string, unknown> = { display: options.display };
+    if (options.stream) {
+      opts.stream = options.stream;
+      opts.auth = undefined;
+    }
+    const client = x11.createClient(opts, (err: Error | null, dpy: unknown) => (err ? reject(err) : resolve(dpy)));
     client.on('error', (err: Error) => reject(err));
   });
+}
+
+export async function connectX11(display = process.env.DISPLAY): Promise<X11Connection> {
+  if (!display) throw new Error('no DISPLAY');
+  const d = await openX11Display({ display });
   const X = d.client;
   // Errors after connect (e.g. BadWindow for a window that just closed) arrive here; requests
   // also get them in their callbacks, so nothing more is needed than not crashing.

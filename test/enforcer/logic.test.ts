@@ -591,3 +591,86 @@ test('idle notify only reminds, at most once per idle time', () => {
   assert.equal(notes(en.step(idleEv(3800, 3600)))[0]!.title, 'CAD Pro: are you still using it?');
   assert.equal(en.state.entries.get(K)!.phase, 'held');
 });
+
+const denied = { type: '', title: '', status: 409, code: 'lease-denied', reason: 'all-seats-in-use', product: 'cad', inUse: 2, seats: 2, message: 'x', queueAvailable: false } as const;
+
+test('gate: SIGSTOP before the lease request; grant -> SIGCONT with 1 + 3; a second instance while asking waits stopped too', () => {
+  const en = new Enforcer(settings);
+  const p = product({ gate: true });
+  const fx = en.step({ kind: 'launch', now: at(0.05), product: p, proc: proc(100) });
+  assert.deepEqual(kinds(fx), ['signal', 'acquire'], 'stopped first, then asked');
+  assert.deepEqual(fx[0], { kind: 'signal', pids: [100], signal: 'SIGSTOP', key: K, gate: true });
+  const req = (fx[1] as Extract<Effect, { kind: 'acquire' }>).request;
+  assert.deepEqual(signals(en.step({ kind: 'launch', now: at(0.08), product: p, proc: proc(101, 0.07) })), ['SIGSTOP:101']);
+  const g = en.step({ kind: 'acquired', now: at(0.1), key: K, requestId: req.requestId, result: { kind: 'granted', lease: lease() } });
+  assert.deepEqual(codes(g), [1, 3, 3]);
+  assert.deepEqual(signals(g), ['SIGCONT:100,101']);
+  // Once held, further instances are neither stopped nor asked about.
+  assert.deepEqual(kinds(en.step({ kind: 'launch', now: at(5), product: p, proc: proc(102, 5) })), ['journal']);
+  // Without gate nothing is stopped at launch.
+  const en2 = new Enforcer(settings);
+  assert.deepEqual(kinds(en2.step({ kind: 'launch', now: at(0.05), product: product(), proc: proc(100) })), ['acquire']);
+});
+
+test('gate + deny + terminate: killed at once without a warning, never continued; started again: asked again, killed again', () => {
+  const en = new Enforcer(settings);
+  const p = product({ gate: true, onDeny: 'terminate' });
+  const fx = en.step({ kind: 'launch', now: at(0.05), product: p, proc: proc(100) });
+  const req = (fx[1] as Extract<Effect, { kind: 'acquire' }>).request;
+  const out = en.step({ kind: 'acquired', now: at(0.1), key: K, requestId: req.requestId, result: { kind: 'denied', denied } });
+  assert.deepEqual(codes(out), [7]);
+  assert.deepEqual(signals(out), ['SIGKILL:100'], 'no SIGCONT: it never runs further');
+  assert.equal(notes(out)[0]!.title, 'CAD Pro was not started');
+  assert.equal(notes(out)[0]!.body, 'All 2 seats of CAD Pro are in use. CAD Pro was stopped before it opened.');
+  assert.equal(en.nextDeadline(), undefined, 'no warning deadline');
+  // Launched again before the kill's exit was seen: stopped and killed at once.
+  assert.deepEqual(signals(en.step({ kind: 'launch', now: at(0.2), product: p, proc: proc(101, 0.15) })), ['SIGSTOP:101', 'SIGKILL:101']);
+  en.step({ kind: 'exit', now: at(0.3), pid: 100 });
+  en.step({ kind: 'exit', now: at(0.3), pid: 101 });
+  assert.equal(en.state.entries.size, 0);
+  // A later launch is a new attempt: stopped and asked again (a seat may be free now).
+  assert.deepEqual(kinds(en.step({ kind: 'launch', now: at(10), product: p, proc: proc(102, 10) })), ['signal', 'acquire']);
+});
+
+test('gate + queue + suspend: waits stopped in the queue (no SIGSTOP twice), SIGCONT when granted; queue + notify: runs while waiting', () => {
+  const en = new Enforcer(settings);
+  const p = product({ gate: true, onDeny: 'suspend', queue: true });
+  const fx = en.step({ kind: 'launch', now: at(0.05), product: p, proc: proc(100) });
+  const req = (fx[1] as Extract<Effect, { kind: 'acquire' }>).request;
+  const q = en.step({ kind: 'acquired', now: at(0.1), key: K, requestId: req.requestId, result: { kind: 'queued', queued: { ticket: 'T1', product: 'cad', position: 1, keepaliveSeconds: 60, maxWaitSeconds: 30, existing: false } } });
+  assert.deepEqual(codes(q), [5]);
+  assert.deepEqual(signals(q), [], 'already stopped by the gate');
+  assert.deepEqual(signals(en.step({ kind: 'launch', now: at(1), product: p, proc: proc(101, 1) })), ['SIGSTOP:101']);
+  const g = en.step({ kind: 'queue', now: at(42), key: K, ticket: 'T1', result: { kind: 'status', status: { status: 'granted', ticket: 'T1', product: 'cad', lease: lease('L9') } } });
+  assert.deepEqual(codes(g), [6, 1, 3, 3]);
+  assert.deepEqual(signals(g), ['SIGCONT:100,101']);
+
+  const en2 = new Enforcer(settings);
+  const pn = product({ gate: true, onDeny: 'notify', queue: true });
+  const fx2 = en2.step({ kind: 'launch', now: at(0.05), product: pn, proc: proc(100) });
+  const req2 = (fx2[1] as Extract<Effect, { kind: 'acquire' }>).request;
+  const q2 = en2.step({ kind: 'acquired', now: at(0.1), key: K, requestId: req2.requestId, result: { kind: 'queued', queued: { ticket: 'T2', product: 'cad', position: 3, keepaliveSeconds: 60, maxWaitSeconds: 30, existing: false } } });
+  assert.deepEqual(signals(q2), ['SIGCONT:100']);
+});
+
+test('gate + deny + notify, and gate offline allow: continued (runs unlicensed / offline); offline deny + suspend: stays stopped', () => {
+  const en = new Enforcer(settings);
+  const p = product({ gate: true, onDeny: 'notify' });
+  const fx = en.step({ kind: 'launch', now: at(0.05), product: p, proc: proc(100) });
+  const req = (fx[1] as Extract<Effect, { kind: 'acquire' }>).request;
+  const out = en.step({ kind: 'acquired', now: at(0.1), key: K, requestId: req.requestId, result: { kind: 'denied', denied } });
+  assert.deepEqual(codes(out), [7]);
+  assert.deepEqual(signals(out), ['SIGCONT:100']);
+
+  const en2 = new Enforcer(settings);
+  const fx2 = en2.step({ kind: 'launch', now: at(0.05), product: product({ gate: true, offline: 'allow' }), proc: proc(100) });
+  const o2 = en2.step({ kind: 'acquired', now: at(0.1), key: K, requestId: (fx2[1] as Extract<Effect, { kind: 'acquire' }>).request.requestId, result: { kind: 'unreachable', error: 'ECONNREFUSED' } });
+  assert.deepEqual(codes(o2), [10]);
+  assert.deepEqual(signals(o2), ['SIGCONT:100']);
+
+  const en3 = new Enforcer(settings);
+  const fx3 = en3.step({ kind: 'launch', now: at(0.05), product: product({ gate: true, offline: 'deny', onDeny: 'suspend', queue: true }), proc: proc(100) });
+  const o3 = en3.step({ kind: 'acquired', now: at(0.1), key: K, requestId: (fx3[1] as Extract<Effect, { kind: 'acquire' }>).request.requestId, result: { kind: 'unreachable', error: 'ECONNREFUSED' } });
+  assert.deepEqual(codes(o3), [7]);
+  assert.deepEqual(signals(o3), [], 'stays stopped until a retry is granted');
+});

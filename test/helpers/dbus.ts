@@ -87,7 +87,7 @@ export async function startScreenSaver(env: NodeJS.ProcessEnv): Promise<ScreenSa
  * A python3-gi stand-in service: prints "ready" once it owns its name, and "emitted WORD" after it
  * emitted the signal for each WORD line written to its stdin.
  */
-async function startStandIn(code: string, args: string[], env: NodeJS.ProcessEnv, what: string): Promise<{ send(word: string): Promise<void>; stop(): Promise<void> }> {
+async function startStandIn(code: string, args: string[], env: NodeJS.ProcessEnv, what: string): Promise<{ send(line: string, word?: string): Promise<void>; stop(): Promise<void> }> {
   const child = spawn(PYTHON_GI, ['-c', code, ...args], { env, stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = lineWaiter(child, what);
   try {
@@ -98,10 +98,11 @@ async function startStandIn(code: string, args: string[], env: NodeJS.ProcessEnv
   }
   const sent = new Map<string, number>();
   return {
-    async send(word) {
+    /** Writes `line`; resolves once the stand-in printed "emitted WORD" (WORD: the line itself unless given). */
+    async send(line, word = line) {
       const n = (sent.get(word) ?? 0) + 1;
       sent.set(word, n);
-      child.stdin!.write(`${word}\n`);
+      child.stdin!.write(`${line}\n`);
       await lines.wait(`emitted ${word}`, n);
     },
     stop: () => killChild(child),
@@ -188,5 +189,84 @@ function lineWaiter(child: ChildProcess, what: string): { wait(line: string, cou
         waiters.push(check);
         check();
       }),
+  };
+}
+
+/**
+ * A stand-in logind Manager for logon/logoff: owns org.freedesktop.login1 on the given bus (used
+ * as the system bus) with ListSessions and the SessionNew / SessionRemoved signals, and a session
+ * object per session with Id, Name, User, Timestamp (us, realtime), Display, Type, Class.
+ * `new ID UID NAME TYPE DISPLAY` and `remove ID` on stdin add / remove a session and emit the signal.
+ */
+const LOGIND_MANAGER_PY = `
+import sys, time
+from gi.repository import Gio, GLib
+XML_M = """<node><interface name="org.freedesktop.login1.Manager">
+<method name="ListSessions"><arg type="a(susso)" direction="out"/></method>
+<signal name="SessionNew"><arg type="s"/><arg type="o"/></signal><signal name="SessionRemoved"><arg type="s"/><arg type="o"/></signal>
+</interface></node>"""
+XML_S = """<node><interface name="org.freedesktop.login1.Session">
+<property name="Id" type="s" access="read"/><property name="Name" type="s" access="read"/>
+<property name="User" type="(uo)" access="read"/><property name="Timestamp" type="t" access="read"/>
+<property name="Display" type="s" access="read"/><property name="Type" type="s" access="read"/>
+<property name="Class" type="s" access="read"/>
+</interface></node>"""
+def path_of(sid):
+    return "/org/freedesktop/login1/session/" + "".join(c if c.isalpha() or (i > 0 and c.isdigit()) else "_%02x" % ord(c) for i, c in enumerate(sid))
+sessions = {}
+loop = GLib.MainLoop()
+conn = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
+iface_m = Gio.DBusNodeInfo.new_for_xml(XML_M).interfaces[0]
+iface_s = Gio.DBusNodeInfo.new_for_xml(XML_S).interfaces[0]
+def call_m(conn, sender, path, iface, method, params, inv):
+    inv.return_value(GLib.Variant("(a(susso))", ([(s["id"], s["uid"], s["name"], "seat0", path_of(s["id"])) for s in sessions.values()],)))
+conn.register_object("/org/freedesktop/login1", iface_m, call_m, None, None)
+def add(sid, uid, name, typ, display):
+    s = {"id": sid, "uid": uid, "name": name, "type": typ, "display": display, "ts": time.time_ns() // 1000}
+    def get(conn, sender, path, iface, prop):
+        return {"Id": GLib.Variant("s", s["id"]), "Name": GLib.Variant("s", s["name"]), "User": GLib.Variant("(uo)", (s["uid"], "/org/freedesktop/login1/user/_%d" % s["uid"])),
+                "Timestamp": GLib.Variant("t", s["ts"]), "Display": GLib.Variant("s", s["display"]), "Type": GLib.Variant("s", s["type"]), "Class": GLib.Variant("s", "user")}[prop]
+    s["reg"] = conn.register_object(path_of(sid), iface_s, None, get, None)
+    sessions[sid] = s
+def acquired(c, name):
+    print("ready", flush=True)
+for spec in sys.argv[1:]:
+    sid, uid, name, typ, display = spec.split(",")
+    add(sid, int(uid), name, typ, display if display != "-" else "")
+Gio.bus_own_name_on_connection(conn, "org.freedesktop.login1", Gio.BusNameOwnerFlags.NONE, acquired, None)
+def on_stdin(ch, cond):
+    line = sys.stdin.readline().strip()
+    if not line:
+        loop.quit()
+        return False
+    words = line.split(" ")
+    if words[0] == "new":
+        add(words[1], int(words[2]), words[3], words[4], words[5] if words[5] != "-" else "")
+        conn.emit_signal(None, "/org/freedesktop/login1", "org.freedesktop.login1.Manager", "SessionNew", GLib.Variant("(so)", (words[1], path_of(words[1]))))
+    elif words[0] == "remove":
+        s = sessions.pop(words[1])
+        conn.unregister_object(s["reg"])
+        conn.emit_signal(None, "/org/freedesktop/login1", "org.freedesktop.login1.Manager", "SessionRemoved", GLib.Variant("(so)", (words[1], path_of(words[1]))))
+    conn.flush_sync(None)
+    print("emitted " + words[0], flush=True)
+    return True
+GLib.io_add_watch(GLib.IOChannel.unix_new(0), GLib.PRIORITY_DEFAULT, GLib.IO_IN | GLib.IO_HUP, on_stdin)
+loop.run()
+`;
+
+export interface LogindSessions {
+  add(s: { id: string; uid: number; name: string; type: string; display?: string }): Promise<void>;
+  remove(id: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** `env` must carry DBUS_SYSTEM_BUS_ADDRESS (a private bus from startSessionBus()). */
+export async function startLogindSessions(env: NodeJS.ProcessEnv, initial: Array<{ id: string; uid: number; name: string; type: string; display?: string }>): Promise<LogindSessions> {
+  const args = initial.map((s) => [s.id, s.uid, s.name, s.type, s.display || '-'].join(','));
+  const standIn = await startStandIn(LOGIND_MANAGER_PY, args, env, 'logind manager stand-in');
+  return {
+    add: (s) => standIn.send(`new ${s.id} ${s.uid} ${s.name} ${s.type} ${s.display || '-'}`, 'new'),
+    remove: (id) => standIn.send(`remove ${id}`, 'remove'),
+    stop: standIn.stop,
   };
 }

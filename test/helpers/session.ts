@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { createWriteStream, writeFileSync } from 'node:fs';
+import { createWriteStream, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENT_BIN, runAgentCli } from './cli.js';
 import { killChild } from './x11.js';
@@ -76,3 +76,14 @@ export function readRecords(dataDir: string, types: string): Array<Record<string
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every file below dir (privacy tests search all of them). */
+export function allFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...allFiles(p));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}

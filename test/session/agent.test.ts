@@ -1,23 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../helpers/cli.js';
-import { readRecords, sleep, startAgentProcess, writeConfig } from '../helpers/session.js';
+import { allFiles, readRecords, sleep, startAgentProcess, writeConfig } from '../helpers/session.js';
 import { activate, startXClient, startXvfb, xdotool } from '../helpers/x11.js';
 
 const SHORT = { breakSeconds: 1, microBreakMaxSeconds: 3, shortBreakMaxSeconds: 8, inputEventIntervalSeconds: 5 };
-
-function allFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...allFiles(p));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
 
 test('focus switches between two X clients are attributed to the right executables; a typed secret is found nowhere', async (t) => {
   const dir = tempDir(t, 'ua-focus-');
@@ -65,7 +55,8 @@ test('focus switches between two X clients are attributed to the right executabl
   assert.ok(msgCounts.keyboard >= secret.length, JSON.stringify([...byApp]));
   assert.equal(msgCounts.mouse, 0, JSON.stringify([...byApp]));
   assert.equal(logoCounts.keyboard, 0, JSON.stringify([...byApp]));
-  assert.ok(logoCounts.mouse >= 8, JSON.stringify([...byApp]));
+  // 6 relative moves + 1 wheel step (the warp onto xlogo is not input for XInput2; uiohook counts it too).
+  assert.ok(logoCounts.mouse >= 7, JSON.stringify([...byApp]));
   const work = readRecords(data, 'work').filter((w) => w.periodType === 'extended');
   assert.equal(work.length, 1);
   assert.deepEqual(new Set(work[0]!.applications.map((a: { application: string }) => a.application)), new Set(['/usr/bin/xlogo', '/usr/bin/xmessage']));

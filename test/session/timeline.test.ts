@@ -15,10 +15,18 @@ function typeKeys(env: NodeJS.ProcessEnv, n: number, delayMs: number): { first: 
   return { first, last: Date.now() };
 }
 
-/** Moves the mouse `n` times, one every `delayMs`. */
-function moveMouse(env: NodeJS.ProcessEnv, n: number, delayMs: number): { first: number; last: number } {
+/**
+ * Moves the mouse `n` times, one every `delayMs`. For XInput2: relative XTEST moves (an absolute
+ * `mousemove` is a pointer warp, which raw events do not report). For uiohook: warps, because
+ * Xvfb hands RECORD clients XTEST motion only at its next output flush (here: when xdotool exits,
+ * up to the whole phase late), while a warp is a request and is flushed at once.
+ */
+function moveMouse(env: NodeJS.ProcessEnv, n: number, delayMs: number, how: 'relative' | 'warp' = 'relative'): { first: number; last: number } {
   const args: string[] = [];
-  for (let i = 0; i < n; i++) args.push('mousemove', String(100 + (i % 50) * 5), String(200 + (i % 7)), 'sleep', String(delayMs / 1000));
+  for (let i = 0; i < n; i++) {
+    if (how === 'relative') args.push('mousemove_relative', '--', String(i % 2 ? 5 : -5), String(i % 3 ? 2 : -2), 'sleep', String(delayMs / 1000));
+    else args.push('mousemove', String(100 + (i % 50) * 5), String(200 + (i % 7)), 'sleep', String(delayMs / 1000));
+  }
   args.pop();
   args.pop();
   const first = Date.now();
@@ -38,7 +46,7 @@ async function runTimeline(
   t: { after(fn: () => void | Promise<void>): void },
   activity: Record<string, number>,
   script: (env: NodeJS.ProcessEnv) => Promise<Record<string, { first: number; last: number }>>,
-  input: 'auto' | 'idle-poll' = 'auto',
+  input: 'auto' | 'xinput2' | 'hooks' | 'idle-poll' = 'auto',
 ) {
   const dir = tempDir(t, 'ua-session-');
   const x = await startXvfb({ wm: true });
@@ -58,7 +66,8 @@ async function runTimeline(
   );
   t.after(() => session.stop());
   await session.waitForOutput(/connected to the daemon/);
-  assert.match(session.output(), input === 'idle-poll' ? /"mode":"idle-poll","source":"x11-screensaver"/ : /"mode":"hooks"/);
+  const expectSource = { auto: /"mode":"hooks","source":"xinput2"/, xinput2: /"mode":"hooks","source":"xinput2"/, hooks: /"mode":"hooks","source":"uiohook"/, 'idle-poll': /"mode":"idle-poll","source":"x11-screensaver"/ };
+  assert.match(session.output(), expectSource[input]);
   await sleep(300);
   const phases = await script(x.env);
   const stopAt = Date.now();
@@ -67,64 +76,76 @@ async function runTimeline(
   return { records, phases, stopAt, appExe: '/usr/bin/xlogo', dir };
 }
 
-test('scripted timeline with shortened thresholds: exact breaks and work periods within 0.5 s', async (t) => {
-  // break >= 1 s; microbreak < 3 s; short < 8 s; extended >= 8 s.
-  const activity = { breakSeconds: 1, microBreakMaxSeconds: 3, shortBreakMaxSeconds: 8, inputEventIntervalSeconds: 5 };
-  const { records, phases, stopAt } = await runTimeline(t, activity, async (env) => {
-    const typing1 = typeKeys(env, 15, 100); // ~1.5 s typing
-    await sleep(2000); // microbreak
-    const mouse = moveMouse(env, 10, 100); // ~1 s mouse
-    await sleep(4500); // short break
-    const typing2 = typeKeys(env, 10, 100); // ~1 s typing
-    await sleep(300); // under breakSeconds: no break before the stop
-    return { typing1, mouse, typing2 };
+/** What the scripted timeline yields, without the times: the same for either input source. */
+const shapeOf = (records: Array<Record<string, any>>) =>
+  records
+    .filter((r) => r.type !== 'input-events')
+    .map((r) => (r.type === 'break' ? ['break', r.breakType, r.endReason] : ['work', r.periodType, r.keyboard, r.mouse, r.mouseMoves, r.application, r.endReason]));
+const shapes = new Map<string, unknown>();
+
+for (const input of ['xinput2', 'hooks'] as const) {
+  test(`scripted timeline with shortened thresholds (${input}): exact breaks and work periods within 0.5 s`, async (t) => {
+    // break >= 1 s; microbreak < 3 s; short < 8 s; extended >= 8 s.
+    const activity = { breakSeconds: 1, microBreakMaxSeconds: 3, shortBreakMaxSeconds: 8, inputEventIntervalSeconds: 5 };
+    const { records, phases, stopAt } = await runTimeline(t, activity, async (env) => {
+      const typing1 = typeKeys(env, 15, 100); // ~1.5 s typing
+      await sleep(2000); // microbreak
+      const mouse = moveMouse(env, 10, 100, input === 'hooks' ? 'warp' : 'relative'); // ~1 s mouse
+      await sleep(4500); // short break
+      const typing2 = typeKeys(env, 10, 100); // ~1 s typing
+      await sleep(300); // under breakSeconds: no break before the stop
+      return { typing1, mouse, typing2 };
+    }, input);
+    const { typing1, mouse, typing2 } = phases as Record<string, { first: number; last: number }>;
+    const breaks = records.filter((r) => r.type === 'break');
+    const work = records.filter((r) => r.type === 'work');
+    shapes.set(input, shapeOf(records));
+    // Both sources ran the same script (xinput2 first): the same breaks, periods and counts.
+    if (input === 'hooks') assert.deepEqual(shapes.get('hooks'), shapes.get('xinput2'));
+    assert.deepEqual(
+      breaks.map((b) => [b.breakType, b.endReason]),
+      [
+        ['microbreak', 'input'],
+        ['short', 'input'],
+      ],
+      JSON.stringify(breaks),
+    );
+    near(Date.parse(breaks[0]!.start), typing1.last, 'microbreak start');
+    near(Date.parse(breaks[0]!.end), mouse.first, 'microbreak end');
+    near(Date.parse(breaks[1]!.start), mouse.last, 'short break start');
+    near(Date.parse(breaks[1]!.end), typing2.first, 'short break end');
+    assert.deepEqual(
+      work.map((w) => w.periodType),
+      ['uninterrupted', 'uninterrupted', 'extended'],
+      JSON.stringify(work),
+    );
+    const [u1, u2, ext] = work;
+    near(Date.parse(u1!.start), typing1.first, 'first uninterrupted start');
+    near(Date.parse(u1!.end), mouse.last, 'first uninterrupted end');
+    near(Date.parse(u2!.start), typing2.first, 'second uninterrupted start');
+    near(Date.parse(u2!.end), typing2.last, 'second uninterrupted end');
+    near(Date.parse(ext!.start), typing1.first, 'extended start');
+    near(Date.parse(ext!.end), typing2.last, 'extended end');
+    assert.equal(u2!.endReason, 'session-end');
+    // Counts: 25 keys typed (xdotool type sends press+release; only presses count), 10 moves.
+    assert.equal(ext!.keyboard, 25);
+    assert.equal(u1!.keyboard, 15);
+    assert.equal(u1!.mouse, 10);
+    assert.equal(u1!.application, '/usr/bin/xlogo');
+    for (const r of records) {
+      assert.equal(typeof r.seq, 'number');
+      assert.equal(r.user, 'root');
+      assert.equal(r.uid, 0);
+      assert.equal(typeof r.host, 'string');
+      assert.equal(r.inputSource, 'hooks');
+      assert.ok(Date.parse(r.end) <= stopAt + 500);
+    }
+    const ie = records.filter((r) => r.type === 'input-events');
+    assert.equal(ie.reduce((s, r) => s + r.keyboard, 0), 25);
+    assert.equal(ie.reduce((s, r) => s + r.mouse, 0), 10);
+    assert.ok(ie.every((r) => r.application === '/usr/bin/xlogo'));
   });
-  const { typing1, mouse, typing2 } = phases as Record<string, { first: number; last: number }>;
-  const breaks = records.filter((r) => r.type === 'break');
-  const work = records.filter((r) => r.type === 'work');
-  assert.deepEqual(
-    breaks.map((b) => [b.breakType, b.endReason]),
-    [
-      ['microbreak', 'input'],
-      ['short', 'input'],
-    ],
-    JSON.stringify(breaks),
-  );
-  near(Date.parse(breaks[0]!.start), typing1.last, 'microbreak start');
-  near(Date.parse(breaks[0]!.end), mouse.first, 'microbreak end');
-  near(Date.parse(breaks[1]!.start), mouse.last, 'short break start');
-  near(Date.parse(breaks[1]!.end), typing2.first, 'short break end');
-  assert.deepEqual(
-    work.map((w) => w.periodType),
-    ['uninterrupted', 'uninterrupted', 'extended'],
-    JSON.stringify(work),
-  );
-  const [u1, u2, ext] = work;
-  near(Date.parse(u1!.start), typing1.first, 'first uninterrupted start');
-  near(Date.parse(u1!.end), mouse.last, 'first uninterrupted end');
-  near(Date.parse(u2!.start), typing2.first, 'second uninterrupted start');
-  near(Date.parse(u2!.end), typing2.last, 'second uninterrupted end');
-  near(Date.parse(ext!.start), typing1.first, 'extended start');
-  near(Date.parse(ext!.end), typing2.last, 'extended end');
-  assert.equal(u2!.endReason, 'session-end');
-  // Counts: 25 keys typed (xdotool type sends press+release; only presses count), 10 moves.
-  assert.equal(ext!.keyboard, 25);
-  assert.equal(u1!.keyboard, 15);
-  assert.equal(u1!.mouse, 10);
-  assert.equal(u1!.application, '/usr/bin/xlogo');
-  for (const r of records) {
-    assert.equal(typeof r.seq, 'number');
-    assert.equal(r.user, 'root');
-    assert.equal(r.uid, 0);
-    assert.equal(typeof r.host, 'string');
-    assert.equal(r.inputSource, 'hooks');
-    assert.ok(Date.parse(r.end) <= stopAt + 500);
-  }
-  const ie = records.filter((r) => r.type === 'input-events');
-  assert.equal(ie.reduce((s, r) => s + r.keyboard, 0), 25);
-  assert.equal(ie.reduce((s, r) => s + r.mouse, 0), 10);
-  assert.ok(ie.every((r) => r.application === '/usr/bin/xlogo'));
-});
+}
 
 test('the issue timeline with default thresholds (5 s / 60 s / 600 s): 3 s typing, 7 s pause, 2 s mouse, 65 s pause, 4 s typing', async (t) => {
   const { records, phases } = await runTimeline(t, {}, async (env) => {

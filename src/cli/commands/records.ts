@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { journalPath } from '../../config/paths.js';
+import { LOGONS_CURSOR, summarizeSessions, type OpenSession } from '../../collectors/sessions/ledger.js';
 import { Journal, type StoredRecord } from '../../journal/journal.js';
 import { action, resolveConfig, withCommonOptions, type CommonOptions } from '../common.js';
 
@@ -12,6 +13,7 @@ interface RecordsOptions extends CommonOptions {
   since?: string;
   format: 'jsonl' | 'table';
   limit?: number;
+  summary?: 'sessions';
 }
 
 function parseType(value: string, previous: string[] = []): string[] {
@@ -46,6 +48,10 @@ export function registerRecords(program: Command): void {
       return v;
     }, 'jsonl')
     .option('-n, --limit <n>', 'at most this many records', parseLimit)
+    .option('--summary <what>', 'print a summary instead of records: sessions (logon/logoff per user)', (v) => {
+      if (v !== 'sessions') throw new InvalidArgumentError('sessions');
+      return v;
+    })
     .action(
       action((options: RecordsOptions) => {
         const { dataDir } = resolveConfig(options);
@@ -62,6 +68,17 @@ export function registerRecords(program: Command): void {
         });
         const types = options.type && !options.type.includes('all') ? options.type : undefined;
         const journal = Journal.open(path, { readonly: true });
+        if (options.summary === 'sessions') {
+          try {
+            // Uploaded records leave the journal: the sessions open now come from the logons
+            // component's own bookkeeping (its journal cursor), so they show either way.
+            const open = (journal.getCursor<OpenSession[]>(LOGONS_CURSOR) ?? []).map((o) => ({ code: 15, time: new Date(o.since).toISOString(), user: o.user, display: o.display, session: o.session }));
+            printSessions([...journal.iterate({ types: ['usage-event'], since: options.since }), ...open], options.format);
+          } finally {
+            journal.close();
+          }
+          return;
+        }
         try {
           const out = createWriter(options.format);
           let n = 0;
@@ -75,6 +92,19 @@ export function registerRecords(program: Command): void {
         }
       }),
     );
+}
+
+/** Logon/logoff (15/16) paired per user: one JSON line each, or a table. */
+function printSessions(events: Array<{ code?: unknown; time: string; user?: unknown; display?: unknown; session?: unknown }>, format: 'jsonl' | 'table'): void {
+  const rows = summarizeSessions(events.filter((e): e is typeof e & { code: number } => typeof e.code === 'number'), Date.now());
+  if (format === 'jsonl') {
+    for (const r of rows) process.stdout.write(`${JSON.stringify({ summary: 'sessions', ...r })}\n`);
+    return;
+  }
+  const header = ['USER', 'SESSIONS', 'OPEN', 'SECONDS', 'FIRST LOGON', 'LAST LOGOFF', 'DISPLAYS'];
+  const cells = rows.map((r) => [r.user, String(r.sessions), String(r.open), String(r.totalSeconds), r.firstLogon ?? '-', r.lastLogoff ?? '-', r.displays.join(',') || '-']);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  for (const line of [header, ...cells]) process.stdout.write(`${line.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
 }
 
 /** JSONL puts `type` and `seq` first so every line reads the same way; table is for people. */

@@ -30,9 +30,9 @@ export function registerSession(program: Command): void {
     .option('--queue <path>', 'local queue for records the daemon has not acknowledged yet (default: ~/.local/state/usage-agent/queue.db)')
     .option(
       '--input <mode>',
-      'auto (hooks, else idle-time polling), hooks, or idle-poll',
+      'auto (XInput2 raw events on X11, else uiohook hooks, else idle-time polling), xinput2, hooks, or idle-poll',
       (v: string) => {
-        if (v !== 'auto' && v !== 'hooks' && v !== 'idle-poll') throw new InvalidArgumentError('auto, hooks or idle-poll');
+        if (v !== 'auto' && v !== 'xinput2' && v !== 'hooks' && v !== 'idle-poll') throw new InvalidArgumentError('auto, xinput2, hooks or idle-poll');
         return v;
       },
       'auto',

@@ -263,7 +263,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
         emittedLedger: merger.ledgerSize(),
         recordsEmitted: emitted,
         identity: names.stats(),
-        launchWatcher: watcher ? { pollMs: ctx.config.leases.launchPollMs, polls: watcher.polls } : null,
+        launchWatcher: watcher ? { pollMs: ctx.config.leases.launchPollMs, polls: watcher.polls, scans: watcher.scans, probes: watcher.probes, execs: watcher.execs } : null,
         pacct:
           pacct.mode === 'off'
             ? { mode: 'off', reason: pacct.reason }

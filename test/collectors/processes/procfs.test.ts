@@ -102,3 +102,76 @@ test('launch watcher: onStart and onExit for a real child, existing processes ar
   await new Promise((res) => setTimeout(res, 200));
   assert.ok(exited.includes(child.pid!), 'child exit seen');
 });
+
+test('launch watcher: /proc/loadavg decides: nothing moved -> nothing read; new ids probed (threads told apart); /proc listed only for exits, at most every 500 ms', async (t) => {
+  const { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const root = mkdtempSync(join(tmpdir(), 'ua-proc-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  cpSync(join(FIX, 't1'), root, { recursive: true });
+  const loadavg = (tasks: number, last: number) => writeFileSync(join(root, 'loadavg'), `0.10 0.05 0.01 1/${tasks} ${last}\n`);
+  /** A task in the fixture /proc: a copy of process 100 with its own ids and comm. */
+  const task = (id: number, tgid: number, comm: string) => {
+    cpSync(join(FIX, 't1', '100'), join(root, String(id)), { recursive: true });
+    const dir = join(root, String(id));
+    writeFileSync(join(dir, 'stat'), readFileSync(join(dir, 'stat'), 'latin1').replace('100 (my (odd) prog)', `${id} (${comm})`));
+    writeFileSync(join(dir, 'status'), readFileSync(join(dir, 'status'), 'latin1').replace('Tgid:\t100', `Tgid:\t${tgid}`).replace('Pid:\t100', `Pid:\t${id}`));
+  };
+  loadavg(312, 4242);
+  const names = new PasswdNames(join(FIX, 'passwd'), join(FIX, 'group'));
+  const r = new ProcfsReader({ procRoot: root, names, hz: 100, pageSize: 4096, monoNow: () => 0 });
+  assert.equal(r.taskChangeToken(), 312 * 4_194_304 + 4242);
+  const w = new ProcessWatcher(r, 60_000);
+  t.after(() => w.stop());
+  const started: string[] = [];
+  const exited: number[] = [];
+  w.onStart((p) => started.push(`${p.pid}:${p.command}`));
+  w.onExit((p) => exited.push(p.pid));
+  const counts = () => [w.polls, w.scans, w.probes];
+  assert.deepEqual(counts(), [1, 1, 0]); // the baseline listing
+  // A new task while loadavg is unchanged (cannot happen on a real kernel): nothing is read.
+  task(4243, 4243, 'cadpro');
+  w.poll();
+  assert.deepEqual([counts(), started], [[2, 1, 0], []]);
+  // The last PID moved by one: that id is probed, no listing.
+  loadavg(313, 4243);
+  w.poll();
+  assert.deepEqual([counts(), started], [[3, 1, 1], ['4243:cadpro']]);
+  // A thread of it (its id has a /proc entry with Tgid 4243): not a process.
+  task(4244, 4243, 'cadpro');
+  loadavg(314, 4244);
+  w.poll();
+  assert.deepEqual([counts(), started], [[4, 1, 2], ['4243:cadpro']]);
+  // A fork shows its parent's image until it execs, and an exec creates no task: the young
+  // process is re-read without a listing, and the exec is a start of the new image.
+  task(4245, 4245, 'bash');
+  loadavg(315, 4245);
+  w.poll();
+  writeFileSync(join(root, '4245', 'stat'), readFileSync(join(root, '4245', 'stat'), 'latin1').replace('(bash)', '(cadpro)'));
+  w.poll();
+  assert.deepEqual([counts(), started, w.execs], [[6, 1, 3], ['4243:cadpro', '4245:bash', '4245:cadpro'], 1]);
+  // An older process is reaped (the count fell, no new id): a listing is due, but not within
+  // 500 ms of the last one.
+  rmSync(join(root, '300'), { recursive: true });
+  loadavg(314, 4245);
+  w.poll();
+  assert.deepEqual([w.scans, exited], [1, []]);
+  await new Promise((res) => setTimeout(res, 520));
+  w.poll(); // loadavg unchanged since, but the listing is due now
+  assert.deepEqual([w.scans, exited], [2, [300]]);
+  w.poll();
+  assert.equal(w.scans, 2);
+  // A jump of more ids than are probed one by one: a listing.
+  task(9000, 9000, 'late');
+  loadavg(315, 9000);
+  w.poll();
+  assert.deepEqual([w.scans, started.at(-1)], [3, '9000:late']);
+  // Without /proc/loadavg every poll lists /proc.
+  rmSync(join(root, 'loadavg'));
+  const r2 = new ProcfsReader({ procRoot: root, names, hz: 100, pageSize: 4096, monoNow: () => 0 });
+  assert.ok(Number.isNaN(r2.taskChangeToken()));
+  const w2 = new ProcessWatcher(r2, 60_000);
+  w2.poll();
+  w2.poll();
+  assert.equal(w2.scans, 2);
+});
