@@ -58,10 +58,14 @@ export async function startXvfb(options: { wm?: boolean } = {}): Promise<XServer
   try {
     if (!existsSync(`/tmp/.X11-unix/X${display.slice(1)}`)) throw new Error(`no socket for ${display}`);
     if (options.wm) {
-      const wm = spawn('openbox', ['--sm-disable'], { env, stdio: 'ignore' });
+      const wm = spawn('openbox', ['--sm-disable'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
       children.push(wm);
-      // Ready once it advertises itself as an EWMH window manager.
-      await waitFor(() => spawnSync('xprop', ['-root', '_NET_SUPPORTING_WM_CHECK'], { env, encoding: 'utf8' }).stdout.includes('window id'), 10_000);
+      let wmErr = '';
+      wm.stderr!.on('data', (d: Buffer) => (wmErr += d.toString()));
+      // Ready once it advertises itself as an EWMH window manager (a loaded machine can take a while).
+      await waitFor(() => spawnSync('xprop', ['-root', '_NET_SUPPORTING_WM_CHECK'], { env, encoding: 'utf8' }).stdout.includes('window id'), 30_000).catch((err: Error) => {
+        throw new Error(`openbox on ${display} did not come up (${wm.exitCode === null ? 'still running' : `exited with ${wm.exitCode}`}): ${err.message}; openbox said: ${wmErr.slice(-2000)}`);
+      });
     }
   } catch (err) {
     await stop();

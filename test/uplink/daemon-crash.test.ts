@@ -99,10 +99,24 @@ test('kill -9 of the usage-agent daemon during uploads, repeated: the server hol
     await sleep(50);
     s = journalState(agent.dataDir);
   }
+  // Before the clean stop the server has everything; the stop itself journals the logoffs (16) of
+  // the sessions it vouched for, which go up at the next start: nothing else may be left behind.
+  const beforeStop = journalState(agent.dataDir);
+  assert.equal(beforeStop.acked, beforeStop.lastSeq, 'the server acknowledged everything the journal produced');
   assert.equal(await agent.stop(), 0, 'clean stop');
   s = journalState(agent.dataDir);
+  const j = Journal.open(join(agent.dataDir, 'journal.db'), { readonly: true });
+  try {
+    const tail = j.database.prepare('SELECT type, body FROM records WHERE seq > ?').all(beforeStop.acked) as Array<{ type: string; body: string }>;
+    for (const r of tail) {
+      const b = JSON.parse(r.body) as { code?: number; reason?: string };
+      assert.deepEqual([r.type, b.code, b.reason], ['usage-event', 16, 'agent-stopped'], `only stop-time logoffs are journaled at the stop: ${r.body}`);
+    }
+  } finally {
+    j.close();
+  }
+  s = beforeStop;
   assert.ok(s.lastSeq >= n, `every handed-over record was journaled (lastSeq ${s.lastSeq}, records ${n})`);
-  assert.equal(s.acked, s.lastSeq, 'the server acknowledged everything the journal produced');
 
   // The server: seqs 1..lastSeq, each exactly once, under one agent identity.
   assert.equal(srv.query<{ n: number }>('SELECT count(*) AS n FROM agents')[0]!.n, 1, 'one identity across all restarts');

@@ -114,7 +114,8 @@ test('records --summary sessions: sessions per user from the journal, the one op
   const table = runAgentCli(['records', '--data-dir', data, '--summary', 'sessions', '--format', 'table']);
   assert.match(table.stdout, /^USER\s+SESSIONS\s+OPEN\s+SECONDS/);
   assert.match(table.stdout, /\nroot\s+3\s+1\s+\d+/);
-  const events = runAgentCli(['records', '--data-dir', data, '--type', 'usage-event']).stdout.trim().split('\n').map((l) => JSON.parse(l) as { code: number });
+  // Session events only: the daemon journals other usage events too (the software audit's 24).
+  const events = runAgentCli(['records', '--data-dir', data, '--type', 'usage-event']).stdout.trim().split('\n').map((l) => JSON.parse(l) as { code: number; product: string }).filter((e) => e.product === 'session');
   assert.deepEqual(events.map((e) => e.code), [15, 16, 15, 16, 15]);
 });
 
@@ -135,7 +136,7 @@ test('logind where present (a stand-in on a private system bus): its graphical s
   t.after(() => daemon.stop());
   await daemon.waitForOutput(/listening for session agents/);
   const events = () =>
-    runAgentCli(['records', '--data-dir', data, '--type', 'usage-event']).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { code: number; time: string; session: string; source: string; display: string });
+    runAgentCli(['records', '--data-dir', data, '--type', 'usage-event']).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { code: number; product: string; time: string; session: string; source: string; display: string }).filter((e) => e.product === 'session');
   await waitFor(() => events().length === 1, 10_000, 100);
   assert.deepEqual(events().map((e) => [e.code, e.session, e.source, e.display]), [[15, 'c7', 'logind', x.display]]);
   const t15 = Date.parse(events()[0]!.time);
