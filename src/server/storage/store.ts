@@ -4,7 +4,6 @@
  * database only through this interface and the portable queries of `Queries`.
  */
 import type { UploadRecord } from '../../protocol/v1.js';
-import type { CheckedUpload } from '../upload-check.js';
 import type { Queries } from './queries.js';
 import type { RecordTable } from './records.js';
 import type { Dialect } from './sql.js';
@@ -67,7 +66,6 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export type { CheckedUpload };
 
 /** A database given as a URL `postgres://` or `postgresql://` is PostgreSQL; anything else is a SQLite file. */
 export function isPostgresUrl(db: string): boolean {
