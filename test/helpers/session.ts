@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { createWriteStream, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, createWriteStream, readdirSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { AGENT_BIN, runAgentCli } from './cli.js';
 import { killChild } from './x11.js';
 
@@ -87,3 +87,19 @@ export function allFiles(dir: string): string[] {
   }
   return out;
 }
+
+/**
+ * A `wrap` for startAgentProcess that runs the agent as another user (uid, gid). The checkout may
+ * sit below a directory only root can enter (a mktemp dir, as in a fresh clone), so the project is
+ * bind-mounted at a world-traversable path in a private mount namespace and run from there.
+ */
+export function asUser(uid: number, gid: number, mountPoint: string): (command: string, args: string[]) => [string, string[]] {
+  chmodSync(mountPoint, 0o755);
+  const projectRoot = resolve(AGENT_BIN, '..', '..', '..', '..');
+  return (command, args) => {
+    const [bin, ...rest] = args;
+    const script = `mount --bind "$1" "$2" && mp="$2" node="$3" bin="$4" && shift 4 && exec setpriv --reuid=${uid} --regid=${gid} --clear-groups "$node" "$mp/$bin" "$@"`;
+    return ['unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', projectRoot, mountPoint, command, relative(projectRoot, bin), ...rest]];
+  };
+}
+

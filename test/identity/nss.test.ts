@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { runAgentCli, tempDir } from '../helpers/cli.js';
 import { createDirectory, withExtrausers, type Directory } from '../helpers/nss.js';
-import { readRecords, sleep, startAgentProcess, writeConfig, type Proc } from '../helpers/session.js';
+import { asUser, readRecords, sleep, startAgentProcess, writeConfig, type Proc } from '../helpers/session.js';
 import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
 
 const DANA = { name: 'ua-dir-dana', uid: 71234, group: 'ua-dir-eng', gid: 71235 };
@@ -90,7 +90,7 @@ for (const variant of [
     const session = startAgentProcess(
       ['session', '--config', config, '--socket', socket, '--queue', join(home, 'queue.db'), '--log-level', 'info'],
       join(dir, 'session.log'),
-      { uid: DANA.uid, gid: DANA.gid, cwd: home, env: { PATH: process.env.PATH, HOME: home } },
+      { wrap: asUser(DANA.uid, DANA.gid, tempDir(t, 'usage-agent-as-dana-')), cwd: home, env: { PATH: process.env.PATH, HOME: home } },
     );
     t.after(() => session.stop());
     await session.waitForOutput(/connected to the daemon/);
