@@ -36,11 +36,6 @@ export class Renewals {
     });
   }
 
-  /** Writes made so far (each covers every renewal in flight at the time). */
-  get flushes(): number {
-    return this.batch.flushes;
-  }
-
   forget(leaseId: string): void {
     this.owners.delete(leaseId);
   }

@@ -38,10 +38,6 @@ export class LeaseService {
     this.queue = new QueuePolls(store, this.products, this.seats, cfg, clock, log);
   }
 
-  product(id: string): Promise<Product | undefined> {
-    return this.products.get(id);
-  }
-
   allProducts(): Promise<Product[]> {
     return this.products.all();
   }

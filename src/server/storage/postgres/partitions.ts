@@ -22,7 +22,9 @@ export interface PartitionNeed {
 const slug = (type: string) => type.replace(/-/g, '_');
 
 export class Partitions {
+  /** Needs already handled in this process, and the need key of each partition made for one. */
   private readonly known = new Set<string>();
+  private readonly keyOfPartition = new Map<string, string>();
   private readonly otherTypes = new Set<string>();
 
   constructor(
@@ -51,7 +53,10 @@ export class Partitions {
       if (this.known.has(key)) continue;
       this.known.add(key);
       const p = this.spec(n);
-      if (p) missing.set(p.name, p);
+      if (p) {
+        missing.set(p.name, p);
+        this.keyOfPartition.set(p.name, key);
+      }
     }
     if (missing.size === 0) return;
     const c = await this.pool.connect();
@@ -77,7 +82,7 @@ export class Partitions {
       await c.query('COMMIT');
     } catch (err) {
       await c.query('ROLLBACK').catch(() => undefined);
-      for (const p of missing.values()) for (const k of [...this.known]) if (k.endsWith(p.starts.slice(0, 7))) this.known.delete(k);
+      for (const p of missing.values()) this.forget(p.name);
       throw err;
     } finally {
       c.release();
@@ -115,7 +120,14 @@ export class Partitions {
     } finally {
       c.release();
     }
-    for (const p of drop) for (const k of [...this.known]) if (k.endsWith(p.starts.slice(0, 7))) this.known.delete(k);
+    for (const p of drop) this.forget(p.name);
     return drop.map((p) => p.name);
+  }
+
+  /** A partition that is gone (dropped, or never made): the next row that needs it makes it again. */
+  private forget(name: string): void {
+    const key = this.keyOfPartition.get(name);
+    if (key !== undefined) this.known.delete(key);
+    this.keyOfPartition.delete(name);
   }
 }
