@@ -7,66 +7,11 @@
  * file and speak for two uids.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { createConnection, type Socket } from 'node:net';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { IPC_VERSION, lineReader } from '../../src/ipc/protocol.js';
 import { startAgent } from '../helpers/agent.js';
-
-type Msg = { kind: string; [k: string]: unknown };
-
-interface RawSession {
-  socket: Socket;
-  messages: Msg[];
-  send(m: Record<string, unknown>): void;
-  next(kind: string, after?: number): Promise<Msg>;
-}
-
-function connect(socketPath: string): RawSession {
-  const socket = createConnection(socketPath);
-  const messages: Msg[] = [];
-  const waiters = new Set<() => void>();
-  socket.on('data', lineReader((l) => {
-    messages.push(JSON.parse(l) as Msg);
-    for (const w of waiters) w();
-  }, () => socket.destroy()));
-  socket.on('error', () => undefined);
-  socket.on('close', () => {
-    messages.push({ kind: 'closed' });
-    for (const w of waiters) w();
-  });
-  const s: RawSession = {
-    socket,
-    messages,
-    send: (m) => socket.write(`${JSON.stringify({ v: IPC_VERSION, ...m })}\n`),
-    next: (kind, after = 0) =>
-      new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${kind} within 60 s; got ${JSON.stringify(messages)}`)), 60_000);
-        const look = () => {
-          const m = messages.slice(after).find((x) => x.kind === kind || (x.kind === 'closed' && kind !== 'closed'));
-          if (!m) return;
-          waiters.delete(look);
-          clearTimeout(timer);
-          resolve(m);
-        };
-        waiters.add(look);
-        look();
-      }),
-  };
-  return s;
-}
-
-/** hello -> challenge -> auth with the uid's token file -> welcome (or the daemon's error). */
-async function session(socketPath: string, uid: number, queueId: string): Promise<RawSession & { welcome: Msg }> {
-  const s = connect(socketPath);
-  await new Promise<void>((r) => s.socket.once('connect', () => r()));
-  s.send({ kind: 'hello', uid, pid: process.pid, queueId, input: { mode: 'none' } });
-  const challenge = await s.next('challenge');
-  s.send({ kind: 'auth', token: readFileSync(String(challenge.tokenPath), 'utf8') });
-  const welcome = s.messages.find((m) => m.kind === 'error') ?? (await Promise.race([s.next('welcome'), s.next('error')]));
-  return Object.assign(s, { welcome });
-}
+import { connect, session } from '../helpers/session-peer.js';
 
 const work = (id: number) => {
   const t = new Date(Date.UTC(2026, 11, 1, 9, 0, id)).toISOString();
