@@ -35,6 +35,7 @@ export const TEST_PACKAGES: Readonly<Record<string, string>> = {
   systemd: 'systemd-analyze for the unit checks',
   'python3-gi': 'the stand-in screensaver on a private bus',
   openssl: 'certificates made in the TLS tests',
+  sqlite3: 'the sqlite3 CLI edits a stopped agent\'s journal in the tamper tests',
   chromium: "the console tests drive Debian's headless Chromium (playwright-core, never a downloaded browser)",
   'util-linux': 'setpriv checks the unit capabilities',
   'dpkg-dev': 'dpkg-deb builds the packages the packaging and software-audit tests install',
