@@ -29,6 +29,11 @@ export const V1_PATHS = {
   openapi: '/v1/openapi.json',
   reportUsage: '/v1/reports/usage',
   reportUsageLog: '/v1/reports/usage/log',
+  reportSoftware: '/v1/reports/software',
+  reportSoftwareProducts: '/v1/reports/software/products',
+  reportSoftwareReclaim: '/v1/reports/software/reclaim',
+  reportSoftwareInventory: '/v1/reports/software/inventory',
+  reportSoftwareHistory: '/v1/reports/software/history',
   metrics: '/metrics',
 } as const;
 
@@ -440,6 +445,7 @@ export const PROCESS_FIELDS = {
   command: 'string', exe: 'string', start: 'time', end: 'time', elapsedSeconds: 'number',
   cpuUserSeconds: 'number', cpuSystemSeconds: 'number', avgRssBytes: 'number', maxRssBytes: 'number',
   avgVirtualBytes: 'number', readBytes: 'number', writeBytes: 'number', exitCode: 'integer', source: 'string',
+  package: 'string', packageVersion: 'string', packageSource: 'string',
 } as const satisfies Record<string, FieldKind>;
 
 export const PROCESS_INTERVAL_FIELDS = {
@@ -501,8 +507,7 @@ export interface ProcessFields {
 }
 /**
  * Process records of licensed and logged products also carry the installed package that owns the
- * executable. Not typed fields (not in PROCESS_FIELDS) on purpose: the server keeps them in the
- * process row's `extra` JSON until it has columns for them.
+ * executable (the software audit's installed-vs-used reports join on it).
  */
 export interface ProcessPackageFields {
   package: string;

@@ -23,6 +23,7 @@ import leaseRoutes from './routes/leases.js';
 import policyRoutes from './routes/policy.js';
 import queueRoutes from './routes/queue.js';
 import reportRoutes from './routes/reports.js';
+import softwareRoutes from './routes/software.js';
 import systemRoutes from './routes/system.js';
 import { openStore, type Store } from './storage/store.js';
 
@@ -72,6 +73,10 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store): Promise<S
     frameworkErrors: frameworkErrorHandler,
   });
   app.server.on('connect', answerConnect);
+  // A client that half-closes after its request still wants the answer (RFC 9112 9.6); by default
+  // node's HTTP server drops the request in flight when the FIN arrives (the fuzz suite found it).
+  // With this set it answers, then closes; an idle half-closed connection is still ended at once.
+  (app.server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
   app.removeContentTypeParser('text/plain');
   // Same protection against prototype poisoning as fastify's parser, without its regex scans of
   // bodies that cannot carry poison (json-body.ts).
@@ -88,7 +93,7 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store): Promise<S
 
   await app.register(errorsPlugin, { bodyLimitBytes: cfg.limits.bodyLimitBytes });
   await app.register(authPlugin, { store, adminTokens: cfg.reports.adminTokens });
-  for (const routesPlugin of [enrollRoutes, policyRoutes, leaseRoutes, queueRoutes, eventRoutes, systemRoutes, reportRoutes]) {
+  for (const routesPlugin of [enrollRoutes, policyRoutes, leaseRoutes, queueRoutes, eventRoutes, systemRoutes, reportRoutes, softwareRoutes]) {
     await app.register(routesPlugin, { ctx });
   }
 

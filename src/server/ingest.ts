@@ -7,6 +7,7 @@
 import { RECORD_TYPE_FIELDS } from '../protocol/v1.js';
 import type { Metrics } from './metrics.js';
 import { RECORD_TABLE_NAMES, batchRows } from './storage/records.js';
+import { applySoftwareChanges, softwareChanges } from './storage/software.js';
 import type { Store } from './storage/store.js';
 import type { CheckedUpload } from './upload-check.js';
 
@@ -27,13 +28,16 @@ export async function ingest(store: Store, metrics: Metrics, agentId: string, up
   }
   await store.prepareRecords(records);
   return store.transaction(async (tx): Promise<IngestResult> => {
-    const acked = (await tx.agentForUpdate(agentId))!.acked_seq;
+    const agent = (await tx.agentForUpdate(agentId))!;
+    const acked = agent.acked_seq;
     const plan = planIngest(acked, seqs, through);
     const rows = batchRows(agentId, records, plan.store, hasExtra);
     for (const table of RECORD_TABLE_NAMES) {
       const t = rows.tables[table];
       if (t.rows > 0) await tx.insertRecords(table, t.values, t.rows);
     }
+    // The software audit's current state moves with the records that describe it, in seq order.
+    if (rows.perType.has('software')) await applySoftwareChanges(tx.sql, softwareChanges(agentId, agent.host, plan.store.map((i) => records[i])));
     if (plan.ackedThroughSeq !== acked) await tx.setAcked(agentId, plan.ackedThroughSeq);
     const base = { ackedThroughSeq: plan.ackedThroughSeq, stored: plan.store.length, duplicates: plan.duplicates };
     const result: IngestResult = plan.gap ? { ok: false, ...base, ...plan.gap } : { ok: true, ...base };

@@ -21,6 +21,7 @@
  * already open when the report starts. Anything still open at the report end (a lease never
  * returned, a ticket still waiting) counts as open until then.
  */
+import { toCsv } from './csv.js';
 import type { Queries, ReportEventRow } from './storage/queries.js';
 import type { ServerEvent } from './storage/types.js';
 
@@ -515,12 +516,7 @@ export async function usageReport(db: Queries, q: UsageReportQuery): Promise<Usa
 
 // ---- CSV -----------------------------------------------------------------------------------------
 
-const csvCell = (v: unknown): string => {
-  if (v === null || v === undefined) return '';
-  const s = String(v);
-  return /[",\n\r]/.test(s) || /^[=+\-@\t]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-};
-const csv = (head: string[], rows: unknown[][]) => [head, ...rows].map((r) => r.map(csvCell).join(',')).join('\n') + '\n';
+const csv = toCsv;
 const HH = Array.from({ length: 24 }, (_, h) => String(h).padStart(2, '0'));
 const BUCKET_FIELDS = [
   ['Hours', 'hours'], ['TotalUsed', 'totalUsed'], ['TotalDesired', 'totalDesired'], ['MaxUsed', 'maxUsed'], ['MaxDesired', 'maxDesired'],

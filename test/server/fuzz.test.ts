@@ -42,6 +42,19 @@ before(async () => {
 });
 after(async () => srv?.cleanup());
 
+test('a client that half-closes after its request still gets the answer (a long-poll: the FIN arrives first)', async () => {
+  const reply = await new Promise<string>((resolve) => {
+    const s = connect(srv.port, '127.0.0.1');
+    let got = '';
+    s.setTimeout(15_000, () => s.destroy());
+    s.on('data', (d) => (got += d.toString('latin1')));
+    s.on('close', () => resolve(got));
+    s.on('connect', () => s.end(`GET /v1/queue/${ticket}?wait=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${b.agentToken}\r\n\r\n`));
+  });
+  assert.match(reply, /^HTTP\/1\.1 200 /, JSON.stringify(reply.slice(0, 200)));
+  assert.match(reply, /"status":"waiting"/);
+});
+
 interface Route {
   method: string;
   path: string;

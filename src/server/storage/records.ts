@@ -17,7 +17,7 @@ export const RECORD_TABLES = {
       ['agent_id', T], ['seq', I], ['type', T], ['time', T], ['host', T], ['user', T], ['uid', I], ['grp', T], ['gid', I], ['pid', I], ['ppid', I],
       ['command', T], ['exe', T], ['start', T], ['end', T], ['elapsed_seconds', R], ['cpu_user_seconds', R], ['cpu_system_seconds', R],
       ['avg_rss_bytes', R], ['max_rss_bytes', R], ['avg_virtual_bytes', R], ['read_bytes', R], ['write_bytes', R], ['exit_code', I],
-      ['source', T], ['interval_start', T], ['interval_end', T], ['cpu_seconds', R], ['extra', T],
+      ['source', T], ['interval_start', T], ['interval_end', T], ['cpu_seconds', R], ['package', T], ['package_version', T], ['package_source', T], ['extra', T],
     ] as readonly Col[],
   },
   activity: {
@@ -94,7 +94,8 @@ export function batchRows(agentId: string, records: readonly UploadRecord[], ind
         t.values.push(
           agentId, r.seq, r.type, time, host, v(r.user), v(r.uid), v(r.group), v(r.gid), v(r.pid), v(r.ppid), v(r.command), v(r.exe), utc(r.start), utc(r.end),
           v(r.elapsedSeconds), v(r.cpuUserSeconds), v(r.cpuSystemSeconds), v(r.avgRssBytes), v(r.maxRssBytes), v(r.avgVirtualBytes), v(r.readBytes),
-          v(r.writeBytes), v(r.exitCode), v(r.source), utc(r.intervalStart), utc(r.intervalEnd), v(r.cpuSeconds), hasExtra[idx] ? extra(r) : null,
+          v(r.writeBytes), v(r.exitCode), v(r.source), utc(r.intervalStart), utc(r.intervalEnd), v(r.cpuSeconds), v(r.package), v(r.packageVersion), v(r.packageSource),
+          hasExtra[idx] ? extra(r) : null,
         );
         t.rows++;
         break;

@@ -12,6 +12,7 @@
  */
 import type pg from 'pg';
 import { EVENT_CODE_TABLE } from '../../../protocol/event-codes.js';
+import { SOFTWARE_INSTALLED } from '../software-ddl.js';
 
 const V1 = `
 CREATE TABLE IF NOT EXISTS event_names (code integer PRIMARY KEY, name text NOT NULL, description text NOT NULL);
@@ -90,8 +91,19 @@ CREATE TABLE IF NOT EXISTS record_partitions (
 );
 `;
 
+/** The software audit: package columns on process records (from \`extra\`), what each host has installed now. */
+const V2 = `
+ALTER TABLE process_records ADD COLUMN IF NOT EXISTS package text;
+ALTER TABLE process_records ADD COLUMN IF NOT EXISTS package_version text;
+ALTER TABLE process_records ADD COLUMN IF NOT EXISTS package_source text;
+UPDATE process_records SET package = extra::jsonb->>'package', package_version = extra::jsonb->>'packageVersion',
+  package_source = extra::jsonb->>'packageSource' WHERE extra LIKE '%"package"%';
+CREATE INDEX IF NOT EXISTS process_records_package ON process_records (package, host) WHERE package IS NOT NULL;
+${SOFTWARE_INSTALLED}
+`;
+
 /** Migration N brings the schema from version N-1 to N. */
-const MIGRATIONS: readonly string[] = [V1];
+const MIGRATIONS: readonly string[] = [V1, V2];
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
 /** pg_advisory_xact_lock key of migrations ("usage-server migrate"). */
 const MIGRATE_LOCK = 7_463_221_001;

@@ -4,6 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import { EVENT_CODE_TABLE } from '../../../protocol/event-codes.js';
+import { SOFTWARE_INSTALLED } from '../software-ddl.js';
 
 const V1 = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,8 +81,22 @@ UPDATE allocations SET seat_key = replace(seat_key, char(0), char(31)) WHERE ins
 UPDATE queue SET seat_key = replace(seat_key, char(0), char(31)) WHERE instr(seat_key, char(0)) > 0;
 `;
 
+/**
+ * The software audit on the server: the package owning a process's executable gets columns (it was
+ * in \`extra\`), and what is installed on each host now, kept from the agents' software records.
+ */
+const V3 = `
+ALTER TABLE process_records ADD COLUMN package TEXT;
+ALTER TABLE process_records ADD COLUMN package_version TEXT;
+ALTER TABLE process_records ADD COLUMN package_source TEXT;
+UPDATE process_records SET package = json_extract(extra, '$.package'), package_version = json_extract(extra, '$.packageVersion'),
+  package_source = json_extract(extra, '$.packageSource') WHERE extra LIKE '%"package"%';
+CREATE INDEX IF NOT EXISTS process_records_package ON process_records (package, host) WHERE package IS NOT NULL;
+${SOFTWARE_INSTALLED}
+`;
+
 /** Migration N brings the schema from version N-1 to N. */
-const MIGRATIONS: readonly string[] = [V1, V2];
+const MIGRATIONS: readonly string[] = [V1, V2, V3];
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
 export function migrateSqlite(db: Database.Database): void {
