@@ -23,7 +23,7 @@ import { openApiText } from '../protocol/openapi.js';
 import { createServer } from './app.js';
 import { ConfigError, EX_CONFIG, ProductConfigSchema, loadServerConfig, type ServerConfig } from './config.js';
 import { revokeAgent, revokeAllocation, revokeLease, setSeats, upsertProducts } from './leases/admin.js';
-import { logToCsv, REPORT_PERIODS, summariesToCsv, usageReport, type ReportPeriod } from './reports.js';
+import { logToCsv, REPORT_PERIODS, summariesToCsv, usageReport, type ReportPeriod } from './reports/index.js';
 import { isPostgresUrl, openStore as openStoreAt, type Store } from './storage/store.js';
 import { copySqliteToPostgres } from './storage/copy.js';
 import { openPostgresStore, redactUrl, type PostgresStore } from './storage/postgres/store.js';

@@ -1,0 +1,11 @@
+/**
+ * The report engine: pure report functions over event and interval lists, their loaders through
+ * the storage interface, CSV, and the reference-004 log-file export. Pages, downloads, the CLI and
+ * scheduled delivery import from here only (README.md in this folder lists the API).
+ */
+export * from './calendar.js';
+export * from './pairing.js';
+export * from './averages.js';
+export * from './usage.js';
+export * from './csv.js';
+export * from './load.js';
