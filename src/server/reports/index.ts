@@ -9,3 +9,4 @@ export * from './averages.js';
 export * from './usage.js';
 export * from './csv.js';
 export * from './load.js';
+export * from './logfiles.js';

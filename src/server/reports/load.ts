@@ -2,6 +2,7 @@
 import type { Queries, ReportEventRow } from '../storage/queries.js';
 import { DAY_MS, iso, type SummaryPeriod } from './calendar.js';
 import type { ReportEvent } from './pairing.js';
+import { buildLogFiles, type LogFile, type LogMode } from './logfiles.js';
 import { buildUsageReport, type UsageReport } from './usage.js';
 
 const toEvent = (r: ReportEventRow): ReportEvent => ({
@@ -44,3 +45,21 @@ export async function usageReport(db: Queries, q: UsageReportQuery): Promise<Usa
   return buildUsageReport({ events, from, to, end: Math.min(to, q.now), periods: q.periods, productNames: names });
 }
 
+
+export interface LogFilesQuery {
+  /** First and last UTC day, inclusive (YYYY-MM-DD). */
+  from: string;
+  to: string;
+  mode?: LogMode;
+  product?: string;
+  now: number;
+}
+
+/** The reference-004 file tree of [from, to] (logfiles.ts), read from the store. */
+export async function logFiles(db: Queries, q: LogFilesQuery): Promise<LogFile[]> {
+  const from = Date.parse(q.from + 'T00:00:00Z');
+  const to = Date.parse(q.to + 'T00:00:00Z') + DAY_MS;
+  const names = Object.fromEntries((await db.products()).map((r) => [r.id, r.name]));
+  const events = await loadReportEvents(db, { from, to, product: q.product });
+  return buildLogFiles({ events, from, to, end: Math.min(to, q.now), mode: q.mode, productNames: names });
+}
