@@ -21,3 +21,4 @@ export * from './harvest.js';
 export * from './processes.js';
 export * from './work.js';
 export * from './offline.js';
+export * from './loaders.js';
