@@ -18,7 +18,7 @@
  * part-week is averaged over its own busiest days. Quiet hours and weekends do not dilute the figure
  * as they do the plain time-weighted average (total ÷ hours), which the reports give beside it.
  */
-import { dayStart, refWeekStart, weekday } from './calendar.js';
+import { DAY_MS, HOUR_MS, dayStart, refWeekStart } from './calendar.js';
 
 export const BUSIEST_HOURS = 8;
 export const BUSIEST_DAYS = 5;
@@ -44,58 +44,139 @@ export function meanOfTop(values: readonly number[], k: number): number {
   return top.reduce((s, x) => s + x, 0) / top.length;
 }
 
-export function weightedAverages(levels: readonly HourLevel[]): WeightedAverages {
-  const days = new Map<number, Array<number | undefined>>();
-  for (const { t, level } of levels) {
-    const d = dayStart(t);
-    let hours = days.get(d);
-    if (!hours) days.set(d, (hours = new Array<number | undefined>(24)));
-    hours[(t - d) / 3_600_000] = level;
-  }
-  const dayValue = new Map<number, number>();
-  for (const [d, hours] of days) dayValue.set(d, meanOfTop(hours.filter((x): x is number => x !== undefined), BUSIEST_HOURS));
+/** Sum of the `k` largest of `values` (which may hold fewer). */
+function sumOfTop(values: number[], k: number): number {
+  if (values.length > k) values.sort((a, b) => b - a);
+  let s = 0;
+  for (let i = 0; i < Math.min(k, values.length); i++) s += values[i];
+  return s;
+}
 
-  const weeks = new Map<number, number[]>();
-  for (const d of days.keys()) {
-    const w = refWeekStart(d);
-    let list = weeks.get(w);
-    if (!list) weeks.set(w, (list = []));
-    list.push(d);
-  }
-  let sum = 0;
-  let weight = 0;
-  const hodSum = new Array<number>(24).fill(0);
-  const hodWeight = new Array<number>(24).fill(0);
-  for (const list of weeks.values()) {
-    sum += meanOfTop(list.map((d) => dayValue.get(d)!), BUSIEST_DAYS) * list.length;
-    weight += list.length;
-    for (let h = 0; h < 24; h++) {
-      const vals = list.map((d) => days.get(d)![h]).filter((x): x is number => x !== undefined);
-      if (vals.length === 0) continue;
-      hodSum[h] += meanOfTop(vals, BUSIEST_DAYS) * vals.length;
-      hodWeight[h] += vals.length;
+interface DayUse {
+  day: number;
+  /** Level of each hour (0 where idle or not covered). */
+  levels: Float64Array;
+  /** Mean of the day's busiest 8 covered hours. */
+  value: number;
+}
+
+/**
+ * One product's (or user's) hourly levels over the report span [from, end), kept sparse: only the
+ * days with usage are stored; every other covered day and hour is a zero, counted, never stored.
+ * `averages(start, end)` gives a summary row's weighted averages; rows start and end at UTC
+ * midnights or at the span's edges, so an hour's coverage is the same for every row.
+ */
+export class WeightedTimeline {
+  private readonly days: DayUse[];
+
+  constructor(licenseHours: ReadonlyMap<number, number>, private readonly from: number, private readonly end: number) {
+    const byDay = new Map<number, DayUse>();
+    for (const [slot, lh] of licenseHours) {
+      if (lh === 0) continue;
+      const d = dayStart(slot);
+      let u = byDay.get(d);
+      if (!u) byDay.set(d, (u = { day: d, levels: new Float64Array(24), value: 0 }));
+      u.levels[(slot - d) / HOUR_MS] += lh / this.covered(slot);
+    }
+    this.days = [...byDay.values()].sort((a, b) => a.day - b.day);
+    for (const u of this.days) {
+      const covered = this.coveredHours(u.day);
+      u.value = covered > 0 ? sumOfTop(Array.from(u.levels), Math.min(BUSIEST_HOURS, covered)) / Math.min(BUSIEST_HOURS, covered) : 0;
     }
   }
-  const dowSum = new Array<number>(7).fill(0);
-  const dowN = new Array<number>(7).fill(0);
-  for (const [d, v] of dayValue) {
-    dowSum[weekday(d)] += v;
-    dowN[weekday(d)]++;
+
+  /** The part (0..1] of the clock hour at `slot` inside [from, end). */
+  private covered(slot: number): number {
+    return Math.max(0, Math.min(this.end, slot + HOUR_MS) - Math.max(this.from, slot)) / HOUR_MS;
   }
-  return {
-    average: weight > 0 ? sum / weight : 0,
-    hourOfDay: hodSum.map((s, h) => (hodWeight[h] > 0 ? s / hodWeight[h] : 0)),
-    dayOfWeek: dowSum.map((s, w) => (dowN[w] > 0 ? s / dowN[w] : 0)),
-  };
+
+  private coveredHours(day: number): number {
+    let n = 0;
+    for (let h = 0; h < 24; h++) if (this.covered(day + h * HOUR_MS) > 0) n++;
+    return n;
+  }
+
+  private firstDayFrom(t: number): number {
+    let lo = 0;
+    let hi = this.days.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.days[mid].day < t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  averages(start: number, end: number): WeightedAverages {
+    let sum = 0;
+    let weight = 0;
+    const hodSum = new Array<number>(24).fill(0);
+    const hodWeight = new Array<number>(24).fill(0);
+    const dowSum = new Array<number>(7).fill(0);
+    const dowN = new Array<number>(7).fill(0);
+    const hourValues = new Float64Array(24 * 7);
+    const hourCount = new Uint8Array(24);
+    for (let w = refWeekStart(start); w < end; w += 7 * DAY_MS) {
+      const a = Math.max(w, dayStart(start));
+      const b = Math.min(w + 7 * DAY_MS, end);
+      // Covered days and, per hour, covered days of this week inside the row: only its first and
+      // last day can be cut by the span's edges.
+      let days = 0;
+      const perHour = new Array<number>(24).fill(0);
+      const last = b - DAY_MS;
+      for (let d = a; d < b; d += DAY_MS) {
+        const edge = d === a || d >= last;
+        let any = false;
+        for (let h = 0; h < 24; h++) {
+          if (edge) {
+            const slot = d + h * HOUR_MS;
+            if (!(slot < end && slot + HOUR_MS > start && this.covered(slot) > 0)) continue;
+          }
+          perHour[h]++;
+          any = true;
+        }
+        if (any) {
+          days++;
+          dowN[(new Date(d).getUTCDay() + 6) % 7]++;
+        }
+      }
+      if (days === 0) continue;
+      const values: number[] = [];
+      hourCount.fill(0);
+      for (let i = this.firstDayFrom(a); i < this.days.length && this.days[i].day < b; i++) {
+        const u = this.days[i];
+        values.push(u.value);
+        dowSum[(new Date(u.day).getUTCDay() + 6) % 7] += u.value;
+        for (let h = 0; h < 24; h++) if (u.levels[h] !== 0) hourValues[h * 7 + hourCount[h]++] = u.levels[h];
+      }
+      const k = Math.min(BUSIEST_DAYS, days);
+      sum += (sumOfTop(values, k) / k) * days;
+      weight += days;
+      for (let h = 0; h < 24; h++) {
+        if (perHour[h] === 0) continue;
+        const kh = Math.min(BUSIEST_DAYS, perHour[h]);
+        let top = 0;
+        if (hourCount[h] > 0) {
+          // At most 7 values (one a day): sort them in place, take the largest kh.
+          const v = hourValues.subarray(h * 7, h * 7 + hourCount[h]).sort();
+          for (let j = v.length - 1; j >= Math.max(0, v.length - kh); j--) top += v[j];
+        }
+        hodSum[h] += (top / kh) * perHour[h];
+        hodWeight[h] += perHour[h];
+      }
+    }
+    return {
+      average: weight > 0 ? sum / weight : 0,
+      hourOfDay: hodSum.map((s, h) => (hodWeight[h] > 0 ? s / hodWeight[h] : 0)),
+      dayOfWeek: dowSum.map((s, w) => (dowN[w] > 0 ? s / dowN[w] : 0)),
+    };
+  }
 }
 
-/** Hourly levels of [start, end) from license-hours per clock hour (hours without an entry are 0). */
-export function hourLevels(licenseHours: ReadonlyMap<number, number>, start: number, end: number): HourLevel[] {
-  const out: HourLevel[] = [];
-  for (let h = Math.floor(start / 3_600_000) * 3_600_000; h < end; h += 3_600_000) {
-    const covered = (Math.min(end, h + 3_600_000) - Math.max(start, h)) / 3_600_000;
-    if (covered > 0) out.push({ t: h, level: (licenseHours.get(h) ?? 0) / covered });
-  }
-  return out;
+/** The weighted averages of whole hourly levels (every hour from the first to the last given is covered; missing ones are 0). */
+export function weightedAverages(levels: readonly HourLevel[]): WeightedAverages {
+  if (levels.length === 0) return { average: 0, hourOfDay: new Array<number>(24).fill(0), dayOfWeek: new Array<number>(7).fill(0) };
+  const from = Math.min(...levels.map((l) => l.t));
+  const end = Math.max(...levels.map((l) => l.t)) + HOUR_MS;
+  return new WeightedTimeline(new Map(levels.map((l) => [l.t, l.level])), from, end).averages(from, end);
 }
-

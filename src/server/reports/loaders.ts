@@ -4,7 +4,7 @@
  * functions of this folder. README.md lists them.
  */
 import type { Queries } from '../storage/queries.js';
-import type { EventCodeRow, RecordFilter } from '../storage/report-queries.js';
+import type { EventCodeRow, ProcessSumRow, RecordFilter } from '../storage/report-queries.js';
 import { activeReport, type ActiveReport, type ActivityInterval } from './active.js';
 import { checkTimeZone, iso } from './calendar.js';
 import { concurrency, efficiencyCurve, type ConcurrencySeries, type EfficiencyCurve } from './concurrency.js';
@@ -205,13 +205,17 @@ export interface ProcessesPage { rows: ProcessAccountingRow[]; hourly: HourlyRow
 export async function processesPage(q: Queries, f: ReportFilters, opts: { by?: readonly ProcessDimension[]; limit?: number } = {}): Promise<ProcessesPage> {
   checkFilters(f);
   const rf = await recordFilter(q, f);
-  const sums: ProcessSums[] = (await q.reports.processSums(rf)).map((r) => ({
+  const by = opts.by ?? ['command'];
+  const toSums = (rows: ProcessSumRow[]): ProcessSums[] => rows.map((r) => ({
     command: r.command ?? '', exe: r.exe ?? '', user: r.user ?? '', host: r.host ?? '', exitCode: r.exit_code, count: r.n, cpuSeconds: r.cpu, elapsedSeconds: r.elapsed, ioBytes: r.io, memoryByteSeconds: r.mem,
   }));
+  const sums = toSums(await q.reports.processSums(rf, by.map((d) => (d === 'exit' ? 'exit_code' : d))));
+  // Cost per product: by program and exit status only (few groups, whatever the users and hosts).
+  const perProgram = toSums(await q.reports.processSums(rf, ['command', 'exe', 'exit_code']));
   const hourly = hourlyProcessAccounting((await q.reports.intervalSums(rf)).map((r) => ({ hour: r.hour, command: r.command ?? '', count: r.n, cpuSeconds: r.cpu, elapsedSeconds: r.elapsed, ioBytes: r.io, rssByteSeconds: r.rss })));
   const { programs } = await productInfo(q);
   const wanted = f.product ? { [f.product]: programs[f.product] ?? [] } : programs;
-  return { rows: processAccounting(sums, opts.by ?? ['command'], opts.limit ?? 200), hourly, products: productCosts(sums, wanted) };
+  return { rows: processAccounting(sums, by, opts.limit ?? 200), hourly, products: productCosts(perProgram, wanted) };
 }
 
 /** Work patterns per user, or per group (`by: 'group'`: each user's most frequent process group). */

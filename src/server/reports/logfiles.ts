@@ -52,7 +52,7 @@ function summaryCells(r: UsageSummaryRow, user: string, withWeekdays: boolean): 
 }
 
 /** A tab-separated cell: tabs and line breaks inside a value become spaces (the format has no quoting). */
-const cell = (v: unknown) => (v === null || v === undefined ? '' : String(v).replace(/[\t\r\n]/g, ' '));
+const cell = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'number' ? String(v) : String(v).replace(/[\t\r\n]/g, ' '));
 const tsv = (head: readonly string[], rows: readonly (readonly unknown[])[]) => [head, ...rows].map((r) => r.map(cell).join('\t')).join('\n') + '\n';
 
 function logCells(l: UsageLogRow): unknown[] {

@@ -19,7 +19,7 @@
  * `buildUsageReport` is a PURE function of the server's usage events. Anything still open at the
  * report end (a lease never returned, a ticket still waiting) counts as open until then.
  */
-import { hourLevels, weightedAverages } from './averages.js';
+import { WeightedTimeline } from './averages.js';
 import { DAY_MS, HOUR_MS, REPORT_PERIODS, dayKey, dayStart, hms, iso, periodOf, round3, splitAtUtcMidnight, weekday, type SummaryPeriod } from './calendar.js';
 import { pairEvents, type LogKind, type ReportEvent, type Span } from './pairing.js';
 
@@ -257,6 +257,17 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
       }
     };
     while (i < x.edges.length && x.edges[i].t <= from) apply(x.edges[i++]);
+    // Every period starts at a UTC midnight: the rows an instant adds to change only with its day.
+    let rowsDay = NaN;
+    let rows: UsageSummaryRow[] = [];
+    const rowsAt = (t: number) => {
+      const d = dayStart(t);
+      if (d !== rowsDay) {
+        rowsDay = d;
+        rows = periods.map((p) => acc(p, product, t).row);
+      }
+      return rows;
+    };
     const denyTimes = [...x.denyAt.keys()].sort((a, b) => a - b);
     let di = 0;
     let t = from;
@@ -267,8 +278,7 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
         const desired = used + waiting + x.denyAt.get(t)!;
         const h = new Date(t).getUTCHours();
         const w = weekday(t);
-        for (const p of periods) {
-          const r = acc(p, product, t).row;
+        for (const r of rowsAt(t)) {
           r.maxDesired = Math.max(r.maxDesired, desired);
           r.hourOfDay[h].maxDesired = Math.max(r.hourOfDay[h].maxDesired, desired);
           r.dayOfWeek[w].maxDesired = Math.max(r.dayOfWeek[w].maxDesired, desired);
@@ -287,8 +297,7 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
         const slot = Math.floor(t / HOUR_MS) * HOUR_MS;
         x.usedByHour.set(slot, (x.usedByHour.get(slot) ?? 0) + used * hours);
         x.desiredByHour.set(slot, (x.desiredByHour.get(slot) ?? 0) + desired * hours);
-        for (const p of periods) {
-          const r = acc(p, product, t).row;
+        for (const r of rowsAt(t)) {
           r.totalUsed += used * hours;
           r.totalDesired += desired * hours;
           r.maxUsed = Math.max(r.maxUsed, used);
@@ -307,13 +316,21 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
   }
 
   const summaries: UsageSummaryRow[] = [];
-  const noHours = new Map<number, number>();
+  const timelines = new Map<string, { used: WeightedTimeline; desired: WeightedTimeline }>();
+  const timeline = (product: string) => {
+    let x = timelines.get(product);
+    if (!x) {
+      const tl = byProduct.get(product);
+      timelines.set(product, (x = { used: new WeightedTimeline(tl?.usedByHour ?? new Map(), from, end), desired: new WeightedTimeline(tl?.desiredByHour ?? new Map(), from, end) }));
+    }
+    return x;
+  };
   for (const { row, users } of accs.values()) {
     const start = Date.parse(row.start);
     const stop = Date.parse(row.end);
-    const tl = byProduct.get(row.product);
-    const wu = weightedAverages(hourLevels(tl?.usedByHour ?? noHours, start, stop));
-    const wd = weightedAverages(hourLevels(tl?.desiredByHour ?? noHours, start, stop));
+    const tl = timeline(row.product);
+    const wu = tl.used.averages(start, stop);
+    const wd = tl.desired.averages(start, stop);
     row.hourOfDay.forEach((b, h) => ((b.weightedAverageUsed = round3(wu.hourOfDay[h])), (b.weightedAverageDesired = round3(wd.hourOfDay[h]))));
     row.dayOfWeek.forEach((b, d) => ((b.weightedAverageUsed = round3(wu.dayOfWeek[d])), (b.weightedAverageDesired = round3(wd.dayOfWeek[d]))));
     const r: UsageSummaryRow = {

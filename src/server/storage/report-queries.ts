@@ -41,6 +41,11 @@ export interface IntervalSumRow { hour: string; command: string | null; n: numbe
 export interface ActivitySumRow { user: string | null; type: 'break' | 'work' | 'input-events'; break_type: string | null; period_type: string | null; n: number; total: number; longest: number; keyboard: number; mouse: number; switches: number }
 export interface ActivityRow { type: 'break' | 'work' | 'input-events'; user: string | null; host: string | null; application: string | null; start: string | null; end: string | null; keyboard: number | null; mouse: number | null }
 
+/** The columns process sums can be grouped by. */
+export const PROCESS_COLUMNS = ['command', 'exe', 'user', 'host', 'exit_code'] as const;
+export type ProcessColumn = (typeof PROCESS_COLUMNS)[number];
+const quoteCol = (c: ProcessColumn) => (c === 'user' ? '"user"' : c);
+
 export class ReportQueries {
   constructor(private readonly sql: Sql) {}
 
@@ -84,12 +89,18 @@ export class ReportQueries {
     return this.sql.all(`SELECT "user", grp, count(*) AS n FROM process_records WHERE type = 'process' AND "user" IS NOT NULL AND grp IS NOT NULL GROUP BY "user", grp`);
   }
 
-  processSums(f: RecordFilter): Promise<ProcessSumRow[]> {
+  /**
+   * Sums of completed processes grouped by some of command, exe, user, host and exit code (the
+   * others come back null): the database returns one row per group, not per process.
+   */
+  processSums(f: RecordFilter, by: readonly ProcessColumn[]): Promise<ProcessSumRow[]> {
     const w = where(f);
+    const cols = PROCESS_COLUMNS.map((c) => (by.includes(c) ? quoteCol(c) : `NULL AS ${quoteCol(c)}`)).join(', ');
+    const group = by.length ? ` GROUP BY ${by.map(quoteCol).join(', ')}` : '';
     return this.sql.all<ProcessSumRow>(
-      'SELECT command, exe, "user", host, exit_code, count(*) AS n, sum(coalesce(cpu_user_seconds, 0) + coalesce(cpu_system_seconds, 0)) AS cpu, ' +
+      `SELECT ${cols}, count(*) AS n, sum(coalesce(cpu_user_seconds, 0) + coalesce(cpu_system_seconds, 0)) AS cpu, ` +
         'sum(coalesce(elapsed_seconds, 0)) AS elapsed, sum(coalesce(read_bytes, 0) + coalesce(write_bytes, 0)) AS io, sum(coalesce(avg_rss_bytes, 0) * coalesce(elapsed_seconds, 0)) AS mem ' +
-        `FROM process_records WHERE type = 'process' AND ${w.sql} GROUP BY command, exe, "user", host, exit_code`,
+        `FROM process_records WHERE type = 'process' AND ${w.sql}${group}`,
       w.params,
     );
   }
