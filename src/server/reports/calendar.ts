@@ -109,6 +109,15 @@ export function checkTimeZone(timeZone: string): void {
   }
 }
 
+export function isTimeZone(timeZone: string): boolean {
+  try {
+    checkTimeZone(timeZone);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Local hour (0-23), weekday (0 = Monday) and UTC offset (ms) of t in an IANA zone. */
 export function zonedParts(t: number, timeZone: string): { hour: number; weekday: number; offsetMs: number } {
   if (timeZone === 'UTC') return { hour: new Date(t).getUTCHours(), weekday: weekday(t), offsetMs: 0 };

@@ -22,3 +22,6 @@ export * from './processes.js';
 export * from './work.js';
 export * from './offline.js';
 export * from './loaders.js';
+export * from './tables.js';
+export * from './alerts.js';
+export * from './delivery.js';
