@@ -25,39 +25,76 @@ export function harvestReport(input: {
 }): HarvestReport {
   const { from, end } = input;
   const sorted = [...input.events].sort((a, b) => a.time - b.time);
+  const key = (product: string, user: string | null | undefined) => `${product}\u0000${user ?? ''}`;
+  // Obtains per product and user (in time order), and the agent's idle notifications likewise.
+  const obtains = new Map<string, number[]>();
+  const obtainsByProduct = new Map<string, ReportEvent[]>();
+  for (const e of sorted) {
+    if (e.code !== 1) continue;
+    const k = key(e.product, e.user);
+    let l = obtains.get(k);
+    if (!l) obtains.set(k, (l = []));
+    l.push(e.time);
+    let p = obtainsByProduct.get(e.product);
+    if (!p) obtainsByProduct.set(e.product, (p = []));
+    p.push(e);
+  }
+  const notes = new Map<string, IdleNotification[]>();
+  for (const n of input.notifications ?? []) {
+    if (!ACTION[n.messageKey]) continue;
+    const k = key(n.product, n.user);
+    let l = notes.get(k);
+    if (!l) notes.set(k, (l = []));
+    l.push(n);
+  }
+  const firstAtOrAfter = (list: readonly number[], t: number) => {
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid] < t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < list.length ? list[lo] : undefined;
+  };
   const releases: IdleRelease[] = [];
   for (const e of sorted) {
     if (e.code !== 2 || e.reason !== 'idle' || e.time < from || e.time >= end) continue;
-    const next = sorted.find((x) => x.code === 1 && x.time >= e.time && x.product === e.product && x.user === e.user);
-    const until = next && next.time < end ? next.time : null;
+    const k = key(e.product, e.user);
+    const next = firstAtOrAfter(obtains.get(k) ?? [], e.time);
+    const until = next !== undefined && next < end ? next : null;
     // The agent's notification about this release (same user and product, within a minute after it).
-    const note = input.notifications?.find((n) => n.product === e.product && n.user === e.user && ACTION[n.messageKey] && n.time >= e.time && n.time <= e.time + 60_000);
+    const note = notes.get(k)?.find((n) => n.time >= e.time && n.time <= e.time + 60_000);
     releases.push({
       t: e.time, product: e.product, user: e.user ?? '', host: e.host ?? '', leaseId: e.leaseId ?? null,
       action: note ? ACTION[note.messageKey] : 'release', givenBackHours: ((until ?? end) - e.time) / 3_600_000, until,
     });
   }
-  const { spans } = pairEvents(input.events);
-  const steps = stepSeries(spans, from, end);
   const per = new Map<string, HarvestProduct>();
   const row = (p: string) => {
     let r = per.get(p);
     if (!r) per.set(p, (r = { product: p, idleReleases: 0, suspends: 0, terminations: 0, givenBackHours: 0, denialsAvoided: 0 }));
     return r;
   };
+  const releasesOf = new Map<string, IdleRelease[]>();
   for (const r of releases) {
     const x = row(r.product);
     x.idleReleases++;
     if (r.action === 'suspend') x.suspends++;
     if (r.action === 'terminate') x.terminations++;
     x.givenBackHours += r.givenBackHours;
+    let l = releasesOf.get(r.product);
+    if (!l) releasesOf.set(r.product, (l = []));
+    l.push(r);
   }
+  const harvested = input.events.filter((e) => releasesOf.has(e.product));
+  const steps = harvested.length ? stepSeries(pairEvents(harvested).spans, from, end) : new Map();
   for (const x of per.values()) {
     const seats = input.seats?.[x.product];
     if (seats === null || seats === undefined) continue;
-    const mine = releases.filter((r) => r.product === x.product);
-    for (const e of sorted) {
-      if (e.code !== 1 || e.product !== x.product || e.time < from || e.time >= end) continue;
+    const mine = releasesOf.get(x.product)!;
+    for (const e of obtainsByProduct.get(x.product) ?? []) {
+      if (e.time < from || e.time >= end) continue;
       // Seats given back at this instant by others than the one checking out.
       const givenBack = mine.filter((r) => r.t <= e.time && (r.until ?? Infinity) > e.time && r.user !== e.user).length;
       if (givenBack === 0) continue;
