@@ -209,13 +209,14 @@ export async function processesPage(q: Queries, f: ReportFilters, opts: { by?: r
   const toSums = (rows: ProcessSumRow[]): ProcessSums[] => rows.map((r) => ({
     command: r.command ?? '', exe: r.exe ?? '', user: r.user ?? '', host: r.host ?? '', exitCode: r.exit_code, count: r.n, cpuSeconds: r.cpu, elapsedSeconds: r.elapsed, ioBytes: r.io, memoryByteSeconds: r.mem,
   }));
-  const sums = toSums(await q.reports.processSums(rf, by.map((d) => (d === 'exit' ? 'exit_code' : d))));
-  // Cost per product: by program and exit status only (few groups, whatever the users and hosts).
-  const perProgram = toSums(await q.reports.processSums(rf, ['command', 'exe', 'exit_code']));
+  // One scan: grouped by the page's dimensions and by program and exit status (for the cost per
+  // product); both tables are then summed from it here.
+  const cols = [...new Set([...by.map((d) => (d === 'exit' ? 'exit_code' : d)), 'command', 'exe', 'exit_code'] as const)];
+  const sums = toSums(await q.reports.processSums(rf, cols));
   const hourly = hourlyProcessAccounting((await q.reports.intervalSums(rf)).map((r) => ({ hour: r.hour, command: r.command ?? '', count: r.n, cpuSeconds: r.cpu, elapsedSeconds: r.elapsed, ioBytes: r.io, rssByteSeconds: r.rss })));
   const { programs } = await productInfo(q);
   const wanted = f.product ? { [f.product]: programs[f.product] ?? [] } : programs;
-  return { rows: processAccounting(sums, by, opts.limit ?? 200), hourly, products: productCosts(perProgram, wanted) };
+  return { rows: processAccounting(sums, by, opts.limit ?? 200), hourly, products: productCosts(sums, wanted) };
 }
 
 /** Work patterns per user, or per group (`by: 'group'`: each user's most frequent process group). */
