@@ -15,7 +15,7 @@ import { LeaseService } from './leases/service.js';
 import { LazyChildLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import authPlugin from './plugins/auth.js';
-import { answerConnect, clientErrorHandler } from './plugins/client-errors.js';
+import { answerConnect, clientErrorHandler, frameworkErrorHandler } from './plugins/client-errors.js';
 import errorsPlugin from './plugins/errors.js';
 import enrollRoutes from './routes/enroll.js';
 import eventRoutes from './routes/events.js';
@@ -70,6 +70,7 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store): Promise<S
     forceCloseConnections: 'idle',
     ajv: { customOptions: AJV_OPTIONS },
     clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
   });
   app.server.on('connect', answerConnect);
   app.removeContentTypeParser('text/plain');
