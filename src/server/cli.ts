@@ -261,7 +261,7 @@ common(agents.command('list').description('list enrolled agents'))
   .option('--json', 'JSON output')
   .action((opts: CommonOpts & { json?: boolean }) =>
     withStore(opts, async (store) => {
-    const rows = (await store.q.agents()).map(({ token_hash: _secret, ...r }) => r);
+    const rows = (await store.q.agents()).map(({ token_hash: _secret, record_key: _key, ...r }) => r);
     const live = await store.q.liveLeaseCountsByAgent();
     const view = rows.map((r) => ({ ...r, leases: live.find((l) => l.agent_id === r.id)?.n ?? 0 }));
     process.stdout.write(opts.json ? JSON.stringify(view, null, 2) + '\n' : table(view.map((r) => ({ id: r.id, host: r.host, version: r.agent_version ?? '', enrolled: r.enrolled_at, lastSeen: r.last_seen_at ?? '', revoked: r.revoked_at ?? '', ackedSeq: r.acked_seq, leases: r.leases }))));

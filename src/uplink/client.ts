@@ -50,6 +50,13 @@ export interface UplinkClientOptions {
   agentVersion?: string;
   /** Seq of the first record not yet acknowledged (for re-enrollment with nextSeq). */
   nextSeq: () => number;
+  /** Chain value of the record at nextSeq-1 (base64url): the server verifies the chain from there. */
+  chainHead?: () => string;
+  /**
+   * A new identity's record key (undefined from a server without tamper evidence), before the
+   * credentials are saved: the journal MACs its waiting records with it.
+   */
+  onEnrolled?: (recordKey: Buffer | undefined) => void;
   logger?: Logger;
 }
 
@@ -193,6 +200,7 @@ export class UplinkClient {
         ...(this.o.os ? { os: this.o.os } : {}),
         ...(this.o.agentVersion ? { agentVersion: this.o.agentVersion } : {}),
         nextSeq: Math.max(1, this.o.nextSeq()),
+        ...(this.o.chainHead ? { chainHead: this.o.chainHead() } : {}),
       },
     });
     if (r.kind === 'network') {
@@ -203,7 +211,13 @@ export class UplinkClient {
       this.noteFailure(`enroll: HTTP ${r.status} ${r.body?.code ?? ''}`.trim(), r.status === 403 ? 'not-enrolled' : 'offline');
       return false;
     }
-    this.creds = { serverUrl: this.url, agentId: r.body.agentId, agentToken: r.body.agentToken, enrolledAt: new Date().toISOString() };
+    const recordKey = typeof r.body.recordKey === 'string' ? r.body.recordKey : undefined;
+    try {
+      this.o.onEnrolled?.(recordKey ? Buffer.from(recordKey, 'base64url') : undefined);
+    } catch (err) {
+      this.o.logger?.error({ err }, 'could not MAC the waiting records with the new record key');
+    }
+    this.creds = { serverUrl: this.url, agentId: r.body.agentId, agentToken: r.body.agentToken, enrolledAt: new Date().toISOString(), ...(recordKey ? { recordKey } : {}) };
     try {
       saveCredentials(this.o.dataDir, this.creds);
     } catch (err) {
@@ -221,7 +235,15 @@ export class UplinkClient {
   async call<T>(
     method: 'GET' | 'POST' | 'DELETE',
     path: string,
-    opts: { body?: unknown; rawJson?: string | Buffer; headers?: Record<string, string>; timeoutMs?: number; signal?: AbortSignal } = {},
+    opts: {
+      body?: unknown;
+      rawJson?: string | Buffer;
+      headers?: Record<string, string>;
+      timeoutMs?: number;
+      signal?: AbortSignal;
+      /** Do not send the same body again after enrolling again (an upload's MACs are the old key's): answer 'retry'. */
+      noResendAfterEnroll?: boolean;
+    } = {},
   ): Promise<CallResult<T>> {
     for (let attempt = 0; attempt < 2; attempt++) {
       if (!(await this.ensureEnrolled())) return { ok: false, kind: 'not-enrolled', error: this.status.lastError ?? 'not enrolled' };
@@ -245,6 +267,10 @@ export class UplinkClient {
       if (d === 'reenroll' && attempt === 0) {
         this.o.logger?.warn({ status: r.status, code: problem?.code }, 'token rejected; enrolling again');
         if (this.creds?.agentToken === token) this.creds = undefined;
+        if (opts.noResendAfterEnroll) {
+          await this.ensureEnrolled();
+          return { ok: false, kind: 'http', status: r.status, problem, error: `${method} ${path.split('?')[0]}: enrolled again; the body is built anew` };
+        }
         continue;
       }
       if (d === 'ok') {
@@ -336,7 +362,10 @@ export class UplinkClient {
     | { kind: 'retry'; error: string; retryAfter?: string | string[] }
     | { kind: 'fail'; error: string }
   > {
-    const r = await this.call<EventsUploadResponse>('POST', V1_PATHS.events, typeof records === 'string' || Buffer.isBuffer(records) ? { rawJson: records } : { body: { records } });
+    const r = await this.call<EventsUploadResponse>('POST', V1_PATHS.events, {
+      ...(typeof records === 'string' || Buffer.isBuffer(records) ? { rawJson: records } : { body: { records } }),
+      noResendAfterEnroll: true,
+    });
     if (r.ok) {
       if (typeof r.body?.ackedThroughSeq !== 'number') return { kind: 'retry', error: 'upload answer without ackedThroughSeq' };
       return { kind: 'acked', response: r.body };

@@ -53,7 +53,10 @@ export class Uploader {
     private readonly journal: Journal,
     private readonly client: UplinkClient,
     private readonly o: UploaderOptions,
-  ) {}
+  ) {
+    // The journal writes the host into new records so their chain covers it (see Journal.recordHost).
+    journal.recordHost ??= o.hostname;
+  }
 
   start(): void {
     let lastSeen = this.journal.lastSeq();
@@ -163,7 +166,8 @@ export class Uploader {
 
   private async uploadBatch(): Promise<'idle' | 'more' | 'retry'> {
     const acked = Math.max(this.journal.ackedThroughSeq(), this.pendingAck ?? 0);
-    const batch = this.prebuilt?.afterSeq === acked ? this.prebuilt.batch : this.buildBatch(acked);
+    const fresh = this.prebuilt?.afterSeq === acked && this.prebuilt.epoch === this.journal.integrityEpoch;
+    const batch = fresh ? this.prebuilt!.batch : this.buildBatch(acked);
     this.prebuilt = undefined;
     if (!batch) {
       this.committedSinceUpload = 0;
@@ -177,7 +181,7 @@ export class Uploader {
     this.applyPendingAck();
     if (batch.count === this.o.batchSize) {
       const next = this.buildBatch(batch.lastSeq);
-      if (next) this.prebuilt = { afterSeq: batch.lastSeq, batch: next };
+      if (next) this.prebuilt = { afterSeq: batch.lastSeq, batch: next, epoch: this.journal.integrityEpoch };
     }
     const r = await pending;
     if (r.kind === 'acked') {
@@ -241,7 +245,7 @@ export class Uploader {
     }
   }
 
-  private prebuilt: { afterSeq: number; batch: UploadBatch } | undefined;
+  private prebuilt: { afterSeq: number; batch: UploadBatch; epoch: number } | undefined;
   private batchStmt: { get(...params: unknown[]): unknown } | undefined;
   private stmtBatch() {
     this.batchStmt ??= this.journal.database.prepare(BATCH_SQL);
@@ -260,7 +264,8 @@ interface UploadBatch {
  * Each record is `{"seq":N,"type":...,"time":...` + (`"host":@host` if the stored fields have no
  * top-level host) + the stored fields without their opening brace. A body starting `{"host":`
  * has one (the common case, no JSON parsing); otherwise json_type() looks at the top level only,
- * so a nested "host" key or one inside a string value is not mistaken for it.
+ * so a nested "host" key or one inside a string value is not mistaken for it. The integrity
+ * columns (base64url, nothing to escape) follow as `chain`, `mac`, `chainThrough`.
  */
 export const BATCH_SQL = `
 SELECT CAST('{"records":[' || group_concat(
@@ -268,10 +273,13 @@ SELECT CAST('{"records":[' || group_concat(
          || CASE WHEN substr(body, 1, 8) = '{"host":' THEN ''
                  WHEN json_type(body, '$.host') IS NOT NULL THEN ''
                  ELSE ',"host":' || json_quote(@host) END
+         || CASE WHEN chain IS NULL THEN '' ELSE ',"chain":"' || chain || '"' END
+         || CASE WHEN mac IS NULL THEN '' ELSE ',"mac":"' || mac || '"' END
+         || CASE WHEN chain_through IS NULL THEN '' ELSE ',"chainThrough":"' || chain_through || '"' END
          || CASE WHEN length(body) > 2 THEN ',' || substr(body, 2) ELSE '}' END,
          ',' ORDER BY seq) || ']}' AS BLOB) AS body,
        count(*) AS n, max(seq) AS lastSeq
-  FROM (SELECT seq, type, time, body FROM records WHERE seq > @after ORDER BY seq LIMIT @limit)`;
+  FROM (SELECT seq, type, time, body, chain, mac, chain_through FROM records WHERE seq > @after ORDER BY seq LIMIT @limit)`;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,165 @@
+/**
+ * Tamper evidence of uploaded records (the CHECKSUM idea of reference 001), shared by agent and
+ * server. Pure.
+ *
+ * - canonical(record): the record as uploaded ({seq, type, time, host?, ...fields}) without its
+ *   integrity fields, as JSON with object keys sorted (recursively, by UTF-16 code units) and
+ *   undefined values left out. The agent computes it from the fields it stores, the server from
+ *   the JSON it parsed; both give the same text for the same record.
+ * - chain: h_n = SHA-256(h_{n-1} || canonical(record_n)), h_0 = 32 zero bytes. A record that
+ *   stands for a range (a compaction summary or a journal-drop with `throughSeq`) carries
+ *   `chainThrough`: the chain value the original records reached, so the next record still links.
+ * - mac: HMAC-SHA256(recordKey, h_n || chainThrough?). Without the key a chain can be recomputed
+ *   (anyone knows the algorithm) but not authenticated: "chain ok, mac bad" is a forgery, "mac ok,
+ *   chain bad" an edit of a record the agent wrote.
+ *
+ * Values travel as base64url without padding (43 characters for 32 bytes).
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+
+export const INTEGRITY_FIELDS = ['chain', 'mac', 'chainThrough'] as const;
+export const GENESIS_CHAIN: Buffer = Buffer.alloc(32);
+export const RECORD_KEY_BYTES = 32;
+
+/** The integrity fields an uploaded record may carry. */
+export interface IntegrityFields {
+  chain?: string;
+  mac?: string;
+  chainThrough?: string;
+}
+
+const SKIP_TOP = new Set<string>(INTEGRITY_FIELDS);
+
+function canonicalValue(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  // As JSON.stringify serializes it (a Date becomes its ISO string): canonical of the JS object the
+  // agent journals equals canonical of the JSON the server parses.
+  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return canonicalValue((v as { toJSON(): unknown }).toJSON());
+  if (Array.isArray(v)) {
+    let s = '[';
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) s += ',';
+      const x: unknown = v[i];
+      s += x === undefined || typeof x === 'function' || typeof x === 'symbol' ? 'null' : canonicalValue(x);
+    }
+    return s + ']';
+  }
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o).sort();
+  let s = '{';
+  let first = true;
+  for (const k of keys) {
+    const x = o[k];
+    if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue;
+    s += (first ? '' : ',') + JSON.stringify(k) + ':' + canonicalValue(x);
+    first = false;
+  }
+  return s + '}';
+}
+
+/** The canonical text of a record (its integrity fields left out). */
+export function canonical(record: Readonly<Record<string, unknown>>): string {
+  const keys = Object.keys(record).sort();
+  let s = '{';
+  let first = true;
+  for (const k of keys) {
+    if (SKIP_TOP.has(k)) continue;
+    const x = record[k];
+    if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue;
+    s += (first ? '' : ',') + JSON.stringify(k) + ':' + canonicalValue(x);
+    first = false;
+  }
+  return s + '}';
+}
+
+/** h_n from h_{n-1} and the record's canonical text. */
+export function nextChain(prev: Buffer, canonicalText: string): Buffer {
+  return createHash('sha256').update(prev).update(canonicalText, 'utf8').digest();
+}
+
+/** The MAC of a chain value (and the chain value a covering record reaches). */
+export function recordMac(key: Buffer, chain: Buffer, chainThrough?: Buffer): Buffer {
+  const h = createHmac('sha256', key).update(chain);
+  if (chainThrough) h.update(chainThrough);
+  return h.digest();
+}
+
+export const encode = (b: Buffer): string => b.toString('base64url');
+
+/** A 32-byte value from base64url, or undefined when it is not one. */
+export function decode32(s: unknown): Buffer | undefined {
+  if (typeof s !== 'string' || s.length !== 43) return undefined;
+  const b = Buffer.from(s, 'base64url');
+  return b.length === 32 && b.toString('base64url') === s ? b : undefined;
+}
+
+/** The MAC is present and right for this chain value (constant-time compare). */
+export function macValid(key: Buffer, chain: Buffer, chainThrough: Buffer | undefined, mac: Buffer | undefined): boolean {
+  if (!mac) return false;
+  return timingSafeEqual(recordMac(key, chain, chainThrough), mac);
+}
+
+export type Verdict = 'ok' | 'edited' | 'forged' | 'unauthenticated';
+
+/** The record's MAC is right for its chain value: it was written by the agent that holds the key. */
+export function isAuthentic(key: Buffer, r: { chain?: unknown; mac?: unknown; chainThrough?: unknown }): boolean {
+  const chain = decode32(r.chain);
+  return chain !== undefined && macValid(key, chain, decode32(r.chainThrough), decode32(r.mac));
+}
+
+export interface VerifyInput {
+  record: Readonly<Record<string, unknown>> & { seq: number; chain?: unknown; mac?: unknown; chainThrough?: unknown };
+  /** A seq hole precedes this record (records missing between the last stored and this one). */
+  afterGap?: boolean;
+}
+
+export interface VerifyResult {
+  verdicts: Verdict[];
+  head: Buffer;
+}
+
+/**
+ * The verdict of each record (in seq order) and the chain value reached, from `head` (the chain
+ * value before the first). With `link` the last chain value known to be the agent's own (the
+ * head, then each authenticated record's chainThrough ?? chain):
+ * - no mac, or no chain: `unauthenticated`;
+ * - a mac that is not the agent's: `forged` (a row inserted, or an edited row whose chain was
+ *   recomputed by someone without the key);
+ * - mac right but chain != SHA-256(link || canonical(record)): `edited`: the agent wrote this chain
+ *   value, but not over this content at this place (a body or time edited, rows swapped, a record
+ *   replayed at another seq);
+ * - otherwise `ok`.
+ * After a record that was not authenticated, or a seq hole (records deleted), the link to the
+ * predecessor is unknown: the next authenticated record starts the chain again (its predecessor is
+ * flagged already). Without a key (`undefined`: an agent not enrolled yet checking its own
+ * journal) every chain value counts as the agent's and only the chain is checked.
+ */
+export function verifyRecords(key: Buffer | undefined, head: Buffer, inputs: readonly VerifyInput[]): VerifyResult {
+  const verdicts = new Array<Verdict>(inputs.length);
+  let link = head;
+  let linked = true;
+  for (let i = 0; i < inputs.length; i++) {
+    const { record: r, afterGap } = inputs[i];
+    if (afterGap) linked = false;
+    const chain = decode32(r.chain);
+    const mac = decode32(r.mac);
+    const through = decode32(r.chainThrough);
+    if (!chain || (key && !mac)) {
+      verdicts[i] = 'unauthenticated';
+      linked = false;
+      continue;
+    }
+    if (key && !macValid(key, chain, through, mac)) {
+      verdicts[i] = 'forged';
+      linked = false;
+      continue;
+    }
+    verdicts[i] = linked && !nextChain(link, canonical(r)).equals(chain) ? 'edited' : 'ok';
+    link = through ?? chain;
+    linked = true;
+  }
+  return { verdicts, head: link };
+}
+
+/** A pattern for the schemas: base64url of 32 bytes. */
+export const BASE64URL_32_PATTERN = '^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$';
