@@ -278,6 +278,16 @@ common(agents.command('revoke').description("revoke an agent's token, ending its
     }),
   );
 
+// ---- integrity -----------------------------------------------------------------------------
+common(program.command('integrity').description('integrity flags of uploaded records, per agent and kind (edited, forged, unauthenticated, gap)'))
+  .option('--json', 'JSON output')
+  .action((opts: CommonOpts & { json?: boolean }) =>
+    withStore(opts, async (store) => {
+      const rows = await store.q.integritySummary();
+      process.stdout.write(opts.json ? JSON.stringify(rows, null, 2) + '\n' : table(rows.map((r) => ({ agent: r.agent_id, host: r.host ?? '', kind: r.kind, records: r.records, seqs: `${r.from_seq}-${r.to_seq}`, flags: r.flags, firstTime: r.first_time ?? '', lastTime: r.last_time ?? '', lastDetected: r.last_detected_at }))));
+    }),
+  );
+
 // ---- leases and allocations ----------------------------------------------------------------
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
