@@ -237,12 +237,11 @@ export class UplinkClient {
     path: string,
     opts: {
       body?: unknown;
-      rawJson?: string | Buffer;
+      /** A function is called for every attempt: after enrolling again an upload's body is built anew (its MACs were the old key's). */
+      rawJson?: string | Buffer | (() => string | Buffer);
       headers?: Record<string, string>;
       timeoutMs?: number;
       signal?: AbortSignal;
-      /** Do not send the same body again after enrolling again (an upload's MACs are the old key's): answer 'retry'. */
-      noResendAfterEnroll?: boolean;
     } = {},
   ): Promise<CallResult<T>> {
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -253,7 +252,7 @@ export class UplinkClient {
         path,
         token,
         body: opts.body,
-        rawJson: opts.rawJson,
+        rawJson: typeof opts.rawJson === 'function' ? opts.rawJson() : opts.rawJson,
         headers: opts.headers,
         timeoutMs: opts.timeoutMs ?? this.o.requestTimeoutMs,
         signal: opts.signal,
@@ -267,10 +266,6 @@ export class UplinkClient {
       if (d === 'reenroll' && attempt === 0) {
         this.o.logger?.warn({ status: r.status, code: problem?.code }, 'token rejected; enrolling again');
         if (this.creds?.agentToken === token) this.creds = undefined;
-        if (opts.noResendAfterEnroll) {
-          await this.ensureEnrolled();
-          return { ok: false, kind: 'http', status: r.status, problem, error: `${method} ${path.split('?')[0]}: enrolled again; the body is built anew` };
-        }
         continue;
       }
       if (d === 'ok') {
@@ -355,17 +350,14 @@ export class UplinkClient {
 
   // --- records ---------------------------------------------------------------------------------
 
-  /** Uploads records; `records` may be a pre-serialized `{"records":[...]}` JSON string or buffer. */
-  async upload(records: UploadRecord[] | string | Buffer): Promise<
+  /** Uploads records; `records` may be a pre-serialized `{"records":[...]}` JSON string or buffer, or a function making one (called per attempt). */
+  async upload(records: UploadRecord[] | string | Buffer | (() => string | Buffer)): Promise<
     | { kind: 'acked'; response: EventsUploadResponse }
     | { kind: 'gap'; problem: SeqGapProblem }
     | { kind: 'retry'; error: string; retryAfter?: string | string[] }
     | { kind: 'fail'; error: string }
   > {
-    const r = await this.call<EventsUploadResponse>('POST', V1_PATHS.events, {
-      ...(typeof records === 'string' || Buffer.isBuffer(records) ? { rawJson: records } : { body: { records } }),
-      noResendAfterEnroll: true,
-    });
+    const r = await this.call<EventsUploadResponse>('POST', V1_PATHS.events, Array.isArray(records) ? { body: { records } } : { rawJson: records });
     if (r.ok) {
       if (typeof r.body?.ackedThroughSeq !== 'number') return { kind: 'retry', error: 'upload answer without ackedThroughSeq' };
       return { kind: 'acked', response: r.body };

@@ -173,7 +173,9 @@ export class Uploader {
       this.committedSinceUpload = 0;
       return 'idle';
     }
-    const pending = this.client.upload(batch.body);
+    // Built again if the journal re-MACs its records meanwhile (the client enrolls again on a 401).
+    const epoch = this.journal.integrityEpoch;
+    const pending = this.client.upload(() => (this.journal.integrityEpoch === epoch ? batch.body : (this.buildBatch(acked, batch.count) ?? batch).body));
     // While the server stores this batch: write the previous acknowledgement, then build the next
     // batch (used only if this one is fully acknowledged). The agent's work overlaps the server's
     // instead of adding to it; the journal's cursor still only moves in order.
@@ -230,9 +232,9 @@ export class Uploader {
    * front, and `host` when the record has no top-level host of its own. A body over maxBodyBytes
    * is built again with proportionally fewer records (at least one).
    */
-  private buildBatch(acked: number): UploadBatch | undefined {
+  private buildBatch(acked: number, maxRecords = this.o.batchSize): UploadBatch | undefined {
     const max = this.o.maxBodyBytes ?? 4 * 1024 * 1024;
-    let limit = this.o.batchSize;
+    let limit = maxRecords;
     for (;;) {
       const row = this.stmtBatch().get({ after: acked, limit, host: this.o.hostname }) as { body: Buffer | null; n: number; lastSeq: number | null };
       if (row.n === 0 || row.body === null || row.lastSeq === null) return undefined;
