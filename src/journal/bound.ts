@@ -12,7 +12,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Component, DaemonContext } from '../daemon/component.js';
-import { decode32, encode } from '../protocol/integrity.js';
+import { encode } from '../protocol/integrity.js';
 import { linkAfter, sealRecord, verifyRows, type ChainedRow } from './integrity.js';
 import type { Journal } from './journal.js';
 
@@ -142,7 +142,7 @@ export function enforceBound(journal: Journal, maxBytes: number, o: { targetRati
     return out.map((o, i) => {
       const last = i === out.length - 1;
       const s = sealRecord(head, key, o.seq, o.type, o.time, o.body, last ? end : undefined);
-      head = decode32(s.chain)!;
+      head = s.head;
       return [o.seq, o.type, o.time, JSON.stringify(o.body), s.chain, s.mac, last ? encode(end) : null] as const;
     });
   };

@@ -3,7 +3,7 @@
  * them, rebuilt from their rows, so the journal can check its own chain (before compacting a run,
  * and at enrollment when it MACs the records waiting for upload with the new key).
  */
-import { canonical, decode32, encode, nextChain, recordMac, verifyRecords, type Verdict } from '../protocol/integrity.js';
+import { canonicalRecord, decode32, encode, nextChain, recordMac, verifyRecords, type Verdict } from '../protocol/integrity.js';
 
 export interface ChainedRow {
   seq: number;
@@ -33,9 +33,9 @@ export function verifyRows(key: Buffer | undefined, head: Buffer, rows: readonly
 }
 
 /** Chain value and MAC of a new record (its fields as stored, host included). */
-export function sealRecord(prev: Buffer, key: Buffer | undefined, seq: number, type: string, time: string, fields: Record<string, unknown>, through?: Buffer): { chain: string; mac: string | null } {
-  const chain = nextChain(prev, canonical({ ...fields, seq, type, time }));
-  return { chain: encode(chain), mac: key ? encode(recordMac(key, chain, through)) : null };
+export function sealRecord(prev: Buffer, key: Buffer | undefined, seq: number, type: string, time: string, fields: Record<string, unknown>, through?: Buffer): { chain: string; mac: string | null; head: Buffer } {
+  const chain = nextChain(prev, canonicalRecord(seq, type, time, fields));
+  return { chain: encode(chain), mac: key ? encode(recordMac(key, chain, through)) : null, head: chain };
 }
 
 /** The chain value after a row: the one its range reached (a summary), else its own. */

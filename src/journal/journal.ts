@@ -169,7 +169,7 @@ export class Journal {
         const fields = host !== undefined && rest.host === undefined ? { host, ...rest } : rest;
         const sealed = sealRecord(head, this.recordKey, seq, type, time, fields);
         this.stmtInsert.run(seq, type, time, JSON.stringify(fields), sealed.chain, sealed.mac);
-        head = decode32(sealed.chain)!;
+        head = sealed.head;
       }
       this.stmtSetMeta.run('last_seq', seq);
       if (records.length > 0) this.stmtSetMeta.run('chain_head', encode(head));

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
-import { canonical, decode32, encode, GENESIS_CHAIN, nextChain, recordMac, verifyRecords, isAuthentic } from '../../src/protocol/integrity.js';
+import { canonical, canonicalRecord, decode32, encode, GENESIS_CHAIN, nextChain, recordMac, verifyRecords, isAuthentic } from '../../src/protocol/integrity.js';
 
 test('canonical: keys sorted recursively, integrity fields and undefined left out, arrays kept in order', () => {
   const r = { time: 'T', seq: 2, type: 'x', host: 'h', chain: 'c', mac: 'm', chainThrough: 't', nested: { b: 1, a: [3, { z: null, y: undefined, x: 'é' }] }, gone: undefined };
@@ -16,6 +16,10 @@ test('canonical: keys sorted recursively, integrity fields and undefined left ou
   const agentSide = { seq: 1, type: 't', time: 'T', at: when, list: [undefined, 1.5, -0] };
   assert.equal(canonical(agentSide), canonical(JSON.parse(JSON.stringify(agentSide)) as Record<string, unknown>));
   assert.equal(canonical(agentSide), '{"at":"2024-05-01T08:00:00.000Z","list":[null,1.5,0],"seq":1,"time":"T","type":"t"}');
+  // The journal's form (envelope + stored fields, no object built) gives the same text.
+  const fields = { host: 'h', user: 'ann', nested: { b: [1, { d: 2, c: 3 }], a: null }, seq: 'ignored', chain: 'x', skip: undefined };
+  assert.equal(canonicalRecord(7, 'process', 'T', fields), canonical({ ...fields, seq: 7, type: 'process', time: 'T' }));
+  assert.equal(canonicalRecord(7, 'process', 'T', {}), '{"seq":7,"time":"T","type":"process"}');
   // A key that is only "host" inside a string or a nested object is data like any other.
   assert.notEqual(canonical({ seq: 1, type: 't', time: 'T', a: { host: 'x' } }), canonical({ seq: 1, type: 't', time: 'T', host: 'x' }));
 });
@@ -28,6 +32,8 @@ test('chain and mac values are SHA-256(prev || canonical) and HMAC-SHA256(key, c
   assert.deepEqual(recordMac(key, h1), createHmac('sha256', key).update(h1).digest());
   const through = Buffer.alloc(32, 9);
   assert.deepEqual(recordMac(key, h1, through), createHmac('sha256', key).update(Buffer.concat([h1, through])).digest());
+  // Keys of other lengths (RFC 2104: longer than a block are hashed first).
+  for (const k of [Buffer.alloc(0), Buffer.alloc(64, 3), Buffer.alloc(100, 4), Buffer.from('short')]) assert.deepEqual(recordMac(k, h1), createHmac('sha256', k).update(h1).digest());
   assert.equal(encode(h1).length, 43);
   assert.deepEqual(decode32(encode(h1)), h1);
   assert.equal(decode32(encode(h1).slice(1)), undefined);

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -102,7 +102,7 @@ const flagsOf = async (srv: TestServer, id: string) =>
 test('a stopped agent\'s journal edited, a row deleted, two swapped, one inserted: each flagged with its seq range, nothing else, nothing lost; the chain continues across restart and re-enrollment', async (t) => {
   const srv = await startServer();
   t.after(() => srv.cleanup());
-  const { agent, send } = await daemonWithLink(t, srv);
+  const { agent, send } = await daemonWithLink(t, srv, { log: { level: 'debug' } });
   await send(30);
   await until('the first records acknowledged', allAcked(agent));
   const [{ id }] = await srv.sql<{ id: string }>('SELECT id FROM agents');
@@ -184,6 +184,17 @@ test('a stopped agent\'s journal edited, a row deleted, two swapped, one inserte
   assert.deepEqual(await flagsOf(srv, id2), [], 'the new identity\'s records verify');
   assert.ok((await storedSeqs(srv, id2)).length >= 20);
   assert.equal((await flagsOf(srv, id)).length, 4, 'no new flags for the old identity');
+
+  // The record key is kept 0600 with the credentials and appears in no log of either side.
+  const credsPath = join(agent.dataDir, 'credentials.json');
+  assert.equal(statSync(credsPath).mode & 0o777, 0o600);
+  const key = (JSON.parse(readFileSync(credsPath, 'utf8')) as { recordKey: string }).recordKey;
+  assert.match(key, /^[A-Za-z0-9_-]{43}$/);
+  const [{ record_key: stored }] = await srv.sql<{ record_key: string }>('SELECT record_key FROM agents WHERE id = ?', id2);
+  assert.equal(stored, key);
+  assert.ok(!agent.stderr().includes(key) && !srv.output().includes(key), 'the record key is in no log');
+  const listed = await srv.cli('agents', 'list', '--json');
+  assert.ok(!listed.stdout.includes(key) && !listed.stdout.includes('record_key'), 'agents list does not show record keys');
 });
 
 test('the chain continues across compaction (journal.maxBytes): nothing flagged, every keystroke count kept', async (t) => {
