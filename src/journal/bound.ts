@@ -141,9 +141,10 @@ export function enforceBound(journal: Journal, maxBytes: number, o: { targetRati
     let head = start;
     return out.map((o, i) => {
       const last = i === out.length - 1;
-      const s = sealRecord(head, key, o.seq, o.type, o.time, o.body, last ? end : undefined);
+      const body = JSON.stringify(o.body);
+      const s = sealRecord(head, key, o.seq, o.type, o.time, o.body, last ? end : undefined, body);
       head = s.head;
-      return [o.seq, o.type, o.time, JSON.stringify(o.body), s.chain, s.mac, last ? encode(end) : null] as const;
+      return [o.seq, o.type, o.time, body, s.chain, s.mac, last ? encode(end) : null] as const;
     });
   };
 

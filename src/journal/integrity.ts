@@ -33,8 +33,17 @@ export function verifyRows(key: Buffer | undefined, head: Buffer, rows: readonly
 }
 
 /** Chain value and MAC of a new record (its fields as stored, host included). */
-export function sealRecord(prev: Buffer, key: Buffer | undefined, seq: number, type: string, time: string, fields: Record<string, unknown>, through?: Buffer): { chain: string; mac: string | null; head: Buffer } {
-  const chain = nextChain(prev, canonicalRecord(seq, type, time, fields));
+export function sealRecord(
+  prev: Buffer,
+  key: Buffer | undefined,
+  seq: number,
+  type: string,
+  time: string,
+  fields: Record<string, unknown>,
+  through?: Buffer,
+  fieldsJson?: string,
+): { chain: string; mac: string | null; head: Buffer } {
+  const chain = nextChain(prev, canonicalRecord(seq, type, time, fields, fieldsJson));
   return { chain: encode(chain), mac: key ? encode(recordMac(key, chain, through)) : null, head: chain };
 }
 

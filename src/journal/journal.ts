@@ -167,8 +167,9 @@ export class Journal {
         seq += 1;
         const { type, time, ...rest } = record;
         const fields = host !== undefined && rest.host === undefined ? { host, ...rest } : rest;
-        const sealed = sealRecord(head, this.recordKey, seq, type, time, fields);
-        this.stmtInsert.run(seq, type, time, JSON.stringify(fields), sealed.chain, sealed.mac);
+        const body = JSON.stringify(fields);
+        const sealed = sealRecord(head, this.recordKey, seq, type, time, fields, undefined, body);
+        this.stmtInsert.run(seq, type, time, body, sealed.chain, sealed.mac);
         head = sealed.head;
       }
       this.stmtSetMeta.run('last_seq', seq);

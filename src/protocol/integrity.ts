@@ -3,9 +3,9 @@
  * server. Pure.
  *
  * - canonical(record): the record as uploaded ({seq, type, time, host?, ...fields}) without its
- *   integrity fields, as JSON with object keys sorted (recursively, by UTF-16 code units) and
- *   undefined values left out. The agent computes it from the fields it stores, the server from
- *   the JSON it parsed; both give the same text for the same record.
+ *   integrity fields, as JSON.stringify writes it in the record's own member order (see
+ *   canonical()). The agent computes it from the fields it stores, the server from the JSON it
+ *   parsed; both give the same text for the same record.
  * - chain: h_n = SHA-256(h_{n-1} || canonical(record_n)), h_0 = 32 zero bytes. A record that
  *   stands for a range (a compaction summary or a journal-drop with `throughSeq`) carries
  *   `chainThrough`: the chain value the original records reached, so the next record still links.
@@ -33,77 +33,50 @@ export interface IntegrityFields {
   chainThrough?: string;
 }
 
-const SKIP_TOP = new Set<string>(INTEGRITY_FIELDS);
-
-function canonicalValue(v: unknown): string {
-  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
-  // As JSON.stringify serializes it (a Date becomes its ISO string): canonical of the JS object the
-  // agent journals equals canonical of the JSON the server parses.
-  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return canonicalValue((v as { toJSON(): unknown }).toJSON());
-  if (Array.isArray(v)) {
-    let s = '[';
-    for (let i = 0; i < v.length; i++) {
-      if (i > 0) s += ',';
-      const x: unknown = v[i];
-      s += x === undefined || typeof x === 'function' || typeof x === 'symbol' ? 'null' : canonicalValue(x);
-    }
-    return s + ']';
-  }
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o).sort();
-  let s = '{';
-  let first = true;
-  for (const k of keys) {
-    const x = o[k];
-    if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue;
-    s += (first ? '' : ',') + JSON.stringify(k) + ':' + canonicalValue(x);
-    first = false;
-  }
-  return s + '}';
-}
-
-/** The canonical text of a record (its integrity fields left out). */
-export function canonical(record: Readonly<Record<string, unknown>>): string {
-  const keys = Object.keys(record).sort();
-  let s = '{';
-  let first = true;
-  for (const k of keys) {
-    if (SKIP_TOP.has(k)) continue;
-    const x = record[k];
-    if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue;
-    s += (first ? '' : ',') + JSON.stringify(k) + ':' + canonicalValue(x);
-    first = false;
-  }
-  return s + '}';
+/** Removes the member `"name":"value"` (and its comma) from a JSON object text, where it is. */
+function cutMember(text: string, name: string, value: unknown): string {
+  if (typeof value !== 'string') return text;
+  const member = `"${name}":"${value}"`;
+  const i = text.indexOf(member);
+  if (i < 0) return text;
+  const end = i + member.length;
+  if (text.charCodeAt(i - 1) === 44 /* , */) return text.slice(0, i - 1) + text.slice(end);
+  return text.slice(0, i) + text.slice(text.charCodeAt(end) === 44 ? end + 1 : end);
 }
 
 /**
- * canonical({...fields, seq, type, time}) without building that object (a spread copy makes key
- * lookups slow: this is the journal's per-record cost at flush).
+ * The canonical text of a record: its JSON as JSON.stringify writes it, members in the record's
+ * own order, without the integrity members. The server's record is parsed from the upload, whose
+ * members come in the agent's order ({seq, type, time, host?, chain, mac, chainThrough?, ...fields});
+ * JSON.stringify after JSON.parse gives back the agent's JSON.stringify text (both order integer-like
+ * keys first), so both sides hash the same bytes without sorting anything. A non-string or missing
+ * integrity member is left as it is (and the record will not verify).
  */
-export function canonicalRecord(seq: number, type: string, time: string, fields: Readonly<Record<string, unknown>>): string {
-  const keys = Object.keys(fields);
-  for (const k of ['seq', 'type', 'time']) if (!Object.hasOwn(fields, k)) keys.push(k);
-  keys.sort();
-  let s = '{';
-  let first = true;
-  for (const k of keys) {
-    if (SKIP_TOP.has(k)) continue;
-    const x = k === 'seq' ? seq : k === 'type' ? type : k === 'time' ? time : fields[k];
-    if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue;
-    s += (first ? '' : ',') + JSON.stringify(k) + ':' + canonicalValue(x);
-    first = false;
+export function canonical(record: Readonly<Record<string, unknown>>): string {
+  const text = JSON.stringify(record);
+  return cutMember(cutMember(cutMember(text, 'chain', record.chain), 'mac', record.mac), 'chainThrough', record.chainThrough);
+}
+
+const ENVELOPE = new Set(['seq', 'type', 'time', ...INTEGRITY_FIELDS]);
+/** An integer-like key: JavaScript puts those first in an object, before seq/type/time. */
+const isIndexKey = (k: string): boolean => k.length > 0 && k.charCodeAt(0) >= 48 && k.charCodeAt(0) <= 57;
+
+/**
+ * canonical() of the record {seq, type, time, ...fields} as the agent journals it, from the fields'
+ * JSON text (`fieldsJson`, the journal's body): spliced, not built and serialized again.
+ */
+export function canonicalRecord(seq: number, type: string, time: string, fields: Readonly<Record<string, unknown>>, fieldsJson: string = JSON.stringify(fields)): string {
+  for (const k of Object.keys(fields)) {
+    // As JSON.parse orders the upload: a repeated key keeps its first place and its last value.
+    if (ENVELOPE.has(k) || isIndexKey(k)) return canonical({ seq, type, time, ...fields });
   }
-  return s + '}';
+  const head = `{"seq":${JSON.stringify(seq)},"type":${JSON.stringify(type)},"time":${JSON.stringify(time)}`;
+  return fieldsJson.length > 2 ? `${head},${fieldsJson.slice(1)}` : `${head}}`;
 }
 
 /** h_n from h_{n-1} and the record's canonical text. */
 export function nextChain(prev: Buffer, canonicalText: string): Buffer {
-  const text = Buffer.from(canonicalText, 'utf8');
-  const data = Buffer.allocUnsafe(32 + text.length);
-  prev.copy(data, 0, 0, 32);
-  text.copy(data, 32);
-  return sha256(data);
+  return sha256(Buffer.concat([prev, Buffer.from(canonicalText, 'utf8')]));
 }
 
 const BLOCK = 64;
@@ -180,6 +153,40 @@ export interface VerifyResult {
  * journal) every chain value counts as the agent's and only the chain is checked.
  */
 export function verifyRecords(key: Buffer | undefined, head: Buffer, inputs: readonly VerifyInput[]): VerifyResult {
+  const fast = key ? verifyLinked(key, head, inputs) : undefined;
+  return fast ?? verifyEach(key, head, inputs);
+}
+
+/**
+ * The common case in one pass: every record links to the one before, and the last one's MAC is
+ * right. That MAC authenticates the last chain value, and through the hashes every record before
+ * it (a different record anywhere would need a SHA-256 collision), so one MAC per batch suffices;
+ * a record standing for a range has its own checked (its chainThrough, not its chain, is what the
+ * next record hashes). Anything else: undefined, and each record is judged on its own.
+ */
+function verifyLinked(key: Buffer, head: Buffer, inputs: readonly VerifyInput[]): VerifyResult | undefined {
+  let link = head;
+  let lastChain: Buffer | undefined;
+  for (let i = 0; i < inputs.length; i++) {
+    const { record: r, afterGap } = inputs[i];
+    if (afterGap || typeof r.chain !== 'string') return undefined;
+    const chain = nextChain(link, canonical(r));
+    if (chain.toString('base64url') !== r.chain) return undefined;
+    if (r.chainThrough !== undefined) {
+      const through = decode32(r.chainThrough);
+      if (!through || !macValid(key, chain, through, decode32(r.mac))) return undefined;
+      link = through;
+      lastChain = undefined;
+    } else {
+      link = chain;
+      lastChain = chain;
+    }
+  }
+  if (lastChain && !macValid(key, lastChain, undefined, decode32(inputs[inputs.length - 1].record.mac))) return undefined;
+  return { verdicts: new Array<Verdict>(inputs.length).fill('ok'), head: link };
+}
+
+function verifyEach(key: Buffer | undefined, head: Buffer, inputs: readonly VerifyInput[]): VerifyResult {
   const verdicts = new Array<Verdict>(inputs.length);
   let link = head;
   let linked = true;

@@ -8,26 +8,30 @@ import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import { canonical, canonicalRecord, decode32, encode, GENESIS_CHAIN, nextChain, recordMac, verifyRecords, isAuthentic } from '../../src/protocol/integrity.js';
 
-test('canonical: keys sorted recursively, integrity fields and undefined left out, arrays kept in order', () => {
-  const r = { time: 'T', seq: 2, type: 'x', host: 'h', chain: 'c', mac: 'm', chainThrough: 't', nested: { b: 1, a: [3, { z: null, y: undefined, x: 'é' }] }, gone: undefined };
-  assert.equal(canonical(r), '{"host":"h","nested":{"a":[3,{"x":"é","z":null}],"b":1},"seq":2,"time":"T","type":"x"}');
-  // The JSON the server parses gives the same text as the object the agent journaled.
-  const when = new Date('2024-05-01T08:00:00.000Z');
-  const agentSide = { seq: 1, type: 't', time: 'T', at: when, list: [undefined, 1.5, -0] };
-  assert.equal(canonical(agentSide), canonical(JSON.parse(JSON.stringify(agentSide)) as Record<string, unknown>));
-  assert.equal(canonical(agentSide), '{"at":"2024-05-01T08:00:00.000Z","list":[null,1.5,0],"seq":1,"time":"T","type":"t"}');
-  // The journal's form (envelope + stored fields, no object built) gives the same text.
-  const fields = { host: 'h', user: 'ann', nested: { b: [1, { d: 2, c: 3 }], a: null }, seq: 'ignored', chain: 'x', skip: undefined };
-  assert.equal(canonicalRecord(7, 'process', 'T', fields), canonical({ ...fields, seq: 7, type: 'process', time: 'T' }));
-  assert.equal(canonicalRecord(7, 'process', 'T', {}), '{"seq":7,"time":"T","type":"process"}');
-  // A key that is only "host" inside a string or a nested object is data like any other.
+test('canonical: JSON.stringify in the record\'s own member order, without the integrity members; the server\'s parse gives the agent\'s text', () => {
+  const r = { seq: 2, type: 'x', time: 'T', host: 'h', chain: 'c', mac: 'm', chainThrough: 't', nested: { b: 1, a: [3, { z: null, y: undefined, x: 'é' }] }, gone: undefined };
+  assert.equal(canonical(r), '{"seq":2,"type":"x","time":"T","host":"h","nested":{"b":1,"a":[3,{"z":null,"x":"é"}]}}');
+  // As the uploader sends it (integrity members after the envelope), parsed by the server.
+  const fields = { host: 'h', user: 'ann', n: 1.5, nested: { b: [1, { d: 2 }], a: null }, at: new Date('2024-05-01T08:00:00.000Z'), skip: undefined, quote: 'a"b\\c\u2028' };
+  const agent = canonicalRecord(7, 'process', 'T', fields);
+  const uploaded = `{"seq":7,"type":"process","time":"T","chain":"C","mac":"M",${JSON.stringify(fields).slice(1)}`;
+  assert.equal(canonical(JSON.parse(uploaded) as Record<string, unknown>), agent);
+  assert.equal(agent, canonical({ seq: 7, type: 'process', time: 'T', ...fields }));
+  assert.equal(canonicalRecord(7, 'process', 'T', {}), '{"seq":7,"type":"process","time":"T"}');
+  // Keys JavaScript orders first (integer-like), or a repeated envelope key: still the server's text.
+  for (const odd of [{ '5': 'x', host: 'h' }, { seq: 99, user: 'u' }, { type: 'other', '0': [1] }]) {
+    const text = `{"seq":7,"type":"process","time":"T","chain":"C",${JSON.stringify(odd).slice(1)}`;
+    assert.equal(canonical(JSON.parse(text) as Record<string, unknown>), canonicalRecord(7, 'process', 'T', odd), JSON.stringify(odd));
+  }
+  // The integrity members are cut wherever they are; a nested "chain" is data.
+  assert.equal(canonical({ chain: 'c', seq: 1, a: { chain: 'c' } }), '{"seq":1,"a":{"chain":"c"}}');
   assert.notEqual(canonical({ seq: 1, type: 't', time: 'T', a: { host: 'x' } }), canonical({ seq: 1, type: 't', time: 'T', host: 'x' }));
 });
 
 test('chain and mac values are SHA-256(prev || canonical) and HMAC-SHA256(key, chain || chainThrough)', () => {
   const c = canonical({ seq: 1, type: 't', time: 'T' });
   const h1 = nextChain(GENESIS_CHAIN, c);
-  assert.deepEqual(h1, createHash('sha256').update(Buffer.alloc(32)).update('{"seq":1,"time":"T","type":"t"}').digest());
+  assert.deepEqual(h1, createHash('sha256').update(Buffer.alloc(32)).update('{"seq":1,"type":"t","time":"T"}').digest());
   const key = Buffer.alloc(32, 7);
   assert.deepEqual(recordMac(key, h1), createHmac('sha256', key).update(h1).digest());
   const through = Buffer.alloc(32, 9);
@@ -68,6 +72,15 @@ test('an untouched sequence verifies, and the head it reaches continues the next
   assert.deepEqual(verifyRecords(KEY, first.head, recs.slice(3).map((record) => ({ record }))).verdicts, ['ok', 'ok', 'ok']);
   assert.ok(isAuthentic(KEY, recs[4]));
   assert.ok(!isAuthentic(Buffer.alloc(32, 2), recs[4]));
+});
+
+test('one MAC authenticates the linked records before it: MACs in the middle are not needed, a wrong last MAC sends every record to its own check', () => {
+  const recs = journal(4);
+  delete recs[1].mac;
+  recs[2].mac = encode(Buffer.alloc(32));
+  assert.deepEqual(verdicts(recs), ['ok', 'ok', 'ok', 'ok']);
+  recs[3].mac = encode(Buffer.alloc(32, 9));
+  assert.deepEqual(verdicts(recs), ['ok', 'unauthenticated', 'forged', 'forged']);
 });
 
 test('an edited body: that record is edited, the next is ok', () => {
