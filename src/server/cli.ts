@@ -265,7 +265,7 @@ common(agents.command('list').description('list enrolled agents'))
   .option('--json', 'JSON output')
   .action((opts: CommonOpts & { json?: boolean }) =>
     withStore(opts, async (store) => {
-    const rows = (await store.q.agents()).map(({ token_hash: _secret, ...r }) => r);
+    const rows = (await store.q.agents()).map(({ token_hash: _secret, record_key: _key, ...r }) => r);
     const live = await store.q.liveLeaseCountsByAgent();
     const view = rows.map((r) => ({ ...r, leases: live.find((l) => l.agent_id === r.id)?.n ?? 0 }));
     process.stdout.write(opts.json ? JSON.stringify(view, null, 2) + '\n' : table(view.map((r) => ({ id: r.id, host: r.host, version: r.agent_version ?? '', enrolled: r.enrolled_at, lastSeen: r.last_seen_at ?? '', revoked: r.revoked_at ?? '', ackedSeq: r.acked_seq, leases: r.leases }))));
@@ -279,6 +279,16 @@ common(agents.command('revoke').description("revoke an agent's token, ending its
       if (!a) fail(`no agent ${agentId}`, 1);
       const r = await revokeAgent(store, agentId);
       process.stdout.write(r === 'already' ? `agent ${agentId} was already revoked\n` : `agent ${agentId} (${a.host}) revoked\n`);
+    }),
+  );
+
+// ---- integrity -----------------------------------------------------------------------------
+common(program.command('integrity').description('integrity flags of uploaded records, per agent and kind (edited, forged, unauthenticated, gap)'))
+  .option('--json', 'JSON output')
+  .action((opts: CommonOpts & { json?: boolean }) =>
+    withStore(opts, async (store) => {
+      const rows = await store.q.integritySummary();
+      process.stdout.write(opts.json ? JSON.stringify(rows, null, 2) + '\n' : table(rows.map((r) => ({ agent: r.agent_id, host: r.host ?? '', kind: r.kind, records: r.records, seqs: `${r.from_seq}-${r.to_seq}`, flags: r.flags, firstTime: r.first_time ?? '', lastTime: r.last_time ?? '', lastDetected: r.last_detected_at }))));
     }),
   );
 
