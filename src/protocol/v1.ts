@@ -78,6 +78,7 @@ export type ProblemCode =
   | 'token-missing'
   | 'token-unknown'
   | 'token-revoked'
+  | 'client-cert-mismatch'
   | 'enroll-secret-invalid'
   | 'unknown-product'
   | 'lease-denied'

@@ -31,10 +31,10 @@ export class Queries {
     return this.sql.get<AgentRow>(`SELECT * FROM agents WHERE id = ?${this.forUpdate}`, [id]);
   }
 
-  insertAgent(a: Omit<AgentRow, 'revoked_at'>): Promise<number> {
+  insertAgent(a: Omit<AgentRow, 'revoked_at' | 'client_cert_sha256'> & { client_cert_sha256?: string | null }): Promise<number> {
     return this.sql.run(
-      'INSERT INTO agents (id, host, token_hash, agent_version, os, enrolled_at, last_seen_at, acked_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      [a.id, a.host, a.token_hash, a.agent_version, a.os, a.enrolled_at, a.last_seen_at, a.acked_seq],
+      'INSERT INTO agents (id, host, token_hash, agent_version, os, enrolled_at, last_seen_at, acked_seq, client_cert_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [a.id, a.host, a.token_hash, a.agent_version, a.os, a.enrolled_at, a.last_seen_at, a.acked_seq, a.client_cert_sha256 ?? null],
     );
   }
 

@@ -25,6 +25,8 @@ export interface AgentRow {
   last_seen_at: string | null;
   revoked_at: string | null;
   acked_seq: number;
+  /** SHA-256 (hex) of the client certificate the agent enrolled with; null: enrolled without one. */
+  client_cert_sha256: string | null;
 }
 
 export interface LeaseRow {

@@ -90,8 +90,11 @@ CREATE TABLE IF NOT EXISTS record_partitions (
 );
 `;
 
+/** The client certificate an agent enrolled with (tls.clientCaFile): its token is good only with that certificate. */
+const V2 = `ALTER TABLE agents ADD COLUMN IF NOT EXISTS client_cert_sha256 text;`;
+
 /** Migration N brings the schema from version N-1 to N. */
-const MIGRATIONS: readonly string[] = [V1];
+const MIGRATIONS: readonly string[] = [V1, V2];
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
 /** pg_advisory_xact_lock key of migrations ("usage-server migrate"). */
 const MIGRATE_LOCK = 7_463_221_001;

@@ -80,8 +80,11 @@ UPDATE allocations SET seat_key = replace(seat_key, char(0), char(31)) WHERE ins
 UPDATE queue SET seat_key = replace(seat_key, char(0), char(31)) WHERE instr(seat_key, char(0)) > 0;
 `;
 
+/** The client certificate an agent enrolled with (tls.clientCaFile): its token is good only with that certificate. */
+const V3 = `ALTER TABLE agents ADD COLUMN client_cert_sha256 TEXT;`;
+
 /** Migration N brings the schema from version N-1 to N. */
-const MIGRATIONS: readonly string[] = [V1, V2];
+const MIGRATIONS: readonly string[] = [V1, V2, V3];
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
 export function migrateSqlite(db: Database.Database): void {
