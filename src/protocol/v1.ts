@@ -79,6 +79,7 @@ export type ProblemCode =
   | 'token-unknown'
   | 'token-revoked'
   | 'client-cert-mismatch'
+  | 'client-cert-required'
   | 'enroll-secret-invalid'
   | 'unknown-product'
   | 'lease-denied'

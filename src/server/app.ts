@@ -26,7 +26,8 @@ import queueRoutes from './routes/queue.js';
 import reportRoutes from './routes/reports.js';
 import systemRoutes from './routes/system.js';
 import { openStore, type Store } from './storage/store.js';
-import type { TlsMaterial } from './tls.js';
+import { problem, sendProblem } from './problem.js';
+import { clientCertProblem, verifiedClientCertSha256, type TlsMaterial } from './tls.js';
 
 export interface ServerHandle {
   app: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>;
@@ -102,6 +103,16 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store, opts: Crea
     metrics.observeRequest(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
+
+  if (cfg.tls?.requireClientCert) {
+    // Before body parsing and authentication: without a client certificate from tls.clientCaFile,
+    // every request is answered 403 with the reason (the TLS layer lets the connection through so
+    // that the agent learns why instead of seeing a closed connection).
+    app.addHook('onRequest', (req, reply, done) => {
+      if (verifiedClientCertSha256(req.raw.socket) !== null) return done();
+      sendProblem(reply, problem(403, 'client-cert-required', `A client certificate is required: ${clientCertProblem(req.raw.socket)}.`));
+    });
+  }
 
   await app.register(errorsPlugin, { bodyLimitBytes: cfg.limits.bodyLimitBytes });
   await app.register(authPlugin, { store, adminTokens: cfg.reports.adminTokens, clientCerts: cfg.tls?.clientCaFile !== undefined, requireClientCert: cfg.tls?.requireClientCert });

@@ -16,6 +16,7 @@ const TITLES: Record<ProblemCode, string> = {
   'token-unknown': 'Agent token not recognised',
   'token-revoked': 'Agent token revoked',
   'client-cert-mismatch': 'Client certificate not the one this agent enrolled with',
+  'client-cert-required': 'Client certificate required',
   'enroll-secret-invalid': 'Enrollment secret not accepted',
   'unknown-product': 'Unknown product',
   'lease-denied': 'Lease denied',

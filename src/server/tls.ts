@@ -84,9 +84,10 @@ export function loadTlsMaterial(tls: TlsConfig, configFile: string | undefined):
     key: keyPem,
     minVersion: TLS_MIN_VERSION,
     ...(ca ? { ca } : {}),
-    // Asked for whenever a client CA is set; the TLS layer refuses connections without one only when required.
+    // Asked for whenever a client CA is set, never refused at the TLS layer: a connection without a
+    // valid one gets an HTTP answer saying why (app.ts), which the agent can show, not a bare close.
     requestCert: ca !== undefined,
-    rejectUnauthorized: ca !== undefined && tls.requireClientCert,
+    rejectUnauthorized: false,
   };
   try {
     createSecureContext(options);
@@ -94,6 +95,14 @@ export function loadTlsMaterial(tls: TlsConfig, configFile: string | undefined):
     fail(file, 'tls.certFile', `OpenSSL refused the certificate or key: ${(err as Error).message}`);
   }
   return { options, fingerprint256: leaf.fingerprint256, validTo: leaf.validTo, keyType: key.asymmetricKeyType ?? 'unknown' };
+}
+
+/** Why the connection has no verified client certificate (for the 403), e.g. none sent, or the CA's error. */
+export function clientCertProblem(socket: object): string {
+  const s = socket as Partial<TLSSocket>;
+  const err = s.authorizationError;
+  if (typeof s.getPeerX509Certificate === 'function' && s.getPeerX509Certificate() === undefined) return 'no client certificate was presented';
+  return `the client certificate was not accepted (${err ? String(err) : 'not verified'}): it must come from the CA in tls.clientCaFile`;
 }
 
 const peerFingerprints = new WeakMap<object, string | null>();

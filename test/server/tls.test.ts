@@ -208,11 +208,21 @@ test('client certificates: required at the TLS layer, bound to the agent that en
   assert.equal(stolen.statusCode, 401);
   assert.equal(body.code, 'client-cert-mismatch');
   assert.equal(body.action, 'enroll');
-  // Without any certificate the TLS layer refuses.
-  const none = dispatcherWith();
-  t.after(() => none.close());
-  const bare = await request(`${srv.url}/v1/health`, { dispatcher: none }).then((r) => `HTTP ${r.statusCode}`, (e: NodeJS.ErrnoException) => e.code ?? e.message);
-  assert.doesNotMatch(bare, /^HTTP/, `no certificate, no answer: ${bare}`);
+  // Without a certificate, or with one from another CA, every request is answered 403 with the reason (the token does not help).
+  const strangerCa = pki.ca('stranger-ca');
+  const stranger = pki.issue(strangerCa, 'stranger', { client: true });
+  for (const [who, c, reason] of [['none', undefined, /no client certificate was presented/], ['stranger', stranger, /not accepted \(.*\).*tls\.clientCaFile/]] as const) {
+    const d = dispatcherWith(c);
+    t.after(() => d.close());
+    for (const path of ['/v1/health', '/v1/policy', '/v1/enroll']) {
+      const r = await request(`${srv.url}${path}`, { dispatcher: d, headers: { authorization: `Bearer ${a.agentToken}` } });
+      const p = (await r.body.json()) as { code: string; detail: string };
+      assert.equal(r.statusCode, 403, `${who} ${path}`);
+      assert.match(String(r.headers['content-type']), /^application\/problem\+json/);
+      assert.equal(p.code, 'client-cert-required', `${who} ${path}`);
+      assert.match(p.detail, reason);
+    }
+  }
   // Mallory's own enrollment is its own agent, bound to its own certificate.
   const me = await request(`${srv.url}/v1/enroll`, { dispatcher: m, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ enrollSecret: TEST_ENROLL_SECRET, host: 'ws-m' }) });
   const mBody = (await me.body.json()) as { agentId: string };
