@@ -93,11 +93,10 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store, opts: Crea
   for (const s of V1_SCHEMAS) app.addSchema(s);
   const hstsMaxAge = cfg.tls?.hstsMaxAgeSeconds ?? 0;
   if (opts.tls && hstsMaxAge > 0) {
+    // On the raw response before fastify sees the request: every answer carries it (errors and
+    // answers to requests that reach no route too) without a hook on the hot path.
     const hsts = `max-age=${hstsMaxAge}`;
-    app.addHook('onRequest', (_req, reply, done) => {
-      reply.header('strict-transport-security', hsts);
-      done();
-    });
+    app.server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => res.setHeader('strict-transport-security', hsts));
   }
   app.addHook('onResponse', (req, reply, done) => {
     metrics.observeRequest(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, reply.elapsedTime / 1000);
