@@ -89,6 +89,7 @@ export function loadConfig(file: string | undefined, overrides: Record<string, u
 export function checkServerFiles(cfg: AgentConfig, file: string | undefined): void {
   const source = file ? resolve(file) : '(built-in defaults)';
   const s = cfg.server;
+  enrollSecretOf(cfg, file);
   const read = (key: string, path: string): string => {
     try {
       return readFileSync(path, 'utf8');
@@ -116,6 +117,40 @@ export function checkServerFiles(cfg: AgentConfig, file: string | undefined): vo
     }
     if (!cert.checkPrivateKey(key)) throw new ConfigError(source, 'server.clientKeyFile', `the key in ${s.clientKeyFile} does not belong to the certificate in ${s.clientCertFile}`);
   }
+}
+
+/** `$CREDENTIALS_DIRECTORY` / `${CREDENTIALS_DIRECTORY}` at the start of a path, from the environment (systemd LoadCredential). */
+export function expandCredentialsPath(path: string, env: NodeJS.ProcessEnv = process.env): string {
+  const m = /^\$(\{CREDENTIALS_DIRECTORY\}|CREDENTIALS_DIRECTORY)(?=\/|$)/.exec(path);
+  if (!m) return path;
+  const dir = env.CREDENTIALS_DIRECTORY;
+  if (!dir) throw new Error('$CREDENTIALS_DIRECTORY is not set (no LoadCredential= in the unit?)');
+  return dir + path.slice(m[0].length);
+}
+
+/**
+ * The enrollment secret: server.enrollSecret, or the first line of server.enrollSecretFile.
+ * Throws a ConfigError naming the key for an unreadable or empty file (the secret is never in the message).
+ */
+export function enrollSecretOf(cfg: AgentConfig, file: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const s = cfg.server;
+  if (s.enrollSecretFile === undefined) return s.enrollSecret;
+  const source = file ? resolve(file) : '(built-in defaults)';
+  let path: string;
+  let text: string;
+  try {
+    path = expandCredentialsPath(s.enrollSecretFile, env);
+  } catch (err) {
+    throw new ConfigError(source, 'server.enrollSecretFile', (err as Error).message);
+  }
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(source, 'server.enrollSecretFile', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  const secret = text.split(/\r?\n/, 1)[0]!.trim();
+  if (secret.length === 0) throw new ConfigError(source, 'server.enrollSecretFile', `${path} is empty: its first line must be the enrollment secret`);
+  return secret;
 }
 
 /** Sets `a.b.c` in a nested override object; used by CLI flags. */

@@ -66,6 +66,11 @@ const serverSchema = z
     /** Several usage-servers on one database: tried in order, sticking to the one that answers; with `url`, `url` comes first. */
     urls: z.array(z.url()).min(1).optional(),
     enrollSecret: z.string().min(1).optional(),
+    /**
+     * The enrollment secret read from this file instead (first line), so it need not sit in the
+     * config: e.g. `${CREDENTIALS_DIRECTORY}/enroll-secret` with systemd's LoadCredential.
+     */
+    enrollSecretFile: z.string().min(1).optional(),
     /** PEM CA certificate(s) trusted besides the system's (a private PKI). */
     caFile: z.string().min(1).optional(),
     /**
@@ -96,6 +101,9 @@ const serverSchema = z
     };
     check(s.url, ['url']);
     s.urls?.forEach((u, i) => check(u, ['urls', i]));
+    if (s.enrollSecret !== undefined && s.enrollSecretFile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['enrollSecretFile'], message: 'give the enrollment secret either in server.enrollSecret or in server.enrollSecretFile, not both' });
+    }
     if ((s.clientCertFile === undefined) !== (s.clientKeyFile === undefined)) {
       ctx.addIssue({ code: 'custom', path: [s.clientCertFile === undefined ? 'clientCertFile' : 'clientKeyFile'], message: 'server.clientCertFile and server.clientKeyFile go together' });
     }

@@ -11,6 +11,7 @@
  *   usage-server report log --from YYYY-MM-DD --to YYYY-MM-DD [--format csv|json]
  *   usage-server migrate --from FILE.db --to postgres://user@host:5432/name
  *   usage-server check-config --config FILE
+ *   usage-server hash-token [TOKEN]     (sha256:<hex> for reports.adminTokens; the token from stdin if not given)
  *   usage-server openapi [--out FILE]
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage error, 78 configuration error (EX_CONFIG).
@@ -23,6 +24,7 @@ import { openApiText } from '../protocol/openapi.js';
 import { createServer } from './app.js';
 import { ConfigError, EX_CONFIG, ProductConfigSchema, loadServerConfig, plainHttpProblem, type ServerConfig } from './config.js';
 import { revokeAgent, revokeAllocation, revokeLease, setSeats, upsertProducts } from './leases/admin.js';
+import { adminTokenHash } from './plugins/auth.js';
 import { logToCsv, REPORT_PERIODS, summariesToCsv, usageReport, type ReportPeriod } from './reports.js';
 import { isPostgresUrl, openStore as openStoreAt, type Store } from './storage/store.js';
 import { copySqliteToPostgres } from './storage/copy.js';
@@ -228,6 +230,21 @@ program
       await from?.close();
       await to?.close();
     }
+  });
+
+program
+  .command('hash-token')
+  .description('print sha256:<hex> of an admin token, to put in reports.adminTokens instead of the token (reads it from stdin when not given)')
+  .argument('[token]', 'the token (prefer stdin: an argument stays in the shell history)')
+  .action(async (given: string | undefined) => {
+    let token = given;
+    if (token === undefined) {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      token = Buffer.concat(chunks).toString('utf8').split(/\r?\n/, 1)[0]!;
+    }
+    if (token.length < 16) fail('an admin token must be at least 16 characters', 2);
+    process.stdout.write(`sha256:${adminTokenHash(token).toString('hex')}\n`);
   });
 
 program

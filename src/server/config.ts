@@ -182,8 +182,15 @@ export const ServerConfigSchema = z
       .default({ pollIntervalSeconds: 300 }),
     reports: z
       .strictObject({
-        /** Bearer tokens allowed to read GET /v1/reports/*; empty disables the endpoint. */
-        adminTokens: z.array(z.string().min(16, 'an admin token must be at least 16 characters')).default([]),
+        /** Bearer tokens allowed to read GET /v1/reports/*, or their `sha256:<hex>` (usage-server hash-token); empty disables the endpoint. */
+        adminTokens: z
+          .array(
+            z
+              .string()
+              .min(16, 'an admin token must be at least 16 characters')
+              .refine((t) => !t.startsWith('sha256:') || /^sha256:[0-9a-f]{64}$/.test(t), 'a hashed admin token is sha256: and 64 lower-case hex digits (usage-server hash-token)'),
+          )
+          .default([]),
       })
       .default({ adminTokens: [] }),
     metrics: z.strictObject({ enabled: z.boolean().default(true) }).default({ enabled: true }),

@@ -194,7 +194,7 @@ export class UplinkClient {
 
   private async enroll(): Promise<boolean> {
     if (!this.o.enrollSecret) {
-      this.noteFailure('not enrolled and server.enrollSecret is not set', 'not-enrolled');
+      this.noteFailure('not enrolled and neither server.enrollSecret nor server.enrollSecretFile is set', 'not-enrolled');
       return false;
     }
     const r = await this.send<EnrollResponse & Problem>({

@@ -29,6 +29,11 @@ export function sha256(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
+/** `sha256:<hex>` from the config as it is (usage-server hash-token), a plain token hashed. */
+export function adminTokenHash(configured: string): Buffer {
+  return configured.startsWith('sha256:') ? Buffer.from(configured.slice('sha256:'.length), 'hex') : sha256(configured);
+}
+
 /** How often an agent's last_seen_at is written (per server), and how often the pending ones go out in one batch. */
 const TOUCH_EVERY_MS = 60_000;
 const TOUCH_FLUSH_MS = 5_000;
@@ -46,7 +51,7 @@ export interface AuthOptions {
 
 async function auth(app: FastifyInstance, opts: AuthOptions): Promise<void> {
   const { store } = opts;
-  const adminTokens = opts.adminTokens.map(sha256);
+  const adminTokens = opts.adminTokens.map(adminTokenHash);
   const wwwAuth = { 'WWW-Authenticate': 'Bearer realm="usage-server"' };
   const bearer = /^Bearer[ ]+([A-Za-z0-9._~+/=-]{1,512})$/i;
   const lastTouch = new Map<string, number>();
