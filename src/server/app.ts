@@ -16,7 +16,7 @@ import { LeaseService } from './leases/service.js';
 import { LazyChildLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import authPlugin from './plugins/auth.js';
-import { answerConnect, clientErrorHandler } from './plugins/client-errors.js';
+import { answerConnect, clientErrorHandler, frameworkErrorHandler } from './plugins/client-errors.js';
 import errorsPlugin from './plugins/errors.js';
 import enrollRoutes from './routes/enroll.js';
 import eventRoutes from './routes/events.js';
@@ -80,6 +80,7 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store, opts: Crea
     forceCloseConnections: 'idle',
     ajv: { customOptions: AJV_OPTIONS },
     clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
   }) as unknown as ServerHandle['app'];
   app.server.on('connect', answerConnect);
   app.removeContentTypeParser('text/plain');

@@ -281,10 +281,12 @@ common(products.command('add').description('add or replace a product').argument(
   .option('--path <globs...>', 'executable path globs that identify the product')
   .option('--ttl <seconds>', 'lease TTL (default from the server config)', positive('ttl'))
   .option('--no-queue', 'deny instead of offering the waiting queue')
-  .action((id: string, opts: CommonOpts & { name?: string; type: string; seats?: number; exe?: string[]; path?: string[]; ttl?: number; queue: boolean }) =>
+  .option('--gate', 'agents hold a launch stopped until the lease decision')
+  .action((id: string, opts: CommonOpts & { name?: string; type: string; seats?: number; exe?: string[]; path?: string[]; ttl?: number; queue: boolean; gate?: boolean }) =>
     withStore(opts, async (store, cfg) => {
     const parsed = ProductConfigSchema.safeParse({
       id, name: opts.name, licenseType: opts.type as LicenseType, seats: opts.seats, leaseTtlSeconds: opts.ttl, queue: opts.queue,
+      ...(opts.gate ? { gate: true } : {}),
       match: { executables: opts.exe ?? [], paths: opts.path ?? [] },
     });
     if (!parsed.success) fail(parsed.error.issues.map((i) => `${i.path.join('.') || 'product'}: ${i.message}`).join('\n'), 2);

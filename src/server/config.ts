@@ -82,6 +82,8 @@ export const ProductConfigSchema = z.strictObject({
   onDeny: z.enum(DENY_ENFORCEMENTS).default('notify'),
   queue: z.boolean().default(true),
   denyMessage: z.string().max(1000).optional(),
+  /** Agents stop a matching launch (SIGSTOP) until the lease decision; see ProductPolicy.gate. */
+  gate: z.boolean().optional(),
   idle: z
     .strictObject({
       afterSeconds: z.number().positive().nullable().default(null),
