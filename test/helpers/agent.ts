@@ -24,7 +24,7 @@ export interface TestAgent {
   configPath: string;
   child: ChildProcess;
   stderr: () => string;
-  /** The daemon's log (JSON lines on stdout), all runs. */
+  /** The daemon's log (JSON lines on stdout), all runs; empty unless started with `{ captureLog: true }`. */
   stdout: () => string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   kill9(): Promise<void>;
@@ -39,6 +39,7 @@ export interface TestAgent {
 export async function startAgent(
   t: { after(fn: () => void | Promise<void>): void },
   config: Record<string, unknown> = {},
+  opts: { captureLog?: boolean } = {},
 ): Promise<TestAgent> {
   const dataDir = mkdtempSync(join(tmpdir(), 'usage-agent-e2e-'));
   const configPath = join(dataDir, 'config.json');
@@ -47,10 +48,10 @@ export async function startAgent(
   let out = '';
   const launch = () => {
     const child = spawn(process.execPath, [AGENT_BIN, 'run', '--config', configPath, '--data-dir', dataDir], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', opts.captureLog ? 'pipe' : 'ignore', 'pipe'],
     });
     child.stderr!.on('data', (d) => (err += String(d)));
-    child.stdout!.on('data', (d) => (out += String(d)));
+    child.stdout?.on('data', (d) => (out += String(d)));
     return child;
   };
   const agent: TestAgent = {

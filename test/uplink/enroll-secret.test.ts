@@ -64,7 +64,7 @@ test('an agent enrolls with the secret from server.enrollSecretFile; the secret 
     software: { enabled: false },
     log: { level: 'debug' },
     server: { url: srv.url, enrollSecretFile: secretFile, uploadIntervalMs: 200, requestTimeoutMs: 3000 },
-  });
+  }, { captureLog: true });
   const until = Date.now() + 30_000;
   while (srv.query<{ n: number }>('SELECT count(*) AS n FROM process_records')[0]!.n === 0 && Date.now() < until) await sleep(100);
   const agents = srv.query<{ id: string }>('SELECT id FROM agents');

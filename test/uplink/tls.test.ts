@@ -87,7 +87,7 @@ test('TLS refusals (unknown CA, pin mismatch, no client certificate, name mismat
     { reason: 'expired', server: base, serverCert: expired },
   ];
 
-  const agent = await startAgent(t, agentConfig(phases[0]!.server));
+  const agent = await startAgent(t, agentConfig(phases[0]!.server), { captureLog: true });
   const uplink = () => agent.status().daemon?.components?.uplink as Record<string, any> | undefined;
   const refusedLines = (reason: string) => agent.stdout().split('\n').filter((l) => l.includes('TLS connection to the usage-server refused') && l.includes(`"reason":"${reason}"`)).length;
 
