@@ -185,7 +185,7 @@ test('SIGHUP with a new certificate and key while 50 enrolled agents renew over 
   assert.equal((await srv.request('GET', '/v1/health')).status, 200);
 });
 
-test('client certificates: required at the TLS layer, bound to the agent that enrolled with one; a stolen token with another certificate is refused', async (t) => {
+test('client certificates required (403 client-cert-required with the reason otherwise), bound to the agent that enrolled with one; a stolen token with another certificate is refused', async (t) => {
   const pki = makePki(t);
   const ca = pki.ca('server-ca');
   const clientCa = pki.ca('client-ca');
