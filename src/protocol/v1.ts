@@ -84,6 +84,8 @@ export type ProblemCode =
   | 'token-missing'
   | 'token-unknown'
   | 'token-revoked'
+  | 'client-cert-mismatch'
+  | 'client-cert-required'
   | 'enroll-secret-invalid'
   | 'unknown-product'
   | 'lease-denied'

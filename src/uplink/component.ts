@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { enrollSecretOf } from '../config/load.js';
 import { PACKAGE_ROOT } from '../config/paths.js';
 import type { Component, DaemonContext } from '../daemon/component.js';
 import { encode } from '../protocol/integrity.js';
@@ -35,8 +36,12 @@ export function createUplinkComponent(ctx: DaemonContext): Component | undefined
   const log = ctx.logger.child({ component: 'uplink' });
   const client = new UplinkClient({
     url: urls,
-    enrollSecret: cfg.enrollSecret,
+    // Checked at `usage-agent run` (checkServerFiles); read here, never logged.
+    enrollSecret: enrollSecretOf(ctx.config, undefined),
     caFile: cfg.caFile,
+    pinSha256: cfg.pinSha256,
+    clientCertFile: cfg.clientCertFile,
+    clientKeyFile: cfg.clientKeyFile,
     proxy: cfg.proxy,
     requestTimeoutMs: cfg.requestTimeoutMs,
     dataDir: ctx.dataDir,

@@ -35,10 +35,10 @@ export class Queries {
     return this.sql.get<AgentRow>(`SELECT * FROM agents WHERE id = ?${this.forUpdate}`, [id]);
   }
 
-  insertAgent(a: Omit<AgentRow, 'revoked_at'>): Promise<number> {
+  insertAgent(a: Omit<AgentRow, 'revoked_at' | 'client_cert_sha256'> & { client_cert_sha256?: string | null }): Promise<number> {
     return this.sql.run(
-      'INSERT INTO agents (id, host, token_hash, agent_version, os, enrolled_at, last_seen_at, acked_seq, record_key, chain_head) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      [a.id, a.host, a.token_hash, a.agent_version, a.os, a.enrolled_at, a.last_seen_at, a.acked_seq, a.record_key ?? null, a.chain_head ?? null],
+      'INSERT INTO agents (id, host, token_hash, agent_version, os, enrolled_at, last_seen_at, acked_seq, record_key, chain_head, client_cert_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [a.id, a.host, a.token_hash, a.agent_version, a.os, a.enrolled_at, a.last_seen_at, a.acked_seq, a.record_key ?? null, a.chain_head ?? null, a.client_cert_sha256 ?? null],
     );
   }
 

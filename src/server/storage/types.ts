@@ -29,6 +29,8 @@ export interface AgentRow {
   record_key?: string | null;
   /** Verified chain value at acked_seq (base64url); null: the agent does not chain its records. */
   chain_head?: string | null;
+  /** SHA-256 (hex) of the client certificate the agent enrolled with; null: enrolled without one. */
+  client_cert_sha256: string | null;
 }
 
 export interface LeaseRow {

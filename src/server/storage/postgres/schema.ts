@@ -121,8 +121,11 @@ CREATE TABLE IF NOT EXISTS integrity_flags (
 CREATE INDEX IF NOT EXISTS integrity_flags_agent ON integrity_flags (agent_id, from_seq);
 `;
 
+/** The client certificate an agent enrolled with (tls.clientCaFile): its token is good only with that certificate. */
+const V_CLIENT_CERT = `ALTER TABLE agents ADD COLUMN IF NOT EXISTS client_cert_sha256 text;`;
+
 /** Migration N brings the schema from version N-1 to N. */
-const MIGRATIONS: readonly string[] = [V1, V2, V3, V_INTEGRITY];
+const MIGRATIONS: readonly string[] = [V1, V2, V3, V_INTEGRITY, V_CLIENT_CERT];
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
 /** pg_advisory_xact_lock key of migrations ("usage-server migrate"). */
 const MIGRATE_LOCK = 7_463_221_001;

@@ -117,8 +117,11 @@ CREATE TABLE IF NOT EXISTS integrity_flags (
 CREATE INDEX IF NOT EXISTS integrity_flags_agent ON integrity_flags (agent_id, from_seq);
 `;
 
+/** The client certificate an agent enrolled with (tls.clientCaFile): its token is good only with that certificate. */
+const V_CLIENT_CERT = `ALTER TABLE agents ADD COLUMN client_cert_sha256 TEXT;`;
+
 /** Migration N brings the schema from version N-1 to N. */
-const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V_INTEGRITY];
+const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V_INTEGRITY, V_CLIENT_CERT];
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
 export function migrateSqlite(db: Database.Database): void {
