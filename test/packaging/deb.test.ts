@@ -43,7 +43,10 @@ function lexists(path: string): boolean {
 
 /** `usage-agent status --json` through the installed wrapper. */
 function status(): { running: boolean; journal: { records?: number; lastSeq?: number; byType?: Record<string, number>; ackedThroughSeq?: number } } {
-  return JSON.parse(sh('/usr/bin/usage-agent', ['status', '--json']).stdout);
+  // Exit 0 healthy, 1 a problem (e.g. no server), 3 not running: the JSON is printed for each.
+  const r = sh('/usr/bin/usage-agent', ['status', '--json'], { allowFail: true });
+  assert.ok([0, 1, 3].includes(r.status ?? -1), `status exited ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
 }
 
 /** Starts the daemon exactly as systemd would: the installed unit's ExecStart command line. */
