@@ -13,6 +13,7 @@ import { it } from 'node:test';
 import { Journal } from '../../src/journal/journal.js';
 import { buildRpm, packRpm } from '../../src/service/package/rpm.js';
 import { tempDir } from '../helpers/cli.js';
+import { BUNDLED_NODE_MAJOR } from '../../src/service/package/runtime.js';
 
 function sh(cmd: string, args: string[], opts: { allowFail?: boolean } = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
@@ -49,7 +50,7 @@ function scratchRoot(root: string): string {
 const rpmIn = (root: string, args: string[], opts: { allowFail?: boolean } = {}) =>
   sh('rpm', ['--root', root, '--dbpath', '/var/lib/rpm', ...(args.some((a) => ['-i', '-U', '-e'].includes(a)) ? ['--force-debian'] : []), ...args], opts);
 
-it('rpm: files, modes, config and scriptlets; installs into a scratch root with its scripts, runs, upgrades keeping unsent records and the edited config, erases keeping data', { timeout: 600_000 }, async (t) => {
+it('rpm: files, modes, config and scriptlets; installs into a scratch root with its scripts, runs, upgrades keeping unsent records and the edited config, erases keeping data', { timeout: 1_800_000 }, async (t) => {
   assert.equal(process.getuid?.(), 0, 'rpm --root with scriptlets chroots: root (CI runs as root)');
   const work = tempDir(t, 'usage-agent-rpm-test-');
   // ---- build -------------------------------------------------------------------------------
@@ -130,6 +131,7 @@ it('rpm: files, modes, config and scriptlets; installs into a scratch root with 
   const node = join(root, 'opt/usage-agent/node/bin/node');
   const cli = join(root, 'opt/usage-agent/dist/src/cli/usage-agent.js');
   assert.equal(sh(node, [cli, '--version']).stdout.trim(), built.version);
+  assert.match(sh(node, ['--version']).stdout.trim(), new RegExp(`^v${BUNDLED_NODE_MAJOR}\\.`), 'the bundled runtime is the registry\'s current LTS');
   const config = join(root, 'etc/usage-agent/agent.json');
   // The admin's edit (kept through the upgrade): no pacct here, fast flushes.
   const edited = `${JSON.stringify({ processes: { pacct: 'off', sampleIntervalMs: 200 }, journal: { flushIntervalMs: 100 }, log: { level: 'warn' } }, null, 2)}\n`;

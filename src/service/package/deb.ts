@@ -10,7 +10,9 @@ import { join, relative } from 'node:path';
 import { PACKAGE_ROOT } from '../../config/paths.js';
 import { defaultLayout, packageVersion, templateVars, type ServiceLayout } from '../layout.js';
 import { renderTemplate } from '../render.js';
-import { duKib, PACKAGE_NODE, PACKAGE_PREFIX, run, stageRoot } from './stage.js';
+import { run } from './exec.js';
+import { bundledNode } from './runtime.js';
+import { duKib, PACKAGE_NODE, PACKAGE_PREFIX, stageRoot } from './stage.js';
 
 export { compile, stageApp } from './stage.js';
 export const DEB_PREFIX = PACKAGE_PREFIX;
@@ -20,7 +22,7 @@ export interface BuildOptions {
   /** Package version (default: package.json's). A Debian version: digits, letters, . + ~ - */
   version?: string;
   outDir?: string;
-  /** The Node binary to bundle (default: the one running the build, whose ABI node_modules match). */
+  /** A Node binary to bundle as it is (its ABI must match node_modules); default: the registry's current LTS, native modules rebuilt for it. */
   node?: string;
   /** dpkg-deb compression (default xz). */
   compression?: 'xz' | 'gzip' | 'zstd' | 'none';
@@ -61,7 +63,6 @@ export function buildDeb(options: BuildOptions = {}): BuildResult {
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const version = options.version ?? packageVersion();
   if (!/^[0-9][A-Za-z0-9.+~-]*$/.test(version)) throw new Error(`"${version}" is not a Debian version`);
-  const node = options.node ?? process.execPath;
   const arch = debArch();
   const outDir = options.outDir ?? join(PACKAGE_ROOT, 'packaging', 'out');
   const staging = mkdtempSync(join(tmpdir(), 'usage-agent-deb-'));
@@ -69,7 +70,7 @@ export function buildDeb(options: BuildOptions = {}): BuildResult {
   const layout = debLayout(version);
   const vars = templateVars(layout);
   try {
-    const { contents, conffiles } = stageRoot(root, staging, layout, version, DEB_TARGETS, node, log);
+    const { contents, conffiles } = stageRoot(root, staging, layout, version, DEB_TARGETS, bundledNode(options.node, staging, log), log);
     const sh = (template: string) => renderTemplate(readFileSync(join(PACKAGE_ROOT, template), 'utf8'), vars, 'sh');
 
     // 4. Control files.

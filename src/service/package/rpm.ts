@@ -10,13 +10,15 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../config/paths.js';
 import { defaultLayout, packageVersion, templateVars, type ServiceLayout } from '../layout.js';
 import { renderTemplate } from '../render.js';
-import { PACKAGE_NODE, PACKAGE_PREFIX, run, stageRoot } from './stage.js';
+import { run } from './exec.js';
+import { bundledNode } from './runtime.js';
+import { PACKAGE_NODE, PACKAGE_PREFIX, stageRoot } from './stage.js';
 
 export interface RpmOptions {
   /** Package version (default: package.json's). An RPM version: digits, letters, . + ~ ^ _ (no -). */
   version?: string;
   outDir?: string;
-  /** The Node binary to bundle (default: the one running the build). */
+  /** A Node binary to bundle as it is (its ABI must match node_modules); default: the registry's current LTS, native modules rebuilt for it. */
   node?: string;
   /** Payload compression (default xz; `none` for a quick build in tests). */
   compression?: RpmCompression;
@@ -72,11 +74,10 @@ export function buildRpm(options: RpmOptions = {}): RpmResult {
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const version = options.version ?? packageVersion();
   checkVersion(version);
-  const node = options.node ?? process.execPath;
   const outDir = options.outDir ?? join(PACKAGE_ROOT, 'packaging', 'out');
   const staging = mkdtempSync(join(tmpdir(), 'usage-agent-rpm-'));
   try {
-    const { contents, conffiles } = stageRoot(join(staging, 'root'), staging, rpmLayout(version), version, RPM_TARGETS, node, log);
+    const { contents, conffiles } = stageRoot(join(staging, 'root'), staging, rpmLayout(version), version, RPM_TARGETS, bundledNode(options.node, staging, log), log);
     const { path, arch } = packRpm(staging, version, conffiles, outDir, options.compression ?? 'xz', log);
     return { path, version, arch, contents, conffiles, ...(options.keepStaging ? { staging } : {}) };
   } finally {

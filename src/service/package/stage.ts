@@ -3,20 +3,17 @@
  * its bundled Node, the wrappers, units, configuration and documentation), built offline from the
  * checkout. Each package format then adds its own metadata and scripts.
  */
-import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PACKAGE_ROOT } from '../../config/paths.js';
 import { definitionsFor, renderDefinition, templateVars, type ServiceLayout } from '../layout.js';
 import { renderTemplate } from '../render.js';
+import { run } from './exec.js';
+import { rebuildNativeModules, type BundledNode } from './runtime.js';
 
 export const PACKAGE_PREFIX = '/opt/usage-agent';
 export const PACKAGE_NODE = `${PACKAGE_PREFIX}/node/bin/node`;
 
-export function run(cmd: string, args: string[], cwd: string, log: (l: string) => void, env: NodeJS.ProcessEnv = process.env): string {
-  log(`$ ${cmd} ${args.join(' ')}`);
-  return execFileSync(cmd, args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
-}
 
 export function write(root: string, path: string, contents: string | Buffer, mode: number): void {
   const full = join(root, path);
@@ -73,7 +70,13 @@ export function stageApp(staging: string, app: string, version: string, log: (l:
   cpSync(join(PACKAGE_ROOT, 'package-lock.json'), join(app, 'package-lock.json'));
 }
 
-export function productionModules(app: string, node: string, log: (l: string) => void): void {
+/**
+ * Production node_modules without a network: copy the checkout's (installed by `npm ci`), prune
+ * the dev dependencies, rebuild the native module for the bundled runtime (when it is not the
+ * Node running the build), drop build leftovers, then prove it loads in the Node that is bundled.
+ */
+export function productionModules(app: string, runtime: BundledNode, log: (l: string) => void): void {
+  const node = runtime.node;
   cpSync(join(PACKAGE_ROOT, 'node_modules'), join(app, 'node_modules'), { recursive: true, verbatimSymlinks: true });
   const npmCli = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
   const npm = existsSync(npmCli) ? [process.execPath, npmCli] : ['npm'];
@@ -85,6 +88,7 @@ export function productionModules(app: string, node: string, log: (l: string) =>
   }
   // Command shims of build tools (node-gyp-build, prebuild-install...): nothing runs them here.
   rmSync(join(app, 'node_modules', '.bin'), { recursive: true, force: true });
+  if (runtime.rebuildFor) rebuildNativeModules(app, runtime.rebuildFor, log);
   const sqlite = join(app, 'node_modules', 'better-sqlite3');
   // The addon is all that is needed at run time; sources, objects and the static SQLite go.
   for (const leftover of ['deps', 'src', 'build/Release/obj', 'build/Release/obj.target', 'build/Release/.deps', 'build/Release/test_extension.node', 'build/deps']) {
@@ -103,7 +107,7 @@ export function productionModules(app: string, node: string, log: (l: string) =>
   } catch (err) {
     throw new Error(
       `better-sqlite3 in node_modules does not load in ${node} (${(err as { stderr?: string }).stderr ?? err}); ` +
-        'run `npm rebuild better-sqlite3` with that Node, then build the package again',
+        (runtime.rebuildFor ? 'the rebuild against its headers did not take' : 'run `npm rebuild better-sqlite3` with that Node, then build the package again'),
     );
   }
 }
@@ -157,21 +161,22 @@ export interface StagedTree {
  * goes (the distribution's unit directories), `node` is the runtime to bundle (its native modules
  * must load in it), `licenseFile` the copyright file's path.
  */
-export function stageRoot(root: string, staging: string, layout: ServiceLayout, version: string, targets: Record<string, string>, node: string, log: (l: string) => void, licenseFile = 'usr/share/doc/usage-agent/copyright'): StagedTree {
+export function stageRoot(root: string, staging: string, layout: ServiceLayout, version: string, targets: Record<string, string>, runtime: BundledNode, log: (l: string) => void, licenseFile = 'usr/share/doc/usage-agent/copyright'): StagedTree {
+  const node = runtime.node;
   const app = join(root, PACKAGE_PREFIX.slice(1));
   const vars = templateVars(layout);
   // 1. The application: compiled src, package.json (with this version), templates, modules.
   stageApp(staging, app, version, log, { keepDevDependencies: false });
   // The templates ship too: `usage-agent service status` compares against them.
   cpSync(join(PACKAGE_ROOT, 'service'), join(app, 'service'), { recursive: true, filter: (src) => !src.endsWith('.md') });
-  productionModules(app, node, log);
+  productionModules(app, runtime, log);
   // package-lock.json was only needed by npm prune.
   rmSync(join(app, 'package-lock.json'));
 
   // 2. The Node runtime the native modules were built for, and its licence.
   mkdirSync(join(app, 'node', 'bin'), { recursive: true });
   cpSync(node, join(app, 'node', 'bin', 'node'));
-  const nodeLicense = ['/usr/share/doc/nodejs/LICENSE', join(dirname(node), '..', 'LICENSE')].find((p) => existsSync(p));
+  const nodeLicense = [join(dirname(node), '..', 'LICENSE'), '/usr/share/doc/nodejs/LICENSE'].find((p) => existsSync(p));
 
   // 3. Commands, units, autostart, configuration, documentation.
   const sh = (template: string) => renderTemplate(readFileSync(join(PACKAGE_ROOT, template), 'utf8'), vars, 'sh');
