@@ -221,7 +221,8 @@ it('builds with the bundled Node LTS, installs, runs (with a usage-server, both 
   await waitFor('process records on the installed server', () => (srv.query<{ n: number }>('SELECT count(*) AS n FROM process_records')[0]!.n > 0 ? true : undefined), () => daemon!.log());
   const health = await waitFor('a healthy status', () => {
     const r = sh('/usr/bin/usage-agent', ['status'], { allowFail: true });
-    return r.status === 0 ? r.stdout : undefined;
+    // status.json is rewritten every 5 s: wait for one written after an upload.
+    return r.status === 0 && /last upload \d/.test(r.stdout) ? r.stdout : undefined;
   }, () => daemon!.log());
   assert.match(health.split('\n')[0]!, /^usage-agent: OK; backlog \d+ records, last upload \d{4}-/);
   assert.match(health, /server +ok +http:\/\/127\.0\.0\.1:\d+: connected/);

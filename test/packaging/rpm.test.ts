@@ -2,16 +2,17 @@
  * The RPM, for real: built with rpmbuild, inspected with `rpm -qp` (files, owners, modes, config
  * flags, scriptlets), installed into a scratch root (`rpm --root`) whose scriptlets really run in
  * a chroot (a /bin/sh, the few tools they use, and a `systemctl` that records what it is asked),
- * the installed agent run on that root's data dir, upgraded keeping the unsent journal records and
- * the edited configuration, then erased keeping the data.
+ * the previous release's package (the build machine's Node) installed and its agent run on that
+ * root's data dir, upgraded to this build (the bundled Node LTS) keeping the unsent journal records
+ * and the edited configuration, the upgraded agent run, then erased keeping the data.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { it } from 'node:test';
 import { Journal } from '../../src/journal/journal.js';
-import { buildRpm, packRpm } from '../../src/service/package/rpm.js';
+import { buildRpm } from '../../src/service/package/rpm.js';
 import { tempDir } from '../helpers/cli.js';
 import { BUNDLED_NODE_MAJOR } from '../../src/service/package/runtime.js';
 
@@ -54,8 +55,9 @@ it('rpm: files, modes, config and scriptlets; installs into a scratch root with 
   assert.equal(process.getuid?.(), 0, 'rpm --root with scriptlets chroots: root (CI runs as root)');
   const work = tempDir(t, 'usage-agent-rpm-test-');
   // ---- build -------------------------------------------------------------------------------
-  const built = buildRpm({ outDir: join(work, 'out'), compression: 'none', keepStaging: true, log: () => {} });
-  t.after(() => rmSync(built.staging!, { recursive: true, force: true }));
+  const built = buildRpm({ outDir: join(work, 'out'), compression: 'none', log: () => {} });
+  // The previous release, as packages were built before: the build machine's Node bundled as it is.
+  const prev = buildRpm({ outDir: join(work, 'prev'), version: `${built.version}~prev`, node: process.execPath, compression: 'none', log: () => {} });
   assert.equal(built.path, join(work, 'out', `usage-agent-${built.version}.${built.arch}.rpm`));
   assert.equal(built.arch, process.arch === 'x64' ? 'x86_64' : built.arch);
   const q = (fmt: string) => sh('rpm', ['-qp', '--qf', fmt, built.path]).stdout;
@@ -114,9 +116,9 @@ it('rpm: files, modes, config and scriptlets; installs into a scratch root with 
   const root = join(work, 'root');
   const systemctlLog = scratchRoot(root);
   rpmIn(root, ['--initdb']);
-  const install = rpmIn(root, ['--nodeps', '-i', built.path]);
+  const install = rpmIn(root, ['--nodeps', '-i', prev.path]);
   assert.doesNotMatch(install.stderr.replace(/^rpm: (RPM should not be used directly|However assuming).*\n/gm, ''), /\S/, 'a quiet install');
-  assert.equal(rpmIn(root, ['-q', 'usage-agent']).stdout.trim(), `usage-agent-${built.version}-1.${built.arch}`);
+  assert.equal(rpmIn(root, ['-q', 'usage-agent']).stdout.trim(), `usage-agent-${prev.version}-1.${built.arch}`);
   assert.deepEqual(readFileSync(systemctlLog, 'utf8').trim().split('\n'), ['--no-reload enable usage-agent.service', '--no-reload --global enable usage-agent-session.service']);
   for (const [path, [mode]] of Object.entries(expect)) {
     const st = lstatSync(join(root, path));
@@ -130,8 +132,8 @@ it('rpm: files, modes, config and scriptlets; installs into a scratch root with 
   // The installed runtime runs the installed agent.
   const node = join(root, 'opt/usage-agent/node/bin/node');
   const cli = join(root, 'opt/usage-agent/dist/src/cli/usage-agent.js');
-  assert.equal(sh(node, [cli, '--version']).stdout.trim(), built.version);
-  assert.match(sh(node, ['--version']).stdout.trim(), new RegExp(`^v${BUNDLED_NODE_MAJOR}\\.`), 'the bundled runtime is the registry\'s current LTS');
+  assert.equal(sh(node, [cli, '--version']).stdout.trim(), prev.version);
+  assert.equal(sh(node, ['--version']).stdout.trim(), process.version, 'the previous package bundled the build machine\'s Node');
   const config = join(root, 'etc/usage-agent/agent.json');
   // The admin's edit (kept through the upgrade): no pacct here, fast flushes.
   const edited = `${JSON.stringify({ processes: { pacct: 'off', sampleIntervalMs: 200 }, journal: { flushIntervalMs: 100 }, log: { level: 'warn' } }, null, 2)}\n`;
@@ -155,12 +157,12 @@ it('rpm: files, modes, config and scriptlets; installs into a scratch root with 
   const before = journalOf(dataDir);
   assert.ok(before.records.length > 0 && before.ackedThroughSeq === 0, 'unsent records (no server configured)');
 
-  // ---- upgrade -------------------------------------------------------------------------------
-  const next = `${built.version}.1`;
-  const upgraded = packRpm(built.staging!, next, built.conffiles, join(work, 'out'), 'none', () => {});
+  // ---- upgrade to this build: the current LTS runtime -----------------------------------------
   writeFileSync(systemctlLog, '');
-  rpmIn(root, ['--nodeps', '-U', upgraded.path]);
-  assert.equal(rpmIn(root, ['-q', 'usage-agent']).stdout.trim(), `usage-agent-${next}-1.${built.arch}`);
+  rpmIn(root, ['--nodeps', '-U', built.path]);
+  assert.equal(rpmIn(root, ['-q', 'usage-agent']).stdout.trim(), `usage-agent-${built.version}-1.${built.arch}`);
+  assert.equal(sh(node, [cli, '--version']).stdout.trim(), built.version);
+  assert.match(sh(node, ['--version']).stdout.trim(), new RegExp(`^v${BUNDLED_NODE_MAJOR}\\.\\d+\\.\\d+$`), 'the bundled runtime is now the registry\'s current LTS');
   assert.equal(readFileSync(systemctlLog, 'utf8'), '', 'an upgrade enables nothing again (the admin may have disabled it) and, without systemd running, restarts nothing');
   assert.equal(readFileSync(config, 'utf8'), edited, 'the edited configuration is kept (%config(noreplace))');
   assert.ok(!existsSync(`${config}.rpmnew`), 'the packaged config did not change: no .rpmnew');

@@ -5,8 +5,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { PACKAGE_ROOT } from '../../config/paths.js';
 import { run } from './exec.js';
 
 /**
@@ -65,8 +65,11 @@ export function bundledNode(node: string | undefined, work: string, log: (l: str
   return { node: runtime.node, rebuildFor: runtime };
 }
 
-/** Where rebuilt addons are kept between builds (the compile of SQLite takes minutes). */
-const CACHE = join(PACKAGE_ROOT, 'node_modules', '.cache', 'usage-agent-package');
+/**
+ * Where rebuilt addons are kept between builds (the compile of SQLite takes minutes): the user's
+ * cache directory, which outlives a fresh clone's `npm ci`.
+ */
+const CACHE = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'usage-agent-package');
 
 /**
  * Rebuilds better-sqlite3 in `app/node_modules` for `runtime` (its headers; node-gyp run by the
