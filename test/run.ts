@@ -3,6 +3,9 @@
  * (test/server) again on PostgreSQL, so both stores pass the same suite (parameterised by
  * USAGE_SERVER_TEST_STORE, not copied).
  *
+ * First the set-up step (test/setup/packages.ts) installs the Debian packages the suite needs when
+ * they are missing (as root), or names them and stops.
+ *
  * PostgreSQL: when PG* variables name a running cluster (PGHOST, PGPORT, PGUSER, PGPASSWORD) it is
  * used; otherwise Debian's `pg_virtualenv` (package postgresql) makes a throwaway cluster for the
  * pass and removes it after. Without either, the run fails and says what to install.
@@ -11,6 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensurePackages, TEST_PACKAGES } from './setup/packages.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -40,6 +44,12 @@ const selected = only.length > 0 ? all.filter((f) => only.some((o) => relative(h
 /** Tests that need both stores at once (`*.pg.test.js`) run in the PostgreSQL pass only. */
 const bothStores = (f: string) => f.endsWith('.pg.test.js');
 const serverFiles = selected.filter((f) => relative(here, f).startsWith('server/'));
+
+const setup = ensurePackages(Object.keys(TEST_PACKAGES));
+if (setup.error) {
+  process.stderr.write(`test setup: ${setup.error}\n`);
+  process.exit(1);
+}
 
 let failed = 0;
 const [node, ...sqliteArgs] = nodeTest(selected.filter((f) => !bothStores(f)));

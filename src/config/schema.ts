@@ -56,6 +56,21 @@ const sessionSchema = z
   .strictObject({
     /** Unix socket the daemon listens on for session agents; default: <dataDir>/agent.sock. */
     socketPath: z.string().min(1).optional(),
+    /**
+     * Per-user budgets (all of one user's session agents together): a user over them is made to
+     * wait, never refused, so one user can neither fill the journal nor slow another's session.
+     * Activity is well under one record a second; the burst lets a week's queue drain at once.
+     */
+    limits: z
+      .strictObject({
+        recordsPerSecond: z.number().positive().max(100_000).default(5),
+        recordsBurst: z.number().int().min(1).max(10_000_000).default(20_000),
+        bytesPerSecond: z.number().int().min(1024).max(1 << 30).default(64 * 1024),
+        bytesBurst: z.number().int().min(1024).max(1 << 30).default(16 * 1024 * 1024),
+        /** Connected session agents per user; one more is told so and closed. */
+        maxAgentsPerUser: z.number().int().min(1).max(1024).default(8),
+      })
+      .prefault({}),
   })
   .prefault({});
 

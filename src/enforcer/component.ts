@@ -21,7 +21,7 @@ import type { PolicyResponse } from '../protocol/v1.js';
 import { writeFileAtomic } from '../uplink/credentials.js';
 import type { UplinkService } from '../uplink/component.js';
 import { Enforcer, initialState, type AnyProduct, type Effect, type EnforcerEvent, type Entry, type LoggedProduct, type NotificationEffect, type State } from './logic.js';
-import { Matcher } from './match.js';
+import { Matcher } from '../protocol/match.js';
 
 /** What the enforcer needs from process collection (the `processes` service satisfies it). */
 export interface LaunchSource {

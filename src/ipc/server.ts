@@ -15,7 +15,9 @@ import { dirname, join } from 'node:path';
 import { defaultSocketPath } from '../config/paths.js';
 import type { Message } from '../i18n/messages.js';
 import type { Component, ComponentFactory, DaemonContext } from '../daemon/component.js';
+import { hasCapability } from '../host/capabilities.js';
 import { identityOf, type IdentityResolver } from '../identity/resolver.js';
+import { newBudget, spend, waitMs, type SessionLimits, type UserBudget } from './budget.js';
 import {
   IPC_VERSION,
   MAX_BATCH,
@@ -84,7 +86,14 @@ const ACCEPTED_FIELDS = [
 ] as const;
 
 const AUTH_TIMEOUT_MS = 10_000;
-const MAX_CONNECTIONS = 512;
+/** Authenticated connections, all users together. */
+const MAX_READY = 512;
+/**
+ * Connections not yet authenticated. Node cannot ask the kernel who a peer is (no SO_PEERCRED),
+ * so these cannot be charged to a user: when there are this many, the oldest is closed. A flood
+ * of idle connections then pushes out other idle ones, not the sessions already authenticated.
+ */
+const MAX_PENDING = 64;
 
 interface Connection {
   id: string;
@@ -100,10 +109,16 @@ interface Connection {
   connectedAt: string;
   readyAt?: number;
   received: number;
+  /** Lines read from an authenticated peer and not handled yet (a few while its user waits for budget). */
+  lines: string[];
+  /** Set while reading is paused for the user's budget. */
+  budgetTimer?: NodeJS.Timeout;
 }
 
 export interface SessionServerOptions {
   socketPath: string;
+  /** Default: the config's `session.limits`. */
+  limits?: SessionLimits & { maxAgentsPerUser: number };
 }
 
 /**
@@ -120,15 +135,21 @@ export class SessionServer implements Component, SessionHub {
   private readonly resultListeners = new Set<(r: { uid: number; user: string; id: string; shown: boolean; error?: string }) => void>();
   private readonly activityListeners = new Set<(a: { uid: number; user: string; application: string; at: number }) => void>();
   private readonly agentListeners = new Set<(e: SessionAgentEvent) => void>();
-  private readonly counters = { accepted: 0, duplicates: 0, rejected: 0, authFailures: 0, notificationsSent: 0 };
-  private readonly isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  private readonly budgets = new Map<number, UserBudget>();
+  /** Users waiting for budget now (logged once when they start to). */
+  private readonly overBudget = new Set<number>();
+  private readonly counters = { accepted: 0, duplicates: 0, rejected: 0, authFailures: 0, notificationsSent: 0, budgetWaits: 0, refusedAgents: 0, droppedPending: 0 };
+  /** Token files can be given to their users (root, or the unit's CAP_CHOWN): any uid may authenticate. */
+  private readonly perUserTokens = hasCapability('CAP_CHOWN');
   private readonly identity: IdentityResolver;
+  private readonly limits: SessionLimits & { maxAgentsPerUser: number };
 
   constructor(
     private readonly ctx: DaemonContext,
     private readonly options: SessionServerOptions,
   ) {
     this.identity = identityOf(ctx);
+    this.limits = options.limits ?? ctx.config.session.limits;
   }
 
   async start(): Promise<void> {
@@ -144,7 +165,7 @@ export class SessionServer implements Component, SessionHub {
     for (const f of readdirSync(tdir)) rmSync(join(tdir, f), { force: true });
 
     this.server = createServer((socket) => this.accept(socket));
-    this.server.maxConnections = MAX_CONNECTIONS;
+    this.server.maxConnections = MAX_READY + MAX_PENDING + 1;
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(socketPath, () => {
@@ -155,7 +176,7 @@ export class SessionServer implements Component, SessionHub {
     // Any local user may connect; what they may do is decided by authentication.
     chmodSync(socketPath, 0o666);
     this.server.on('error', (err) => this.ctx.logger.error({ err }, 'session socket error'));
-    this.ctx.logger.info({ socket: socketPath, tokens: tdir, perUserTokens: this.isRoot }, 'listening for session agents');
+    this.ctx.logger.info({ socket: socketPath, tokens: tdir, perUserTokens: this.perUserTokens }, 'listening for session agents');
     if (!canOthersTraverse(dir)) {
       this.ctx.logger.info({ dir }, 'socket directory is not traversable by other users: only this user\'s session agents can connect (use session.socketPath, e.g. /run/usage-agent/agent.sock)');
     }
@@ -192,7 +213,9 @@ export class SessionServer implements Component, SessionHub {
           sessionEvents: c.input?.sessionEvents,
           connectedAt: c.connectedAt,
           recordsReceived: c.received,
+          waitingForBudget: c.budgetTimer !== undefined,
         })),
+      limits: this.limits,
       ...this.counters,
     };
   }
@@ -260,7 +283,12 @@ export class SessionServer implements Component, SessionHub {
   // --- connections -----------------------------------------------------------------------------
 
   private accept(socket: Socket): void {
-    const c: Connection = { id: randomUUID(), socket, state: 'hello', connectedAt: new Date().toISOString(), received: 0 };
+    const pending = [...this.connections.values()].filter((p) => p.readyAt === undefined && p.state !== 'closed');
+    if (pending.length >= MAX_PENDING) {
+      this.counters.droppedPending += 1;
+      this.fail(pending[0]!, 'too many connections waiting to authenticate');
+    }
+    const c: Connection = { id: randomUUID(), socket, state: 'hello', connectedAt: new Date().toISOString(), received: 0, lines: [] };
     this.connections.set(c.id, c);
     const timer = setTimeout(() => {
       if (c.state !== 'ready') this.fail(c, 'authentication timed out');
@@ -276,6 +304,7 @@ export class SessionServer implements Component, SessionHub {
     socket.on('error', () => undefined);
     socket.on('close', () => {
       clearTimeout(timer);
+      clearTimeout(c.budgetTimer);
       const wasReady = c.readyAt !== undefined;
       c.state = 'closed';
       if (wasReady) this.tellAgent('down', c, Date.now());
@@ -286,20 +315,59 @@ export class SessionServer implements Component, SessionHub {
 
   private onLine(c: Connection, line: string): void {
     if (c.state === 'closed') return;
-    let msg: ClientMessage;
-    try {
-      msg = JSON.parse(line) as ClientMessage;
-    } catch {
-      return this.fail(c, 'not JSON');
+    if (c.state === 'ready') {
+      c.lines.push(line);
+      if (c.budgetTimer === undefined) this.drain(c);
+      return;
     }
-    if (typeof msg !== 'object' || msg === null || msg.v !== IPC_VERSION) {
-      return this.fail(c, `unsupported protocol version (this daemon speaks v${IPC_VERSION})`);
-    }
+    const msg = parseMessage(line);
+    if (typeof msg === 'string') return this.fail(c, msg);
     try {
       if (c.state === 'hello') return this.onHello(c, msg);
       if (c.state === 'auth') return this.onAuth(c, msg);
       // Clients send nothing between their auth and our welcome (the user name being looked up).
-      if (c.state === 'naming') return;
+    } catch (err) {
+      this.ctx.logger.error({ err, user: c.user }, 'session message failed');
+      this.fail(c, 'internal error');
+    }
+  }
+
+  /**
+   * Handles an authenticated peer's lines in order while its user has budget; otherwise stops
+   * reading from it until the budget allows (see budget.ts). Nothing is refused for being fast.
+   */
+  private drain(c: Connection): void {
+    const limits = this.limits;
+    while (c.lines.length > 0 && c.state === 'ready') {
+      let budget = this.budgets.get(c.uid!);
+      if (!budget) this.budgets.set(c.uid!, (budget = newBudget(limits, Date.now())));
+      const now = Date.now();
+      const wait = waitMs(budget, limits, now);
+      if (wait > 0) {
+        c.socket.pause();
+        this.counters.budgetWaits += 1;
+        if (!this.overBudget.has(c.uid!)) {
+          this.overBudget.add(c.uid!);
+          this.ctx.logger.warn({ user: c.user, uid: c.uid, waitMs: wait, limits }, 'a user\'s session agents send faster than session.limits allow: reading from them is paused');
+        }
+        c.budgetTimer = setTimeout(() => {
+          c.budgetTimer = undefined;
+          this.drain(c);
+        }, wait);
+        return;
+      }
+      const line = c.lines.shift()!;
+      const msg = parseMessage(line);
+      if (typeof msg === 'string') return this.fail(c, msg);
+      spend(budget, { records: msg.kind === 'records' && Array.isArray(msg.items) ? msg.items.length : 0, bytes: Buffer.byteLength(line) + 1 });
+      this.handle(c, msg);
+    }
+    this.overBudget.delete(c.uid!);
+    if (c.state === 'ready') c.socket.resume();
+  }
+
+  private handle(c: Connection, msg: ClientMessage): void {
+    try {
       switch (msg.kind) {
         case 'records':
           return this.onRecords(c, msg);
@@ -332,8 +400,8 @@ export class SessionServer implements Component, SessionHub {
       return this.fail(c, 'expected hello {uid, pid, queueId}');
     }
     const ownUid = process.getuid?.() ?? 0;
-    if (!this.isRoot && msg.uid !== ownUid) {
-      return this.fail(c, `this daemon runs as uid ${ownUid}, not root, and can only authenticate that user`);
+    if (!this.perUserTokens && msg.uid !== ownUid) {
+      return this.fail(c, `this daemon (uid ${ownUid}) lacks CAP_CHOWN to hand out token files, so it can only authenticate its own user`);
     }
     c.uid = msg.uid;
     c.pid = Number(msg.pid) || undefined;
@@ -379,6 +447,12 @@ export class SessionServer implements Component, SessionHub {
 
   private welcome(c: Connection, user: string): void {
     if (c.state !== 'naming') return; // closed meanwhile
+    const same = [...this.connections.values()].filter((o) => o.state === 'ready' && o.uid === c.uid).length;
+    if (same >= this.limits.maxAgentsPerUser) {
+      this.counters.refusedAgents += 1;
+      this.ctx.logger.warn({ user, uid: c.uid, pid: c.pid, connected: same }, 'refused a session agent: its user has session.limits.maxAgentsPerUser connected');
+      return this.fail(c, `too many session agents for this user (${same} connected; session.limits.maxAgentsPerUser)`);
+    }
     c.user = user;
     c.state = 'ready';
     this.ackedThrough(c);
@@ -473,7 +547,7 @@ export class SessionServer implements Component, SessionHub {
     const path = tokenPath(this.options.socketPath, uid);
     const tmp = `${path}.${process.pid}.tmp`;
     writeFileSync(tmp, token, { mode: 0o400 });
-    if (this.isRoot) chownSync(tmp, uid, -1);
+    if (this.perUserTokens) chownSync(tmp, uid, -1);
     renameSync(tmp, path);
     this.tokens.set(uid, token);
   }
@@ -490,6 +564,18 @@ export class SessionServer implements Component, SessionHub {
     c.socket.end();
     setTimeout(() => c.socket.destroy(), 1000).unref();
   }
+}
+
+/** A line as a message of this protocol version, or why not. */
+function parseMessage(line: string): ClientMessage | string {
+  let msg: ClientMessage;
+  try {
+    msg = JSON.parse(line) as ClientMessage;
+  } catch {
+    return 'not JSON';
+  }
+  if (typeof msg !== 'object' || msg === null || msg.v !== IPC_VERSION) return `unsupported protocol version (this daemon speaks v${IPC_VERSION})`;
+  return msg;
 }
 
 function sanitizeInput(input: unknown): InputInfo | undefined {

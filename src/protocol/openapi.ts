@@ -311,11 +311,33 @@ export function buildOpenApi(version: string): Record<string, unknown> {
           },
         },
       },
+      ...softwareReports(),
       '/v1/health': {
         get: { operationId: 'health', summary: 'Liveness and database check', responses: { '200': { description: 'OK', content: json('Health') }, '503': problem('Database unavailable.') } },
       },
       '/v1/openapi.json': { get: { operationId: 'openapi', summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
       '/metrics': { get: { operationId: 'metrics', summary: 'Prometheus text exposition', responses: { '200': { description: 'text/plain; version=0.0.4' } } } },
     },
+  };
+}
+
+/** The software audit reports: installed vs used, reclaim candidates, inventory, history. */
+function softwareReports() {
+  const admin = [{ adminToken: [] as string[] }];
+  const fmt = { name: 'format', in: 'query', schema: { type: 'string', enum: ['json', 'csv'], default: 'json' } };
+  const days = { name: 'days', in: 'query', description: 'The window: used = ran in the last `days` days.', schema: { type: 'string', pattern: '^[0-9]{1,4}$', default: '90' } };
+  const host = { name: 'host', in: 'query', schema: { type: 'string' } };
+  const rows = (description: string) => ({
+    '200': { description, content: { 'application/json': { schema: { type: 'object', properties: { rows: { type: 'array', items: { type: 'object' } } } } }, 'text/csv': { schema: { type: 'string' } } } },
+    '400': { description: 'Bad query parameter (problem+json naming it)' },
+    '401': { description: 'No or wrong admin token' },
+  });
+  const get = (operationId: string, summary: string, parameters: unknown[], description: string) => ({ get: { operationId, summary, security: admin, parameters, responses: rows(description) } });
+  return {
+    '/v1/reports/software': get('softwareReport', 'Installed vs used per package: hosts with it installed, hosts that ran it in the window, versions installed', [days, fmt], 'Rows per package'),
+    '/v1/reports/software/products': get('softwareProducts', 'Installed vs used per product (its packages are those whose executables match the product)', [days, fmt], 'Rows per product'),
+    '/v1/reports/software/reclaim': get('softwareReclaim', 'Reclaim candidates: a licensed product installed on a host that did not use it in the window, with its last use', [days, { name: 'product', in: 'query', schema: { type: 'string' } }, fmt], 'Rows per product and host'),
+    '/v1/reports/software/inventory': get('softwareInventory', 'What is installed now, per host (from the agents\' software audit)', [host, fmt], 'Rows per installed package'),
+    '/v1/reports/software/history': get('softwareHistory', 'The software records as uploaded: inventories and added/removed/changed deltas', [host, { name: 'from', in: 'query', required: true, schema: { type: 'string', format: 'date' } }, { name: 'to', in: 'query', required: true, schema: { type: 'string', format: 'date' } }, fmt], 'Software records, oldest first'),
   };
 }

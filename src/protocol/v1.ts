@@ -9,6 +9,7 @@
  * Errors are always `application/problem+json` (RFC 9457) bodies of type {@link Problem}.
  */
 import { LICENSE_TYPES, type LicenseType } from './event-codes.js';
+import { BASE64URL_32_PATTERN } from './integrity.js';
 
 export const PROTOCOL_VERSION = 'v1';
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -29,6 +30,11 @@ export const V1_PATHS = {
   openapi: '/v1/openapi.json',
   reportUsage: '/v1/reports/usage',
   reportUsageLog: '/v1/reports/usage/log',
+  reportSoftware: '/v1/reports/software',
+  reportSoftwareProducts: '/v1/reports/software/products',
+  reportSoftwareReclaim: '/v1/reports/software/reclaim',
+  reportSoftwareInventory: '/v1/reports/software/inventory',
+  reportSoftwareHistory: '/v1/reports/software/history',
   metrics: '/metrics',
 } as const;
 
@@ -121,6 +127,12 @@ export const EnrollRequestSchema = {
       description:
         'Seq of the first record this agent identity will upload (default 1). An agent that re-enrolls with a journal already in progress passes its next unsent seq.',
     },
+    chainHead: {
+      type: 'string',
+      pattern: BASE64URL_32_PATTERN,
+      description:
+        'Integrity chain value of the record at nextSeq-1 (base64url of 32 bytes; 32 zero bytes when nextSeq is 1), so the server verifies the chain of this identity from there. Sent by agents that chain their records.',
+    },
   },
 } as const;
 
@@ -130,6 +142,7 @@ export interface EnrollRequest {
   agentVersion?: string;
   os?: string;
   nextSeq?: number;
+  chainHead?: string;
 }
 
 export const EnrollResponseSchema = {
@@ -140,6 +153,10 @@ export const EnrollResponseSchema = {
     agentId: { type: 'string' },
     agentToken: { type: 'string', description: 'Send as `Authorization: Bearer <agentToken>`. Shown once; stored hashed.' },
     ackedThroughSeq: { type: 'integer', minimum: 0 },
+    recordKey: {
+      type: 'string',
+      description: 'Key (base64url of 32 random bytes) for the MAC of every record this agent identity uploads (protocol/integrity.ts). Shown once; keep it with the token.',
+    },
   },
 } as const;
 
@@ -147,6 +164,7 @@ export interface EnrollResponse {
   agentId: string;
   agentToken: string;
   ackedThroughSeq: number;
+  recordKey?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -440,6 +458,7 @@ export const PROCESS_FIELDS = {
   command: 'string', exe: 'string', start: 'time', end: 'time', elapsedSeconds: 'number',
   cpuUserSeconds: 'number', cpuSystemSeconds: 'number', avgRssBytes: 'number', maxRssBytes: 'number',
   avgVirtualBytes: 'number', readBytes: 'number', writeBytes: 'number', exitCode: 'integer', source: 'string',
+  package: 'string', packageVersion: 'string', packageSource: 'string',
 } as const satisfies Record<string, FieldKind>;
 
 export const PROCESS_INTERVAL_FIELDS = {
@@ -490,6 +509,10 @@ export interface RecordBase {
   /** When it happened (ISO-8601, UTC). */
   time: string;
   host?: string;
+  /** Integrity fields (protocol/integrity.ts), base64url of 32 bytes each. */
+  chain?: string;
+  mac?: string;
+  chainThrough?: string;
   [field: string]: unknown;
 }
 type Nullable<T> = { [K in keyof T]?: T[K] | null };
@@ -501,8 +524,7 @@ export interface ProcessFields {
 }
 /**
  * Process records of licensed and logged products also carry the installed package that owns the
- * executable. Not typed fields (not in PROCESS_FIELDS) on purpose: the server keeps them in the
- * process row's `extra` JSON until it has columns for them.
+ * executable (the software audit's installed-vs-used reports join on it).
  */
 export interface ProcessPackageFields {
   package: string;
@@ -561,6 +583,9 @@ export const UploadRecordSchema = {
     type: { type: 'string', minLength: 1, maxLength: 64 },
     time: isoTime,
     host: { type: ['string', 'null'], maxLength: 256 },
+    chain: { type: 'string', pattern: BASE64URL_32_PATTERN, description: 'SHA-256 chain value over the previous one and this record (protocol/integrity.ts).' },
+    mac: { type: 'string', pattern: BASE64URL_32_PATTERN, description: 'HMAC-SHA256 of `chain` (and `chainThrough`) with the agent\'s record key.' },
+    chainThrough: { type: 'string', pattern: BASE64URL_32_PATTERN, description: 'For a record standing for seq..throughSeq: the chain value the original records reached.' },
   },
 } as const;
 

@@ -15,7 +15,7 @@ import { LeaseService } from './leases/service.js';
 import { LazyChildLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import authPlugin from './plugins/auth.js';
-import { answerConnect, clientErrorHandler } from './plugins/client-errors.js';
+import { answerConnect, clientErrorHandler, frameworkErrorHandler } from './plugins/client-errors.js';
 import errorsPlugin from './plugins/errors.js';
 import enrollRoutes from './routes/enroll.js';
 import eventRoutes from './routes/events.js';
@@ -23,6 +23,8 @@ import leaseRoutes from './routes/leases.js';
 import policyRoutes from './routes/policy.js';
 import queueRoutes from './routes/queue.js';
 import reportRoutes from './routes/reports.js';
+import { startDelivery } from './reports/delivery.js';
+import softwareRoutes from './routes/software.js';
 import systemRoutes from './routes/system.js';
 import { openStore, type Store } from './storage/store.js';
 
@@ -69,8 +71,13 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store): Promise<S
     forceCloseConnections: 'idle',
     ajv: { customOptions: AJV_OPTIONS },
     clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
   });
   app.server.on('connect', answerConnect);
+  // A client that half-closes after its request still wants the answer (RFC 9112 9.6); by default
+  // node's HTTP server drops the request in flight when the FIN arrives (the fuzz suite found it).
+  // With this set it answers, then closes; an idle half-closed connection is still ended at once.
+  (app.server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
   app.removeContentTypeParser('text/plain');
   // Same protection against prototype poisoning as fastify's parser, without its regex scans of
   // bodies that cannot carry poison (json-body.ts).
@@ -87,7 +94,7 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store): Promise<S
 
   await app.register(errorsPlugin, { bodyLimitBytes: cfg.limits.bodyLimitBytes });
   await app.register(authPlugin, { store, adminTokens: cfg.reports.adminTokens });
-  for (const routesPlugin of [enrollRoutes, policyRoutes, leaseRoutes, queueRoutes, eventRoutes, systemRoutes, reportRoutes]) {
+  for (const routesPlugin of [enrollRoutes, policyRoutes, leaseRoutes, queueRoutes, eventRoutes, systemRoutes, reportRoutes, softwareRoutes]) {
     await app.register(routesPlugin, { ctx });
   }
 
@@ -104,8 +111,12 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store): Promise<S
   const upkeep = setInterval(() => void maintain(), 3_600_000);
   upkeep.unref();
 
+  // Scheduled reports and alerts (nothing runs unless the config has some).
+  const delivery = startDelivery(store, cfg.reports, logger);
+
   app.addHook('preClose', async () => {
     clearInterval(upkeep);
+    await delivery.stop();
     await leases.stop();
   });
   app.addHook('onClose', async () => {

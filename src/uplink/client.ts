@@ -50,6 +50,13 @@ export interface UplinkClientOptions {
   agentVersion?: string;
   /** Seq of the first record not yet acknowledged (for re-enrollment with nextSeq). */
   nextSeq: () => number;
+  /** Chain value of the record at nextSeq-1 (base64url): the server verifies the chain from there. */
+  chainHead?: () => string;
+  /**
+   * A new identity's record key (undefined from a server without tamper evidence), before the
+   * credentials are saved: the journal MACs its waiting records with it.
+   */
+  onEnrolled?: (recordKey: Buffer | undefined) => void;
   logger?: Logger;
 }
 
@@ -193,6 +200,7 @@ export class UplinkClient {
         ...(this.o.os ? { os: this.o.os } : {}),
         ...(this.o.agentVersion ? { agentVersion: this.o.agentVersion } : {}),
         nextSeq: Math.max(1, this.o.nextSeq()),
+        ...(this.o.chainHead ? { chainHead: this.o.chainHead() } : {}),
       },
     });
     if (r.kind === 'network') {
@@ -203,7 +211,13 @@ export class UplinkClient {
       this.noteFailure(`enroll: HTTP ${r.status} ${r.body?.code ?? ''}`.trim(), r.status === 403 ? 'not-enrolled' : 'offline');
       return false;
     }
-    this.creds = { serverUrl: this.url, agentId: r.body.agentId, agentToken: r.body.agentToken, enrolledAt: new Date().toISOString() };
+    const recordKey = typeof r.body.recordKey === 'string' ? r.body.recordKey : undefined;
+    try {
+      this.o.onEnrolled?.(recordKey ? Buffer.from(recordKey, 'base64url') : undefined);
+    } catch (err) {
+      this.o.logger?.error({ err }, 'could not MAC the waiting records with the new record key');
+    }
+    this.creds = { serverUrl: this.url, agentId: r.body.agentId, agentToken: r.body.agentToken, enrolledAt: new Date().toISOString(), ...(recordKey ? { recordKey } : {}) };
     try {
       saveCredentials(this.o.dataDir, this.creds);
     } catch (err) {
@@ -221,7 +235,14 @@ export class UplinkClient {
   async call<T>(
     method: 'GET' | 'POST' | 'DELETE',
     path: string,
-    opts: { body?: unknown; rawJson?: string | Buffer; headers?: Record<string, string>; timeoutMs?: number; signal?: AbortSignal } = {},
+    opts: {
+      body?: unknown;
+      /** A function is called for every attempt: after enrolling again an upload's body is built anew (its MACs were the old key's). */
+      rawJson?: string | Buffer | (() => string | Buffer);
+      headers?: Record<string, string>;
+      timeoutMs?: number;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<CallResult<T>> {
     for (let attempt = 0; attempt < 2; attempt++) {
       if (!(await this.ensureEnrolled())) return { ok: false, kind: 'not-enrolled', error: this.status.lastError ?? 'not enrolled' };
@@ -231,7 +252,7 @@ export class UplinkClient {
         path,
         token,
         body: opts.body,
-        rawJson: opts.rawJson,
+        rawJson: typeof opts.rawJson === 'function' ? opts.rawJson() : opts.rawJson,
         headers: opts.headers,
         timeoutMs: opts.timeoutMs ?? this.o.requestTimeoutMs,
         signal: opts.signal,
@@ -329,14 +350,14 @@ export class UplinkClient {
 
   // --- records ---------------------------------------------------------------------------------
 
-  /** Uploads records; `records` may be a pre-serialized `{"records":[...]}` JSON string or buffer. */
-  async upload(records: UploadRecord[] | string | Buffer): Promise<
+  /** Uploads records; `records` may be a pre-serialized `{"records":[...]}` JSON string or buffer, or a function making one (called per attempt). */
+  async upload(records: UploadRecord[] | string | Buffer | (() => string | Buffer)): Promise<
     | { kind: 'acked'; response: EventsUploadResponse }
     | { kind: 'gap'; problem: SeqGapProblem }
     | { kind: 'retry'; error: string; retryAfter?: string | string[] }
     | { kind: 'fail'; error: string }
   > {
-    const r = await this.call<EventsUploadResponse>('POST', V1_PATHS.events, typeof records === 'string' || Buffer.isBuffer(records) ? { rawJson: records } : { body: { records } });
+    const r = await this.call<EventsUploadResponse>('POST', V1_PATHS.events, Array.isArray(records) ? { body: { records } } : { rawJson: records });
     if (r.ok) {
       if (typeof r.body?.ackedThroughSeq !== 'number') return { kind: 'retry', error: 'upload answer without ackedThroughSeq' };
       return { kind: 'acked', response: r.body };

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ConfigError, EX_CONFIG, loadConfig } from '../../src/config/load.js';
@@ -16,9 +16,18 @@ test('defaults work with no file at all', () => {
   assert.equal(config.software.sources, 'auto');
 });
 
-test('the shipped example config is valid', () => {
-  const config = loadConfig(join(process.cwd(), 'config', 'agent.example.json'));
-  assert.equal(typeof config.server.uploadBatchSize, 'number');
+test('the shipped example config is valid and every value in it is the default', () => {
+  const file = join(process.cwd(), 'config', 'agent.example.json');
+  loadConfig(file);
+  const defaults = loadConfig(undefined) as unknown as Record<string, unknown>;
+  const leaves = (o: Record<string, unknown>, prefix: string[] = []): Array<[string[], unknown]> =>
+    Object.entries(o).flatMap(([k, v]) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? leaves(v as Record<string, unknown>, [...prefix, k]) : [[[...prefix, k], v]]));
+  const example = leaves(JSON.parse(readFileSync(file, 'utf8')));
+  assert.ok(example.length >= 10, 'the example lists the common keys');
+  for (const [path, value] of example) {
+    const def = path.reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], defaults);
+    assert.deepEqual(value, def, `agent.example.json: ${path.join('.')} is ${JSON.stringify(value)}, the default is ${JSON.stringify(def)}`);
+  }
 });
 
 test("the software collector's sample config is valid and is the defaults", () => {

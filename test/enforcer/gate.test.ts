@@ -27,13 +27,13 @@ function programIn(dir: string): (file: string) => ChildProcess {
 }
 
 /**
- * A real usage-server with `seats` seats (onDeny terminate) and the in-process agent gating the
- * product (the server does not send `gate` yet: leases.gateProducts), polling every 10 ms.
+ * A real usage-server with `seats` seats (onDeny terminate) whose policy gates the product
+ * (`gate: true`), and the in-process agent polling every 10 ms.
  */
 async function gated(t: { after(fn: () => void | Promise<void>): void }, seats: number) {
-  const srv = await server(t, { seats, onDeny: 'terminate', queue: false });
-  const rig = await startRig(t, srv, { leases: { launchPollMs: 10, gateProducts: ['cad'] } });
-  await waitFor(() => rig.uplink.client.policy()?.products.some((p) => p.id === 'cad'), 'policy');
+  const srv = await server(t, { seats, onDeny: 'terminate', queue: false, gate: true });
+  const rig = await startRig(t, srv, { leases: { launchPollMs: 10 } });
+  await waitFor(() => rig.uplink.client.policy()?.products.some((p) => p.id === 'cad' && p.gate === true), 'policy with gate');
   const dir = mkdtempSync(join(tmpdir(), 'gate-test-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const enforcer = rig.components.find((c) => c.name === 'enforcer')!;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Enforcer, entryKey, type Effect, type LoggedProduct, type NotificationEffect } from '../../src/enforcer/logic.js';
-import { globToRegExp, Matcher } from '../../src/enforcer/match.js';
+import { globToRegExp, Matcher } from '../../src/protocol/match.js';
 import type { LeaseGranted, ProductPolicy } from '../../src/protocol/v1.js';
 
 const T0 = Date.parse('2024-05-01T08:00:00.000Z');

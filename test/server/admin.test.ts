@@ -12,7 +12,7 @@ const ADMIN = 'admin-token-0123456789abcdef';
 let srv: TestServer;
 before(async () => {
   srv = await startServer({
-    products: [{ id: 'cad', name: 'CAD Pro', seats: 1, match: { executables: ['cad.exe'], paths: ['/opt/cad/**'] }, onDeny: 'terminate' }],
+    products: [{ id: 'cad', name: 'CAD Pro', seats: 1, match: { executables: ['cad.exe'], paths: ['/opt/cad/**'] }, onDeny: 'terminate', gate: true }],
     config: { reports: { adminTokens: [ADMIN] }, leases: { ttlSeconds: 60 } },
   });
 });
@@ -48,8 +48,8 @@ test('policy carries products and enforcement settings with an ETag', async () =
   assert.equal(p.status, 200);
   const cad = p.body.products.find((x: { id: string }) => x.id === 'cad');
   assert.deepEqual(
-    { name: cad.name, type: cad.licenseType, seats: cad.seats, ttl: cad.leaseTtlSeconds, renew: cad.renewAfterSeconds, onDeny: cad.onDeny, exes: cad.match.executables },
-    { name: 'CAD Pro', type: 'floating', seats: 1, ttl: 60, renew: 20, onDeny: 'terminate', exes: ['cad.exe'] },
+    { name: cad.name, type: cad.licenseType, seats: cad.seats, ttl: cad.leaseTtlSeconds, renew: cad.renewAfterSeconds, onDeny: cad.onDeny, exes: cad.match.executables, gate: cad.gate },
+    { name: 'CAD Pro', type: 'floating', seats: 1, ttl: 60, renew: 20, onDeny: 'terminate', exes: ['cad.exe'], gate: true },
   );
   const etag = p.headers.etag as string;
   assert.equal(etag, `"${p.body.version}"`);
@@ -58,10 +58,16 @@ test('policy carries products and enforcement settings with an ETag', async () =
   // An admin change alters the policy and its ETag.
   const add = await srv.cli('products', 'add', 'gis', '--seats', '3', '--exe', 'gis.exe', '--name', 'GIS');
   assert.equal(add.code, 0, add.stderr);
+  const gated = await srv.cli('products', 'add', 'cam', '--seats', '1', '--exe', 'cam.exe', '--gate');
+  assert.equal(gated.code, 0, gated.stderr);
   const changed = await a.get('/v1/policy', { headers: { 'if-none-match': etag } });
   assert.equal(changed.status, 200);
   assert.notEqual(changed.headers.etag, etag);
+  const byId = new Map(changed.body.products.map((x: { id: string }) => [x.id, x]));
   assert.ok(changed.body.products.some((x: { id: string; seats: number }) => x.id === 'gis' && x.seats === 3));
+  // `gate` is sent only where set: agents before the field see the policy they always saw.
+  assert.equal((byId.get('gis') as { gate?: boolean }).gate, undefined);
+  assert.equal((byId.get('cam') as { gate?: boolean }).gate, true);
 });
 
 test('products set-seats while running hands new seats to the queue; agents list/revoke', async () => {

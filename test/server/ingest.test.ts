@@ -25,7 +25,7 @@ function rec(seq: number): Record<string, unknown> {
   const base = { seq, type, time: T, host: `ws-${seq}` };
   switch (type) {
     case 'process':
-      return { ...base, user: 'ann', uid: seq, group: 'staff', gid: 20, pid: 1000 + seq, ppid: 1, command: `cad --n ${seq}`, exe: '/opt/cad', start: '2024-05-01T10:00:00+02:00', end: T, elapsedSeconds: seq / 4, cpuUserSeconds: 1.5, cpuSystemSeconds: 0.5, avgRssBytes: 100, maxRssBytes: 200, avgVirtualBytes: 300, readBytes: 1, writeBytes: 2, exitCode: seq % 3, source: 'pacct' };
+      return { ...base, user: 'ann', uid: seq, group: 'staff', gid: 20, pid: 1000 + seq, ppid: 1, command: `cad --n ${seq}`, exe: '/opt/cad', start: '2024-05-01T10:00:00+02:00', end: T, elapsedSeconds: seq / 4, cpuUserSeconds: 1.5, cpuSystemSeconds: 0.5, avgRssBytes: 100, maxRssBytes: 200, avgVirtualBytes: 300, readBytes: 1, writeBytes: 2, exitCode: seq % 3, source: 'pacct', package: 'cadsuite', packageVersion: `2.${seq}`, packageSource: 'dpkg' };
     case 'process-interval':
       return { ...base, user: 'bob', pid: 2000 + seq, command: 'gis', intervalStart: '2024-05-01T07:59:00Z', intervalEnd: T, cpuSeconds: seq / 8, avgRssBytes: null };
     case 'usage-event':
@@ -62,7 +62,7 @@ test('batches of 1, 9, 10, 11 and 40 mixed records: every record once, in its ta
     agent_id: a.agentId, seq: 42, type: 'process', time: T, host: 'ws-42', user: 'ann', uid: 42, grp: 'staff', gid: 20, pid: 1042, ppid: 1,
     command: 'cad --n 42', exe: '/opt/cad', start: '2024-05-01T08:00:00.000Z', end: T, elapsed_seconds: 10.5, cpu_user_seconds: 1.5,
     cpu_system_seconds: 0.5, avg_rss_bytes: 100, max_rss_bytes: 200, avg_virtual_bytes: 300, read_bytes: 1, write_bytes: 2, exit_code: 0,
-    source: 'pacct', interval_start: null, interval_end: null, cpu_seconds: null, extra: null,
+    source: 'pacct', interval_start: null, interval_end: null, cpu_seconds: null, package: 'cadsuite', package_version: '2.42', package_source: 'dpkg', extra: null,
   });
   const [pi] = (await srv.sql('SELECT * FROM process_records WHERE agent_id = ? AND seq = 43', a.agentId));
   assert.deepEqual([pi.type, pi.user, pi.pid, pi.interval_start, pi.interval_end, pi.cpu_seconds, pi.avg_rss_bytes, pi.extra], ['process-interval', 'bob', 2043, '2024-05-01T07:59:00Z', T, 43 / 8, null, null]);

@@ -13,8 +13,14 @@ const SERVERS = TEST_STORE === 'postgres' ? 3 : 2;
 const SEATS = 10;
 const CLIENTS = 300;
 const ROUNDS = 20;
+/**
+ * A round (300 acquires at once, then the releases) must end within the race's lease TTL, or the
+ * first grants expire unrenewed and their seats are granted again in the same round. 2 s (the
+ * test default) was once too short on a loaded machine; 15 s leaves a wide margin.
+ */
+const RACE_TTL_S = 15;
 const products = [
-  { id: 'race', seats: SEATS },
+  { id: 'race', seats: SEATS, leaseTtlSeconds: RACE_TTL_S },
   { id: 'one', seats: 1 },
 ];
 let servers: TestServer[] = [];
@@ -83,7 +89,7 @@ test(`${CLIENTS} clients race for ${SEATS} seats for ${ROUNDS} rounds over ${SER
       await Promise.all(kept.map((w) => via(alive[(w.i + 1) % alive.length], agents[w.i]).del(`/v1/leases/${w.leaseId}`)));
       // The orphaned seats come back when their leases expire (TTL + one sweep): nobody gets a
       // second seat meanwhile, and afterwards all 10 are grantable again.
-      const deadline = Date.now() + 30_000;
+      const deadline = Date.now() + RACE_TTL_S * 1000 + 30_000;
       while ((await liveLeases('race')) > 0) {
         assert.ok(Date.now() < deadline, `${await liveLeases('race')} orphaned leases never expired`);
         await new Promise((r) => setTimeout(r, 100));

@@ -33,6 +33,8 @@ export function productPolicy(spec: ProductConfig, cfg: ServerConfig): ProductPo
     idle: { afterSeconds: spec.idle.afterSeconds, action: spec.idle.action },
   };
   if (spec.denyMessage !== undefined) p.denyMessage = spec.denyMessage;
+  // Only when set: an older agent ignores the field, and the policy ETag of products without it stays.
+  if (spec.gate !== undefined) p.gate = spec.gate;
   return p;
 }
 

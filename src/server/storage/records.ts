@@ -3,6 +3,7 @@
  * its columns in order (with their PostgreSQL types, for UNNEST), and the values of a batch laid
  * out row after row in one flat array.
  */
+import { INTEGRITY_FIELDS } from '../../protocol/integrity.js';
 import { RECORD_TYPE_FIELDS, type UploadRecord } from '../../protocol/v1.js';
 
 type Col = readonly [name: string, pgType: 'text' | 'bigint' | 'double precision' | 'integer'];
@@ -17,7 +18,7 @@ export const RECORD_TABLES = {
       ['agent_id', T], ['seq', I], ['type', T], ['time', T], ['host', T], ['user', T], ['uid', I], ['grp', T], ['gid', I], ['pid', I], ['ppid', I],
       ['command', T], ['exe', T], ['start', T], ['end', T], ['elapsed_seconds', R], ['cpu_user_seconds', R], ['cpu_system_seconds', R],
       ['avg_rss_bytes', R], ['max_rss_bytes', R], ['avg_virtual_bytes', R], ['read_bytes', R], ['write_bytes', R], ['exit_code', I],
-      ['source', T], ['interval_start', T], ['interval_end', T], ['cpu_seconds', R], ['extra', T],
+      ['source', T], ['interval_start', T], ['interval_end', T], ['cpu_seconds', R], ['package', T], ['package_version', T], ['package_source', T], ['extra', T],
     ] as readonly Col[],
   },
   activity: {
@@ -53,7 +54,7 @@ const v = (x: unknown): string | number | null => (x === undefined || x === null
 
 /** Keys of a known type that have their own columns (everything else goes into `extra`). */
 const MAPPED: ReadonlyMap<string, ReadonlySet<string>> = new Map(
-  Object.entries(RECORD_TYPE_FIELDS).map(([type, fields]) => [type, new Set(['seq', 'type', 'time', 'host', ...Object.keys(fields)])]),
+  Object.entries(RECORD_TYPE_FIELDS).map(([type, fields]) => [type, new Set(['seq', 'type', 'time', 'host', ...INTEGRITY_FIELDS, ...Object.keys(fields)])]),
 );
 
 /** JSON of the fields without a column (built with own properties only: a "__proto__" key stays data). */
@@ -62,6 +63,12 @@ function extra(r: UploadRecord): string {
   const rest: Array<[string, unknown]> = [];
   for (const k of Object.keys(r)) if (!mapped.has(k)) rest.push([k, r[k]]);
   return JSON.stringify(Object.fromEntries(rest));
+}
+
+/** The record without its integrity fields (they are verified at ingest, not stored as data). */
+function withoutIntegrity(r: UploadRecord): Record<string, unknown> {
+  const { chain: _c, mac: _m, chainThrough: _t, ...rest } = r;
+  return rest;
 }
 
 export interface TableValues {
@@ -94,7 +101,8 @@ export function batchRows(agentId: string, records: readonly UploadRecord[], ind
         t.values.push(
           agentId, r.seq, r.type, time, host, v(r.user), v(r.uid), v(r.group), v(r.gid), v(r.pid), v(r.ppid), v(r.command), v(r.exe), utc(r.start), utc(r.end),
           v(r.elapsedSeconds), v(r.cpuUserSeconds), v(r.cpuSystemSeconds), v(r.avgRssBytes), v(r.maxRssBytes), v(r.avgVirtualBytes), v(r.readBytes),
-          v(r.writeBytes), v(r.exitCode), v(r.source), utc(r.intervalStart), utc(r.intervalEnd), v(r.cpuSeconds), hasExtra[idx] ? extra(r) : null,
+          v(r.writeBytes), v(r.exitCode), v(r.source), utc(r.intervalStart), utc(r.intervalEnd), v(r.cpuSeconds), v(r.package), v(r.packageVersion), v(r.packageSource),
+          hasExtra[idx] ? extra(r) : null,
         );
         t.rows++;
         break;
@@ -121,7 +129,7 @@ export function batchRows(agentId: string, records: readonly UploadRecord[], ind
       }
       default: {
         const t = tables.other;
-        t.values.push(agentId, r.seq, r.type, time, host, JSON.stringify(r));
+        t.values.push(agentId, r.seq, r.type, time, host, JSON.stringify(r.chain === undefined && r.mac === undefined && r.chainThrough === undefined ? r : withoutIntegrity(r)));
         t.rows++;
       }
     }

@@ -4,6 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import { EVENT_CODE_TABLE } from '../../../protocol/event-codes.js';
+import { SOFTWARE_INSTALLED } from '../software-ddl.js';
 
 const V1 = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,8 +81,44 @@ UPDATE allocations SET seat_key = replace(seat_key, char(0), char(31)) WHERE ins
 UPDATE queue SET seat_key = replace(seat_key, char(0), char(31)) WHERE instr(seat_key, char(0)) > 0;
 `;
 
+/** The reports read records by type and time (reports/, storage/report-queries.ts). */
+const V3 = `
+CREATE INDEX IF NOT EXISTS process_records_type_time ON process_records (type, time);
+CREATE INDEX IF NOT EXISTS activity_records_type_time ON activity_records (type, time);
+CREATE INDEX IF NOT EXISTS other_records_type_time ON other_records (type, time);
+`;
+
+/**
+ * The software audit on the server: the package owning a process's executable gets columns (it was
+ * in \`extra\`), and what is installed on each host now, kept from the agents' software records.
+ */
+const V4 = `
+ALTER TABLE process_records ADD COLUMN package TEXT;
+ALTER TABLE process_records ADD COLUMN package_version TEXT;
+ALTER TABLE process_records ADD COLUMN package_source TEXT;
+UPDATE process_records SET package = json_extract(extra, '$.package'), package_version = json_extract(extra, '$.packageVersion'),
+  package_source = json_extract(extra, '$.packageSource') WHERE extra LIKE '%"package"%';
+CREATE INDEX IF NOT EXISTS process_records_package ON process_records (package, host) WHERE package IS NOT NULL;
+${SOFTWARE_INSTALLED}
+`;
+
+/**
+ * Tamper evidence (server/integrity.ts): each agent's record key and verified chain head, and the
+ * integrity flags of its records (seq ranges; the records themselves are stored as usual).
+ */
+const V_INTEGRITY = `
+ALTER TABLE agents ADD COLUMN record_key TEXT;
+ALTER TABLE agents ADD COLUMN chain_head TEXT;
+CREATE TABLE IF NOT EXISTS integrity_flags (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, agent_id TEXT NOT NULL, kind TEXT NOT NULL,
+  from_seq INTEGER NOT NULL, to_seq INTEGER NOT NULL, records INTEGER NOT NULL,
+  first_time TEXT, last_time TEXT, detected_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS integrity_flags_agent ON integrity_flags (agent_id, from_seq);
+`;
+
 /** Migration N brings the schema from version N-1 to N. */
-const MIGRATIONS: readonly string[] = [V1, V2];
+const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V_INTEGRITY];
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
 export function migrateSqlite(db: Database.Database): void {

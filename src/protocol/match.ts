@@ -1,7 +1,9 @@
 /**
- * Which product (if any) a new process belongs to: executable base names (case-insensitive, with
- * or without a Windows `.exe`) and glob patterns on the full executable path (`*` within one path
- * segment, `**` across segments, `?` one character; case-insensitive, `\` read as `/`).
+ * Which product (if any) a process belongs to, as ProductPolicy.match means it: executable base
+ * names (case-insensitive, with or without a Windows `.exe`) and glob patterns on the full
+ * executable path (`*` within one path segment, `**` across segments, `?` one character;
+ * case-insensitive, `\` read as `/`). The agent decides launches with it; the server joins the
+ * software audit to products with it.
  */
 
 export interface MatchRules {
