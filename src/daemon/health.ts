@@ -106,8 +106,8 @@ function pacctCheck(p: Record<string, any> | undefined): HealthCheck {
     if (/"off"|Linux only/.test(reason)) return { capability: 'pacct', state: 'off', summary: `off (${reason})` };
     const action = /accton not found/.test(reason)
       ? 'install the acct package (Debian/Ubuntu) or psacct (RHEL, Fedora, SUSE), then systemctl restart usage-agent'
-      : /not root/.test(reason)
-        ? 'run the daemon as root (the system service does), or switch accounting on (systemctl enable --now acct) and set processes.pacct to its file'
+      : /not root|CAP_SYS_PACCT/.test(reason)
+        ? 'run the daemon as the installed service (root with CAP_SYS_PACCT), or switch accounting on (systemctl enable --now acct) and set processes.pacct to its file'
         : 'see the daemon log (journalctl -u usage-agent), then systemctl restart usage-agent';
     return { capability: 'pacct', state: 'problem', summary: `not reading kernel accounting: ${reason}; short-lived processes are missed`, action };
   }
