@@ -201,6 +201,16 @@ const softwareSchema = z
   })
   .prefault({});
 
+const metricsSchema = z
+  .strictObject({
+    /**
+     * node_exporter's textfile collector directory (its --collector.textfile.directory, e.g.
+     * /var/lib/prometheus/node-exporter): the daemon writes usage_agent.prom there. Unset: off.
+     */
+    textfileDir: z.string().startsWith('/', { message: 'must be an absolute path (starting with /)' }).optional(),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   /** Where the journal and state live; see README for the default. */
   dataDir: z.string().min(1).optional(),
@@ -213,6 +223,7 @@ export const configSchema = z.strictObject({
   leases: leasesSchema,
   identity: identitySchema,
   software: softwareSchema,
+  metrics: metricsSchema,
 });
 
 export type AgentConfig = z.infer<typeof configSchema>;

@@ -7,6 +7,7 @@ import { loadRecordKey } from '../uplink/credentials.js';
 import type { Logger } from '../log/logger.js';
 import type { Component, ComponentFactory, DaemonContext } from './component.js';
 import { COMPONENT_FACTORIES } from './components.js';
+import { METRICS_FILE, renderMetrics, renderStoppedMetrics, writeMetricsFile } from './metrics.js';
 
 const STATUS_INTERVAL_MS = 5000;
 
@@ -34,7 +35,21 @@ export async function startDaemon(
 
   const components: Component[] = [];
   const startedAt = new Date().toISOString();
-  const writeStatus = () => writeStatusFile(dataDir, startedAt, host, components);
+  let metricsFailing = false;
+  const writeStatus = () => {
+    const status = writeStatusFile(dataDir, startedAt, host, components, journal);
+    const dir = config.metrics.textfileDir;
+    if (!dir) return;
+    try {
+      writeMetricsFile(dir, renderMetrics(status, Boolean(config.server.url ?? config.server.urls)));
+      if (metricsFailing) logger.info({ file: `${dir}/${METRICS_FILE}` }, 'metrics file written again');
+      metricsFailing = false;
+    } catch (err) {
+      // Logged once per failing spell: collection goes on without the metrics file.
+      if (!metricsFailing) logger.error({ err, key: 'metrics.textfileDir', file: `${dir}/${METRICS_FILE}` }, 'cannot write the metrics file');
+      metricsFailing = true;
+    }
+  };
   let statusTimer: NodeJS.Timeout | undefined;
   let stopping: Promise<void> | undefined;
 
@@ -51,6 +66,13 @@ export async function startDaemon(
       }
       journal.close();
       rmSync(statusPath(dataDir), { force: true });
+      if (config.metrics.textfileDir) {
+        try {
+          writeMetricsFile(config.metrics.textfileDir, renderStoppedMetrics());
+        } catch {
+          /* logged while running */
+        }
+      }
       rmSync(pidPath(dataDir), { force: true });
       logger.info({ lastSeq: journal.lastSeq() }, 'usage-agent stopped; journal flushed');
     })();
@@ -103,9 +125,15 @@ export function readRunningPid(dataDir: string): number | undefined {
   }
 }
 
-function writeStatusFile(dataDir: string, startedAt: string, host: unknown, components: Component[]): void {
-  const status: Record<string, unknown> = { pid: process.pid, startedAt, updatedAt: new Date().toISOString(), host };
-  const parts: Record<string, unknown> = {};
+function writeStatusFile(dataDir: string, startedAt: string, host: unknown, components: Component[], journal: Journal) {
+  const status: Record<string, unknown> & { pid: number; startedAt: string; updatedAt: string; journal: { lastSeq: number; ackedThroughSeq: number }; components?: Record<string, Record<string, unknown>> } = {
+    pid: process.pid,
+    startedAt,
+    updatedAt: new Date().toISOString(),
+    host,
+    journal: { lastSeq: journal.lastSeq(), ackedThroughSeq: journal.ackedThroughSeq() },
+  };
+  const parts: Record<string, Record<string, unknown>> = {};
   for (const component of components) {
     try {
       parts[component.name] = component.status?.() ?? {};
@@ -119,6 +147,7 @@ function writeStatusFile(dataDir: string, startedAt: string, host: unknown, comp
   } catch {
     /* status is advisory; a full disk must not stop collection */
   }
+  return status;
 }
 
 function writeFileAtomic(path: string, text: string): void {

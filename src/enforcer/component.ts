@@ -445,6 +445,7 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
         pendingNotifications: pending.size,
         products: client?.policy()?.products.length ?? 0,
         loggedPrograms: logged.length,
+        launchDetection: source !== undefined,
         gate: {
           stopped: gate.stopped,
           execToStopMs: { last: sorted.length > 0 ? Math.round(gate.execToStopMs[gate.execToStopMs.length - 1]!) : null, p50: q(0.5), p95: q(0.95), max: q(1), of: sorted.length },

@@ -74,7 +74,7 @@ test('status --json reports the journal and whether the daemon runs', (t) => {
   const dataDir = tempDir(t);
   seedJournal(dataDir);
   const r = runAgentCli(['status', '--json', '--data-dir', dataDir]);
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 3, `no daemon: exit 3\n${r.stderr}`);
   const status = JSON.parse(r.stdout) as { running: boolean; journal: { records: number; byType: Record<string, number>; lastSeq: number } };
   assert.equal(status.running, false);
   assert.equal(status.journal.records, 3);

@@ -64,6 +64,8 @@ const BAD_CONFIGS: Array<[string, string, string, RegExp]> = [
   ['unknown userFormat', '{"identity": {"userFormat": "upn"}}', 'identity.userFormat', /name@realm/],
   ['domain with a backslash', '{"identity": {"userFormat": "DOMAIN\\\\name", "domain": "CORP\\\\X"}}', 'identity.domain', /must not contain/],
   ['software re-check of 0 s', '{"software": {"recheckSeconds": 0}}', 'software.recheckSeconds', />=1/],
+  ['relative metrics dir', '{"metrics": {"textfileDir": "prom"}}', 'metrics.textfileDir', /absolute path/],
+  ['unknown metrics key', '{"metrics": {"textfile": "/x"}}', 'metrics.textfile', /unknown key/],
 ];
 
 for (const [name, content, keyPath, message] of BAD_CONFIGS) {

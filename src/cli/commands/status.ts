@@ -2,23 +2,26 @@ import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { journalPath, statusPath } from '../../config/paths.js';
 import { readRunningPid } from '../../daemon/daemon.js';
-import { Journal } from '../../journal/journal.js';
+import { assessHealth, type DaemonStatusFile, type Health } from '../../daemon/health.js';
+import { Journal, type JournalStats } from '../../journal/journal.js';
 import { action, resolveConfig, withCommonOptions, type CommonOptions } from '../common.js';
 
 interface StatusOptions extends CommonOptions {
   json?: boolean;
+  verbose?: boolean;
 }
 
 export function registerStatus(program: Command): void {
   withCommonOptions(program.command('status'))
-    .description('show whether the daemon runs, the journal, and each component (sampler, pacct, uplink, ...)')
-    .option('--json', 'print JSON')
+    .description('is it working? the daemon and each capability (processes, pacct, sessions, server, enforcement); exit 0 healthy, 1 a problem, 3 not running')
+    .option('--json', 'print JSON (documented in the README)')
+    .option('-v, --verbose', 'after the summary, every counter of the journal and each component')
     .action(
       action((options: StatusOptions) => {
         const { dataDir, config } = resolveConfig(options);
         const pid = readRunningPid(dataDir);
         const path = journalPath(dataDir);
-        let journal: unknown = { path, exists: false };
+        let journal: JournalStats | { path: string; exists: false } = { path, exists: false };
         if (existsSync(path)) {
           const reader = Journal.open(path, { readonly: true });
           try {
@@ -27,30 +30,62 @@ export function registerStatus(program: Command): void {
             reader.close();
           }
         }
-        let daemon: Record<string, unknown> | undefined;
+        let daemon: (DaemonStatusFile & Record<string, unknown>) | undefined;
         if (pid !== undefined) {
           try {
-            daemon = JSON.parse(readFileSync(statusPath(dataDir), 'utf8')) as Record<string, unknown>;
+            daemon = JSON.parse(readFileSync(statusPath(dataDir), 'utf8')) as DaemonStatusFile & Record<string, unknown>;
           } catch {
-            daemon = { pid };
+            daemon = undefined;
           }
         }
+        const serverConfigured = Boolean(config.server.url ?? config.server.urls);
+        const health = assessHealth({
+          nowMs: Date.now(),
+          dataDir,
+          pid,
+          daemon,
+          journal: 'exists' in journal ? undefined : journal,
+          serverConfigured: serverConfigured || daemon?.components?.uplink !== undefined,
+        });
         const status = {
           dataDir,
           running: pid !== undefined,
           pid: pid ?? null,
+          healthy: health.healthy,
+          health,
           server: config.server.url ?? config.server.urls?.[0] ?? null,
           ...(config.server.urls ? { servers: config.server.urls } : {}),
           journal,
-          ...(daemon ? { daemon } : {}),
+          ...(pid !== undefined ? { daemon: daemon ?? { pid } } : {}),
         };
+        process.exitCode = health.exitCode;
         if (options.json) {
           process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
           return;
         }
-        process.stdout.write(renderText(status));
+        process.stdout.write(renderSummary(health));
+        if (options.verbose) {
+          const { health: _omit, healthy: _h, ...rest } = status;
+          process.stdout.write(`\n${renderText(rest)}`);
+        } else {
+          process.stdout.write('(every counter: usage-agent status --verbose; JSON: --json)\n');
+        }
       }),
     );
+}
+
+/** The lines read at a glance: the verdict, then one line per capability and what to do when wrong. */
+export function renderSummary(health: Health): string {
+  const problems = health.checks.filter((c) => c.state === 'problem');
+  const verdict = health.healthy ? 'OK' : problems.some((p) => p.capability === 'daemon' && p.summary.startsWith('not running')) ? 'NOT RUNNING' : `PROBLEM (${problems.length})`;
+  const extra = health.backlogRecords !== null ? `; backlog ${health.backlogRecords} records, last upload ${health.lastUploadAt ?? 'none since start'}` : '';
+  let out = `usage-agent: ${verdict}${extra}\n`;
+  const width = Math.max(...health.checks.map((c) => c.capability.length)) + 2;
+  for (const c of health.checks) {
+    out += `  ${c.capability.padEnd(width)}${(c.state === 'problem' ? 'PROBLEM' : c.state).padEnd(9)}${c.summary}\n`;
+    if (c.action) out += `  ${' '.repeat(width + 9)}-> ${c.action}\n`;
+  }
+  return out;
 }
 
 /** An indented outline of the status object; arrays of objects become numbered sub-outlines. */

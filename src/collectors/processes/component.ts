@@ -20,6 +20,7 @@ import {
 } from '../pacct/accounting.js';
 import type { PacctRecord } from '../pacct/decode.js';
 import { PacctReader, type PacctCursor } from '../pacct/reader.js';
+import { AccountingWatch } from '../pacct/watch.js';
 import { PortableSampler } from './portable.js';
 import { ProcfsReader } from './procfs.js';
 import { ExitMerger, type PersistedLedger } from './merge.js';
@@ -61,6 +62,8 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
   let lastSampleMs = 0;
   let interval: PersistedRestore | undefined;
   const emitted = { ps: 0, pacct: 0, both: 0, intervals: 0, duplicatesSuppressed: 0 };
+  const watch = new AccountingWatch();
+  let psAtLastRead = 0;
 
   // Product executables (prefetched by the enforcer at launch) carry the package that installed them.
   const withPackage = <T extends { exe: string | null }>(r: T): T => {
@@ -120,8 +123,19 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
     const st = pacct;
     const key = pacctCursorKey(st.file);
     measureClockOffset();
-    st.reader.poll((a, c) => onPacct(a, c, key));
+    const read = st.reader.poll((a, c) => onPacct(a, c, key));
     merger.pacctRead();
+    if (watch.afterRead(Date.now(), read, emitted.ps - psAtLastRead)) {
+      const others = [...(st.owned ? [] : [agentPacctPath(ctx.dataDir)]), ...SYSTEM_PACCT_FILES].filter((f) => f !== st.file);
+      const grew = detectActiveAccounting([st.file, ...others]);
+      const was = watch.status.state;
+      watch.probed(Date.now(), grew === st.file, grew === st.file ? null : grew);
+      if (watch.status.state !== was) {
+        if (watch.status.state === 'lost') log.error({ file: st.file, writesTo: grew }, 'kernel accounting no longer writes to the pacct file read (another program ran accton?)');
+        else log.info({ file: st.file }, 'kernel accounting writes to the pacct file again');
+      }
+    }
+    psAtLastRead = emitted.ps;
     if (st.owned && st.accton) {
       let size = 0;
       try {
@@ -240,7 +254,8 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
       emitDue(true);
       if (pacct.mode !== 'off') {
         pacct.reader.close();
-        if (pacct.owned && pacct.accton) {
+        // Not when another program has taken accounting over: it is that program's now.
+        if (pacct.owned && pacct.accton && watch.status.state !== 'lost') {
           try {
             accton(pacct.accton, 'off');
             log.info('switched kernel process accounting off');
@@ -267,7 +282,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
         pacct:
           pacct.mode === 'off'
             ? { mode: 'off', reason: pacct.reason }
-            : { mode: cfg.pacct === 'auto' ? 'auto' : 'file', file: pacct.file, ownedByAgent: pacct.owned, ...pacct.reader.stats() },
+            : { mode: cfg.pacct === 'auto' ? 'auto' : 'file', file: pacct.file, ownedByAgent: pacct.owned, ...pacct.reader.stats(), accounting: watch.status },
       };
     },
   };

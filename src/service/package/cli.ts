@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 /**
- * npm run package:deb | package:tarball. Options: --version V (or USAGE_AGENT_PACKAGE_VERSION),
- * --out DIR (default packaging/out), --compression xz|gzip|zstd|none (deb), --keep-staging.
+ * npm run package:deb | package:rpm | package:tarball. Options: --version V (or USAGE_AGENT_PACKAGE_VERSION),
+ * --out DIR (default packaging/out), --compression xz|gzip|zstd|none, --keep-staging, --node PATH
+ * (bundle that Node binary as it is, instead of the registry's current LTS; deb and rpm).
  */
 import { parseArgs } from 'node:util';
 import { buildDeb } from './deb.js';
+import { buildRpm } from './rpm.js';
 import { buildTarball } from './tarball.js';
 
 const { positionals, values } = parseArgs({
@@ -14,6 +16,7 @@ const { positionals, values } = parseArgs({
     out: { type: 'string' },
     compression: { type: 'string' },
     'keep-staging': { type: 'boolean' },
+    node: { type: 'string' },
   },
 });
 const kind = positionals[0];
@@ -25,13 +28,17 @@ try {
       outDir: values.out,
       compression: values.compression as 'xz' | 'gzip' | 'zstd' | 'none' | undefined,
       keepStaging: values['keep-staging'],
+      node: values.node,
     });
+    process.stdout.write(`${r.path}\n`);
+  } else if (kind === 'rpm') {
+    const r = buildRpm({ version, outDir: values.out, compression: values.compression as 'xz' | 'gzip' | 'zstd' | 'none' | undefined, keepStaging: values['keep-staging'], node: values.node });
     process.stdout.write(`${r.path}\n`);
   } else if (kind === 'tarball') {
     const r = buildTarball({ version, outDir: values.out, keepStaging: values['keep-staging'] });
     process.stdout.write(`${r.path}\n`);
   } else {
-    process.stderr.write('usage: cli.js deb|tarball [--version V] [--out DIR] [--compression xz|gzip|zstd|none] [--keep-staging]\n');
+    process.stderr.write('usage: cli.js deb|rpm|tarball [--version V] [--out DIR] [--compression xz|gzip|zstd|none] [--keep-staging] [--node PATH]\n');
     process.exit(64);
   }
 } catch (err) {

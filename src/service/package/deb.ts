@@ -4,21 +4,25 @@
  * layout (/opt/usage-agent, its bundled Node). See packaging/README.md.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { PACKAGE_ROOT } from '../../config/paths.js';
-import { defaultLayout, definitionsFor, packageVersion, renderDefinition, templateVars, type ServiceLayout } from '../layout.js';
+import { defaultLayout, packageVersion, templateVars, type ServiceLayout } from '../layout.js';
 import { renderTemplate } from '../render.js';
+import { run } from './exec.js';
+import { bundledNode } from './runtime.js';
+import { duKib, PACKAGE_NODE, PACKAGE_PREFIX, stageRoot } from './stage.js';
 
-export const DEB_PREFIX = '/opt/usage-agent';
-export const DEB_NODE = `${DEB_PREFIX}/node/bin/node`;
+export { compile, stageApp } from './stage.js';
+export const DEB_PREFIX = PACKAGE_PREFIX;
+export const DEB_NODE = PACKAGE_NODE;
 
 export interface BuildOptions {
   /** Package version (default: package.json's). A Debian version: digits, letters, . + ~ - */
   version?: string;
   outDir?: string;
-  /** The Node binary to bundle (default: the one running the build, whose ABI node_modules match). */
+  /** A Node binary to bundle as it is (its ABI must match node_modules); default: the registry's current LTS, native modules rebuilt for it. */
   node?: string;
   /** dpkg-deb compression (default xz). */
   compression?: 'xz' | 'gzip' | 'zstd' | 'none';
@@ -55,184 +59,19 @@ export function debArch(): string {
   return execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
 }
 
-function run(cmd: string, args: string[], cwd: string, log: (l: string) => void, env: NodeJS.ProcessEnv = process.env): string {
-  log(`$ ${cmd} ${args.join(' ')}`);
-  return execFileSync(cmd, args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
-}
-
-function write(root: string, path: string, contents: string | Buffer, mode: number): void {
-  const full = join(root, path);
-  mkdirSync(dirname(full), { recursive: true });
-  writeFileSync(full, contents);
-  chmodSync(full, mode);
-}
-
-/** Compiles src/ only, without source maps, into a fresh directory (not the shared dist/). */
-export function compile(staging: string, log: (l: string) => void): string {
-  const out = join(staging, 'tsc-out');
-  const tsconfig = join(staging, 'tsconfig.package.json');
-  writeFileSync(
-    tsconfig,
-    JSON.stringify({
-      extends: join(PACKAGE_ROOT, 'tsconfig.json'),
-      compilerOptions: { outDir: out, rootDir: PACKAGE_ROOT, sourceMap: false, incremental: false, tsBuildInfoFile: null },
-      include: [join(PACKAGE_ROOT, 'src', '**', '*.ts')],
-    }),
-  );
-  const tsc = join(PACKAGE_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  try {
-    run(process.execPath, [tsc, '-p', tsconfig], PACKAGE_ROOT, log);
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string };
-    const errors = `${e.stdout ?? ''}${e.stderr ?? ''}`;
-    // Escape hatch for building a package from a work-in-progress tree; never for a release.
-    if (process.env.USAGE_AGENT_PACKAGE_ALLOW_TYPE_ERRORS !== '1' || !existsSync(join(out, 'src', 'cli', 'usage-agent.js'))) {
-      throw new Error(`tsc failed; a package is built only from code that compiles:\n${errors}`);
-    }
-    log(`WARNING: type errors ignored (USAGE_AGENT_PACKAGE_ALLOW_TYPE_ERRORS=1):\n${errors}`);
-  }
-  return join(out, 'src');
-}
-
-/**
- * Production node_modules without a network: copy the checkout's (installed by `npm ci`, native
- * modules already built for this Node), prune the dev dependencies, drop build leftovers, then
- * prove the native modules load in the Node that is bundled.
- */
-/**
- * Compiles the app into <app>/dist/src and writes its package.json (this version, no scripts) and
- * lockfile: what both the .deb and the tarball ship.
- */
-export function stageApp(staging: string, app: string, version: string, log: (l: string) => void, o: { keepDevDependencies: boolean }): void {
-  const built = compile(staging, log);
-  mkdirSync(join(app, 'dist'), { recursive: true });
-  cpSync(built, join(app, 'dist', 'src'), { recursive: true });
-  const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
-  pkg.version = version;
-  delete pkg.scripts;
-  if (!o.keepDevDependencies) delete pkg.devDependencies;
-  writeFileSync(join(app, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
-  cpSync(join(PACKAGE_ROOT, 'package-lock.json'), join(app, 'package-lock.json'));
-}
-
-function productionModules(app: string, node: string, log: (l: string) => void): void {
-  cpSync(join(PACKAGE_ROOT, 'node_modules'), join(app, 'node_modules'), { recursive: true, verbatimSymlinks: true });
-  const npmCli = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
-  const npm = existsSync(npmCli) ? [process.execPath, npmCli] : ['npm'];
-  run(npm[0]!, [...npm.slice(1), 'prune', '--omit=dev', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], app, log);
-  // npm prune leaves empty scope directories (@types) behind.
-  for (const scope of readdirSync(join(app, 'node_modules'))) {
-    const dir = join(app, 'node_modules', scope);
-    if (scope.startsWith('@') && readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
-  }
-  // Command shims of build tools (node-gyp-build, prebuild-install...): nothing runs them here.
-  rmSync(join(app, 'node_modules', '.bin'), { recursive: true, force: true });
-  const sqlite = join(app, 'node_modules', 'better-sqlite3');
-  // The addon is all that is needed at run time; sources, objects and the static SQLite go.
-  for (const leftover of ['deps', 'src', 'build/Release/obj', 'build/Release/obj.target', 'build/Release/.deps', 'build/Release/test_extension.node', 'build/deps']) {
-    rmSync(join(sqlite, leftover), { recursive: true, force: true });
-  }
-  for (const f of readdirSync(join(sqlite, 'build', 'Release'))) if (f.endsWith('.a')) rmSync(join(sqlite, 'build', 'Release', f));
-  const hook = join(app, 'node_modules', 'uiohook-napi');
-  if (existsSync(hook)) {
-    const keep = `linux-${process.arch}`;
-    for (const dir of readdirSync(join(hook, 'prebuilds'))) if (dir !== keep) rmSync(join(hook, 'prebuilds', dir), { recursive: true, force: true });
-    for (const leftover of ['libuiohook', 'src', 'build']) rmSync(join(hook, leftover), { recursive: true, force: true });
-  }
-  // The ABI check: opening a database needs the compiled addon to match the bundled Node.
-  try {
-    run(node, ['-e', "const D=require('better-sqlite3'); new D(':memory:').prepare('select 1').get();"], app, log);
-  } catch (err) {
-    throw new Error(
-      `better-sqlite3 in node_modules does not load in ${node} (${(err as { stderr?: string }).stderr ?? err}); ` +
-        'run `npm rebuild better-sqlite3` with that Node, then build the package again',
-    );
-  }
-}
-
-function listTree(root: string, rel = ''): string[] {
-  const out: string[] = [];
-  for (const entry of readdirSync(join(root, rel), { withFileTypes: true })) {
-    const p = join(rel, entry.name);
-    out.push(`/${p}`);
-    if (entry.isDirectory()) out.push(...listTree(root, p));
-  }
-  return out;
-}
-
-function duKib(root: string): number {
-  let bytes = 0;
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, entry.name);
-      if (entry.isDirectory()) walk(p);
-      else if (entry.isFile()) bytes += statSync(p).size;
-    }
-  };
-  walk(root);
-  return Math.ceil(bytes / 1024);
-}
-
-/** Normalises modes: directories 0755, files 0644, executables 0755 (dpkg-deb keeps what it finds). */
-function normaliseModes(root: string, rel = ''): void {
-  for (const entry of readdirSync(join(root, rel), { withFileTypes: true })) {
-    const p = join(root, rel, entry.name);
-    if (entry.isSymbolicLink()) continue;
-    if (entry.isDirectory()) {
-      chmodSync(p, 0o755);
-      normaliseModes(root, join(rel, entry.name));
-    } else {
-      chmodSync(p, statSync(p).mode & 0o111 ? 0o755 : 0o644);
-    }
-  }
-}
-
 export function buildDeb(options: BuildOptions = {}): BuildResult {
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const version = options.version ?? packageVersion();
   if (!/^[0-9][A-Za-z0-9.+~-]*$/.test(version)) throw new Error(`"${version}" is not a Debian version`);
-  const node = options.node ?? process.execPath;
   const arch = debArch();
   const outDir = options.outDir ?? join(PACKAGE_ROOT, 'packaging', 'out');
   const staging = mkdtempSync(join(tmpdir(), 'usage-agent-deb-'));
   const root = join(staging, 'root');
-  const app = join(root, DEB_PREFIX.slice(1));
   const layout = debLayout(version);
   const vars = templateVars(layout);
   try {
-    // 1. The application: compiled src, package.json (with this version), templates, modules.
-    stageApp(staging, app, version, log, { keepDevDependencies: false });
-    // The templates ship too: `usage-agent service status` compares against them.
-    cpSync(join(PACKAGE_ROOT, 'service'), join(app, 'service'), { recursive: true, filter: (src) => !src.endsWith('.md') });
-    productionModules(app, node, log);
-    // package-lock.json was only needed by npm prune.
-    rmSync(join(app, 'package-lock.json'));
-
-    // 2. The Node runtime the native modules were built for, and its licence.
-    mkdirSync(join(app, 'node', 'bin'), { recursive: true });
-    cpSync(node, join(app, 'node', 'bin', 'node'));
-    const nodeLicense = ['/usr/share/doc/nodejs/LICENSE', join(dirname(node), '..', 'LICENSE')].find((p) => existsSync(p));
-
-    // 3. Commands, units, autostart, configuration, documentation.
+    const { contents, conffiles } = stageRoot(root, staging, layout, version, DEB_TARGETS, bundledNode(options.node, staging, log), log);
     const sh = (template: string) => renderTemplate(readFileSync(join(PACKAGE_ROOT, template), 'utf8'), vars, 'sh');
-    write(root, 'usr/bin/usage-agent', sh('service/bin/usage-agent.sh'), 0o755);
-    write(root, 'usr/bin/usage-server', sh('service/bin/usage-server.sh'), 0o755);
-    const conffiles: string[] = [];
-    for (const d of definitionsFor(layout)) {
-      const target = DEB_TARGETS[d.role];
-      if (!target) continue;
-      write(root, target.slice(1), renderDefinition(d, layout).contents, 0o644);
-      if (target.startsWith('/etc/')) conffiles.push(target);
-    }
-    const doc = 'usr/share/doc/usage-agent';
-    write(root, `${doc}/README.md`, readFileSync(join(PACKAGE_ROOT, 'packaging', 'README.md')), 0o644);
-    write(root, `${doc}/examples/agent.example.json`, readFileSync(join(PACKAGE_ROOT, 'config', 'agent.example.json')), 0o644);
-    write(root, `${doc}/examples/server.json`, readFileSync(join(PACKAGE_ROOT, 'service', 'config', 'server.json')), 0o644);
-    write(root, `${doc}/copyright`, copyright(nodeLicense), 0o644);
-
-    normaliseModes(root);
-    // Configuration may come to hold server.enrollSecret: root only. Set after normalising.
-    chmodSync(join(root, 'etc/usage-agent/agent.json'), 0o600);
 
     // 4. Control files.
     const debian = join(root, 'DEBIAN');
@@ -252,22 +91,10 @@ export function buildDeb(options: BuildOptions = {}): BuildResult {
     const path = join(outDir, `usage-agent_${version}_${arch}.deb`);
     const compression = options.compression ?? 'xz';
     run('dpkg-deb', ['--root-owner-group', `-Z${compression}`, '--build', root, path], staging, log);
-    const contents = listTree(root).filter((p) => !p.startsWith('/DEBIAN'));
     log(`built ${relative(process.cwd(), path) || path}`);
     return { path, version, arch, contents, conffiles };
   } finally {
     if (!options.keepStaging) rmSync(staging, { recursive: true, force: true });
     else log(`staging kept: ${staging}`);
   }
-}
-
-function copyright(nodeLicense: string | undefined): string {
-  let text =
-    'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n' +
-    'Upstream-Name: usage-agent\n\n' +
-    'Files: *\nLicense: Apache-2.0\n On Debian systems the full text is in /usr/share/common-licenses/Apache-2.0.\n\n' +
-    'Files: opt/usage-agent/node/*\nLicense: MIT and others (Node.js; full text below)\n\n' +
-    'Files: opt/usage-agent/node_modules/*\nLicense: see each module\'s package.json and LICENSE file\n';
-  if (nodeLicense) text += `\n----- Node.js LICENSE -----\n${readFileSync(nodeLicense, 'utf8')}`;
-  return text;
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../config/paths.js';
 import { packageVersion } from '../layout.js';
-import { stageApp } from './deb.js';
+import { stageApp } from './stage.js';
 
 export interface TarballOptions {
   version?: string;
