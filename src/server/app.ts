@@ -1,13 +1,14 @@
 /**
  * The usage-server HTTP application: `createServer` opens the store, builds the services and
- * registers the plugins (errors, authentication) and the route plugins of protocol v1. The CLI
- * listens.
+ * registers the plugins (errors, authentication), the route plugins of protocol v1 and the web
+ * console. The CLI listens.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions, type RawServerDefault } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { V1_SCHEMAS } from '../protocol/v1.js';
 import type { ServerConfig } from './config.js';
+import consolePlugin from './console/index.js';
 import type { ServerContext } from './context.js';
 import { guardedJsonParser } from './json-body.js';
 import { upsertProducts } from './leases/admin.js';
@@ -33,8 +34,10 @@ export interface ServerHandle {
   leases: LeaseService;
   metrics: Metrics;
   config: ServerConfig;
-  /** Every route registered (method + fastify URL), in registration order; HEAD routes fastify adds for GET are left out. */
+  /** The HTTP API's routes (method + fastify URL, documented in OpenAPI), in registration order; HEAD routes fastify adds for GET are left out. */
   routes: Array<{ method: string; url: string }>;
+  /** The web console's routes (config.auth 'console': pages for people, not part of the API). */
+  consoleRoutes: Array<{ method: string; url: string }>;
   /** Close HTTP, answer pending long-polls, stop the sweep, close the database. */
   close(): Promise<void>;
 }
@@ -82,8 +85,10 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store): Promise<S
   // bodies that cannot carry poison (json-body.ts).
   app.addContentTypeParser('application/json', { parseAs: 'string' }, guardedJsonParser(app.getDefaultJsonParser('error', 'error')));
   const routes: Array<{ method: string; url: string }> = [];
+  const consoleRoutes: Array<{ method: string; url: string }> = [];
   app.addHook('onRoute', (r) => {
-    for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
+    const list = r.config?.auth === 'console' ? consoleRoutes : routes;
+    for (const method of [r.method].flat()) if (method !== 'HEAD') list.push({ method, url: r.url });
   });
   for (const s of V1_SCHEMAS) app.addSchema(s);
   app.addHook('onResponse', (req, reply, done) => {
@@ -96,6 +101,8 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store): Promise<S
   for (const routesPlugin of [enrollRoutes, policyRoutes, leaseRoutes, queueRoutes, eventRoutes, systemRoutes, reportRoutes, softwareRoutes]) {
     await app.register(routesPlugin, { ctx });
   }
+  // The web console at / (its own session auth, CSRF and security headers; see console/index.ts).
+  await app.register(consolePlugin, { ctx });
 
   // Upkeep at start and hourly: partitions ahead, retention.
   const maintain = async () => {
@@ -120,5 +127,5 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store): Promise<S
 
   await leases.start();
   await app.ready();
-  return { app, store, leases, metrics, config: cfg, routes, close: () => app.close() };
+  return { app, store, leases, metrics, config: cfg, routes, consoleRoutes, close: () => app.close() };
 }

@@ -1,0 +1,22 @@
+/**
+ * The console's pages, in menu order. A page is a loader (one function: the report engine can
+ * replace what it computes) and the filters it honours. Pages still to come from the report
+ * engine (active vs checked out, harvesting ledger, work patterns, heatmap and efficiency curve)
+ * are added here as one entry each.
+ */
+import { loadAgents, loadLeasesNow, loadOffline, loadOverview, loadProcesses } from './fleet-data.js';
+import type { PageDef } from './model.js';
+import { loadDenials, loadUsage, loadUsers } from './usage-data.js';
+
+export const PAGES: readonly PageDef[] = [
+  { path: '/', slug: 'overview', title: 'Overview', filters: ['product', 'tz'], load: loadOverview },
+  { path: '/usage', slug: 'usage', title: 'Product usage', filters: ['from', 'to', 'product', 'user', 'host', 'tz'], load: loadUsage },
+  { path: '/denials', slug: 'denials', title: 'Denials and queue waits', filters: ['from', 'to', 'product', 'user', 'host', 'tz'], load: loadDenials },
+  { path: '/users', slug: 'users', title: 'Users', filters: ['from', 'to', 'product', 'user', 'host', 'tz'], load: loadUsers },
+  { path: '/processes', slug: 'processes', title: 'Process accounting', filters: ['from', 'to', 'product', 'user', 'host', 'group', 'tz'], load: loadProcesses },
+  { path: '/offline', slug: 'offline', title: 'Offline use', filters: ['from', 'to', 'product', 'user', 'host', 'tz'], load: loadOffline },
+  { path: '/agents', slug: 'agents', title: 'Agents', filters: ['host', 'tz'], load: loadAgents },
+  { path: '/leases', slug: 'leases', title: 'Leases and allocations now', filters: ['product', 'user', 'host', 'tz'], load: loadLeasesNow },
+];
+
+export const pageBySlug = (slug: string): PageDef | undefined => PAGES.find((p) => p.slug === slug);
