@@ -23,6 +23,8 @@ export interface StepSeries {
   points: Array<[number, number]>;
   /** Dashed reference line (a seat count). */
   dashed?: boolean;
+  /** Mark the highest value (a peak) with a pin. */
+  peak?: boolean;
 }
 
 const WIDTH = 880;
@@ -52,6 +54,7 @@ export async function stepChart(title: string, series: StepSeries[], range: { fr
       step: 'end',
       symbol: 'none',
       lineStyle: s.dashed ? { type: 'dashed', width: 1.5 } : { width: 1.5 },
+      markPoint: s.peak ? { symbolSize: 36, data: [{ type: 'max', name: 'peak' }] } : undefined,
       data: s.points,
     })),
   });

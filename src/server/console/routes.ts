@@ -23,17 +23,32 @@ const NOTICES: Record<string, string> = {
   already: 'Nothing to do: it had already ended.',
 };
 
+/**
+ * The instant a page or download is computed at: now, or `at` (ISO UTC, not in the future), which
+ * a page puts in its download links so a download has exactly the page's figures.
+ */
+function instant(at: unknown): number {
+  const now = Date.now();
+  if (at === undefined) return now;
+  const t = typeof at === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/.test(at) ? Date.parse(at) : Number.NaN;
+  if (!Number.isFinite(t)) throw new FieldError('query:at', 'must be an ISO UTC time such as 2024-05-01T08:00:00.000Z');
+  if (t > now + 60_000) throw new FieldError('query:at', 'is in the future');
+  return t;
+}
+
 export default async function pageRoutes(app: FastifyInstance, { ctx }: RouteOptions & { deps: ConsoleDeps }): Promise<void> {
   const { store } = ctx;
 
   const render = async (page: PageDef, req: FastifyRequest<{ Querystring: Record<string, unknown> }>, reply: FastifyReply) => {
-    const now = Date.now();
-    const filters = parseFilters(req.query, now, ['notice']);
+    const now = instant(req.query.at);
+    const filters = parseFilters(req.query, now, ['notice', 'at']);
     const notice = typeof req.query.notice === 'string' ? NOTICES[req.query.notice] : undefined;
     const data = await page.load({ q: store.q, cfg: ctx.cfg, filters, now, charts: true });
     const session = req.consoleSession!;
     const isAdmin = session.role === 'admin';
     const query = filterQuery(filters);
+    // Downloads count what is still open up to the page's instant, so they hold the page's rows exactly.
+    const atQuery = filterQuery(filters, { at: new Date(now).toISOString() });
     const html = renderView('page', {
       title: page.title,
       path: page.path,
@@ -43,7 +58,8 @@ export default async function pageRoutes(app: FastifyInstance, { ctx }: RouteOpt
       back: page.path + query,
       filters,
       products: await store.q.products(),
-      unapplied: FILTER_KEYS.filter((k) => !page.filters.includes(k) && filters[k] !== undefined && !(k === 'tz')),
+      // Filters the URL sets that this page's figures do not use (the defaults of from and to are not named).
+      unapplied: FILTER_KEYS.filter((k) => !page.filters.includes(k) && typeof req.query[k] === 'string' && (req.query[k] as string).trim() !== ''),
       notice,
       notes: data.notes ?? [],
       charts: data.charts,
@@ -55,8 +71,8 @@ export default async function pageRoutes(app: FastifyInstance, { ctx }: RouteOpt
         total: t.rows.length,
         rows: t.rows.slice(0, MAX_PAGE_ROWS).map((r) => t.columns.map((c) => displayCell(r[c.key], c.kind, filters.tz))),
         actions: isAdmin && t.actions ? t.actions.slice(0, MAX_PAGE_ROWS) : undefined,
-        csv: `/download/${page.slug}/${t.id}.csv${query}`,
-        json: `/download/${page.slug}/${t.id}.json${query}`,
+        csv: `/download/${page.slug}/${t.id}.csv${atQuery}`,
+        json: `/download/${page.slug}/${t.id}.json${atQuery}`,
       })),
     });
     securityHeaders(reply, false);
@@ -75,8 +91,8 @@ export default async function pageRoutes(app: FastifyInstance, { ctx }: RouteOpt
       if (!page) return consoleError(req, reply, 404, 'not-found', `No console page "${req.params.page}".`, 'path:page');
       const m = /^([a-z0-9-]{1,64})\.(csv|json)$/.exec(req.params.file);
       if (!m) return consoleError(req, reply, 404, 'not-found', 'Download names look like TABLE.csv or TABLE.json.', 'path:file');
-      const now = Date.now();
-      const filters: Filters = parseFilters(req.query, now);
+      const now = instant(req.query.at);
+      const filters: Filters = parseFilters(req.query, now, ['at']);
       const data = await page.load({ q: store.q, cfg: ctx.cfg, filters, now, charts: false });
       const table = data.tables.find((t) => t.id === m[1]);
       if (!table) return consoleError(req, reply, 404, 'not-found', `Page ${page.slug} has no table "${m[1]}" (tables: ${data.tables.map((t) => t.id).join(', ')}).`, 'path:file');

@@ -6,7 +6,7 @@
 import { isAllocatingType } from '../leases/logic.js';
 import { usageReport, type UsageLogRow, type UsageReport } from '../reports.js';
 import type { ProductRow } from '../storage/types.js';
-import { barChart, stepChart, type Chart } from './charts.js';
+import { barChart, stepChart, type Chart, type StepSeries } from './charts.js';
 import { rangeEnd, rangeStart, type Filters } from './filters.js';
 import type { LoadContext, PageData } from './model.js';
 import { col, type Row, type Table } from './table.js';
@@ -78,10 +78,10 @@ export async function loadUsage(ctx: LoadContext): Promise<PageData> {
       const c = concurrency(log.filter((x) => x.product === p.id), isAllocatingType(p.license_type));
       const withStart = (pts: Array<[number, number]>) => [[from, 0] as [number, number], ...pts, [to, pts.length ? pts[pts.length - 1][1] : 0] as [number, number]];
       const series = [
-        { name: 'seats used', points: withStart(c.used) },
-        { name: 'desired (used + queued + denied)', points: withStart(c.desired) },
-      ];
-      if (p.seats !== null) series.push({ name: `seats (now ${p.seats})`, points: [[from, p.seats], [to, p.seats]] });
+        { name: 'used', points: withStart(c.used), peak: true },
+        { name: 'desired', points: withStart(c.desired), peak: true },
+      ] as StepSeries[];
+      if (p.seats !== null) series.push({ name: `seats (${p.seats} now)`, points: [[from, p.seats], [to, p.seats]], dashed: true });
       charts.push(await stepChart(`${p.name} (${p.id}): concurrent seats`, series, { from, to }, f.tz));
     }
   }
@@ -108,7 +108,8 @@ export async function loadUsage(ctx: LoadContext): Promise<PageData> {
     ],
     rows: log.map((x) => ({ start: x.start, end: x.end, kind: x.kind, product: x.product, user: x.user, host: x.host, pid: x.pid, seconds: x.seconds, reason: x.reason, open: x.open ? 'yes' : '' })),
   };
-  const notes = shown.length > MAX_CHARTS ? [`Charts for the first ${MAX_CHARTS} of ${shown.length} products; choose a product to see another.`] : [];
+  const notes = ['Charts: used = seats held; desired = used + queued + denied (a denial counts at its instant); pins mark the peaks. The seat line is the seat count now (its history is not recorded).'];
+  if (shown.length > MAX_CHARTS) notes.push(`Charts for the first ${MAX_CHARTS} of ${shown.length} products; choose a product to see another.`);
   return { charts, tables: [daily, usageLog], notes };
 }
 
