@@ -219,6 +219,32 @@ test('sign-out ends the session; an idle session expires', async (t) => {
   assert.equal(again.body.code, 'token-missing');
 });
 
+test('sign-in attempts are rate-limited per address; signing in again ends the previous session', async (t) => {
+  const limited = await startServer({ config: consoleConfig() });
+  t.after(() => limited.cleanup());
+  const first = await signIn(limited, VIEWER_TOKEN);
+  const page = await limited.request('GET', '/sign-in');
+  const pre = setCookies(page).get('usage_console_signin')!.value;
+  const attempt = (cookie: string) => limited.request('POST', '/sign-in', { raw: form({ _csrf: hiddenCsrf(page.text), token: 'wrong-token-0123456789' }), headers: { ...FORM, cookie } });
+  // The sign-in above took one of the 30.
+  for (let i = 0; i < 29; i++) assert.equal((await attempt(`usage_console_signin=${pre}`)).status, 401, `attempt ${i}`);
+  const refused = await attempt(`usage_console_signin=${pre}`);
+  assert.equal(refused.status, 429);
+  assert.equal(refused.body.code, 'rate-limited');
+  assert.ok(Number(refused.headers['retry-after']) >= 1);
+  // Even the right token waits now.
+  const right = await limited.request('POST', '/sign-in', { raw: form({ _csrf: hiddenCsrf(page.text), token: VIEWER_TOKEN }), headers: { ...FORM, cookie: `usage_console_signin=${pre}` } });
+  assert.equal(right.status, 429);
+  assert.equal((await first.get('/agents')).status, 200, 'a session already made is not touched');
+
+  const again = await signIn(srv, VIEWER_TOKEN);
+  const p2 = await srv.request('GET', '/sign-in');
+  const pre2 = setCookies(p2).get('usage_console_signin')!.value;
+  const second = await srv.request('POST', '/sign-in', { raw: form({ _csrf: hiddenCsrf(p2.text), token: ADMIN_TOKEN }), headers: { ...FORM, cookie: `usage_console_signin=${pre2}; ${again.cookie}` } });
+  assert.equal(second.status, 303);
+  assert.equal((await again.get('/agents')).status, 303, 'the previous session ended');
+});
+
 test('a console token listed twice is a configuration error naming the key', async () => {
   const r = await srv.cli('check-config');
   assert.equal(r.code, 0, r.stderr);

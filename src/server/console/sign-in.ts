@@ -7,13 +7,17 @@
 import type { FastifyInstance } from 'fastify';
 import type { RouteOptions } from '../context.js';
 import { consoleError, cookie, localPath, parseCookies, securityHeaders, SESSION_COOKIE, SIGN_IN_COOKIE, formFields, type ConsoleDeps } from './http.js';
+import { TokenBuckets } from '../ratelimit.js';
 import { newSecret, sameSecret } from './sessions.js';
 import { renderView } from './views.js';
 
 const SIGN_IN_FORM_SECONDS = 3600;
+/** Sign-in attempts per client address: 30 at once, then 10 a minute (a guessing loop gets nowhere; a typo costs nothing). */
+export const SIGN_IN_RATE = { burst: 30, perMinute: 10 };
 
 export default async function signInRoutes(app: FastifyInstance, { ctx, deps }: RouteOptions & { deps: ConsoleDeps }): Promise<void> {
   const cfg = ctx.cfg.console;
+  const attempts = new TokenBuckets({ ...SIGN_IN_RATE, maxKeys: 10_000 });
 
   const form = (req: Parameters<typeof consoleError>[0], reply: Parameters<typeof consoleError>[1], status: number, o: { next: string; message?: string; notice?: string }) => {
     const csrf = newSecret();
@@ -31,6 +35,11 @@ export default async function signInRoutes(app: FastifyInstance, { ctx, deps }: 
   });
 
   app.post('/sign-in', { config: { auth: 'console', consoleAccess: 'public' } }, async (req, reply) => {
+    const allowed = attempts.take(req.ip, Date.now());
+    if (!allowed.ok) {
+      reply.header('Retry-After', String(allowed.retryAfterSeconds));
+      return consoleError(req, reply, 429, 'rate-limited', `Too many sign-in attempts from this address: try again in ${allowed.retryAfterSeconds} s.`, 'form:token');
+    }
     const f = formFields(req);
     for (const k of Object.keys(f)) {
       if (!['_csrf', 'token', 'next'].includes(k)) return consoleError(req, reply, 400, 'validation-failed', `form:${k} is not a field of the sign-in form`, `form:${k}`);
@@ -46,6 +55,9 @@ export default async function signInRoutes(app: FastifyInstance, { ctx, deps }: 
       req.log.warn({ client: req.ip }, 'console sign-in refused');
       return form(req, reply, 401, { next, message: token ? 'This token is not accepted.' : 'Enter a console token.' });
     }
+    // A sign-in replaces the session this browser had.
+    const previous = parseCookies(req.headers.cookie).get(SESSION_COOKIE);
+    if (previous !== undefined) deps.sessions.end(previous);
     const { id } = deps.sessions.create(who);
     req.log.info({ client: req.ip, consoleUser: who.name, role: who.role }, 'console sign-in');
     securityHeaders(reply, false);
