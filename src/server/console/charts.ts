@@ -63,11 +63,11 @@ export async function stepChart(title: string, series: StepSeries[], range: { fr
 }
 
 /** Bars per category, one series each (stacked when `stack`). */
-export async function barChart(title: string, categories: string[], series: Array<{ name: string; values: number[] }>, opts: { stack?: boolean; unit?: string } = {}): Promise<Chart> {
+export async function barChart(title: string, categories: string[], series: Array<{ name: string; values: number[] }>, opts: { stack?: boolean; unit?: string; counts?: boolean } = {}): Promise<Chart> {
   const svg = await render({
     legend: { top: 8 },
     xAxis: { type: 'category', data: categories, axisLabel: { hideOverlap: true } },
-    yAxis: { type: 'value', name: opts.unit ?? '' },
+    yAxis: { type: 'value', name: opts.unit ?? '', minInterval: opts.counts ? 1 : undefined },
     series: series.map((s) => ({ name: s.name, type: 'bar', stack: opts.stack ? 'all' : undefined, data: s.values })),
   });
   const desc = series.map((s) => `${s.name}: total ${Math.round(s.values.reduce((a, b) => a + b, 0) * 100) / 100}`).join('; ');

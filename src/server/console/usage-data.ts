@@ -159,7 +159,7 @@ export async function loadDenials(ctx: LoadContext): Promise<PageData> {
     const days = [...new Set([...denials.map((d) => d.date), ...ws.map((w) => w.start.slice(0, 10))])].sort();
     const products = [...byProduct.keys()].sort();
     charts.push(
-      await barChart('Denials per UTC day', days, products.map((p) => ({ name: p, values: days.map((day) => denials.filter((d) => d.product === p && d.date === day).length) })), { stack: true, unit: 'denials' }),
+      await barChart('Denials per UTC day', days, products.map((p) => ({ name: p, values: days.map((day) => denials.filter((d) => d.product === p && d.date === day).length) })), { stack: true, unit: 'denials', counts: true }),
     );
   }
   const products: Table = {
