@@ -167,6 +167,17 @@ test('signing in through the form, every page renders with its charts, no consol
   await page.goto(srv.url + '/processes' + QUERY());
   const byExit = await page.$$eval('section#by-exit tbody tr td:first-child', (tds) => tds.map((td) => td.textContent));
   assert.deepEqual(byExit, ['0', '1', '139']);
+  // Printed, the page keeps its charts and tables and drops navigation, forms' buttons and download links.
+  await page.goto(srv.url + '/usage' + QUERY());
+  await page.emulateMedia({ media: 'print' });
+  const hidden = await page.$$eval('header.top nav, form.signout, .downloads', (els) => els.map((e) => getComputedStyle(e).display));
+  assert.ok(hidden.length > 2 && hidden.every((d) => d === 'none'), hidden.join());
+  assert.equal(await page.$eval('figure.chart', (e) => getComputedStyle(e).display), 'block');
+  const pdf = join(ARTIFACTS, 'usage-print.pdf');
+  await page.pdf({ path: pdf, format: 'A4' });
+  t.diagnostic(`printed: ${pdf}`);
+  await page.emulateMedia({ media: 'screen' });
+  assert.deepEqual(errors, []);
 });
 
 test('every table downloads as CSV and JSON with the rows and columns the page shows', async () => {
