@@ -31,6 +31,10 @@ test('without a session every page redirects to the sign-in page and every downl
       assert.doesNotMatch(r.text, /hidden-user|ws-secret-host/);
     }
   }
+  // A URL too long to carry back: the sign-in returns to its path.
+  const long = await srv.request('GET', `/usage?${'a=1&'.repeat(2000)}`);
+  assert.equal(long.status, 303);
+  assert.equal(long.headers.location, `/sign-in?next=${encodeURIComponent('/usage')}`);
   for (const d of DOWNLOADS) {
     const r = await srv.request('GET', d, { headers: { cookie: 'usage_console=abc' } });
     assert.equal(r.status, 401, d);

@@ -31,6 +31,9 @@ declare module 'fastify' {
   }
 }
 
+/** The longest URL a sign-in redirect carries back (`next`). */
+const MAX_NEXT = 1024;
+
 export default async function consolePlugin(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
   const cfg = ctx.cfg.console;
   const deps: ConsoleDeps = { tokens: new ConsoleTokens(ctx.cfg), sessions: new SessionStore(cfg.sessionIdleSeconds * 1000, cfg.sessionMaxSeconds * 1000) };
@@ -63,7 +66,9 @@ export default async function consolePlugin(app: FastifyInstance, { ctx }: Route
 
   const toSignIn = (req: FastifyRequest, reply: FastifyReply, expired: boolean) => {
     securityHeaders(reply, false);
-    const next = req.method === 'GET' ? req.url : '/';
+    // Back to this URL after sign-in, unless it is too long to carry in a Location header (then its path, or /).
+    const path = req.url.split('?')[0];
+    const next = req.method !== 'GET' ? '/' : req.url.length <= MAX_NEXT ? req.url : path.length <= MAX_NEXT ? path : '/';
     return reply.redirect(`/sign-in?next=${encodeURIComponent(next)}${expired ? '&expired=1' : ''}`, 303);
   };
 

@@ -3,6 +3,7 @@
  * rounded for reading) and the downloads (CSV and JSON: the same rows and columns, times in ISO
  * UTC, numbers as computed). A column's `kind` decides both.
  */
+import { toCsv } from '../csv.js';
 import { formatInZone } from './filters.js';
 
 export type ColumnKind = 'text' | 'int' | 'number' | 'time' | 'hours' | 'seconds' | 'bytes';
@@ -85,19 +86,9 @@ function exportCell(v: Cell | undefined, kind: ColumnKind): Cell {
   return v;
 }
 
-const csvCell = (v: Cell): string => {
-  if (v === null) return '';
-  const s = String(v);
-  // Quote separators, and defuse cells a spreadsheet would run as a formula.
-  if (/^[=+\-@\t\r]/.test(s) && typeof v === 'string') return `"'${s.replace(/"/g, '""')}"`;
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-};
-
 /** CSV: a header of the column keys, then the rows. */
 export function tableCsv(t: Table): string {
-  const lines = [t.columns.map((c) => csvCell(c.key)).join(',')];
-  for (const r of t.rows) lines.push(t.columns.map((c) => csvCell(exportCell(r[c.key], c.kind))).join(','));
-  return lines.join('\n') + '\n';
+  return toCsv(t.columns.map((c) => c.key), t.rows.map((r) => t.columns.map((c) => exportCell(r[c.key], c.kind))));
 }
 
 /** JSON: the columns (key, label, kind) and the rows as objects keyed by column. */
