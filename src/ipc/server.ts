@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { defaultSocketPath } from '../config/paths.js';
 import type { Message } from '../i18n/messages.js';
 import type { Component, ComponentFactory, DaemonContext } from '../daemon/component.js';
+import { hasCapability } from '../host/capabilities.js';
 import { identityOf, type IdentityResolver } from '../identity/resolver.js';
 import { newBudget, spend, waitMs, type SessionLimits, type UserBudget } from './budget.js';
 import {
@@ -138,7 +139,8 @@ export class SessionServer implements Component, SessionHub {
   /** Users waiting for budget now (logged once when they start to). */
   private readonly overBudget = new Set<number>();
   private readonly counters = { accepted: 0, duplicates: 0, rejected: 0, authFailures: 0, notificationsSent: 0, budgetWaits: 0, refusedAgents: 0, droppedPending: 0 };
-  private readonly isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  /** Token files can be given to their users (root, or the unit's CAP_CHOWN): any uid may authenticate. */
+  private readonly perUserTokens = hasCapability('CAP_CHOWN');
   private readonly identity: IdentityResolver;
   private readonly limits: SessionLimits & { maxAgentsPerUser: number };
 
@@ -174,7 +176,7 @@ export class SessionServer implements Component, SessionHub {
     // Any local user may connect; what they may do is decided by authentication.
     chmodSync(socketPath, 0o666);
     this.server.on('error', (err) => this.ctx.logger.error({ err }, 'session socket error'));
-    this.ctx.logger.info({ socket: socketPath, tokens: tdir, perUserTokens: this.isRoot }, 'listening for session agents');
+    this.ctx.logger.info({ socket: socketPath, tokens: tdir, perUserTokens: this.perUserTokens }, 'listening for session agents');
     if (!canOthersTraverse(dir)) {
       this.ctx.logger.info({ dir }, 'socket directory is not traversable by other users: only this user\'s session agents can connect (use session.socketPath, e.g. /run/usage-agent/agent.sock)');
     }
@@ -398,8 +400,8 @@ export class SessionServer implements Component, SessionHub {
       return this.fail(c, 'expected hello {uid, pid, queueId}');
     }
     const ownUid = process.getuid?.() ?? 0;
-    if (!this.isRoot && msg.uid !== ownUid) {
-      return this.fail(c, `this daemon runs as uid ${ownUid}, not root, and can only authenticate that user`);
+    if (!this.perUserTokens && msg.uid !== ownUid) {
+      return this.fail(c, `this daemon (uid ${ownUid}) lacks CAP_CHOWN to hand out token files, so it can only authenticate its own user`);
     }
     c.uid = msg.uid;
     c.pid = Number(msg.pid) || undefined;
@@ -545,7 +547,7 @@ export class SessionServer implements Component, SessionHub {
     const path = tokenPath(this.options.socketPath, uid);
     const tmp = `${path}.${process.pid}.tmp`;
     writeFileSync(tmp, token, { mode: 0o400 });
-    if (this.isRoot) chownSync(tmp, uid, -1);
+    if (this.perUserTokens) chownSync(tmp, uid, -1);
     renameSync(tmp, path);
     this.tokens.set(uid, token);
   }

@@ -24,6 +24,7 @@ import leaseRoutes from './routes/leases.js';
 import policyRoutes from './routes/policy.js';
 import queueRoutes from './routes/queue.js';
 import reportRoutes from './routes/reports.js';
+import { startDelivery } from './reports/delivery.js';
 import softwareRoutes from './routes/software.js';
 import systemRoutes from './routes/system.js';
 import { openStore, type Store } from './storage/store.js';
@@ -117,8 +118,12 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store): Promise<S
   const upkeep = setInterval(() => void maintain(), 3_600_000);
   upkeep.unref();
 
+  // Scheduled reports and alerts (nothing runs unless the config has some).
+  const delivery = startDelivery(store, cfg.reports, logger);
+
   app.addHook('preClose', async () => {
     clearInterval(upkeep);
+    await delivery.stop();
     await leases.stop();
   });
   app.addHook('onClose', async () => {

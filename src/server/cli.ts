@@ -9,13 +9,15 @@
  *   usage-server allocations list|revoke ...
  *   usage-server report usage --from YYYY-MM-DD --to YYYY-MM-DD [--period day|week|month|year]... [--format csv|json]
  *   usage-server report log --from YYYY-MM-DD --to YYYY-MM-DD [--format csv|json]
+ *   usage-server export log-files --dir DIR --from YYYY-MM-DD --to YYYY-MM-DD [--mode AllLogging|UserSummary]
  *   usage-server migrate --from FILE.db --to postgres://user@host:5432/name
  *   usage-server check-config --config FILE
  *   usage-server openapi [--out FILE]
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage error, 78 configuration error (EX_CONFIG).
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { LICENSE_TYPES, type LicenseType } from '../protocol/event-codes.js';
@@ -23,7 +25,7 @@ import { openApiText } from '../protocol/openapi.js';
 import { createServer } from './app.js';
 import { ConfigError, EX_CONFIG, ProductConfigSchema, loadServerConfig, type ServerConfig } from './config.js';
 import { revokeAgent, revokeAllocation, revokeLease, setSeats, upsertProducts } from './leases/admin.js';
-import { logToCsv, REPORT_PERIODS, summariesToCsv, usageReport, type ReportPeriod } from './reports.js';
+import { LOG_MODES, logFiles, logToCsv, REPORT_PERIODS, summariesToCsv, usageReport, type LogMode, type ReportPeriod } from './reports/index.js';
 import { isPostgresUrl, openStore as openStoreAt, type Store } from './storage/store.js';
 import { copySqliteToPostgres } from './storage/copy.js';
 import { openPostgresStore, redactUrl, type PostgresStore } from './storage/postgres/store.js';
@@ -368,6 +370,36 @@ reportArgs(report.command('log').description('every checkout, queue wait and den
     return withStore(opts, async (store) => {
       const r = await usageReport(store.q, { from: opts.from, to: opts.to, product: opts.product, periods: [], now: Date.now() });
       process.stdout.write(opts.format === 'csv' ? logToCsv(r.log) : JSON.stringify({ from: opts.from, to: opts.to, end: r.end, rows: r.log }, null, 2) + '\n');
+    });
+  });
+
+// ---- exports -------------------------------------------------------------------------------
+const exportCmd = program.command('export').description('write reports to files');
+common(
+  exportCmd
+    .command('log-files')
+    .description('the license-usage log files of shared/reference/004: YYYY/MM/DD/Log.txt and Summary.txt, YYYY/MM/Summary.txt, YYYY/Summary.txt, WeeklySummaries/SummaryW<week>.txt/Summary.txt (UTC)'),
+)
+  .requiredOption('--dir <dir>', 'directory to write the tree into (created if missing; files of the same days are replaced)')
+  .requiredOption('--from <date>', 'first day (YYYY-MM-DD, UTC)', day)
+  .requiredOption('--to <date>', 'last day, inclusive (YYYY-MM-DD, UTC)', day)
+  .option('--mode <mode>', LOG_MODES.join('|'), 'AllLogging')
+  .option('--product <id>', 'only this product')
+  .action((opts: CommonOpts & { dir: string; from: string; to: string; mode: string; product?: string }) => {
+    if (!(LOG_MODES as readonly string[]).includes(opts.mode)) fail(`--mode must be ${LOG_MODES.join(' or ')} (got ${opts.mode})`, 2);
+    if (opts.from > opts.to) fail('--from is after --to', 2);
+    return withStore(opts, async (store) => {
+      const files = await logFiles(store.q, { from: opts.from, to: opts.to, mode: opts.mode as LogMode, product: opts.product, now: Date.now() });
+      try {
+        for (const f of files) {
+          const path = join(opts.dir, ...f.path.split('/'));
+          mkdirSync(dirname(path), { recursive: true });
+          writeFileSync(path, f.text);
+        }
+      } catch (err) {
+        fail(`cannot write the log files under ${opts.dir}: ${(err as Error).message}`, 1);
+      }
+      process.stdout.write(`wrote ${files.length} files under ${opts.dir} (${opts.from} to ${opts.to}, ${opts.mode})\n`);
     });
   });
 

@@ -8,6 +8,8 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { LICENSE_TYPES } from '../protocol/event-codes.js';
 import { DENY_ENFORCEMENTS, IDLE_ACTIONS, OFFLINE_BEHAVIOURS, MAX_RECORDS_PER_BATCH } from '../protocol/v1.js';
+import { isTimeZone } from './reports/calendar.js';
+import { SCHEDULE_PERIODS, TABLE_REPORTS, type TableReport } from './reports/tables.js';
 
 export const EX_CONFIG = 78;
 /** Console roles: `viewer` reads, `admin` may also act (revoke, change seats). */
@@ -160,8 +162,42 @@ export const ServerConfigSchema = z
       .strictObject({
         /** Bearer tokens allowed to read GET /v1/reports/*; empty disables the endpoint. */
         adminTokens: z.array(z.string().min(16, 'an admin token must be at least 16 characters')).default([]),
+        /** Reports written to a directory after each UTC day, ISO week or month (reports/delivery.ts). */
+        schedules: z
+          .array(
+            z.strictObject({
+              name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, . _ - (it names the files)'),
+              report: z.enum(TABLE_REPORTS as [TableReport, ...TableReport[]]),
+              period: z.enum(SCHEDULE_PERIODS),
+              format: z.enum(['csv', 'html']).default('csv'),
+              dir: z.string().min(1),
+              filters: z
+                .strictObject({
+                  product: z.string().min(1).optional(),
+                  user: z.string().min(1).optional(),
+                  host: z.string().min(1).optional(),
+                  group: z.string().min(1).optional(),
+                  timeZone: z.string().refine(isTimeZone, 'an IANA time zone such as Europe/Berlin').optional(),
+                })
+                .optional(),
+            }),
+          )
+          .default([])
+          .refine((l) => new Set(l.map((x) => x.name)).size === l.length, 'schedule names must be unique'),
+        /** Threshold alerts, to the log and `webhookUrl`. */
+        alerts: z
+          .array(
+            z.union([
+              z.strictObject({ product: z.string().min(1).optional(), seatsAbovePercent: z.number().positive().max(1000), forMinutes: z.number().positive() }),
+              z.strictObject({ product: z.string().min(1).optional(), deniesPerDay: z.number().int().min(1) }),
+            ]),
+          )
+          .default([]),
+        webhookUrl: z.string().url().refine((u) => /^https?:\/\//i.test(u), 'an http:// or https:// URL').optional(),
+        /** How often schedules and alerts are checked. */
+        checkIntervalSeconds: z.number().positive().default(60),
       })
-      .default({ adminTokens: [] }),
+      .default({ adminTokens: [], schedules: [], alerts: [], checkIntervalSeconds: 60 }),
     console: z
       .strictObject({
         /**

@@ -10,7 +10,7 @@ import { ConsoleTokens, SessionStore } from '../../src/server/console/sessions.j
 import { filterQuery, formatInZone, parseFilters, startOfDayInZone, FieldError } from '../../src/server/console/filters.js';
 import { stepChart, styleFreeSvg } from '../../src/server/console/charts.js';
 import { tableCsv } from '../../src/server/console/table.js';
-import type { UsageLogRow } from '../../src/server/reports.js';
+import type { UsageLogRow } from '../../src/server/reports/index.js';
 
 const T0 = Date.UTC(2024, 4, 1, 8);
 const MIN = 60_000;
@@ -70,7 +70,7 @@ test('sessions end after the idle time or the maximum age, whichever comes first
 });
 
 test('console tokens: roles from console.tokens, reports.adminTokens as admin, anything else nobody', () => {
-  const t = new ConsoleTokens({ console: { tokens: [{ token: 'viewer-token-0123456789', role: 'viewer', name: 'vera' }], sessionIdleSeconds: 1, sessionMaxSeconds: 1, onlineSeconds: 1, uploadLagSeconds: 1 }, reports: { adminTokens: ['admin-token-0123456789'] } });
+  const t = new ConsoleTokens({ console: { tokens: [{ token: 'viewer-token-0123456789', role: 'viewer', name: 'vera' }] }, reports: { adminTokens: ['admin-token-0123456789'] } });
   assert.deepEqual(t.identify('viewer-token-0123456789'), { role: 'viewer', name: 'vera' });
   assert.deepEqual(t.identify('admin-token-0123456789'), { role: 'admin', name: 'admin token 1' });
   assert.equal(t.identify('admin-token-012345678'), undefined);

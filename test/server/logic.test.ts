@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideAcquire, leaseTimes, planQueueGrants, planSweep, seatKey } from '../../src/server/leases/logic.js';
 import { planIngest } from '../../src/server/ingest.js';
-import { splitAtUtcMidnight } from '../../src/server/reports.js';
+import { splitAtUtcMidnight } from '../../src/server/reports/index.js';
 import { parseServerConfig, ConfigError } from '../../src/server/config.js';
 
 const base = { seats: 2, seatsInUse: 0, holdsSeat: false, waiting: 0, queueRequested: false, queueAllowed: true };

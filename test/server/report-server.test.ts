@@ -1,7 +1,7 @@
 /** Usage report of a real server: events produced by real lease calls, read back over HTTP and the CLI. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isoWeekKey } from '../../src/server/reports.js';
+import { isoWeekKey } from '../../src/server/reports/index.js';
 import { leaseRequest, startServer } from '../helpers/server.js';
 
 const ADMIN = 'admin-token-report-0123456789';

@@ -1,7 +1,7 @@
 /** Usage reports (log and day/week/month/year summaries) from exact synthetic usage-event lists. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildUsageReport, isoWeekKey, logToCsv, periodOf, summariesToCsv, type ReportEvent, type UsageSummaryRow } from '../../src/server/reports.js';
+import { buildUsageReport, isoWeekKey, logToCsv, periodOf, summariesToCsv, type ReportEvent, type UsageSummaryRow } from '../../src/server/reports/index.js';
 
 const t = (s: string) => Date.parse(s);
 const ev = (time: string, code: number, o: Partial<ReportEvent> = {}): ReportEvent => ({ time: t(time), code, product: 'cad', ...o });
@@ -34,7 +34,9 @@ const EVENTS: ReportEvent[] = [
 const FROM = t('2024-05-01T00:00:00Z');
 const TO = t('2024-05-03T00:00:00Z');
 
-const bucket = (hours: number, totalUsed = 0, totalDesired = 0, maxUsed = 0, maxDesired = 0) => ({ hours, totalUsed, totalDesired, maxUsed, maxDesired });
+const bucket = (hours: number, totalUsed = 0, totalDesired = 0, maxUsed = 0, maxDesired = 0, weightedAverageUsed = 0, weightedAverageDesired = 0) => ({
+  hours, totalUsed, totalDesired, maxUsed, maxDesired, weightedAverageUsed, weightedAverageDesired,
+});
 const hod = (overrides: Record<number, ReturnType<typeof bucket>>, hoursEach = 1) => Array.from({ length: 24 }, (_, h) => overrides[h] ?? bucket(hoursEach));
 
 test('calendar: ISO weeks across year ends, periods', () => {
@@ -52,22 +54,27 @@ test('daily summaries: midnight split, one seat per user and workstation, hand-o
   const r = buildUsageReport({ events: EVENTS, from: FROM, to: TO, periods: ['day'], productNames: { cad: 'CAD Pro' } });
   assert.equal(r.summaries.length, 2);
   const [d1, d2] = r.summaries;
-  const wed = Array.from({ length: 7 }, (_, i) => (i === 2 ? bucket(24, 3, 3.75, 2, 3) : bucket(0)));
+  const wed = Array.from({ length: 7 }, (_, i) => (i === 2 ? bucket(24, 3, 3.75, 2, 3, 0.375, 0.469) : bucket(0)));
   assert.deepEqual(d1, {
     period: 'day', key: '2024-05-01', start: '2024-05-01T00:00:00.000Z', end: '2024-05-02T00:00:00.000Z', product: 'cad', productName: 'CAD Pro',
     hours: 24, checkouts: 5, users: 4, denials: 0, queued: 1,
     // 22-23h ann alone; 23:00-23:45 two seats + eve waiting; 23:45-24 ann + eve.
     maxUsed: 2, maxDesired: 3, totalUsed: 3, totalDesired: 3.75, averageUsed: 0.125, averageDesired: 0.156,
-    hourOfDay: hod({ 22: bucket(1, 1, 1, 1, 1), 23: bucket(1, 2, 2.75, 2, 3) }),
+    // Reference averages: the busiest 8 hours of the day are 22h (1 used, 1 desired), 23h (2, 2.75) and six idle ones:
+    // 3/8 and 3.75/8. For one day, the hour-of-day values are that hour's levels.
+    weightedAverageUsed: 0.375, weightedAverageDesired: 0.469,
+    hourOfDay: hod({ 22: bucket(1, 1, 1, 1, 1, 1, 1), 23: bucket(1, 2, 2.75, 2, 3, 2, 2.75) }),
     dayOfWeek: wed,
   } satisfies UsageSummaryRow);
-  const thu = Array.from({ length: 7 }, (_, i) => (i === 3 ? bucket(24, 25, 25, 2, 3) : bucket(0)));
+  const thu = Array.from({ length: 7 }, (_, i) => (i === 3 ? bucket(24, 25, 25, 2, 3, 1.125, 1.125) : bucket(0)));
   assert.deepEqual(d2, {
     period: 'day', key: '2024-05-02', start: '2024-05-02T00:00:00.000Z', end: '2024-05-03T00:00:00.000Z', product: 'cad', productName: 'CAD Pro',
     // ann until 01:00 (lost) and eve all day; dan denied at 00:10 while two seats were in use.
     hours: 24, checkouts: 0, users: 2, denials: 1, queued: 0,
     maxUsed: 2, maxDesired: 3, totalUsed: 25, totalDesired: 25, averageUsed: 1.042, averageDesired: 1.042,
-    hourOfDay: hod({ 0: bucket(1, 2, 2, 2, 3), ...Object.fromEntries(Array.from({ length: 23 }, (_, i) => [i + 1, bucket(1, 1, 1, 1, 1)])) }),
+    // Busiest 8 hours: 00h at 2 and seven hours at 1: 9/8.
+    weightedAverageUsed: 1.125, weightedAverageDesired: 1.125,
+    hourOfDay: hod({ 0: bucket(1, 2, 2, 2, 3, 2, 2), ...Object.fromEntries(Array.from({ length: 23 }, (_, i) => [i + 1, bucket(1, 1, 1, 1, 1, 1, 1)])) }),
     dayOfWeek: thu,
   } satisfies UsageSummaryRow);
 });
@@ -141,7 +148,7 @@ test('summary CSV: reference column names, one line per row, formula-looking cel
   const lines = summariesToCsv(r.summaries).trimEnd().split('\n');
   assert.equal(lines.length, 3);
   const head = lines[0].split(',');
-  assert.equal(head.length, 17 + 5 * 24 + 5 * 7);
+  assert.equal(head.length, 17 + 5 * 24 + 5 * 7 + 2 + 2 * 24 + 2 * 7);
   const row = Object.fromEntries(head.map((h, i) => [h, lines[1].split(',')[i]]));
   assert.equal(row.Key, '2024-05-01');
   assert.equal(row.ProductName, '"=cmd"');
@@ -152,6 +159,9 @@ test('summary CSV: reference column names, one line per row, formula-looking cel
   assert.equal(row.Hours23, '1');
   assert.equal(row.TotalUsedWednesday, '3');
   assert.equal(row.HoursSunday, '0');
+  assert.equal(row.WeightedAverageUsed, '0.375');
+  assert.equal(row.WeightedAverageDesired23, '2.75');
+  assert.equal(row.WeightedAverageUsedWednesday, '0.375');
 });
 
 test('leased licenses: the allocation is the seat (27..28); starts and stops inside it are checkouts', () => {

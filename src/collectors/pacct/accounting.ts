@@ -49,10 +49,6 @@ export function detectActiveAccounting(candidates: string[]): string | null {
   return null;
 }
 
-export function isRoot(): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
-}
-
 export function accton(acctonPath: string, file: string | 'off'): void {
   execFileSync(acctonPath, [file], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
 }

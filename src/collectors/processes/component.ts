@@ -3,6 +3,7 @@
  * accounting, merges the two, and journals `process` and `process-interval` records. Registers the
  * `processes` service (launch/exit notifications) for other components.
  */
+import { hasCapability } from '../../host/capabilities.js';
 import { existsSync, statSync } from 'node:fs';
 import type { Component, DaemonContext } from '../../daemon/component.js';
 import { identityOf } from '../../identity/resolver.js';
@@ -14,7 +15,6 @@ import {
   detectActiveAccounting,
   ensureFile,
   findAccton,
-  isRoot,
   rotateOwned,
   SYSTEM_PACCT_FILES,
 } from '../pacct/accounting.js';
@@ -200,7 +200,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
       log.info({ file: active }, 'kernel accounting is active; reading its file');
       return { mode: 'auto', file: active, owned: false, reader: reader(active, true), accton: null };
     }
-    if (!isRoot()) return { mode: 'off', reason: 'accounting is not active and the agent is not root' };
+    if (!hasCapability('CAP_SYS_PACCT')) return { mode: 'off', reason: 'accounting is not active and the agent lacks CAP_SYS_PACCT to switch it on (the installed unit grants it)' };
     if (!acctonPath) return { mode: 'off', reason: 'accton not found (install the acct/psacct package)' };
     ensureFile(own);
     accton(acctonPath, own);

@@ -4,7 +4,7 @@
  * through the store's `Queries` (`q.sql`, `?` placeholders), so SQLite and PostgreSQL serve them.
  */
 import { isAllocatingType } from '../leases/logic.js';
-import { usageReport } from '../reports.js';
+import { usageReport } from '../reports/index.js';
 import type { Queries } from '../storage/queries.js';
 import type { AgentRow } from '../storage/types.js';
 import { barChart, type Chart } from './charts.js';

@@ -37,7 +37,7 @@ export function sameSecret(a: string, b: string): boolean {
 export class ConsoleTokens {
   private readonly entries: Array<{ hash: Buffer } & ConsoleIdentity>;
 
-  constructor(cfg: Pick<ServerConfig, 'console' | 'reports'>) {
+  constructor(cfg: { console: Pick<ServerConfig['console'], 'tokens'>; reports: Pick<ServerConfig['reports'], 'adminTokens'> }) {
     this.entries = [
       ...cfg.console.tokens.map((t, i) => ({ hash: sha256(t.token), role: t.role, name: t.name ?? `token ${i + 1}` })),
       ...cfg.reports.adminTokens.map((t, i) => ({ hash: sha256(t), role: 'admin' as const, name: `admin token ${i + 1}` })),

@@ -4,7 +4,7 @@
  * page, so the report engine's analytics can replace what is computed here.
  */
 import { isAllocatingType } from '../leases/logic.js';
-import { usageReport, type UsageLogRow, type UsageReport } from '../reports.js';
+import { usageReport, type UsageLogRow, type UsageReport } from '../reports/index.js';
 import type { ProductRow } from '../storage/types.js';
 import { barChart, stepChart, type Chart, type StepSeries } from './charts.js';
 import { rangeEnd, rangeStart, type Filters } from './filters.js';

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { RouteOptions } from '../context.js';
 import { problem, sendProblem } from '../problem.js';
-import { logToCsv, REPORT_PERIODS, summariesToCsv, usageReport, type ReportPeriod } from '../reports.js';
+import { logToCsv, REPORT_PERIODS, summariesToCsv, usageReport, type ReportPeriod } from '../reports/index.js';
 
 type ReportQs = { from: string; to: string; format?: 'json' | 'csv'; product?: string; period?: ReportPeriod };
 

@@ -4,14 +4,18 @@
  * methods; no service or route sees a statement.
  */
 import type { ProductConfig } from '../config.js';
+import { ReportQueries } from './report-queries.js';
 import { greatest, type Sql } from './sql.js';
 import type { AgentRow, AllocationRow, LeaseRow, ProductRow, ServerEvent, TicketRow, TicketState } from './types.js';
 
 export class Queries {
   private readonly max: string;
   private readonly forUpdate: string;
+  /** The reads behind the reports (report-queries.ts). */
+  readonly reports: ReportQueries;
 
   constructor(readonly sql: Sql) {
+    this.reports = new ReportQueries(sql);
     this.max = greatest(sql.dialect);
     this.forUpdate = sql.dialect === 'postgres' ? ' FOR UPDATE' : '';
   }

@@ -91,8 +91,15 @@ CREATE TABLE IF NOT EXISTS record_partitions (
 );
 `;
 
-/** The software audit: package columns on process records (from \`extra\`), what each host has installed now. */
+/** The reports read records by type and time (reports/, storage/report-queries.ts); the index reaches every partition. */
 const V2 = `
+CREATE INDEX IF NOT EXISTS process_records_type_time ON process_records (type, time);
+CREATE INDEX IF NOT EXISTS activity_records_type_time ON activity_records (type, time);
+CREATE INDEX IF NOT EXISTS other_records_type_time ON other_records (type, time);
+`;
+
+/** The software audit: package columns on process records (from \`extra\`), what each host has installed now. */
+const V3 = `
 ALTER TABLE process_records ADD COLUMN IF NOT EXISTS package text;
 ALTER TABLE process_records ADD COLUMN IF NOT EXISTS package_version text;
 ALTER TABLE process_records ADD COLUMN IF NOT EXISTS package_source text;
@@ -103,7 +110,7 @@ ${SOFTWARE_INSTALLED}
 `;
 
 /** Migration N brings the schema from version N-1 to N. */
-const MIGRATIONS: readonly string[] = [V1, V2];
+const MIGRATIONS: readonly string[] = [V1, V2, V3];
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
 /** pg_advisory_xact_lock key of migrations ("usage-server migrate"). */
 const MIGRATE_LOCK = 7_463_221_001;

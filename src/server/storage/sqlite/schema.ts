@@ -81,11 +81,18 @@ UPDATE allocations SET seat_key = replace(seat_key, char(0), char(31)) WHERE ins
 UPDATE queue SET seat_key = replace(seat_key, char(0), char(31)) WHERE instr(seat_key, char(0)) > 0;
 `;
 
+/** The reports read records by type and time (reports/, storage/report-queries.ts). */
+const V3 = `
+CREATE INDEX IF NOT EXISTS process_records_type_time ON process_records (type, time);
+CREATE INDEX IF NOT EXISTS activity_records_type_time ON activity_records (type, time);
+CREATE INDEX IF NOT EXISTS other_records_type_time ON other_records (type, time);
+`;
+
 /**
  * The software audit on the server: the package owning a process's executable gets columns (it was
  * in \`extra\`), and what is installed on each host now, kept from the agents' software records.
  */
-const V3 = `
+const V4 = `
 ALTER TABLE process_records ADD COLUMN package TEXT;
 ALTER TABLE process_records ADD COLUMN package_version TEXT;
 ALTER TABLE process_records ADD COLUMN package_source TEXT;
@@ -96,7 +103,7 @@ ${SOFTWARE_INSTALLED}
 `;
 
 /** Migration N brings the schema from version N-1 to N. */
-const MIGRATIONS: readonly string[] = [V1, V2, V3];
+const MIGRATIONS: readonly string[] = [V1, V2, V3, V4];
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
 export function migrateSqlite(db: Database.Database): void {

@@ -1,0 +1,65 @@
+/** Reading the usage report's events from the store (either store, through Queries). */
+import type { Queries, ReportEventRow } from '../storage/queries.js';
+import { DAY_MS, iso, type SummaryPeriod } from './calendar.js';
+import type { ReportEvent } from './pairing.js';
+import { buildLogFiles, type LogFile, type LogMode } from './logfiles.js';
+import { buildUsageReport, type UsageReport } from './usage.js';
+
+const toEvent = (r: ReportEventRow): ReportEvent => ({
+  time: Date.parse(r.time), code: r.code, product: r.product, agentId: r.agent_id, user: r.user, host: r.host, pid: r.pid,
+  processStart: r.process_start, leaseId: r.lease_id, reason: r.reason,
+});
+
+/**
+ * The server's usage events in [from, to), plus the opening events of leases, allocations and
+ * queue tickets that were already open at `from` (read from the lease, allocation and queue
+ * tables, which keep their full history).
+ */
+export async function loadReportEvents(q: Queries, r: { from: number; to: number; product?: string }): Promise<ReportEvent[]> {
+  const inRange = await q.reportEventsInRange(iso(r.from), iso(r.to), r.product);
+  const openLeases = await q.reportOpenLeaseEvents(r.from, r.product);
+  const openAllocations = await q.reportOpenAllocations(r.from, r.product);
+  const openTickets = await q.reportOpenTickets(r.from, r.product);
+  return [
+    ...openAllocations.map((a): ReportEvent => ({ time: a.issued_at, code: 27, product: a.product_id, agentId: a.agent_id, user: a.user, host: a.host })),
+    ...openTickets.map((t): ReportEvent => ({ time: t.enqueued_at, code: 5, product: t.product_id, agentId: t.agent_id, user: t.user, host: t.host, pid: t.pid, processStart: t.process_start })),
+    ...openLeases.map(toEvent),
+    ...inRange.map(toEvent),
+  ];
+}
+
+export interface UsageReportQuery {
+  /** First and last UTC day, inclusive (YYYY-MM-DD). */
+  from: string;
+  to: string;
+  product?: string;
+  periods?: readonly SummaryPeriod[];
+  now: number;
+}
+
+export async function usageReport(db: Queries, q: UsageReportQuery): Promise<UsageReport> {
+  const from = Date.parse(q.from + 'T00:00:00Z');
+  const to = Date.parse(q.to + 'T00:00:00Z') + DAY_MS;
+  const names = Object.fromEntries((await db.products()).map((r) => [r.id, r.name]));
+  const events = await loadReportEvents(db, { from, to, product: q.product });
+  return buildUsageReport({ events, from, to, end: Math.min(to, q.now), periods: q.periods, productNames: names });
+}
+
+
+export interface LogFilesQuery {
+  /** First and last UTC day, inclusive (YYYY-MM-DD). */
+  from: string;
+  to: string;
+  mode?: LogMode;
+  product?: string;
+  now: number;
+}
+
+/** The reference-004 file tree of [from, to] (logfiles.ts), read from the store. */
+export async function logFiles(db: Queries, q: LogFilesQuery): Promise<LogFile[]> {
+  const from = Date.parse(q.from + 'T00:00:00Z');
+  const to = Date.parse(q.to + 'T00:00:00Z') + DAY_MS;
+  const names = Object.fromEntries((await db.products()).map((r) => [r.id, r.name]));
+  const events = await loadReportEvents(db, { from, to, product: q.product });
+  return buildLogFiles({ events, from, to, end: Math.min(to, q.now), mode: q.mode, productNames: names });
+}

@@ -1,0 +1,355 @@
+/**
+ * Usage reports, in the shape license administrators know from per-day usage logs and summaries
+ * (shared/reference/004: Log.txt and Summary.txt):
+ *
+ * - the usage LOG: every checkout (lease, or leased/node-locked allocation), every wait in a queue
+ *   and every denial, with user, host, pid, product and times; anything that runs past 00:00 UTC
+ *   is split into one row per UTC day (checked in at 24:00:00, checked out again at 00:00:00);
+ * - SUMMARIES per UTC day, ISO week (Monday-Sunday), reference week (Sunday-Saturday), month or
+ *   year, per product: checkouts, distinct users, denials, queue entries, peak concurrent seats
+ *   used and desired, license-hours used and desired, plain and weighted averages (averages.ts),
+ *   and the same by hour of day (00-23) and by day of week.
+ *
+ * "Used" is the number of seats held at an instant: for floating and site products, distinct
+ * (workstation, user) pairs holding at least one lease (a second window shares the seat); for
+ * leased and node-locked products, live allocations (codes 27..28). "Desired" is used plus
+ * unmet demand: tickets waiting in the queue (codes 5..6), and at the instant of a denial (code
+ * 7) one more per denial.
+ *
+ * `buildUsageReport` is a PURE function of the server's usage events. Anything still open at the
+ * report end (a lease never returned, a ticket still waiting) counts as open until then.
+ */
+import { WeightedTimeline } from './averages.js';
+import { DAY_MS, HOUR_MS, REPORT_PERIODS, dayKey, dayStart, hms, iso, periodOf, round3, splitAtUtcMidnight, weekday, type SummaryPeriod } from './calendar.js';
+import { pairEvents, type LogKind, type ReportEvent, type Span } from './pairing.js';
+
+/** One row of the usage log: one checkout (or wait, or denial) on one UTC day. */
+export interface UsageLogRow {
+  date: string;
+  kind: LogKind;
+  product: string;
+  productName: string;
+  user: string;
+  host: string;
+  pid: number | null;
+  leaseId: string | null;
+  /** This day's part, ISO UTC. */
+  start: string;
+  end: string;
+  /** HH:MM:SS UTC within `date`; a part that runs to midnight ends at 24:00:00. */
+  startTime: string;
+  endTime: string;
+  seconds: number;
+  /** Whole checkout (across days): when it began (null: before anything the report saw) and ended (null: still open at the report end). */
+  checkout: string | null;
+  checkin: string | null;
+  /** 1 for every kind: a seat was wanted. */
+  desired: number;
+  /** 1 for leases and allocations; 0 for waits and denials. */
+  granted: number;
+  /** Return/dequeue/deny reason (lost, revoked, idle, granted, expired, no-seats, ...). */
+  reason: string | null;
+  continuedFromPreviousDay: boolean;
+  continuesNextDay: boolean;
+  /** Still held/waiting at the report end. */
+  open: boolean;
+}
+
+export interface HourBucket {
+  /** Hours of this bucket inside the reported span. */
+  hours: number;
+  totalUsed: number;
+  totalDesired: number;
+  maxUsed: number;
+  maxDesired: number;
+  /** The reference's AverageUsedHH / AverageUsed<Weekday> (averages.ts). */
+  weightedAverageUsed: number;
+  weightedAverageDesired: number;
+}
+
+export interface UsageSummaryRow {
+  period: SummaryPeriod;
+  /** 2024-05-01 | 2024-W18 | 2024-05 | 2024 | W104695 (refweek) */
+  key: string;
+  /** The part of the period inside the report, ISO UTC [start, end). */
+  start: string;
+  end: string;
+  product: string;
+  productName: string;
+  /** Hours of the period inside the reported span (the reference's NrHours). */
+  hours: number;
+  checkouts: number;
+  users: number;
+  denials: number;
+  queued: number;
+  maxUsed: number;
+  maxDesired: number;
+  /** License-hours. */
+  totalUsed: number;
+  totalDesired: number;
+  /** Plain time-weighted averages: total ÷ `hours`. */
+  averageUsed: number;
+  averageDesired: number;
+  /** The reference's AverageUsed / AverageDesired: weighted toward the busiest 8 hours of a day and 5 days of a week (averages.ts). */
+  weightedAverageUsed: number;
+  weightedAverageDesired: number;
+  /** Index = UTC hour 0-23. */
+  hourOfDay: HourBucket[];
+  /** Index 0 = Monday ... 6 = Sunday (UTC days). */
+  dayOfWeek: HourBucket[];
+}
+
+export interface UsageReportInput {
+  events: readonly ReportEvent[];
+  /** Report span [from, to) in ms. */
+  from: number;
+  to: number;
+  /** Whatever is still open closes here (default `to`; pass min(to, now) for a report reaching into the future). */
+  end?: number;
+  periods?: readonly SummaryPeriod[];
+  productNames?: Readonly<Record<string, string>>;
+}
+
+export interface UsageReport {
+  from: string;
+  to: string;
+  end: string;
+  log: UsageLogRow[];
+  summaries: UsageSummaryRow[];
+}
+
+interface Acc {
+  row: UsageSummaryRow;
+  users: Set<string>;
+}
+
+const emptyBucket = (): HourBucket => ({ hours: 0, totalUsed: 0, totalDesired: 0, maxUsed: 0, maxDesired: 0, weightedAverageUsed: 0, weightedAverageDesired: 0 });
+
+export function buildUsageReport(input: UsageReportInput): UsageReport {
+  const from = input.from;
+  const to = input.to;
+  const end = Math.max(from, Math.min(input.end ?? to, to));
+  const periods = input.periods ?? ['day'];
+  const name = (p: string) => input.productNames?.[p] ?? p;
+  const { spans, denials } = pairEvents(input.events);
+
+  // ---- log ----
+  const log: UsageLogRow[] = [];
+  const pushLog = (s: Span, a: number, b: number, zeroLength: boolean) => {
+    const pieces = zeroLength ? [{ day: dayKey(a), start: a, end: a }] : splitAtUtcMidnight(a, b);
+    for (const p of pieces) {
+      const d0 = dayStart(p.start);
+      log.push({
+        date: p.day, kind: s.kind, product: s.product, productName: name(s.product), user: s.user, host: s.host, pid: s.pid, leaseId: s.leaseId,
+        start: iso(p.start), end: iso(p.end), startTime: hms(p.start, d0), endTime: hms(p.end, d0), seconds: round3((p.end - p.start) / 1000),
+        checkout: s.start === null ? null : iso(s.start), checkin: s.end === null ? null : iso(s.end),
+        desired: 1, granted: s.kind === 'lease' || s.kind === 'allocation' ? 1 : 0, reason: s.reason,
+        continuedFromPreviousDay: p.start > (s.start ?? -Infinity) && p.start === d0,
+        continuesNextDay: p.end === d0 + DAY_MS && (s.end === null || s.end > p.end),
+        open: s.end === null || s.end > end,
+      });
+    }
+  };
+  for (const s of spans) {
+    const a = Math.max(s.start ?? from, from);
+    const b = Math.min(s.end ?? end, end);
+    if (b > a) pushLog(s, a, b, false);
+    else if (b === a && s.start !== null && s.start >= from && s.start < end && s.end === s.start) pushLog(s, a, b, true);
+  }
+  for (const d of denials) if (d.start! >= from && d.start! < end) pushLog(d, d.start!, d.start!, true);
+  const kindOrder: Record<LogKind, number> = { lease: 0, allocation: 1, queue: 2, deny: 3 };
+  log.sort((x, y) => x.start.localeCompare(y.start) || x.product.localeCompare(y.product) || kindOrder[x.kind] - kindOrder[y.kind] || x.user.localeCompare(y.user) || x.host.localeCompare(y.host));
+
+  // ---- summaries ----
+  const accs = new Map<string, Acc>();
+  const periodHours = new Map<string, { hours: number; hod: number[]; dow: number[]; start: number; end: number }>();
+  const spanOfPeriod = (period: SummaryPeriod, t: number) => {
+    const p = periodOf(period, t);
+    const k = `${period}\u0000${p.key}`;
+    let ph = periodHours.get(k);
+    if (!ph) {
+      const s = Math.max(p.start, from);
+      const e = Math.min(p.end, end);
+      const hod = new Array<number>(24).fill(0);
+      const dow = new Array<number>(7).fill(0);
+      for (let h = Math.floor(s / HOUR_MS) * HOUR_MS; h < e; h += HOUR_MS) {
+        const part = (Math.min(e, h + HOUR_MS) - Math.max(s, h)) / HOUR_MS;
+        hod[new Date(h).getUTCHours()] += part;
+        dow[weekday(h)] += part;
+      }
+      ph = { hours: Math.max(0, e - s) / HOUR_MS, hod, dow, start: s, end: e };
+      periodHours.set(k, ph);
+    }
+    return { ...p, ph };
+  };
+  const acc = (period: SummaryPeriod, product: string, t: number): Acc => {
+    const p = spanOfPeriod(period, t);
+    const k = `${period}\u0000${p.key}\u0000${product}`;
+    let a = accs.get(k);
+    if (!a) {
+      a = {
+        users: new Set(),
+        row: {
+          period, key: p.key, start: iso(p.ph.start), end: iso(p.ph.end), product, productName: name(product), hours: p.ph.hours,
+          checkouts: 0, users: 0, denials: 0, queued: 0, maxUsed: 0, maxDesired: 0, totalUsed: 0, totalDesired: 0, averageUsed: 0, averageDesired: 0, weightedAverageUsed: 0, weightedAverageDesired: 0,
+          hourOfDay: p.ph.hod.map((h) => ({ ...emptyBucket(), hours: h })),
+          dayOfWeek: p.ph.dow.map((h) => ({ ...emptyBucket(), hours: h })),
+        },
+      };
+      accs.set(k, a);
+    }
+    return a;
+  };
+  const inSpan = (t: number) => t >= from && t < end;
+
+  // Counts: checkouts (leases and allocations that began in the span), queue entries, denials, users.
+  for (const s of spans) {
+    if (s.kind === 'deny') continue;
+    if (s.kind === 'lease' && s.start !== null && inSpan(s.start)) for (const p of periods) acc(p, s.product, s.start).row.checkouts++;
+    if (s.kind === 'queue' && s.start !== null && inSpan(s.start)) for (const p of periods) acc(p, s.product, s.start).row.queued++;
+    if (s.kind === 'lease') {
+      const a = Math.max(s.start ?? from, from);
+      const b = Math.min(s.end ?? end, end);
+      const pieces = b > a ? splitAtUtcMidnight(a, b) : inSpan(a) && b === a ? [{ day: dayKey(a), start: a, end: a }] : [];
+      for (const piece of pieces) for (const p of periods) acc(p, s.product, piece.start).users.add(s.user);
+    }
+  }
+  for (const d of denials) if (inSpan(d.start!)) for (const p of periods) acc(p, d.product, d.start!).row.denials++;
+
+  // Levels: a sweep over each product's timeline of used seats and waiting tickets.
+  interface Edge { t: number; d: 1 | -1; seat: string | null; wait: boolean }
+  // License-hours per UTC clock hour, for the weighted averages.
+  interface ProductTimeline { edges: Edge[]; denyAt: Map<number, number>; usedByHour: Map<number, number>; desiredByHour: Map<number, number> }
+  const byProduct = new Map<string, ProductTimeline>();
+  const prod = (p: string) => {
+    let x = byProduct.get(p);
+    if (!x) byProduct.set(p, (x = { edges: [], denyAt: new Map(), usedByHour: new Map(), desiredByHour: new Map() }));
+    return x;
+  };
+  for (const s of spans) {
+    if (s.seatKey === null && s.kind !== 'queue') continue;
+    const a = s.start ?? -Infinity;
+    const b = s.end ?? Infinity;
+    if (!(b > a)) continue;
+    const x = prod(s.product);
+    x.edges.push({ t: a, d: 1, seat: s.seatKey, wait: s.kind === 'queue' }, { t: b, d: -1, seat: s.seatKey, wait: s.kind === 'queue' });
+  }
+  for (const d of denials) if (inSpan(d.start!)) {
+    const x = prod(d.product);
+    x.denyAt.set(d.start!, (x.denyAt.get(d.start!) ?? 0) + 1);
+  }
+
+  for (const [product, x] of byProduct) {
+    // Ends before starts at the same instant: a seat handed over is not two seats.
+    x.edges.sort((a, b) => a.t - b.t || a.d - b.d);
+    const holders = new Map<string, number>();
+    let used = 0;
+    let waiting = 0;
+    let i = 0;
+    const apply = (e: Edge) => {
+      if (e.wait) waiting += e.d;
+      else {
+        const n = (holders.get(e.seat!) ?? 0) + e.d;
+        if (n === 0) holders.delete(e.seat!);
+        else holders.set(e.seat!, n);
+        if (n === 1 && e.d === 1) used++;
+        if (n === 0 && e.d === -1) used--;
+      }
+    };
+    while (i < x.edges.length && x.edges[i].t <= from) apply(x.edges[i++]);
+    // Every period starts at a UTC midnight: the rows an instant adds to change only with its day.
+    let rowsDay = NaN;
+    let rows: UsageSummaryRow[] = [];
+    const rowsAt = (t: number) => {
+      const d = dayStart(t);
+      if (d !== rowsDay) {
+        rowsDay = d;
+        rows = periods.map((p) => acc(p, product, t).row);
+      }
+      return rows;
+    };
+    const denyTimes = [...x.denyAt.keys()].sort((a, b) => a - b);
+    let di = 0;
+    let t = from;
+    while (t < end) {
+      // Denials at t: that instant wanted one more seat each.
+      while (di < denyTimes.length && denyTimes[di] < t) di++;
+      if (di < denyTimes.length && denyTimes[di] === t) {
+        const desired = used + waiting + x.denyAt.get(t)!;
+        const h = new Date(t).getUTCHours();
+        const w = weekday(t);
+        for (const r of rowsAt(t)) {
+          r.maxDesired = Math.max(r.maxDesired, desired);
+          r.hourOfDay[h].maxDesired = Math.max(r.hourOfDay[h].maxDesired, desired);
+          r.dayOfWeek[w].maxDesired = Math.max(r.dayOfWeek[w].maxDesired, desired);
+        }
+      }
+      const nextEdge = i < x.edges.length ? x.edges[i].t : Infinity;
+      const nextDeny = di < denyTimes.length ? (denyTimes[di] > t ? denyTimes[di] : denyTimes[di + 1] ?? Infinity) : Infinity;
+      if (used === 0 && waiting === 0) {
+        t = Math.min(nextEdge, nextDeny, end);
+      } else {
+        const next = Math.min(nextEdge, nextDeny, end, (Math.floor(t / HOUR_MS) + 1) * HOUR_MS);
+        const hours = (next - t) / HOUR_MS;
+        const desired = used + waiting;
+        const h = new Date(t).getUTCHours();
+        const w = weekday(t);
+        const slot = Math.floor(t / HOUR_MS) * HOUR_MS;
+        x.usedByHour.set(slot, (x.usedByHour.get(slot) ?? 0) + used * hours);
+        x.desiredByHour.set(slot, (x.desiredByHour.get(slot) ?? 0) + desired * hours);
+        for (const r of rowsAt(t)) {
+          r.totalUsed += used * hours;
+          r.totalDesired += desired * hours;
+          r.maxUsed = Math.max(r.maxUsed, used);
+          r.maxDesired = Math.max(r.maxDesired, desired);
+          for (const b of [r.hourOfDay[h], r.dayOfWeek[w]]) {
+            b.totalUsed += used * hours;
+            b.totalDesired += desired * hours;
+            b.maxUsed = Math.max(b.maxUsed, used);
+            b.maxDesired = Math.max(b.maxDesired, desired);
+          }
+        }
+        t = next;
+      }
+      while (i < x.edges.length && x.edges[i].t <= t) apply(x.edges[i++]);
+    }
+  }
+
+  const summaries: UsageSummaryRow[] = [];
+  const timelines = new Map<string, { used: WeightedTimeline; desired: WeightedTimeline }>();
+  const timeline = (product: string) => {
+    let x = timelines.get(product);
+    if (!x) {
+      const tl = byProduct.get(product);
+      timelines.set(product, (x = { used: new WeightedTimeline(tl?.usedByHour ?? new Map(), from, end), desired: new WeightedTimeline(tl?.desiredByHour ?? new Map(), from, end) }));
+    }
+    return x;
+  };
+  for (const { row, users } of accs.values()) {
+    const start = Date.parse(row.start);
+    const stop = Date.parse(row.end);
+    const tl = timeline(row.product);
+    const wu = tl.used.averages(start, stop);
+    const wd = tl.desired.averages(start, stop);
+    row.hourOfDay.forEach((b, h) => ((b.weightedAverageUsed = round3(wu.hourOfDay[h])), (b.weightedAverageDesired = round3(wd.hourOfDay[h]))));
+    row.dayOfWeek.forEach((b, d) => ((b.weightedAverageUsed = round3(wu.dayOfWeek[d])), (b.weightedAverageDesired = round3(wd.dayOfWeek[d]))));
+    const r: UsageSummaryRow = {
+      ...row,
+      weightedAverageUsed: round3(wu.average),
+      weightedAverageDesired: round3(wd.average),
+      hours: round3(row.hours),
+      users: users.size,
+      totalUsed: round3(row.totalUsed),
+      totalDesired: round3(row.totalDesired),
+      averageUsed: row.hours > 0 ? round3(row.totalUsed / row.hours) : 0,
+      averageDesired: row.hours > 0 ? round3(row.totalDesired / row.hours) : 0,
+      hourOfDay: row.hourOfDay.map((b) => ({ ...b, hours: round3(b.hours), totalUsed: round3(b.totalUsed), totalDesired: round3(b.totalDesired) })),
+      dayOfWeek: row.dayOfWeek.map((b) => ({ ...b, hours: round3(b.hours), totalUsed: round3(b.totalUsed), totalDesired: round3(b.totalDesired) })),
+    };
+    summaries.push(r);
+  }
+  const periodOrder = (p: SummaryPeriod) => (p === 'refweek' ? 1.5 : REPORT_PERIODS.indexOf(p));
+  summaries.sort((a, b) => periodOrder(a.period) - periodOrder(b.period) || a.start.localeCompare(b.start) || a.product.localeCompare(b.product));
+  return { from: iso(from), to: iso(to), end: iso(end), log, summaries };
+}
+

@@ -1,0 +1,154 @@
+/**
+ * The reads behind the reports (src/server/reports/loaders.ts), written once over `Sql` for both
+ * stores: usage events by code, last use per user and product, and sums of the uploaded process
+ * and activity records computed in the database (a 90-day page never moves a million rows).
+ * Record rows are chosen by their record `time` (when the agent wrote them: a process record's
+ * time is its end), which both stores index: SQLite by (type, time), PostgreSQL by its monthly
+ * (type, time) partitions.
+ */
+import type { Sql } from './sql.js';
+
+/** Narrowing of every record read: the same optional user and host. */
+export interface RecordFilter {
+  fromIso: string;
+  toIso: string;
+  users?: readonly string[];
+  host?: string;
+}
+
+const list = (n: number) => Array(n).fill('?').join(', ');
+
+function where(f: RecordFilter, userCol = '"user"'): { sql: string; params: unknown[] } {
+  let sql = 'time >= ? AND time < ?';
+  const params: unknown[] = [f.fromIso, f.toIso];
+  if (f.users) {
+    sql += f.users.length ? ` AND ${userCol} IN (${list(f.users.length)})` : ' AND 1 = 0';
+    params.push(...f.users);
+  }
+  if (f.host) {
+    sql += ' AND host = ?';
+    params.push(f.host);
+  }
+  return { sql, params };
+}
+
+export interface EventCodeRow {
+  time: string; code: number; product: string; agent_id: string | null; user: string | null; host: string | null;
+  pid: number | null; process_start: string | null; lease_id: string | null; reason: string | null; offline: number | null;
+}
+export interface ProcessSumRow { command: string | null; exe: string | null; user: string | null; host: string | null; exit_code: number | null; n: number; cpu: number; elapsed: number; io: number; mem: number }
+export interface IntervalSumRow { hour: string; command: string | null; n: number; cpu: number; elapsed: number; io: number; rss: number }
+export interface ActivitySumRow { user: string | null; type: 'break' | 'work' | 'input-events'; break_type: string | null; period_type: string | null; n: number; total: number; longest: number; keyboard: number; mouse: number; switches: number }
+export interface ActivityRow { type: 'break' | 'work' | 'input-events'; user: string | null; host: string | null; application: string | null; start: string | null; end: string | null; keyboard: number | null; mouse: number | null }
+
+/** The columns process sums can be grouped by. */
+export const PROCESS_COLUMNS = ['command', 'exe', 'user', 'host', 'exit_code'] as const;
+export type ProcessColumn = (typeof PROCESS_COLUMNS)[number];
+const quoteCol = (c: ProcessColumn) => (c === 'user' ? '"user"' : c);
+
+export class ReportQueries {
+  constructor(private readonly sql: Sql) {}
+
+  /**
+   * Usage events of the given codes in [from, to): license codes (1, 2, 5-7, 27-30) as the server
+   * wrote them, program codes (3, 4, 8-13) as agents uploaded them (agents also journal their
+   * license events; counting those too would count every checkout twice).
+   */
+  eventsByCode(f: RecordFilter & { serverCodes: readonly number[]; agentCodes: readonly number[]; product?: string }): Promise<EventCodeRow[]> {
+    const parts: string[] = [];
+    const params: unknown[] = [];
+    if (f.serverCodes.length) {
+      parts.push(`(origin = 'server' AND code IN (${list(f.serverCodes.length)}))`);
+      params.push(...f.serverCodes);
+    }
+    if (f.agentCodes.length) {
+      parts.push(`(origin = 'agent' AND code IN (${list(f.agentCodes.length)}))`);
+      params.push(...f.agentCodes);
+    }
+    if (parts.length === 0) return Promise.resolve([]);
+    const w = where(f);
+    return this.sql.all<EventCodeRow>(
+      `SELECT time, code, product, agent_id, "user", host, pid, process_start, lease_id, reason, offline FROM usage_events WHERE (${parts.join(' OR ')}) AND product IS NOT NULL AND ${w.sql}` +
+        `${f.product ? ' AND product = ?' : ''} ORDER BY id`,
+      [...params, ...w.params, ...(f.product ? [f.product] : [])],
+    );
+  }
+
+  /** The last checkout (lease grant, or an allocation's last use) of every user and product, ever. */
+  lastUse(product?: string): Promise<Array<{ user: string; product: string; last: number }>> {
+    const p = product ? ' WHERE product_id = ?' : '';
+    return this.sql.all(
+      `SELECT "user", product, max(last) AS last FROM (SELECT "user", product_id AS product, max(granted_at) AS last FROM leases${p} GROUP BY "user", product_id ` +
+        `UNION ALL SELECT "user", product_id AS product, max(last_used_at) AS last FROM allocations${p} GROUP BY "user", product_id) x GROUP BY "user", product ORDER BY product, "user"`,
+      product ? [product, product] : [],
+    );
+  }
+
+  /** Users that ran processes as a group (the group filter and the work-pattern groups). */
+  userGroups(): Promise<Array<{ user: string; grp: string; n: number }>> {
+    return this.sql.all(`SELECT "user", grp, count(*) AS n FROM process_records WHERE type = 'process' AND "user" IS NOT NULL AND grp IS NOT NULL GROUP BY "user", grp`);
+  }
+
+  /**
+   * Sums of completed processes grouped by some of command, exe, user, host and exit code (the
+   * others come back null): the database returns one row per group, not per process.
+   */
+  processSums(f: RecordFilter, by: readonly ProcessColumn[]): Promise<ProcessSumRow[]> {
+    const w = where(f);
+    const cols = PROCESS_COLUMNS.map((c) => (by.includes(c) ? quoteCol(c) : `NULL AS ${quoteCol(c)}`)).join(', ');
+    const group = by.length ? ` GROUP BY ${by.map(quoteCol).join(', ')}` : '';
+    return this.sql.all<ProcessSumRow>(
+      `SELECT ${cols}, count(*) AS n, sum(coalesce(cpu_user_seconds, 0) + coalesce(cpu_system_seconds, 0)) AS cpu, ` +
+        'sum(coalesce(elapsed_seconds, 0)) AS elapsed, sum(coalesce(read_bytes, 0) + coalesce(write_bytes, 0)) AS io, sum(coalesce(avg_rss_bytes, 0) * coalesce(elapsed_seconds, 0)) AS mem ' +
+        `FROM process_records WHERE type = 'process' AND ${w.sql}${group}`,
+      w.params,
+    );
+  }
+
+  /** process-interval records per UTC hour of their interval start (`YYYY-MM-DDTHH`) and command. */
+  intervalSums(f: RecordFilter): Promise<IntervalSumRow[]> {
+    const w = where(f);
+    return this.sql.all<IntervalSumRow>(
+      'SELECT substr(interval_start, 1, 13) AS hour, command, count(*) AS n, sum(coalesce(cpu_seconds, 0)) AS cpu, sum(coalesce(elapsed_seconds, 0)) AS elapsed, ' +
+        'sum(coalesce(read_bytes, 0) + coalesce(write_bytes, 0)) AS io, sum(coalesce(avg_rss_bytes, 0) * coalesce(elapsed_seconds, 0)) AS rss ' +
+        `FROM process_records WHERE type = 'process-interval' AND interval_start IS NOT NULL AND ${w.sql} GROUP BY substr(interval_start, 1, 13), command`,
+      w.params,
+    );
+  }
+
+  activitySums(f: RecordFilter): Promise<ActivitySumRow[]> {
+    const w = where(f);
+    return this.sql.all<ActivitySumRow>(
+      'SELECT "user", type, break_type, period_type, count(*) AS n, sum(coalesce(duration_seconds, 0)) AS total, max(coalesce(duration_seconds, 0)) AS longest, ' +
+        'sum(coalesce(keyboard, 0)) AS keyboard, sum(coalesce(mouse, 0)) AS mouse, sum(coalesce(switch_count, 0)) AS switches ' +
+        `FROM activity_records WHERE type IN ('break', 'work', 'input-events') AND ${w.sql} GROUP BY "user", type, break_type, period_type`,
+      w.params,
+    );
+  }
+
+  /** Changes of application between consecutive input-events intervals of one user on one host. */
+  applicationSwitches(f: RecordFilter): Promise<Array<{ user: string; switches: number }>> {
+    const w = where(f);
+    return this.sql.all(
+      'SELECT "user", sum(CASE WHEN prev IS NOT NULL AND prev <> application THEN 1 ELSE 0 END) AS switches FROM ' +
+        '(SELECT "user", application, lag(application) OVER (PARTITION BY "user", host ORDER BY start) AS prev ' +
+        `FROM activity_records WHERE type = 'input-events' AND "user" IS NOT NULL AND ${w.sql}) x GROUP BY "user" ORDER BY "user"`,
+      w.params,
+    );
+  }
+
+  /** Work and input intervals (application-specific ones) for active-vs-checked-out. */
+  activityIntervals(f: RecordFilter): Promise<ActivityRow[]> {
+    const w = where(f);
+    return this.sql.all<ActivityRow>(
+      `SELECT type, "user", host, application, start, "end", keyboard, mouse FROM activity_records WHERE type IN ('work', 'input-events') AND application IS NOT NULL AND ${w.sql}`,
+      w.params,
+    );
+  }
+
+  /** The agents' notifications of [from, to) (idle harvesting: idle.paused, idle.closed). */
+  notifications(f: RecordFilter): Promise<Array<{ time: string; host: string | null; data: string }>> {
+    const w = where({ ...f, users: undefined });
+    return this.sql.all(`SELECT time, host, data FROM other_records WHERE type = 'notification' AND ${w.sql} ORDER BY time`, w.params);
+  }
+}
