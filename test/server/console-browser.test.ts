@@ -33,7 +33,7 @@ let a: TestAgent, b: TestAgent, c: TestAgent;
 let bobLease: string;
 
 /** Charts each page draws with the data below. */
-const CHARTS: Record<string, number> = { overview: 1, usage: 2, denials: 1, users: 1, processes: 1, offline: 1, agents: 0, leases: 0 };
+const CHARTS: Record<string, number> = { overview: 1, usage: 2, denials: 1, users: 1, processes: 1, offline: 1, active: 0, harvest: 0, work: 0, agents: 0, leases: 0 };
 
 before(async () => {
   srv = await startServer({
@@ -72,10 +72,12 @@ before(async () => {
     { seq: 4, type: 'usage-event', time: t(3), code: 10, product: 'cad', user: 'eve', host: 'ws-a', pid: 77, processStart: t(3), offline: true },
     { seq: 5, type: 'usage-event', time: t(2.5), code: 11, product: 'cad', user: 'eve', host: 'ws-a', pid: 77, processStart: t(3), offline: true },
     { seq: 6, type: 'usage-event', time: t(2), code: 12, product: 'gis', user: 'eve', host: 'ws-a', pid: 78, processStart: t(2), offline: true },
+    { seq: 7, type: 'work', time: t(1), host: 'ws-a', user: 'ann', application: 'cad', start: t(2), end: t(1), durationSeconds: 3600, periodType: 'uninterrupted' },
+    { seq: 8, type: 'break', time: t(0.9), host: 'ws-a', user: 'ann', start: t(1), end: t(0.9), durationSeconds: 360, breakType: 'short' },
   ];
   const up = await a.post('/v1/events', { records });
   assert.equal(up.status, 200, up.text);
-  assert.equal(up.body.ackedThroughSeq, 6);
+  assert.equal(up.body.ackedThroughSeq, 8);
 
   mkdirSync(ARTIFACTS, { recursive: true });
   userDataDir = mkdtempSync(join(tmpdir(), 'usage-console-chromium-'));
@@ -167,6 +169,10 @@ test('signing in through the form, every page renders with its charts, no consol
   await page.goto(srv.url + '/processes' + QUERY());
   const byExit = await page.$$eval('section#by-exit tbody tr td:first-child', (tds) => tds.map((td) => td.textContent));
   assert.deepEqual(byExit, ['0', '1', '139']);
+  // Work patterns from the report engine: ann's hour of work and one short break.
+  await page.goto(srv.url + '/work' + QUERY());
+  const work = await page.$$eval('section#patterns tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+  assert.deepEqual(work.map((r) => [r[0], r[3], r[6]]), [['ann', '1', '1']]);
   // Printed, the page keeps its charts and tables and drops navigation, forms' buttons and download links.
   await page.goto(srv.url + '/usage' + QUERY());
   await page.emulateMedia({ media: 'print' });

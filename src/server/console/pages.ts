@@ -1,9 +1,10 @@
 /**
  * The console's pages, in menu order. A page is a loader (one function: the report engine can
  * replace what it computes) and the filters it honours. Pages still to come from the report
- * engine (active vs checked out, harvesting ledger, work patterns, heatmap and efficiency curve)
- * are added here as one entry each.
+ * engine's other views (heatmap and efficiency curve on the usage page, hourly process accounting)
+ * are added here or to a loader.
  */
+import { loadActive, loadHarvest, loadWork } from './engine-data.js';
 import { loadAgents, loadLeasesNow, loadOffline, loadOverview, loadProcesses } from './fleet-data.js';
 import type { PageDef } from './model.js';
 import { loadDenials, loadUsage, loadUsers } from './usage-data.js';
@@ -15,6 +16,9 @@ export const PAGES: readonly PageDef[] = [
   { path: '/users', slug: 'users', title: 'Users', filters: ['from', 'to', 'product', 'user', 'host', 'tz'], load: loadUsers },
   { path: '/processes', slug: 'processes', title: 'Process accounting', filters: ['from', 'to', 'product', 'user', 'host', 'group', 'tz'], load: loadProcesses },
   { path: '/offline', slug: 'offline', title: 'Offline use', filters: ['from', 'to', 'product', 'user', 'host', 'tz'], load: loadOffline },
+  { path: '/active', slug: 'active', title: 'Active vs checked out', filters: ['from', 'to', 'product', 'user', 'host', 'group', 'tz'], load: loadActive },
+  { path: '/harvest', slug: 'harvest', title: 'Harvesting ledger', filters: ['from', 'to', 'product', 'user', 'host', 'group', 'tz'], load: loadHarvest },
+  { path: '/work', slug: 'work', title: 'Work patterns', filters: ['from', 'to', 'user', 'host', 'group', 'tz'], load: loadWork },
   { path: '/agents', slug: 'agents', title: 'Agents', filters: ['host', 'tz'], load: loadAgents },
   { path: '/leases', slug: 'leases', title: 'Leases and allocations now', filters: ['product', 'user', 'host', 'tz'], load: loadLeasesNow },
 ];
