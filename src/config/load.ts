@@ -1,3 +1,4 @@
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
@@ -78,6 +79,78 @@ export function loadConfig(file: string | undefined, overrides: Record<string, u
   const result = configSchema.safeParse(merged);
   if (!result.success) throw configErrorFromIssues(source, result.error.issues);
   return result.data;
+}
+
+/**
+ * The TLS files under `server` are there and hold what they should: the CA file a certificate,
+ * the client key the key of the client certificate. For the daemon at start (other commands, run
+ * by users who cannot read the client key, do not call it). Throws a ConfigError naming the key.
+ */
+export function checkServerFiles(cfg: AgentConfig, file: string | undefined): void {
+  const source = file ? resolve(file) : '(built-in defaults)';
+  const s = cfg.server;
+  enrollSecretOf(cfg, file);
+  const read = (key: string, path: string): string => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new ConfigError(source, `server.${key}`, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  };
+  const certificate = (key: string, path: string): X509Certificate => {
+    const text = read(key, path);
+    try {
+      return new X509Certificate(text);
+    } catch (err) {
+      throw new ConfigError(source, `server.${key}`, `${path} holds no PEM certificate (${(err as Error).message})`);
+    }
+  };
+  if (s.caFile) certificate('caFile', s.caFile);
+  if (s.clientCertFile && s.clientKeyFile) {
+    const cert = certificate('clientCertFile', s.clientCertFile);
+    const keyText = read('clientKeyFile', s.clientKeyFile);
+    let key: KeyObject;
+    try {
+      key = createPrivateKey(keyText);
+    } catch (err) {
+      throw new ConfigError(source, 'server.clientKeyFile', `${s.clientKeyFile} holds no PEM private key (${(err as Error).message})`);
+    }
+    if (!cert.checkPrivateKey(key)) throw new ConfigError(source, 'server.clientKeyFile', `the key in ${s.clientKeyFile} does not belong to the certificate in ${s.clientCertFile}`);
+  }
+}
+
+/** `$CREDENTIALS_DIRECTORY` / `${CREDENTIALS_DIRECTORY}` at the start of a path, from the environment (systemd LoadCredential). */
+export function expandCredentialsPath(path: string, env: NodeJS.ProcessEnv = process.env): string {
+  const m = /^\$(\{CREDENTIALS_DIRECTORY\}|CREDENTIALS_DIRECTORY)(?=\/|$)/.exec(path);
+  if (!m) return path;
+  const dir = env.CREDENTIALS_DIRECTORY;
+  if (!dir) throw new Error('$CREDENTIALS_DIRECTORY is not set (no LoadCredential= in the unit?)');
+  return dir + path.slice(m[0].length);
+}
+
+/**
+ * The enrollment secret: server.enrollSecret, or the first line of server.enrollSecretFile.
+ * Throws a ConfigError naming the key for an unreadable or empty file (the secret is never in the message).
+ */
+export function enrollSecretOf(cfg: AgentConfig, file: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const s = cfg.server;
+  if (s.enrollSecretFile === undefined) return s.enrollSecret;
+  const source = file ? resolve(file) : '(built-in defaults)';
+  let path: string;
+  let text: string;
+  try {
+    path = expandCredentialsPath(s.enrollSecretFile, env);
+  } catch (err) {
+    throw new ConfigError(source, 'server.enrollSecretFile', (err as Error).message);
+  }
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(source, 'server.enrollSecretFile', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  const secret = text.split(/\r?\n/, 1)[0]!.trim();
+  if (secret.length === 0) throw new ConfigError(source, 'server.enrollSecretFile', `${path} is empty: its first line must be the enrollment secret`);
+  return secret;
 }
 
 /** Sets `a.b.c` in a nested override object; used by CLI flags. */

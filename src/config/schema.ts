@@ -81,7 +81,23 @@ const serverSchema = z
     /** Several usage-servers on one database: tried in order, sticking to the one that answers; with `url`, `url` comes first. */
     urls: z.array(z.url()).min(1).optional(),
     enrollSecret: z.string().min(1).optional(),
+    /**
+     * The enrollment secret read from this file instead (first line), so it need not sit in the
+     * config: e.g. `${CREDENTIALS_DIRECTORY}/enroll-secret` with systemd's LoadCredential.
+     */
+    enrollSecretFile: z.string().min(1).optional(),
+    /** PEM CA certificate(s) trusted besides the system's (a private PKI). */
     caFile: z.string().min(1).optional(),
+    /**
+     * SPKI pins: base64 SHA-256 of a public key (SubjectPublicKeyInfo); a certificate chain is
+     * accepted only when one of its certificates has one of these keys. Several allowed, for rotation.
+     */
+    pinSha256: z.array(z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be the base64 SHA-256 of a public key (44 characters ending in =)')).min(1).optional(),
+    /** PEM client certificate and key for servers that ask for one (tls.clientCaFile on usage-server). */
+    clientCertFile: z.string().min(1).optional(),
+    clientKeyFile: z.string().min(1).optional(),
+    /** Allow http:// to a host that is not loopback (tokens and usage in clear): only for a trusted network. */
+    allowInsecureHttp: z.boolean().default(false),
     proxy: z.url().optional(),
     // 2000 x ~330 B = ~0.7 MB bodies: per-request costs amortised (bench replay), RSS kept low.
     uploadBatchSize: z.number().int().min(1).max(5000).default(2000),
@@ -89,7 +105,31 @@ const serverSchema = z
     requestTimeoutMs: z.number().int().min(100).default(10_000),
     maxBackoffMs: z.number().int().min(100).default(300_000),
   })
+  .superRefine((s, ctx) => {
+    const check = (url: string | undefined, path: Array<string | number>) => {
+      if (url === undefined || !URL.canParse(url)) return; // a malformed URL is reported by z.url()
+      const u = new URL(url);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', path, message: 'must be an https:// (or loopback http://) URL' });
+      else if (u.protocol === 'http:' && !s.allowInsecureHttp && !isLoopbackHostname(u.hostname)) {
+        ctx.addIssue({ code: 'custom', path, message: `plain http:// to ${u.hostname} sends the agent token and usage in clear: use https://, or set server.allowInsecureHttp: true` });
+      }
+    };
+    check(s.url, ['url']);
+    s.urls?.forEach((u, i) => check(u, ['urls', i]));
+    if (s.enrollSecret !== undefined && s.enrollSecretFile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['enrollSecretFile'], message: 'give the enrollment secret either in server.enrollSecret or in server.enrollSecretFile, not both' });
+    }
+    if ((s.clientCertFile === undefined) !== (s.clientKeyFile === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [s.clientCertFile === undefined ? 'clientCertFile' : 'clientKeyFile'], message: 'server.clientCertFile and server.clientKeyFile go together' });
+    }
+  })
   .prefault({});
+
+/** localhost, 127.0.0.0/8 and ::1 (URL hostnames keep IPv6 brackets). */
+export function isLoopbackHostname(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
 
 const leasesSchema = z
   .strictObject({

@@ -3,6 +3,7 @@ import type { AgentConfig } from '../config/schema.js';
 import { journalPath, pidPath, statusPath } from '../config/paths.js';
 import { detectHostIdentity } from '../host/identity.js';
 import { Journal } from '../journal/journal.js';
+import { loadRecordKey } from '../uplink/credentials.js';
 import type { Logger } from '../log/logger.js';
 import type { Component, ComponentFactory, DaemonContext } from './component.js';
 import { COMPONENT_FACTORIES } from './components.js';
@@ -24,7 +25,10 @@ export async function startDaemon(
 ): Promise<RunningDaemon> {
   claimPidFile(dataDir);
   const journal = Journal.open(journalPath(dataDir), { flushIntervalMs: config.journal.flushIntervalMs, logger });
+  // The record key before any component journals: every record is MACed from its first flush.
+  journal.setRecordKey(loadRecordKey(dataDir));
   const host = await detectHostIdentity();
+  journal.recordHost = host.hostname;
   const context: DaemonContext = { config, dataDir, journal, logger, host, services: new Map() };
   logger.info({ dataDir, journal: journal.path, host }, 'usage-agent starting');
 

@@ -12,6 +12,8 @@
  */
 import type Database from 'better-sqlite3';
 import type { Component, DaemonContext } from '../daemon/component.js';
+import { encode } from '../protocol/integrity.js';
+import { linkAfter, sealRecord, verifyRows, type ChainedRow } from './integrity.js';
 import type { Journal } from './journal.js';
 
 export const COMPACTABLE_TYPES = ['process-interval', 'input-events'] as const;
@@ -24,6 +26,8 @@ export interface BoundResult {
   summaries: number;
   droppedRecords: number;
   dropRecords: number;
+  /** Runs left as they were because a record in them failed its integrity check (the evidence stays). */
+  skippedBroken: number;
 }
 
 /** Bytes the records occupy (allocated pages, not the file size: freed pages are reused). */
@@ -34,12 +38,7 @@ export function usedBytes(db: Database.Database): number {
   return (pages - free) * pageSize;
 }
 
-interface Row {
-  seq: number;
-  type: string;
-  time: string;
-  body: string;
-}
+type Row = ChainedRow;
 
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 const minStr = (a: unknown, b: unknown) => (typeof a !== 'string' ? b : typeof b !== 'string' ? a : a < b ? a : b);
@@ -116,15 +115,38 @@ function findRuns(db: Database.Database, afterSeq: number): Array<{ from: number
 export function enforceBound(journal: Journal, maxBytes: number, o: { targetRatio?: number; now?: () => string } = {}): BoundResult {
   const db = journal.database;
   const before = usedBytes(db);
-  const result: BoundResult = { usedBytesBefore: before, usedBytesAfter: before, compactedRecords: 0, summaries: 0, droppedRecords: 0, dropRecords: 0 };
+  const result: BoundResult = { usedBytesBefore: before, usedBytesAfter: before, compactedRecords: 0, summaries: 0, droppedRecords: 0, dropRecords: 0, skippedBroken: 0 };
   if (before <= maxBytes) return result;
   const target = Math.floor(maxBytes * (o.targetRatio ?? 0.85));
   const now = o.now ?? (() => new Date().toISOString());
   // Neither what the server holds nor what is in flight to it is rewritten.
   const acked = Math.max(journal.ackedThroughSeq(), journal.uploadReservedThroughSeq);
-  const select = db.prepare('SELECT seq, type, time, body FROM records WHERE seq BETWEEN ? AND ? ORDER BY seq');
+  const select = db.prepare('SELECT seq, type, time, body, chain, mac, chain_through FROM records WHERE seq BETWEEN ? AND ? ORDER BY seq');
   const del = db.prepare('DELETE FROM records WHERE seq BETWEEN ? AND ?');
-  const ins = db.prepare('INSERT INTO records (seq, type, time, body) VALUES (?, ?, ?, ?)');
+  const ins = db.prepare('INSERT INTO records (seq, type, time, body, chain, mac, chain_through) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const stmtBefore = db.prepare('SELECT chain, chain_through FROM records WHERE seq < ? ORDER BY seq DESC LIMIT 1');
+  const key = journal.sealingKey;
+  /**
+   * Tamper evidence: the chain value before a run, when every record of the run verifies from it
+   * (chain, and MAC once the agent has a key); undefined otherwise, and the run is left as it is.
+   */
+  const verifiedStart = (rows: readonly Row[]): Buffer | undefined => {
+    const prev = stmtBefore.get(rows[0].seq) as Pick<Row, 'chain' | 'chain_through'> | undefined;
+    const start = prev ? linkAfter(prev) : rows[0].seq === journal.ackedThroughSeq() + 1 ? journal.ackedChain() : undefined;
+    if (!start) return undefined;
+    return verifyRows(key, start, rows).verdicts.every((v) => v === 'ok') ? start : undefined;
+  };
+  /** Rows replacing a run: chained from the run's start; the last carries the chain value the run reached. */
+  const sealed = (start: Buffer, end: Buffer, out: ReadonlyArray<{ seq: number; type: string; time: string; body: Record<string, unknown> }>) => {
+    let head = start;
+    return out.map((o, i) => {
+      const last = i === out.length - 1;
+      const body = JSON.stringify(o.body);
+      const s = sealRecord(head, key, o.seq, o.type, o.time, o.body, last ? end : undefined, body);
+      head = s.head;
+      return [o.seq, o.type, o.time, body, s.chain, s.mac, last ? encode(end) : null] as const;
+    });
+  };
 
   // Phase 1: compact (several records of one program -> one summary), oldest runs first.
   for (const run of findRuns(db, acked)) {
@@ -138,12 +160,19 @@ export function enforceBound(journal: Journal, maxBytes: number, o: { targetRati
       });
       const sums = summarize(parsed);
       if (sums.length >= rows.length) return;
+      const start = verifiedStart(rows);
+      const end = linkAfter(rows[rows.length - 1]);
+      if (!start || !end) {
+        result.skippedBroken++;
+        return;
+      }
       del.run(run.from, run.to);
-      sums.forEach((s, i) => {
+      const out = sums.map((s, i) => {
         const last = i === sums.length - 1;
         const body = last && run.from + i < run.to ? { ...s.fields, throughSeq: run.to } : s.fields;
-        ins.run(run.from + i, s.type, s.time, JSON.stringify(body));
+        return { seq: run.from + i, type: s.type, time: s.time, body };
       });
+      for (const row of sealed(start, end, out)) ins.run(...row);
       result.compactedRecords += rows.length;
       result.summaries += sums.length;
     })();
@@ -154,6 +183,12 @@ export function enforceBound(journal: Journal, maxBytes: number, o: { targetRati
       if (usedBytes(db) <= target) break;
       db.transaction(() => {
         const rows = select.all(run.from, run.to) as Row[];
+        const start = verifiedStart(rows);
+        const end = linkAfter(rows[rows.length - 1]);
+        if (!start || !end) {
+          result.skippedBroken++;
+          return;
+        }
         let dropped = 0;
         const byType: Record<string, number> = {};
         let first: string | undefined;
@@ -166,9 +201,9 @@ export function enforceBound(journal: Journal, maxBytes: number, o: { targetRati
           last = maxStr(last, r.time) as string;
         }
         del.run(run.from, run.to);
-        const body: Record<string, unknown> = { reason: 'journal.maxBytes', droppedRecords: dropped, byType, firstTime: first, lastTime: last, maxBytes };
+        const body: Record<string, unknown> = { ...(journal.recordHost !== undefined ? { host: journal.recordHost } : {}), reason: 'journal.maxBytes', droppedRecords: dropped, byType, firstTime: first, lastTime: last, maxBytes };
         if (run.to > run.from) body.throughSeq = run.to;
-        ins.run(run.from, 'journal-drop', now(), JSON.stringify(body));
+        for (const row of sealed(start, end, [{ seq: run.from, type: 'journal-drop', time: now(), body }])) ins.run(...row);
         result.droppedRecords += dropped;
         result.dropRecords += 1;
       })();

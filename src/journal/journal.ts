@@ -2,6 +2,8 @@ import Database from 'better-sqlite3';
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../log/logger.js';
+import { decode32, encode, GENESIS_CHAIN, recordMac } from '../protocol/integrity.js';
+import { linkAfter, sealRecord, verifyRows, type ChainedRow } from './integrity.js';
 import { migrate } from './migrations.js';
 
 /** What a collector hands to the journal: a type, when it happened, and its own fields. */
@@ -70,6 +72,15 @@ export class Journal {
    */
   uploadReservedThroughSeq = 0;
 
+  /**
+   * Host name written into each new record that has no `host` of its own, so the record's chain
+   * covers the host the uploader sends (it adds one only to records without).
+   */
+  recordHost: string | undefined;
+  private recordKey: Buffer | undefined;
+  /** Changes whenever stored MACs are rewritten (enrollment): batches built before are stale. */
+  integrityEpoch = 0;
+
   private readonly stmtInsert: Database.Statement;
   private readonly stmtGetMeta: Database.Statement;
   private readonly stmtSetMeta: Database.Statement;
@@ -94,7 +105,7 @@ export class Journal {
       migrate(this.db);
     }
     this.db.pragma('busy_timeout = 5000');
-    this.stmtInsert = this.db.prepare('INSERT INTO records (seq, type, time, body) VALUES (?, ?, ?, ?)');
+    this.stmtInsert = this.db.prepare('INSERT INTO records (seq, type, time, body, chain, mac) VALUES (?, ?, ?, ?, ?, ?)');
     this.stmtGetMeta = this.db.prepare('SELECT value FROM meta WHERE key = ?');
     this.stmtSetMeta = this.db.prepare(
       'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
@@ -150,12 +161,19 @@ export class Journal {
     let lastSeq = 0;
     this.db.transaction(() => {
       let seq = this.metaNumber('last_seq');
+      let head = this.metaChain('chain_head');
+      const host = this.recordHost;
       for (const record of records) {
         seq += 1;
-        const { type, time, ...fields } = record;
-        this.stmtInsert.run(seq, type, time, JSON.stringify(fields));
+        const { type, time, ...rest } = record;
+        const fields = host !== undefined && rest.host === undefined ? { host, ...rest } : rest;
+        const body = JSON.stringify(fields);
+        const sealed = sealRecord(head, this.recordKey, seq, type, time, fields, undefined, body);
+        this.stmtInsert.run(seq, type, time, body, sealed.chain, sealed.mac);
+        head = sealed.head;
       }
       this.stmtSetMeta.run('last_seq', seq);
+      if (records.length > 0) this.stmtSetMeta.run('chain_head', encode(head));
       for (const [key, value] of cursors) this.stmtSetCursor.run(key, value);
       lastSeq = seq;
     })();
@@ -234,6 +252,10 @@ export class Journal {
       if (throughSeq <= current) return;
       const bounded = Math.min(throughSeq, this.metaNumber('last_seq'));
       this.stmtSetMeta.run('acked_through_seq', bounded);
+      // The chain value the server now holds, for the next enrollment's chainHead.
+      const last = this.db.prepare('SELECT chain, chain_through FROM records WHERE seq <= ? ORDER BY seq DESC LIMIT 1').get(bounded) as Pick<ChainedRow, 'chain' | 'chain_through'> | undefined;
+      const link = last ? linkAfter(last) : undefined;
+      if (link) this.stmtSetMeta.run('acked_chain', encode(link));
       this.stmtDeleteAcked ??= this.db.prepare('DELETE FROM records WHERE seq <= ?');
       this.stmtDeleteAcked.run(bounded);
     })();
@@ -281,6 +303,56 @@ export class Journal {
       this.closed = true;
       this.db.close();
     }
+  }
+
+  /** The record key MACs are made with from now on (credentials loaded or a new enrollment). */
+  setRecordKey(key: Buffer | undefined): void {
+    this.recordKey = key;
+  }
+
+  /** The key new MACs are made with (compaction seals its summaries with it). */
+  get sealingKey(): Buffer | undefined {
+    return this.recordKey;
+  }
+
+  /** The chain value of the last acknowledged record (genesis before any). */
+  ackedChain(): Buffer {
+    return this.metaChain('acked_chain');
+  }
+
+  /**
+   * A new record key (enrollment): the records waiting for upload are checked, from the
+   * acknowledged chain value on, with the key they were MACed with (the key in use; none before the
+   * first enrollment: the chain only), and MACed again with `key`, in one transaction. An edited
+   * record keeps its chain value and gets the new MAC (the server sees it as edited); a record
+   * whose MAC was not the agent's, or that had none although the agent had a key, keeps what it
+   * has (the server flags it). Returns how many records were MACed and how many left as they were.
+   */
+  rekey(key: Buffer): { sealed: number; left: number } {
+    this.flush();
+    const previousKey = this.recordKey;
+    let sealed = 0;
+    let left = 0;
+    this.db.transaction(() => {
+      const rows = this.db.prepare('SELECT seq, type, time, body, chain, mac, chain_through FROM records WHERE seq > ? ORDER BY seq').all(this.ackedThroughSeq()) as ChainedRow[];
+      const { verdicts } = verifyRows(previousKey, this.ackedChain(), rows);
+      const update = this.db.prepare('UPDATE records SET mac = ? WHERE seq = ?');
+      rows.forEach((r, i) => {
+        const chain = decode32(r.chain);
+        if (chain && (verdicts[i] === 'ok' || verdicts[i] === 'edited')) {
+          update.run(encode(recordMac(key, chain, decode32(r.chain_through))), r.seq);
+          sealed++;
+        } else left++;
+      });
+      this.recordKey = key;
+      this.integrityEpoch++;
+    })();
+    return { sealed, left };
+  }
+
+  private metaChain(key: string): Buffer {
+    const row = this.stmtGetMeta.get(key) as { value: string } | undefined;
+    return (row && decode32(row.value)) || GENESIS_CHAIN;
   }
 
   private metaNumber(key: string): number {

@@ -15,6 +15,11 @@ const MIGRATIONS: ReadonlyArray<string> = [
    CREATE INDEX records_time ON records (time);
    CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
    CREATE TABLE cursors (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
+  // Tamper evidence (protocol/integrity.ts): the chain value and MAC of each record, base64url, in
+  // columns of their own so the record's fields (and `records` output) stay as they were.
+  `ALTER TABLE records ADD COLUMN chain TEXT;
+   ALTER TABLE records ADD COLUMN mac TEXT;
+   ALTER TABLE records ADD COLUMN chain_through TEXT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

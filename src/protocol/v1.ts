@@ -9,6 +9,7 @@
  * Errors are always `application/problem+json` (RFC 9457) bodies of type {@link Problem}.
  */
 import { LICENSE_TYPES, type LicenseType } from './event-codes.js';
+import { BASE64URL_32_PATTERN } from './integrity.js';
 
 export const PROTOCOL_VERSION = 'v1';
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -83,6 +84,8 @@ export type ProblemCode =
   | 'token-missing'
   | 'token-unknown'
   | 'token-revoked'
+  | 'client-cert-mismatch'
+  | 'client-cert-required'
   | 'enroll-secret-invalid'
   | 'unknown-product'
   | 'lease-denied'
@@ -126,6 +129,12 @@ export const EnrollRequestSchema = {
       description:
         'Seq of the first record this agent identity will upload (default 1). An agent that re-enrolls with a journal already in progress passes its next unsent seq.',
     },
+    chainHead: {
+      type: 'string',
+      pattern: BASE64URL_32_PATTERN,
+      description:
+        'Integrity chain value of the record at nextSeq-1 (base64url of 32 bytes; 32 zero bytes when nextSeq is 1), so the server verifies the chain of this identity from there. Sent by agents that chain their records.',
+    },
   },
 } as const;
 
@@ -135,6 +144,7 @@ export interface EnrollRequest {
   agentVersion?: string;
   os?: string;
   nextSeq?: number;
+  chainHead?: string;
 }
 
 export const EnrollResponseSchema = {
@@ -145,6 +155,10 @@ export const EnrollResponseSchema = {
     agentId: { type: 'string' },
     agentToken: { type: 'string', description: 'Send as `Authorization: Bearer <agentToken>`. Shown once; stored hashed.' },
     ackedThroughSeq: { type: 'integer', minimum: 0 },
+    recordKey: {
+      type: 'string',
+      description: 'Key (base64url of 32 random bytes) for the MAC of every record this agent identity uploads (protocol/integrity.ts). Shown once; keep it with the token.',
+    },
   },
 } as const;
 
@@ -152,6 +166,7 @@ export interface EnrollResponse {
   agentId: string;
   agentToken: string;
   ackedThroughSeq: number;
+  recordKey?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -496,6 +511,10 @@ export interface RecordBase {
   /** When it happened (ISO-8601, UTC). */
   time: string;
   host?: string;
+  /** Integrity fields (protocol/integrity.ts), base64url of 32 bytes each. */
+  chain?: string;
+  mac?: string;
+  chainThrough?: string;
   [field: string]: unknown;
 }
 type Nullable<T> = { [K in keyof T]?: T[K] | null };
@@ -566,6 +585,9 @@ export const UploadRecordSchema = {
     type: { type: 'string', minLength: 1, maxLength: 64 },
     time: isoTime,
     host: { type: ['string', 'null'], maxLength: 256 },
+    chain: { type: 'string', pattern: BASE64URL_32_PATTERN, description: 'SHA-256 chain value over the previous one and this record (protocol/integrity.ts).' },
+    mac: { type: 'string', pattern: BASE64URL_32_PATTERN, description: 'HMAC-SHA256 of `chain` (and `chainThrough`) with the agent\'s record key.' },
+    chainThrough: { type: 'string', pattern: BASE64URL_32_PATTERN, description: 'For a record standing for seq..throughSeq: the chain value the original records reached.' },
   },
 } as const;
 

@@ -5,6 +5,7 @@
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions, type RawServerDefault } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { V1_SCHEMAS } from '../protocol/v1.js';
 import type { ServerConfig } from './config.js';
@@ -28,6 +29,8 @@ import { startDelivery } from './reports/delivery.js';
 import softwareRoutes from './routes/software.js';
 import systemRoutes from './routes/system.js';
 import { openStore, type Store } from './storage/store.js';
+import { problem, sendProblem } from './problem.js';
+import { clientCertProblem, verifiedClientCertSha256, type TlsMaterial } from './tls.js';
 
 export interface ServerHandle {
   app: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>;
@@ -39,6 +42,8 @@ export interface ServerHandle {
   routes: Array<{ method: string; url: string }>;
   /** The web console's routes (config.auth 'console': pages for people, not part of the API). */
   consoleRoutes: Array<{ method: string; url: string }>;
+  /** Serve new TLS handshakes with this certificate and key (SIGHUP); throws for a plain-HTTP server. */
+  reloadTls(material: TlsMaterial): void;
   /** Close HTTP, answer pending long-polls, stop the sweep, close the database. */
   close(): Promise<void>;
 }
@@ -46,17 +51,22 @@ export interface ServerHandle {
 /** fastify's ajv options: validate, never coerce or fill in (test/server/upload-check.test.ts uses the same). */
 export const AJV_OPTIONS = { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, allowUnionTypes: true } as const;
 
-export async function createServer(cfg: ServerConfig, logger: Logger): Promise<ServerHandle> {
+export interface CreateOptions {
+  /** HTTPS with this certificate and key (tls.ts loadTlsMaterial); plain HTTP without. */
+  tls?: TlsMaterial;
+}
+
+export async function createServer(cfg: ServerConfig, logger: Logger, opts: CreateOptions = {}): Promise<ServerHandle> {
   const store = await openStore(cfg.db, { poolSize: cfg.postgres.poolSize, log: logger, backgroundCheckpoints: true });
   try {
-    return await build(cfg, logger, store);
+    return await build(cfg, logger, store, opts);
   } catch (err) {
     await store.close().catch(() => undefined);
     throw err;
   }
 }
 
-async function build(cfg: ServerConfig, logger: Logger, store: Store): Promise<ServerHandle> {
+async function build(cfg: ServerConfig, logger: Logger, store: Store, opts: CreateOptions): Promise<ServerHandle> {
   // The config file is authoritative for the products it names.
   await upsertProducts(store, cfg.products, 'config');
   const metrics = new Metrics();
@@ -64,6 +74,7 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store): Promise<S
   const ctx: ServerContext = { cfg, store, leases, metrics };
 
   const app = Fastify({
+    ...(opts.tls ? { https: opts.tls.options } : {}),
     loggerInstance: logger,
     childLoggerFactory: (parent, bindings, opts) => new LazyChildLogger(parent as Logger, bindings, opts) as unknown as Logger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -75,7 +86,7 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store): Promise<S
     ajv: { customOptions: AJV_OPTIONS },
     clientErrorHandler,
     frameworkErrors: frameworkErrorHandler,
-  });
+  }) as unknown as ServerHandle['app'];
   app.server.on('connect', answerConnect);
   // A client that half-closes after its request still wants the answer (RFC 9112 9.6); by default
   // node's HTTP server drops the request in flight when the FIN arrives (the fuzz suite found it).
@@ -92,13 +103,30 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store): Promise<S
     for (const method of [r.method].flat()) if (method !== 'HEAD') list.push({ method, url: r.url });
   });
   for (const s of V1_SCHEMAS) app.addSchema(s);
+  const hstsMaxAge = cfg.tls?.hstsMaxAgeSeconds ?? 0;
+  if (opts.tls && hstsMaxAge > 0) {
+    // On the raw response before fastify sees the request: every answer carries it (errors and
+    // answers to requests that reach no route too) without a hook on the hot path.
+    const hsts = `max-age=${hstsMaxAge}`;
+    app.server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => res.setHeader('strict-transport-security', hsts));
+  }
   app.addHook('onResponse', (req, reply, done) => {
     metrics.observeRequest(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
 
+  if (cfg.tls?.requireClientCert) {
+    // Before body parsing and authentication: without a client certificate from tls.clientCaFile,
+    // every request is answered 403 with the reason (the TLS layer lets the connection through so
+    // that the agent learns why instead of seeing a closed connection).
+    app.addHook('onRequest', (req, reply, done) => {
+      if (verifiedClientCertSha256(req.raw.socket) !== null) return done();
+      sendProblem(reply, problem(403, 'client-cert-required', `A client certificate is required: ${clientCertProblem(req.raw.socket)}.`));
+    });
+  }
+
   await app.register(errorsPlugin, { bodyLimitBytes: cfg.limits.bodyLimitBytes });
-  await app.register(authPlugin, { store, adminTokens: cfg.reports.adminTokens });
+  await app.register(authPlugin, { store, adminTokens: cfg.reports.adminTokens, clientCerts: cfg.tls?.clientCaFile !== undefined, requireClientCert: cfg.tls?.requireClientCert });
   for (const routesPlugin of [enrollRoutes, policyRoutes, leaseRoutes, queueRoutes, eventRoutes, systemRoutes, reportRoutes, softwareRoutes]) {
     await app.register(routesPlugin, { ctx });
   }
@@ -132,5 +160,10 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store): Promise<S
 
   await leases.start();
   await app.ready();
-  return { app, store, leases, metrics, config: cfg, routes, consoleRoutes, close: () => app.close() };
+  const reloadTls = (material: TlsMaterial) => {
+    if (!opts.tls) throw new Error('the server was started without TLS');
+    // New handshakes get the new certificate; established connections keep theirs.
+    (app.server as unknown as TlsServer).setSecureContext(material.options);
+  };
+  return { app, store, leases, metrics, config: cfg, routes, consoleRoutes, reloadTls, close: () => app.close() };
 }

@@ -12,6 +12,7 @@
  *   usage-server export log-files --dir DIR --from YYYY-MM-DD --to YYYY-MM-DD [--mode AllLogging|UserSummary]
  *   usage-server migrate --from FILE.db --to postgres://user@host:5432/name
  *   usage-server check-config --config FILE
+ *   usage-server hash-token [TOKEN]     (sha256:<hex> for reports.adminTokens; the token from stdin if not given)
  *   usage-server openapi [--out FILE]
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage error, 78 configuration error (EX_CONFIG).
@@ -23,14 +24,16 @@ import { pino } from 'pino';
 import { LICENSE_TYPES, type LicenseType } from '../protocol/event-codes.js';
 import { openApiText } from '../protocol/openapi.js';
 import { createServer } from './app.js';
-import { ConfigError, EX_CONFIG, ProductConfigSchema, loadServerConfig, type ServerConfig } from './config.js';
+import { ConfigError, EX_CONFIG, ProductConfigSchema, loadServerConfig, plainHttpProblem, type ServerConfig } from './config.js';
 import { revokeAgent, revokeAllocation, revokeLease, setSeats, upsertProducts } from './leases/admin.js';
+import { adminTokenHash } from './plugins/auth.js';
 import { LOG_MODES, logFiles, logToCsv, REPORT_PERIODS, summariesToCsv, usageReport, type LogMode, type ReportPeriod } from './reports/index.js';
 import { isPostgresUrl, openStore as openStoreAt, type Store } from './storage/store.js';
 import { copySqliteToPostgres } from './storage/copy.js';
 import { openPostgresStore, redactUrl, type PostgresStore } from './storage/postgres/store.js';
 import { openSqliteStore, type SqliteStore } from './storage/sqlite/store.js';
 import type { ProductRow } from './storage/types.js';
+import { loadTlsMaterial, type TlsMaterial } from './tls.js';
 import { SERVER_VERSION } from './version.js';
 
 interface CommonOpts {
@@ -48,6 +51,17 @@ function loadConfig(opts: CommonOpts): ServerConfig {
     const cfg = loadServerConfig(opts.config);
     if (opts.db) cfg.db = opts.db;
     return cfg;
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`configuration error\n${err.message}`, EX_CONFIG);
+    throw err;
+  }
+}
+
+/** The certificate and key of `tls`, checked (exit 78 naming the key when a file is unreadable or they do not match). */
+function loadTls(cfg: ServerConfig, opts: CommonOpts): TlsMaterial | undefined {
+  if (!cfg.tls) return undefined;
+  try {
+    return loadTlsMaterial(cfg.tls, opts.config);
   } catch (err) {
     if (err instanceof ConfigError) fail(`configuration error\n${err.message}`, EX_CONFIG);
     throw err;
@@ -118,10 +132,13 @@ common(program.command('serve', { isDefault: true }).description('run the server
     if (opts.listen) cfg.listen.host = opts.listen;
     if (opts.port !== undefined) cfg.listen.port = opts.port;
     if (opts.logLevel) cfg.log.level = opts.logLevel as ServerConfig['log']['level'];
+    const plain = plainHttpProblem(cfg);
+    if (plain) fail(`configuration error\n${opts.config ?? '(defaults)'}: listen.host (--listen): ${plain}`, EX_CONFIG);
+    const tls = loadTls(cfg, opts);
     const logger = pino({ level: cfg.log.level, base: { name: 'usage-server' }, timestamp: pino.stdTimeFunctions.isoTime });
     let handle: Awaited<ReturnType<typeof createServer>>;
     try {
-      handle = await createServer(cfg, logger);
+      handle = await createServer(cfg, logger, { tls });
     } catch (err) {
       fail(`cannot start: ${(err as Error).message}`, 1);
     }
@@ -134,11 +151,28 @@ common(program.command('serve', { isDefault: true }).description('run the server
     const addr = handle.app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : cfg.listen.port;
     const host = cfg.listen.host.includes(':') ? `[${cfg.listen.host}]` : cfg.listen.host;
-    const listening = { url: `http://${host}:${port}`, port, db: dbName(cfg.db), products: cfg.products.length, version: SERVER_VERSION };
+    const listening = { url: `${tls ? 'https' : 'http'}://${host}:${port}`, port, db: dbName(cfg.db), products: cfg.products.length, version: SERVER_VERSION };
     // Always said, whatever the log level: with --port 0 it is the only way to learn the port.
     if (logger.isLevelEnabled('info')) logger.info(listening, 'listening');
     else process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), name: 'usage-server', msg: 'listening', ...listening })}\n`);
     if (cfg.enrollment.secrets.length === 0 && !process.env.USAGE_SERVER_ENROLL_SECRETS) logger.warn('no enrollment secrets configured: agents cannot enroll');
+    if (tls) logger.info({ certificate: tls.fingerprint256, key: tls.keyType, validTo: tls.validTo, clientCerts: cfg.tls?.clientCaFile ? (cfg.tls.requireClientCert ? 'required' : 'optional') : 'off' }, 'serving TLS');
+
+    // SIGHUP: read the certificate and key again (renewed by certbot, the PKI, ...). A bad file
+    // keeps the certificate in use: the server never stops serving over a failed renewal.
+    process.on('SIGHUP', () => {
+      if (!tls || !cfg.tls) {
+        logger.info('SIGHUP: no TLS configured, nothing to reload');
+        return;
+      }
+      try {
+        const next = loadTlsMaterial(cfg.tls, opts.config);
+        handle.reloadTls(next);
+        logger.info({ certificate: next.fingerprint256, key: next.keyType, validTo: next.validTo }, 'SIGHUP: TLS certificate and key reloaded');
+      } catch (err) {
+        logger.error({ error: (err as Error).message }, 'SIGHUP: TLS certificate or key not reloaded; the one in use stays');
+      }
+    });
 
     let stopping = false;
     const stop = (signal: string) => {
@@ -172,6 +206,7 @@ common(program.command('serve', { isDefault: true }).description('run the server
 
 common(program.command('check-config').description('validate the config file and exit (78 on error)')).action((opts: CommonOpts) => {
   const cfg = loadConfig(opts);
+  loadTls(cfg, opts);
   process.stdout.write(`ok: ${cfg.products.length} product(s), db ${dbName(cfg.db)}, listen ${cfg.listen.host}:${cfg.listen.port}\n`);
 });
 
@@ -197,6 +232,21 @@ program
       await from?.close();
       await to?.close();
     }
+  });
+
+program
+  .command('hash-token')
+  .description('print sha256:<hex> of an admin token, to put in reports.adminTokens instead of the token (reads it from stdin when not given)')
+  .argument('[token]', 'the token (prefer stdin: an argument stays in the shell history)')
+  .action(async (given: string | undefined) => {
+    let token = given;
+    if (token === undefined) {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      token = Buffer.concat(chunks).toString('utf8').split(/\r?\n/, 1)[0]!;
+    }
+    if (token.length < 16) fail('an admin token must be at least 16 characters', 2);
+    process.stdout.write(`sha256:${adminTokenHash(token).toString('hex')}\n`);
   });
 
 program
@@ -265,7 +315,7 @@ common(agents.command('list').description('list enrolled agents'))
   .option('--json', 'JSON output')
   .action((opts: CommonOpts & { json?: boolean }) =>
     withStore(opts, async (store) => {
-    const rows = (await store.q.agents()).map(({ token_hash: _secret, ...r }) => r);
+    const rows = (await store.q.agents()).map(({ token_hash: _secret, record_key: _key, ...r }) => r);
     const live = await store.q.liveLeaseCountsByAgent();
     const view = rows.map((r) => ({ ...r, leases: live.find((l) => l.agent_id === r.id)?.n ?? 0 }));
     process.stdout.write(opts.json ? JSON.stringify(view, null, 2) + '\n' : table(view.map((r) => ({ id: r.id, host: r.host, version: r.agent_version ?? '', enrolled: r.enrolled_at, lastSeen: r.last_seen_at ?? '', revoked: r.revoked_at ?? '', ackedSeq: r.acked_seq, leases: r.leases }))));
@@ -279,6 +329,16 @@ common(agents.command('revoke').description("revoke an agent's token, ending its
       if (!a) fail(`no agent ${agentId}`, 1);
       const r = await revokeAgent(store, agentId);
       process.stdout.write(r === 'already' ? `agent ${agentId} was already revoked\n` : `agent ${agentId} (${a.host}) revoked\n`);
+    }),
+  );
+
+// ---- integrity -----------------------------------------------------------------------------
+common(program.command('integrity').description('integrity flags of uploaded records, per agent and kind (edited, forged, unauthenticated, gap)'))
+  .option('--json', 'JSON output')
+  .action((opts: CommonOpts & { json?: boolean }) =>
+    withStore(opts, async (store) => {
+      const rows = await store.q.integritySummary();
+      process.stdout.write(opts.json ? JSON.stringify(rows, null, 2) + '\n' : table(rows.map((r) => ({ agent: r.agent_id, host: r.host ?? '', kind: r.kind, records: r.records, seqs: `${r.from_seq}-${r.to_seq}`, flags: r.flags, firstTime: r.first_time ?? '', lastTime: r.last_time ?? '', lastDetected: r.last_detected_at }))));
     }),
   );
 

@@ -41,6 +41,18 @@ export function isProxyAddress(s: string): boolean {
   return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }
 
+/** 127.0.0.0/8, ::1 and localhost: plain HTTP that never leaves the machine. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./i.test(h);
+}
+
+/** Why this listen address may not serve plain HTTP (undefined: it may: TLS, loopback, or a proxy in front). */
+export function plainHttpProblem(cfg: { tls?: unknown; trustProxy: unknown; listen: { host: string } }): string | undefined {
+  if (cfg.tls || cfg.trustProxy !== false || isLoopbackHost(cfg.listen.host)) return undefined;
+  return `plain HTTP on ${cfg.listen.host} would carry tokens in clear: set tls.certFile and tls.keyFile, or trustProxy to the TLS-terminating proxy in front, or listen on loopback`;
+}
+
 function isPostgresUrlValid(s: string): boolean {
   try {
     const u = new URL(s);
@@ -119,6 +131,23 @@ export const ServerConfigSchema = z
     trustProxy: z
       .union([z.boolean(), z.number().int().min(1), proxyList, z.array(proxyList).min(1)])
       .default(false),
+    /**
+     * HTTPS: PEM certificate (chain) and key, ECDSA or RSA; TLS 1.2+. Both files are read again on
+     * SIGHUP. Without it the server speaks plain HTTP, only on loopback or behind a TLS-terminating
+     * proxy (trustProxy set). Relative paths are relative to the config file.
+     */
+    tls: z
+      .strictObject({
+        certFile: z.string().min(1),
+        keyFile: z.string().min(1),
+        /** CA of agents' client certificates; an agent's certificate is bound to it at enrollment. */
+        clientCaFile: z.string().min(1).optional(),
+        /** Refuse connections without a client certificate from clientCaFile, and agents enrolled without one. */
+        requireClientCert: z.boolean().default(false),
+        /** Strict-Transport-Security max-age on every HTTPS answer; 0 sends none. */
+        hstsMaxAgeSeconds: z.number().int().min(0).default(31_536_000),
+      })
+      .optional(),
     enrollment: z
       .strictObject({
         /** Shared secrets agents present to enroll; any one of them is accepted. */
@@ -160,8 +189,15 @@ export const ServerConfigSchema = z
       .default({ pollIntervalSeconds: 300 }),
     reports: z
       .strictObject({
-        /** Bearer tokens allowed to read GET /v1/reports/*; empty disables the endpoint. */
-        adminTokens: z.array(z.string().min(16, 'an admin token must be at least 16 characters')).default([]),
+        /** Bearer tokens allowed to read GET /v1/reports/*, or their `sha256:<hex>` (usage-server hash-token); empty disables the endpoint. */
+        adminTokens: z
+          .array(
+            z
+              .string()
+              .min(16, 'an admin token must be at least 16 characters')
+              .refine((t) => !t.startsWith('sha256:') || /^sha256:[0-9a-f]{64}$/.test(t), 'a hashed admin token is sha256: and 64 lower-case hex digits (usage-server hash-token)'),
+          )
+          .default([]),
         /** Reports written to a directory after each UTC day, ISO week or month (reports/delivery.ts). */
         schedules: z
           .array(
@@ -238,6 +274,11 @@ export const ServerConfigSchema = z
     products: z.array(ProductConfigSchema).default([]),
   })
   .superRefine((cfg, ctx) => {
+    if (cfg.tls?.requireClientCert && !cfg.tls.clientCaFile) {
+      ctx.addIssue({ code: 'custom', path: ['tls', 'clientCaFile'], message: 'tls.requireClientCert needs the CA of the client certificates' });
+    }
+    const plain = plainHttpProblem(cfg);
+    if (plain) ctx.addIssue({ code: 'custom', path: ['listen', 'host'], message: plain });
     const seen = new Set<string>();
     cfg.products.forEach((p, i) => {
       if (seen.has(p.id)) ctx.addIssue({ code: 'custom', path: ['products', i, 'id'], message: `duplicate product id "${p.id}"` });

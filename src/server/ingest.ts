@@ -4,7 +4,10 @@
  * after another), stores the planned records by table and moves the acknowledgement. The body was
  * checked before (upload-check.ts: checkUpload).
  */
+import { EventCode } from '../protocol/event-codes.js';
+import { decode32, encode } from '../protocol/integrity.js';
 import { RECORD_TYPE_FIELDS } from '../protocol/v1.js';
+import { integrityFlags, isAuthentic, verifyRecords, type IntegrityFlag } from './integrity.js';
 import type { Metrics } from './metrics.js';
 import { RECORD_TABLE_NAMES, batchRows } from './storage/records.js';
 import { applySoftwareChanges, softwareChanges } from './storage/software.js';
@@ -30,7 +33,12 @@ export async function ingest(store: Store, metrics: Metrics, agentId: string, up
   return store.transaction(async (tx): Promise<IngestResult> => {
     const agent = (await tx.agentForUpdate(agentId))!;
     const acked = agent.acked_seq;
-    const plan = planIngest(acked, seqs, through);
+    const key = agent.record_key ? Buffer.from(agent.record_key, 'base64url') : undefined;
+    const head = agent.chain_head ? decode32(agent.chain_head) : undefined;
+    // Agents that chain their records: one with a valid MAC beyond a seq hole is stored and the
+    // hole flagged (records deleted from its journal), instead of refusing the batch.
+    const verifying = key !== undefined && head !== undefined;
+    const plan = planIngest(acked, seqs, through, verifying ? (idx) => isAuthentic(key, records[idx]) : undefined);
     const rows = batchRows(agentId, records, plan.store, hasExtra);
     for (const table of RECORD_TABLE_NAMES) {
       const t = rows.tables[table];
@@ -39,9 +47,26 @@ export async function ingest(store: Store, metrics: Metrics, agentId: string, up
     // The software audit's current state moves with the records that describe it, in seq order.
     if (rows.perType.has('software')) await applySoftwareChanges(tx.sql, softwareChanges(agentId, agent.host, plan.store.map((i) => records[i])));
     if (plan.ackedThroughSeq !== acked) await tx.setAcked(agentId, plan.ackedThroughSeq);
+    let flags: IntegrityFlag[] = [];
+    if (verifying && plan.store.length > 0) {
+      const gapBefore = new Set((plan.gaps ?? []).map((g) => g.toSeq + 1));
+      const inputs = plan.store.map((idx) => ({ record: records[idx], afterGap: gapBefore.has(seqs[idx]) }));
+      const v = verifyRecords(key, head, inputs);
+      flags = integrityFlags(inputs, v.verdicts, plan.gaps ?? []);
+      if (!v.head.equals(head)) await tx.setChainHead(agentId, encode(v.head));
+      const detectedAt = new Date();
+      for (const f of flags) {
+        await tx.insertIntegrityFlag({ agentId, ...f, detectedAt: detectedAt.toISOString() });
+        await tx.writeServerEvent({
+          time: detectedAt.getTime(), code: EventCode.info, agentId, host: agent.host, reason: `integrity-${f.kind}`,
+          extra: JSON.stringify({ fromSeq: f.fromSeq, toSeq: f.toSeq, records: f.records }),
+        });
+      }
+    }
     const base = { ackedThroughSeq: plan.ackedThroughSeq, stored: plan.store.length, duplicates: plan.duplicates };
     const result: IngestResult = plan.gap ? { ok: false, ...base, ...plan.gap } : { ok: true, ...base };
     tx.afterCommit(() => {
+      for (const f of flags) metrics.inc('usage_server_integrity_flags_total', { kind: f.kind }, f.records);
       for (const [type, n] of rows.perType) metrics.inc('usage_server_ingest_records_total', { type: metricType(type) }, n);
       if (result.duplicates) metrics.inc('usage_server_ingest_duplicates_total', {}, result.duplicates);
       if (result.ok) metrics.inc('usage_server_ingest_batches_total');
@@ -57,8 +82,10 @@ function metricType(type: string): string {
 }
 
 export type IngestPlan = {
-  /** Indices into the batch to store, in seq order (contiguous from ackedThroughSeq+1). */
+  /** Indices into the batch to store, in seq order (contiguous from ackedThroughSeq+1 but for `gaps`). */
   store: number[];
+  /** Seq holes passed over (only by records `passGap` allowed), in seq order. */
+  gaps?: Array<{ fromSeq: number; toSeq: number }>;
   duplicates: number;
   ackedThroughSeq: number;
   /** Set when the batch (after the stored prefix) continues beyond a hole. */
@@ -74,10 +101,19 @@ export type IngestPlan = {
  * compacted or dropped records seq..throughSeq and says so); storing it acknowledges the whole
  * range. A covering record that arrives after part of its range was stored still advances the
  * ack over the rest (its own data is not stored again).
+ *
+ * `passGap(idx)`: the record beyond a hole may be stored anyway (its MAC shows the agent wrote it:
+ * the records in the hole were deleted from its journal); the hole is reported in `gaps`.
  */
-export function planIngest(ackedThroughSeq: number, seqs: readonly number[], throughSeqs?: ReadonlyArray<number | undefined>): IngestPlan {
+export function planIngest(
+  ackedThroughSeq: number,
+  seqs: readonly number[],
+  throughSeqs?: ReadonlyArray<number | undefined>,
+  passGap?: (idx: number) => boolean,
+): IngestPlan {
   const order = seqs.map((s, i) => i).sort((a, b) => seqs[a] - seqs[b] || a - b);
   const store: number[] = [];
+  const gaps: Array<{ fromSeq: number; toSeq: number }> = [];
   let acked = ackedThroughSeq;
   let duplicates = 0;
   const through = (idx: number): number => {
@@ -96,7 +132,13 @@ export function planIngest(ackedThroughSeq: number, seqs: readonly number[], thr
       acked = through(idx);
       continue;
     }
-    return { store, duplicates, ackedThroughSeq: acked, gap: { expectedSeq: acked + 1, receivedSeq: s } };
+    if (passGap?.(idx)) {
+      gaps.push({ fromSeq: acked + 1, toSeq: s - 1 });
+      store.push(idx);
+      acked = through(idx);
+      continue;
+    }
+    return { store, duplicates, ackedThroughSeq: acked, gap: { expectedSeq: acked + 1, receivedSeq: s }, ...(gaps.length ? { gaps } : {}) };
   }
-  return { store, duplicates, ackedThroughSeq: acked };
+  return { store, duplicates, ackedThroughSeq: acked, ...(gaps.length ? { gaps } : {}) };
 }

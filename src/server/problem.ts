@@ -15,6 +15,8 @@ const TITLES: Record<ProblemCode, string> = {
   'token-missing': 'Agent token missing',
   'token-unknown': 'Agent token not recognised',
   'token-revoked': 'Agent token revoked',
+  'client-cert-mismatch': 'Client certificate not the one this agent enrolled with',
+  'client-cert-required': 'Client certificate required',
   'enroll-secret-invalid': 'Enrollment secret not accepted',
   'unknown-product': 'Unknown product',
   'lease-denied': 'Lease denied',

@@ -17,6 +17,7 @@
  * by looking at its characters. Anything else goes through the full checks, so a time is accepted
  * exactly when the full checks accept it (the test compares both on a corpus of edge cases).
  */
+import { BASE64URL_32_PATTERN, INTEGRITY_FIELDS } from '../protocol/integrity.js';
 import { MAX_RECORDS_PER_BATCH, RECORD_TYPE_FIELDS, type FieldKind, type UploadRecord } from '../protocol/v1.js';
 
 export interface FieldError {
@@ -221,7 +222,7 @@ export function checkUpload(body: unknown, maxRecords: number = MAX_RECORDS_PER_
     const typed = typedCheck(r, i, add);
     if (typed < 0) break;
     // Keys the envelope and the typed fields account for: any other key goes into `extra`.
-    const known = (r.host === undefined ? 3 : 4) + typed;
+    const known = (r.host === undefined ? 3 : 4) + typed + integrityCount(r);
     let full = false;
     if (r.type === 'usage-event') {
       const code = r.code;
@@ -262,5 +263,18 @@ function envelopeError(r: Record<string, unknown>): [string, string] | undefined
     if (typeof host !== 'string') return ['host', 'must be string,null'];
     if (host.length > 256 && codePointLength(host) > 256) return ['host', 'must NOT have more than 256 characters'];
   }
+  for (const name of INTEGRITY_FIELDS) {
+    const x = r[name];
+    if (x === undefined) continue;
+    if (typeof x !== 'string') return [name, 'must be string'];
+    if (!BASE64URL_32.test(x)) return [name, `must match pattern "${BASE64URL_32_PATTERN}"`];
+  }
   return undefined;
+}
+
+const BASE64URL_32 = new RegExp(BASE64URL_32_PATTERN);
+
+/** How many of the integrity fields a record carries (they are neither typed fields nor `extra`). */
+function integrityCount(r: Record<string, unknown>): number {
+  return (r.chain === undefined ? 0 : 1) + (r.mac === undefined ? 0 : 1) + (r.chainThrough === undefined ? 0 : 1);
 }

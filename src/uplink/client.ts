@@ -36,12 +36,16 @@ import type { Logger } from '../log/logger.js';
 import { classifyStatus } from './backoff.js';
 import { loadCredentials, saveCredentials, writeFileAtomic, type Credentials } from './credentials.js';
 import { createDispatcher, jsonRequest, type HttpResult } from './http.js';
+import { classifyTlsFailure, type TlsFailure } from './tls-failure.js';
 
 export interface UplinkClientOptions {
   /** One server, or several sharing one database (tried in this order, sticking to the last that answered). */
   url: string | readonly string[];
   enrollSecret?: string;
   caFile?: string;
+  pinSha256?: readonly string[];
+  clientCertFile?: string;
+  clientKeyFile?: string;
   proxy?: string;
   requestTimeoutMs: number;
   dataDir: string;
@@ -50,6 +54,13 @@ export interface UplinkClientOptions {
   agentVersion?: string;
   /** Seq of the first record not yet acknowledged (for re-enrollment with nextSeq). */
   nextSeq: () => number;
+  /** Chain value of the record at nextSeq-1 (base64url): the server verifies the chain from there. */
+  chainHead?: () => string;
+  /**
+   * A new identity's record key (undefined from a server without tamper evidence), before the
+   * credentials are saved: the journal MACs its waiting records with it.
+   */
+  onEnrolled?: (recordKey: Buffer | undefined) => void;
   logger?: Logger;
 }
 
@@ -80,6 +91,8 @@ export interface ConnectionStatus {
   lastErrorAt: string | null;
   consecutiveFailures: number;
   policyVersion: string | null;
+  /** The last request failed in TLS: why (unknown CA, name mismatch, expired, pin mismatch, ...); null once one succeeds. */
+  tls: (TlsFailure & { since: string }) | null;
 }
 
 export const policyCachePath = (dataDir: string) => join(dataDir, 'policy.json');
@@ -99,7 +112,14 @@ export class UplinkClient {
   constructor(private readonly o: UplinkClientOptions) {
     this.urls = typeof o.url === 'string' ? [o.url] : [...o.url];
     if (this.urls.length === 0) throw new RangeError('at least one server URL is needed');
-    this.dispatcher = createDispatcher({ caFile: o.caFile, proxy: o.proxy, requestTimeoutMs: o.requestTimeoutMs });
+    this.dispatcher = createDispatcher({
+      caFile: o.caFile,
+      pinSha256: o.pinSha256,
+      clientCertFile: o.clientCertFile,
+      clientKeyFile: o.clientKeyFile,
+      proxy: o.proxy,
+      requestTimeoutMs: o.requestTimeoutMs,
+    });
     this.creds = loadCredentials(o.dataDir, this.urls);
     try {
       this.cachedPolicy = JSON.parse(readFileSync(policyCachePath(o.dataDir), 'utf8')) as CachedPolicy;
@@ -114,6 +134,7 @@ export class UplinkClient {
       lastErrorAt: null,
       consecutiveFailures: 0,
       policyVersion: this.cachedPolicy?.policy.version ?? null,
+      tls: null,
     };
   }
 
@@ -180,7 +201,7 @@ export class UplinkClient {
 
   private async enroll(): Promise<boolean> {
     if (!this.o.enrollSecret) {
-      this.noteFailure('not enrolled and server.enrollSecret is not set', 'not-enrolled');
+      this.noteFailure('not enrolled and neither server.enrollSecret nor server.enrollSecretFile is set', 'not-enrolled');
       return false;
     }
     const r = await this.send<EnrollResponse & Problem>({
@@ -193,17 +214,28 @@ export class UplinkClient {
         ...(this.o.os ? { os: this.o.os } : {}),
         ...(this.o.agentVersion ? { agentVersion: this.o.agentVersion } : {}),
         nextSeq: Math.max(1, this.o.nextSeq()),
+        ...(this.o.chainHead ? { chainHead: this.o.chainHead() } : {}),
       },
     });
     if (r.kind === 'network') {
-      this.noteFailure(`enroll: ${r.error}`);
+      this.noteFailure(`enroll: ${r.error}`, 'offline', r.code, r.error);
+      return false;
+    }
+    if (r.status === 403 && r.body?.code === 'client-cert-required') {
+      this.noteFailure(`enroll: HTTP 403 client-cert-required`, 'offline', r.body.code, r.body.detail ?? 'client certificate required');
       return false;
     }
     if (r.status !== 201 && r.status !== 200) {
       this.noteFailure(`enroll: HTTP ${r.status} ${r.body?.code ?? ''}`.trim(), r.status === 403 ? 'not-enrolled' : 'offline');
       return false;
     }
-    this.creds = { serverUrl: this.url, agentId: r.body.agentId, agentToken: r.body.agentToken, enrolledAt: new Date().toISOString() };
+    const recordKey = typeof r.body.recordKey === 'string' ? r.body.recordKey : undefined;
+    try {
+      this.o.onEnrolled?.(recordKey ? Buffer.from(recordKey, 'base64url') : undefined);
+    } catch (err) {
+      this.o.logger?.error({ err }, 'could not MAC the waiting records with the new record key');
+    }
+    this.creds = { serverUrl: this.url, agentId: r.body.agentId, agentToken: r.body.agentToken, enrolledAt: new Date().toISOString(), ...(recordKey ? { recordKey } : {}) };
     try {
       saveCredentials(this.o.dataDir, this.creds);
     } catch (err) {
@@ -221,7 +253,14 @@ export class UplinkClient {
   async call<T>(
     method: 'GET' | 'POST' | 'DELETE',
     path: string,
-    opts: { body?: unknown; rawJson?: string | Buffer; headers?: Record<string, string>; timeoutMs?: number; signal?: AbortSignal } = {},
+    opts: {
+      body?: unknown;
+      /** A function is called for every attempt: after enrolling again an upload's body is built anew (its MACs were the old key's). */
+      rawJson?: string | Buffer | (() => string | Buffer);
+      headers?: Record<string, string>;
+      timeoutMs?: number;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<CallResult<T>> {
     for (let attempt = 0; attempt < 2; attempt++) {
       if (!(await this.ensureEnrolled())) return { ok: false, kind: 'not-enrolled', error: this.status.lastError ?? 'not enrolled' };
@@ -231,16 +270,22 @@ export class UplinkClient {
         path,
         token,
         body: opts.body,
-        rawJson: opts.rawJson,
+        rawJson: typeof opts.rawJson === 'function' ? opts.rawJson() : opts.rawJson,
         headers: opts.headers,
         timeoutMs: opts.timeoutMs ?? this.o.requestTimeoutMs,
         signal: opts.signal,
       });
       if (r.kind === 'network') {
-        this.noteFailure(`${method} ${path.split('?')[0]}: ${r.error}`);
+        this.noteFailure(`${method} ${path.split('?')[0]}: ${r.error}`, 'offline', r.code, r.error);
         return { ok: false, kind: 'network', error: r.error };
       }
       const problem = r.status >= 400 && r.body && typeof r.body === 'object' ? (r.body as Problem) : undefined;
+      if (r.status === 403 && problem?.code === 'client-cert-required') {
+        // Not an answer about this request: the server will take none until the certificate is right.
+        const error = `${method} ${path.split('?')[0]}: HTTP 403 client-cert-required`;
+        this.noteFailure(error, 'offline', problem.code, problem.detail ?? 'client certificate required');
+        return { ok: false, kind: 'http', status: r.status, problem, error };
+      }
       const d = classifyStatus(r.status, problem?.action);
       if (d === 'reenroll' && attempt === 0) {
         this.o.logger?.warn({ status: r.status, code: problem?.code }, 'token rejected; enrolling again');
@@ -287,7 +332,8 @@ export class UplinkClient {
     const r = await this.call<LeaseGranted | LeaseQueued>('POST', V1_PATHS.leases, { body: req });
     if (r.ok) return r.status === 202 ? { kind: 'queued', queued: r.body as LeaseQueued } : { kind: 'granted', lease: r.body as LeaseGranted };
     if (r.kind === 'http' && r.status === 409 && r.problem?.code === 'lease-denied') return { kind: 'denied', denied: r.problem as LeaseDenied };
-    if (r.kind === 'network' || (r.kind === 'http' && classifyStatus(r.status) === 'retry') || r.kind === 'not-enrolled') {
+    const cannotConnect = r.kind === 'http' && r.problem?.code === 'client-cert-required';
+    if (r.kind === 'network' || (r.kind === 'http' && classifyStatus(r.status) === 'retry') || r.kind === 'not-enrolled' || cannotConnect) {
       return { kind: 'unreachable', error: r.error };
     }
     return { kind: 'error', error: r.error };
@@ -329,19 +375,21 @@ export class UplinkClient {
 
   // --- records ---------------------------------------------------------------------------------
 
-  /** Uploads records; `records` may be a pre-serialized `{"records":[...]}` JSON string or buffer. */
-  async upload(records: UploadRecord[] | string | Buffer): Promise<
+  /** Uploads records; `records` may be a pre-serialized `{"records":[...]}` JSON string or buffer, or a function making one (called per attempt). */
+  async upload(records: UploadRecord[] | string | Buffer | (() => string | Buffer)): Promise<
     | { kind: 'acked'; response: EventsUploadResponse }
     | { kind: 'gap'; problem: SeqGapProblem }
     | { kind: 'retry'; error: string; retryAfter?: string | string[] }
     | { kind: 'fail'; error: string }
   > {
-    const r = await this.call<EventsUploadResponse>('POST', V1_PATHS.events, typeof records === 'string' || Buffer.isBuffer(records) ? { rawJson: records } : { body: { records } });
+    const r = await this.call<EventsUploadResponse>('POST', V1_PATHS.events, Array.isArray(records) ? { body: { records } } : { rawJson: records });
     if (r.ok) {
       if (typeof r.body?.ackedThroughSeq !== 'number') return { kind: 'retry', error: 'upload answer without ackedThroughSeq' };
       return { kind: 'acked', response: r.body };
     }
     if (r.kind === 'http' && r.status === 409 && r.problem?.code === 'seq-gap') return { kind: 'gap', problem: r.problem as SeqGapProblem };
+    // Logged once by the client (status.tls), retried with backoff until the certificate is fixed.
+    if (r.kind === 'http' && r.problem?.code === 'client-cert-required') return { kind: 'retry', error: r.error };
     if (r.kind === 'http' && classifyStatus(r.status) === 'fail') return { kind: 'fail', error: r.error };
     return { kind: 'retry', error: r.error, retryAfter: r.kind === 'http' ? r.retryAfter : undefined };
   }
@@ -358,11 +406,23 @@ export class UplinkClient {
     this.status.state = 'online';
     this.status.lastSuccess = new Date().toISOString();
     this.status.consecutiveFailures = 0;
+    if (this.status.tls) {
+      this.o.logger?.info({ was: this.status.tls.reason }, 'TLS to the usage-server works again');
+      this.status.tls = null;
+    }
     if (!wasOnline) for (const l of this.onlineListeners) l();
   }
 
-  private noteFailure(error: string, state: ConnectionStatus['state'] = 'offline'): void {
-    if (this.status.state === 'online' || this.status.lastError !== error) this.o.logger?.warn({ error }, 'usage-server request failed');
+  private noteFailure(error: string, state: ConnectionStatus['state'] = 'offline', code?: string, cause = error): void {
+    const tls = classifyTlsFailure(code, cause);
+    if (tls) {
+      // Logged once per change of reason (a wrong CA retried all night is one line, not thousands).
+      if (this.status.tls?.reason !== tls.reason) this.o.logger?.error({ reason: tls.reason, error: tls.detail, server: this.url }, 'TLS connection to the usage-server refused');
+      this.status.tls = { ...tls, since: this.status.tls?.reason === tls.reason ? this.status.tls.since : new Date().toISOString() };
+    } else {
+      this.status.tls = null;
+      if (this.status.state === 'online' || this.status.lastError !== error) this.o.logger?.warn({ error }, 'usage-server request failed');
+    }
     this.status.state = state;
     this.status.lastError = error;
     this.status.lastErrorAt = new Date().toISOString();

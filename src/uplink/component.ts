@@ -4,8 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { enrollSecretOf } from '../config/load.js';
 import { PACKAGE_ROOT } from '../config/paths.js';
 import type { Component, DaemonContext } from '../daemon/component.js';
+import { encode } from '../protocol/integrity.js';
 import { UplinkClient } from './client.js';
 import { Uploader } from './uploader.js';
 
@@ -34,8 +36,12 @@ export function createUplinkComponent(ctx: DaemonContext): Component | undefined
   const log = ctx.logger.child({ component: 'uplink' });
   const client = new UplinkClient({
     url: urls,
-    enrollSecret: cfg.enrollSecret,
+    // Checked at `usage-agent run` (checkServerFiles); read here, never logged.
+    enrollSecret: enrollSecretOf(ctx.config, undefined),
     caFile: cfg.caFile,
+    pinSha256: cfg.pinSha256,
+    clientCertFile: cfg.clientCertFile,
+    clientKeyFile: cfg.clientKeyFile,
     proxy: cfg.proxy,
     requestTimeoutMs: cfg.requestTimeoutMs,
     dataDir: ctx.dataDir,
@@ -43,6 +49,13 @@ export function createUplinkComponent(ctx: DaemonContext): Component | undefined
     os: `${ctx.host.os} ${ctx.host.osRelease}`.slice(0, 128),
     agentVersion: agentVersion(),
     nextSeq: () => ctx.journal.ackedThroughSeq() + 1,
+    chainHead: () => encode(ctx.journal.ackedChain()),
+    onEnrolled: (recordKey) => {
+      if (!recordKey) return ctx.journal.setRecordKey(undefined);
+      const r = ctx.journal.rekey(recordKey);
+      // A record left unMACed failed its chain check here: the server will flag it.
+      (r.left > 0 ? log.warn.bind(log) : log.info.bind(log))(r, 'records waiting for upload MACed with the new record key');
+    },
     logger: log,
   });
   const uploader = new Uploader(ctx.journal, client, {

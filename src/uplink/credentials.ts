@@ -7,6 +7,8 @@ export interface Credentials {
   agentId: string;
   agentToken: string;
   enrolledAt: string;
+  /** Key of the records' MACs (base64url, protocol/integrity.ts); absent from servers without tamper evidence. */
+  recordKey?: string;
 }
 
 export const credentialsPath = (dataDir: string) => join(dataDir, 'credentials.json');
@@ -40,6 +42,16 @@ export function loadCredentials(dataDir: string, serverUrls: readonly string[]):
     // Credentials of another server are no use here (the agent was re-pointed): enroll again.
     if (!serverUrls.includes(c.serverUrl) || typeof c.agentToken !== 'string' || typeof c.agentId !== 'string') return undefined;
     return c;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The record key kept with the credentials, whichever server they are for (a re-pointed agent re-MACs with the next one). */
+export function loadRecordKey(dataDir: string): Buffer | undefined {
+  try {
+    const k = (JSON.parse(readFileSync(credentialsPath(dataDir), 'utf8')) as Credentials).recordKey;
+    return typeof k === 'string' && k.length > 0 ? Buffer.from(k, 'base64url') : undefined;
   } catch {
     return undefined;
   }

@@ -4,7 +4,8 @@
  * (refused, reset, timeout, truncated or malformed body, 5xx) into one result shape.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
+import { X509Certificate, createHash } from 'node:crypto';
+import { checkServerIdentity, createSecureContext, rootCertificates, type DetailedPeerCertificate, type PeerCertificate } from 'node:tls';
 import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
 
 /** CA bundles of the common Linux distributions (enterprise CAs are installed into these). */
@@ -17,8 +18,43 @@ const SYSTEM_CA_BUNDLES = [
 
 export interface HttpOptions {
   caFile?: string;
+  /** server.pinSha256: base64 SHA-256 SPKI pins, one of which the chain must hold. */
+  pinSha256?: readonly string[];
+  clientCertFile?: string;
+  clientKeyFile?: string;
   proxy?: string;
   requestTimeoutMs: number;
+}
+
+/** The chain's certificates from the leaf up (getPeerCertificate(true) links them through issuerCertificate). */
+function chainOf(cert: DetailedPeerCertificate): DetailedPeerCertificate[] {
+  const out: DetailedPeerCertificate[] = [];
+  for (let c: DetailedPeerCertificate | undefined = cert; c && c.raw && !out.includes(c); c = c.issuerCertificate) out.push(c);
+  return out;
+}
+
+/** base64 SHA-256 of a certificate's SubjectPublicKeyInfo (what `openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64` prints). */
+export function spkiSha256(certDer: Buffer): string {
+  const spki = new X509Certificate(certDer).publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(spki).digest('base64');
+}
+
+/**
+ * The host name check, then the pins: the chain (already verified against the trusted CAs) must
+ * hold a key from server.pinSha256. Runs once per full handshake.
+ */
+export function pinnedServerIdentity(pins: readonly string[]): (host: string, cert: PeerCertificate) => Error | undefined {
+  const wanted = new Set(pins);
+  return (host, cert) => {
+    const err = checkServerIdentity(host, cert);
+    if (err) return err;
+    const chain = chainOf(cert as DetailedPeerCertificate);
+    const seen = chain.map((c) => spkiSha256(c.raw));
+    if (seen.some((p) => wanted.has(p))) return undefined;
+    return Object.assign(new Error(`certificate pin mismatch: no key of the server's chain is in server.pinSha256 (the server's key is ${seen[0] ?? 'unknown'})`), {
+      code: 'ERR_TLS_PIN_MISMATCH',
+    });
+  };
 }
 
 /** Node's bundled roots, the system bundle if there is one, and the configured CA file. */
@@ -39,7 +75,18 @@ export function trustedCas(caFile?: string): string[] {
 }
 
 export function createDispatcher(o: HttpOptions): Dispatcher {
-  const tls = { ca: trustedCas(o.caFile) };
+  // One secure context for every connection: the CA bundle (hundreds of certificates) is parsed
+  // once, not at each reconnect.
+  const secureContext = createSecureContext({
+    ca: trustedCas(o.caFile),
+    minVersion: 'TLSv1.2',
+    ...(o.clientCertFile && o.clientKeyFile ? { cert: readFileSync(o.clientCertFile, 'utf8'), key: readFileSync(o.clientKeyFile, 'utf8') } : {}),
+  });
+  const tls = {
+    secureContext,
+    minVersion: 'TLSv1.2' as const,
+    ...(o.pinSha256 && o.pinSha256.length > 0 ? { checkServerIdentity: pinnedServerIdentity(o.pinSha256) } : {}),
+  };
   const timeouts = { headersTimeout: o.requestTimeoutMs, bodyTimeout: o.requestTimeoutMs, connectTimeout: o.requestTimeoutMs };
   if (o.proxy) return new ProxyAgent({ uri: o.proxy, requestTls: tls, proxyTls: tls, ...timeouts, keepAliveTimeout: 30_000 });
   return new Agent({ connect: { ...tls, timeout: o.requestTimeoutMs }, ...timeouts, keepAliveTimeout: 30_000, connections: 8 });

@@ -53,7 +53,10 @@ export class Uploader {
     private readonly journal: Journal,
     private readonly client: UplinkClient,
     private readonly o: UploaderOptions,
-  ) {}
+  ) {
+    // The journal writes the host into new records so their chain covers it (see Journal.recordHost).
+    journal.recordHost ??= o.hostname;
+  }
 
   start(): void {
     let lastSeen = this.journal.lastSeq();
@@ -163,13 +166,16 @@ export class Uploader {
 
   private async uploadBatch(): Promise<'idle' | 'more' | 'retry'> {
     const acked = Math.max(this.journal.ackedThroughSeq(), this.pendingAck ?? 0);
-    const batch = this.prebuilt?.afterSeq === acked ? this.prebuilt.batch : this.buildBatch(acked);
+    const fresh = this.prebuilt?.afterSeq === acked && this.prebuilt.epoch === this.journal.integrityEpoch;
+    const batch = fresh ? this.prebuilt!.batch : this.buildBatch(acked);
     this.prebuilt = undefined;
     if (!batch) {
       this.committedSinceUpload = 0;
       return 'idle';
     }
-    const pending = this.client.upload(batch.body);
+    // Built again if the journal re-MACs its records meanwhile (the client enrolls again on a 401).
+    const epoch = this.journal.integrityEpoch;
+    const pending = this.client.upload(() => (this.journal.integrityEpoch === epoch ? batch.body : (this.buildBatch(acked, batch.count) ?? batch).body));
     // While the server stores this batch: write the previous acknowledgement, then build the next
     // batch (used only if this one is fully acknowledged). The agent's work overlaps the server's
     // instead of adding to it; the journal's cursor still only moves in order.
@@ -177,7 +183,7 @@ export class Uploader {
     this.applyPendingAck();
     if (batch.count === this.o.batchSize) {
       const next = this.buildBatch(batch.lastSeq);
-      if (next) this.prebuilt = { afterSeq: batch.lastSeq, batch: next };
+      if (next) this.prebuilt = { afterSeq: batch.lastSeq, batch: next, epoch: this.journal.integrityEpoch };
     }
     const r = await pending;
     if (r.kind === 'acked') {
@@ -226,9 +232,9 @@ export class Uploader {
    * front, and `host` when the record has no top-level host of its own. A body over maxBodyBytes
    * is built again with proportionally fewer records (at least one).
    */
-  private buildBatch(acked: number): UploadBatch | undefined {
+  private buildBatch(acked: number, maxRecords = this.o.batchSize): UploadBatch | undefined {
     const max = this.o.maxBodyBytes ?? 4 * 1024 * 1024;
-    let limit = this.o.batchSize;
+    let limit = maxRecords;
     for (;;) {
       const row = this.stmtBatch().get({ after: acked, limit, host: this.o.hostname }) as { body: Buffer | null; n: number; lastSeq: number | null };
       if (row.n === 0 || row.body === null || row.lastSeq === null) return undefined;
@@ -241,7 +247,7 @@ export class Uploader {
     }
   }
 
-  private prebuilt: { afterSeq: number; batch: UploadBatch } | undefined;
+  private prebuilt: { afterSeq: number; batch: UploadBatch; epoch: number } | undefined;
   private batchStmt: { get(...params: unknown[]): unknown } | undefined;
   private stmtBatch() {
     this.batchStmt ??= this.journal.database.prepare(BATCH_SQL);
@@ -260,7 +266,8 @@ interface UploadBatch {
  * Each record is `{"seq":N,"type":...,"time":...` + (`"host":@host` if the stored fields have no
  * top-level host) + the stored fields without their opening brace. A body starting `{"host":`
  * has one (the common case, no JSON parsing); otherwise json_type() looks at the top level only,
- * so a nested "host" key or one inside a string value is not mistaken for it.
+ * so a nested "host" key or one inside a string value is not mistaken for it. The integrity
+ * columns (base64url, nothing to escape) follow as `chain`, `mac`, `chainThrough`.
  */
 export const BATCH_SQL = `
 SELECT CAST('{"records":[' || group_concat(
@@ -268,10 +275,13 @@ SELECT CAST('{"records":[' || group_concat(
          || CASE WHEN substr(body, 1, 8) = '{"host":' THEN ''
                  WHEN json_type(body, '$.host') IS NOT NULL THEN ''
                  ELSE ',"host":' || json_quote(@host) END
+         || CASE WHEN chain IS NULL THEN '' ELSE ',"chain":"' || chain || '"' END
+         || CASE WHEN mac IS NULL THEN '' ELSE ',"mac":"' || mac || '"' END
+         || CASE WHEN chain_through IS NULL THEN '' ELSE ',"chainThrough":"' || chain_through || '"' END
          || CASE WHEN length(body) > 2 THEN ',' || substr(body, 2) ELSE '}' END,
          ',' ORDER BY seq) || ']}' AS BLOB) AS body,
        count(*) AS n, max(seq) AS lastSeq
-  FROM (SELECT seq, type, time, body FROM records WHERE seq > @after ORDER BY seq LIMIT @limit)`;
+  FROM (SELECT seq, type, time, body, chain, mac, chain_through FROM records WHERE seq > @after ORDER BY seq LIMIT @limit)`;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

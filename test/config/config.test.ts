@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ConfigError, EX_CONFIG, loadConfig } from '../../src/config/load.js';
 import { runAgentCli, tempDir } from '../helpers/cli.js';
+import { makePki } from '../helpers/tls.js';
 
 test('defaults work with no file at all', () => {
   const config = loadConfig(undefined);
@@ -92,4 +93,49 @@ test('unreadable and missing files: exit 78 naming the file', (t) => {
   r = runAgentCli(['records', '--config', dir]);
   assert.equal(r.code, EX_CONFIG);
   assert.match(r.stderr, /cannot read file: EISDIR/);
+});
+
+test('server TLS keys: http:// off loopback is refused (key named) unless allowInsecureHttp; pins and the client cert/key pair are checked', (t) => {
+  const file = join(tempDir(t), 'agent.json');
+  const load = (server: Record<string, unknown>) => {
+    writeFileSync(file, JSON.stringify({ server }));
+    return loadConfig(file);
+  };
+  const refused = (server: Record<string, unknown>, keyPath: string, message: RegExp) =>
+    assert.throws(
+      () => load(server),
+      (err: unknown) => err instanceof ConfigError && err.keyPath === keyPath && message.test(err.message) && err.message.includes(file),
+      `${JSON.stringify(server)} is refused at ${keyPath}`,
+    );
+  refused({ url: 'http://usage.example.com' }, 'server.url', /plain http:\/\/ to usage\.example\.com .*server\.allowInsecureHttp/);
+  refused({ urls: ['https://a.example.com', 'http://10.0.0.5:8470'] }, 'server.urls[1]', /plain http:\/\/ to 10\.0\.0\.5/);
+  refused({ url: 'ftp://usage.example.com' }, 'server.url', /https:\/\//);
+  refused({ url: 'https://a.example.com', pinSha256: ['abc'] }, 'server.pinSha256[0]', /base64 SHA-256/);
+  refused({ url: 'https://a.example.com', clientCertFile: '/etc/ssl/agent.pem' }, 'server.clientKeyFile', /go together/);
+  for (const ok of ['http://127.0.0.1:8470', 'http://localhost:8470', 'http://[::1]:8470', 'https://usage.example.com']) assert.equal(load({ url: ok }).server.url, ok);
+  assert.equal(load({ url: 'http://usage.example.com', allowInsecureHttp: true }).server.allowInsecureHttp, true);
+  const pins = ['YLh1dUR9y6Kja30RrAn7JKnbQG/uEtLMkBgFF2Fuihg=', 'sRHdihwgkaib1P1gxX8HFszlD+7/gTfNvuAybgLPNis='];
+  assert.deepEqual(load({ url: 'https://a.example.com', pinSha256: pins }).server.pinSha256, pins);
+});
+
+test('usage-agent run: unreadable TLS files and a client key of another certificate exit 78 naming the key', (t) => {
+  const dir = tempDir(t);
+  const pki = makePki(t);
+  const ca = pki.ca('ca');
+  const a = pki.issue(ca, 'a', { client: true });
+  const b = pki.issue(ca, 'b', { client: true });
+  const cases: Array<[Record<string, unknown>, string, RegExp]> = [
+    [{ caFile: join(dir, 'nope.pem') }, 'server.caFile', /cannot read .*nope\.pem: ENOENT/],
+    [{ caFile: a.key }, 'server.caFile', /holds no PEM certificate/],
+    [{ clientCertFile: a.cert, clientKeyFile: join(dir, 'nokey.pem') }, 'server.clientKeyFile', /cannot read/],
+    [{ clientCertFile: a.cert, clientKeyFile: b.key }, 'server.clientKeyFile', /does not belong to the certificate/],
+  ];
+  for (const [i, [server, key, message]] of cases.entries()) {
+    const file = join(dir, `agent-${i}.json`);
+    writeFileSync(file, JSON.stringify({ server: { url: 'https://127.0.0.1:1', ...server } }));
+    const r = runAgentCli(['run', '--config', file, '--data-dir', join(dir, `data-${i}`)]);
+    assert.equal(r.code, EX_CONFIG, r.stderr);
+    assert.ok(r.stderr.includes(`config error in ${file} at "${key}"`), r.stderr);
+    assert.match(r.stderr, message);
+  }
 });

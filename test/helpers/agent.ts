@@ -24,6 +24,8 @@ export interface TestAgent {
   configPath: string;
   child: ChildProcess;
   stderr: () => string;
+  /** The daemon's log (JSON lines on stdout), all runs; empty unless started with `{ captureLog: true }`. */
+  stdout: () => string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   kill9(): Promise<void>;
   restart(): Promise<void>;
@@ -37,16 +39,19 @@ export interface TestAgent {
 export async function startAgent(
   t: { after(fn: () => void | Promise<void>): void },
   config: Record<string, unknown> = {},
+  opts: { captureLog?: boolean } = {},
 ): Promise<TestAgent> {
   const dataDir = mkdtempSync(join(tmpdir(), 'usage-agent-e2e-'));
   const configPath = join(dataDir, 'config.json');
   writeFileSync(configPath, JSON.stringify({ journal: { flushIntervalMs: 100 }, log: { level: 'warn' }, ...config }));
   let err = '';
+  let out = '';
   const launch = () => {
     const child = spawn(process.execPath, [AGENT_BIN, 'run', '--config', configPath, '--data-dir', dataDir], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', opts.captureLog ? 'pipe' : 'ignore', 'pipe'],
     });
     child.stderr!.on('data', (d) => (err += String(d)));
+    child.stdout?.on('data', (d) => (out += String(d)));
     return child;
   };
   const agent: TestAgent = {
@@ -54,6 +59,7 @@ export async function startAgent(
     configPath,
     child: launch(),
     stderr: () => err,
+    stdout: () => out,
     async stop(signal = 'SIGTERM') {
       const c = agent.child;
       if (c.exitCode !== null || c.signalCode !== null) return c.exitCode;

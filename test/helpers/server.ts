@@ -129,6 +129,11 @@ export interface StartOptions {
   db?: string;
   /** The store to use (default TEST_STORE). */
   store?: 'sqlite' | 'postgres';
+  /**
+   * The server serves HTTPS (config.tls set): the helper's own requests trust `ca` (PEM text) and
+   * present `cert`/`key` (PEM text) when given.
+   */
+  https?: { ca: string; cert?: string; key?: string };
 }
 
 export interface TestServer {
@@ -200,7 +205,9 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   let exited: Promise<number | null> = Promise.resolve(null);
   let out = '';
   let port = 0;
-  let dispatcher = new Agent({ connections: 512, pipelining: 1, keepAliveTimeout: 10_000 });
+  const scheme = opts.https ? 'https' : 'http';
+  const newDispatcher = () => new Agent({ connections: 512, pipelining: 1, keepAliveTimeout: 10_000, ...(opts.https ? { connect: { ...opts.https } } : {}) });
+  let dispatcher = newDispatcher();
 
   const launch = async (): Promise<void> => {
     const args = [...(opts.nodeArgs ?? []), SERVER_CLI, 'serve', '--config', configPath, '--port', String(port)];
@@ -251,7 +258,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
       body = JSON.stringify(o.body);
       headers['content-type'] ??= 'application/json';
     }
-    const r = await undiciRequest(`http://127.0.0.1:${port}${path}`, { method: method as 'GET', headers, body, dispatcher, signal: o.signal });
+    const r = await undiciRequest(`${scheme}://127.0.0.1:${port}${path}`, { method: method as 'GET', headers, body, dispatcher, signal: o.signal });
     const text = await r.body.text();
     let parsed: unknown = text;
     const ct = String(r.headers['content-type'] ?? '');
@@ -270,7 +277,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
 
   const srv: TestServer = {
     get url() {
-      return `http://127.0.0.1:${port}`;
+      return `${scheme}://127.0.0.1:${port}`;
     },
     get port() {
       return port;
@@ -315,7 +322,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
       c.kill(signal);
       const code = await exited;
       await dispatcher.destroy().catch(() => undefined);
-      dispatcher = new Agent({ connections: 512, pipelining: 1, keepAliveTimeout: 10_000 });
+      dispatcher = newDispatcher();
       return code;
     },
     async restart(o = {}) {

@@ -60,6 +60,11 @@ test('envelope: same verdict and field as the JSON schema (fastify ajv), field b
     host: [null, 'h', '', 5, true, 'h'.repeat(256), 'h'.repeat(257), emoji.repeat(256), emoji.repeat(257), {}],
     time: [T, '2024-05-01T08:00:00Z', 5, null, '', 'tuesday', 'x'.repeat(65), emoji.repeat(40)],
   };
+  // The integrity fields: base64url of 32 bytes (43 characters, the last one of the 16 a 32-byte value can end in).
+  const b64 = Buffer.alloc(32, 0xab).toString('base64url');
+  for (const name of ['chain', 'mac', 'chainThrough']) {
+    values[name] = [b64, 'A'.repeat(43), 'A'.repeat(42) + 'B', b64.slice(1), b64 + 'A', b64.slice(0, 42) + '=', b64.slice(0, 42) + '+', 5, null, {}, ''];
+  }
   const bodies: unknown[] = [null, [], 'a string', 42, true, {}, { records: {} }, { records: 'x' }, { records: null }, { records: [], more: 1 }, { more: 1 },
     { records: [], 5: 1 }, { records: [] }, { records: [null] }, { records: [[]] }, { records: ['x'] }, { records: [5] }, { records: [true] },
     { records: [rec({}), rec({}, ['seq'])] }, { records: [rec({}, ['seq', 'type', 'time'])] }, { records: [rec({ type: 5 }, ['seq', 'time'])] },

@@ -42,6 +42,7 @@ export const TEST_PACKAGES: Readonly<Record<string, string>> = {
   'libnss-extrausers': 'directory users that exist only in NSS (identity tests)',
   rpm: 'rpm + rpmbuild for the rpm source and the RPM package tests',
   'python3-pynput': "the pynput listener (ActivityWatch's input method) the activity benchmark measures side by side",
+  nginx: 'the reverse-proxy example (config/nginx-usage-server.conf) run in front of a real server (test/server/nginx.test.ts)',
 };
 
 /** The packages of `names` that dpkg does not list as installed. */

@@ -71,8 +71,9 @@ test('a full journal compacts, then drops, never touches license events or proce
   assert.equal(afterCompaction.reduce((s, r) => s + (r.cpuSeconds as number), 0), cpuTotal, 'CPU seconds survive compaction');
   assert.equal(afterCompaction.reduce((s, r) => s + ((r.compacted as number) ?? 1), 0), 400 * 20);
 
-  // Step 2: a bound only dropping can meet.
-  const r2 = enforceBound(journal, Math.floor(r1.usedBytesAfter * 0.3));
+  // Step 2: a bound only dropping can meet (compacting everything left takes it to about a quarter:
+  // each record's chain and MAC columns are part of what a summary saves).
+  const r2 = enforceBound(journal, Math.floor(r1.usedBytesAfter * 0.2));
   assert.ok(r2.droppedRecords > 0, JSON.stringify(r2));
   const drops = journal.read({ types: ['journal-drop'] });
   assert.ok(drops.length > 0);

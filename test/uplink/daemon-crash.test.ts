@@ -33,6 +33,9 @@ test('kill -9 of the usage-agent daemon during uploads, repeated: the server hol
   t.after(() => srv.cleanup());
   const agent = await startAgent(t, {
     processes: { enabled: false },
+    // A stress stream (tens of thousands of records) far above a real user's activity: the
+    // per-user session budget would make it wait, which is not what this test is about.
+    session: { limits: { recordsPerSecond: 100_000, recordsBurst: 1_000_000, bytesPerSecond: 1 << 30, bytesBurst: 1 << 30 } },
     server: { url: srv.url, enrollSecret: TEST_ENROLL_SECRET, uploadBatchSize: 200, uploadIntervalMs: 100, maxBackoffMs: 300, requestTimeoutMs: 3000 },
   });
   const queueDir = mkdtempSync(join(tmpdir(), 'uplink-daemon-crash-queue-'));

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { checkServerFiles } from '../../config/load.js';
 import { startDaemon } from '../../daemon/daemon.js';
 import { createLogger } from '../../log/logger.js';
 import { action, resolveConfig, withCommonOptions, type CommonOptions } from '../common.js';
@@ -9,6 +10,7 @@ export function registerRun(program: Command): void {
     .action(
       action(async (options: CommonOptions) => {
         const { config, dataDir } = resolveConfig(options);
+        checkServerFiles(config, options.config);
         const logger = createLogger(config.log.level);
         let daemon: Awaited<ReturnType<typeof startDaemon>>;
         try {

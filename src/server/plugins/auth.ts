@@ -10,6 +10,7 @@ import fp from 'fastify-plugin';
 import { problem, sendProblem } from '../problem.js';
 import type { Store } from '../storage/store.js';
 import type { AgentRow } from '../storage/types.js';
+import { verifiedClientCertSha256 } from '../tls.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -29,15 +30,29 @@ export function sha256(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
+/** `sha256:<hex>` from the config as it is (usage-server hash-token), a plain token hashed. */
+export function adminTokenHash(configured: string): Buffer {
+  return configured.startsWith('sha256:') ? Buffer.from(configured.slice('sha256:'.length), 'hex') : sha256(configured);
+}
+
 /** How often an agent's last_seen_at is written (per server), and how often the pending ones go out in one batch. */
 const TOUCH_EVERY_MS = 60_000;
 const TOUCH_FLUSH_MS = 5_000;
 
 type Hook = (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void;
 
-async function auth(app: FastifyInstance, opts: { store: Store; adminTokens: readonly string[] }): Promise<void> {
+export interface AuthOptions {
+  store: Store;
+  adminTokens: readonly string[];
+  /** tls.clientCaFile set: an agent enrolled with a client certificate must present that certificate. */
+  clientCerts?: boolean;
+  /** tls.requireClientCert: an agent enrolled without a client certificate is refused too. */
+  requireClientCert?: boolean;
+}
+
+async function auth(app: FastifyInstance, opts: AuthOptions): Promise<void> {
   const { store } = opts;
-  const adminTokens = opts.adminTokens.map(sha256);
+  const adminTokens = opts.adminTokens.map(adminTokenHash);
   const wwwAuth = { 'WWW-Authenticate': 'Bearer realm="usage-server"' };
   const bearer = /^Bearer[ ]+([A-Za-z0-9._~+/=-]{1,512})$/i;
   const lastTouch = new Map<string, number>();
@@ -60,7 +75,7 @@ async function auth(app: FastifyInstance, opts: { store: Store; adminTokens: rea
     await flushTouches();
   });
 
-  const refuse = (reply: FastifyReply, code: 'token-missing' | 'token-unknown' | 'token-revoked', detail: string) =>
+  const refuse = (reply: FastifyReply, code: 'token-missing' | 'token-unknown' | 'token-revoked' | 'client-cert-mismatch', detail: string) =>
     sendProblem(reply, problem(401, code, detail, { field: 'header:authorization', action: 'enroll' }), wwwAuth);
 
   // Callback style: no promise for fastify to settle per request on the hot path.
@@ -81,6 +96,19 @@ async function auth(app: FastifyInstance, opts: { store: Store; adminTokens: rea
         if (row.revoked_at) {
           refuse(reply, 'token-revoked', `This agent was revoked at ${row.revoked_at}; enroll again if it should report.`);
           return;
+        }
+        if (opts.clientCerts) {
+          const presented = verifiedClientCertSha256(req.raw.socket);
+          if (row.client_cert_sha256 ? row.client_cert_sha256 !== presented : opts.requireClientCert === true) {
+            refuse(
+              reply,
+              'client-cert-mismatch',
+              row.client_cert_sha256
+                ? 'This agent token is bound to the client certificate it enrolled with; present that certificate, or enroll again with the new one.'
+                : 'This agent enrolled without a client certificate, and the server requires one now; enroll again with it.',
+            );
+            return;
+          }
         }
         const now = Date.now();
         if ((lastTouch.get(row.id) ?? 0) + TOUCH_EVERY_MS < now) {

@@ -2,6 +2,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { EventCode } from '../../protocol/event-codes.js';
+import { RECORD_KEY_BYTES } from '../../protocol/integrity.js';
 import type { EnrollRequest, EnrollResponse } from '../../protocol/v1.js';
 import { enrollmentSecrets } from '../config.js';
 import type { RouteOptions } from '../context.js';
@@ -9,10 +10,13 @@ import { newId } from '../leases/seats.js';
 import { sha256 } from '../plugins/auth.js';
 import { problem, sendProblem } from '../problem.js';
 import { TokenBuckets } from '../ratelimit.js';
+import { verifiedClientCertSha256 } from '../tls.js';
 
 export default async function enrollRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
   const { cfg, store, metrics } = ctx;
   const secrets = enrollmentSecrets(cfg).map(sha256);
+  // The certificate an agent enrolls with is the one its token is good with (tls.ts).
+  const clientCerts = cfg.tls?.clientCaFile !== undefined;
   // Per client address, before the body is read: a secret-guessing loop or a runaway re-enroll loop gets 429.
   const rl = cfg.enrollment.rateLimit;
   const buckets = rl.enabled ? new TokenBuckets({ burst: rl.burst, perMinute: rl.perMinute }) : null;
@@ -40,16 +44,20 @@ export default async function enrollRoutes(app: FastifyInstance, { ctx }: RouteO
     const agentToken = 'uat_' + randomBytes(32).toString('base64url');
     const now = new Date();
     const acked = (req.body.nextSeq ?? 1) - 1;
+    // A new key for every identity: records MACed with an earlier one no longer verify.
+    const recordKey = randomBytes(RECORD_KEY_BYTES).toString('base64url');
     await store.transaction(async (tx) => {
       await tx.insertAgent({
         id: agentId, host: req.body.host, token_hash: sha256(agentToken).toString('hex'), agent_version: req.body.agentVersion ?? null, os: req.body.os ?? null,
         enrolled_at: now.toISOString(), last_seen_at: now.toISOString(), acked_seq: acked,
+        record_key: recordKey, chain_head: req.body.chainHead ?? null,
+        client_cert_sha256: clientCerts ? verifiedClientCertSha256(req.raw.socket) : null,
       });
       await tx.writeServerEvent({ time: now.getTime(), code: EventCode.issued, agentId, host: req.body.host, reason: 'enrolled' });
     });
     metrics.inc('usage_server_enrollments_total', { outcome: 'enrolled' });
     req.log.info({ agentId, host: req.body.host }, 'agent enrolled');
-    const body: EnrollResponse = { agentId, agentToken, ackedThroughSeq: acked };
+    const body: EnrollResponse = { agentId, agentToken, ackedThroughSeq: acked, recordKey };
     return reply.code(201).send(body);
   });
 }

@@ -24,6 +24,7 @@ const TABLES: ReadonlyArray<{ name: string; order: string; identity?: string }> 
   { name: 'activity_records', order: 'agent_id, seq' },
   { name: 'other_records', order: 'agent_id, seq' },
   { name: 'software_installed', order: 'host, source, name, architecture' },
+  { name: 'integrity_flags', order: 'id', identity: 'id' },
 ];
 /** Rows per INSERT: PostgreSQL takes at most 65,535 parameters per statement. */
 const MAX_PARAMS = 60_000;

@@ -6,7 +6,7 @@
 import type { ProductConfig } from '../config.js';
 import { ReportQueries } from './report-queries.js';
 import { greatest, type Sql } from './sql.js';
-import type { AgentRow, AllocationRow, LeaseRow, ProductRow, ServerEvent, TicketRow, TicketState } from './types.js';
+import type { AgentRow, AllocationRow, IntegritySummaryRow, LeaseRow, ProductRow, ServerEvent, TicketRow, TicketState } from './types.js';
 
 export class Queries {
   private readonly max: string;
@@ -35,10 +35,35 @@ export class Queries {
     return this.sql.get<AgentRow>(`SELECT * FROM agents WHERE id = ?${this.forUpdate}`, [id]);
   }
 
-  insertAgent(a: Omit<AgentRow, 'revoked_at'>): Promise<number> {
+  insertAgent(a: Omit<AgentRow, 'revoked_at' | 'client_cert_sha256'> & { client_cert_sha256?: string | null }): Promise<number> {
     return this.sql.run(
-      'INSERT INTO agents (id, host, token_hash, agent_version, os, enrolled_at, last_seen_at, acked_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      [a.id, a.host, a.token_hash, a.agent_version, a.os, a.enrolled_at, a.last_seen_at, a.acked_seq],
+      'INSERT INTO agents (id, host, token_hash, agent_version, os, enrolled_at, last_seen_at, acked_seq, record_key, chain_head, client_cert_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [a.id, a.host, a.token_hash, a.agent_version, a.os, a.enrolled_at, a.last_seen_at, a.acked_seq, a.record_key ?? null, a.chain_head ?? null, a.client_cert_sha256 ?? null],
+    );
+  }
+
+  setChainHead(id: string, head: string): Promise<number> {
+    return this.sql.run('UPDATE agents SET chain_head = ? WHERE id = ?', [head, id]);
+  }
+
+  insertIntegrityFlag(f: { agentId: string; kind: string; fromSeq: number; toSeq: number; records: number; firstTime: string | null; lastTime: string | null; detectedAt: string }): Promise<number> {
+    return this.sql.run(
+      'INSERT INTO integrity_flags (agent_id, kind, from_seq, to_seq, records, first_time, last_time, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [f.agentId, f.kind, f.fromSeq, f.toSeq, f.records, f.firstTime, f.lastTime, f.detectedAt],
+    );
+  }
+
+  /** The integrity flags of one agent, in seq order. */
+  integrityFlags(agentId: string): Promise<Array<{ kind: string; from_seq: number; to_seq: number; records: number; first_time: string | null; last_time: string | null; detected_at: string }>> {
+    return this.sql.all('SELECT kind, from_seq, to_seq, records, first_time, last_time, detected_at FROM integrity_flags WHERE agent_id = ? ORDER BY from_seq, id', [agentId]);
+  }
+
+  /** Integrity flags per agent and kind (agents with none are left out). */
+  integritySummary(): Promise<IntegritySummaryRow[]> {
+    return this.sql.all<IntegritySummaryRow>(
+      'SELECT f.agent_id, a.host, f.kind, count(*) AS flags, sum(f.records) AS records, min(f.from_seq) AS from_seq, max(f.to_seq) AS to_seq, ' +
+        'min(f.first_time) AS first_time, max(f.last_time) AS last_time, min(f.detected_at) AS first_detected_at, max(f.detected_at) AS last_detected_at ' +
+        'FROM integrity_flags f LEFT JOIN agents a ON a.id = f.agent_id GROUP BY f.agent_id, a.host, f.kind ORDER BY f.agent_id, f.kind',
     );
   }
 
@@ -302,8 +327,8 @@ export class Queries {
   writeServerEvent(e: ServerEvent): Promise<number> {
     return this.sql.run(
       'INSERT INTO usage_events (origin, agent_id, seq, time, code, product, "user", host, pid, process_start, lease_id, reason, offline, extra) ' +
-        "VALUES ('server', ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
-      [e.agentId ?? null, new Date(e.time).toISOString(), e.code, e.product ?? null, e.user ?? null, e.host ?? null, e.pid ?? null, e.processStart ?? null, e.leaseId ?? null, e.reason ?? null],
+        "VALUES ('server', ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+      [e.agentId ?? null, new Date(e.time).toISOString(), e.code, e.product ?? null, e.user ?? null, e.host ?? null, e.pid ?? null, e.processStart ?? null, e.leaseId ?? null, e.reason ?? null, e.extra ?? null],
     );
   }
 

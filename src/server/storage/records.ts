@@ -3,6 +3,7 @@
  * its columns in order (with their PostgreSQL types, for UNNEST), and the values of a batch laid
  * out row after row in one flat array.
  */
+import { INTEGRITY_FIELDS } from '../../protocol/integrity.js';
 import { RECORD_TYPE_FIELDS, type UploadRecord } from '../../protocol/v1.js';
 
 type Col = readonly [name: string, pgType: 'text' | 'bigint' | 'double precision' | 'integer'];
@@ -53,7 +54,7 @@ const v = (x: unknown): string | number | null => (x === undefined || x === null
 
 /** Keys of a known type that have their own columns (everything else goes into `extra`). */
 const MAPPED: ReadonlyMap<string, ReadonlySet<string>> = new Map(
-  Object.entries(RECORD_TYPE_FIELDS).map(([type, fields]) => [type, new Set(['seq', 'type', 'time', 'host', ...Object.keys(fields)])]),
+  Object.entries(RECORD_TYPE_FIELDS).map(([type, fields]) => [type, new Set(['seq', 'type', 'time', 'host', ...INTEGRITY_FIELDS, ...Object.keys(fields)])]),
 );
 
 /** JSON of the fields without a column (built with own properties only: a "__proto__" key stays data). */
@@ -62,6 +63,12 @@ function extra(r: UploadRecord): string {
   const rest: Array<[string, unknown]> = [];
   for (const k of Object.keys(r)) if (!mapped.has(k)) rest.push([k, r[k]]);
   return JSON.stringify(Object.fromEntries(rest));
+}
+
+/** The record without its integrity fields (they are verified at ingest, not stored as data). */
+function withoutIntegrity(r: UploadRecord): Record<string, unknown> {
+  const { chain: _c, mac: _m, chainThrough: _t, ...rest } = r;
+  return rest;
 }
 
 export interface TableValues {
@@ -122,7 +129,7 @@ export function batchRows(agentId: string, records: readonly UploadRecord[], ind
       }
       default: {
         const t = tables.other;
-        t.values.push(agentId, r.seq, r.type, time, host, JSON.stringify(r));
+        t.values.push(agentId, r.seq, r.type, time, host, JSON.stringify(r.chain === undefined && r.mac === undefined && r.chainThrough === undefined ? r : withoutIntegrity(r)));
         t.rows++;
       }
     }

@@ -25,6 +25,12 @@ export interface AgentRow {
   last_seen_at: string | null;
   revoked_at: string | null;
   acked_seq: number;
+  /** Key of the records' MACs (base64url; never logged or listed). Null for agents enrolled without one. */
+  record_key?: string | null;
+  /** Verified chain value at acked_seq (base64url); null: the agent does not chain its records. */
+  chain_head?: string | null;
+  /** SHA-256 (hex) of the client certificate the agent enrolled with; null: enrolled without one. */
+  client_cert_sha256: string | null;
 }
 
 export interface LeaseRow {
@@ -91,6 +97,23 @@ export interface ServerEvent {
   processStart?: string | null;
   leaseId?: string | null;
   reason?: string | null;
+  /** JSON of further details (the `extra` column). */
+  extra?: string | null;
+}
+
+/** Integrity flags of one agent and kind (server/integrity.ts), for the console. */
+export interface IntegritySummaryRow {
+  agent_id: string;
+  host: string | null;
+  kind: string;
+  flags: number;
+  records: number;
+  from_seq: number;
+  to_seq: number;
+  first_time: string | null;
+  last_time: string | null;
+  first_detected_at: string;
+  last_detected_at: string;
 }
 
 /** One renewal to write: extend a live lease of this agent to at least `expiresAt`. */

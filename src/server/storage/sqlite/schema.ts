@@ -102,8 +102,26 @@ CREATE INDEX IF NOT EXISTS process_records_package ON process_records (package, 
 ${SOFTWARE_INSTALLED}
 `;
 
+/**
+ * Tamper evidence (server/integrity.ts): each agent's record key and verified chain head, and the
+ * integrity flags of its records (seq ranges; the records themselves are stored as usual).
+ */
+const V_INTEGRITY = `
+ALTER TABLE agents ADD COLUMN record_key TEXT;
+ALTER TABLE agents ADD COLUMN chain_head TEXT;
+CREATE TABLE IF NOT EXISTS integrity_flags (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, agent_id TEXT NOT NULL, kind TEXT NOT NULL,
+  from_seq INTEGER NOT NULL, to_seq INTEGER NOT NULL, records INTEGER NOT NULL,
+  first_time TEXT, last_time TEXT, detected_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS integrity_flags_agent ON integrity_flags (agent_id, from_seq);
+`;
+
+/** The client certificate an agent enrolled with (tls.clientCaFile): its token is good only with that certificate. */
+const V_CLIENT_CERT = `ALTER TABLE agents ADD COLUMN client_cert_sha256 TEXT;`;
+
 /** Migration N brings the schema from version N-1 to N. */
-const MIGRATIONS: readonly string[] = [V1, V2, V3, V4];
+const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V_INTEGRITY, V_CLIENT_CERT];
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
 export function migrateSqlite(db: Database.Database): void {
