@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { leaseRequest, startServer, type TestServer } from '../helpers/server.js';
 import { ADMIN_TOKEN, consoleConfig, form, FORM, hiddenCsrf, setCookies, signIn, VIEWER_TOKEN } from '../helpers/console.js';
 import { PAGES } from '../../src/server/console/pages.js';
+import { makePki } from '../helpers/tls.js';
 
 let srv: TestServer;
 before(async () => {
@@ -115,6 +116,22 @@ test('behind a trusted TLS proxy the cookies are Secure', async (t) => {
   });
   assert.equal(r.status, 303, r.text);
   assert.match(setCookies(r).get('usage_console')!.attrs, /Secure/);
+});
+
+test('over the server\'s own TLS (certificates made by openssl) the session cookie is Secure', async (t) => {
+  const pki = makePki(t);
+  const ca = pki.ca('console-ca');
+  const cert = pki.issue(ca, 'localhost', { ips: ['127.0.0.1'], dns: ['localhost'] });
+  const tls = await startServer({ config: { ...consoleConfig(), tls: { certFile: cert.cert, keyFile: cert.key } }, https: { ca: ca.pem } });
+  t.after(() => tls.cleanup());
+  assert.match(tls.url, /^https:/);
+  const page = await tls.request('GET', '/sign-in');
+  assert.match(setCookies(page).get('usage_console_signin')!.attrs, /Secure/);
+  const c = await signIn(tls, VIEWER_TOKEN);
+  const r = await tls.request('POST', '/sign-in', { raw: form({ _csrf: hiddenCsrf(page.text), token: ADMIN_TOKEN }), headers: { ...FORM, cookie: `usage_console_signin=${setCookies(page).get('usage_console_signin')!.value}` } });
+  assert.equal(r.status, 303);
+  assert.match(setCookies(r).get('usage_console')!.attrs, /HttpOnly; SameSite=Strict; Secure/);
+  assert.equal((await c.get('/agents')).status, 200);
 });
 
 test('actions need the CSRF token, a same-origin post and the admin role; the viewer is refused and nothing changes', async () => {
