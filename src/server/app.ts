@@ -1,7 +1,7 @@
 /**
  * The usage-server HTTP application: `createServer` opens the store, builds the services and
- * registers the plugins (errors, authentication) and the route plugins of protocol v1. The CLI
- * listens.
+ * registers the plugins (errors, authentication), the route plugins of protocol v1 and the web
+ * console. The CLI listens.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions, type RawServerDefault } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -9,6 +9,7 @@ import type { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { V1_SCHEMAS } from '../protocol/v1.js';
 import type { ServerConfig } from './config.js';
+import consolePlugin from './console/index.js';
 import type { ServerContext } from './context.js';
 import { guardedJsonParser } from './json-body.js';
 import { upsertProducts } from './leases/admin.js';
@@ -37,8 +38,10 @@ export interface ServerHandle {
   leases: LeaseService;
   metrics: Metrics;
   config: ServerConfig;
-  /** Every route registered (method + fastify URL), in registration order; HEAD routes fastify adds for GET are left out. */
+  /** The HTTP API's routes (method + fastify URL, documented in OpenAPI), in registration order; HEAD routes fastify adds for GET are left out. */
   routes: Array<{ method: string; url: string }>;
+  /** The web console's routes (config.auth 'console': pages for people, not part of the API). */
+  consoleRoutes: Array<{ method: string; url: string }>;
   /** Serve new TLS handshakes with this certificate and key (SIGHUP); throws for a plain-HTTP server. */
   reloadTls(material: TlsMaterial): void;
   /** Close HTTP, answer pending long-polls, stop the sweep, close the database. */
@@ -94,8 +97,10 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store, opts: Crea
   // bodies that cannot carry poison (json-body.ts).
   app.addContentTypeParser('application/json', { parseAs: 'string' }, guardedJsonParser(app.getDefaultJsonParser('error', 'error')));
   const routes: Array<{ method: string; url: string }> = [];
+  const consoleRoutes: Array<{ method: string; url: string }> = [];
   app.addHook('onRoute', (r) => {
-    for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
+    const list = r.config?.auth === 'console' ? consoleRoutes : routes;
+    for (const method of [r.method].flat()) if (method !== 'HEAD') list.push({ method, url: r.url });
   });
   for (const s of V1_SCHEMAS) app.addSchema(s);
   const hstsMaxAge = cfg.tls?.hstsMaxAgeSeconds ?? 0;
@@ -125,6 +130,8 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store, opts: Crea
   for (const routesPlugin of [enrollRoutes, policyRoutes, leaseRoutes, queueRoutes, eventRoutes, systemRoutes, reportRoutes, softwareRoutes]) {
     await app.register(routesPlugin, { ctx });
   }
+  // The web console at / (its own session auth, CSRF and security headers; see console/index.ts).
+  await app.register(consolePlugin, { ctx });
 
   // Upkeep at start and hourly: partitions ahead, retention.
   const maintain = async () => {
@@ -158,5 +165,5 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store, opts: Crea
     // New handshakes get the new certificate; established connections keep theirs.
     (app.server as unknown as TlsServer).setSecureContext(material.options);
   };
-  return { app, store, leases, metrics, config: cfg, routes, reloadTls, close: () => app.close() };
+  return { app, store, leases, metrics, config: cfg, routes, consoleRoutes, reloadTls, close: () => app.close() };
 }

@@ -12,6 +12,9 @@ import { isTimeZone } from './reports/calendar.js';
 import { SCHEDULE_PERIODS, TABLE_REPORTS, type TableReport } from './reports/tables.js';
 
 export const EX_CONFIG = 78;
+/** Console roles: `viewer` reads, `admin` may also act (revoke, change seats). */
+export const CONSOLE_ROLES = ['viewer', 'admin'] as const;
+export type ConsoleRole = (typeof CONSOLE_ROLES)[number];
 export const DEFAULT_PORT = 8470;
 export const DEFAULT_LEASE_TTL_SECONDS = 900;
 /** Enough for a lab re-imaged at once behind one NAT address; a secret-guessing loop gets one try a second. */
@@ -231,6 +234,32 @@ export const ServerConfigSchema = z
         checkIntervalSeconds: z.number().positive().default(60),
       })
       .default({ adminTokens: [], schedules: [], alerts: [], checkIntervalSeconds: 60 }),
+    console: z
+      .strictObject({
+        /**
+         * Who may sign in to the web console: each token has a role, `viewer` (reads every page and
+         * download) or `admin` (may also revoke and change seats). reports.adminTokens sign in as admin too.
+         */
+        tokens: z
+          .array(
+            z.strictObject({
+              token: z.string().min(16, 'a console token must be at least 16 characters'),
+              role: z.enum(CONSOLE_ROLES),
+              /** Shown in the console and in the log of admin actions (never the token). */
+              name: z.string().min(1).max(64).optional(),
+            }),
+          )
+          .default([]),
+        /** A session unused this long ends (sign in again). */
+        sessionIdleSeconds: z.number().positive().default(3600),
+        /** A session ends this long after sign-in, used or not. */
+        sessionMaxSeconds: z.number().positive().default(43_200),
+        /** An agent seen within this long counts as online. */
+        onlineSeconds: z.number().positive().default(900),
+        /** An agent whose newest acknowledged record is older than its last contact by more than this is flagged as behind on uploads. */
+        uploadLagSeconds: z.number().positive().default(3600),
+      })
+      .default({ tokens: [], sessionIdleSeconds: 3600, sessionMaxSeconds: 43_200, onlineSeconds: 900, uploadLagSeconds: 3600 }),
     metrics: z.strictObject({ enabled: z.boolean().default(true) }).default({ enabled: true }),
     /**
      * Days to keep uploaded records, per record type (process, process-interval, break, work,
@@ -254,6 +283,12 @@ export const ServerConfigSchema = z
     cfg.products.forEach((p, i) => {
       if (seen.has(p.id)) ctx.addIssue({ code: 'custom', path: ['products', i, 'id'], message: `duplicate product id "${p.id}"` });
       seen.add(p.id);
+    });
+    const tokens = new Set(cfg.reports.adminTokens);
+    cfg.console.tokens.forEach((t, i) => {
+      // One token, one role: a token listed twice would sign in with whichever came first.
+      if (tokens.has(t.token)) ctx.addIssue({ code: 'custom', path: ['console', 'tokens', i, 'token'], message: 'this token is already listed (here or in reports.adminTokens)' });
+      tokens.add(t.token);
     });
   });
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;

@@ -76,6 +76,9 @@ test('every route the server registers is documented, and nothing else', async (
   const doc = buildOpenApi(SERVER_VERSION) as { paths: Record<string, Record<string, unknown>> };
   const documented = Object.entries(doc.paths).flatMap(([p, item]) => Object.keys(item).map((m) => `${m} ${p}`)).sort();
   assert.deepEqual(registered, documented);
+  // The web console's pages are registered too, outside the API: none under /v1, none in the document.
+  assert.ok(handle.consoleRoutes.length > 0);
+  for (const r of handle.consoleRoutes) assert.ok(!r.url.startsWith('/v1/') && !(r.url in doc.paths), `console route ${r.method} ${r.url}`);
 });
 
 let srv: Awaited<ReturnType<typeof startServer>> | undefined;

@@ -1,7 +1,7 @@
 /**
  * Authentication, declared by every route in `config.auth`: `agent` (the bearer token from
  * enrollment; the server keeps only its SHA-256 and compares in constant time), `admin` (a token
- * from reports.adminTokens) or `none`. A route that declares nothing fails at start, so no route is
+ * from reports.adminTokens), `console` (the web console's session, checked by the console plugin) or `none`. A route that declares nothing fails at start, so no route is
  * ever open by accident. The check runs first among the route's preHandlers.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -19,9 +19,10 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /**
      * `agent-renewal`: as `agent`, but a token verified before may come from memory; only for a
-     * handler whose own statement refuses a revoked agent (lease renewals).
+     * handler whose own statement refuses a revoked agent (lease renewals). `console`: a web console
+     * page, checked by the console's own session hook (src/server/console/session-hook.ts).
      */
-    auth?: 'agent' | 'agent-renewal' | 'admin' | 'none';
+    auth?: 'agent' | 'agent-renewal' | 'admin' | 'console' | 'none';
   }
 }
 

@@ -1,0 +1,251 @@
+/**
+ * Loaders of the license-usage pages (product usage over time, denials and queue waits, users),
+ * from the report functions of src/server/reports.ts (usage log and summaries). One loader per
+ * page, so the report engine's analytics can replace what is computed here.
+ */
+import { isAllocatingType } from '../leases/logic.js';
+import { usageReport, type UsageLogRow, type UsageReport } from '../reports/index.js';
+import type { ProductRow } from '../storage/types.js';
+import { barChart, stepChart, type Chart, type StepSeries } from './charts.js';
+import { rangeEnd, rangeStart, type Filters } from './filters.js';
+import type { LoadContext, PageData } from './model.js';
+import { col, type Row, type Table } from './table.js';
+
+/** Products a page draws a chart each for, at most. */
+const MAX_CHARTS = 12;
+
+async function report(ctx: LoadContext, periods: Array<'day'>): Promise<{ r: UsageReport; log: UsageLogRow[]; products: ProductRow[] }> {
+  const f = ctx.filters;
+  const r = await usageReport(ctx.q, { from: f.from, to: f.to, product: f.product, periods, now: ctx.now });
+  return { r, log: r.log.filter((row) => matchesPerson(row, f)), products: await ctx.q.products() };
+}
+
+const matchesPerson = (row: { user: string; host: string }, f: Filters) => (!f.user || row.user === f.user) && (!f.host || row.host === f.host);
+const ms = (iso: string) => Date.parse(iso);
+
+/**
+ * Concurrent seats over time from usage-log rows: `used` counts seats (distinct workstation and
+ * user holding a lease; allocations for leased and node-locked products), `desired` adds waiting
+ * queue entries and, at the instant of a denial, one per denial. Rows of one checkout split at
+ * midnight join up, and a lease ending as another begins is a hand-over, not two seats.
+ */
+export function concurrency(rows: readonly UsageLogRow[], allocating: boolean): { used: Array<[number, number]>; desired: Array<[number, number]> } {
+  type Delta = { t: number; seat?: string; queue?: number; deny?: number; d: number };
+  const deltas: Delta[] = [];
+  for (const r of rows) {
+    if (r.kind === 'deny') deltas.push({ t: ms(r.start), deny: 1, d: 0 });
+    else if (r.kind === 'queue') deltas.push({ t: ms(r.start), queue: 1, d: 1 }, { t: ms(r.end), queue: 1, d: -1 });
+    else if ((r.kind === 'allocation') === allocating) {
+      const seat = `${r.host}\u0000${r.user}`;
+      deltas.push({ t: ms(r.start), seat, d: 1 }, { t: ms(r.end), seat, d: -1 });
+    }
+  }
+  deltas.sort((a, b) => a.t - b.t);
+  const held = new Map<string, number>();
+  let queued = 0;
+  const used: Array<[number, number]> = [];
+  const desired: Array<[number, number]> = [];
+  for (let i = 0; i < deltas.length; ) {
+    const t = deltas[i].t;
+    let denials = 0;
+    for (; i < deltas.length && deltas[i].t === t; i++) {
+      const x = deltas[i];
+      if (x.seat !== undefined) {
+        const n = (held.get(x.seat) ?? 0) + x.d;
+        if (n === 0) held.delete(x.seat);
+        else held.set(x.seat, n);
+      } else if (x.queue) queued += x.d;
+      else if (x.deny) denials++;
+    }
+    const u = held.size;
+    if (used.length === 0 || used[used.length - 1][1] !== u) used.push([t, u]);
+    if (denials > 0) desired.push([t, u + queued + denials]);
+    if (denials > 0 || desired.length === 0 || desired[desired.length - 1][1] !== u + queued) desired.push([t, u + queued]);
+  }
+  return { used, desired };
+}
+
+export async function loadUsage(ctx: LoadContext): Promise<PageData> {
+  const { r, log, products } = await report(ctx, ['day']);
+  const f = ctx.filters;
+  const charts: Chart[] = [];
+  const from = rangeStart(f);
+  const to = Math.min(rangeEnd(f), ctx.now);
+  const used = new Set(log.map((x) => x.product));
+  const shown = products.filter((p) => used.has(p.id) && (!f.product || p.id === f.product));
+  if (ctx.charts) {
+    for (const p of shown.slice(0, MAX_CHARTS)) {
+      const c = concurrency(log.filter((x) => x.product === p.id), isAllocatingType(p.license_type));
+      const withStart = (pts: Array<[number, number]>) => [[from, 0] as [number, number], ...pts, [to, pts.length ? pts[pts.length - 1][1] : 0] as [number, number]];
+      const series = [
+        { name: 'used', points: withStart(c.used), peak: true },
+        { name: 'desired', points: withStart(c.desired), peak: true },
+      ] as StepSeries[];
+      if (p.seats !== null) series.push({ name: `seats (${p.seats} now)`, points: [[from, p.seats], [to, p.seats]], dashed: true });
+      charts.push(await stepChart(`${p.name} (${p.id}): concurrent seats`, series, { from, to }, f.tz));
+    }
+  }
+  const daily: Table = {
+    id: 'daily',
+    title: 'Daily summary per product (UTC days)',
+    note: 'Per product, from the report summaries: the user and host filters do not apply to this table.',
+    columns: [
+      col('day', 'day'), col('product', 'product'), col('checkouts', 'checkouts', 'int'), col('users', 'users', 'int'), col('denials', 'denials', 'int'),
+      col('queued', 'queued', 'int'), col('maxUsed', 'peak used', 'int'), col('maxDesired', 'peak desired', 'int'), col('usedHours', 'license-hours used', 'hours'),
+      col('desiredHours', 'license-hours desired', 'hours'), col('averageUsed', 'average used', 'number'),
+    ],
+    rows: r.summaries.map((s) => ({
+      day: s.key, product: s.product, checkouts: s.checkouts, users: s.users, denials: s.denials, queued: s.queued, maxUsed: s.maxUsed,
+      maxDesired: s.maxDesired, usedHours: s.totalUsed, desiredHours: s.totalDesired, averageUsed: s.averageUsed,
+    })),
+  };
+  const usageLog: Table = {
+    id: 'log',
+    title: 'Usage log (one row per checkout, wait or denial per UTC day)',
+    columns: [
+      col('start', 'start', 'time'), col('end', 'end', 'time'), col('kind', 'kind'), col('product', 'product'), col('user', 'user'), col('host', 'host'),
+      col('pid', 'pid', 'int'), col('seconds', 'duration', 'seconds'), col('reason', 'reason'), col('open', 'still open'),
+    ],
+    rows: log.map((x) => ({ start: x.start, end: x.end, kind: x.kind, product: x.product, user: x.user, host: x.host, pid: x.pid, seconds: x.seconds, reason: x.reason, open: x.open ? 'yes' : '' })),
+  };
+  const notes = ['Charts: used = seats held; desired = used + queued + denied (a denial counts at its instant); pins mark the peaks. The seat line is the seat count now (its history is not recorded).'];
+  if (shown.length > MAX_CHARTS) notes.push(`Charts for the first ${MAX_CHARTS} of ${shown.length} products; choose a product to see another.`);
+  return { charts, tables: [daily, usageLog], notes };
+}
+
+/** One entry per wait: the day-split rows of one wait joined (same product, user, host, pid and start). */
+function waits(log: readonly UsageLogRow[]): Array<{ start: string; end: string; product: string; user: string; host: string; pid: number | null; seconds: number; reason: string | null; open: boolean }> {
+  const byKey = new Map<string, { start: string; end: string; product: string; user: string; host: string; pid: number | null; seconds: number; reason: string | null; open: boolean }>();
+  for (const x of log) {
+    if (x.kind !== 'queue') continue;
+    const k = [x.product, x.user, x.host, x.pid, x.checkout ?? 'before'].join('\u0000');
+    const w = byKey.get(k);
+    if (w) {
+      w.end = x.end;
+      w.seconds += x.seconds;
+      w.reason = x.reason;
+      w.open = x.open;
+    } else byKey.set(k, { start: x.start, end: x.end, product: x.product, user: x.user, host: x.host, pid: x.pid, seconds: x.seconds, reason: x.reason, open: x.open });
+  }
+  return [...byKey.values()];
+}
+
+export async function loadDenials(ctx: LoadContext): Promise<PageData> {
+  const { log } = await report(ctx, []);
+  const denials = log.filter((x) => x.kind === 'deny');
+  const ws = waits(log);
+  const byProduct = new Map<string, { denials: number; waits: number; waitSeconds: number; maxWait: number }>();
+  const entry = (p: string) => byProduct.get(p) ?? byProduct.set(p, { denials: 0, waits: 0, waitSeconds: 0, maxWait: 0 }).get(p)!;
+  for (const d of denials) entry(d.product).denials++;
+  for (const w of ws) {
+    const e = entry(w.product);
+    e.waits++;
+    e.waitSeconds += w.seconds;
+    e.maxWait = Math.max(e.maxWait, w.seconds);
+  }
+  const byUser = new Map<string, { user: string; product: string; denials: number; waits: number; waitSeconds: number }>();
+  const userEntry = (u: string, p: string) => {
+    const k = `${u}\u0000${p}`;
+    return byUser.get(k) ?? byUser.set(k, { user: u, product: p, denials: 0, waits: 0, waitSeconds: 0 }).get(k)!;
+  };
+  for (const d of denials) userEntry(d.user, d.product).denials++;
+  for (const w of ws) {
+    const e = userEntry(w.user, w.product);
+    e.waits++;
+    e.waitSeconds += w.seconds;
+  }
+  const charts: Chart[] = [];
+  if (ctx.charts && (denials.length > 0 || ws.length > 0)) {
+    const days = [...new Set([...denials.map((d) => d.date), ...ws.map((w) => w.start.slice(0, 10))])].sort();
+    const products = [...byProduct.keys()].sort();
+    charts.push(
+      await barChart('Denials per UTC day', days, products.map((p) => ({ name: p, values: days.map((day) => denials.filter((d) => d.product === p && d.date === day).length) })), { stack: true, unit: 'denials', counts: true }),
+    );
+  }
+  const products: Table = {
+    id: 'by-product',
+    title: 'By product',
+    columns: [col('product', 'product'), col('denials', 'denials', 'int'), col('waits', 'queue waits', 'int'), col('averageWait', 'average wait', 'seconds'), col('maxWait', 'longest wait', 'seconds')],
+    rows: [...byProduct.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([product, e]) => ({
+      product, denials: e.denials, waits: e.waits, averageWait: e.waits ? e.waitSeconds / e.waits : null, maxWait: e.waits ? e.maxWait : null,
+    })),
+  };
+  const users: Table = {
+    id: 'by-user',
+    title: 'By user and product',
+    columns: [col('user', 'user'), col('product', 'product'), col('denials', 'denials', 'int'), col('waits', 'queue waits', 'int'), col('waitSeconds', 'time waited', 'seconds')],
+    rows: [...byUser.values()].sort((a, b) => b.denials - a.denials || b.waitSeconds - a.waitSeconds || a.user.localeCompare(b.user)).map((e) => ({ ...e })),
+  };
+  const denialRows: Table = {
+    id: 'denials',
+    title: 'Denials',
+    columns: [col('time', 'time', 'time'), col('product', 'product'), col('user', 'user'), col('host', 'host'), col('pid', 'pid', 'int'), col('reason', 'reason')],
+    rows: denials.map((d) => ({ time: d.start, product: d.product, user: d.user, host: d.host, pid: d.pid, reason: d.reason })),
+  };
+  const waitRows: Table = {
+    id: 'waits',
+    title: 'Queue waits',
+    columns: [
+      col('start', 'queued at', 'time'), col('end', 'left queue', 'time'), col('product', 'product'), col('user', 'user'), col('host', 'host'),
+      col('seconds', 'waited', 'seconds'), col('outcome', 'outcome'),
+    ],
+    rows: ws.map((w) => ({ start: w.start, end: w.end, product: w.product, user: w.user, host: w.host, seconds: w.seconds, outcome: w.open ? 'still waiting' : w.reason })),
+  };
+  return { charts, tables: [products, users, denialRows, waitRows] };
+}
+
+export async function loadUsers(ctx: LoadContext): Promise<PageData> {
+  const { log } = await report(ctx, []);
+  const held = log.filter((x) => x.kind === 'lease' || x.kind === 'allocation');
+  const users = new Map<string, { hours: number; checkouts: Set<string>; products: Set<string>; lastUsed: string }>();
+  const checkouts = new Map<string, { product: string; user: string; host: string; kind: string; start: string; end: string; seconds: number; open: boolean }>();
+  const last = new Map<string, { user: string; product: string; lastUsed: string; hours: number }>();
+  for (const x of held) {
+    const ck = x.leaseId ?? [x.kind, x.product, x.user, x.host, x.checkout ?? 'before'].join('\u0000');
+    const u = users.get(x.user) ?? users.set(x.user, { hours: 0, checkouts: new Set(), products: new Set(), lastUsed: x.end }).get(x.user)!;
+    u.hours += x.seconds / 3600;
+    u.checkouts.add(ck);
+    u.products.add(x.product);
+    if (x.end > u.lastUsed) u.lastUsed = x.end;
+    const c = checkouts.get(ck);
+    if (c) {
+      c.end = x.end;
+      c.seconds += x.seconds;
+      c.open = x.open;
+    } else checkouts.set(ck, { product: x.product, user: x.user, host: x.host, kind: x.kind, start: x.start, end: x.end, seconds: x.seconds, open: x.open });
+    const lk = `${x.user}\u0000${x.product}`;
+    const l = last.get(lk) ?? last.set(lk, { user: x.user, product: x.product, lastUsed: x.end, hours: 0 }).get(lk)!;
+    l.hours += x.seconds / 3600;
+    if (x.end > l.lastUsed) l.lastUsed = x.end;
+  }
+  const end = Math.min(rangeEnd(ctx.filters), ctx.now);
+  const top: Table = {
+    id: 'top-users',
+    title: 'Top users by license-hours',
+    columns: [col('user', 'user'), col('hours', 'license-hours', 'hours'), col('checkouts', 'checkouts', 'int'), col('products', 'products'), col('lastUsed', 'last used', 'time')],
+    rows: [...users.entries()]
+      .sort(([a, x], [b, y]) => y.hours - x.hours || a.localeCompare(b))
+      .map(([user, u]) => ({ user, hours: u.hours, checkouts: u.checkouts.size, products: [...u.products].sort().join(' '), lastUsed: u.lastUsed })),
+  };
+  const longest: Table = {
+    id: 'longest-checkouts',
+    title: 'Longest checkouts (within the range)',
+    columns: [col('product', 'product'), col('user', 'user'), col('host', 'host'), col('kind', 'kind'), col('start', 'from', 'time'), col('end', 'to', 'time'), col('seconds', 'held', 'seconds'), col('open', 'still open')],
+    rows: [...checkouts.values()].sort((a, b) => b.seconds - a.seconds || a.start.localeCompare(b.start)).slice(0, 50).map((c) => ({ ...c, open: c.open ? 'yes' : '' })),
+  };
+  const lastUsed: Table = {
+    id: 'last-used',
+    title: 'Last use per user and product',
+    note: 'Days idle: from the last use to the end of the range (or now). Users with no use in the range are not listed.',
+    columns: [col('user', 'user'), col('product', 'product'), col('lastUsed', 'last used', 'time'), col('daysIdle', 'days idle', 'number'), col('hours', 'license-hours', 'hours')],
+    rows: [...last.values()]
+      .sort((a, b) => a.lastUsed.localeCompare(b.lastUsed) || a.user.localeCompare(b.user))
+      .map((l) => ({ ...l, daysIdle: Math.max(0, (end - Date.parse(l.lastUsed)) / 86_400_000) })),
+  };
+  const charts: Chart[] = [];
+  if (ctx.charts && top.rows.length > 0) {
+    const t = top.rows.slice(0, 15);
+    charts.push(await barChart('License-hours of the top users', t.map((r) => String(r.user)), [{ name: 'license-hours', values: t.map((r: Row) => Math.round(Number(r.hours) * 100) / 100) }], { unit: 'hours' }));
+  }
+  return { charts, tables: [top, longest, lastUsed] };
+}
