@@ -144,6 +144,14 @@ function serverCheck(u: Record<string, any> | undefined, configured: boolean, ba
   if (u.error) return { capability: 'server', state: 'problem', summary: `failing: ${u.error}`, action: 'see the daemon log (journalctl -u usage-agent)' };
   if (u.state === 'online') return { capability: 'server', state: 'ok', summary: `${u.server}: connected, ${last}` };
   if (u.state === 'connecting' && !u.lastError) return { capability: 'server', state: 'ok', summary: `${u.server}: connecting, ${last}` };
+  // A refused TLS connection names its reason (uplink/tls-failure.ts); its detail says what is wrong.
+  if (u.tls?.reason) {
+    return {
+      capability: 'server', state: 'problem',
+      summary: `${u.server}: TLS refused (reason: ${u.tls.reason}) since ${u.tls.since ?? '?'} (${u.consecutiveFailures ?? 0} failures in a row); ${last}`,
+      action: `${u.tls.detail}; records are kept and sent once the connection is accepted`,
+    };
+  }
   const action =
     u.state === 'not-enrolled'
       ? "check server.enrollSecret against the server's enrollment secrets"

@@ -4,6 +4,7 @@
  * upload; a missing or empty file, or both keys at once, is a config error naming the key.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,7 +67,11 @@ test('an agent enrolls with the secret from server.enrollSecretFile; the secret 
     server: { url: srv.url, enrollSecretFile: secretFile, uploadIntervalMs: 200, requestTimeoutMs: 3000 },
   }, { captureLog: true });
   const until = Date.now() + 30_000;
-  while (srv.query<{ n: number }>('SELECT count(*) AS n FROM process_records')[0]!.n === 0 && Date.now() < until) await sleep(100);
+  // Process records come from processes that end: run one that outlives a sample (pacct is off),
+  // so the test does not depend on what else happens to run on the machine.
+  while (srv.query<{ n: number }>('SELECT count(*) AS n FROM process_records')[0]!.n === 0 && Date.now() < until) {
+    await new Promise((r) => spawn('sleep', ['0.8'], { stdio: 'ignore' }).once('exit', r));
+  }
   const agents = srv.query<{ id: string }>('SELECT id FROM agents');
   assert.equal(agents.length, 1, 'enrolled with the secret from the file');
   assert.ok(srv.query<{ n: number }>('SELECT count(*) AS n FROM process_records')[0]!.n > 0, 'and uploads');
