@@ -3,6 +3,10 @@
  * its seed; `FUZZ_SEED=n` replays a run, `FUZZ_CASES=n` scales every fuzzer (the suite's default is
  * a few thousand cases each; `FUZZ_CASES=100000` is the long run).
  */
+import { readFileSync } from 'node:fs';
+
+/** A process's resident memory (KiB), for the fuzzers' bounded-memory checks. */
+export const rssKiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 
 /** mulberry32: tiny, fast, and the same sequence for the same seed everywhere. */
 export class Rng {

@@ -11,11 +11,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { startAgent } from '../helpers/agent.js';
-import { fuzzCases, fuzzSeed, mutate, randomJson, Rng } from '../helpers/fuzz.js';
+import { fuzzCases, fuzzSeed, mutate, randomJson, Rng, rssKiB } from '../helpers/fuzz.js';
 import { connect, session } from '../helpers/session-peer.js';
 
 const ACTIVITY = new Set(['break', 'work', 'input-events']);
-const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 const T = '2026-12-01T09:00:00.000Z';
 
 function validMessages(rng: Rng, uid: number, tokenPath: string): Array<Record<string, unknown>> {

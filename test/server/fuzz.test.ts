@@ -7,10 +7,9 @@
  * FUZZ_SEED / FUZZ_CASES (test/helpers/fuzz.ts) replay or lengthen the run.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
-import { fuzzCases, fuzzSeed, mutate, randomJson, Rng } from '../helpers/fuzz.js';
+import { fuzzCases, fuzzSeed, mutate, randomJson, Rng, rssKiB } from '../helpers/fuzz.js';
 import { leaseRequest, replayLeaseEvents, startServer, TEST_ENROLL_SECRET, TEST_STORE, type TestAgent, type TestServer } from '../helpers/server.js';
 
 const ADMIN = 'fuzz-admin-token-0123456789abcdef';
@@ -129,7 +128,6 @@ function queryFor(rng: Rng, q: Record<string, string> | undefined): string {
   return s ? `?${s}` : '';
 }
 
-const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 
 test('HTTP API fuzz: every answer below 500, every 4xx problem+json, memory bounded, database intact', async (t) => {
   const seed = fuzzSeed(`http-${TEST_STORE}`);
