@@ -157,6 +157,8 @@ describe('service install --root (real files, real systemctl --root)', () => {
     assert.ok(existsSync(unit));
     assert.equal(statSync(join(root, 'etc/usage-agent/agent.json')).mode & 0o777, 0o600);
     assert.equal(statSync(join(root, 'var/lib/usage-agent')).mode & 0o777, 0o750);
+    // The daemon's system user, made in the image by the real systemd-sysusers --root.
+    assert.match(readFileSync(join(root, 'etc/passwd'), 'utf8'), /^usage-agent:x:\d+:\d+:usage-agent daemon:\/var\/lib\/usage-agent:/m);
     assert.ok(isLink(join(root, 'etc/systemd/system/multi-user.target.wants/usage-agent.service')), 'enabled for boot');
     assert.ok(isLink(join(root, 'etc/systemd/user/graphical-session.target.wants/usage-agent-session.service')), 'enabled for sessions');
 
@@ -187,9 +189,12 @@ describe('service install --root (real files, real systemctl --root)', () => {
 
     const purge = runAgentCli(['service', 'uninstall', '--root', root, '--purge']);
     assert.equal(purge.code, 0, purge.stderr);
-    // Only empty directories systemctl or we created as parents may remain; no file at all.
-    const files = listTree(root).filter((p) => !before.includes(p) && !lstatSync(join(root, p)).isDirectory());
+    // Only empty directories systemctl or we created as parents may remain, and the user database
+    // with the system user (kept on purge: files may still be owned by it); no other file at all.
+    const userDb = ['etc/.pwd.lock', 'etc/group', 'etc/gshadow', 'etc/passwd', 'etc/shadow'];
+    const files = listTree(root).filter((p) => !before.includes(p) && !lstatSync(join(root, p)).isDirectory() && !userDb.includes(p));
     assert.deepEqual(files, []);
+    assert.ok(purge.stdout.includes('usage-agent is kept') || purge.stderr.includes('usage-agent is kept'), purge.stdout);
     assert.ok(!existsSync(join(root, 'var/lib/usage-agent')));
     assert.ok(!existsSync(join(root, 'etc/usage-agent')));
   });
