@@ -94,9 +94,11 @@ async function endToEnd() {
       }
     }
     const [{ n }] = await srv.sql<{ n: number }>('SELECT count(*) AS n FROM integrity_flags');
+    const metrics = (await srv.request('GET', '/metrics')).text;
+    const checked = (where: string) => Number(new RegExp(`^usage_server_integrity_batches_total\\{checked="${where}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0);
     const plain = round(totals.plain.records / totals.plain.seconds, 0);
     const verified = round(totals.verified.records / totals.verified.seconds, 0);
-    return { plainRecordsPerSecond: plain, verifiedRecordsPerSecond: verified, verifiedVsPlain: round(verified / plain, 3), failedBatches: totals.plain.bad + totals.verified.bad, integrityFlags: Number(n) };
+    return { plainRecordsPerSecond: plain, verifiedRecordsPerSecond: verified, verifiedVsPlain: round(verified / plain, 3), failedBatches: totals.plain.bad + totals.verified.bad, integrityFlags: Number(n), batchesCheckedBy: { worker: checked('worker'), inline: checked('inline') } };
   } finally {
     await pool.close();
     await srv.cleanup();

@@ -54,7 +54,15 @@ function cutMember(text: string, name: string, value: unknown): string {
  */
 export function canonical(record: Readonly<Record<string, unknown>>): string {
   const text = JSON.stringify(record);
-  return cutMember(cutMember(cutMember(text, 'chain', record.chain), 'mac', record.mac), 'chainThrough', record.chainThrough);
+  const { chain, mac, chainThrough } = record;
+  if (typeof chain === 'string' && typeof mac === 'string' && chainThrough === undefined) {
+    // The common case, cut in one go: the agent writes chain and mac next to each other, and a
+    // `,"` can open a member only (inside a JSON string a quote is always escaped).
+    const pair = `,"chain":${JSON.stringify(chain)},"mac":${JSON.stringify(mac)}`;
+    const i = text.indexOf(pair);
+    if (i >= 0) return text.slice(0, i) + text.slice(i + pair.length);
+  }
+  return cutMember(cutMember(cutMember(text, 'chain', chain), 'mac', mac), 'chainThrough', chainThrough);
 }
 
 const ENVELOPE = new Set(['seq', 'type', 'time', ...INTEGRITY_FIELDS]);
@@ -76,8 +84,14 @@ export function canonicalRecord(seq: number, type: string, time: string, fields:
 
 /** h_n from h_{n-1} and the record's canonical text. */
 export function nextChain(prev: Buffer, canonicalText: string): Buffer {
-  return sha256(Buffer.concat([prev, Buffer.from(canonicalText, 'utf8')]));
+  // prev || UTF-8(text) written into one reused buffer: no two allocations and a copy per record.
+  const max = prev.length + canonicalText.length * 3;
+  if (max > scratch.length) scratch = Buffer.allocUnsafe(Math.max(max, scratch.length * 2));
+  prev.copy(scratch, 0);
+  const n = scratch.write(canonicalText, prev.length, 'utf8');
+  return sha256(scratch.subarray(0, prev.length + n));
 }
+let scratch = Buffer.allocUnsafe(16 * 1024);
 
 const BLOCK = 64;
 
@@ -134,7 +148,18 @@ export interface VerifyInput {
 export interface VerifyResult {
   verdicts: Verdict[];
   head: Buffer;
+  /**
+   * false: the last record was not the agent's (forged, unauthenticated), so what the next batch's
+   * first record links to is unknown: it starts the chain again, as after a seq hole.
+   */
+  linked: boolean;
 }
+
+/**
+ * The server's stored chain head after a batch that ended on a record that was not the agent's
+ * (VerifyResult.linked false). Not base64url of 32 bytes, so it can be told from a head.
+ */
+export const UNLINKED_HEAD = 'unlinked';
 
 /**
  * The verdict of each record (in seq order) and the chain value reached, from `head` (the chain
@@ -152,9 +177,9 @@ export interface VerifyResult {
  * flagged already). Without a key (`undefined`: an agent not enrolled yet checking its own
  * journal) every chain value counts as the agent's and only the chain is checked.
  */
-export function verifyRecords(key: Buffer | undefined, head: Buffer, inputs: readonly VerifyInput[]): VerifyResult {
-  const fast = key ? verifyLinked(key, head, inputs) : undefined;
-  return fast ?? verifyEach(key, head, inputs);
+export function verifyRecords(key: Buffer | undefined, head: Buffer | typeof UNLINKED_HEAD, inputs: readonly VerifyInput[]): VerifyResult {
+  const fast = key && head !== UNLINKED_HEAD ? verifyLinked(key, head, inputs) : undefined;
+  return fast ?? verifyEach(key, head === UNLINKED_HEAD ? GENESIS_CHAIN : head, inputs, head !== UNLINKED_HEAD);
 }
 
 /**
@@ -183,13 +208,13 @@ function verifyLinked(key: Buffer, head: Buffer, inputs: readonly VerifyInput[])
     }
   }
   if (lastChain && !macValid(key, lastChain, undefined, decode32(inputs[inputs.length - 1].record.mac))) return undefined;
-  return { verdicts: new Array<Verdict>(inputs.length).fill('ok'), head: link };
+  return { verdicts: new Array<Verdict>(inputs.length).fill('ok'), head: link, linked: true };
 }
 
-function verifyEach(key: Buffer | undefined, head: Buffer, inputs: readonly VerifyInput[]): VerifyResult {
+function verifyEach(key: Buffer | undefined, head: Buffer, inputs: readonly VerifyInput[], headKnown: boolean): VerifyResult {
   const verdicts = new Array<Verdict>(inputs.length);
   let link = head;
-  let linked = true;
+  let linked = headKnown;
   for (let i = 0; i < inputs.length; i++) {
     const { record: r, afterGap } = inputs[i];
     if (afterGap) linked = false;
@@ -210,7 +235,7 @@ function verifyEach(key: Buffer | undefined, head: Buffer, inputs: readonly Veri
     link = through ?? chain;
     linked = true;
   }
-  return { verdicts, head: link };
+  return { verdicts, head: link, linked };
 }
 
 /** A pattern for the schemas: base64url of 32 bytes. */

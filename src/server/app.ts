@@ -15,6 +15,7 @@ import { guardedJsonParser } from './json-body.js';
 import { upsertProducts } from './leases/admin.js';
 import { LeaseService } from './leases/service.js';
 import { LazyChildLogger } from './log.js';
+import { IntegrityVerifier } from './integrity-verifier.js';
 import { Metrics } from './metrics.js';
 import authPlugin from './plugins/auth.js';
 import { answerConnect, clientErrorHandler, frameworkErrorHandler } from './plugins/client-errors.js';
@@ -71,7 +72,8 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store, opts: Crea
   await upsertProducts(store, cfg.products, 'config');
   const metrics = new Metrics();
   const leases = new LeaseService(store, cfg, metrics, logger);
-  const ctx: ServerContext = { cfg, store, leases, metrics };
+  const verifier = new IntegrityVerifier((err) => logger.error({ err }, 'the integrity worker failed; uploads are verified on the main thread'));
+  const ctx: ServerContext = { cfg, store, leases, metrics, verifier };
 
   const app = Fastify({
     ...(opts.tls ? { https: opts.tls.options } : {}),
@@ -155,6 +157,7 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store, opts: Crea
     await leases.stop();
   });
   app.addHook('onClose', async () => {
+    await verifier.close();
     await store.close();
   });
 

@@ -1,5 +1,6 @@
 /** What every route plugin is given: the config, the store, the services and the metrics. */
 import type { ServerConfig } from './config.js';
+import type { IntegrityVerifier } from './integrity-verifier.js';
 import type { LeaseService } from './leases/service.js';
 import type { Metrics } from './metrics.js';
 import type { Store } from './storage/store.js';
@@ -9,6 +10,8 @@ export interface ServerContext {
   store: Store;
   leases: LeaseService;
   metrics: Metrics;
+  /** Chain and MAC checks of large upload batches off the main thread. */
+  verifier: IntegrityVerifier;
 }
 
 export interface RouteOptions {

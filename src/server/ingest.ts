@@ -5,9 +5,10 @@
  * checked before (upload-check.ts: checkUpload).
  */
 import { EventCode } from '../protocol/event-codes.js';
-import { decode32, encode } from '../protocol/integrity.js';
+import { decode32, encode, UNLINKED_HEAD, type VerifyResult } from '../protocol/integrity.js';
 import { RECORD_TYPE_FIELDS } from '../protocol/v1.js';
-import { integrityFlags, isAuthentic, verifyRecords, type IntegrityFlag } from './integrity.js';
+import { integrityFlags, isAuthentic, verifyRecords, type IntegrityFlag, type Verdict } from './integrity.js';
+import type { PreVerified } from './integrity-verifier.js';
 import type { Metrics } from './metrics.js';
 import { RECORD_TABLE_NAMES, batchRows } from './storage/records.js';
 import { applySoftwareChanges, softwareChanges } from './storage/software.js';
@@ -20,7 +21,11 @@ export type IngestResult =
   | { ok: true; ackedThroughSeq: number; stored: number; duplicates: number }
   | { ok: false; ackedThroughSeq: number; stored: number; duplicates: number; expectedSeq: number; receivedSeq: number };
 
-export async function ingest(store: Store, metrics: Metrics, agentId: string, upload: CheckedUpload): Promise<IngestResult> {
+/**
+ * `preVerified`: the integrity worker's verdicts over the whole batch (integrity-verifier.ts),
+ * used when they start from the agent's chain head under the lock and cover exactly what is stored.
+ */
+export async function ingest(store: Store, metrics: Metrics, agentId: string, upload: CheckedUpload, preVerified?: Promise<PreVerified | undefined>): Promise<IngestResult> {
   const { records, hasExtra } = upload;
   const seqs = new Array<number>(records.length);
   const through = new Array<number | undefined>(records.length);
@@ -30,11 +35,13 @@ export async function ingest(store: Store, metrics: Metrics, agentId: string, up
     through[i] = typeof r.throughSeq === 'number' ? r.throughSeq : undefined;
   }
   await store.prepareRecords(records);
+  // Awaited before the transaction: no lock is held while the worker works.
+  const pre = preVerified ? await preVerified : undefined;
   return store.transaction(async (tx): Promise<IngestResult> => {
     const agent = (await tx.agentForUpdate(agentId))!;
     const acked = agent.acked_seq;
     const key = agent.record_key ? Buffer.from(agent.record_key, 'base64url') : undefined;
-    const head = agent.chain_head ? decode32(agent.chain_head) : undefined;
+    const head = agent.chain_head === UNLINKED_HEAD ? UNLINKED_HEAD : agent.chain_head ? decode32(agent.chain_head) : undefined;
     // Agents that chain their records: one with a valid MAC beyond a seq hole is stored and the
     // hole flagged (records deleted from its journal), instead of refusing the batch.
     const verifying = key !== undefined && head !== undefined;
@@ -48,12 +55,15 @@ export async function ingest(store: Store, metrics: Metrics, agentId: string, up
     if (rows.perType.has('software')) await applySoftwareChanges(tx.sql, softwareChanges(agentId, agent.host, plan.store.map((i) => records[i])));
     if (plan.ackedThroughSeq !== acked) await tx.setAcked(agentId, plan.ackedThroughSeq);
     let flags: IntegrityFlag[] = [];
+    let checkedBy: 'worker' | 'inline' | undefined;
     if (verifying && plan.store.length > 0) {
       const gapBefore = new Set((plan.gaps ?? []).map((g) => g.toSeq + 1));
       const inputs = plan.store.map((idx) => ({ record: records[idx], afterGap: gapBefore.has(seqs[idx]) }));
-      const v = verifyRecords(key, head, inputs);
+      checkedBy = pre && covers(pre, agent.chain_head!, records, plan.store, plan.gaps) ? 'worker' : 'inline';
+      const v = checkedBy === 'worker' ? fromWorker(pre!, inputs.length) : verifyRecords(key, head, inputs);
       flags = integrityFlags(inputs, v.verdicts, plan.gaps ?? []);
-      if (!v.head.equals(head)) await tx.setChainHead(agentId, encode(v.head));
+      const nextHead = v.linked ? encode(v.head) : UNLINKED_HEAD;
+      if (nextHead !== agent.chain_head) await tx.setChainHead(agentId, nextHead);
       const detectedAt = new Date();
       for (const f of flags) {
         await tx.insertIntegrityFlag({ agentId, ...f, detectedAt: detectedAt.toISOString() });
@@ -67,6 +77,7 @@ export async function ingest(store: Store, metrics: Metrics, agentId: string, up
     const result: IngestResult = plan.gap ? { ok: false, ...base, ...plan.gap } : { ok: true, ...base };
     tx.afterCommit(() => {
       for (const f of flags) metrics.inc('usage_server_integrity_flags_total', { kind: f.kind }, f.records);
+      if (checkedBy) metrics.inc('usage_server_integrity_batches_total', { checked: checkedBy });
       for (const [type, n] of rows.perType) metrics.inc('usage_server_ingest_records_total', { type: metricType(type) }, n);
       if (result.duplicates) metrics.inc('usage_server_ingest_duplicates_total', {}, result.duplicates);
       if (result.ok) metrics.inc('usage_server_ingest_batches_total');
@@ -74,6 +85,17 @@ export async function ingest(store: Store, metrics: Metrics, agentId: string, up
     });
     return result;
   });
+}
+
+/** The worker judged exactly these records, in this order, from this chain head. */
+function covers(pre: PreVerified, chainHead: string, records: CheckedUpload['records'], store: readonly number[], gaps: IngestPlan['gaps']): boolean {
+  if (pre.fromHead !== chainHead || (gaps?.length ?? 0) > 0 || store.length !== pre.seqs.length) return false;
+  for (let i = 0; i < store.length; i++) if (records[store[i]!]!.seq !== pre.seqs[i]) return false;
+  return true;
+}
+
+function fromWorker(pre: PreVerified, n: number): VerifyResult {
+  return { verdicts: pre.verdicts ?? new Array<Verdict>(n).fill('ok'), head: decode32(pre.head)!, linked: pre.linked };
 }
 
 /** Bound label cardinality: unknown record types are counted as "other". */

@@ -15,7 +15,14 @@
  * time of the regular expressions. Every other text, and every text `JSON.parse` refuses (so that
  * the error is fastify's own), goes to fastify's parser. The protection is therefore unchanged.
  */
-import type { FastifyBodyParser } from 'fastify';
+import type { FastifyBodyParser, FastifyRequest } from 'fastify';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The JSON body's text as received (the upload route hands it to the integrity worker). */
+    jsonText?: string;
+  }
+}
 
 /** Whether the text might hold a key that secure-json-parse refuses (false = it certainly holds none). */
 export function mayHoldPoisonedKey(text: string): boolean {
@@ -26,6 +33,7 @@ export function mayHoldPoisonedKey(text: string): boolean {
 export function guardedJsonParser(secure: FastifyBodyParser<string>): FastifyBodyParser<string> {
   const fallback = secure as (req: Parameters<FastifyBodyParser<string>>[0], body: string, done: (err: Error | null, body?: unknown) => void) => void;
   return (req, body, done) => {
+    (req as FastifyRequest).jsonText = body;
     if (body.length > 0 && !mayHoldPoisonedKey(body)) {
       let value: unknown;
       try {

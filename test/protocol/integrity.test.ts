@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
-import { canonical, canonicalRecord, decode32, encode, GENESIS_CHAIN, nextChain, recordMac, verifyRecords, isAuthentic } from '../../src/protocol/integrity.js';
+import { canonical, canonicalRecord, decode32, encode, GENESIS_CHAIN, nextChain, recordMac, verifyRecords, isAuthentic, UNLINKED_HEAD } from '../../src/protocol/integrity.js';
 
 test('canonical: JSON.stringify in the record\'s own member order, without the integrity members; the server\'s parse gives the agent\'s text', () => {
   const r = { seq: 2, type: 'x', time: 'T', host: 'h', chain: 'c', mac: 'm', chainThrough: 't', nested: { b: 1, a: [3, { z: null, y: undefined, x: 'é' }] }, gone: undefined };
@@ -72,6 +72,21 @@ test('an untouched sequence verifies, and the head it reaches continues the next
   assert.deepEqual(verifyRecords(KEY, first.head, recs.slice(3).map((record) => ({ record }))).verdicts, ['ok', 'ok', 'ok']);
   assert.ok(isAuthentic(KEY, recs[4]));
   assert.ok(!isAuthentic(Buffer.alloc(32, 2), recs[4]));
+});
+
+test('a batch that ends on a forged record leaves the link unknown: the next batch starts the chain again, as after a seq hole', () => {
+  const recs = journal(6);
+  recs[2].mac = encode(Buffer.alloc(32, 9));
+  const first = verifyRecords(KEY, GENESIS_CHAIN, recs.slice(0, 3).map((record) => ({ record })));
+  assert.deepEqual([first.verdicts, first.linked], [['ok', 'ok', 'forged'], false]);
+  const next = verifyRecords(KEY, UNLINKED_HEAD, recs.slice(3).map((record) => ({ record })));
+  assert.deepEqual([next.verdicts, next.linked, encode(next.head)], [['ok', 'ok', 'ok'], true, recs[5].chain]);
+  // With the head it had before the forged record, record 4 would wrongly look edited.
+  assert.deepEqual(verifyRecords(KEY, first.head, recs.slice(3).map((record) => ({ record }))).verdicts, ['edited', 'ok', 'ok']);
+  // An edit after an unknown link is still found from the second record on.
+  const edited = journal(6);
+  edited[4].cpuSeconds = 99;
+  assert.deepEqual(verifyRecords(KEY, UNLINKED_HEAD, edited.slice(3).map((record) => ({ record }))).verdicts, ['ok', 'edited', 'ok']);
 });
 
 test('one MAC authenticates the linked records before it: MACs in the middle are not needed, a wrong last MAC sends every record to its own check', () => {

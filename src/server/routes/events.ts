@@ -5,20 +5,30 @@
 import type { FastifyInstance } from 'fastify';
 import type { RouteOptions } from '../context.js';
 import { checkUpload, ingest } from '../ingest.js';
+import { WORKER_MIN_BODY_BYTES, type PreVerified } from '../integrity-verifier.js';
 import { problem, sendProblem } from '../problem.js';
 
 export default async function eventRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
-  const { cfg, store, metrics } = ctx;
+  const { cfg, store, metrics, verifier } = ctx;
 
   // The body is checked by checkUpload (upload-check.ts), not by fastify's ajv: the same schema
   // (EventsUploadRequest), tested against ajv, in one pass with the typed fields and cheaper dates.
   app.post('/v1/events', { config: { auth: 'agent' } }, async (req, reply) => {
+    // A chaining agent's large batch goes to the integrity worker first, to be checked while this
+    // thread checks and stores (integrity-verifier.ts), from the chain head as stored now (the
+    // authenticated row may come from the token cache).
+    const agent = req.agent!;
+    let preVerified: Promise<PreVerified | undefined> | undefined;
+    if (agent.record_key && req.jsonText && req.jsonText.length >= WORKER_MIN_BODY_BYTES) {
+      const head = (await store.q.agentById(agent.id))?.chain_head;
+      if (head) preVerified = verifier.verify(agent.record_key, head, req.jsonText);
+    }
     const checked = checkUpload(req.body, cfg.limits.maxRecordsPerBatch);
     if (!checked.ok) {
       const errors = checked.errors;
       return sendProblem(reply, problem(400, 'validation-failed', `${errors[0].field} ${errors[0].message}`, { field: errors[0].field, errors }));
     }
-    const r = await ingest(store, metrics, req.agent!.id, checked.upload);
+    const r = await ingest(store, metrics, agent.id, checked.upload, preVerified);
     // Answer only once the commit is on disk: the agent forgets what is acknowledged.
     try {
       await store.durable();
