@@ -47,7 +47,6 @@ test('as a system user with only the unit\'s ambient capabilities: pacct on, eve
   const srv = await startServer({ products: [{ id: 'cad', seats: 0, onDeny: 'terminate', queue: false, match: { executables: [EXE], paths: [] } }] });
   t.after(() => srv.cleanup());
   const dir = mkdtempSync(join(tmpdir(), 'usage-agent-lp-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
   chmodSync(dir, 0o755);
   const data = join(dir, 'data');
   // The user, as the package makes it: systemd-sysusers with the shipped file (kept if it exists).
@@ -55,8 +54,7 @@ test('as a system user with only the unit\'s ambient capabilities: pacct on, eve
   writeFileSync(sysusers, renderTemplate(readFileSync(join(TEMPLATES, 'usage-agent.sysusers'), 'utf8'), { DATA_DIR: data }, 'text'));
   const existed = spawnSync('getent', ['passwd', user]).status === 0;
   const made = spawnSync('systemd-sysusers', [sysusers], { encoding: 'utf8' });
-  // A user this test made goes again (its home names this test's temp dir).
-  if (!existed) t.after(() => void spawnSync('userdel', [user]));
+  // A user this test made goes again (its home names this test's temp dir): after the daemon stops.
   assert.equal(made.status, 0, made.stderr);
   const DAEMON_UID = Number(spawnSync('id', ['-u', user], { encoding: 'utf8' }).stdout.trim());
   const DAEMON_GID = Number(spawnSync('id', ['-g', user], { encoding: 'utf8' }).stdout.trim());
@@ -81,7 +79,6 @@ test('as a system user with only the unit\'s ambient capabilities: pacct on, eve
   // The controlled program: a copy of sleep under the product's executable name, world-runnable,
   // in a home directory the daemon cannot see (ProtectHome=yes hides /home in its mount namespace).
   const home = mkdtempSync('/home/usage-agent-lp-');
-  t.after(() => rmSync(home, { recursive: true, force: true }));
   chmodSync(home, 0o755);
   const prog = join(home, EXE);
   copyFileSync('/bin/sleep', prog);
@@ -98,6 +95,11 @@ test('as a system user with only the unit\'s ambient capabilities: pacct on, eve
     daemon.kill('SIGTERM');
     await new Promise((r) => (daemon.exitCode !== null ? r(null) : daemon.once('exit', r)));
     spawnSync('accton', ['off'], { stdio: 'ignore' });
+    // Only once the daemon is gone: it writes leases.json on its way out (and would make the
+    // directories again), and userdel refuses a user that still runs a process.
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(home, { recursive: true, force: true });
+    if (!existed) spawnSync('userdel', [user]);
   });
   const status = () => {
     const r = runAgentCli(['status', '--json', '--data-dir', data]);
