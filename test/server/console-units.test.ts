@@ -121,11 +121,11 @@ test('chart SVG has no style element or attribute; its fonts become presentation
   assert.equal(c.description, 'used: peak 2');
 });
 
-test('CSV: header of keys, UTC times, quoting (formula-looking cells quoted, as src/server/csv.ts does)', () => {
+test('CSV: header of keys, UTC times, quoting, formula-looking text cells defused with a leading quote, numbers as they are', () => {
   const csv = tableCsv({
     id: 't', title: 't',
     columns: [{ key: 'user', label: 'u', kind: 'text' }, { key: 'at', label: 'a', kind: 'time' }, { key: 'n', label: 'n', kind: 'int' }],
-    rows: [{ user: 'a,"b"', at: Date.UTC(2024, 4, 1), n: -3 }, { user: '=cmd()', at: null, n: null }],
+    rows: [{ user: 'a,"b"', at: Date.UTC(2024, 4, 1), n: -3 }, { user: '=cmd()', at: null, n: null }, { user: '-1+1', at: null, n: 0 }, { user: '@SUM(A1),x', at: null, n: 1 }],
   });
-  assert.equal(csv, 'user,at,n\n"a,""b""",2024-05-01T00:00:00.000Z,"-3"\n"=cmd()",,\n');
+  assert.equal(csv, `user,at,n\n"a,""b""",2024-05-01T00:00:00.000Z,-3\n'=cmd(),,\n'-1+1,,0\n"'@SUM(A1),x",,1\n`);
 });

@@ -143,7 +143,7 @@ test('usage log: one row per UTC day, waits and denials, open leases, CSV', () =
   assert.equal(csv[1], '2024-05-01,lease,ann,h-a1,1,cad,CAD Pro,22:00:00,24:00:00,7200,1,1,2024-05-01T22:00:00.000Z,2024-05-02T00:00:00.000Z,2024-05-01T22:00:00.000Z,2024-05-02T01:00:00.000Z,lost,L1,false,true,false');
 });
 
-test('summary CSV: reference column names, one line per row, formula-looking cells quoted', () => {
+test('summary CSV: reference column names, one line per row, formula-looking cells defused', () => {
   const r = buildUsageReport({ events: EVENTS, from: FROM, to: TO, periods: ['day'], productNames: { cad: '=cmd' } });
   const lines = summariesToCsv(r.summaries).trimEnd().split('\n');
   assert.equal(lines.length, 3);
@@ -151,7 +151,7 @@ test('summary CSV: reference column names, one line per row, formula-looking cel
   assert.equal(head.length, 17 + 5 * 24 + 5 * 7 + 2 + 2 * 24 + 2 * 7);
   const row = Object.fromEntries(head.map((h, i) => [h, lines[1].split(',')[i]]));
   assert.equal(row.Key, '2024-05-01');
-  assert.equal(row.ProductName, '"=cmd"');
+  assert.equal(row.ProductName, "'=cmd");
   assert.equal(row.NrHours, '24');
   assert.equal(row.TotalUsed23, '2');
   assert.equal(row.TotalDesired23, '2.75');
