@@ -9,7 +9,11 @@
  * server's own CPU time per operation is given too.
  *
  * USAGE_SERVER_BENCH_TLS_SECONDS: seconds per side (default 6, in slices of 1.5 s).
+ * USAGE_SERVER_BENCH_NODE / USAGE_SERVER_BENCH_CLI: run the servers on another Node (e.g. the
+ * runtime the packages bundle, with its OpenSSL) from another tree; both sides of a comparison run
+ * on it. The figures name the servers' Node and OpenSSL.
  */
+import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { connect } from 'node:tls';
 import { Pool } from 'undici';
@@ -23,6 +27,15 @@ const SECONDS = Number(process.env.USAGE_SERVER_BENCH_TLS_SECONDS ?? 6);
 const SLICE = 1.5;
 const HANDSHAKE_SECONDS = Math.max(2, SECONDS / 2);
 const HANDSHAKE_CONCURRENCY = 8;
+const SERVER_NODE = process.env.USAGE_SERVER_BENCH_NODE;
+/** How the servers are started: this Node and tree, or the ones named in the environment. */
+const RUNTIME = SERVER_NODE
+  ? { node: SERVER_NODE, nodeArgs: ['--preserve-symlinks', '--preserve-symlinks-main'], ...(process.env.USAGE_SERVER_BENCH_CLI ? { cli: process.env.USAGE_SERVER_BENCH_CLI } : {}) }
+  : {};
+const serverRuntime = () => {
+  const [node, openssl] = execFileSync(SERVER_NODE ?? process.execPath, ['-p', "process.version + ' ' + process.versions.openssl"], { encoding: 'utf8' }).trim().split(' ');
+  return { node, openssl };
+};
 
 export default async function serverTls(): Promise<object> {
   const cleanups: Array<() => void> = [];
@@ -34,6 +47,7 @@ export default async function serverTls(): Promise<object> {
       rsa2048: await handshakesPerSecond(pki, 'rsa'),
     };
     return {
+      serverRuntime: serverRuntime(),
       renewals,
       handshakes,
       rsaVsEcdsaHandshakes: round(handshakes.rsa2048.perSecond / handshakes.ecdsaP256.perSecond, 3),
@@ -52,6 +66,7 @@ async function leaseServer(pki: Pki, tls: boolean): Promise<{ srv: TestServer; p
     products: [{ id: 'bench', seats: 100_000 }],
     config: { leases: { ttlSeconds: 900, sweepIntervalSeconds: 5 }, log: { level: 'warn' }, ...(tls ? { tls: { certFile: cert.cert, keyFile: cert.key } } : {}) },
     ...(tls ? { https: { ca: ca.pem } } : {}),
+    ...RUNTIME,
   });
   const pool = new Pool(srv.url, { connections: CONCURRENCY, pipelining: 1, ...(tls ? { connect: { ca: ca.pem } } : {}) });
   const agents = await Promise.all(Array.from({ length: AGENTS }, (_, i) => srv.enroll(`bench-${i}`)));
@@ -125,7 +140,7 @@ async function renewalsTlsVsPlain(pki: Pki) {
 async function handshakesPerSecond(pki: Pki, keyType: 'ec' | 'rsa') {
   const ca = pki.ca(`hs-ca-${keyType}`, keyType);
   const cert = pki.issue(ca, `hs-${keyType}`, { ips: ['127.0.0.1'], keyType });
-  const srv = await startServer({ config: { log: { level: 'warn' }, tls: { certFile: cert.cert, keyFile: cert.key } }, https: { ca: ca.pem } });
+  const srv = await startServer({ config: { log: { level: 'warn' }, tls: { certFile: cert.cert, keyFile: cert.key } }, https: { ca: ca.pem }, ...RUNTIME });
   let failed = 0;
   const once = () =>
     new Promise<void>((resolve) => {
