@@ -62,6 +62,8 @@ export interface EnforcerService {
   heldLeases(): ReturnType<Enforcer['heldLeases']>;
 }
 
+/** How long after a launch's lease request its package owner is looked up. */
+const PREFETCH_DELAY_MS = 250;
 export const leasesStatePath = (dataDir: string) => join(dataDir, 'leases.json');
 const PENDING_POLL_MS = 2000;
 const MAX_TIMER_MS = 60_000;
@@ -297,11 +299,14 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
     const product = matcher.match(p);
     if (!product) return;
     counters.launches += 1;
-    // Its process records will name the package that installed it (looked up once per executable).
-    if (p.exe) (ctx.services.get(PACKAGES_SERVICE) as PackageOwnerService | undefined)?.prefetch(p.exe);
     const launch = (user: string) => {
       if (client) en.state.online = client.online;
       feed({ kind: 'launch', now: Date.now(), product, proc: { pid: p.pid, user, uid: p.uid, startTime: p.startTime } });
+      // Its process records will name the package that installed it (looked up once per
+      // executable), a moment after the lease request and the gate's stop: the lookup forks
+      // dpkg-query, whose fork and CPU must not delay either.
+      const exe = p.exe;
+      if (exe) setTimeout(() => (ctx.services.get(PACKAGES_SERVICE) as PackageOwnerService | undefined)?.prefetch(exe), PREFETCH_DELAY_MS).unref();
     };
     if (p.user !== null || p.uid === null) return launch(p.user ?? 'unknown');
     // A user the files do not know (a directory user): the lease is taken under the name NSS gives,
