@@ -188,6 +188,7 @@ async function measure(store: Store, h: History) {
 export default async function reports(): Promise<object> {
   const loadBefore = loadAverage1m();
   const h = history();
+  const stores = (process.env.USAGE_SERVER_BENCH_REPORTS_STORES ?? 'sqlite,postgres').split(',');
   const dir = mkdtempSync(join(tmpdir(), 'usage-bench-reports-'));
   let sqlite: Awaited<ReturnType<typeof measure>>;
   try {
@@ -200,6 +201,7 @@ export default async function reports(): Promise<object> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  if (!stores.includes('postgres')) return { sqlite };
   const pg = await ensurePostgres();
   let postgres: Awaited<ReturnType<typeof measure>>;
   try {

@@ -6,6 +6,7 @@
  * time is its end), which both stores index: SQLite by (type, time), PostgreSQL by its monthly
  * (type, time) partitions.
  */
+import { NO_EXIT } from './rollups.js';
 import type { Sql } from './sql.js';
 
 /** Narrowing of every record read: the same optional user and host. */
@@ -46,7 +47,44 @@ export const PROCESS_COLUMNS = ['command', 'exe', 'user', 'host', 'exit_code'] a
 export type ProcessColumn = (typeof PROCESS_COLUMNS)[number];
 const quoteCol = (c: ProcessColumn) => (c === 'user' ? '"user"' : c);
 
+const DAY_MS = 86_400_000;
+
+/**
+ * [from, to) as the whole UTC days in it (roll-ups, `YYYY-MM-DD` bounds, end exclusive) and the
+ * partial days at its edges (records). A range inside one day is all edge.
+ */
+export function splitDays(fromIso: string, toIso: string): { days?: { from: string; to: string }; edges: Array<{ fromIso: string; toIso: string }> } {
+  const from = Date.parse(fromIso);
+  const to = Date.parse(toIso);
+  const first = Math.ceil(from / DAY_MS) * DAY_MS;
+  const last = Math.floor(to / DAY_MS) * DAY_MS;
+  if (!(first < last)) return { edges: [{ fromIso, toIso }] };
+  const iso = (t: number) => new Date(t).toISOString();
+  const edges: Array<{ fromIso: string; toIso: string }> = [];
+  if (from < first) edges.push({ fromIso, toIso: iso(first) });
+  if (last < to) edges.push({ fromIso: iso(last), toIso });
+  return { days: { from: iso(first).slice(0, 10), to: iso(last).slice(0, 10) }, edges };
+}
+
+/** Rows of sums with the same key columns added up (the roll-up part and the edge parts of one answer). */
+export function mergeSums<T extends object>(parts: readonly T[][], keys: ReadonlyArray<keyof T>, sums: ReadonlyArray<keyof T>): T[] {
+  if (parts.length === 1) return parts[0];
+  const m = new Map<string, T>();
+  for (const part of parts) {
+    for (const r of part) {
+      const k = JSON.stringify(keys.map((c) => r[c]));
+      const acc = m.get(k);
+      if (!acc) m.set(k, { ...r });
+      else for (const c of sums) (acc[c] as number) = Number(acc[c]) + Number(r[c]);
+    }
+  }
+  return [...m.values()];
+}
+
 export class ReportQueries {
+  /** Read the daily roll-ups for whole days (false: every figure from the records, the reference path the bench compares with). */
+  useRollups = true;
+
   constructor(private readonly sql: Sql) {}
 
   /**
@@ -86,6 +124,7 @@ export class ReportQueries {
 
   /** Users that ran processes as a group (the group filter and the work-pattern groups). */
   userGroups(): Promise<Array<{ user: string; grp: string; n: number }>> {
+    if (this.useRollups) return this.sql.all('SELECT "user", grp, n FROM process_user_groups');
     return this.sql.all(`SELECT "user", grp, count(*) AS n FROM process_records WHERE type = 'process' AND "user" IS NOT NULL AND grp IS NOT NULL GROUP BY "user", grp`);
   }
 
@@ -93,7 +132,29 @@ export class ReportQueries {
    * Sums of completed processes grouped by some of command, exe, user, host and exit code (the
    * others come back null): the database returns one row per group, not per process.
    */
-  processSums(f: RecordFilter, by: readonly ProcessColumn[]): Promise<ProcessSumRow[]> {
+  async processSums(f: RecordFilter, by: readonly ProcessColumn[]): Promise<ProcessSumRow[]> {
+    const split = this.useRollups ? splitDays(f.fromIso, f.toIso) : { edges: [{ fromIso: f.fromIso, toIso: f.toIso }] };
+    const parts = await Promise.all(split.edges.map((e) => this.processSumsOfRecords({ ...f, ...e }, by)));
+    if (split.days) parts.push(await this.processSumsOfRollups(f, split.days, by));
+    return mergeSums<ProcessSumRow>(parts, PROCESS_COLUMNS, ['n', 'cpu', 'elapsed', 'io', 'mem']);
+  }
+
+  /** processSums of whole days from the roll-ups (the per-command one when neither user nor host matters). */
+  private processSumsOfRollups(f: RecordFilter, days: { from: string; to: string }, by: readonly ProcessColumn[]): Promise<ProcessSumRow[]> {
+    const fine = f.users !== undefined || f.host !== undefined || by.includes('user') || by.includes('host');
+    const table = fine ? 'process_daily' : 'process_daily_command';
+    const w = where({ ...f, fromIso: days.from, toIso: days.to });
+    // The roll-ups' '' and NO_EXIT keys back as the records' NULLs.
+    const col = (c: ProcessColumn) => (c === 'exit_code' ? `CASE WHEN exit_code = ${NO_EXIT} THEN NULL ELSE exit_code END` : `nullif(${quoteCol(c)}, '')`);
+    const cols = PROCESS_COLUMNS.map((c) => (by.includes(c) ? `${col(c)} AS ${quoteCol(c)}` : `NULL AS ${quoteCol(c)}`)).join(', ');
+    const group = by.length ? ` GROUP BY ${by.map(quoteCol).join(', ')}` : '';
+    return this.sql.all<ProcessSumRow>(
+      `SELECT ${cols}, sum(n) AS n, sum(cpu) AS cpu, sum(elapsed) AS elapsed, sum(read_sum + write_sum) AS io, sum(mem) AS mem FROM ${table} WHERE ${w.sql.replace('time >= ? AND time < ?', 'day >= ? AND day < ?')}${group}`,
+      w.params,
+    );
+  }
+
+  private async processSumsOfRecords(f: RecordFilter, by: readonly ProcessColumn[]): Promise<ProcessSumRow[]> {
     const w = where(f);
     const cols = PROCESS_COLUMNS.map((c) => (by.includes(c) ? quoteCol(c) : `NULL AS ${quoteCol(c)}`)).join(', ');
     const group = by.length ? ` GROUP BY ${by.map(quoteCol).join(', ')}` : '';

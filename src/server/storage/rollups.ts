@@ -1,0 +1,133 @@
+/**
+ * Daily roll-ups of the completed-process records (type `process`), so a 90-day process page sums
+ * thousands of day rows instead of a million records:
+ *
+ * - `process_daily`: per UTC day (of the record time) x user x host x command x exe x exit code;
+ * - `process_daily_command`: per day x command x exe x exit code (pages without a user or host filter);
+ * - `process_user_groups`: per user x Unix group, the process count (the group filter, work per group).
+ *
+ * They are filled by triggers in the transaction that inserts the records (SQLite: a row trigger;
+ * PostgreSQL: a statement trigger over the inserted rows), so a record skipped as a duplicate
+ * (same agent and seq) is not counted, and several servers inserting at once add exactly
+ * (`ON CONFLICT DO UPDATE SET n = n + excluded.n`, row-locked by PostgreSQL). The raw records stay
+ * for drill-down and downloads; readers take the roll-ups for whole days and the records for the
+ * partial days at the edges of a range (report-queries.ts), which gives the same sums.
+ *
+ * Keys are NOT NULL (unique indexes treat NULLs as distinct): a missing text is '' and a missing exit
+ * code (ended by a signal) is NO_EXIT, which no exit status can be. Sums keep a count of the values
+ * present where a page shows "none" apart from 0 (memory, read and written bytes).
+ */
+import type { Dialect } from './sql.js';
+
+/** The exit_code key of a process without an exit status (a signal ended it). */
+export const NO_EXIT = -2147483648;
+
+const KEYS = {
+  process_daily: ['day', '"user"', 'host', 'command', 'exe', 'exit_code'],
+  process_daily_command: ['day', 'command', 'exe', 'exit_code'],
+} as const;
+export type ProcessRollup = keyof typeof KEYS;
+
+/** Key expressions over a process_records row. */
+const KEY_EXPR: Record<string, string> = {
+  day: 'substr(r.time, 1, 10)', '"user"': `coalesce(r."user", '')`, host: `coalesce(r.host, '')`, command: `coalesce(r.command, '')`,
+  exe: `coalesce(r.exe, '')`, exit_code: `coalesce(r.exit_code, ${NO_EXIT})`,
+};
+
+/** Metric columns and their aggregate over process_records rows `r`. */
+const METRICS: ReadonlyArray<[string, string]> = [
+  ['n', 'count(*)'],
+  ['cpu', 'sum(coalesce(r.cpu_user_seconds, 0) + coalesce(r.cpu_system_seconds, 0))'],
+  ['elapsed', 'sum(coalesce(r.elapsed_seconds, 0))'],
+  ['mem', 'sum(coalesce(r.avg_rss_bytes, 0) * coalesce(r.elapsed_seconds, 0))'],
+  ['rss_sum', 'sum(coalesce(r.avg_rss_bytes, 0))'],
+  ['rss_n', 'count(r.avg_rss_bytes)'],
+  ['max_rss', 'max(r.max_rss_bytes)'],
+  ['read_sum', 'sum(coalesce(r.read_bytes, 0))'],
+  ['read_n', 'count(r.read_bytes)'],
+  ['write_sum', 'sum(coalesce(r.write_bytes, 0))'],
+  ['write_n', 'count(r.write_bytes)'],
+];
+
+function tableDdl(d: Dialect, table: ProcessRollup): string {
+  const text = d === 'postgres' ? 'text COLLATE "C"' : 'TEXT';
+  const int = d === 'postgres' ? 'bigint' : 'INTEGER';
+  const real = d === 'postgres' ? 'double precision' : 'REAL';
+  const keyType = (k: string) => (k === 'exit_code' ? int : text);
+  const cols = [
+    ...KEYS[table].map((k) => `${k} ${keyType(k)} NOT NULL`),
+    ...METRICS.map(([m]) => `${m} ${m.endsWith('_n') || m === 'n' ? int : real}${m === 'max_rss' ? '' : ' NOT NULL'}`),
+  ];
+  return `CREATE TABLE IF NOT EXISTS ${table} (${cols.join(', ')}, PRIMARY KEY (${KEYS[table].join(', ')}))${d === 'sqlite' ? ' WITHOUT ROWID' : ''};`;
+}
+
+/** INSERT ... SELECT of the sums of the process rows `r` of `from` (a FROM and WHERE), added to what the roll-up has. */
+export function rollupInsert(table: ProcessRollup, from: string): string {
+  const keys = KEYS[table];
+  const merge = METRICS.map(([m]) =>
+    m === 'max_rss'
+      ? `max_rss = CASE WHEN excluded.max_rss IS NULL THEN ${table}.max_rss WHEN ${table}.max_rss IS NULL OR excluded.max_rss > ${table}.max_rss THEN excluded.max_rss ELSE ${table}.max_rss END`
+      : `${m} = ${table}.${m} + excluded.${m}`,
+  );
+  // ORDER BY: concurrent PostgreSQL transactions lock the roll-up rows in one order.
+  return `INSERT INTO ${table} (${[...keys, ...METRICS.map(([m]) => m)].join(', ')}) ` +
+    `SELECT ${[...keys.map((k) => KEY_EXPR[k]), ...METRICS.map(([, e]) => e)].join(', ')} FROM ${from} AND r.type = 'process' ` +
+    `GROUP BY ${keys.map((k) => KEY_EXPR[k]).join(', ')} ORDER BY ${keys.map((k) => KEY_EXPR[k]).join(', ')} ` +
+    `ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${merge.join(', ')};`;
+}
+
+export function userGroupsInsert(from: string): string {
+  return `INSERT INTO process_user_groups ("user", grp, n) SELECT r."user", r.grp, count(*) FROM ${from} AND r.type = 'process' AND r."user" IS NOT NULL AND r.grp IS NOT NULL ` +
+    `GROUP BY r."user", r.grp ORDER BY r."user", r.grp ON CONFLICT ("user", grp) DO UPDATE SET n = process_user_groups.n + excluded.n;`;
+}
+
+const ROLLUPS: readonly ProcessRollup[] = ['process_daily', 'process_daily_command'];
+
+/** The migration: tables, their fill from the records already stored (the backfill), and the triggers. */
+export function rollupMigration(d: Dialect): string {
+  const text = d === 'postgres' ? 'text' : 'TEXT';
+  const int = d === 'postgres' ? 'bigint' : 'INTEGER';
+  const tables = [
+    ...ROLLUPS.map((t) => tableDdl(d, t)),
+    `CREATE INDEX IF NOT EXISTS process_daily_user ON process_daily ("user", day);`,
+    `CREATE INDEX IF NOT EXISTS process_daily_host ON process_daily (host, day);`,
+    `CREATE TABLE IF NOT EXISTS process_user_groups ("user" ${text} NOT NULL, grp ${text} NOT NULL, n ${int} NOT NULL, PRIMARY KEY ("user", grp));`,
+  ];
+  const all = 'process_records r WHERE true';
+  const backfill = [...ROLLUPS.map((t) => rollupInsert(t, all)), userGroupsInsert(all)];
+  if (d === 'sqlite') {
+    const one = 'process_records r WHERE r.agent_id = NEW.agent_id AND r.seq = NEW.seq';
+    const trigger = `CREATE TRIGGER IF NOT EXISTS process_rollups_insert AFTER INSERT ON process_records WHEN NEW.type = 'process' BEGIN\n` +
+      `${[...ROLLUPS.map((t) => rollupInsert(t, one)), userGroupsInsert(one)].join('\n')}\nEND;`;
+    return [...tables, ...backfill, trigger].join('\n');
+  }
+  const ins = 'inserted r WHERE true';
+  const fn = `CREATE OR REPLACE FUNCTION process_rollups_insert() RETURNS trigger LANGUAGE plpgsql AS $body$\nBEGIN\n` +
+    `${[...ROLLUPS.map((t) => rollupInsert(t, ins)), userGroupsInsert(ins)].join('\n')}\nRETURN NULL;\nEND\n$body$;`;
+  const trigger = `DROP TRIGGER IF EXISTS process_rollups_insert ON process_records;\n` +
+    `CREATE TRIGGER process_rollups_insert AFTER INSERT ON process_records REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION process_rollups_insert();`;
+  return [...tables, ...backfill, fn, trigger].join('\n');
+}
+
+/**
+ * Retention of process records removes rows before `cutoffIso`: the days wholly before it leave the
+ * roll-ups, and the day it cuts through is summed again from the rows that stay. Run in one
+ * transaction (before the rows go: readers then see the roll-ups as they will be).
+ */
+export function rollupRetention(cutoffIso: string): Array<{ sql: string; params: unknown[] }> {
+  const day = cutoffIso.slice(0, 10);
+  const out: Array<{ sql: string; params: unknown[] }> = [];
+  for (const t of ROLLUPS) {
+    out.push({ sql: `DELETE FROM ${t} WHERE day <= ?`, params: [day] });
+    out.push({ sql: rollupInsert(t, 'process_records r WHERE r.time >= ? AND r.time < ?'), params: [cutoffIso, `${day}T99`] });
+  }
+  return out;
+}
+
+/** After process records went (retention): the group counts summed again from the rows left. */
+export const USER_GROUPS_REBUILD = ['DELETE FROM process_user_groups', userGroupsInsert('process_records r WHERE true')];
+
+/** A PostgreSQL monthly partition of process records dropped: its days leave the roll-ups (same transaction). */
+export function rollupPartitionDrop(starts: string, ends: string): Array<{ sql: string; params: unknown[] }> {
+  return ROLLUPS.map((t) => ({ sql: `DELETE FROM ${t} WHERE day >= ? AND day < ?`, params: [starts, ends] }));
+}
