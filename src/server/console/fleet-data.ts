@@ -6,7 +6,7 @@
 import { isAllocatingType } from '../leases/logic.js';
 import { usageReport } from '../reports/index.js';
 import type { Queries } from '../storage/queries.js';
-import { splitDays } from '../storage/report-queries.js';
+import { rollupFor, splitDays } from '../storage/report-queries.js';
 import { NO_EXIT } from '../storage/rollups.js';
 import type { AgentRow } from '../storage/types.js';
 import { barChart, type Chart } from './charts.js';
@@ -221,14 +221,15 @@ async function processGroups(q: Queries, f: Filters): Promise<{ groupsByCommand:
   }
   if (!split.days) return { groupsByCommand: edges, groupsByUser: edges, note };
   const days = [split.days.from, split.days.to];
-  const commandTable = f.user || f.host ? 'process_daily' : 'process_daily_command';
+  const commandTable = rollupFor(['command', 'exe', 'exit_code', ...(f.user ? ['user'] : []), ...(f.host ? ['host'] : [])]);
+  const userTable = rollupFor(['user', 'host', ...(f.product ? ['command', 'exe'] : [])]);
   const byCommand = await q.sql.all<Group>(
     `SELECT nullif(command, '') AS command, CASE WHEN exit_code = ${NO_EXIT} THEN NULL ELSE exit_code END AS exit_code, ${ROLLUP_SUMS} ` +
       `FROM ${commandTable} WHERE day >= ? AND day < ?${and} GROUP BY command, exit_code`,
     [...days, ...params],
   );
   const byUser = await q.sql.all<Group>(
-    `SELECT nullif("user", '') AS "user", nullif(host, '') AS host, ${ROLLUP_SUMS} FROM process_daily WHERE day >= ? AND day < ?${and} GROUP BY "user", host`,
+    `SELECT nullif("user", '') AS "user", nullif(host, '') AS host, ${ROLLUP_SUMS} FROM ${userTable} WHERE day >= ? AND day < ?${and} GROUP BY "user", host`,
     [...days, ...params],
   );
   return { groupsByCommand: [...edges, ...byCommand], groupsByUser: [...edges, ...byUser], note };

@@ -209,14 +209,14 @@ export async function processesPage(q: Queries, f: ReportFilters, opts: { by?: r
   const toSums = (rows: ProcessSumRow[]): ProcessSums[] => rows.map((r) => ({
     command: r.command ?? '', exe: r.exe ?? '', user: r.user ?? '', host: r.host ?? '', exitCode: r.exit_code, count: r.n, cpuSeconds: r.cpu, elapsedSeconds: r.elapsed, ioBytes: r.io, memoryByteSeconds: r.mem,
   }));
-  // One scan: grouped by the page's dimensions and by program and exit status (for the cost per
-  // product); both tables are then summed from it here.
-  const cols = [...new Set([...by.map((d) => (d === 'exit' ? 'exit_code' : d)), 'command', 'exe', 'exit_code'] as const)];
-  const sums = toSums(await q.reports.processSums(rf, cols));
+  // Two sums: by the page's dimensions (the table), by program and exit status (the cost per
+  // product); each from the smallest roll-up that has its columns.
+  const sums = toSums(await q.reports.processSums(rf, by.map((d) => (d === 'exit' ? 'exit_code' : d))));
+  const programSums = toSums(await q.reports.processSums(rf, ['command', 'exe', 'exit_code']));
   const hourly = hourlyProcessAccounting((await q.reports.intervalSums(rf)).map((r) => ({ hour: r.hour, command: r.command ?? '', count: r.n, cpuSeconds: r.cpu, elapsedSeconds: r.elapsed, ioBytes: r.io, rssByteSeconds: r.rss })));
   const { programs } = await productInfo(q);
   const wanted = f.product ? { [f.product]: programs[f.product] ?? [] } : programs;
-  return { rows: processAccounting(sums, by, opts.limit ?? 200), hourly, products: productCosts(sums, wanted) };
+  return { rows: processAccounting(sums, by, opts.limit ?? 200), hourly, products: productCosts(programSums, wanted) };
 }
 
 /** Work patterns per user, or per group (`by: 'group'`: each user's most frequent process group). */

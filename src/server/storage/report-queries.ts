@@ -6,7 +6,7 @@
  * time is its end), which both stores index: SQLite by (type, time), PostgreSQL by its monthly
  * (type, time) partitions.
  */
-import { NO_EXIT } from './rollups.js';
+import { NO_EXIT, type ProcessRollup } from './rollups.js';
 import type { Sql } from './sql.js';
 
 /** Narrowing of every record read: the same optional user and host. */
@@ -81,6 +81,13 @@ export function mergeSums<T extends object>(parts: readonly T[][], keys: Readonl
   return [...m.values()];
 }
 
+/** The smallest process roll-up that has these columns. */
+export function rollupFor(columns: readonly string[]): ProcessRollup {
+  if (columns.every((c) => c === 'command' || c === 'exe' || c === 'exit_code')) return 'process_daily_command';
+  if (columns.every((c) => c === 'user' || c === 'host')) return 'process_daily_user';
+  return 'process_daily';
+}
+
 export class ReportQueries {
   /** Read the daily roll-ups for whole days (false: every figure from the records, the reference path the bench compares with). */
   useRollups = true;
@@ -141,8 +148,8 @@ export class ReportQueries {
 
   /** processSums of whole days from the roll-ups (the per-command one when neither user nor host matters). */
   private processSumsOfRollups(f: RecordFilter, days: { from: string; to: string }, by: readonly ProcessColumn[]): Promise<ProcessSumRow[]> {
-    const fine = f.users !== undefined || f.host !== undefined || by.includes('user') || by.includes('host');
-    const table = fine ? 'process_daily' : 'process_daily_command';
+    const needs = [...by, ...(f.users !== undefined ? ['user'] : []), ...(f.host !== undefined ? ['host'] : [])];
+    const table = rollupFor(needs);
     const w = where({ ...f, fromIso: days.from, toIso: days.to });
     // The roll-ups' '' and NO_EXIT keys back as the records' NULLs.
     const col = (c: ProcessColumn) => (c === 'exit_code' ? `CASE WHEN exit_code = ${NO_EXIT} THEN NULL ELSE exit_code END` : `nullif(${quoteCol(c)}, '')`);

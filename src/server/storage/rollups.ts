@@ -4,6 +4,7 @@
  *
  * - `process_daily`: per UTC day (of the record time) x user x host x command x exe x exit code;
  * - `process_daily_command`: per day x command x exe x exit code (pages without a user or host filter);
+ * - `process_daily_user`: per day x user x host (pages by user or host without a command or product);
  * - `process_user_groups`: per user x Unix group, the process count (the group filter, work per group).
  *
  * They are filled by triggers in the transaction that inserts the records (SQLite: a row trigger;
@@ -25,6 +26,7 @@ export const NO_EXIT = -2147483648;
 const KEYS = {
   process_daily: ['day', '"user"', 'host', 'command', 'exe', 'exit_code'],
   process_daily_command: ['day', 'command', 'exe', 'exit_code'],
+  process_daily_user: ['day', '"user"', 'host'],
 } as const;
 export type ProcessRollup = keyof typeof KEYS;
 
@@ -81,7 +83,7 @@ export function userGroupsInsert(from: string): string {
     `GROUP BY r."user", r.grp ORDER BY r."user", r.grp ON CONFLICT ("user", grp) DO UPDATE SET n = process_user_groups.n + excluded.n;`;
 }
 
-const ROLLUPS: readonly ProcessRollup[] = ['process_daily', 'process_daily_command'];
+const ROLLUPS: readonly ProcessRollup[] = ['process_daily', 'process_daily_command', 'process_daily_user'];
 
 /** The migration: tables, their fill from the records already stored (the backfill), and the triggers. */
 export function rollupMigration(d: Dialect): string {
@@ -89,8 +91,8 @@ export function rollupMigration(d: Dialect): string {
   const int = d === 'postgres' ? 'bigint' : 'INTEGER';
   const tables = [
     ...ROLLUPS.map((t) => tableDdl(d, t)),
-    `CREATE INDEX IF NOT EXISTS process_daily_user ON process_daily ("user", day);`,
-    `CREATE INDEX IF NOT EXISTS process_daily_host ON process_daily (host, day);`,
+    `CREATE INDEX IF NOT EXISTS process_daily_by_user ON process_daily ("user", day);`,
+    `CREATE INDEX IF NOT EXISTS process_daily_by_host ON process_daily (host, day);`,
     `CREATE TABLE IF NOT EXISTS process_user_groups ("user" ${text} NOT NULL, grp ${text} NOT NULL, n ${int} NOT NULL, PRIMARY KEY ("user", grp));`,
   ];
   const all = 'process_records r WHERE true';
