@@ -123,13 +123,16 @@ export async function load(store: Store, h: History): Promise<number> {
   const t0 = performance.now();
   const products = Array.from({ length: PRODUCTS }, (_, i) => ({ id: `p${i}`, name: `Product ${i}`, licenseType: 'floating' as const, seats: 5 + (i % 20), match: { executables: [`/usr/bin/prog${i}`], paths: [] }, offline: 'allow' as const, onDeny: 'notify' as const, queue: true }));
   for (const p of products) await store.q.upsertProduct(p as never, 'config', new Date());
-  for (let i = 0; i < h.server.length; i += 5000) {
-    const chunk = h.server.slice(i, i + 5000);
+  // Written in time order, as a server writes its events and agents upload their journals (the
+  // history is generated product by product; stored that way every day's rows would be scattered).
+  const server = [...h.server].sort((a, b) => a.time - b.time);
+  for (let i = 0; i < server.length; i += 5000) {
+    const chunk = server.slice(i, i + 5000);
     await store.transaction(async (tx) => {
       for (const e of chunk) await tx.writeServerEvent(e);
     });
   }
-  const all = [...h.agent, ...h.records];
+  const all = [...h.agent, ...h.records].sort((a, b) => String(a.time).localeCompare(String(b.time))).map((r, i) => ({ ...r, seq: i + 1 }));
   for (let i = 0; i < all.length; i += 5000) {
     const chunk = all.slice(i, i + 5000);
     const rows = batchRows('bench-agent', chunk, chunk.map((_, k) => k), new Uint8Array(chunk.length));

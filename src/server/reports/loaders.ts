@@ -64,7 +64,7 @@ const endOf = (f: ReportFilters) => Math.max(f.from, Math.min(f.to, f.now ?? Dat
 async function allowedUsers(q: Queries, f: ReportFilters): Promise<string[] | undefined> {
   let users: string[] | undefined = f.user !== undefined ? [f.user] : undefined;
   if (f.group !== undefined) {
-    const members = (await q.reports.userGroups()).filter((g) => g.grp === f.group).map((g) => g.user);
+    const members = (await q.reports.userGroups(f.group)).map((g) => g.user);
     users = users ? users.filter((u) => members.includes(u)) : [...new Set(members)];
   }
   return users;
@@ -81,10 +81,10 @@ const LICENSE_CODES = [1, 2, 5, 6, 7, 27, 28, 29, 30];
  * keeps its codes (and always the queue and deny codes, the demand); "usage within allocation"
  * without 27/28 makes the 29/30 runs the checkouts.
  */
-export async function loadLicenseEvents(q: Queries, f: ReportFilters): Promise<ReportEvent[]> {
+export async function loadLicenseEvents(q: Queries, f: ReportFilters, opts: { queueAndDenialsOnly?: boolean } = {}): Promise<ReportEvent[]> {
   checkFilters(f);
   const users = await allowedUsers(q, f);
-  let events = await loadReportEvents(q, { from: f.from, to: f.to, product: f.product });
+  let events = await loadReportEvents(q, { from: f.from, to: f.to, product: f.product, queueAndDenialsOnly: opts.queueAndDenialsOnly });
   if (users) {
     const set = new Set(users);
     events = events.filter((e) => set.has(e.user ?? ''));
@@ -155,7 +155,8 @@ export async function summariesPage(q: Queries, f: ReportFilters, periods: reado
 }
 
 export async function denialsPage(q: Queries, f: ReportFilters): Promise<DenialsReport> {
-  return denialsReport({ events: await loadLicenseEvents(q, f), from: f.from, end: endOf(f), timeZone: f.timeZone });
+  // Waits and denials only: the leases (most of the events) are not read.
+  return denialsReport({ events: await loadLicenseEvents(q, f, { queueAndDenialsOnly: true }), from: f.from, end: endOf(f), timeZone: f.timeZone });
 }
 
 export interface UsersPage extends UsersReport { inactive: InactiveUser[]; inactiveDays: number }
@@ -229,9 +230,7 @@ export async function workPage(q: Queries, f: ReportFilters, opts: { by?: 'user'
   const applicationSwitches = await q.reports.applicationSwitches(rf);
   let groups: Record<string, string> | undefined;
   if (opts.by === 'group') {
-    groups = {};
-    const best: Record<string, number> = {};
-    for (const g of await q.reports.userGroups()) if ((best[g.user] ?? -1) < g.n) ((best[g.user] = g.n), (groups[g.user] = g.grp));
+    groups = Object.fromEntries((await q.reports.mainGroups()).map((g) => [g.user, g.grp]));
   }
   return workPatterns({ sums, applicationSwitches, groups, by: opts.by });
 }

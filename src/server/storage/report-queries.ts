@@ -130,9 +130,22 @@ export class ReportQueries {
   }
 
   /** Users that ran processes as a group (the group filter and the work-pattern groups). */
-  userGroups(): Promise<Array<{ user: string; grp: string; n: number }>> {
-    if (this.useRollups) return this.sql.all('SELECT "user", grp, n FROM process_user_groups');
-    return this.sql.all(`SELECT "user", grp, count(*) AS n FROM process_records WHERE type = 'process' AND "user" IS NOT NULL AND grp IS NOT NULL GROUP BY "user", grp`);
+  userGroups(grp?: string): Promise<Array<{ user: string; grp: string; n: number }>> {
+    return this.sql.all(`SELECT "user", grp, n FROM ${this.groupCounts()}${grp === undefined ? '' : ' WHERE grp = ?'} ORDER BY "user", grp`, grp === undefined ? [] : [grp]);
+  }
+
+  /** Each user's most frequent group (a tie: the first group by name). */
+  mainGroups(): Promise<Array<{ user: string; grp: string }>> {
+    return this.sql.all(
+      `SELECT "user", grp FROM (SELECT "user", grp, row_number() OVER (PARTITION BY "user" ORDER BY n DESC, grp) AS k FROM ${this.groupCounts()}) x WHERE k = 1 ORDER BY "user"`,
+    );
+  }
+
+  /** (user, group, count of processes): the roll-up, or the records summed now. */
+  private groupCounts(): string {
+    return this.useRollups
+      ? 'process_user_groups'
+      : `(SELECT "user", grp, count(*) AS n FROM process_records WHERE type = 'process' AND "user" IS NOT NULL AND grp IS NOT NULL GROUP BY "user", grp) g`;
   }
 
   /**

@@ -118,6 +118,9 @@ async function checkPages(list: Proc[]) {
   assert.deepEqual(groups.rolled, groups.raw);
   const ug = await bothPaths(async () => (await store.q.reports.userGroups()).sort((a, b) => a.user.localeCompare(b.user) || a.grp.localeCompare(b.grp)));
   assert.deepEqual(ug.rolled, ug.raw);
+  const main = await bothPaths(() => store.q.reports.mainGroups());
+  assert.deepEqual(main.rolled, main.raw);
+  assert.equal(main.rolled.length, new Set(list.map((p) => p.user)).size);
   const counts = new Map<string, number>();
   for (const p of list) counts.set(`${p.user} ${p.group}`, (counts.get(`${p.user} ${p.group}`) ?? 0) + 1);
   assert.deepEqual(ug.rolled.map((g) => [`${g.user} ${g.grp}`, g.n]), [...counts.entries()].sort(([a], [b]) => a.localeCompare(b)));
