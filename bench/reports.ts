@@ -214,6 +214,7 @@ async function measure(store: Store, h: History) {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  process.stderr.write(`${store.dialect}: ${JSON.stringify({ loadSeconds, pagesMs, rawPagesMs, exportMs })}\n`);
   const slowestPageMs = Math.max(...Object.values(pagesMs));
   return { loadSeconds, pagesMs, rawPagesMs, rollupVsRaw, slowestPageMs, exportMs, exportFiles: files, meetsTarget: slowestPageMs <= PAGE_TARGET_MS && exportMs <= EXPORT_TARGET_MS };
 }

@@ -212,9 +212,9 @@ async function processGroups(q: Queries, f: Filters): Promise<{ groupsByCommand:
   const { where, params, note } = await processWhere(q, f);
   const and = where ? ` AND ${where}` : '';
   const split = q.reports.useRollups && !f.group ? splitDays(iso(rangeStart(f)), iso(rangeEnd(f))) : { days: undefined, edges: [{ fromIso: iso(rangeStart(f)), toIso: iso(rangeEnd(f)) }] };
-  const edges: Group[] = [];
+  let edges: Group[] = [];
   for (const e of split.edges) {
-    edges.push(...await q.sql.all<Group>(
+    edges = edges.concat(await q.sql.all<Group>(
       `SELECT command, "user", host, exit_code, ${RECORD_SUMS} FROM process_records WHERE type = 'process' AND time >= ? AND time < ?${and} GROUP BY command, "user", host, exit_code`,
       [e.fromIso, e.toIso, ...params],
     ));
