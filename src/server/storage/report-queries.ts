@@ -136,6 +136,12 @@ export class ReportQueries {
 
   /** Each user's most frequent group (a tie: the first group by name). */
   mainGroups(): Promise<Array<{ user: string; grp: string }>> {
+    // One pass, no sort of every row: PostgreSQL's DISTINCT ON; SQLite's max() with bare columns
+    // (they come from the row of the maximum, the first by name among equals: the key order).
+    if (this.useRollups && this.sql.dialect === 'postgres') {
+      return this.sql.all('SELECT DISTINCT ON ("user") "user", grp FROM process_user_groups ORDER BY "user", n DESC, grp');
+    }
+    if (this.useRollups) return this.sql.all('SELECT "user", grp FROM (SELECT "user", grp, max(n) FROM process_user_groups GROUP BY "user") x ORDER BY "user"');
     return this.sql.all(
       `SELECT "user", grp FROM (SELECT "user", grp, row_number() OVER (PARTITION BY "user" ORDER BY n DESC, grp) AS k FROM ${this.groupCounts()}) x WHERE k = 1 ORDER BY "user"`,
     );
@@ -187,7 +193,20 @@ export class ReportQueries {
   }
 
   /** process-interval records per UTC hour of their interval start (`YYYY-MM-DDTHH`) and command. */
-  intervalSums(f: RecordFilter): Promise<IntervalSumRow[]> {
+  async intervalSums(f: RecordFilter): Promise<IntervalSumRow[]> {
+    // process_hourly has no user or host: filtered pages read the records.
+    const split = this.useRollups && f.users === undefined && f.host === undefined ? splitDays(f.fromIso, f.toIso) : { edges: [{ fromIso: f.fromIso, toIso: f.toIso }] };
+    const parts = await Promise.all(split.edges.map((e) => this.intervalSumsOfRecords({ ...f, ...e })));
+    if (split.days) {
+      parts.push(await this.sql.all<IntervalSumRow>(
+        `SELECT hour, nullif(command, '') AS command, sum(n) AS n, sum(cpu) AS cpu, sum(elapsed) AS elapsed, sum(io) AS io, sum(rss) AS rss FROM process_hourly WHERE day >= ? AND day < ? GROUP BY hour, command`,
+        [split.days.from, split.days.to],
+      ));
+    }
+    return mergeSums<IntervalSumRow>(parts, ['hour', 'command'], ['n', 'cpu', 'elapsed', 'io', 'rss']);
+  }
+
+  private intervalSumsOfRecords(f: RecordFilter): Promise<IntervalSumRow[]> {
     const w = where(f);
     return this.sql.all<IntervalSumRow>(
       'SELECT substr(interval_start, 1, 13) AS hour, command, count(*) AS n, sum(coalesce(cpu_seconds, 0)) AS cpu, sum(coalesce(elapsed_seconds, 0)) AS elapsed, ' +

@@ -5,7 +5,8 @@
  * - `process_daily`: per UTC day (of the record time) x user x host x command x exe x exit code;
  * - `process_daily_command`: per day x command x exe x exit code (pages without a user or host filter);
  * - `process_daily_user`: per day x user x host (pages by user or host without a command or product);
- * - `process_user_groups`: per user x Unix group, the process count (the group filter, work per group).
+ * - `process_user_groups`: per user x Unix group, the process count (the group filter, work per group);
+ * - `process_hourly`: process-interval records per day x hour of the interval x command.
  *
  * They are filled by triggers in the transaction that inserts the records (SQLite: a row trigger;
  * PostgreSQL: a statement trigger over the inserted rows), so a record skipped as a duplicate
@@ -83,6 +84,31 @@ export function userGroupsInsert(from: string): string {
     `GROUP BY r."user", r.grp ORDER BY r."user", r.grp ON CONFLICT ("user", grp) DO UPDATE SET n = process_user_groups.n + excluded.n;`;
 }
 
+/**
+ * `process_hourly`: process-interval records per UTC day of their record time x UTC hour of their
+ * interval start x command (the hourly Process Accounting without a user or host filter).
+ */
+const INTERVAL_KEYS: ReadonlyArray<[string, string]> = [['day', 'substr(r.time, 1, 10)'], ['hour', 'substr(r.interval_start, 1, 13)'], ['command', `coalesce(r.command, '')`]];
+const INTERVAL_METRICS: ReadonlyArray<[string, string]> = [
+  ['n', 'count(*)'], ['cpu', 'sum(coalesce(r.cpu_seconds, 0))'], ['elapsed', 'sum(coalesce(r.elapsed_seconds, 0))'],
+  ['io', 'sum(coalesce(r.read_bytes, 0) + coalesce(r.write_bytes, 0))'], ['rss', 'sum(coalesce(r.avg_rss_bytes, 0) * coalesce(r.elapsed_seconds, 0))'],
+];
+
+function intervalDdl(d: Dialect): string {
+  const text = d === 'postgres' ? 'text COLLATE "C"' : 'TEXT';
+  const int = d === 'postgres' ? 'bigint' : 'INTEGER';
+  const real = d === 'postgres' ? 'double precision' : 'REAL';
+  return `CREATE TABLE IF NOT EXISTS process_hourly (day ${text} NOT NULL, hour ${text} NOT NULL, command ${text} NOT NULL, n ${int} NOT NULL, cpu ${real} NOT NULL, ` +
+    `elapsed ${real} NOT NULL, io ${real} NOT NULL, rss ${real} NOT NULL, PRIMARY KEY (day, hour, command))${d === 'sqlite' ? ' WITHOUT ROWID' : ''};`;
+}
+
+export function intervalInsert(from: string): string {
+  const keys = INTERVAL_KEYS.map(([, e]) => e).join(', ');
+  return `INSERT INTO process_hourly (${[...INTERVAL_KEYS, ...INTERVAL_METRICS].map(([c]) => c).join(', ')}) ` +
+    `SELECT ${keys}, ${INTERVAL_METRICS.map(([, e]) => e).join(', ')} FROM ${from} AND r.type = 'process-interval' AND r.interval_start IS NOT NULL ` +
+    `GROUP BY ${keys} ORDER BY ${keys} ON CONFLICT (day, hour, command) DO UPDATE SET ${INTERVAL_METRICS.map(([m]) => `${m} = process_hourly.${m} + excluded.${m}`).join(', ')};`;
+}
+
 const ROLLUPS: readonly ProcessRollup[] = ['process_daily', 'process_daily_command', 'process_daily_user'];
 
 /** The migration: tables, their fill from the records already stored (the backfill), and the triggers. */
@@ -93,19 +119,21 @@ export function rollupMigration(d: Dialect): string {
     ...ROLLUPS.map((t) => tableDdl(d, t)),
     `CREATE INDEX IF NOT EXISTS process_daily_by_user ON process_daily ("user", day);`,
     `CREATE INDEX IF NOT EXISTS process_daily_by_host ON process_daily (host, day);`,
+    intervalDdl(d),
     `CREATE TABLE IF NOT EXISTS process_user_groups ("user" ${text} NOT NULL, grp ${text} NOT NULL, n ${int} NOT NULL, PRIMARY KEY ("user", grp));`,
   ];
   const all = 'process_records r WHERE true';
-  const backfill = [...ROLLUPS.map((t) => rollupInsert(t, all)), userGroupsInsert(all)];
+  const backfill = [...ROLLUPS.map((t) => rollupInsert(t, all)), userGroupsInsert(all), intervalInsert(all)];
   if (d === 'sqlite') {
     const one = 'process_records r WHERE r.agent_id = NEW.agent_id AND r.seq = NEW.seq';
     const trigger = `CREATE TRIGGER IF NOT EXISTS process_rollups_insert AFTER INSERT ON process_records WHEN NEW.type = 'process' BEGIN\n` +
       `${[...ROLLUPS.map((t) => rollupInsert(t, one)), userGroupsInsert(one)].join('\n')}\nEND;`;
-    return [...tables, ...backfill, trigger].join('\n');
+    const intervals = `CREATE TRIGGER IF NOT EXISTS process_hourly_insert AFTER INSERT ON process_records WHEN NEW.type = 'process-interval' BEGIN\n${intervalInsert(one)}\nEND;`;
+    return [...tables, ...backfill, trigger, intervals].join('\n');
   }
   const ins = 'inserted r WHERE true';
   const fn = `CREATE OR REPLACE FUNCTION process_rollups_insert() RETURNS trigger LANGUAGE plpgsql AS $body$\nBEGIN\n` +
-    `${[...ROLLUPS.map((t) => rollupInsert(t, ins)), userGroupsInsert(ins)].join('\n')}\nRETURN NULL;\nEND\n$body$;`;
+    `${[...ROLLUPS.map((t) => rollupInsert(t, ins)), userGroupsInsert(ins), intervalInsert(ins)].join('\n')}\nRETURN NULL;\nEND\n$body$;`;
   const trigger = `DROP TRIGGER IF EXISTS process_rollups_insert ON process_records;\n` +
     `CREATE TRIGGER process_rollups_insert AFTER INSERT ON process_records REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION process_rollups_insert();`;
   return [...tables, ...backfill, fn, trigger].join('\n');
@@ -116,20 +144,28 @@ export function rollupMigration(d: Dialect): string {
  * roll-ups, and the day it cuts through is summed again from the rows that stay. Run in one
  * transaction (before the rows go: readers then see the roll-ups as they will be).
  */
-export function rollupRetention(cutoffIso: string): Array<{ sql: string; params: unknown[] }> {
+export function rollupRetention(type: string, cutoffIso: string): Array<{ sql: string; params: unknown[] }> {
   const day = cutoffIso.slice(0, 10);
   const out: Array<{ sql: string; params: unknown[] }> = [];
-  for (const t of ROLLUPS) {
+  const from = 'process_records r WHERE r.time >= ? AND r.time < ?';
+  for (const [t, insert] of rollupsOf(type)) {
     out.push({ sql: `DELETE FROM ${t} WHERE day <= ?`, params: [day] });
-    out.push({ sql: rollupInsert(t, 'process_records r WHERE r.time >= ? AND r.time < ?'), params: [cutoffIso, `${day}T99`] });
+    out.push({ sql: insert(from), params: [cutoffIso, `${day}T99`] });
   }
   return out;
+}
+
+/** The day roll-ups of a record type, with their INSERT ... SELECT. */
+function rollupsOf(type: string): Array<[string, (from: string) => string]> {
+  if (type === 'process') return ROLLUPS.map((t) => [t, (from: string) => rollupInsert(t, from)]);
+  if (type === 'process-interval') return [['process_hourly', intervalInsert]];
+  return [];
 }
 
 /** After process records went (retention): the group counts summed again from the rows left. */
 export const USER_GROUPS_REBUILD = ['DELETE FROM process_user_groups', userGroupsInsert('process_records r WHERE true')];
 
 /** A PostgreSQL monthly partition of process records dropped: its days leave the roll-ups (same transaction). */
-export function rollupPartitionDrop(starts: string, ends: string): Array<{ sql: string; params: unknown[] }> {
-  return ROLLUPS.map((t) => ({ sql: `DELETE FROM ${t} WHERE day >= ? AND day < ?`, params: [starts, ends] }));
+export function rollupPartitionDrop(type: string, starts: string, ends: string): Array<{ sql: string; params: unknown[] }> {
+  return rollupsOf(type).map(([t]) => ({ sql: `DELETE FROM ${t} WHERE day >= ? AND day < ?`, params: [starts, ends] }));
 }

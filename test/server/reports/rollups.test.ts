@@ -52,6 +52,19 @@ const upload = (a: TestAgent, list: Proc[], seq0: number) =>
     })),
   });
 
+interface Interval { time: number; command: string; intervalStart: number; elapsedSeconds: number; cpuSeconds: number; avgRssBytes: number; readBytes: number }
+const INTERVALS: Interval[] = Array.from({ length: 90 }, (_, i) => {
+  const time = i % 30 === 0 ? Date.parse('2024-04-21T10:30:00Z') : D0 + ((i * 5) % 96) * 3_600_000 + 1_800_000;
+  return { time, command: COMMANDS[i % 3][0], intervalStart: time - 1_800_000 - (i % 2) * 3_600_000, elapsedSeconds: 60 * (i % 7), cpuSeconds: i % 4, avgRssBytes: 1024 * (i % 5), readBytes: 7 * i };
+});
+const uploadIntervals = (a: TestAgent, list: Interval[], seq0: number) =>
+  a.post('/v1/events', {
+    records: list.map((x, k) => ({
+      seq: seq0 + k, type: 'process-interval', time: iso(x.time), host: 'h0', user: 'u0', command: x.command, exe: `/usr/bin/${x.command}`, pid: 500 + k,
+      intervalStart: iso(x.intervalStart), intervalEnd: iso(x.time), elapsedSeconds: x.elapsedSeconds, cpuSeconds: x.cpuSeconds, avgRssBytes: x.avgRssBytes, readBytes: x.readBytes, writeBytes: 0,
+    })),
+  });
+
 let servers: TestServer[];
 let store: Store;
 let uploaded: Proc[];
@@ -68,6 +81,8 @@ before(async () => {
       assert.equal(r.status, 200, r.text);
     }
   }));
+  const iv = await uploadIntervals(agents[1], INTERVALS, lists[1].length + 1);
+  assert.equal(iv.status, 200, iv.text);
   // A batch sent again (the agent did not see the acknowledgement): stored once, counted once.
   const again = await upload(agents[0], lists[0].slice(0, 40), 1);
   assert.equal(again.status, 200, again.text);
@@ -101,12 +116,19 @@ const RANGES: Array<[string, ReportFilters]> = [
   ['from April, one user, one host', { from: Date.parse('2024-04-01T00:00:00Z'), to: D0 + 2 * DAY + 1000, now: NOW, user: 'u1', host: 'h1' }],
 ];
 
-async function checkPages(list: Proc[]) {
+async function checkPages(list: Proc[], intervals: Interval[]) {
   for (const [name, f] of RANGES) {
     for (const by of [['command'], ['user', 'host'], ['command', 'exit']] as const) {
       const { raw, rolled } = await bothPaths(() => processesPage(store.q, f, { by }));
       assert.deepEqual(rolled.rows, raw.rows, `${name}, by ${by.join('+')}`);
       assert.deepEqual(rolled.products, raw.products, name);
+      assert.deepEqual(rolled.hourly, raw.hourly, name);
+      if (!f.user) {
+        const hourly = intervals.filter((x) => x.time >= f.from && x.time < f.to);
+        assert.ok(hourly.length > 0, name);
+        assert.equal(rolled.hourly.reduce((n, h) => n + h.count, 0), hourly.length, name);
+        assert.equal(rolled.hourly.reduce((n, h) => n + h.cpuSeconds, 0), hourly.reduce((n, x) => n + x.cpuSeconds, 0), name);
+      }
       const want = inRange(list, f.from, f.to).filter((p) => (!f.user || p.user === f.user) && (!f.host || p.host === f.host));
       assert.ok(want.length > 0, name);
       assert.deepEqual(rolled.rows, processAccounting(reference(want), by, 200), `${name}: the sums of the uploaded list`);
@@ -138,19 +160,19 @@ test('process pages from the roll-ups equal the pages from the records, and the 
     const [{ n }] = await store.q.sql.all<{ n: number }>(`SELECT sum(n) AS n FROM ${table}`);
     assert.equal(Number(n), uploaded.length, table);
   }
-  await checkPages(uploaded);
+  await checkPages(uploaded, INTERVALS);
 });
 
 test('after retention the roll-ups still equal the records (SQLite: rows before the cutoff, mid-day; PostgreSQL: whole past months)', async () => {
   const cutoff = D0 + DAY + 12 * 3_600_000;
-  const removed = await store.maintain(cutoff + 10 * DAY, { process: 10 });
-  assert.equal(removed.length, 1, String(removed));
+  const removed = await store.maintain(cutoff + 10 * DAY, { process: 10, 'process-interval': 10 });
+  assert.equal(removed.length, 2, String(removed));
   const left = store.dialect === 'sqlite' ? uploaded.filter((p) => p.time >= cutoff) : uploaded.filter((p) => p.time >= D0);
-  const [{ n }] = await store.q.sql.all<{ n: number }>('SELECT count(*) AS n FROM process_records');
+  const [{ n }] = await store.q.sql.all<{ n: number }>("SELECT count(*) AS n FROM process_records WHERE type = 'process'");
   assert.equal(Number(n), left.length);
   for (const table of ['process_daily', 'process_daily_command', 'process_daily_user']) {
     const [{ r }] = await store.q.sql.all<{ r: number }>(`SELECT sum(n) AS r FROM ${table}`);
     assert.equal(Number(r), left.length, table);
   }
-  await checkPages(left);
+  await checkPages(left, store.dialect === 'sqlite' ? INTERVALS.filter((x) => x.time >= cutoff) : INTERVALS.filter((x) => x.time >= D0));
 });

@@ -114,8 +114,8 @@ export class Partitions {
       for (const p of drop) {
         await c.query(`DROP TABLE IF EXISTS ${p.name}`);
         await c.query('DELETE FROM record_partitions WHERE name = $1', [p.name]);
-        // A month of process records goes whole: so do its days' roll-ups.
-        if (p.type === 'process') for (const st of rollupPartitionDrop(p.starts, p.ends)) await c.query(numberPlaceholders(st.sql), st.params);
+        // A month of process or process-interval records goes whole: so do its days' roll-ups.
+        if (p.type) for (const st of rollupPartitionDrop(p.type, p.starts, p.ends)) await c.query(numberPlaceholders(st.sql), st.params);
       }
       if (drop.some((p) => p.type === 'process')) for (const st of USER_GROUPS_REBUILD) await c.query(st);
       await c.query('COMMIT');

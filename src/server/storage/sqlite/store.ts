@@ -277,8 +277,8 @@ export class SqliteStore implements Store {
       const sql = `DELETE FROM ${name} WHERE ${key} IN (SELECT ${table === 'event' ? 'id' : 'agent_id, seq'} FROM ${name} WHERE ${where} LIMIT 5000)`;
       let total = 0;
       // The roll-ups first, in one transaction: as they will be once the rows below are gone.
-      if (type === 'process') await this.transaction(async (tx) => {
-        for (const st of rollupRetention(before)) await tx.sql.run(st.sql, st.params);
+      if (type === 'process' || type === 'process-interval') await this.transaction(async (tx) => {
+        for (const st of rollupRetention(type, before)) await tx.sql.run(st.sql, st.params);
       });
       for (;;) {
         const n = await this.transaction(async (tx) => tx.sql.run(sql, params));
