@@ -278,6 +278,8 @@ export class SqliteStore implements Store {
       let total = 0;
       // The roll-ups first, in one transaction: as they will be once the rows below are gone.
       if (type === 'process' || type === 'process-interval') await this.transaction(async (tx) => {
+        // Only when rows will go (the hourly run usually finds none).
+        if (!(await tx.sql.get(`SELECT 1 AS x FROM ${name} WHERE ${where} LIMIT 1`, params))) return;
         for (const st of rollupRetention(type, before)) await tx.sql.run(st.sql, st.params);
       });
       for (;;) {
