@@ -35,13 +35,15 @@ export interface UsageReportQuery {
   product?: string;
   periods?: readonly SummaryPeriod[];
   now: number;
+  /** Only the queue and deny events (5, 6, 7): a report of waits and denials, without reading the leases. */
+  queueAndDenialsOnly?: boolean;
 }
 
 export async function usageReport(db: Queries, q: UsageReportQuery): Promise<UsageReport> {
   const from = Date.parse(q.from + 'T00:00:00Z');
   const to = Date.parse(q.to + 'T00:00:00Z') + DAY_MS;
   const names = Object.fromEntries((await db.products()).map((r) => [r.id, r.name]));
-  const events = await loadReportEvents(db, { from, to, product: q.product });
+  const events = await loadReportEvents(db, { from, to, product: q.product, queueAndDenialsOnly: q.queueAndDenialsOnly });
   return buildUsageReport({ events, from, to, end: Math.min(to, q.now), periods: q.periods, productNames: names });
 }
 
