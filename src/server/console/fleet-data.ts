@@ -6,7 +6,7 @@
 import { isAllocatingType } from '../leases/logic.js';
 import { usageReport } from '../reports/index.js';
 import type { Queries } from '../storage/queries.js';
-import { rollupFor, splitDays } from '../storage/report-queries.js';
+import { rollupFor, rollupRanges, splitDays } from '../storage/report-queries.js';
 import { NO_EXIT } from '../storage/rollups.js';
 import type { AgentRow } from '../storage/types.js';
 import { barChart, type Chart } from './charts.js';
@@ -228,10 +228,13 @@ async function processGroups(q: Queries, f: Filters): Promise<{ groupsByCommand:
       `FROM ${commandTable} WHERE day >= ? AND day < ?${and} GROUP BY command, exit_code`,
     [...days, ...params],
   );
-  const byUser = await q.sql.all<Group>(
-    `SELECT nullif("user", '') AS "user", nullif(host, '') AS host, ${ROLLUP_SUMS} FROM ${userTable} WHERE day >= ? AND day < ?${and} GROUP BY "user", host`,
-    [...days, ...params],
-  );
+  let byUser: Group[] = [];
+  for (const r of rollupRanges(userTable, split.days)) {
+    byUser = byUser.concat(await q.sql.all<Group>(
+      `SELECT nullif("user", '') AS "user", nullif(host, '') AS host, ${ROLLUP_SUMS} FROM ${r.table} WHERE ${r.column} >= ? AND ${r.column} < ?${and} GROUP BY "user", host`,
+      [r.from, r.to, ...params],
+    ));
+  }
   return { groupsByCommand: [...edges, ...byCommand], groupsByUser: [...edges, ...byUser], note };
 }
 

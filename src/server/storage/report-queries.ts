@@ -81,6 +81,23 @@ export function mergeSums<T extends object>(parts: readonly T[][], keys: Readonl
   return [...m.values()];
 }
 
+/**
+ * Whole UTC days [from, to) as the roll-up ranges to read: for the per-user roll-up the whole
+ * months in them from process_monthly_user and the days around those; for the others the days.
+ */
+export function rollupRanges(table: ProcessRollup, days: { from: string; to: string }): Array<{ table: ProcessRollup; column: 'day' | 'month'; from: string; to: string }> {
+  const byDay = (from: string, to: string) => ({ table, column: 'day' as const, from, to });
+  if (table !== 'process_daily_user') return [byDay(days.from, days.to)];
+  const nextMonth = (m: string) => new Date(Date.UTC(Number(m.slice(0, 4)), Number(m.slice(5, 7)), 1)).toISOString().slice(0, 7);
+  const first = days.from.endsWith('-01') ? days.from.slice(0, 7) : nextMonth(days.from.slice(0, 7));
+  const last = days.to.slice(0, 7);
+  if (!(first < last)) return [byDay(days.from, days.to)];
+  const out: Array<{ table: ProcessRollup; column: 'day' | 'month'; from: string; to: string }> = [{ table: 'process_monthly_user', column: 'month', from: first, to: last }];
+  if (days.from < `${first}-01`) out.push(byDay(days.from, `${first}-01`));
+  if (`${last}-01` < days.to) out.push(byDay(`${last}-01`, days.to));
+  return out;
+}
+
 /** The smallest process roll-up that has these columns. */
 export function rollupFor(columns: readonly string[]): ProcessRollup {
   if (columns.every((c) => c === 'command' || c === 'exe' || c === 'exit_code')) return 'process_daily_command';
@@ -166,16 +183,22 @@ export class ReportQueries {
   }
 
   /** processSums of whole days from the roll-ups (the per-command one when neither user nor host matters). */
-  private processSumsOfRollups(f: RecordFilter, days: { from: string; to: string }, by: readonly ProcessColumn[]): Promise<ProcessSumRow[]> {
+  private async processSumsOfRollups(f: RecordFilter, days: { from: string; to: string }, by: readonly ProcessColumn[]): Promise<ProcessSumRow[]> {
     const needs = [...by, ...(f.users !== undefined ? ['user'] : []), ...(f.host !== undefined ? ['host'] : [])];
-    const table = rollupFor(needs);
-    const w = where({ ...f, fromIso: days.from, toIso: days.to });
+    const parts: ProcessSumRow[][] = [];
+    for (const r of rollupRanges(rollupFor(needs), days)) parts.push(await this.processSumsOfRollup(f, r, by));
+    return mergeSums<ProcessSumRow>(parts, PROCESS_COLUMNS, ['n', 'cpu', 'elapsed', 'io', 'mem']);
+  }
+
+  private processSumsOfRollup(f: RecordFilter, r: { table: ProcessRollup; column: 'day' | 'month'; from: string; to: string }, by: readonly ProcessColumn[]): Promise<ProcessSumRow[]> {
+    const table = r.table;
+    const w = where({ ...f, fromIso: r.from, toIso: r.to });
     // The roll-ups' '' and NO_EXIT keys back as the records' NULLs.
     const col = (c: ProcessColumn) => (c === 'exit_code' ? `CASE WHEN exit_code = ${NO_EXIT} THEN NULL ELSE exit_code END` : `nullif(${quoteCol(c)}, '')`);
     const cols = PROCESS_COLUMNS.map((c) => (by.includes(c) ? `${col(c)} AS ${quoteCol(c)}` : `NULL AS ${quoteCol(c)}`)).join(', ');
     const group = by.length ? ` GROUP BY ${by.map(quoteCol).join(', ')}` : '';
     return this.sql.all<ProcessSumRow>(
-      `SELECT ${cols}, sum(n) AS n, sum(cpu) AS cpu, sum(elapsed) AS elapsed, sum(read_sum + write_sum) AS io, sum(mem) AS mem FROM ${table} WHERE ${w.sql.replace('time >= ? AND time < ?', 'day >= ? AND day < ?')}${group}`,
+      `SELECT ${cols}, sum(n) AS n, sum(cpu) AS cpu, sum(elapsed) AS elapsed, sum(read_sum + write_sum) AS io, sum(mem) AS mem FROM ${table} WHERE ${w.sql.replace('time >= ? AND time < ?', `${r.column} >= ? AND ${r.column} < ?`)}${group}`,
       w.params,
     );
   }

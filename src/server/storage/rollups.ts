@@ -4,7 +4,8 @@
  *
  * - `process_daily`: per UTC day (of the record time) x user x host x command x exe x exit code;
  * - `process_daily_command`: per day x command x exe x exit code (pages without a user or host filter);
- * - `process_daily_user`: per day x user x host (pages by user or host without a command or product);
+ * - `process_daily_user`: per day x user x host (pages by user or host without a command or product),
+ *   and `process_monthly_user` the same per UTC month (`YYYY-MM`) for the whole months of a range;
  * - `process_user_groups`: per user x Unix group, the process count (the group filter, work per group);
  * - `process_hourly`: process-interval records per day x hour of the interval x command.
  *
@@ -28,12 +29,13 @@ const KEYS = {
   process_daily: ['day', '"user"', 'host', 'command', 'exe', 'exit_code'],
   process_daily_command: ['day', 'command', 'exe', 'exit_code'],
   process_daily_user: ['day', '"user"', 'host'],
+  process_monthly_user: ['month', '"user"', 'host'],
 } as const;
 export type ProcessRollup = keyof typeof KEYS;
 
 /** Key expressions over a process_records row. */
 const KEY_EXPR: Record<string, string> = {
-  day: 'substr(r.time, 1, 10)', '"user"': `coalesce(r."user", '')`, host: `coalesce(r.host, '')`, command: `coalesce(r.command, '')`,
+  day: 'substr(r.time, 1, 10)', month: 'substr(r.time, 1, 7)', '"user"': `coalesce(r."user", '')`, host: `coalesce(r.host, '')`, command: `coalesce(r.command, '')`,
   exe: `coalesce(r.exe, '')`, exit_code: `coalesce(r.exit_code, ${NO_EXIT})`,
 };
 
@@ -122,31 +124,40 @@ export function intervalInsert(from: string): string {
     `ON CONFLICT (day, hour, command) DO UPDATE SET ${INTERVAL_METRICS.map(([m]) => `${m} = process_hourly.${m} + excluded.${m}`).join(', ')};`;
 }
 
+/** The day roll-ups of process records (the month one is kept beside them). */
 const ROLLUPS: readonly ProcessRollup[] = ['process_daily', 'process_daily_command', 'process_daily_user'];
+
+/** process_monthly_user of the months [fromMonth, toMonth) summed again from the day rows (after those were made right). */
+function monthlyFromDaily(): string {
+  const sums = METRICS.map(([m]) => (m === 'max_rss' ? 'max(max_rss)' : `sum(${m})`)).join(', ');
+  return `INSERT INTO process_monthly_user (month, "user", host, ${METRICS.map(([m]) => m).join(', ')}) SELECT substr(day, 1, 7), "user", host, ${sums} ` +
+    `FROM process_daily_user WHERE day >= ? AND day < ? GROUP BY substr(day, 1, 7), "user", host`;
+}
 
 /** The migration: tables, their fill from the records already stored (the backfill), and the triggers. */
 export function rollupMigration(d: Dialect): string {
   const text = d === 'postgres' ? 'text' : 'TEXT';
   const int = d === 'postgres' ? 'bigint' : 'INTEGER';
   const tables = [
-    ...ROLLUPS.map((t) => tableDdl(d, t)),
+    ...[...ROLLUPS, 'process_monthly_user' as const].map((t) => tableDdl(d, t)),
     `CREATE INDEX IF NOT EXISTS process_daily_by_user ON process_daily ("user", day);`,
     `CREATE INDEX IF NOT EXISTS process_daily_by_host ON process_daily (host, day);`,
     intervalDdl(d),
     `CREATE TABLE IF NOT EXISTS process_user_groups ("user" ${text} NOT NULL, grp ${text} NOT NULL, n ${int} NOT NULL, PRIMARY KEY ("user", grp));`,
   ];
   const all = 'process_records r WHERE true';
-  const backfill = [...ROLLUPS.map((t) => rollupInsert(t, all)), userGroupsInsert(all), intervalInsert(all)];
+  const withMonth = [...ROLLUPS, 'process_monthly_user' as const];
+  const backfill = [...withMonth.map((t) => rollupInsert(t, all)), userGroupsInsert(all), intervalInsert(all)];
   if (d === 'sqlite') {
     const one = NEW_ROW;
     const trigger = `CREATE TRIGGER IF NOT EXISTS process_rollups_insert AFTER INSERT ON process_records WHEN NEW.type = 'process' BEGIN\n` +
-      `${[...ROLLUPS.map((t) => rollupInsert(t, one)), userGroupsInsert(one)].join('\n')}\nEND;`;
+      `${[...withMonth.map((t) => rollupInsert(t, one)), userGroupsInsert(one)].join('\n')}\nEND;`;
     const intervals = `CREATE TRIGGER IF NOT EXISTS process_hourly_insert AFTER INSERT ON process_records WHEN NEW.type = 'process-interval' BEGIN\n${intervalInsert(one)}\nEND;`;
     return [...tables, ...backfill, trigger, intervals].join('\n');
   }
   const ins = 'inserted r WHERE true';
   const fn = `CREATE OR REPLACE FUNCTION process_rollups_insert() RETURNS trigger LANGUAGE plpgsql AS $body$\nBEGIN\n` +
-    `${[...ROLLUPS.map((t) => rollupInsert(t, ins)), userGroupsInsert(ins), intervalInsert(ins)].join('\n')}\nRETURN NULL;\nEND\n$body$;`;
+    `${[...withMonth.map((t) => rollupInsert(t, ins)), userGroupsInsert(ins), intervalInsert(ins)].join('\n')}\nRETURN NULL;\nEND\n$body$;`;
   const trigger = `DROP TRIGGER IF EXISTS process_rollups_insert ON process_records;\n` +
     `CREATE TRIGGER process_rollups_insert AFTER INSERT ON process_records REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION process_rollups_insert();`;
   return [...tables, ...backfill, fn, trigger].join('\n');
@@ -165,6 +176,12 @@ export function rollupRetention(type: string, cutoffIso: string): Array<{ sql: s
     out.push({ sql: `DELETE FROM ${t} WHERE day <= ?`, params: [day] });
     out.push({ sql: insert(from), params: [cutoffIso, `${day}T99`] });
   }
+  if (type === 'process') {
+    // The month the cutoff is in, from its day rows (just made right), the months before it gone.
+    const month = day.slice(0, 7);
+    out.push({ sql: 'DELETE FROM process_monthly_user WHERE month <= ?', params: [month] });
+    out.push({ sql: monthlyFromDaily(), params: [`${month}-01`, `${month}-99`] });
+  }
   return out;
 }
 
@@ -180,5 +197,7 @@ export const USER_GROUPS_REBUILD = ['DELETE FROM process_user_groups', userGroup
 
 /** A PostgreSQL monthly partition of process records dropped: its days leave the roll-ups (same transaction). */
 export function rollupPartitionDrop(type: string, starts: string, ends: string): Array<{ sql: string; params: unknown[] }> {
-  return rollupsOf(type).map(([t]) => ({ sql: `DELETE FROM ${t} WHERE day >= ? AND day < ?`, params: [starts, ends] }));
+  const out = rollupsOf(type).map(([t]) => ({ sql: `DELETE FROM ${t} WHERE day >= ? AND day < ?`, params: [starts, ends] }));
+  if (type === 'process') out.push({ sql: 'DELETE FROM process_monthly_user WHERE month >= ? AND month < ?', params: [starts.slice(0, 7), ends.slice(0, 7)] });
+  return out;
 }

@@ -37,7 +37,7 @@ test('opening a database from before the roll-ups sums the records already store
   for (const st of [
     s.dialect === 'postgres' ? 'DROP TRIGGER process_rollups_insert ON process_records' : 'DROP TRIGGER process_rollups_insert',
     ...(s.dialect === 'postgres' ? [] : ['DROP TRIGGER process_hourly_insert']),
-    'DROP TABLE process_hourly', 'DROP TABLE process_daily', 'DROP TABLE process_daily_command', 'DROP TABLE process_daily_user', 'DROP TABLE process_user_groups',
+    'DROP TABLE process_hourly', 'DROP TABLE process_monthly_user', 'DROP TABLE process_daily', 'DROP TABLE process_daily_command', 'DROP TABLE process_daily_user', 'DROP TABLE process_user_groups',
   ]) await s.q.sql.run(st);
   await s.q.sql.run("UPDATE meta SET value = ? WHERE key = 'schema_version'", [String(Number(value) - 1)]);
   const intervals = [0, 1, 2].map((i) => ({
@@ -60,7 +60,7 @@ test('opening a database from before the roll-ups sums the records already store
   try {
     const [{ v }] = await s.q.sql.all<{ v: string }>("SELECT value AS v FROM meta WHERE key = 'schema_version'");
     assert.equal(v, value);
-    for (const table of ['process_daily', 'process_daily_command', 'process_daily_user']) {
+    for (const table of ['process_daily', 'process_daily_command', 'process_daily_user', 'process_monthly_user']) {
       const [{ n }] = await s.q.sql.all<{ n: number }>(`SELECT sum(n) AS n FROM ${table}`);
       assert.equal(Number(n), records.length, table);
     }

@@ -156,7 +156,7 @@ async function checkPages(list: Proc[], intervals: Interval[]) {
 }
 
 test('process pages from the roll-ups equal the pages from the records, and the sums of what was uploaded (concurrent uploads, a duplicate batch)', async () => {
-  for (const table of ['process_daily', 'process_daily_command', 'process_daily_user']) {
+  for (const table of ['process_daily', 'process_daily_command', 'process_daily_user', 'process_monthly_user']) {
     const [{ n }] = await store.q.sql.all<{ n: number }>(`SELECT sum(n) AS n FROM ${table}`);
     assert.equal(Number(n), uploaded.length, table);
   }
@@ -170,7 +170,7 @@ test('after retention the roll-ups still equal the records (SQLite: rows before 
   const left = store.dialect === 'sqlite' ? uploaded.filter((p) => p.time >= cutoff) : uploaded.filter((p) => p.time >= D0);
   const [{ n }] = await store.q.sql.all<{ n: number }>("SELECT count(*) AS n FROM process_records WHERE type = 'process'");
   assert.equal(Number(n), left.length);
-  for (const table of ['process_daily', 'process_daily_command', 'process_daily_user']) {
+  for (const table of ['process_daily', 'process_daily_command', 'process_daily_user', 'process_monthly_user']) {
     const [{ r }] = await store.q.sql.all<{ r: number }>(`SELECT sum(n) AS r FROM ${table}`);
     assert.equal(Number(r), left.length, table);
   }
