@@ -6,6 +6,8 @@
 import { isAllocatingType } from '../leases/logic.js';
 import { usageReport } from '../reports/index.js';
 import type { Queries } from '../storage/queries.js';
+import { rollupFor, rollupRanges, splitDays } from '../storage/report-queries.js';
+import { NO_EXIT } from '../storage/rollups.js';
 import type { AgentRow } from '../storage/types.js';
 import { barChart, type Chart } from './charts.js';
 import { rangeEnd, rangeStart, startOfDayInZone, type Filters } from './filters.js';
@@ -172,8 +174,8 @@ export async function loadLeasesNow(ctx: LoadContext): Promise<PageData> {
 
 /** WHERE clause of process records for the filters (time range on the record time; group is the Unix group). */
 async function processWhere(q: Queries, f: Filters): Promise<{ where: string; params: unknown[]; note?: string }> {
-  const conds = ["type = 'process'", 'time >= ?', 'time < ?'];
-  const params: unknown[] = [iso(rangeStart(f)), iso(rangeEnd(f))];
+  const conds: string[] = [];
+  const params: unknown[] = [];
   for (const [k, column] of [['user', '"user"'], ['host', 'host'], ['group', 'grp']] as const) {
     if (f[k]) {
       conds.push(`${column} = ?`);
@@ -192,6 +194,48 @@ async function processWhere(q: Queries, f: Filters): Promise<{ where: string; pa
     }
   }
   return { where: conds.join(' AND '), params, note };
+}
+
+type Group = Record<string, number | string | null>;
+const RECORD_SUMS = 'count(*) AS n, sum(coalesce(cpu_user_seconds, 0) + coalesce(cpu_system_seconds, 0)) AS cpu, sum(elapsed_seconds) AS elapsed, ' +
+  'sum(avg_rss_bytes) AS rss_sum, count(avg_rss_bytes) AS rss_count, max(max_rss_bytes) AS max_rss, sum(read_bytes) AS read_bytes, sum(write_bytes) AS write_bytes';
+const ROLLUP_SUMS = 'sum(n) AS n, sum(cpu) AS cpu, sum(elapsed) AS elapsed, sum(rss_sum) AS rss_sum, sum(rss_n) AS rss_count, max(max_rss) AS max_rss, ' +
+  'CASE WHEN sum(read_n) > 0 THEN sum(read_sum) END AS read_bytes, CASE WHEN sum(write_n) > 0 THEN sum(write_sum) END AS write_bytes';
+
+/**
+ * The sums the process tables fold: groups with command and exit code (by command, by exit
+ * status) and groups with user and host (by user, by host). Whole days come from the daily
+ * roll-ups (storage/rollups.ts), the partial days at the edges and every group filter (the
+ * roll-ups have no Unix group) from the records.
+ */
+async function processGroups(q: Queries, f: Filters): Promise<{ groupsByCommand: Group[]; groupsByUser: Group[]; note?: string }> {
+  const { where, params, note } = await processWhere(q, f);
+  const and = where ? ` AND ${where}` : '';
+  const split = q.reports.useRollups && !f.group ? splitDays(iso(rangeStart(f)), iso(rangeEnd(f))) : { days: undefined, edges: [{ fromIso: iso(rangeStart(f)), toIso: iso(rangeEnd(f)) }] };
+  let edges: Group[] = [];
+  for (const e of split.edges) {
+    edges = edges.concat(await q.sql.all<Group>(
+      `SELECT command, "user", host, exit_code, ${RECORD_SUMS} FROM process_records WHERE type = 'process' AND time >= ? AND time < ?${and} GROUP BY command, "user", host, exit_code`,
+      [e.fromIso, e.toIso, ...params],
+    ));
+  }
+  if (!split.days) return { groupsByCommand: edges, groupsByUser: edges, note };
+  const days = [split.days.from, split.days.to];
+  const commandTable = rollupFor(['command', 'exe', 'exit_code', ...(f.user ? ['user'] : []), ...(f.host ? ['host'] : [])]);
+  const userTable = rollupFor(['user', 'host', ...(f.product ? ['command', 'exe'] : [])]);
+  const byCommand = await q.sql.all<Group>(
+    `SELECT nullif(command, '') AS command, CASE WHEN exit_code = ${NO_EXIT} THEN NULL ELSE exit_code END AS exit_code, ${ROLLUP_SUMS} ` +
+      `FROM ${commandTable} WHERE day >= ? AND day < ?${and} GROUP BY command, exit_code`,
+    [...days, ...params],
+  );
+  let byUser: Group[] = [];
+  for (const r of rollupRanges(userTable, split.days)) {
+    byUser = byUser.concat(await q.sql.all<Group>(
+      `SELECT nullif("user", '') AS "user", nullif(host, '') AS host, ${ROLLUP_SUMS} FROM ${r.table} WHERE ${r.column} >= ? AND ${r.column} < ?${and} GROUP BY "user", host`,
+      [r.from, r.to, ...params],
+    ));
+  }
+  return { groupsByCommand: [...edges, ...byCommand], groupsByUser: [...edges, ...byUser], note };
 }
 
 const PROCESS_DIMENSIONS = [
@@ -215,18 +259,11 @@ interface ProcessTotals {
 const addNullable = (a: number | null, b: unknown) => (b === null || b === undefined ? a : (a ?? 0) + Number(b));
 
 export async function loadProcesses(ctx: LoadContext): Promise<PageData> {
-  const { where, params, note } = await processWhere(ctx.q, ctx.filters);
-  // One scan grouped by all four keys, folded here into the four tables (four GROUP BYs would read the records four times).
-  const groups = await ctx.q.sql.all<Record<string, number | string | null>>(
-    `SELECT command, "user", host, exit_code, count(*) AS n, sum(coalesce(cpu_user_seconds, 0) + coalesce(cpu_system_seconds, 0)) AS cpu, sum(elapsed_seconds) AS elapsed, ` +
-      `sum(avg_rss_bytes) AS rss_sum, count(avg_rss_bytes) AS rss_count, max(max_rss_bytes) AS max_rss, sum(read_bytes) AS read_bytes, sum(write_bytes) AS write_bytes ` +
-      `FROM process_records WHERE ${where} GROUP BY command, "user", host, exit_code`,
-    params,
-  );
+  const { groupsByCommand, groupsByUser, note } = await processGroups(ctx.q, ctx.filters);
   const tables: Table[] = [];
   for (const [id, label] of PROCESS_DIMENSIONS) {
     const by = new Map<string, { key: string | number | null } & ProcessTotals>();
-    for (const g of groups) {
+    for (const g of id === 'command' || id === 'exit' ? groupsByCommand : groupsByUser) {
       const key = id === 'exit' ? (g.exit_code === null ? null : num(g.exit_code)) : (g[id] as string | null);
       const k = String(key);
       const e = by.get(k) ?? by.set(k, { key, n: 0, cpu: 0, elapsed: 0, rssSum: 0, rssCount: 0, maxRss: null, read: null, write: null }).get(k)!;

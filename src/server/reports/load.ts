@@ -15,10 +15,10 @@ const toEvent = (r: ReportEventRow): ReportEvent => ({
  * queue tickets that were already open at `from` (read from the lease, allocation and queue
  * tables, which keep their full history).
  */
-export async function loadReportEvents(q: Queries, r: { from: number; to: number; product?: string }): Promise<ReportEvent[]> {
-  const inRange = await q.reportEventsInRange(iso(r.from), iso(r.to), r.product);
-  const openLeases = await q.reportOpenLeaseEvents(r.from, r.product);
-  const openAllocations = await q.reportOpenAllocations(r.from, r.product);
+export async function loadReportEvents(q: Queries, r: { from: number; to: number; product?: string; queueAndDenialsOnly?: boolean }): Promise<ReportEvent[]> {
+  const inRange = await q.reportEventsInRange(iso(r.from), iso(r.to), r.product, r.queueAndDenialsOnly ? [5, 6, 7] : undefined);
+  const openLeases = r.queueAndDenialsOnly ? [] : await q.reportOpenLeaseEvents(r.from, r.product);
+  const openAllocations = r.queueAndDenialsOnly ? [] : await q.reportOpenAllocations(r.from, r.product);
   const openTickets = await q.reportOpenTickets(r.from, r.product);
   return [
     ...openAllocations.map((a): ReportEvent => ({ time: a.issued_at, code: 27, product: a.product_id, agentId: a.agent_id, user: a.user, host: a.host })),
@@ -35,13 +35,15 @@ export interface UsageReportQuery {
   product?: string;
   periods?: readonly SummaryPeriod[];
   now: number;
+  /** Only the queue and deny events (5, 6, 7): a report of waits and denials, without reading the leases. */
+  queueAndDenialsOnly?: boolean;
 }
 
 export async function usageReport(db: Queries, q: UsageReportQuery): Promise<UsageReport> {
   const from = Date.parse(q.from + 'T00:00:00Z');
   const to = Date.parse(q.to + 'T00:00:00Z') + DAY_MS;
   const names = Object.fromEntries((await db.products()).map((r) => [r.id, r.name]));
-  const events = await loadReportEvents(db, { from, to, product: q.product });
+  const events = await loadReportEvents(db, { from, to, product: q.product, queueAndDenialsOnly: q.queueAndDenialsOnly });
   return buildUsageReport({ events, from, to, end: Math.min(to, q.now), periods: q.periods, productNames: names });
 }
 

@@ -64,7 +64,7 @@ const endOf = (f: ReportFilters) => Math.max(f.from, Math.min(f.to, f.now ?? Dat
 async function allowedUsers(q: Queries, f: ReportFilters): Promise<string[] | undefined> {
   let users: string[] | undefined = f.user !== undefined ? [f.user] : undefined;
   if (f.group !== undefined) {
-    const members = (await q.reports.userGroups()).filter((g) => g.grp === f.group).map((g) => g.user);
+    const members = (await q.reports.userGroups(f.group)).map((g) => g.user);
     users = users ? users.filter((u) => members.includes(u)) : [...new Set(members)];
   }
   return users;
@@ -81,10 +81,10 @@ const LICENSE_CODES = [1, 2, 5, 6, 7, 27, 28, 29, 30];
  * keeps its codes (and always the queue and deny codes, the demand); "usage within allocation"
  * without 27/28 makes the 29/30 runs the checkouts.
  */
-export async function loadLicenseEvents(q: Queries, f: ReportFilters): Promise<ReportEvent[]> {
+export async function loadLicenseEvents(q: Queries, f: ReportFilters, opts: { queueAndDenialsOnly?: boolean } = {}): Promise<ReportEvent[]> {
   checkFilters(f);
   const users = await allowedUsers(q, f);
-  let events = await loadReportEvents(q, { from: f.from, to: f.to, product: f.product });
+  let events = await loadReportEvents(q, { from: f.from, to: f.to, product: f.product, queueAndDenialsOnly: opts.queueAndDenialsOnly });
   if (users) {
     const set = new Set(users);
     events = events.filter((e) => set.has(e.user ?? ''));
@@ -155,7 +155,8 @@ export async function summariesPage(q: Queries, f: ReportFilters, periods: reado
 }
 
 export async function denialsPage(q: Queries, f: ReportFilters): Promise<DenialsReport> {
-  return denialsReport({ events: await loadLicenseEvents(q, f), from: f.from, end: endOf(f), timeZone: f.timeZone });
+  // Waits and denials only: the leases (most of the events) are not read.
+  return denialsReport({ events: await loadLicenseEvents(q, f, { queueAndDenialsOnly: true }), from: f.from, end: endOf(f), timeZone: f.timeZone });
 }
 
 export interface UsersPage extends UsersReport { inactive: InactiveUser[]; inactiveDays: number }
@@ -209,14 +210,14 @@ export async function processesPage(q: Queries, f: ReportFilters, opts: { by?: r
   const toSums = (rows: ProcessSumRow[]): ProcessSums[] => rows.map((r) => ({
     command: r.command ?? '', exe: r.exe ?? '', user: r.user ?? '', host: r.host ?? '', exitCode: r.exit_code, count: r.n, cpuSeconds: r.cpu, elapsedSeconds: r.elapsed, ioBytes: r.io, memoryByteSeconds: r.mem,
   }));
-  // One scan: grouped by the page's dimensions and by program and exit status (for the cost per
-  // product); both tables are then summed from it here.
-  const cols = [...new Set([...by.map((d) => (d === 'exit' ? 'exit_code' : d)), 'command', 'exe', 'exit_code'] as const)];
-  const sums = toSums(await q.reports.processSums(rf, cols));
+  // Two sums: by the page's dimensions (the table), by program and exit status (the cost per
+  // product); each from the smallest roll-up that has its columns.
+  const sums = toSums(await q.reports.processSums(rf, by.map((d) => (d === 'exit' ? 'exit_code' : d))));
+  const programSums = toSums(await q.reports.processSums(rf, ['command', 'exe', 'exit_code']));
   const hourly = hourlyProcessAccounting((await q.reports.intervalSums(rf)).map((r) => ({ hour: r.hour, command: r.command ?? '', count: r.n, cpuSeconds: r.cpu, elapsedSeconds: r.elapsed, ioBytes: r.io, rssByteSeconds: r.rss })));
   const { programs } = await productInfo(q);
   const wanted = f.product ? { [f.product]: programs[f.product] ?? [] } : programs;
-  return { rows: processAccounting(sums, by, opts.limit ?? 200), hourly, products: productCosts(sums, wanted) };
+  return { rows: processAccounting(sums, by, opts.limit ?? 200), hourly, products: productCosts(programSums, wanted) };
 }
 
 /** Work patterns per user, or per group (`by: 'group'`: each user's most frequent process group). */
@@ -229,9 +230,7 @@ export async function workPage(q: Queries, f: ReportFilters, opts: { by?: 'user'
   const applicationSwitches = await q.reports.applicationSwitches(rf);
   let groups: Record<string, string> | undefined;
   if (opts.by === 'group') {
-    groups = {};
-    const best: Record<string, number> = {};
-    for (const g of await q.reports.userGroups()) if ((best[g.user] ?? -1) < g.n) ((best[g.user] = g.n), (groups[g.user] = g.grp));
+    groups = Object.fromEntries((await q.reports.mainGroups()).map((g) => [g.user, g.grp]));
   }
   return workPatterns({ sums, applicationSwitches, groups, by: opts.by });
 }

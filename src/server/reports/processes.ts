@@ -112,10 +112,11 @@ export function productCosts(sums: readonly ProcessSums[], programs: Readonly<Re
     if (!r) m.set(p, (r = { product: p, processes: 0, cpuSeconds: 0, elapsedHours: 0, ioBytes: 0, accumulatedMemoryByteSeconds: 0, crashes: 0, crashRate: 0 }));
     r.processes += s.count;
     r.cpuSeconds += s.cpuSeconds;
-    r.elapsedHours += s.elapsedSeconds / 3600;
+    // Seconds here, hours at the end: the sum does not depend on the order of the groups.
+    r.elapsedHours += s.elapsedSeconds;
     r.ioBytes += s.ioBytes;
     r.accumulatedMemoryByteSeconds += s.memoryByteSeconds;
     if (s.exitCode !== 0) r.crashes += s.count;
   }
-  return [...m.values()].map((r) => ({ ...r, crashRate: r.processes > 0 ? r.crashes / r.processes : 0 })).sort((a, b) => a.product.localeCompare(b.product));
+  return [...m.values()].map((r) => ({ ...r, elapsedHours: r.elapsedHours / 3600, crashRate: r.processes > 0 ? r.crashes / r.processes : 0 })).sort((a, b) => a.product.localeCompare(b.product));
 }

@@ -335,9 +335,9 @@ export class Queries {
   // ---- reports -----------------------------------------------------------------------------
 
   /** Server usage events of the report codes in [from, to) (ISO strings), in the order written. */
-  reportEventsInRange(fromIso: string, toIso: string, product?: string): Promise<ReportEventRow[]> {
+  reportEventsInRange(fromIso: string, toIso: string, product?: string, codes: readonly number[] = [1, 2, 5, 6, 7, 27, 28, 29, 30]): Promise<ReportEventRow[]> {
     return this.sql.all<ReportEventRow>(
-      `SELECT ${REPORT_COLS} FROM usage_events WHERE origin = 'server' AND code IN (1, 2, 5, 6, 7, 27, 28, 29, 30) AND product IS NOT NULL AND time >= ? AND time < ?` +
+      `SELECT ${REPORT_COLS} FROM usage_events WHERE origin = 'server' AND code IN (${codes.map(Number).join(', ')}) AND product IS NOT NULL AND time >= ? AND time < ?` +
         `${product ? ' AND product = ?' : ''} ORDER BY id`,
       product ? [fromIso, toIso, product] : [fromIso, toIso],
     );

@@ -6,6 +6,7 @@
  * time is its end), which both stores index: SQLite by (type, time), PostgreSQL by its monthly
  * (type, time) partitions.
  */
+import { NO_EXIT, type ProcessRollup } from './rollups.js';
 import type { Sql } from './sql.js';
 
 /** Narrowing of every record read: the same optional user and host. */
@@ -46,7 +47,68 @@ export const PROCESS_COLUMNS = ['command', 'exe', 'user', 'host', 'exit_code'] a
 export type ProcessColumn = (typeof PROCESS_COLUMNS)[number];
 const quoteCol = (c: ProcessColumn) => (c === 'user' ? '"user"' : c);
 
+const DAY_MS = 86_400_000;
+
+/**
+ * [from, to) as the whole UTC days in it (roll-ups, `YYYY-MM-DD` bounds, end exclusive) and the
+ * partial days at its edges (records). A range inside one day is all edge.
+ */
+export function splitDays(fromIso: string, toIso: string): { days?: { from: string; to: string }; edges: Array<{ fromIso: string; toIso: string }> } {
+  const from = Date.parse(fromIso);
+  const to = Date.parse(toIso);
+  const first = Math.ceil(from / DAY_MS) * DAY_MS;
+  const last = Math.floor(to / DAY_MS) * DAY_MS;
+  if (!(first < last)) return { edges: [{ fromIso, toIso }] };
+  const iso = (t: number) => new Date(t).toISOString();
+  const edges: Array<{ fromIso: string; toIso: string }> = [];
+  if (from < first) edges.push({ fromIso, toIso: iso(first) });
+  if (last < to) edges.push({ fromIso: iso(last), toIso });
+  return { days: { from: iso(first).slice(0, 10), to: iso(last).slice(0, 10) }, edges };
+}
+
+/** Rows of sums with the same key columns added up (the roll-up part and the edge parts of one answer). */
+export function mergeSums<T extends object>(parts: readonly T[][], keys: ReadonlyArray<keyof T>, sums: ReadonlyArray<keyof T>): T[] {
+  if (parts.length === 1) return parts[0];
+  const m = new Map<string, T>();
+  for (const part of parts) {
+    for (const r of part) {
+      const k = JSON.stringify(keys.map((c) => r[c]));
+      const acc = m.get(k);
+      if (!acc) m.set(k, { ...r });
+      else for (const c of sums) (acc[c] as number) = Number(acc[c]) + Number(r[c]);
+    }
+  }
+  return [...m.values()];
+}
+
+/**
+ * Whole UTC days [from, to) as the roll-up ranges to read: for the per-user roll-up the whole
+ * months in them from process_monthly_user and the days around those; for the others the days.
+ */
+export function rollupRanges(table: ProcessRollup, days: { from: string; to: string }): Array<{ table: ProcessRollup; column: 'day' | 'month'; from: string; to: string }> {
+  const byDay = (from: string, to: string) => ({ table, column: 'day' as const, from, to });
+  if (table !== 'process_daily_user') return [byDay(days.from, days.to)];
+  const nextMonth = (m: string) => new Date(Date.UTC(Number(m.slice(0, 4)), Number(m.slice(5, 7)), 1)).toISOString().slice(0, 7);
+  const first = days.from.endsWith('-01') ? days.from.slice(0, 7) : nextMonth(days.from.slice(0, 7));
+  const last = days.to.slice(0, 7);
+  if (!(first < last)) return [byDay(days.from, days.to)];
+  const out: Array<{ table: ProcessRollup; column: 'day' | 'month'; from: string; to: string }> = [{ table: 'process_monthly_user', column: 'month', from: first, to: last }];
+  if (days.from < `${first}-01`) out.push(byDay(days.from, `${first}-01`));
+  if (`${last}-01` < days.to) out.push(byDay(`${last}-01`, days.to));
+  return out;
+}
+
+/** The smallest process roll-up that has these columns. */
+export function rollupFor(columns: readonly string[]): ProcessRollup {
+  if (columns.every((c) => c === 'command' || c === 'exe' || c === 'exit_code')) return 'process_daily_command';
+  if (columns.every((c) => c === 'user' || c === 'host')) return 'process_daily_user';
+  return 'process_daily';
+}
+
 export class ReportQueries {
+  /** Read the daily roll-ups for whole days (false: every figure from the records, the reference path the bench compares with). */
+  useRollups = true;
+
   constructor(private readonly sql: Sql) {}
 
   /**
@@ -85,15 +147,63 @@ export class ReportQueries {
   }
 
   /** Users that ran processes as a group (the group filter and the work-pattern groups). */
-  userGroups(): Promise<Array<{ user: string; grp: string; n: number }>> {
-    return this.sql.all(`SELECT "user", grp, count(*) AS n FROM process_records WHERE type = 'process' AND "user" IS NOT NULL AND grp IS NOT NULL GROUP BY "user", grp`);
+  userGroups(grp?: string): Promise<Array<{ user: string; grp: string; n: number }>> {
+    return this.sql.all(`SELECT "user", grp, n FROM ${this.groupCounts()}${grp === undefined ? '' : ' WHERE grp = ?'} ORDER BY "user", grp`, grp === undefined ? [] : [grp]);
+  }
+
+  /** Each user's most frequent group (a tie: the first group by name). */
+  mainGroups(): Promise<Array<{ user: string; grp: string }>> {
+    // One pass, no sort of every row: PostgreSQL's DISTINCT ON; SQLite's max() with bare columns
+    // (they come from the row of the maximum, the first by name among equals: the key order).
+    if (this.useRollups && this.sql.dialect === 'postgres') {
+      return this.sql.all('SELECT DISTINCT ON ("user") "user", grp FROM process_user_groups ORDER BY "user", n DESC, grp');
+    }
+    if (this.useRollups) return this.sql.all('SELECT "user", grp FROM (SELECT "user", grp, max(n) FROM process_user_groups GROUP BY "user") x ORDER BY "user"');
+    return this.sql.all(
+      `SELECT "user", grp FROM (SELECT "user", grp, row_number() OVER (PARTITION BY "user" ORDER BY n DESC, grp) AS k FROM ${this.groupCounts()}) x WHERE k = 1 ORDER BY "user"`,
+    );
+  }
+
+  /** (user, group, count of processes): the roll-up, or the records summed now. */
+  private groupCounts(): string {
+    return this.useRollups
+      ? 'process_user_groups'
+      : `(SELECT "user", grp, count(*) AS n FROM process_records WHERE type = 'process' AND "user" IS NOT NULL AND grp IS NOT NULL GROUP BY "user", grp) g`;
   }
 
   /**
    * Sums of completed processes grouped by some of command, exe, user, host and exit code (the
    * others come back null): the database returns one row per group, not per process.
    */
-  processSums(f: RecordFilter, by: readonly ProcessColumn[]): Promise<ProcessSumRow[]> {
+  async processSums(f: RecordFilter, by: readonly ProcessColumn[]): Promise<ProcessSumRow[]> {
+    const split = this.useRollups ? splitDays(f.fromIso, f.toIso) : { edges: [{ fromIso: f.fromIso, toIso: f.toIso }] };
+    const parts = await Promise.all(split.edges.map((e) => this.processSumsOfRecords({ ...f, ...e }, by)));
+    if (split.days) parts.push(await this.processSumsOfRollups(f, split.days, by));
+    return mergeSums<ProcessSumRow>(parts, PROCESS_COLUMNS, ['n', 'cpu', 'elapsed', 'io', 'mem']);
+  }
+
+  /** processSums of whole days from the roll-ups (the per-command one when neither user nor host matters). */
+  private async processSumsOfRollups(f: RecordFilter, days: { from: string; to: string }, by: readonly ProcessColumn[]): Promise<ProcessSumRow[]> {
+    const needs = [...by, ...(f.users !== undefined ? ['user'] : []), ...(f.host !== undefined ? ['host'] : [])];
+    const parts: ProcessSumRow[][] = [];
+    for (const r of rollupRanges(rollupFor(needs), days)) parts.push(await this.processSumsOfRollup(f, r, by));
+    return mergeSums<ProcessSumRow>(parts, PROCESS_COLUMNS, ['n', 'cpu', 'elapsed', 'io', 'mem']);
+  }
+
+  private processSumsOfRollup(f: RecordFilter, r: { table: ProcessRollup; column: 'day' | 'month'; from: string; to: string }, by: readonly ProcessColumn[]): Promise<ProcessSumRow[]> {
+    const table = r.table;
+    const w = where({ ...f, fromIso: r.from, toIso: r.to });
+    // The roll-ups' '' and NO_EXIT keys back as the records' NULLs.
+    const col = (c: ProcessColumn) => (c === 'exit_code' ? `CASE WHEN exit_code = ${NO_EXIT} THEN NULL ELSE exit_code END` : `nullif(${quoteCol(c)}, '')`);
+    const cols = PROCESS_COLUMNS.map((c) => (by.includes(c) ? `${col(c)} AS ${quoteCol(c)}` : `NULL AS ${quoteCol(c)}`)).join(', ');
+    const group = by.length ? ` GROUP BY ${by.map(quoteCol).join(', ')}` : '';
+    return this.sql.all<ProcessSumRow>(
+      `SELECT ${cols}, sum(n) AS n, sum(cpu) AS cpu, sum(elapsed) AS elapsed, sum(read_sum + write_sum) AS io, sum(mem) AS mem FROM ${table} WHERE ${w.sql.replace('time >= ? AND time < ?', `${r.column} >= ? AND ${r.column} < ?`)}${group}`,
+      w.params,
+    );
+  }
+
+  private async processSumsOfRecords(f: RecordFilter, by: readonly ProcessColumn[]): Promise<ProcessSumRow[]> {
     const w = where(f);
     const cols = PROCESS_COLUMNS.map((c) => (by.includes(c) ? quoteCol(c) : `NULL AS ${quoteCol(c)}`)).join(', ');
     const group = by.length ? ` GROUP BY ${by.map(quoteCol).join(', ')}` : '';
@@ -106,7 +216,20 @@ export class ReportQueries {
   }
 
   /** process-interval records per UTC hour of their interval start (`YYYY-MM-DDTHH`) and command. */
-  intervalSums(f: RecordFilter): Promise<IntervalSumRow[]> {
+  async intervalSums(f: RecordFilter): Promise<IntervalSumRow[]> {
+    // process_hourly has no user or host: filtered pages read the records.
+    const split = this.useRollups && f.users === undefined && f.host === undefined ? splitDays(f.fromIso, f.toIso) : { edges: [{ fromIso: f.fromIso, toIso: f.toIso }] };
+    const parts = await Promise.all(split.edges.map((e) => this.intervalSumsOfRecords({ ...f, ...e })));
+    if (split.days) {
+      parts.push(await this.sql.all<IntervalSumRow>(
+        `SELECT hour, nullif(command, '') AS command, sum(n) AS n, sum(cpu) AS cpu, sum(elapsed) AS elapsed, sum(io) AS io, sum(rss) AS rss FROM process_hourly WHERE day >= ? AND day < ? GROUP BY hour, command`,
+        [split.days.from, split.days.to],
+      ));
+    }
+    return mergeSums<IntervalSumRow>(parts, ['hour', 'command'], ['n', 'cpu', 'elapsed', 'io', 'rss']);
+  }
+
+  private intervalSumsOfRecords(f: RecordFilter): Promise<IntervalSumRow[]> {
     const w = where(f);
     return this.sql.all<IntervalSumRow>(
       'SELECT substr(interval_start, 1, 13) AS hour, command, count(*) AS n, sum(coalesce(cpu_seconds, 0)) AS cpu, sum(coalesce(elapsed_seconds, 0)) AS elapsed, ' +

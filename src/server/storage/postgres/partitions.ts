@@ -5,6 +5,8 @@
  */
 import type pg from 'pg';
 import { RECORD_TABLES, type RecordTable } from '../records.js';
+import { rollupPartitionDrop, USER_GROUPS_REBUILD } from '../rollups.js';
+import { numberPlaceholders } from '../sql.js';
 import { monthOf, monthRange, partitionsToDrop, tableOfType, type MonthlyPartition } from '../retention.js';
 
 const CREATE_LOCK = 7_463_221_002;
@@ -112,7 +114,10 @@ export class Partitions {
       for (const p of drop) {
         await c.query(`DROP TABLE IF EXISTS ${p.name}`);
         await c.query('DELETE FROM record_partitions WHERE name = $1', [p.name]);
+        // A month of process or process-interval records goes whole: so do its days' roll-ups.
+        if (p.type) for (const st of rollupPartitionDrop(p.type, p.starts, p.ends)) await c.query(numberPlaceholders(st.sql), st.params);
       }
+      if (drop.some((p) => p.type === 'process')) for (const st of USER_GROUPS_REBUILD) await c.query(st);
       await c.query('COMMIT');
     } catch (err) {
       await c.query('ROLLBACK').catch(() => undefined);

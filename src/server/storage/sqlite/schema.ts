@@ -4,6 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import { EVENT_CODE_TABLE } from '../../../protocol/event-codes.js';
+import { rollupMigration } from '../rollups.js';
 import { SOFTWARE_INSTALLED } from '../software-ddl.js';
 
 const V1 = `
@@ -120,8 +121,11 @@ CREATE INDEX IF NOT EXISTS integrity_flags_agent ON integrity_flags (agent_id, f
 /** The client certificate an agent enrolled with (tls.clientCaFile): its token is good only with that certificate. */
 const V_CLIENT_CERT = `ALTER TABLE agents ADD COLUMN client_cert_sha256 TEXT;`;
 
+/** Daily roll-ups of process records (storage/rollups.ts): tables, the backfill of the records already stored, the insert trigger. */
+const V_ROLLUPS = rollupMigration('sqlite');
+
 /** Migration N brings the schema from version N-1 to N. */
-const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V_INTEGRITY, V_CLIENT_CERT];
+const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V_INTEGRITY, V_CLIENT_CERT, V_ROLLUPS];
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
 export function migrateSqlite(db: Database.Database): void {
