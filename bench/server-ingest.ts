@@ -18,6 +18,7 @@ import { checkUpload, ingest } from '../src/server/ingest.js';
 import { guardedJsonParser } from '../src/server/json-body.js';
 import { Metrics } from '../src/server/metrics.js';
 import { openSqliteStore, RECORD_INSERT_ROWS, recordInsertSql } from '../src/server/storage/sqlite/store.js';
+import { batchRows, RECORD_TABLES } from '../src/server/storage/records.js';
 import { ensurePostgres } from '../test/helpers/postgres.js';
 import { startServer } from '../test/helpers/server.js';
 import { call, loadAverage1m, loop, round, withServerCpu } from './_server.js';
@@ -85,13 +86,15 @@ async function inProcess() {
       return name;
     };
     const a1 = await agent('ag_bench_ingest');
-    // Row-at-a-time against multi-row statements: the same rows, the bare INSERTs in one transaction each.
-    const rows = checked.map((u) => u.records.map((r) => [r.seq, r.type, r.time, r.host, r.user, r.uid, r.group, r.gid, r.pid, r.ppid, r.command, r.exe, r.start, r.end, r.elapsedSeconds, r.cpuUserSeconds, r.cpuSystemSeconds, r.avgRssBytes, r.maxRssBytes, r.avgVirtualBytes, r.readBytes, r.writeBytes, r.exitCode, r.source, null, null, null, null]));
+    // Row-at-a-time against multi-row statements: the same rows (as ingest lays them out), the bare
+    // INSERTs in one transaction each.
+    const width = RECORD_TABLES.process.columns.length;
     const insertWith = (perStatement: number, agentId: string) => {
       // Parameters prepared outside the measurement: only the statements' runs are timed.
-      const chunks = rows.map((batch) => {
+      const chunks = checked.map((u) => {
+        const values = batchRows(agentId, u.records, u.records.map((_, i) => i), u.hasExtra).tables.process.values;
         const out: unknown[][] = [];
-        for (let i = 0; i < batch.length; i += perStatement) out.push(batch.slice(i, i + perStatement).flatMap((row) => [agentId, ...row]));
+        for (let i = 0; i < values.length; i += perStatement * width) out.push(values.slice(i, i + perStatement * width));
         return out;
       });
       const st = db.prepare(recordInsertSql('process', perStatement));

@@ -9,8 +9,10 @@
  * - `process_user_groups`: per user x Unix group, the process count (the group filter, work per group);
  * - `process_hourly`: process-interval records per day x hour of the interval x command.
  *
- * They are filled by triggers in the transaction that inserts the records (SQLite: a row trigger;
- * PostgreSQL: a statement trigger over the inserted rows), so a record skipped as a duplicate
+ * They are filled in the transaction that inserts the records, once per batch: on PostgreSQL by a
+ * statement trigger over the inserted rows; on SQLite, which has no statement triggers, by the
+ * store running the same statements over the batch's seq range after its insert
+ * (BATCH_ROLLUPS; a row trigger cost three times the insert). A record skipped as a duplicate
  * (same agent and seq) is not counted, and several servers inserting at once add exactly
  * (`ON CONFLICT DO UPDATE SET n = n + excluded.n`, row-locked by PostgreSQL). The raw records stay
  * for drill-down and downloads; readers take the roll-ups for whole days and the records for the
@@ -66,32 +68,27 @@ function tableDdl(d: Dialect, table: ProcessRollup): string {
   return `CREATE TABLE IF NOT EXISTS ${table} (${cols.join(', ')}, PRIMARY KEY (${KEYS[table].join(', ')}))${d === 'sqlite' ? ' WITHOUT ROWID' : ''};`;
 }
 
-/** `from` of a SQLite row trigger: the sums of the one row NEW, with no FROM, GROUP BY or sort (a third of the insert's cost). */
-export const NEW_ROW = 'NEW';
-
-/** An aggregate over `r` as the value of the one row NEW: count(*) 1, count(x) whether x is there, sum(x) and max(x) x. */
-function rowForm(expr: string): string {
-  return expr.replace(/^count\(\*\)$/, '1').replace(/^count\((.*)\)$/, '($1 IS NOT NULL)').replace(/^(sum|max)\((.*)\)$/, '($2)').replace(/\br\./g, 'NEW.');
-}
-
 /** SELECT of `exprs` (aggregates over rows `r`) from `from` where `cond`, grouped by `keys` (sorted: concurrent PostgreSQL transactions lock the roll-up rows in one order). */
 function selectSums(exprs: readonly string[], keys: readonly string[], from: string, cond: string): string {
-  if (from === NEW_ROW) return `SELECT ${exprs.map(rowForm).join(', ')} WHERE ${rowForm(cond)}`;
   return `SELECT ${exprs.join(', ')} FROM ${from} AND ${cond} GROUP BY ${keys.join(', ')} ORDER BY ${keys.join(', ')}`;
 }
 
-/** INSERT ... SELECT of the sums of the process rows `r` of `from` (a FROM and WHERE, or NEW_ROW), added to what the roll-up has. */
+/** INSERT ... SELECT of the sums of the process rows `r` of `from` (a FROM and WHERE), added to what the roll-up has. */
 export function rollupInsert(table: ProcessRollup, from: string): string {
   const keys = KEYS[table];
-  const merge = METRICS.map(([m]) =>
-    m === 'max_rss'
-      ? `max_rss = CASE WHEN excluded.max_rss IS NULL THEN ${table}.max_rss WHEN ${table}.max_rss IS NULL OR excluded.max_rss > ${table}.max_rss THEN excluded.max_rss ELSE ${table}.max_rss END`
-      : `${m} = ${table}.${m} + excluded.${m}`,
-  );
   const keyExprs = keys.map((k) => KEY_EXPR[k]);
   return `INSERT INTO ${table} (${[...keys, ...METRICS.map(([m]) => m)].join(', ')}) ` +
     `${selectSums([...keyExprs, ...METRICS.map(([, e]) => e)], keyExprs, from, "r.type = 'process'")} ` +
-    `ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${merge.join(', ')};`;
+    `ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${mergeClause(table)};`;
+}
+
+/** The upsert's SET: sums and counts added, the peak kept. */
+function mergeClause(table: ProcessRollup): string {
+  return METRICS.map(([m]) =>
+    m === 'max_rss'
+      ? `max_rss = CASE WHEN excluded.max_rss IS NULL THEN ${table}.max_rss WHEN ${table}.max_rss IS NULL OR excluded.max_rss > ${table}.max_rss THEN excluded.max_rss ELSE ${table}.max_rss END`
+      : `${m} = ${table}.${m} + excluded.${m}`,
+  ).join(', ');
 }
 
 export function userGroupsInsert(from: string): string {
@@ -148,13 +145,7 @@ export function rollupMigration(d: Dialect): string {
   const all = 'process_records r WHERE true';
   const withMonth = [...ROLLUPS, 'process_monthly_user' as const];
   const backfill = [...withMonth.map((t) => rollupInsert(t, all)), userGroupsInsert(all), intervalInsert(all)];
-  if (d === 'sqlite') {
-    const one = NEW_ROW;
-    const trigger = `CREATE TRIGGER IF NOT EXISTS process_rollups_insert AFTER INSERT ON process_records WHEN NEW.type = 'process' BEGIN\n` +
-      `${[...withMonth.map((t) => rollupInsert(t, one)), userGroupsInsert(one)].join('\n')}\nEND;`;
-    const intervals = `CREATE TRIGGER IF NOT EXISTS process_hourly_insert AFTER INSERT ON process_records WHEN NEW.type = 'process-interval' BEGIN\n${intervalInsert(one)}\nEND;`;
-    return [...tables, ...backfill, trigger, intervals].join('\n');
-  }
+  if (d === 'sqlite') return [...tables, ...backfill].join('\n');
   const ins = 'inserted r WHERE true';
   const fn = `CREATE OR REPLACE FUNCTION process_rollups_insert() RETURNS trigger LANGUAGE plpgsql AS $body$\nBEGIN\n` +
     `${[...withMonth.map((t) => rollupInsert(t, ins)), userGroupsInsert(ins), intervalInsert(ins)].join('\n')}\nRETURN NULL;\nEND\n$body$;`;
@@ -162,6 +153,31 @@ export function rollupMigration(d: Dialect): string {
     `CREATE TRIGGER process_rollups_insert AFTER INSERT ON process_records REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION process_rollups_insert();`;
   return [...tables, ...backfill, fn, trigger].join('\n');
 }
+
+/**
+ * SQLite's roll-ups of one insert batch, run by the store after the batch's rows went in. The
+ * batch's process rows (agent ?, seq between ? and ?) are summed once, at the finest grain, into
+ * the connection's temporary table rollup_batch; each roll-up then adds up those few rows. Exact
+ * because every seq ingest stores is above the agent's acknowledged seq, and no row above it exists
+ * before (ingest.ts planIngest): the range holds the batch's rows and no others. Params: agent
+ * id, lowest seq, highest seq, for BATCH_ROLLUPS.fill and BATCH_ROLLUPS.intervals.
+ */
+export const BATCH_ROLLUPS = (() => {
+  const keyCols = ['day', 'month', '"user"', 'host', 'command', 'exe', 'exit_code'] as const;
+  const grain = [...keyCols.map((k) => KEY_EXPR[k]!), '(r."user" IS NOT NULL)', 'r.grp'];
+  const metricType = (m: string) => (m === 'n' || m.endsWith('_n') ? 'INTEGER' : 'REAL');
+  const create = `CREATE TEMP TABLE IF NOT EXISTS rollup_batch (${[...keyCols.map((k) => `${k} ${k === 'exit_code' ? 'INTEGER' : 'TEXT'}`), 'has_user INTEGER', 'grp TEXT', ...METRICS.map(([m]) => `${m} ${metricType(m)}`)].join(', ')})`;
+  const fill = `INSERT INTO temp.rollup_batch SELECT ${[...grain, ...METRICS.map(([, e]) => e)].join(', ')} FROM process_records r WHERE r.agent_id = ? AND r.seq BETWEEN ? AND ? AND r.type = 'process' GROUP BY ${grain.join(', ')}`;
+  const resum = METRICS.map(([m]) => (m === 'max_rss' ? 'max(r.max_rss)' : `sum(r.${m})`));
+  const rollups = [...ROLLUPS, 'process_monthly_user' as const].map((t) => {
+    const keys = KEYS[t].map((k) => `r.${k}`);
+    return `INSERT INTO ${t} (${[...KEYS[t], ...METRICS.map(([m]) => m)].join(', ')}) SELECT ${[...keys, ...resum].join(', ')} FROM temp.rollup_batch r GROUP BY ${keys.join(', ')} ` +
+      `ON CONFLICT (${KEYS[t].join(', ')}) DO UPDATE SET ${mergeClause(t)}`;
+  });
+  const groups = `INSERT INTO process_user_groups ("user", grp, n) SELECT r."user", r.grp, sum(r.n) FROM temp.rollup_batch r WHERE r.has_user AND r.grp IS NOT NULL GROUP BY r."user", r.grp ` +
+    `ON CONFLICT ("user", grp) DO UPDATE SET n = process_user_groups.n + excluded.n`;
+  return { create, clear: 'DELETE FROM temp.rollup_batch', fill, rollups: [...rollups, groups], intervals: intervalInsert('process_records r WHERE r.agent_id = ? AND r.seq BETWEEN ? AND ?') };
+})();
 
 /**
  * Retention of process records removes rows before `cutoffIso`: the days wholly before it leave the

@@ -14,7 +14,7 @@ import { walSync, type GroupSync } from '../../wal-sync.js';
 import { Queries } from '../queries.js';
 import { RECORD_TABLES, quoteColumn, type RecordTable } from '../records.js';
 import { cutoff, tableName, tableOfType } from '../retention.js';
-import { rollupRetention, USER_GROUPS_REBUILD } from '../rollups.js';
+import { BATCH_ROLLUPS, rollupRetention, USER_GROUPS_REBUILD } from '../rollups.js';
 import type { Dialect, Sql } from '../sql.js';
 import type { OpenOptions, Store, StoreSignal, TransactionOptions, Tx } from '../store.js';
 import type { AgentRow, Renewal } from '../types.js';
@@ -132,6 +132,27 @@ class SqliteTx extends Queries implements Tx {
       o += n * width;
       left -= n;
     }
+    if (table === 'process' && rows > 0) this.rollUp(values, rows, width);
+  }
+
+  /** The batch's roll-ups (storage/rollups.ts BATCH_ROLLUPS): one agent, its seqs in one range. */
+  private rollUp(values: unknown[], rows: number, width: number): void {
+    const columns = RECORD_TABLES.process.columns;
+    const agentAt = columns.findIndex((c) => c[0] === 'agent_id');
+    const seqAt = columns.findIndex((c) => c[0] === 'seq');
+    let low = Number.POSITIVE_INFINITY;
+    let high = Number.NEGATIVE_INFINITY;
+    for (let r = 0; r < rows; r++) {
+      const seq = values[r * width + seqAt] as number;
+      if (seq < low) low = seq;
+      if (seq > high) high = seq;
+    }
+    const params = [values[agentAt], low, high];
+    this.s.statement(BATCH_ROLLUPS.create).run();
+    this.s.statement(BATCH_ROLLUPS.fill).run(...params);
+    for (const sql of BATCH_ROLLUPS.rollups) this.s.statement(sql).run();
+    this.s.statement(BATCH_ROLLUPS.clear).run();
+    this.s.statement(BATCH_ROLLUPS.intervals).run(...params);
   }
 }
 
