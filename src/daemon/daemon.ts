@@ -5,7 +5,7 @@ import { detectHostIdentity } from '../host/identity.js';
 import { Journal } from '../journal/journal.js';
 import { loadRecordKey } from '../uplink/credentials.js';
 import type { Logger } from '../log/logger.js';
-import type { Component, ComponentFactory, DaemonContext } from './component.js';
+import type { Component, ComponentFactory, DaemonContext } from '../component/index.js';
 import { COMPONENT_FACTORIES } from './components.js';
 import { METRICS_FILE, renderMetrics, renderStoppedMetrics, writeMetricsFile } from './metrics.js';
 
@@ -30,7 +30,7 @@ export async function startDaemon(
   journal.setRecordKey(loadRecordKey(dataDir));
   const host = await detectHostIdentity();
   journal.recordHost = host.hostname;
-  const context: DaemonContext = { config, dataDir, journal, logger, host, services: new Map() };
+  const context: DaemonContext = { config, dataDir, journal, logger, host, components: {} };
   logger.info({ dataDir, journal: journal.path, host }, 'usage-agent starting');
 
   const components: Component[] = [];

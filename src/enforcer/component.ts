@@ -1,9 +1,9 @@
 /**
  * The `enforcer` daemon component: the I/O shell around the pure reducer in ./logic.ts.
  *
- * - launches and exits come from the `processes` service (a LaunchSource: fast new-PID poll);
- * - lease requests, renewals, queue long-polls and releases go through the `uplink` service;
- * - notifications go to the user's session agent through the `sessions` service (a Notifier);
+ * - launches and exits come from `ctx.components.processes` (a LaunchSource: fast new-PID poll);
+ * - lease requests, renewals, queue long-polls and releases go through `ctx.components.uplink`;
+ * - notifications go to the user's session agent through `ctx.components.sessions` (a Notifier);
  *   every one is also journaled as a `notification` record, and one that finds no session agent
  *   is kept and shown when that user's session agent connects, as long as it still matters;
  * - signals (SIGSTOP/SIGCONT/SIGTERM/SIGKILL) go only to processes the watcher still sees with
@@ -13,17 +13,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Component, DaemonContext } from '../daemon/component.js';
+import type { Component, DaemonContext } from '../component/index.js';
 import { identityOf } from '../identity/resolver.js';
-import { PACKAGES_SERVICE, type PackageOwnerService } from '../collectors/software/owners.js';
 import type { Message } from '../i18n/messages.js';
 import type { PolicyResponse } from '../protocol/v1.js';
 import { writeFileAtomic } from '../uplink/credentials.js';
-import type { UplinkService } from '../uplink/component.js';
 import { Enforcer, initialState, type AnyProduct, type Effect, type EnforcerEvent, type Entry, type LoggedProduct, type NotificationEffect, type State } from './logic.js';
 import { Matcher } from '../protocol/match.js';
 
-/** What the enforcer needs from process collection (the `processes` service satisfies it). */
+/** What the enforcer needs from process collection (`ctx.components.processes` satisfies it). */
 export interface LaunchSource {
   onStart(listener: (p: LaunchProcess) => void): () => void;
   onExit(listener: (p: LaunchProcess) => void): () => void;
@@ -40,7 +38,7 @@ export interface LaunchProcess {
   startTime: string;
 }
 
-/** What the enforcer needs from the session channel (the `sessions` service satisfies it). */
+/** What the enforcer needs from the session channel (`ctx.components.sessions` satisfies it). */
 export interface Notifier {
   notifyUser(user: number | string, n: { title: string; body: string; urgency?: 'low' | 'normal' | 'critical'; id?: string; message?: Message }): boolean;
   connectedUsers(): Array<{ uid: number; user: string; sessions: number }>;
@@ -56,10 +54,6 @@ export interface ActivitySignal {
   application: string;
   /** Epoch ms (daemon clock, when it arrived). */
   at: number;
-}
-
-export interface EnforcerService {
-  heldLeases(): ReturnType<Enforcer['heldLeases']>;
 }
 
 export const leasesStatePath = (dataDir: string) => join(dataDir, 'leases.json');
@@ -89,8 +83,7 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
   const cfg = ctx.config.leases;
   const log = ctx.logger.child({ component: 'enforcer' });
   const statePath = leasesStatePath(ctx.dataDir);
-  const uplink = ctx.services.get('uplink') as UplinkService | undefined;
-  const client = uplink?.client;
+  const client = ctx.components.uplink?.client;
   const host = ctx.host.hostname;
   const identity = identityOf(ctx);
   const logged: LoggedProduct[] = cfg.loggedPrograms.map((p) => ({
@@ -298,7 +291,7 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
     if (!product) return;
     counters.launches += 1;
     // Its process records will name the package that installed it (looked up once per executable).
-    if (p.exe) (ctx.services.get(PACKAGES_SERVICE) as PackageOwnerService | undefined)?.prefetch(p.exe);
+    if (p.exe) ctx.components.packages?.prefetch(p.exe);
     const launch = (user: string) => {
       if (client) en.state.online = client.online;
       feed({ kind: 'launch', now: Date.now(), product, proc: { pid: p.pid, user, uid: p.uid, startTime: p.startTime } });
@@ -380,14 +373,13 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
     if (key) checkKeys([key]);
   };
 
-  const service: EnforcerService = { heldLeases: () => en.heldLeases() };
-  ctx.services.set('enforcer', service);
+  ctx.components.enforcer = { heldLeases: () => en.heldLeases() };
 
   return {
     name: 'enforcer',
     start() {
-      source = ctx.services.get('processes') as LaunchSource | undefined;
-      notifier = ctx.services.get('sessions') as Notifier | undefined;
+      source = ctx.components.processes;
+      notifier = ctx.components.sessions;
       if (!source) log.warn('no process watcher on this platform: launches are not detected');
       if (client) {
         unsubs.push(client.onPolicy((p) => setPolicy(p)));

@@ -46,7 +46,7 @@ test('activity: the first input after a pause or in another application reaches 
     journal,
     logger,
     host: { hostname: hostname(), os: 'linux', osRelease: '', arch: process.arch, machineId: 'test', primaryMac: null },
-    services: new Map<string, unknown>(),
+    components: {},
   };
   const socketPath = join(dir, 'agent.sock');
   const server = new SessionServer(ctx, { socketPath });

@@ -168,7 +168,7 @@ test('notifications: sessions.notifyUser -> session agent -> notify-send -> duns
       journal,
       logger,
       host: { hostname: hostname(), os: 'linux', osRelease: '', arch: process.arch, machineId: 'test', primaryMac: null },
-      services: new Map(),
+      components: {},
     },
     { socketPath },
   );

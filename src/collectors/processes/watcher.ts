@@ -1,5 +1,5 @@
 /**
- * The `processes` service for other components (the lease enforcer): launch and exit
+ * `ctx.components.processes` for other components (the lease enforcer): launch and exit
  * notifications from a fast poll at leases.launchPollMs. A poll first reads /proc/loadavg (one
  * pread of ~40 bytes): its last two fields, the number of tasks and the last PID created, change
  * whenever any process or thread was created or reaped, so when neither moved nothing started or

@@ -14,15 +14,14 @@ export interface PackageOwner {
   source: ProcessPackageFields['packageSource'];
 }
 
-/** The `packages` daemon service. */
-export interface PackageOwnerService {
+/** What the software audit offers other components (`ctx.components.packages`). */
+export interface PackageOwnerLookup {
   /** Starts a lookup of exe's owner if not known yet. */
   prefetch(exe: string): void;
   /** The known owner: null = no package owns it, undefined = not looked up (yet). */
   cached(exe: string): PackageOwner | null | undefined;
   ownerAsync(exe: string): Promise<PackageOwner | null>;
 }
-export const PACKAGES_SERVICE = 'packages';
 
 /** `dpkg-query -S` output -> the first owning package (diversion lines are skipped). */
 export function parseDpkgSearch(text: string, path: string): string | null {
@@ -46,7 +45,7 @@ export function usrMergeAliases(path: string): string[] {
   return out;
 }
 
-export class PackageOwners implements PackageOwnerService {
+export class PackageOwners implements PackageOwnerLookup {
   private readonly cache = new Map<string, PackageOwner | null>();
   private readonly inflight = new Map<string, Promise<PackageOwner | null>>();
   private generation = 0;
