@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { checkServerFiles } from '../../config/load.js';
 import { startDaemon } from '../../daemon/daemon.js';
 import { createLogger } from '../../log/logger.js';
-import { action, resolveConfig, withCommonOptions, type CommonOptions } from '../common.js';
+import { resolveConfig } from '../../config/resolve.js';
+import { action, withCommonOptions, type CommonOptions } from '../common.js';
 
 export function registerRun(program: Command): void {
   withCommonOptions(program.command('run'))
