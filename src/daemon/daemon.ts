@@ -1,8 +1,9 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import type { AgentConfig } from '../config/schema.js';
 import { journalPath, pidPath, statusPath } from '../config/paths.js';
 import { detectHostIdentity } from '../host/identity.js';
 import { Journal } from '../journal/journal.js';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import { loadRecordKey } from '../uplink/credentials.js';
 import type { Logger } from '../log/logger.js';
 import type { Component, ComponentFactory, DaemonContext } from '../component/index.js';
@@ -105,7 +106,7 @@ function claimPidFile(dataDir: string): void {
   if (other !== undefined && other !== process.pid) {
     throw new Error(`another usage-agent (pid ${other}) is already running on data dir ${dataDir}`);
   }
-  writeFileAtomic(path, `${process.pid}\n`);
+  writeFileAtomic(path, `${process.pid}\n`, { mode: 0o644 });
 }
 
 /** The pid of a live daemon on this data dir, if any. */
@@ -143,15 +144,9 @@ function writeStatusFile(dataDir: string, startedAt: string, host: unknown, comp
   }
   status.components = parts;
   try {
-    writeFileAtomic(statusPath(dataDir), `${JSON.stringify(status, null, 2)}\n`);
+    writeFileAtomic(statusPath(dataDir), `${JSON.stringify(status, null, 2)}\n`, { mode: 0o644, durable: false });
   } catch {
     /* status is advisory; a full disk must not stop collection */
   }
   return status;
-}
-
-function writeFileAtomic(path: string, text: string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o644 });
-  renameSync(tmp, path);
 }

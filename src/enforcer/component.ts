@@ -17,7 +17,7 @@ import type { Component, DaemonContext } from '../component/index.js';
 import { identityOf } from '../identity/resolver.js';
 import type { Message } from '../i18n/messages.js';
 import type { PolicyResponse } from '../protocol/v1.js';
-import { writeFileAtomic } from '../uplink/credentials.js';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import { Enforcer, initialState, type AnyProduct, type Effect, type EnforcerEvent, type Entry, type LoggedProduct, type NotificationEffect, type State } from './logic.js';
 import { Matcher } from '../protocol/match.js';
 
@@ -239,7 +239,7 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
   const save = (): void => {
     const s: SavedState = { version: 1, allocations: [...en.state.allocations], entries: [...en.state.entries.values()] };
     try {
-      writeFileAtomic(statePath, JSON.stringify(s), 0o600);
+      writeFileAtomic(statePath, JSON.stringify(s), { mode: 0o600, mkdir: true });
     } catch (err) {
       log.warn({ err }, 'could not save lease bookkeeping');
     }

@@ -1,14 +1,11 @@
 import { randomBytes, timingSafeEqual, randomUUID } from 'node:crypto';
 import {
   chmodSync,
-  chownSync,
   existsSync,
   mkdirSync,
   readdirSync,
-  renameSync,
   rmSync,
   statSync,
-  writeFileSync,
 } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -16,6 +13,7 @@ import { defaultSocketPath } from '../config/paths.js';
 import type { Message } from '../i18n/messages.js';
 import type { Component, ComponentFactory, DaemonContext } from '../component/index.js';
 import { hasCapability } from '../host/capabilities.js';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import { identityOf, type IdentityResolver } from '../identity/resolver.js';
 import type { SessionAgentEvent, SessionAgentInfo, SessionHub } from './hub.js';
 import { newBudget, spend, waitMs, type SessionLimits, type UserBudget } from './budget.js';
@@ -516,10 +514,7 @@ export class SessionServer implements Component, SessionHub {
     if (this.tokens.has(uid)) return;
     const token = Buffer.from(randomBytes(32).toString('hex'), 'utf8');
     const path = tokenPath(this.options.socketPath, uid);
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, token, { mode: 0o400 });
-    if (this.perUserTokens) chownSync(tmp, uid, -1);
-    renameSync(tmp, path);
+    writeFileAtomic(path, token, { mode: 0o400, uid: this.perUserTokens ? uid : undefined });
     this.tokens.set(uid, token);
   }
 
