@@ -4,6 +4,7 @@ import { resolveSocketPath } from '../../ipc/server.js';
 import { SessionAgent, defaultQueuePath, type InputMode } from '../../session/agent.js';
 import { resolveSessionConfig } from '../../session/config.js';
 import { createSessionLogger } from '../../session/log.js';
+import { exitOnSignals } from '../../shared/shutdown.js';
 import { action, withCommonOptions, type CommonOptions } from '../common.js';
 
 interface SessionOptions extends CommonOptions {
@@ -48,15 +49,6 @@ export function registerSession(program: Command): void {
         logger.fatal({ err }, 'session agent could not start');
         process.exit(1);
       }
-      const shutdown = (signal: string) => {
-        agent.stop(signal).then(
-          () => process.exit(0),
-          (err) => {
-            logger.fatal({ err }, 'session agent shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(s, () => shutdown(s));
+      exitOnSignals((reason) => agent.stop(reason), { logger, signals: ['SIGTERM', 'SIGINT', 'SIGHUP'], failed: 'session agent shutdown failed' });
     }));
 }
