@@ -15,7 +15,7 @@ import { ACTIVITY_GAP_MS, IPC_VERSION, lineReader, tokenDir, tokenPath } from '.
 import { SessionServer } from '../../src/ipc/server.js';
 import { Journal } from '../../src/journal/journal.js';
 import { createLogger } from '../../src/log/logger.js';
-import { waitFor } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
 
 const logger = createLogger('silent');
 

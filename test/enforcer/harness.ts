@@ -168,16 +168,6 @@ export async function startRig(
   return rig;
 }
 
-export async function waitFor<T>(fn: () => T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /** Kernel process state letter from /proc/PID/stat ('T' = stopped). */
 export function procState(pid: number): string | undefined {
   try {

@@ -13,7 +13,7 @@ import { tempDir } from '../helpers/cli.js';
 import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
 import { readRecords, startAgentProcess, writeConfig } from '../helpers/session.js';
 import { killChild, startXvfb } from '../helpers/x11.js';
-import { waitFor } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
 
 async function startDbus(): Promise<{ address: string; child: ChildProcess }> {
   const child = spawn('dbus-daemon', ['--session', '--nofork', '--print-address=1'], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_BIN, runAgentCli } from './cli.js';
 import { Journal, type StoredRecord } from '../../src/journal/journal.js';
+import { waitFor } from './wait.js';
 
 export interface TestAgent {
   dataDir: string;
@@ -91,19 +92,17 @@ export async function startAgent(
         j.close();
       }
     },
-    async waitFor(pred, timeoutMs = 30_000, what = 'records') {
-      const until = Date.now() + timeoutMs;
-      for (;;) {
-        const recs = agent.journalRecords();
-        if (pred(recs)) return recs;
-        if (Date.now() > until) {
+    waitFor(pred, timeoutMs = 30_000, what = 'records') {
+      let recs: StoredRecord[] = [];
+      return waitFor(() => ((recs = agent.journalRecords()), pred(recs) && recs), what, timeoutMs, {
+        stepMs: 100,
+        detail: () => {
           const counts = new Map<string, number>();
           for (const r of recs) counts.set(String(r.command ?? r.type), (counts.get(String(r.command ?? r.type)) ?? 0) + 1);
           const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, n]) => `${k}=${n}`).join(' ');
-          throw new Error(`timed out waiting for ${what}; journal has ${recs.length} records (${top}); agent stderr:\n${err}`);
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
+          return `journal has ${recs.length} records (${top}); agent stderr:\n${err}`;
+        },
+      });
     },
     status() {
       const r = runAgentCli(['status', '--json', '--data-dir', dataDir]);
@@ -121,10 +120,13 @@ export async function startAgent(
 }
 
 async function waitForStatus(dataDir: string, agent: TestAgent): Promise<void> {
-  const until = Date.now() + 30_000;
-  while (!existsSync(join(dataDir, 'status.json'))) {
-    if (agent.child.exitCode !== null) throw new Error(`agent exited (${agent.child.exitCode}): ${agent.stderr()}`);
-    if (Date.now() > until) throw new Error(`agent did not start: ${agent.stderr()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(
+    () => {
+      if (agent.child.exitCode !== null) throw new Error(`agent exited (${agent.child.exitCode}): ${agent.stderr()}`);
+      return existsSync(join(dataDir, 'status.json'));
+    },
+    'the agent to start',
+    30_000,
+    { detail: () => agent.stderr() },
+  );
 }

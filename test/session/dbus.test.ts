@@ -20,7 +20,8 @@ import { createLogger } from '../../src/log/logger.js';
 import { tempDir } from '../helpers/cli.js';
 import { startLogind, startScreenSaver, startSessionBus } from '../helpers/dbus.js';
 import { readRecords, sleep, startAgentProcess, writeConfig } from '../helpers/session.js';
-import { killChild, startXvfb, waitFor, xdotool } from '../helpers/x11.js';
+import { killChild, startXvfb, xdotool } from '../helpers/x11.js';
+import { waitFor } from '../helpers/wait.js';
 
 const SHORT = { breakSeconds: 1, microBreakMaxSeconds: 3, shortBreakMaxSeconds: 8, inputEventIntervalSeconds: 5 };
 const ms = (iso: string) => Date.parse(iso);
@@ -153,7 +154,7 @@ test('notifications: sessions.notifyUser -> session agent -> notify-send -> duns
   monitor.stdout!.setEncoding('utf8').on('data', (d: string) => (onBus += d));
   const dunst = spawn('dunst', [], { env, stdio: 'ignore' });
   t.after(() => killChild(dunst));
-  await waitFor(() => spawnSync('dunstctl', ['is-paused'], { env, encoding: 'utf8' }).stdout.trim() === 'false', 10_000);
+  await waitFor(() => spawnSync('dunstctl', ['is-paused'], { env, encoding: 'utf8' }).stdout.trim() === 'false', 'dunst to run unpaused', 10_000);
 
   // The daemon side in-process, so the test calls the service API other components use.
   const config = loadConfig(undefined, { dataDir: data, processes: { enabled: false }, log: { level: 'warn' } });
@@ -185,17 +186,17 @@ test('notifications: sessions.notifyUser -> session agent -> notify-send -> duns
   });
   t.after(() => session.stop());
   await session.waitForOutput(/connected to the daemon/);
-  await waitFor(() => server.connectedUsers().some((u) => u.uid === uid), 5000);
+  await waitFor(() => server.connectedUsers().some((u) => u.uid === uid), 'the session agent to connect', 5000);
 
   const title = 'License expiring';
   const body = 'Your CAD Pro lease ends in 5 minutes; save your work.';
   assert.equal(server.notifyUser(uid, { id: 'n-1', title, body, urgency: 'critical' }), true);
-  await waitFor(() => results.some((r) => r.id === 'n-1'), 15_000);
+  await waitFor(() => results.some((r) => r.id === 'n-1'), 'the result of notification n-1', 15_000);
   const shown = results.find((r) => r.id === 'n-1')!;
   assert.equal(shown.uid, uid);
   assert.equal(shown.shown, true, JSON.stringify(shown));
   assert.equal(shown.error, undefined);
-  await waitFor(() => Number(spawnSync('dunstctl', ['count', 'displayed'], { env, encoding: 'utf8' }).stdout.trim()) >= 1, 10_000);
+  await waitFor(() => Number(spawnSync('dunstctl', ['count', 'displayed'], { env, encoding: 'utf8' }).stdout.trim()) >= 1, 'a notification displayed by dunst', 10_000);
   spawnSync('dunstctl', ['close-all'], { env });
   const history = spawnSync('dunstctl', ['history'], { env, encoding: 'utf8' }).stdout;
   const entries = (JSON.parse(history) as { data: Array<Array<Record<string, { data: unknown }>>> }).data.flat();
@@ -208,7 +209,7 @@ test('notifications: sessions.notifyUser -> session agent -> notify-send -> duns
   // Without a notification daemon on the bus, the agent reports the failure instead of losing it.
   await killChild(dunst);
   assert.equal(server.notifyUser(uid, { id: 'n-2', title: 'second', body: 'nobody shows this', urgency: 'low' }), true);
-  await waitFor(() => results.some((r) => r.id === 'n-2'), 20_000);
+  await waitFor(() => results.some((r) => r.id === 'n-2'), 'the result of notification n-2', 20_000);
   const failed = results.find((r) => r.id === 'n-2')!;
   assert.equal(failed.shown, false);
   assert.ok(failed.error && failed.error.length > 0, JSON.stringify(failed));

@@ -17,7 +17,8 @@ import {
 import { runAgentCli, tempDir } from '../helpers/cli.js';
 import { countsSettle, inputCounter, type Counts } from '../helpers/input.js';
 import { allFiles, readRecords, startAgentProcess, writeConfig } from '../helpers/session.js';
-import { activate, killChild, startXClient, startXvfb, waitFor, xdotool } from '../helpers/x11.js';
+import { activate, killChild, startXClient, startXvfb, xdotool } from '../helpers/x11.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * An XI2 raw event as the server sends it, without the 8-byte GenericEvent header (XI2proto.h
@@ -223,7 +224,7 @@ test('agent with XInput2: status names the source; no key code, button number or
   await waitFor(() => {
     const s = runAgentCli(['status', '--json', '--data-dir', data]);
     return s.stdout.includes('"inputSource": "xinput2"');
-  }, 10_000, 200);
+  }, 'status to name the xinput2 source', 10_000, { stepMs: 200 });
 
   // Distinctive input: a typed secret (its key codes), buttons 2 and 9, and pointer positions
   // (613, 457) ... (641, 485) reached by relative moves (the coordinates are in every RawMotion).

@@ -11,7 +11,8 @@ import { runAgentCli, tempDir } from '../../helpers/cli.js';
 import { startLogindSessions, startScreenSaver, startSessionBus } from '../../helpers/dbus.js';
 import { startServer, TEST_ENROLL_SECRET } from '../../helpers/server.js';
 import { sleep, startAgentProcess, writeConfig } from '../../helpers/session.js';
-import { startXvfb, waitFor } from '../../helpers/x11.js';
+import { startXvfb } from '../../helpers/x11.js';
+import { waitFor } from '../../helpers/wait.js';
 
 test('a session agent started and stopped twice: two 15/16 pairs on the server at the right times, with user, host and display; a lock is not a logoff', async (t) => {
   const dir = tempDir(t, 'ua-logons-');
@@ -58,7 +59,7 @@ test('a session agent started and stopped twice: two 15/16 pairs on the server a
   }
   type Ev = { code: number; time: string; user: string; host: string; extra: string | null };
   const events = () => srv.query<Ev>("SELECT e.code, e.time, e.user, e.host, e.extra FROM usage_events e WHERE e.product = 'session' ORDER BY e.seq");
-  await waitFor(() => events().length >= 4, 20_000);
+  await waitFor(() => events().length >= 4, 'four logon/logoff events', 20_000);
   const evs = events();
   assert.deepEqual(evs.map((e) => e.code), [15, 16, 15, 16], JSON.stringify(evs));
   const host = runAgentCli(['status', '--json', '--data-dir', data]);
@@ -77,7 +78,7 @@ test('a session agent started and stopped twice: two 15/16 pairs on the server a
     const after = runAgentCli(['records', '--data-dir', data, '--summary', 'sessions']);
     assert.equal(after.code, 0, after.stderr);
     return after.stdout.trim() === '';
-  }, 10_000, 200);
+  }, 'an empty local summary', 10_000, { stepMs: 200 });
 });
 
 test('records --summary sessions: sessions per user from the journal, the one open now included (standalone daemon)', async (t) => {
@@ -105,7 +106,7 @@ test('records --summary sessions: sessions per user from the journal, the one op
     await sleep(1200);
     if (i < 2) await session.stop('SIGTERM');
   }
-  await waitFor(() => summary()[0]?.sessions === 3, 10_000, 100);
+  await waitFor(() => summary()[0]?.sessions === 3, 'three sessions in the summary', 10_000, { stepMs: 100 });
   const [root] = summary();
   assert.equal(root!.user, 'root');
   assert.equal(root!.open, 1, 'the third agent still runs');
@@ -137,7 +138,7 @@ test('logind where present (a stand-in on a private system bus): its graphical s
   await daemon.waitForOutput(/listening for session agents/);
   const events = () =>
     runAgentCli(['records', '--data-dir', data, '--type', 'usage-event']).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { code: number; product: string; time: string; session: string; source: string; display: string }).filter((e) => e.product === 'session');
-  await waitFor(() => events().length === 1, 10_000, 100);
+  await waitFor(() => events().length === 1, 'one event', 10_000, { stepMs: 100 });
   assert.deepEqual(events().map((e) => [e.code, e.session, e.source, e.display]), [[15, 'c7', 'logind', x.display]]);
   const t15 = Date.parse(events()[0]!.time);
   assert.ok(t15 >= before - 1000 && t15 <= Date.now(), `logon at the session's own start (${events()[0]!.time})`);
@@ -153,10 +154,10 @@ test('logind where present (a stand-in on a private system bus): its graphical s
   // A text-console session is not graphical; a second graphical one is.
   await logind.add({ id: 'c8', uid: 0, name: 'root', type: 'tty' });
   await logind.add({ id: 'c9', uid: 0, name: 'root', type: 'wayland', display: '' });
-  await waitFor(() => events().length === 2, 10_000, 100);
+  await waitFor(() => events().length === 2, 'two events', 10_000, { stepMs: 100 });
   const removedAt = Date.now();
   await logind.remove('c7');
-  await waitFor(() => events().length === 3, 10_000, 100);
+  await waitFor(() => events().length === 3, 'three events', 10_000, { stepMs: 100 });
   const evs = events();
   assert.deepEqual(evs.map((e) => [e.code, e.session]), [[15, 'c7'], [15, 'c9'], [16, 'c7']]);
   assert.ok(Date.parse(evs[2]!.time) >= removedAt, 'logoff when logind removed it');
