@@ -17,7 +17,9 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_BIN, runAgentCli } from './cli.js';
-import { Journal, type StoredRecord } from '../../src/journal/journal.js';
+import { DaemonLink } from '../../src/ipc/client.js';
+import { Journal, type NewRecord, type StoredRecord } from '../../src/journal/journal.js';
+import { createLogger } from '../../src/log/logger.js';
 import { waitFor } from './wait.js';
 
 export interface TestAgent {
@@ -129,4 +131,45 @@ async function waitForStatus(dataDir: string, agent: TestAgent): Promise<void> {
     30_000,
     { detail: () => agent.stderr() },
   );
+}
+
+/** The daemon journal's committed lastSeq and acknowledged seq, read beside the running daemon. */
+export function journalState(dataDir: string): { lastSeq: number; acked: number } {
+  const j = Journal.open(join(dataDir, 'journal.db'), { readonly: true });
+  try {
+    return { lastSeq: j.lastSeq(), acked: j.ackedThroughSeq() };
+  } finally {
+    j.close();
+  }
+}
+
+/**
+ * A session agent's link to a running daemon (the real DaemonLink with a queue of its own), for
+ * tests that hand the daemon records as a session agent does; stopped when the test ends.
+ */
+export function sessionLink(t: { after(fn: () => void): void }, agent: { dataDir: string }): DaemonLink {
+  const queueDir = mkdtempSync(join(tmpdir(), 'session-queue-'));
+  const queue = Journal.open(join(queueDir, 'queue.db'));
+  const link = new DaemonLink({
+    socketPath: join(agent.dataDir, 'agent.sock'),
+    queue,
+    logger: createLogger('silent'),
+    input: () => ({ mode: 'none', source: 'test', focus: 'none', sessionEvents: 'none' }),
+    minRetryMs: 20,
+    maxRetryMs: 200,
+  });
+  link.start();
+  t.after(() => {
+    link.stop();
+    queue.close();
+    rmSync(queueDir, { recursive: true, force: true });
+  });
+  return link;
+}
+
+/** The n-th of a stream of per-minute input-events records (minute n after 2024-05-01, keyboard = n). */
+export function inputEvents(n: number, o: { application?: string; mouse?: number } = {}): NewRecord {
+  const end = new Date(Date.UTC(2024, 4, 1) + n * 60_000);
+  const start = new Date(end.getTime() - 60_000);
+  return { type: 'input-events', time: end.toISOString(), start: start.toISOString(), end: end.toISOString(), durationSeconds: 60, application: o.application ?? '/usr/bin/test-app', keyboard: n, mouse: o.mouse ?? 0 };
 }

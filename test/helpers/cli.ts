@@ -1,5 +1,5 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,14 @@ export function tempDir(t: { after(fn: () => void): void }, prefix = 'usage-agen
   const dir = mkdtempSync(join(tmpdir(), prefix));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** A temp dir removed when the test ends, and an empty `data` dir in it (the agent's data dir). */
+export function tempDataDir(t: { after(fn: () => void): void }, prefix?: string): { dir: string; data: string } {
+  const dir = tempDir(t, prefix);
+  const data = join(dir, 'data');
+  mkdirSync(data);
+  return { dir, data };
 }
 
 /**

@@ -8,26 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { DaemonLink } from '../../src/ipc/client.js';
 import { Journal, type NewRecord } from '../../src/journal/journal.js';
-import { createLogger } from '../../src/log/logger.js';
-import { startAgent, type TestAgent as Daemon } from '../helpers/agent.js';
+import { inputEvents, journalState, sessionLink, startAgent, type TestAgent as Daemon } from '../helpers/agent.js';
 import { startServer, TEST_ENROLL_SECRET, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
-
-function journalState(dataDir: string): { lastSeq: number; acked: number } {
-  const j = Journal.open(join(dataDir, 'journal.db'), { readonly: true });
-  try {
-    return { lastSeq: j.lastSeq(), acked: j.ackedThroughSeq() };
-  } finally {
-    j.close();
-  }
-}
 
 function sqlite3(path: string, sql: string): string {
   const r = spawnSync('sqlite3', [path, sql], { encoding: 'utf8' });
@@ -42,29 +30,13 @@ async function daemonWithLink(t: TestContext, srv: TestServer, extra: Record<str
     server: { url: srv.url, enrollSecret: TEST_ENROLL_SECRET, uploadBatchSize: 50, uploadIntervalMs: 100, maxBackoffMs: 300, requestTimeoutMs: 3000 },
     ...extra,
   });
-  const queueDir = mkdtempSync(join(tmpdir(), 'tamper-queue-'));
-  const queue = Journal.open(join(queueDir, 'queue.db'));
-  const link = new DaemonLink({
-    socketPath: join(agent.dataDir, 'agent.sock'),
-    queue,
-    logger: createLogger('silent'),
-    input: () => ({ mode: 'none', source: 'test', focus: 'none', sessionEvents: 'none' }),
-    minRetryMs: 20,
-    maxRetryMs: 200,
-  });
-  link.start();
-  t.after(() => {
-    link.stop();
-    queue.close();
-    rmSync(queueDir, { recursive: true, force: true });
-  });
+  const link = sessionLink(t, agent);
   let n = 0;
   const send = async (count: number, pad = '') => {
     const batch: NewRecord[] = [];
     for (let i = 0; i < count; i++) {
       n += 1;
-      const end = new Date(Date.UTC(2024, 4, 1) + n * 60_000);
-      batch.push({ type: 'input-events', time: end.toISOString(), start: new Date(end.getTime() - 60_000).toISOString(), end: end.toISOString(), durationSeconds: 60, application: `/usr/bin/test-app${pad}`, keyboard: n, mouse: 1 });
+      batch.push(inputEvents(n, { application: `/usr/bin/test-app${pad}`, mouse: 1 }));
     }
     link.enqueue(batch);
     assert.equal(await link.drain(60_000), true, 'the session queue drained into the daemon journal');

@@ -11,13 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { connect } from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { UplinkClient } from '../../src/uplink/client.js';
 import { SERVER_CLI, startServer, TEST_ENROLL_SECRET, type TestServer } from '../helpers/server.js';
 import { makePki, type Ca, type Issued, type KeyType } from '../helpers/tls.js';
 import { waitFor } from '../helpers/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function tmp(t: { after(fn: () => void): void }): string {
   const d = mkdtempSync(join(tmpdir(), 'server-tls-'));

@@ -11,6 +11,7 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Journal } from '../../src/journal/journal.js';
 import { AGENT_BIN, runAgentCli } from '../helpers/cli.js';
 import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
@@ -20,7 +21,6 @@ const UNIT = resolve(AGENT_BIN, '..', '..', '..', '..', 'service', 'systemd', 'u
 const DAEMON_UID = 65534;
 const OTHER_UID = 60_071;
 const EXE = `lpcad-${process.pid}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
   const end = Date.now() + timeoutMs;

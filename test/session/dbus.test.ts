@@ -9,7 +9,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -17,8 +16,8 @@ import { loadConfig } from '../../src/config/load.js';
 import { SessionServer } from '../../src/ipc/server.js';
 import { Journal } from '../../src/journal/journal.js';
 import { createLogger } from '../../src/log/logger.js';
-import { tempDir } from '../helpers/cli.js';
-import { startLogind, startScreenSaver, startSessionBus } from '../helpers/dbus.js';
+import { tempDataDir } from '../helpers/cli.js';
+import { startDesktop, startLogind, startScreenSaver, startSessionBus } from '../helpers/dbus.js';
 import { readRecords, sleep, startAgentProcess, writeConfig } from '../helpers/session.js';
 import { killChild, startXvfb, xdotool } from '../helpers/x11.js';
 import { waitFor } from '../helpers/wait.js';
@@ -27,14 +26,8 @@ const SHORT = { breakSeconds: 1, microBreakMaxSeconds: 3, shortBreakMaxSeconds: 
 const ms = (iso: string) => Date.parse(iso);
 
 test('screen lock over D-Bus (ScreenSaver.ActiveChanged): periods end at the lock, the locked time is neither work nor a break', async (t) => {
-  const dir = tempDir(t, 'ua-lock-');
-  const data = join(dir, 'data');
-  mkdirSync(data);
-  const x = await startXvfb();
-  t.after(() => x.stop());
-  const bus = await startSessionBus();
-  t.after(() => bus.stop());
-  const env = { ...x.env, DBUS_SESSION_BUS_ADDRESS: bus.address };
+  const { dir, data } = tempDataDir(t, 'ua-lock-');
+  const { x, env } = await startDesktop(t);
   const saver = await startScreenSaver(env);
   t.after(() => saver.stop());
 
@@ -92,9 +85,7 @@ test('screen lock over D-Bus (ScreenSaver.ActiveChanged): periods end at the loc
 });
 
 test('no X display (pure Wayland): logind IdleHint is the idle source; its idle span is the break, the rest work', async (t) => {
-  const dir = tempDir(t, 'ua-logind-');
-  const data = join(dir, 'data');
-  mkdirSync(data);
+  const { dir, data } = tempDataDir(t, 'ua-logind-');
   const bus = await startSessionBus(); // serves as the system bus here
   t.after(() => bus.stop());
   const env: NodeJS.ProcessEnv = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: bus.address, XDG_SESSION_ID: 'c7', XDG_SESSION_TYPE: 'wayland', WAYLAND_DISPLAY: 'wayland-ua-test' };
@@ -139,14 +130,8 @@ test('no X display (pure Wayland): logind IdleHint is the idle source; its idle 
 });
 
 test('notifications: sessions.notifyUser -> session agent -> notify-send -> dunst on a private bus; failures come back as shown: false', async (t) => {
-  const dir = tempDir(t, 'ua-notify-ipc-');
-  const data = join(dir, 'data');
-  mkdirSync(data);
-  const x = await startXvfb();
-  t.after(() => x.stop());
-  const bus = await startSessionBus();
-  t.after(() => bus.stop());
-  const env = { ...x.env, DBUS_SESSION_BUS_ADDRESS: bus.address };
+  const { dir, data } = tempDataDir(t, 'ua-notify-ipc-');
+  const { env } = await startDesktop(t);
   // What crosses the bus (the urgency hint is not in dunst's history).
   const monitor = spawn('dbus-monitor', ['--session', "interface='org.freedesktop.Notifications',member='Notify'"], { env, stdio: ['ignore', 'pipe', 'ignore'] });
   t.after(() => killChild(monitor));

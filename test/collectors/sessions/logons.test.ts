@@ -4,27 +4,20 @@
  * screensaver on a private session bus) must not count as a logoff.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runAgentCli, tempDir } from '../../helpers/cli.js';
-import { startLogindSessions, startScreenSaver, startSessionBus } from '../../helpers/dbus.js';
+import { runAgentCli, tempDataDir } from '../../helpers/cli.js';
+import { startDesktop, startLogindSessions, startScreenSaver, startSessionBus } from '../../helpers/dbus.js';
 import { startServer, TEST_ENROLL_SECRET } from '../../helpers/server.js';
 import { sleep, startAgentProcess, writeConfig } from '../../helpers/session.js';
 import { startXvfb } from '../../helpers/x11.js';
 import { waitFor } from '../../helpers/wait.js';
 
 test('a session agent started and stopped twice: two 15/16 pairs on the server at the right times, with user, host and display; a lock is not a logoff', async (t) => {
-  const dir = tempDir(t, 'ua-logons-');
-  const data = join(dir, 'data');
-  mkdirSync(data);
+  const { dir, data } = tempDataDir(t, 'ua-logons-');
   const srv = await startServer();
   t.after(() => srv.cleanup());
-  const x = await startXvfb();
-  t.after(() => x.stop());
-  const bus = await startSessionBus();
-  t.after(() => bus.stop());
-  const env: NodeJS.ProcessEnv = { ...x.env, DBUS_SESSION_BUS_ADDRESS: bus.address };
+  const { x, env } = await startDesktop(t);
   delete env.XDG_SESSION_ID; // no logind here: the agent's connection is the session
   const saver = await startScreenSaver(env);
   t.after(() => saver.stop());
@@ -82,9 +75,7 @@ test('a session agent started and stopped twice: two 15/16 pairs on the server a
 });
 
 test('records --summary sessions: sessions per user from the journal, the one open now included (standalone daemon)', async (t) => {
-  const dir = tempDir(t, 'ua-logons-');
-  const data = join(dir, 'data');
-  mkdirSync(data);
+  const { dir, data } = tempDataDir(t, 'ua-logons-');
   const x = await startXvfb();
   t.after(() => x.stop());
   const env: NodeJS.ProcessEnv = { ...x.env };
@@ -121,9 +112,7 @@ test('records --summary sessions: sessions per user from the journal, the one op
 });
 
 test('logind where present (a stand-in on a private system bus): its graphical sessions log on at their start and off at their removal; an agent leaving is no logoff; tty sessions do not count', async (t) => {
-  const dir = tempDir(t, 'ua-logons-');
-  const data = join(dir, 'data');
-  mkdirSync(data);
+  const { dir, data } = tempDataDir(t, 'ua-logons-');
   const x = await startXvfb();
   t.after(() => x.stop());
   const bus = await startSessionBus(); // serves as the system bus
