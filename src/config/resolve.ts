@@ -3,7 +3,7 @@ import { loadConfig, setPath } from './load.js';
 import { defaultDataDir } from './paths.js';
 import type { AgentConfig } from './schema.js';
 
-/** How a command names its configuration and data: the common flags (src/cli/common.ts). */
+/** How a command names its configuration and data: the flags every command takes. */
 export interface ConfigOptions {
   config?: string;
   dataDir?: string;
