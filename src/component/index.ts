@@ -4,7 +4,7 @@
  * Below every component and the daemon, so a component never imports the daemon that hosts it.
  */
 import type { PackageOwnerLookup } from '../collectors/software/owners.js';
-import type { ProcessWatcher } from '../collectors/processes/watcher.js';
+import type { ProcessEvents } from '../collectors/processes/watcher.js';
 import type { AgentConfig } from '../config/schema.js';
 import type { Enforcer } from '../enforcer/logic.js';
 import type { HostIdentity } from '../host/identity.js';
@@ -37,7 +37,7 @@ export interface LeaseHolder {
  */
 export interface Components {
   /** Launch and exit notifications, fast new-PID poll (collectors/processes; Linux). */
-  processes?: ProcessWatcher;
+  processes?: ProcessEvents;
   /** Which installed package owns an executable (collectors/software). */
   packages?: PackageOwnerLookup;
   /** Users' session agents: notifications, live activity, logons (ipc). */
