@@ -1,6 +1,7 @@
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import type { AgentConfig } from '../config/schema.js';
 import { journalPath, pidPath, statusPath } from '../config/paths.js';
+import { hasCapability } from '../host/capabilities.js';
 import { detectHostIdentity } from '../host/identity.js';
 import { Journal } from '../journal/journal.js';
 import { writeFileAtomic } from '../shared/atomic-file.js';
@@ -8,6 +9,7 @@ import { loadRecordKey } from '../uplink/credentials.js';
 import type { Logger } from '../log/logger.js';
 import type { Component, ComponentFactory, DaemonContext } from '../component/index.js';
 import { COMPONENT_FACTORIES } from './components.js';
+import { adoptDataDir } from './data-dir.js';
 import { METRICS_FILE, renderMetrics, renderStoppedMetrics, writeMetricsFile } from './metrics.js';
 
 const STATUS_INTERVAL_MS = 5000;
@@ -25,6 +27,8 @@ export async function startDaemon(
   logger: Logger,
   factories: ComponentFactory[] = COMPONENT_FACTORIES,
 ): Promise<RunningDaemon> {
+  mkdirSync(dataDir, { recursive: true, mode: 0o750 });
+  const adopted = takeOverDataDir(dataDir);
   claimPidFile(dataDir);
   const journal = Journal.open(journalPath(dataDir), { flushIntervalMs: config.journal.flushIntervalMs, logger });
   // The record key before any component journals: every record is MACed from its first flush.
@@ -33,6 +37,7 @@ export async function startDaemon(
   journal.recordHost = host.hostname;
   const context: DaemonContext = { config, dataDir, journal, logger, host, components: {} };
   logger.info({ dataDir, journal: journal.path, host }, 'usage-agent starting');
+  if (adopted.length > 0) logger.info({ paths: adopted }, 'took over files in the data dir that another user (root) made');
 
   const components: Component[] = [];
   const startedAt = new Date().toISOString();
@@ -99,8 +104,20 @@ export async function startDaemon(
 }
 
 /** One daemon per data dir: two writers would interleave seq numbers from two processes' views. */
+/** The data dir made ours (see data-dir.ts), or an error that says what to fix. */
+function takeOverDataDir(dataDir: string): string[] {
+  const self = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const adopted = adoptDataDir(dataDir, self, hasCapability('CAP_CHOWN'));
+  try {
+    accessSync(dataDir, constants.W_OK);
+  } catch {
+    const st = statSync(dataDir);
+    throw new Error(`data dir ${dataDir} is not writable by uid ${self.uid} (it is owned by uid ${st.uid}, mode ${(st.mode & 0o777).toString(8)}): chown -R it to the daemon's user`);
+  }
+  return adopted;
+}
+
 function claimPidFile(dataDir: string): void {
-  mkdirSync(dataDir, { recursive: true, mode: 0o750 });
   const path = pidPath(dataDir);
   const other = readRunningPid(dataDir);
   if (other !== undefined && other !== process.pid) {

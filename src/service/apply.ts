@@ -25,6 +25,7 @@ export function probeMachine(): MachineState {
   return {
     systemdRunning: existsSync('/run/systemd/system'),
     hasSystemctl: findExecutable('systemctl') !== undefined,
+    hasSysusers: findExecutable('systemd-sysusers') !== undefined,
     read(path) {
       try {
         return readFileSync(path);

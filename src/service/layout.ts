@@ -119,7 +119,7 @@ export function templateVars(layout: ServiceLayout): TemplateVars {
 }
 
 /** What a definition is for; install/uninstall plans and the packagers select by role. */
-export type DefinitionRole = 'daemon' | 'session' | 'session-autostart' | 'server' | 'config' | 'session-config' | 'server-config';
+export type DefinitionRole = 'daemon' | 'daemon-user' | 'session' | 'session-autostart' | 'server' | 'config' | 'session-config' | 'server-config';
 
 export interface Definition {
   role: DefinitionRole;
@@ -167,6 +167,8 @@ export function definitionsFor(layout: ServiceLayout): Definition[] {
     case 'linux':
       return [
         def('daemon', 'systemd/usage-agent.service', 'systemd', '/etc/systemd/system/usage-agent.service'),
+        // The daemon's system user, for systemd-sysusers (the unit's User=).
+        def('daemon-user', 'systemd/usage-agent.sysusers', 'text', '/etc/sysusers.d/usage-agent.conf'),
         def('session', 'systemd/usage-agent-session.service', 'systemd', '/etc/systemd/user/usage-agent-session.service'),
         def('session-autostart', 'xdg/usage-agent-session.desktop', 'desktop', '/etc/xdg/autostart/usage-agent-session.desktop'),
         def('server', 'systemd/usage-server.service', 'systemd', '/etc/systemd/system/usage-server.service'),

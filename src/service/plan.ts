@@ -45,6 +45,8 @@ export interface MachineState {
   systemdRunning: boolean;
   /** systemctl exists: units can be enabled (symlinked) even when systemd is not running. */
   hasSystemctl: boolean;
+  /** systemd-sysusers exists (else the daemon's user is made with useradd). */
+  hasSysusers: boolean;
   /** Current bytes of a file, undefined if absent. */
   read(path: string): Buffer | undefined;
   /** Whether a file or directory exists. */
@@ -71,6 +73,7 @@ export function rooted(machine: MachineState, root: string | undefined): Machine
   return {
     systemdRunning: false,
     hasSystemctl: machine.hasSystemctl,
+    hasSysusers: machine.hasSysusers,
     read: (path) => machine.read(posix.join(root, path)),
     exists: (path) => machine.exists(posix.join(root, path)),
   };
@@ -80,7 +83,14 @@ export function rooted(machine: MachineState, root: string | undefined): Machine
 function reroot(plan: Plan, root: string | undefined): Plan {
   if (!root) return plan;
   const steps = plan.steps.map((step): Step => {
-    if (step.kind === 'run') return step.argv[0] === 'systemctl' ? { ...step, argv: ['systemctl', `--root=${root}`, ...step.argv.slice(1)] } : step;
+    if (step.kind === 'run') {
+      const [cmd, ...args] = step.argv;
+      if (cmd === 'systemctl') return { ...step, argv: ['systemctl', `--root=${root}`, ...args] };
+      // All of the image's sysusers.d files, ours included: what its first boot would do.
+      if (cmd === 'systemd-sysusers') return { ...step, argv: ['systemd-sysusers', `--root=${root}`] };
+      if (cmd === 'useradd') return { ...step, argv: ['useradd', '--root', root, ...args] };
+      return step;
+    }
     return { ...step, path: posix.join(root, step.path) };
   });
   const notes = plan.notes.filter((n) => !n.startsWith('systemd is not running'));
@@ -96,6 +106,22 @@ export class PlanError extends Error {
 }
 
 export const DAEMON_UNIT = 'usage-agent.service';
+/** The daemon unit's User= (service/systemd/usage-agent.service, usage-agent.sysusers). */
+export const DAEMON_USER = 'usage-agent';
+
+/** Whether /etc/passwd (under --root: the image's) has the user. */
+export function hasLocalUser(machine: MachineState, name: string): boolean {
+  const passwd = machine.read('/etc/passwd')?.toString('utf8') ?? '';
+  return passwd.split('\n').some((line) => line.startsWith(`${name}:`));
+}
+
+/** The steps that create the daemon's system user from the sysusers.d file written at `sysusersPath`. */
+function daemonUserSteps(layout: ServiceLayout, machine: MachineState, sysusersPath: string): Step[] {
+  if (hasLocalUser(machine, DAEMON_USER)) return [];
+  const why = `create the daemon's system user ${DAEMON_USER} (the unit's User=; it owns ${layout.dataDir})`;
+  if (machine.hasSysusers) return [run(['systemd-sysusers', sysusersPath], why)];
+  return [run(['useradd', '--system', '--user-group', '--home-dir', layout.dataDir, '--no-create-home', '--shell', '/usr/sbin/nologin', '--comment', 'usage-agent daemon', DAEMON_USER], why)];
+}
 export const SESSION_UNIT = 'usage-agent-session.service';
 export const SERVER_UNIT = 'usage-server.service';
 export const LAUNCHD_DAEMON_LABEL = 'org.usage-agent.agent';
@@ -146,6 +172,7 @@ function installPlanIn(layout: ServiceLayout, machine: MachineState, options: Pl
 
   switch (layout.os) {
     case 'linux': {
+      steps.push(...daemonUserSteps(layout, machine, writes.find((w) => w.role === 'daemon-user')!.path));
       if (machine.exists(`/lib/systemd/system/${DAEMON_UNIT}`) || machine.exists(`/usr/lib/systemd/system/${DAEMON_UNIT}`)) {
         notes.push(`A package already installed ${DAEMON_UNIT}; the copy written to /etc/systemd/system overrides it until removed.`);
       }
@@ -248,6 +275,7 @@ function uninstallPlanIn(layout: ServiceLayout, machine: MachineState, options: 
   } else {
     notes.push(`Configuration (${layout.config}) and collected data (${layout.dataDir}) are kept; --purge removes them.`);
   }
+  if (layout.os === 'linux') notes.push(`The system user ${DAEMON_USER} is kept (files may still be owned by it): userdel ${DAEMON_USER} removes it.`);
   if (layout.os === 'darwin') notes.push('Session agents already running stop at logout (or: launchctl bootout gui/$UID/org.usage-agent.session).');
   return { os: layout.os, action: 'uninstall', steps, notes };
 }

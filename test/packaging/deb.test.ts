@@ -57,8 +57,17 @@ function startAsUnit(): { child: ChildProcess; exited: Promise<number | null>; l
   const execStart = /^ExecStart=(.+)$/m.exec(readFileSync(UNIT, 'utf8'))![1]!;
   assert.doesNotMatch(execStart, /["'\\%$]/, 'a plain command line (no quoting to interpret)');
   const [cmd, ...args] = execStart.split(' ');
+  // As systemd would: the unit's User= and Group=, holding only its ambient capabilities.
+  const unit = readFileSync(UNIT, 'utf8');
+  const [user, group] = [/^User=(.+)$/m.exec(unit)![1]!, /^Group=(.+)$/m.exec(unit)![1]!];
+  const caps = /^AmbientCapabilities=(.+)$/m.exec(unit)![1]!.trim().split(/\s+/).map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`).join(',');
+  // RuntimeDirectory=usage-agent (the session socket's directory), made as systemd makes it.
+  const runtime = /^RuntimeDirectory=(.+)$/m.exec(unit)![1]!;
+  const mode = /^RuntimeDirectoryMode=(.+)$/m.exec(unit)![1]!;
+  sh('install', ['-d', '-o', user, '-g', group, '-m', mode, `/run/${runtime}`]);
   let output = '';
-  const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', NODE_ENV: 'production' } });
+  const asUnit = [`--reuid=${user}`, `--regid=${group}`, '--clear-groups', `--inh-caps=${caps}`, `--ambient-caps=${caps}`, cmd!, ...args];
+  const child = spawn('setpriv', asUnit, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', NODE_ENV: 'production' } });
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -148,14 +157,20 @@ it('builds with the bundled Node LTS, installs, runs (with a usage-server, both 
   assert.equal(installedVersion(), built.version);
   // No systemd here: the scripts must not complain (deb-systemd-helper's "Created symlink" is information).
   for (const line of `${install.stdout}\n${install.stderr}`.split('\n')) assert.doesNotMatch(line, /error|fail|warning|not found|denied/i, line);
+  // postinst made the daemon's system user, gave it the data dir and let its group read the config.
+  const daemonUid = Number(sh('id', ['-u', 'usage-agent']).stdout.trim());
+  const daemonGid = Number(sh('id', ['-g', 'usage-agent']).stdout.trim());
+  assert.ok(daemonUid > 0 && daemonUid < 1000, 'a system user');
+  assert.match(sh('getent', ['passwd', 'usage-agent']).stdout, /:\/var\/lib\/usage-agent:\/usr\/sbin\/nologin\n$/);
+  const CONFIG = '/etc/usage-agent/agent.json';
   for (const [path, e] of listing) {
     const st = lstatSync(path);
-    assert.equal(`${st.uid}:${st.gid}`, '0:0', `${path} installed as root:root`);
-    if (!preexisting.has(path)) assert.equal(modeString(st), e.mode, `${path} installed with the archive's mode`);
+    assert.equal(`${st.uid}:${st.gid}`, path === CONFIG ? `0:${daemonGid}` : '0:0', `${path} installed as root:root`);
+    if (!preexisting.has(path)) assert.equal(modeString(st), path === CONFIG ? '-rw-r-----' : e.mode, `${path} installed with the archive's mode`);
   }
   const data = statSync(DATA);
   assert.equal(data.mode & 0o7777, 0o750, 'data dir 0750');
-  assert.equal(`${data.uid}:${data.gid}`, '0:0');
+  assert.equal(`${data.uid}:${data.gid}`, `${daemonUid}:${daemonGid}`);
   assert.ok(lexists('/etc/systemd/system/multi-user.target.wants/usage-agent.service'), 'enabled for the next boot under systemd');
   assert.ok(lexists('/etc/systemd/user/graphical-session.target.wants/usage-agent-session.service'), 'session agent enabled for logins');
   assert.equal(sh('/usr/bin/usage-agent', ['--version']).stdout.trim(), built.version);

@@ -34,7 +34,7 @@ function scratchRoot(root: string): string {
     copyFileSync(real, dest);
     chmodSync(dest, statSync(real).mode & 0o777);
   };
-  for (const tool of ['/usr/bin/sh', '/usr/bin/mkdir', '/usr/bin/chown', '/usr/bin/chmod', '/usr/bin/cat', '/usr/bin/sleep', '/usr/bin/rm']) {
+  for (const tool of ['/usr/bin/sh', '/usr/bin/mkdir', '/usr/bin/chown', '/usr/bin/chmod', '/usr/bin/cat', '/usr/bin/sleep', '/usr/bin/rm', '/usr/bin/getent', '/usr/bin/systemd-sysusers']) {
     copy(tool);
     for (const m of sh('ldd', [tool]).stdout.matchAll(/(\/\S+) \(0x/g)) copy(m[1]!);
   }
@@ -75,12 +75,14 @@ it('rpm: files, modes, config and scriptlets; installs into a scratch root with 
     files.set(path, { mode: mode!, owner: owner!, flags: flags! });
   }
   for (const [path, f] of files) {
-    assert.equal(f.owner, 'root:root', `${path} owned by root`);
+    // The configuration may hold the enrollment secret: root's, readable by the daemon's group.
+    assert.equal(f.owner, path === '/etc/usage-agent/agent.json' ? 'root:usage-agent' : 'root:root', `${path} owned by root`);
     assert.doesNotMatch(f.mode, /^.{8}w|[sS]/, `${path} not world-writable, not setuid`);
   }
   const expect: Record<string, [string, string]> = {
     '/etc/usage-agent': ['drwxr-xr-x', ''],
-    '/etc/usage-agent/agent.json': ['-rw-------', 'cn'],
+    '/etc/usage-agent/agent.json': ['-rw-r-----', 'cn'],
+    '/usr/lib/sysusers.d/usage-agent.conf': ['-rw-r--r--', ''],
     '/etc/usage-agent/session.json': ['-rw-r--r--', 'cn'],
     '/etc/xdg/autostart/usage-agent-session.desktop': ['-rw-r--r--', 'cn'],
     '/usr/bin/usage-agent': ['-rwxr-xr-x', ''],
@@ -106,7 +108,8 @@ it('rpm: files, modes, config and scriptlets; installs into a scratch root with 
     assert.ok(m, `${name} scriptlet in:\n${scripts}`);
     return m[1]!;
   };
-  assert.match(section('postinstall'), /mkdir -p \/var\/lib\/usage-agent\n.*chmod 0750 \/var\/lib\/usage-agent/s);
+  assert.match(section('preinstall'), /systemd-sysusers --replace=\/usr\/lib\/sysusers\.d\/usage-agent\.conf -[\s\S]*useradd --system --user-group --home-dir \/var\/lib\/usage-agent/);
+  assert.match(section('postinstall'), /mkdir -p \/var\/lib\/usage-agent\nchown -R usage-agent:usage-agent \/var\/lib\/usage-agent\nchmod 0750 \/var\/lib\/usage-agent/);
   assert.match(section('postinstall'), /if \[ "\$1" -eq 1 \]; then[\s\S]*systemctl --no-reload enable usage-agent\.service[\s\S]*--global enable usage-agent-session\.service/);
   assert.match(section('preuninstall'), /if \[ "\$1" -eq 0 \]; then[\s\S]*systemctl --no-reload disable usage-agent\.service usage-server\.service/);
   assert.match(section('postuninstall'), /if \[ "\$1" -ge 1 \]; then\n\s*systemctl try-restart usage-agent\.service/);
@@ -117,16 +120,25 @@ it('rpm: files, modes, config and scriptlets; installs into a scratch root with 
   const systemctlLog = scratchRoot(root);
   rpmIn(root, ['--initdb']);
   const install = rpmIn(root, ['--nodeps', '-i', prev.path]);
-  assert.doesNotMatch(install.stderr.replace(/^rpm: (RPM should not be used directly|However assuming).*\n/gm, ''), /\S/, 'a quiet install');
+  // Quiet but for systemd-sysusers saying it made the daemon's user and group.
+  assert.match(install.stderr, /^Creating user 'usage-agent' \(usage-agent daemon\) with UID \d+/m);
+  assert.doesNotMatch(install.stderr.replace(/^rpm: (RPM should not be used directly|However assuming).*\n/gm, '').replace(/^Creating (group|user) 'usage-agent' .*\n/gm, ''), /\S/, 'a quiet install');
   assert.equal(rpmIn(root, ['-q', 'usage-agent']).stdout.trim(), `usage-agent-${prev.version}-1.${built.arch}`);
   assert.deepEqual(readFileSync(systemctlLog, 'utf8').trim().split('\n'), ['--no-reload enable usage-agent.service', '--no-reload --global enable usage-agent-session.service']);
+  // %pre made the daemon's user in the scratch root's own passwd (systemd-sysusers in its chroot).
+  const passwd = /^usage-agent:x:(\d+):(\d+):usage-agent daemon:\/var\/lib\/usage-agent:(\S+)$/m.exec(readFileSync(join(root, 'etc/passwd'), 'utf8'));
+  assert.ok(passwd, readFileSync(join(root, 'etc/passwd'), 'utf8'));
+  const [daemonUid, daemonGid] = [Number(passwd[1]), Number(passwd[2])];
+  assert.ok(daemonUid > 0 && daemonUid < 1000, 'a system user');
+  assert.match(passwd[3]!, /nologin$/);
   for (const [path, [mode]] of Object.entries(expect)) {
     const st = lstatSync(join(root, path));
-    assert.equal(`${st.uid}:${st.gid}`, '0:0', path);
+    assert.equal(`${st.uid}:${st.gid}`, path === '/etc/usage-agent/agent.json' ? `0:${daemonGid}` : '0:0', path);
     assert.equal(modeString(st), mode, `${path} installed with the package's mode`);
   }
   const dataDir = join(root, 'var/lib/usage-agent');
   assert.equal(statSync(dataDir).mode & 0o7777, 0o750, '%post made the data dir 0750');
+  assert.deepEqual([statSync(dataDir).uid, statSync(dataDir).gid], [daemonUid, daemonGid], '%post gave the data dir to the daemon\'s user');
   assert.equal(rpmIn(root, ['-V', '--nodeps', 'usage-agent'], { allowFail: true }).stdout.trim(), '', 'rpm -V: the installed files are as packaged');
 
   // The installed runtime runs the installed agent.

@@ -157,6 +157,8 @@ describe('service install --root (real files, real systemctl --root)', () => {
     assert.ok(existsSync(unit));
     assert.equal(statSync(join(root, 'etc/usage-agent/agent.json')).mode & 0o777, 0o600);
     assert.equal(statSync(join(root, 'var/lib/usage-agent')).mode & 0o777, 0o750);
+    // The daemon's system user, made in the image by the real systemd-sysusers --root.
+    assert.match(readFileSync(join(root, 'etc/passwd'), 'utf8'), /^usage-agent:x:\d+:\d+:usage-agent daemon:\/var\/lib\/usage-agent:/m);
     assert.ok(isLink(join(root, 'etc/systemd/system/multi-user.target.wants/usage-agent.service')), 'enabled for boot');
     assert.ok(isLink(join(root, 'etc/systemd/user/graphical-session.target.wants/usage-agent-session.service')), 'enabled for sessions');
 
@@ -187,9 +189,12 @@ describe('service install --root (real files, real systemctl --root)', () => {
 
     const purge = runAgentCli(['service', 'uninstall', '--root', root, '--purge']);
     assert.equal(purge.code, 0, purge.stderr);
-    // Only empty directories systemctl or we created as parents may remain; no file at all.
-    const files = listTree(root).filter((p) => !before.includes(p) && !lstatSync(join(root, p)).isDirectory());
+    // Only empty directories systemctl or we created as parents may remain, and the user database
+    // with the system user (kept on purge: files may still be owned by it); no other file at all.
+    const userDb = ['etc/.pwd.lock', 'etc/group', 'etc/gshadow', 'etc/passwd', 'etc/shadow'];
+    const files = listTree(root).filter((p) => !before.includes(p) && !lstatSync(join(root, p)).isDirectory() && !userDb.includes(p));
     assert.deepEqual(files, []);
+    assert.ok(purge.stdout.includes('usage-agent is kept') || purge.stderr.includes('usage-agent is kept'), purge.stdout);
     assert.ok(!existsSync(join(root, 'var/lib/usage-agent')));
     assert.ok(!existsSync(join(root, 'etc/usage-agent')));
   });
@@ -247,6 +252,8 @@ describe('the rendered units pass systemd-analyze', () => {
       t.diagnostic(`${unit}: exposure ${m[1]} ${m[2]}`);
       // systemd's scale: <2 OK... up to 10 UNSAFE; "OK" covers < 4.0 (SAFE is below 2).
       assert.ok(['SAFE', 'OK'].includes(m[2]!), `${unit} rated ${m[2]}`);
+      // The daemon's target (a system user with five ambient capabilities): 2.5 or less.
+      if (unit === 'usage-agent.service') assert.ok(Number(m[1]) <= 2.5, `${unit} exposure ${m[1]} > 2.5:\n${r.stdout}`);
     }
   });
 });

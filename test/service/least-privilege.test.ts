@@ -1,9 +1,11 @@
 /**
- * The daemon as the installed unit runs it: not root, but a system user holding only the unit's
- * ambient capabilities (setpriv, as systemd's User= + AmbientCapabilities= do). It still switches
- * kernel accounting on, records other users' processes with their executables, hands a session
- * token to another user, and terminates another user's denied program. The project is bind-mounted
- * at a world-traversable path first: a fresh clone may sit below a directory only root can enter.
+ * The daemon as the installed unit runs it: not root, but the unit's User= (made by systemd-sysusers
+ * from the shipped sysusers.d file) holding only the unit's ambient capabilities (setpriv, as
+ * systemd's User= + AmbientCapabilities= do), with /home out of reach (ProtectHome=yes). It takes
+ * over a data dir and journal root made, switches kernel accounting on, records other users'
+ * processes with their executables, hands a session token to another user, and terminates another
+ * user's denied program that runs from /home. The project is bind-mounted at a world-traversable
+ * path first: a fresh clone may sit below a directory only root can enter.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -11,31 +13,29 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Journal } from '../../src/journal/journal.js';
+import { renderTemplate } from '../../src/service/render.js';
 import { AGENT_BIN, runAgentCli } from '../helpers/cli.js';
 import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
 import { session } from '../helpers/session-peer.js';
+import { waitFor } from '../helpers/wait.js';
 
-const UNIT = resolve(AGENT_BIN, '..', '..', '..', '..', 'service', 'systemd', 'usage-agent.service');
-const DAEMON_UID = 65534;
+const TEMPLATES = resolve(AGENT_BIN, '..', '..', '..', '..', 'service', 'systemd');
+const UNIT = join(TEMPLATES, 'usage-agent.service');
 const OTHER_UID = 60_071;
 const EXE = `lpcad-${process.pid}`;
 
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+/** waitFor with this file's patience (the daemon runs as another user, checked every 100 ms). */
+const until = <T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000): Promise<T> => waitFor(fn, what, timeoutMs, { stepMs: 100 });
 
 test('as a system user with only the unit\'s ambient capabilities: pacct on, every user\'s processes, session tokens, enforcement', async (t) => {
   const caps = /^AmbientCapabilities=(.*)$/m.exec(readFileSync(UNIT, 'utf8'))![1]!.trim().split(/\s+/);
   assert.deepEqual(caps.slice().sort(), ['CAP_CHOWN', 'CAP_DAC_READ_SEARCH', 'CAP_KILL', 'CAP_SYS_PACCT', 'CAP_SYS_PTRACE']);
   const setprivCaps = caps.map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`).join(',');
+  const unitText = readFileSync(UNIT, 'utf8');
+  assert.match(unitText, /^ProtectHome=yes$/m);
+  const user = /^User=(.*)$/m.exec(unitText)![1]!;
+  assert.equal(user, 'usage-agent');
 
   const srv = await startServer({ products: [{ id: 'cad', seats: 0, onDeny: 'terminate', queue: false, match: { executables: [EXE], paths: [] } }] });
   t.after(() => srv.cleanup());
@@ -43,7 +43,25 @@ test('as a system user with only the unit\'s ambient capabilities: pacct on, eve
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   chmodSync(dir, 0o755);
   const data = join(dir, 'data');
-  spawnSync('install', ['-d', '-m', '0700', '-o', String(DAEMON_UID), data]);
+  // The user, as the package makes it: systemd-sysusers with the shipped file (kept if it exists).
+  const sysusers = join(dir, 'usage-agent.conf');
+  writeFileSync(sysusers, renderTemplate(readFileSync(join(TEMPLATES, 'usage-agent.sysusers'), 'utf8'), { DATA_DIR: data }, 'text'));
+  const existed = spawnSync('getent', ['passwd', user]).status === 0;
+  const made = spawnSync('systemd-sysusers', [sysusers], { encoding: 'utf8' });
+  // A user this test made goes again (its home names this test's temp dir).
+  if (!existed) t.after(() => void spawnSync('userdel', [user]));
+  assert.equal(made.status, 0, made.stderr);
+  const DAEMON_UID = Number(spawnSync('id', ['-u', user], { encoding: 'utf8' }).stdout.trim());
+  const DAEMON_GID = Number(spawnSync('id', ['-g', user], { encoding: 'utf8' }).stdout.trim());
+  assert.ok(DAEMON_UID > 0 && DAEMON_UID < 1000, `a system uid: ${DAEMON_UID}`);
+  // A data dir and journal root made (`service install`'s mkdir; a version whose daemon ran as root).
+  spawnSync('install', ['-d', '-m', '0750', '-o', 'root', data]);
+  const old = Journal.open(join(data, 'journal.db'), { flushIntervalMs: 10 });
+  old.append({ type: 'usage-event', time: new Date().toISOString(), host: 'lp', marker: EXE });
+  old.flush();
+  const canarySeq = old.lastSeq();
+  old.close();
+  assert.equal(statSync(join(data, 'journal.db')).uid, 0);
   const config = join(dir, 'agent.json');
   writeFileSync(config, JSON.stringify({
     log: { level: 'warn' },
@@ -53,15 +71,19 @@ test('as a system user with only the unit\'s ambient capabilities: pacct on, eve
     leases: { launchPollMs: 50, terminateWarningSeconds: 0, killAfterSeconds: 1 },
   }));
   chmodSync(config, 0o644);
-  // The controlled program: a copy of sleep under the product's executable name, world-runnable.
-  const prog = join(dir, EXE);
+  // The controlled program: a copy of sleep under the product's executable name, world-runnable,
+  // in a home directory the daemon cannot see (ProtectHome=yes hides /home in its mount namespace).
+  const home = mkdtempSync('/home/usage-agent-lp-');
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  chmodSync(home, 0o755);
+  const prog = join(home, EXE);
   copyFileSync('/bin/sleep', prog);
   chmodSync(prog, 0o755);
 
   const projectRoot = resolve(AGENT_BIN, '..', '..', '..', '..');
   const mount = join(dir, 'project');
   spawnSync('mkdir', ['-m', '0755', mount]);
-  const script = `mount --bind "$1" "$2" && cd / && exec setpriv --reuid=${DAEMON_UID} --regid=65534 --clear-groups --inh-caps=${setprivCaps} --ambient-caps=${setprivCaps} "$3" "$2/$4" run --config "$5" --data-dir "$6"`;
+  const script = `mount --bind "$1" "$2" && mount -t tmpfs -o mode=000,size=4k tmpfs /home && cd / && exec setpriv --reuid=${DAEMON_UID} --regid=${DAEMON_GID} --clear-groups --inh-caps=${setprivCaps} --ambient-caps=${setprivCaps} "$3" "$2/$4" run --config "$5" --data-dir "$6"`;
   let stderr = '';
   const daemon: ChildProcess = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', projectRoot, mount, process.execPath, relative(projectRoot, AGENT_BIN), config, data], { stdio: ['ignore', 'ignore', 'pipe'] });
   daemon.stderr!.on('data', (d) => (stderr += String(d)));
@@ -80,6 +102,10 @@ test('as a system user with only the unit\'s ambient capabilities: pacct on, eve
   };
   await until(`the daemon's status (stderr: ${stderr})`, () => existsSync(join(data, 'status.json')) && status()?.daemon?.components);
   assert.equal(readFileSync(`/proc/${(status()!.daemon as { pid: number }).pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)![1], String(DAEMON_UID), 'not root');
+  // 0. The data dir and the journal root made are the daemon's now, and the journal goes on.
+  assert.deepEqual([statSync(data).uid, statSync(data).gid], [DAEMON_UID, DAEMON_GID]);
+  assert.equal(statSync(join(data, 'journal.db')).uid, DAEMON_UID);
+  assert.ok((status()!.journal as { lastSeq: number }).lastSeq >= canarySeq);
 
   // 1. Kernel accounting switched on by the daemon itself (CAP_SYS_PACCT, accton inherits it).
   const pacct = await until('pacct on', () => {

@@ -69,10 +69,11 @@ describe('template renderer', () => {
 });
 
 /** A machine with these files; everything else is absent. */
-function machine(files: Record<string, string>, systemdRunning: boolean, hasSystemctl = true): MachineState {
+function machine(files: Record<string, string>, systemdRunning: boolean, hasSystemctl = true, hasSysusers = true): MachineState {
   return {
     systemdRunning,
     hasSystemctl,
+    hasSysusers,
     read: (p) => (p in files ? Buffer.from(files[p]!) : undefined),
     exists: (p) => p in files || Object.keys(files).some((f) => f.startsWith(`${p}/`)),
   };
@@ -91,13 +92,18 @@ describe('install and uninstall plans', () => {
       writes.map((w) => [w.path, w.state, w.mode.toString(8)]),
       [
         ['/etc/systemd/system/usage-agent.service', 'create', '644'],
+        ['/etc/sysusers.d/usage-agent.conf', 'create', '644'],
         ['/etc/systemd/user/usage-agent-session.service', 'create', '644'],
         ['/etc/xdg/autostart/usage-agent-session.desktop', 'create', '644'],
         ['/etc/usage-agent/agent.json', 'create', '600'],
         ['/etc/usage-agent/session.json', 'create', '644'],
       ],
     );
+    const sysusers = writes.find((w) => w.role === 'daemon-user')!;
+    assert.equal(sysusers.contents.split('\n').filter((l) => l && !l.startsWith('#')).join('\n'), 'u usage-agent - "usage-agent daemon" /var/lib/usage-agent -');
+    assert.match(writes.find((w) => w.role === 'daemon')!.contents, /^User=usage-agent\nGroup=usage-agent$/m);
     assert.deepEqual(runs(plan), [
+      'systemd-sysusers /etc/sysusers.d/usage-agent.conf',
       'systemctl daemon-reload',
       'systemctl enable usage-agent.service',
       'systemctl --global enable usage-agent-session.service',
@@ -115,8 +121,12 @@ describe('install and uninstall plans', () => {
     const again = installPlan(layout, machine(files, true));
     assert.deepEqual(
       again.steps.flatMap((s) => (s.kind === 'write' ? [s.state] : [])),
-      ['unchanged', 'unchanged', 'unchanged', 'keep', 'keep'],
+      ['unchanged', 'unchanged', 'unchanged', 'unchanged', 'keep', 'keep'],
     );
+    // The user made by the first run is not made again.
+    assert.ok(runs(again).some((r) => r.startsWith('systemd-sysusers')), 'no passwd entry yet');
+    files['/etc/passwd'] = 'root:x:0:0:root:/root:/bin/sh\nusage-agent:x:998:998:usage-agent daemon:/var/lib/usage-agent:/usr/sbin/nologin\n';
+    assert.ok(!runs(installPlan(layout, machine(files, true))).some((r) => r.startsWith('systemd-sysusers')), 'user exists');
     assert.ok(runs(again).includes('systemctl start usage-agent.service'));
     assert.ok(!runs(again).some((r) => r.includes('restart')));
   });
@@ -132,10 +142,10 @@ describe('install and uninstall plans', () => {
 
   it('without a running systemd: enables for the next boot, starts nothing, and says so', () => {
     const plan = installPlan(layout, machine({}, false));
-    assert.deepEqual(runs(plan), ['systemctl enable usage-agent.service', 'systemctl --global enable usage-agent-session.service']);
+    assert.deepEqual(runs(plan), ['systemd-sysusers /etc/sysusers.d/usage-agent.conf', 'systemctl enable usage-agent.service', 'systemctl --global enable usage-agent-session.service']);
     assert.ok(plan.notes.some((n) => n.includes('systemd is not running') && n.includes(`/opt/usage-agent/node/bin/node ${AGENT_NODE_FLAGS.join(' ')} /opt/usage-agent/dist/src/cli/usage-agent.js run --config /etc/usage-agent/agent.json`)));
-    const noSystemctl = installPlan(layout, machine({}, false, false));
-    assert.deepEqual(runs(noSystemctl), []);
+    const noSystemctl = installPlan(layout, machine({}, false, false, false));
+    assert.deepEqual(runs(noSystemctl), ['useradd --system --user-group --home-dir /var/lib/usage-agent --no-create-home --shell /usr/sbin/nologin --comment usage-agent daemon usage-agent']);
     assert.ok(noSystemctl.notes.some((n) => n.includes('systemctl was not found')));
   });
 
@@ -150,7 +160,9 @@ describe('install and uninstall plans', () => {
   it('--root puts files under the root and uses systemctl --root, starting nothing', () => {
     const plan = installPlan(layout, machine({}, true), { root: '/img' });
     assert.ok(plan.steps.every((s) => s.kind === 'run' || s.path.startsWith('/img/')));
-    assert.deepEqual(runs(plan), ['systemctl --root=/img enable usage-agent.service', 'systemctl --root=/img --global enable usage-agent-session.service']);
+    assert.deepEqual(runs(plan), ['systemd-sysusers --root=/img', 'systemctl --root=/img enable usage-agent.service', 'systemctl --root=/img --global enable usage-agent-session.service']);
+    const noSysusers = installPlan(layout, machine({}, true, true, false), { root: '/img' });
+    assert.ok(runs(noSysusers)[0]!.startsWith('useradd --root /img --system'));
     const unit = plan.steps.find((s) => s.kind === 'write' && s.role === 'daemon');
     assert.ok(unit && unit.kind === 'write' && unit.contents.includes('ReadWritePaths=/var/lib/usage-agent'));
     assert.throws(() => installPlan(defaultLayout('darwin'), machine({}, false), { root: '/img' }), /Linux only/);
@@ -167,10 +179,12 @@ describe('install and uninstall plans', () => {
     const removed = plan.steps.flatMap((s) => (s.kind === 'remove' ? [s.path] : []));
     assert.deepEqual(removed, [
       '/etc/systemd/system/usage-agent.service',
+      '/etc/sysusers.d/usage-agent.conf',
       '/etc/systemd/user/usage-agent-session.service',
       '/etc/xdg/autostart/usage-agent-session.desktop',
       '/etc/systemd/system/usage-server.service',
     ]);
+    assert.ok(plan.notes.some((n) => n.includes('usage-agent is kept')));
     const purge = uninstallPlan(layout, machine(installed, true), { purge: true });
     const purged = purge.steps.flatMap((s) => (s.kind === 'remove' ? [s.path] : []));
     for (const p of ['/etc/usage-agent/agent.json', '/var/lib/usage-agent', '/etc/usage-agent']) assert.ok(purged.includes(p), p);

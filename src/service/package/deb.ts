@@ -48,6 +48,7 @@ export function debLayout(version: string): ServiceLayout {
 /** Where the package puts each definition: the distribution's directories, not /etc's. */
 const DEB_TARGETS: Record<string, string> = {
   daemon: '/lib/systemd/system/usage-agent.service',
+  'daemon-user': '/usr/lib/sysusers.d/usage-agent.conf',
   server: '/lib/systemd/system/usage-server.service',
   session: '/usr/lib/systemd/user/usage-agent-session.service',
   'session-autostart': '/etc/xdg/autostart/usage-agent-session.desktop',

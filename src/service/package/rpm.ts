@@ -46,6 +46,7 @@ export function rpmLayout(version: string): ServiceLayout {
 /** RPM distributions keep units in /usr/lib/systemd (no /lib). */
 export const RPM_TARGETS: Record<string, string> = {
   daemon: '/usr/lib/systemd/system/usage-agent.service',
+  'daemon-user': '/usr/lib/sysusers.d/usage-agent.conf',
   server: '/usr/lib/systemd/system/usage-server.service',
   session: '/usr/lib/systemd/user/usage-agent-session.service',
   'session-autostart': '/etc/xdg/autostart/usage-agent-session.desktop',
@@ -63,9 +64,9 @@ export function rpmArch(): string {
  */
 export function filesSection(conffiles: string[]): string {
   const lines = ['%files', '%defattr(-,root,root,-)', PACKAGE_PREFIX, '/usr/bin/usage-agent', '/usr/bin/usage-server'];
-  for (const role of ['daemon', 'server', 'session'] as const) lines.push(RPM_TARGETS[role]!);
+  for (const role of ['daemon', 'daemon-user', 'server', 'session'] as const) lines.push(RPM_TARGETS[role]!);
   lines.push('%dir /etc/usage-agent');
-  for (const c of conffiles) lines.push(c === RPM_TARGETS.config ? `%attr(0600,root,root) %config(noreplace) ${c}` : `%config(noreplace) ${c}`);
+  for (const c of conffiles) lines.push(c === RPM_TARGETS.config ? `%attr(0640,root,usage-agent) %config(noreplace) ${c}` : `%config(noreplace) ${c}`);
   lines.push('/usr/share/doc/usage-agent');
   return `${lines.join('\n')}\n`;
 }
