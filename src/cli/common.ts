@@ -1,14 +1,12 @@
 import { Command, Option } from 'commander';
-import { resolve } from 'node:path';
-import { ConfigError, loadConfig, setPath } from '../config/load.js';
-import { defaultDataDir } from '../config/paths.js';
-import type { AgentConfig } from '../config/schema.js';
+import type { ConfigOptions } from '../config/resolve.js';
+import { ConfigError } from '../shared/config-error.js';
 
-export interface CommonOptions {
-  config?: string;
-  dataDir?: string;
-  logLevel?: string;
-}
+/**
+ * The common flags, as src/config/resolve.ts takes them. Nothing here loads the config schema
+ * (zod): the resident session command uses this module too (see src/session/config.ts).
+ */
+export type CommonOptions = ConfigOptions;
 
 /** Every subcommand takes the same way to find its configuration and data. */
 export function withCommonOptions(command: Command): Command {
@@ -26,21 +24,6 @@ export function withCommonOptions(command: Command): Command {
         'silent',
       ]),
     );
-}
-
-export interface Resolved {
-  config: AgentConfig;
-  dataDir: string;
-}
-
-/** Loads the config file, applies flags (which win), and settles the data dir. */
-export function resolveConfig(options: CommonOptions, extraOverrides: Record<string, unknown> = {}): Resolved {
-  const overrides: Record<string, unknown> = { ...extraOverrides };
-  if (options.dataDir) overrides.dataDir = options.dataDir;
-  if (options.logLevel) setPath(overrides, 'log.level', options.logLevel);
-  const config = loadConfig(options.config, overrides);
-  const dataDir = resolve(config.dataDir ?? defaultDataDir());
-  return { config: { ...config, dataDir }, dataDir };
 }
 
 /** Runs a command action, turning a ConfigError into one clear line and exit code 78. */

@@ -2,21 +2,14 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
+import { ConfigError, EX_CONFIG, type ConfigIssue } from '../shared/config-error.js';
 import { configSchema, type AgentConfig } from './schema.js';
 
-/** sysexits.h EX_CONFIG: what service managers and IT scripts expect for a bad configuration. */
-export const EX_CONFIG = 78;
+export { ConfigError, EX_CONFIG };
 
-export class ConfigError extends Error {
-  readonly exitCode = EX_CONFIG;
-  constructor(
-    readonly file: string,
-    readonly keyPath: string,
-    readonly detail: string,
-  ) {
-    super(`config error in ${file}${keyPath ? ` at "${keyPath}"` : ''}: ${detail}`);
-    this.name = 'ConfigError';
-  }
+/** The agent's wording: `config error in FILE at "key.path": what is wrong` (the key only when there is one). */
+function configError(file: string, keyPath: string, detail: string, more: readonly ConfigIssue[] = []): ConfigError {
+  return new ConfigError(file, [{ path: keyPath, message: detail }, ...more], `config error in ${file}${keyPath ? ` at "${keyPath}"` : ''}: ${detail}`);
 }
 
 export function formatKeyPath(path: ReadonlyArray<PropertyKey>): string {
@@ -38,7 +31,7 @@ export function configErrorFromIssues(file: string, issues: ReadonlyArray<z.core
   });
   const [first, ...rest] = described;
   const more = rest.map((d) => `; at "${d.path}": ${d.detail}`).join('');
-  return new ConfigError(file, first!.path, `${first!.detail}${more}`);
+  return configError(file, first!.path, `${first!.detail}${more}`, rest.map((d) => ({ path: d.path, message: d.detail })));
 }
 
 /** Where a JSON syntax error is, as "line L column C", from V8's "at position N" message. */
@@ -64,15 +57,15 @@ export function loadConfig(file: string | undefined, overrides: Record<string, u
     try {
       text = readFileSync(source, 'utf8');
     } catch (err) {
-      throw new ConfigError(source, '', `cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw configError(source, '', `cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
     try {
       raw = JSON.parse(text);
     } catch (err) {
-      throw new ConfigError(source, '', `malformed JSON: ${jsonErrorLocation(text, (err as Error).message)}`);
+      throw configError(source, '', `malformed JSON: ${jsonErrorLocation(text, (err as Error).message)}`);
     }
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-      throw new ConfigError(source, '', 'the top level must be a JSON object');
+      throw configError(source, '', 'the top level must be a JSON object');
     }
   }
   const merged = deepMerge(raw as Record<string, unknown>, overrides);
@@ -94,7 +87,7 @@ export function checkServerFiles(cfg: AgentConfig, file: string | undefined): vo
     try {
       return readFileSync(path, 'utf8');
     } catch (err) {
-      throw new ConfigError(source, `server.${key}`, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw configError(source, `server.${key}`, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
   };
   const certificate = (key: string, path: string): X509Certificate => {
@@ -102,7 +95,7 @@ export function checkServerFiles(cfg: AgentConfig, file: string | undefined): vo
     try {
       return new X509Certificate(text);
     } catch (err) {
-      throw new ConfigError(source, `server.${key}`, `${path} holds no PEM certificate (${(err as Error).message})`);
+      throw configError(source, `server.${key}`, `${path} holds no PEM certificate (${(err as Error).message})`);
     }
   };
   if (s.caFile) certificate('caFile', s.caFile);
@@ -113,9 +106,9 @@ export function checkServerFiles(cfg: AgentConfig, file: string | undefined): vo
     try {
       key = createPrivateKey(keyText);
     } catch (err) {
-      throw new ConfigError(source, 'server.clientKeyFile', `${s.clientKeyFile} holds no PEM private key (${(err as Error).message})`);
+      throw configError(source, 'server.clientKeyFile', `${s.clientKeyFile} holds no PEM private key (${(err as Error).message})`);
     }
-    if (!cert.checkPrivateKey(key)) throw new ConfigError(source, 'server.clientKeyFile', `the key in ${s.clientKeyFile} does not belong to the certificate in ${s.clientCertFile}`);
+    if (!cert.checkPrivateKey(key)) throw configError(source, 'server.clientKeyFile', `the key in ${s.clientKeyFile} does not belong to the certificate in ${s.clientCertFile}`);
   }
 }
 
@@ -141,15 +134,15 @@ export function enrollSecretOf(cfg: AgentConfig, file: string | undefined, env: 
   try {
     path = expandCredentialsPath(s.enrollSecretFile, env);
   } catch (err) {
-    throw new ConfigError(source, 'server.enrollSecretFile', (err as Error).message);
+    throw configError(source, 'server.enrollSecretFile', (err as Error).message);
   }
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(source, 'server.enrollSecretFile', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw configError(source, 'server.enrollSecretFile', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   const secret = text.split(/\r?\n/, 1)[0]!.trim();
-  if (secret.length === 0) throw new ConfigError(source, 'server.enrollSecretFile', `${path} is empty: its first line must be the enrollment secret`);
+  if (secret.length === 0) throw configError(source, 'server.enrollSecretFile', `${path} is empty: its first line must be the enrollment secret`);
   return secret;
 }
 

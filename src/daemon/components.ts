@@ -4,7 +4,7 @@ import { createLogons } from '../collectors/sessions/component.js';
 import { createSessionServer } from '../ipc/server.js';
 import { createEnforcerComponent } from '../enforcer/component.js';
 import { createJournalBoundComponent } from '../journal/bound.js';
-import type { ComponentFactory } from './component.js';
+import type { ComponentFactory } from '../component/index.js';
 
 /**
  * The uplink's module graph (undici) is loaded only when a server is configured: a standalone

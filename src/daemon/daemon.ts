@@ -1,12 +1,13 @@
-import { accessSync, constants, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import type { AgentConfig } from '../config/schema.js';
 import { journalPath, pidPath, statusPath } from '../config/paths.js';
 import { hasCapability } from '../host/capabilities.js';
 import { detectHostIdentity } from '../host/identity.js';
 import { Journal } from '../journal/journal.js';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import { loadRecordKey } from '../uplink/credentials.js';
 import type { Logger } from '../log/logger.js';
-import type { Component, ComponentFactory, DaemonContext } from './component.js';
+import type { Component, ComponentFactory, DaemonContext } from '../component/index.js';
 import { COMPONENT_FACTORIES } from './components.js';
 import { adoptDataDir } from './data-dir.js';
 import { METRICS_FILE, renderMetrics, renderStoppedMetrics, writeMetricsFile } from './metrics.js';
@@ -34,7 +35,7 @@ export async function startDaemon(
   journal.setRecordKey(loadRecordKey(dataDir));
   const host = await detectHostIdentity();
   journal.recordHost = host.hostname;
-  const context: DaemonContext = { config, dataDir, journal, logger, host, services: new Map() };
+  const context: DaemonContext = { config, dataDir, journal, logger, host, components: {} };
   logger.info({ dataDir, journal: journal.path, host }, 'usage-agent starting');
   if (adopted.length > 0) logger.info({ paths: adopted }, 'took over files in the data dir that another user (root) made');
 
@@ -122,7 +123,7 @@ function claimPidFile(dataDir: string): void {
   if (other !== undefined && other !== process.pid) {
     throw new Error(`another usage-agent (pid ${other}) is already running on data dir ${dataDir}`);
   }
-  writeFileAtomic(path, `${process.pid}\n`);
+  writeFileAtomic(path, `${process.pid}\n`, { mode: 0o644 });
 }
 
 /** The pid of a live daemon on this data dir, if any. */
@@ -160,15 +161,9 @@ function writeStatusFile(dataDir: string, startedAt: string, host: unknown, comp
   }
   status.components = parts;
   try {
-    writeFileAtomic(statusPath(dataDir), `${JSON.stringify(status, null, 2)}\n`);
+    writeFileAtomic(statusPath(dataDir), `${JSON.stringify(status, null, 2)}\n`, { mode: 0o644, durable: false });
   } catch {
     /* status is advisory; a full disk must not stop collection */
   }
   return status;
-}
-
-function writeFileAtomic(path: string, text: string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o644 });
-  renameSync(tmp, path);
 }

@@ -4,7 +4,7 @@
  * the daemon writes, so a scrape and `status --json` agree. Written with the status file (every
  * 5 s) through a temp file and a rename: the collector never reads half a file.
  */
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import { join } from 'node:path';
 import { assessHealth, HEALTH_CAPABILITIES, type DaemonStatusFile } from './health.js';
 
@@ -116,14 +116,6 @@ function render(families: Family[]): string {
 
 /** Replaces `<dir>/usage_agent.prom` atomically (temp file in the same dir, then rename). */
 export function writeMetricsFile(dir: string, text: string): void {
-  const path = join(dir, METRICS_FILE);
-  // Not ending in .prom: the collector ignores the temp file.
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, text, { mode: 0o644 });
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
+  // The temp file does not end in .prom: the collector ignores it.
+  writeFileAtomic(join(dir, METRICS_FILE), text, { mode: 0o644, durable: false });
 }

@@ -1,9 +1,9 @@
 /**
  * The `enforcer` daemon component: the I/O shell around the pure reducer in ./logic.ts.
  *
- * - launches and exits come from the `processes` service (a LaunchSource: fast new-PID poll);
- * - lease requests, renewals, queue long-polls and releases go through the `uplink` service;
- * - notifications go to the user's session agent through the `sessions` service (a Notifier);
+ * - launches and exits come from `ctx.components.processes` (a LaunchSource: fast new-PID poll);
+ * - lease requests, renewals, queue long-polls and releases go through `ctx.components.uplink`;
+ * - notifications go to the user's session agent through `ctx.components.sessions` (a Notifier);
  *   every one is also journaled as a `notification` record, and one that finds no session agent
  *   is kept and shown when that user's session agent connects, as long as it still matters;
  * - signals (SIGSTOP/SIGCONT/SIGTERM/SIGKILL) go only to processes the watcher still sees with
@@ -13,17 +13,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Component, DaemonContext } from '../daemon/component.js';
+import type { Component, DaemonContext } from '../component/index.js';
 import { identityOf } from '../identity/resolver.js';
-import { PACKAGES_SERVICE, type PackageOwnerService } from '../collectors/software/owners.js';
 import type { Message } from '../i18n/messages.js';
 import type { PolicyResponse } from '../protocol/v1.js';
-import { writeFileAtomic } from '../uplink/credentials.js';
-import type { UplinkService } from '../uplink/component.js';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import { Enforcer, initialState, type AnyProduct, type Effect, type EnforcerEvent, type Entry, type LoggedProduct, type NotificationEffect, type State } from './logic.js';
 import { Matcher } from '../protocol/match.js';
 
-/** What the enforcer needs from process collection (the `processes` service satisfies it). */
+/** What the enforcer needs from process collection (`ctx.components.processes` satisfies it). */
 export interface LaunchSource {
   onStart(listener: (p: LaunchProcess) => void): () => void;
   onExit(listener: (p: LaunchProcess) => void): () => void;
@@ -40,7 +38,7 @@ export interface LaunchProcess {
   startTime: string;
 }
 
-/** What the enforcer needs from the session channel (the `sessions` service satisfies it). */
+/** What the enforcer needs from the session channel (`ctx.components.sessions` satisfies it). */
 export interface Notifier {
   notifyUser(user: number | string, n: { title: string; body: string; urgency?: 'low' | 'normal' | 'critical'; id?: string; message?: Message }): boolean;
   connectedUsers(): Array<{ uid: number; user: string; sessions: number }>;
@@ -56,10 +54,6 @@ export interface ActivitySignal {
   application: string;
   /** Epoch ms (daemon clock, when it arrived). */
   at: number;
-}
-
-export interface EnforcerService {
-  heldLeases(): ReturnType<Enforcer['heldLeases']>;
 }
 
 /** How long after a launch's lease request its package owner is looked up. */
@@ -91,8 +85,7 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
   const cfg = ctx.config.leases;
   const log = ctx.logger.child({ component: 'enforcer' });
   const statePath = leasesStatePath(ctx.dataDir);
-  const uplink = ctx.services.get('uplink') as UplinkService | undefined;
-  const client = uplink?.client;
+  const client = ctx.components.uplink?.client;
   const host = ctx.host.hostname;
   const identity = identityOf(ctx);
   const logged: LoggedProduct[] = cfg.loggedPrograms.map((p) => ({
@@ -248,7 +241,7 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
   const save = (): void => {
     const s: SavedState = { version: 1, allocations: [...en.state.allocations], entries: [...en.state.entries.values()] };
     try {
-      writeFileAtomic(statePath, JSON.stringify(s), 0o600);
+      writeFileAtomic(statePath, JSON.stringify(s), { mode: 0o600, mkdir: true });
     } catch (err) {
       log.warn({ err }, 'could not save lease bookkeeping');
     }
@@ -306,7 +299,7 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
       // executable), a moment after the lease request and the gate's stop: the lookup forks
       // dpkg-query, whose fork and CPU must not delay either.
       const exe = p.exe;
-      if (exe) setTimeout(() => (ctx.services.get(PACKAGES_SERVICE) as PackageOwnerService | undefined)?.prefetch(exe), PREFETCH_DELAY_MS).unref();
+      if (exe) setTimeout(() => ctx.components.packages?.prefetch(exe), PREFETCH_DELAY_MS).unref();
     };
     if (p.user !== null || p.uid === null) return launch(p.user ?? 'unknown');
     // A user the files do not know (a directory user): the lease is taken under the name NSS gives,
@@ -385,14 +378,13 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
     if (key) checkKeys([key]);
   };
 
-  const service: EnforcerService = { heldLeases: () => en.heldLeases() };
-  ctx.services.set('enforcer', service);
+  ctx.components.enforcer = { heldLeases: () => en.heldLeases() };
 
   return {
     name: 'enforcer',
     start() {
-      source = ctx.services.get('processes') as LaunchSource | undefined;
-      notifier = ctx.services.get('sessions') as Notifier | undefined;
+      source = ctx.components.processes;
+      notifier = ctx.components.sessions;
       if (!source) log.warn('no process watcher on this platform: launches are not detected');
       if (client) {
         unsubs.push(client.onPolicy((p) => setPolicy(p)));

@@ -246,18 +246,15 @@ export class IdentityResolver implements NameLookup {
   }
 }
 
-/** Name of the daemon service under which the one resolver is shared by every component. */
-export const IDENTITY_SERVICE = 'identity';
-
 /**
  * The daemon's resolver: created from `identity.*` on first use and shared through
- * ctx.services, so every component names users the same way.
+ * ctx.components.identity, so every component names users the same way.
  */
 export function identityOf(ctx: {
   config: { identity?: { userFormat?: UserFormat; domain?: string; refreshSeconds?: number; maxEntries?: number } };
-  services: Map<string, unknown>;
+  components: { identity?: IdentityResolver };
 }): IdentityResolver {
-  let r = ctx.services.get(IDENTITY_SERVICE) as IdentityResolver | undefined;
+  let r = ctx.components.identity;
   if (!r) {
     const c = ctx.config.identity ?? {};
     r = new IdentityResolver({
@@ -266,7 +263,7 @@ export function identityOf(ctx: {
       refreshMs: c.refreshSeconds !== undefined ? c.refreshSeconds * 1000 : undefined,
       maxEntries: c.maxEntries,
     });
-    ctx.services.set(IDENTITY_SERVICE, r);
+    ctx.components.identity = r;
   }
   return r;
 }

@@ -1,22 +1,21 @@
 import { randomBytes, timingSafeEqual, randomUUID } from 'node:crypto';
 import {
   chmodSync,
-  chownSync,
   existsSync,
   mkdirSync,
   readdirSync,
-  renameSync,
   rmSync,
   statSync,
-  writeFileSync,
 } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { defaultSocketPath } from '../config/paths.js';
 import type { Message } from '../i18n/messages.js';
-import type { Component, ComponentFactory, DaemonContext } from '../daemon/component.js';
+import type { Component, ComponentFactory, DaemonContext } from '../component/index.js';
 import { hasCapability } from '../host/capabilities.js';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import { identityOf, type IdentityResolver } from '../identity/resolver.js';
+import type { SessionAgentEvent, SessionAgentInfo, SessionHub } from './hub.js';
 import { newBudget, spend, waitMs, type SessionLimits, type UserBudget } from './budget.js';
 import {
   IPC_VERSION,
@@ -32,36 +31,6 @@ import {
   type Urgency,
 } from './protocol.js';
 
-/** What other daemon components use to reach users' sessions (ctx.services.get('sessions')). */
-export interface SessionHub {
-  /** Sends a notification to every authenticated session agent of that user; false if none. */
-  notifyUser(user: number | string, notification: { title: string; body: string; urgency?: Urgency; id?: string; message?: Message }): boolean;
-  connectedUsers(): Array<{ uid: number; user: string; sessions: number }>;
-  /** Called when a session agent reports whether it could show a notification. */
-  onNotificationResult(listener: (r: { uid: number; user: string; id: string; shown: boolean; error?: string }) => void): () => void;
-  /** Live "input in this application now" from a session agent (`activity`; see protocol.ts). */
-  onActivity(listener: (a: { uid: number; user: string; application: string; at: number }) => void): () => void;
-  /**
-   * A session agent authenticated (`up`) or its connection closed (`down`; only for ones that
-   * were up); `agents()` lists those up now. For logon/logoff (src/collectors/sessions).
-   */
-  onAgent(listener: (e: SessionAgentEvent) => void): () => void;
-  agents(): SessionAgentInfo[];
-}
-
-export interface SessionAgentInfo {
-  /** Connection id (unique per connection). */
-  conn: string;
-  uid: number;
-  user: string;
-  pid?: number;
-  display?: string;
-  /** logind session id (XDG_SESSION_ID of the agent), when it has one. */
-  session?: string;
-  /** Epoch ms the agent authenticated. */
-  at: number;
-}
-export type SessionAgentEvent = ({ kind: 'up' } | { kind: 'down' }) & SessionAgentInfo;
 
 /** Activity record types a session agent may send; anything else is rejected. */
 const ACCEPTED_TYPES = new Set(['break', 'work', 'input-events']);
@@ -545,10 +514,7 @@ export class SessionServer implements Component, SessionHub {
     if (this.tokens.has(uid)) return;
     const token = Buffer.from(randomBytes(32).toString('hex'), 'utf8');
     const path = tokenPath(this.options.socketPath, uid);
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, token, { mode: 0o400 });
-    if (this.perUserTokens) chownSync(tmp, uid, -1);
-    renameSync(tmp, path);
+    writeFileAtomic(path, token, { mode: 0o400, uid: this.perUserTokens ? uid : undefined });
     this.tokens.set(uid, token);
   }
 
@@ -616,6 +582,6 @@ export function resolveSocketPath(config: { session: { socketPath?: string } }, 
 export const createSessionServer: ComponentFactory = (ctx) => {
   if (!ctx.config.activity.enabled) return undefined;
   const server = new SessionServer(ctx, { socketPath: resolveSocketPath(ctx.config, ctx.dataDir) });
-  ctx.services.set('sessions', server satisfies SessionHub);
+  ctx.components.sessions = server satisfies SessionHub;
   return server;
 };

@@ -11,7 +11,7 @@
  * acknowledges a record's whole range when it stores it, so its view stays 1..N without holes.
  */
 import type Database from 'better-sqlite3';
-import type { Component, DaemonContext } from '../daemon/component.js';
+import type { Component, DaemonContext } from '../component/index.js';
 import { encode } from '../protocol/integrity.js';
 import { linkAfter, sealRecord, verifyRows, type ChainedRow } from './integrity.js';
 import type { Journal } from './journal.js';

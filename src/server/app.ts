@@ -1,5 +1,5 @@
 /**
- * The usage-server HTTP application: `createServer` opens the store, builds the services and
+ * The usage-server HTTP application: `createServer` opens the store, builds the leases and
  * registers the plugins (errors, authentication), the route plugins of protocol v1 and the web
  * console. The CLI listens.
  */
@@ -13,7 +13,7 @@ import consolePlugin from './console/index.js';
 import type { ServerContext } from './context.js';
 import { guardedJsonParser } from './json-body.js';
 import { upsertProducts } from './leases/admin.js';
-import { LeaseService } from './leases/service.js';
+import { Leases } from './leases/index.js';
 import { LazyChildLogger } from './log.js';
 import { IntegrityVerifier } from './integrity-verifier.js';
 import { Metrics } from './metrics.js';
@@ -36,7 +36,7 @@ import { clientCertProblem, verifiedClientCertSha256, type TlsMaterial } from '.
 export interface ServerHandle {
   app: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>;
   store: Store;
-  leases: LeaseService;
+  leases: Leases;
   metrics: Metrics;
   config: ServerConfig;
   /** The HTTP API's routes (method + fastify URL, documented in OpenAPI), in registration order; HEAD routes fastify adds for GET are left out. */
@@ -71,7 +71,7 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store, opts: Crea
   // The config file is authoritative for the products it names.
   await upsertProducts(store, cfg.products, 'config');
   const metrics = new Metrics();
-  const leases = new LeaseService(store, cfg, metrics, logger);
+  const leases = new Leases(store, cfg, metrics, logger);
   const verifier = new IntegrityVerifier((err) => logger.error({ err }, 'the integrity worker failed; uploads are verified on the main thread'));
   const ctx: ServerContext = { cfg, store, leases, metrics, verifier };
 

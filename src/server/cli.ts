@@ -35,6 +35,7 @@ import { openSqliteStore, type SqliteStore } from './storage/sqlite/store.js';
 import type { ProductRow } from './storage/types.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls.js';
 import { SERVER_VERSION } from './version.js';
+import { exitOnSignals } from '../shared/shutdown.js';
 
 interface CommonOpts {
   config?: string;
@@ -174,33 +175,19 @@ common(program.command('serve', { isDefault: true }).description('run the server
       }
     });
 
-    let stopping = false;
     const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
       logger.info({ signal }, 'shutting down');
-      const force = setTimeout(() => {
-        logger.error('shutdown took longer than 10 s; exiting');
-        process.exit(1);
-      }, 10_000);
-      force.unref();
-      handle.close().then(
-        () => {
-          logger.info('stopped');
-          logger.flush();
-          process.exit(0);
-        },
-        (err) => {
-          logger.error({ err }, 'error while shutting down');
-          process.exit(1);
-        },
-      );
+      return handle.close();
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('uncaughtException', (err) => {
-      logger.fatal({ err }, 'uncaught exception');
-      stop('uncaughtException');
+    exitOnSignals(stop, {
+      logger,
+      failed: 'error while shutting down',
+      crash: { then: '' },
+      forceExitAfterMs: 10_000,
+      onStopped: () => {
+        logger.info('stopped');
+        logger.flush();
+      },
     });
   });
 

@@ -7,11 +7,12 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { LICENSE_TYPES } from '../protocol/event-codes.js';
+import { ConfigError } from '../shared/config-error.js';
 import { DENY_ENFORCEMENTS, IDLE_ACTIONS, OFFLINE_BEHAVIOURS, MAX_RECORDS_PER_BATCH } from '../protocol/v1.js';
 import { isTimeZone } from './reports/calendar.js';
 import { SCHEDULE_PERIODS, TABLE_REPORTS, type TableReport } from './reports/tables.js';
 
-export const EX_CONFIG = 78;
+export { ConfigError, EX_CONFIG } from '../shared/config-error.js';
 /** Console roles: `viewer` reads, `admin` may also act (revoke, change seats). */
 export const CONSOLE_ROLES = ['viewer', 'admin'] as const;
 export type ConsoleRole = (typeof CONSOLE_ROLES)[number];
@@ -293,17 +294,6 @@ export const ServerConfigSchema = z
   });
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;
 
-export class ConfigError extends Error {
-  constructor(
-    message: string,
-    readonly file: string,
-    readonly issues: Array<{ path: string; message: string }>,
-  ) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
 function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
@@ -319,7 +309,7 @@ export function parseServerConfig(raw: unknown, file: string): ServerConfig {
       ? i.keys.map((k) => ({ path: formatPath([...i.path, k]), message: 'unknown key' }))
       : [{ path: formatPath(i.path), message: i.message }],
   );
-  throw new ConfigError(issues.map((i) => `${file}: ${i.path}: ${i.message}`).join('\n'), file, issues);
+  throw new ConfigError(file, issues, issues.map((i) => `${file}: ${i.path}: ${i.message}`).join('\n'));
 }
 
 export function loadServerConfig(file: string | undefined): ServerConfig {
@@ -329,15 +319,13 @@ export function loadServerConfig(file: string | undefined): ServerConfig {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new ConfigError(`${file}: cannot read: ${e.code ?? e.message}`, file, [{ path: '(file)', message: e.code ?? e.message }]);
+    throw new ConfigError(file, [{ path: '(file)', message: e.code ?? e.message }], `${file}: cannot read: ${e.code ?? e.message}`);
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`${file}: (root): invalid JSON: ${(err as Error).message}`, file, [
-      { path: '(root)', message: `invalid JSON: ${(err as Error).message}` },
-    ]);
+    throw new ConfigError(file, [{ path: '(root)', message: `invalid JSON: ${(err as Error).message}` }], `${file}: (root): invalid JSON: ${(err as Error).message}`);
   }
   return parseServerConfig(raw, file);
 }

@@ -1,14 +1,14 @@
-/** What every route plugin is given: the config, the store, the services and the metrics. */
+/** What every route plugin is given: the config, the store, the leases and the metrics. */
 import type { ServerConfig } from './config.js';
 import type { IntegrityVerifier } from './integrity-verifier.js';
-import type { LeaseService } from './leases/service.js';
+import type { Leases } from './leases/index.js';
 import type { Metrics } from './metrics.js';
 import type { Store } from './storage/store.js';
 
 export interface ServerContext {
   cfg: ServerConfig;
   store: Store;
-  leases: LeaseService;
+  leases: Leases;
   metrics: Metrics;
   /** Chain and MAC checks of large upload batches off the main thread. */
   verifier: IntegrityVerifier;

@@ -34,7 +34,7 @@ export const resolveConfigPath = (p: string, configFile: string | undefined) =>
   isAbsolute(p) || !configFile ? p : join(dirname(configFile), p);
 
 function fail(file: string, key: string, message: string): never {
-  throw new ConfigError(`${file}: ${key}: ${message}`, file, [{ path: key, message }]);
+  throw new ConfigError(file, [{ path: key, message }], `${file}: ${key}: ${message}`);
 }
 
 function read(file: string, key: string, path: string): string {

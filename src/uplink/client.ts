@@ -34,7 +34,8 @@ import {
 } from '../protocol/v1.js';
 import type { Logger } from '../log/logger.js';
 import { classifyStatus } from './backoff.js';
-import { loadCredentials, saveCredentials, writeFileAtomic, type Credentials } from './credentials.js';
+import { writeFileAtomic } from '../shared/atomic-file.js';
+import { loadCredentials, saveCredentials, type Credentials } from './credentials.js';
 import { createDispatcher, jsonRequest, type HttpResult } from './http.js';
 import { classifyTlsFailure, type TlsFailure } from './tls-failure.js';
 
@@ -316,7 +317,7 @@ export class UplinkClient {
       const etag = r.headers.etag;
       this.cachedPolicy = { etag: typeof etag === 'string' ? etag : null, fetchedAt: new Date().toISOString(), policy: r.body };
       try {
-        writeFileAtomic(policyCachePath(this.o.dataDir), JSON.stringify(this.cachedPolicy), 0o600);
+        writeFileAtomic(policyCachePath(this.o.dataDir), JSON.stringify(this.cachedPolicy), { mode: 0o600, mkdir: true });
       } catch (err) {
         this.o.logger?.warn({ err }, 'could not cache the policy on disk');
       }

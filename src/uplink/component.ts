@@ -1,20 +1,15 @@
 /**
- * The `uplink` daemon component: enrollment, policy polling (ETag), and journal upload. Registers
- * the `uplink` service ({@link UplinkService}) that the enforcer uses for leases and policy.
+ * The `uplink` daemon component: enrollment, policy polling (ETag), and journal upload. Offers
+ * `ctx.components.uplink` (its client and uploader), which the enforcer uses for leases and policy.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { enrollSecretOf } from '../config/load.js';
 import { PACKAGE_ROOT } from '../config/paths.js';
-import type { Component, DaemonContext } from '../daemon/component.js';
+import type { Component, DaemonContext } from '../component/index.js';
 import { encode } from '../protocol/integrity.js';
 import { UplinkClient } from './client.js';
 import { Uploader } from './uploader.js';
-
-export interface UplinkService {
-  client: UplinkClient;
-  uploader: Uploader;
-}
 
 function agentVersion(): string | undefined {
   try {
@@ -66,7 +61,7 @@ export function createUplinkComponent(ctx: DaemonContext): Component | undefined
     hostname: ctx.host.hostname,
     logger: log,
   });
-  ctx.services.set('uplink', { client, uploader } satisfies UplinkService);
+  ctx.components.uplink = { client, uploader };
   client.onOnline(() => uploader.kick());
 
   let policyTimer: NodeJS.Timeout | undefined;
@@ -99,19 +94,16 @@ export function createUplinkComponent(ctx: DaemonContext): Component | undefined
       await client.close();
     },
     status() {
-      const st = ctx.journal.database
-        .prepare('SELECT count(*) AS n, coalesce(sum(length(body) + length(type) + length(time) + 8), 0) AS bytes FROM records WHERE seq > ?')
-        .get(ctx.journal.ackedThroughSeq()) as { n: number; bytes: number };
-      const enforcer = ctx.services.get('enforcer') as { heldLeases?: () => unknown[] } | undefined;
+      const backlog = ctx.journal.backlog();
       return {
         server: client.url,
         ...(urls.length > 1 ? { servers: urls } : {}),
         ...client.status,
-        backlogRecords: st.n,
-        backlogBytes: st.bytes,
+        backlogRecords: backlog.records,
+        backlogBytes: backlog.bytes,
         ackedThroughSeq: ctx.journal.ackedThroughSeq(),
         ...uploader.stats,
-        leasesHeld: enforcer?.heldLeases?.() ?? [],
+        leasesHeld: ctx.components.enforcer?.heldLeases() ?? [],
       };
     },
   };

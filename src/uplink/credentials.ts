@@ -1,5 +1,6 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 
 /** What enrollment returns, kept in <dataDir>/credentials.json (mode 0600). */
 export interface Credentials {
@@ -12,28 +13,6 @@ export interface Credentials {
 }
 
 export const credentialsPath = (dataDir: string) => join(dataDir, 'credentials.json');
-
-/**
- * Writes a file atomically with the given mode: a temp file in the same directory, created with
- * that mode (never world-readable, not even for a moment), fsynced, then renamed over the target.
- */
-export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', mode);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
 
 /** The credentials kept for one of `serverUrls` (servers sharing one database share the enrollment). */
 export function loadCredentials(dataDir: string, serverUrls: readonly string[]): Credentials | undefined {
@@ -58,5 +37,5 @@ export function loadRecordKey(dataDir: string): Buffer | undefined {
 }
 
 export function saveCredentials(dataDir: string, c: Credentials): void {
-  writeFileAtomic(credentialsPath(dataDir), `${JSON.stringify(c, null, 2)}\n`, 0o600);
+  writeFileAtomic(credentialsPath(dataDir), `${JSON.stringify(c, null, 2)}\n`, { mode: 0o600, mkdir: true });
 }

@@ -4,7 +4,7 @@
  * the server storing a batch and markAcked() only means the batch is sent again; the server counts
  * the re-sent seqs as duplicates and stores nothing twice.
  */
-import type { Journal } from '../journal/journal.js';
+import type { Journal, UploadBatch } from '../journal/journal.js';
 import type { Logger } from '../log/logger.js';
 import { parseRetryAfter, retryDelay } from './backoff.js';
 import type { UplinkClient } from './client.js';
@@ -225,63 +225,27 @@ export class Uploader {
   }
 
   /**
-   * The request body, assembled by SQLite from the stored JSON text in one statement and returned
-   * as a Buffer: no row objects, no per-record strings, no parse and re-serialize, and no
-   * string-to-UTF-8 copy in the HTTP client. That is what keeps a 1M-record replay fast and its
-   * heap small. A record's body is its fields as JSON (`{...}`); seq, type and time are spliced in
-   * front, and `host` when the record has no top-level host of its own. A body over maxBodyBytes
-   * is built again with proportionally fewer records (at least one).
+   * The request body, assembled by the journal in one statement (Journal.uploadBatch: no row
+   * objects, no per-record strings, no parse and re-serialize). A body over maxBodyBytes is built
+   * again with proportionally fewer records (at least one).
    */
   private buildBatch(acked: number, maxRecords = this.o.batchSize): UploadBatch | undefined {
     const max = this.o.maxBodyBytes ?? 4 * 1024 * 1024;
     let limit = maxRecords;
     for (;;) {
-      const row = this.stmtBatch().get({ after: acked, limit, host: this.o.hostname }) as { body: Buffer | null; n: number; lastSeq: number | null };
-      if (row.n === 0 || row.body === null || row.lastSeq === null) return undefined;
-      if (row.body.length > max && row.n > 1) {
-        limit = Math.max(1, Math.min(row.n - 1, Math.floor((row.n * max) / row.body.length * 0.95)));
+      const batch = this.journal.uploadBatch(acked, limit, this.o.hostname);
+      if (!batch) return undefined;
+      if (batch.body.length > max && batch.count > 1) {
+        limit = Math.max(1, Math.min(batch.count - 1, Math.floor((batch.count * max) / batch.body.length * 0.95)));
         continue;
       }
-      this.journal.uploadReservedThroughSeq = Math.max(this.journal.uploadReservedThroughSeq, row.lastSeq);
-      return { body: row.body, lastSeq: row.lastSeq, count: row.n };
+      this.journal.uploadReservedThroughSeq = Math.max(this.journal.uploadReservedThroughSeq, batch.lastSeq);
+      return batch;
     }
   }
 
   private prebuilt: { afterSeq: number; batch: UploadBatch; epoch: number } | undefined;
-  private batchStmt: { get(...params: unknown[]): unknown } | undefined;
-  private stmtBatch() {
-    this.batchStmt ??= this.journal.database.prepare(BATCH_SQL);
-    return this.batchStmt;
-  }
 }
-
-interface UploadBatch {
-  body: Buffer;
-  lastSeq: number;
-  count: number;
-}
-
-/**
- * One upload body `{"records":[...]}` for the records after @after (at most @limit), in seq order.
- * Each record is `{"seq":N,"type":...,"time":...` + (`"host":@host` if the stored fields have no
- * top-level host) + the stored fields without their opening brace. A body starting `{"host":`
- * has one (the common case, no JSON parsing); otherwise json_type() looks at the top level only,
- * so a nested "host" key or one inside a string value is not mistaken for it. The integrity
- * columns (base64url, nothing to escape) follow as `chain`, `mac`, `chainThrough`.
- */
-export const BATCH_SQL = `
-SELECT CAST('{"records":[' || group_concat(
-         '{"seq":' || seq || ',"type":' || json_quote(type) || ',"time":' || json_quote(time)
-         || CASE WHEN substr(body, 1, 8) = '{"host":' THEN ''
-                 WHEN json_type(body, '$.host') IS NOT NULL THEN ''
-                 ELSE ',"host":' || json_quote(@host) END
-         || CASE WHEN chain IS NULL THEN '' ELSE ',"chain":"' || chain || '"' END
-         || CASE WHEN mac IS NULL THEN '' ELSE ',"mac":"' || mac || '"' END
-         || CASE WHEN chain_through IS NULL THEN '' ELSE ',"chainThrough":"' || chain_through || '"' END
-         || CASE WHEN length(body) > 2 THEN ',' || substr(body, 2) ELSE '}' END,
-         ',' ORDER BY seq) || ']}' AS BLOB) AS body,
-       count(*) AS n, max(seq) AS lastSeq
-  FROM (SELECT seq, type, time, body, chain, mac, chain_through FROM records WHERE seq > @after ORDER BY seq LIMIT @limit)`;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

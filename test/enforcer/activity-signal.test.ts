@@ -15,7 +15,7 @@ import { ACTIVITY_GAP_MS, IPC_VERSION, lineReader, tokenDir, tokenPath } from '.
 import { SessionServer } from '../../src/ipc/server.js';
 import { Journal } from '../../src/journal/journal.js';
 import { createLogger } from '../../src/log/logger.js';
-import { waitFor } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
 
 const logger = createLogger('silent');
 
@@ -46,7 +46,7 @@ test('activity: the first input after a pause or in another application reaches 
     journal,
     logger,
     host: { hostname: hostname(), os: 'linux', osRelease: '', arch: process.arch, machineId: 'test', primaryMac: null },
-    services: new Map<string, unknown>(),
+    components: {},
   };
   const socketPath = join(dir, 'agent.sock');
   const server = new SessionServer(ctx, { socketPath });

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { exited, startRig, waitFor } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
+import { exited, startRig } from './harness.js';
 
 /** Unique per test process, so a concurrent test run's programs are never matched by this one. */
 const EXE = `gatecad-${process.pid}`;

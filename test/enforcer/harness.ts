@@ -11,13 +11,14 @@ import { PasswdNames } from '../../src/identity/files.js';
 import { ProcfsReader } from '../../src/collectors/processes/procfs.js';
 import { ProcessWatcher } from '../../src/collectors/processes/watcher.js';
 import { configSchema, type AgentConfigInput } from '../../src/config/schema.js';
-import type { Component, DaemonContext } from '../../src/daemon/component.js';
-import { createEnforcerComponent, type Notifier } from '../../src/enforcer/component.js';
+import type { Component, DaemonContext, Uplink } from '../../src/component/index.js';
+import { createEnforcerComponent } from '../../src/enforcer/component.js';
 import { detectHostIdentity } from '../../src/host/identity.js';
 import { Journal } from '../../src/journal/journal.js';
+import type { SessionHub } from '../../src/ipc/hub.js';
 import { SessionServer } from '../../src/ipc/server.js';
 import { createLogger } from '../../src/log/logger.js';
-import { createUplinkComponent, type UplinkService } from '../../src/uplink/component.js';
+import { createUplinkComponent } from '../../src/uplink/component.js';
 import { TEST_ENROLL_SECRET, type TestServer } from '../helpers/server.js';
 
 export interface Shown {
@@ -28,7 +29,8 @@ export interface Shown {
   urgency?: string;
 }
 
-export class RecordingNotifier implements Notifier {
+/** Records what it would show; it has no session agents, so nothing logs on or sends activity. */
+export class RecordingNotifier implements SessionHub {
   shown: Shown[] = [];
   users: Array<{ uid: number; user: string; sessions: number }> = [{ uid: 0, user: 'root', sessions: 1 }];
   notifyUser(user: number | string, n: { title: string; body: string; urgency?: 'low' | 'normal' | 'critical'; id?: string }): boolean {
@@ -39,13 +41,25 @@ export class RecordingNotifier implements Notifier {
   connectedUsers() {
     return this.users;
   }
+  onNotificationResult() {
+    return () => undefined;
+  }
+  onActivity() {
+    return () => undefined;
+  }
+  onAgent() {
+    return () => undefined;
+  }
+  agents() {
+    return [];
+  }
 }
 
 export interface TestAgentRig {
   dataDir: string;
   ctx: DaemonContext;
   notifier: RecordingNotifier;
-  uplink: UplinkService;
+  uplink: Uplink;
   components: Component[];
   /** With `sessions: 'socket'`: the real session channel (session agents connect here). */
   socketPath?: string;
@@ -74,9 +88,9 @@ export async function startRig(
   const journal = Journal.open(join(dataDir, 'journal.db'), { flushIntervalMs: 50 });
   const logger = createLogger(process.env.TEST_LOG ?? 'silent');
   const host = await detectHostIdentity();
-  const ctx: DaemonContext = { config: cfg, dataDir, journal, logger, host, services: new Map() };
+  const ctx: DaemonContext = { config: cfg, dataDir, journal, logger, host, components: {} };
   const watcher = new ProcessWatcher(new ProcfsReader({ names: new PasswdNames() }), cfg.leases.launchPollMs);
-  ctx.services.set('processes', watcher);
+  ctx.components.processes = watcher;
   const notifier = new RecordingNotifier();
   const components: Component[] = [];
   let sessionServer: SessionServer | undefined;
@@ -93,9 +107,9 @@ export async function startRig(
       return sent;
     };
     components.push(sessionServer);
-    ctx.services.set('sessions', sessionServer);
+    ctx.components.sessions = sessionServer;
   } else {
-    ctx.services.set('sessions', notifier);
+    ctx.components.sessions = notifier;
   }
   for (const f of [createUplinkComponent, createEnforcerComponent]) {
     const c = await f(ctx);
@@ -109,7 +123,7 @@ export async function startRig(
     dataDir,
     ctx,
     notifier,
-    uplink: ctx.services.get('uplink') as UplinkService,
+    uplink: ctx.components.uplink!,
     components,
     ...(sessionServer ? { socketPath, sessionServer } : {}),
 
@@ -152,16 +166,6 @@ export async function startRig(
     rmSync(dataDir, { recursive: true, force: true });
   });
   return rig;
-}
-
-export async function waitFor<T>(fn: () => T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** Kernel process state letter from /proc/PID/stat ('T' = stopped). */

@@ -11,7 +11,8 @@ import { test } from 'node:test';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { startAgentProcess, writeConfig } from '../helpers/session.js';
 import { activate, killChild, startXClient, startXvfb, xdotool, type XServer } from '../helpers/x11.js';
-import { exited, procState, startRig, waitFor, type TestAgentRig } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
+import { exited, procState, startRig, type TestAgentRig } from './harness.js';
 
 /** Unique per test process, so a concurrent test run's programs are never matched by this one. */
 const EXE = `cadx-${process.pid}`;
@@ -57,19 +58,19 @@ async function desktop(t: { after(fn: () => void | Promise<void>): void }, rig: 
 const nudge = (x: XServer, window: string) => xdotool(x, 'mousemove', '--window', window, '30', '30', 'mousemove', '--window', window, '60', '45', 'click', '1');
 
 /** waitFor, and on a timeout what the enforcer, the server and the session agent saw. */
-async function waitSeen<T>(rig: TestAgentRig, fn: () => T | undefined | false, what: string, timeoutMs?: number): Promise<T> {
-  try {
-    return await waitFor(fn, what, timeoutMs);
-  } catch (err) {
-    let session = '';
-    try {
-      session = readFileSync(join(rig.dataDir, 'session.log'), 'utf8').slice(-3000);
-    } catch {
-      /* no session agent in this test */
-    }
-    const status = rig.components.find((c) => c.name === 'enforcer')!.status!();
-    throw new Error(`${(err as Error).message}\nenforcer: ${JSON.stringify(status)}\nserver: ${JSON.stringify(rig.serverEvents())}\nshown: ${JSON.stringify(rig.notifier.shown.map((n) => n.title))}\nsession agent:\n${session}`);
-  }
+function waitSeen<T>(rig: TestAgentRig, fn: () => T | undefined | false, what: string, timeoutMs?: number): Promise<T> {
+  return waitFor(fn, what, timeoutMs, {
+    detail: () => {
+      let session = '';
+      try {
+        session = readFileSync(join(rig.dataDir, 'session.log'), 'utf8').slice(-3000);
+      } catch {
+        /* no session agent in this test */
+      }
+      const status = rig.components.find((c) => c.name === 'enforcer')!.status!();
+      return `\nenforcer: ${JSON.stringify(status)}\nserver: ${JSON.stringify(rig.serverEvents())}\nshown: ${JSON.stringify(rig.notifier.shown.map((n) => n.title))}\nsession agent:\n${session}`;
+    },
+  });
 }
 
 /** A notification the session channel delivered to the session agent. */

@@ -3,7 +3,8 @@ import { readlinkSync } from 'node:fs';
 import { test } from 'node:test';
 import { leaseRequest, startServer, type TestServer } from '../helpers/server.js';
 import { startFaultProxy } from '../uplink/fault-proxy.js';
-import { exited, procState, startRig, waitFor } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
+import { exited, procState, startRig } from './harness.js';
 
 async function server(t: { after(fn: () => Promise<void>): void }, product: Record<string, unknown>, config: Record<string, unknown> = {}): Promise<TestServer> {
   const srv = await startServer({

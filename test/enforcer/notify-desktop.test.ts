@@ -5,28 +5,16 @@
  * under Xvfb. The test reads what arrived from the bus (dbus-monitor) and from dunst's history.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { tempDir } from '../helpers/cli.js';
+import { tempDataDir } from '../helpers/cli.js';
 import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
 import { readRecords, startAgentProcess, writeConfig } from '../helpers/session.js';
-import { killChild, startXvfb } from '../helpers/x11.js';
-import { waitFor } from './harness.js';
-
-async function startDbus(): Promise<{ address: string; child: ChildProcess }> {
-  const child = spawn('dbus-daemon', ['--session', '--nofork', '--print-address=1'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const address = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      if (out.includes('\n')) resolve(out.trim());
-    });
-    child.once('exit', (code) => reject(new Error(`dbus-daemon exited with ${code}`)));
-  });
-  return { address, child };
-}
+import { startDesktop } from '../helpers/dbus.js';
+import { killChild } from '../helpers/x11.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * The real path from a denied launch to dunst (see the file comment), with the session agent's
@@ -37,16 +25,10 @@ async function deniedLaunchToDunst(
   sessionEnv: NodeJS.ProcessEnv,
   summary: string,
 ): Promise<{ entry: Record<string, { data: unknown }>; data: string; seen: string }> {
-  const dir = tempDir(t, 'ua-notify-');
-  const data = join(dir, 'data');
-  mkdirSync(data);
+  const { dir, data } = tempDataDir(t, 'ua-notify-');
   const srv = await startServer({ products: [{ id: 'cad', name: 'CAD Pro', seats: 0, match: { executables: [`cadpro-${process.pid}`], paths: [] }, onDeny: 'notify', queue: false }] });
   t.after(() => srv.cleanup());
-  const x = await startXvfb();
-  t.after(() => x.stop());
-  const bus = await startDbus();
-  t.after(() => killChild(bus.child));
-  const env = { ...x.env, DBUS_SESSION_BUS_ADDRESS: bus.address };
+  const { env } = await startDesktop(t);
   const monitor = spawn('dbus-monitor', ['--session', "interface='org.freedesktop.Notifications',member='Notify'"], { env, stdio: ['ignore', 'pipe', 'ignore'] });
   t.after(() => killChild(monitor));
   let seen = '';

@@ -17,7 +17,10 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_BIN, runAgentCli } from './cli.js';
-import { Journal, type StoredRecord } from '../../src/journal/journal.js';
+import { DaemonLink } from '../../src/ipc/client.js';
+import { Journal, type NewRecord, type StoredRecord } from '../../src/journal/journal.js';
+import { createLogger } from '../../src/log/logger.js';
+import { waitFor } from './wait.js';
 
 export interface TestAgent {
   dataDir: string;
@@ -91,19 +94,17 @@ export async function startAgent(
         j.close();
       }
     },
-    async waitFor(pred, timeoutMs = 30_000, what = 'records') {
-      const until = Date.now() + timeoutMs;
-      for (;;) {
-        const recs = agent.journalRecords();
-        if (pred(recs)) return recs;
-        if (Date.now() > until) {
+    waitFor(pred, timeoutMs = 30_000, what = 'records') {
+      let recs: StoredRecord[] = [];
+      return waitFor(() => ((recs = agent.journalRecords()), pred(recs) && recs), what, timeoutMs, {
+        stepMs: 100,
+        detail: () => {
           const counts = new Map<string, number>();
           for (const r of recs) counts.set(String(r.command ?? r.type), (counts.get(String(r.command ?? r.type)) ?? 0) + 1);
           const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, n]) => `${k}=${n}`).join(' ');
-          throw new Error(`timed out waiting for ${what}; journal has ${recs.length} records (${top}); agent stderr:\n${err}`);
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
+          return `journal has ${recs.length} records (${top}); agent stderr:\n${err}`;
+        },
+      });
     },
     status() {
       const r = runAgentCli(['status', '--json', '--data-dir', dataDir]);
@@ -121,10 +122,54 @@ export async function startAgent(
 }
 
 async function waitForStatus(dataDir: string, agent: TestAgent): Promise<void> {
-  const until = Date.now() + 30_000;
-  while (!existsSync(join(dataDir, 'status.json'))) {
-    if (agent.child.exitCode !== null) throw new Error(`agent exited (${agent.child.exitCode}): ${agent.stderr()}`);
-    if (Date.now() > until) throw new Error(`agent did not start: ${agent.stderr()}`);
-    await new Promise((r) => setTimeout(r, 50));
+  await waitFor(
+    () => {
+      if (agent.child.exitCode !== null) throw new Error(`agent exited (${agent.child.exitCode}): ${agent.stderr()}`);
+      return existsSync(join(dataDir, 'status.json'));
+    },
+    'the agent to start',
+    30_000,
+    { detail: () => agent.stderr() },
+  );
+}
+
+/** The daemon journal's committed lastSeq and acknowledged seq, read beside the running daemon. */
+export function journalState(dataDir: string): { lastSeq: number; acked: number } {
+  const j = Journal.open(join(dataDir, 'journal.db'), { readonly: true });
+  try {
+    return { lastSeq: j.lastSeq(), acked: j.ackedThroughSeq() };
+  } finally {
+    j.close();
   }
+}
+
+/**
+ * A session agent's link to a running daemon (the real DaemonLink with a queue of its own), for
+ * tests that hand the daemon records as a session agent does; stopped when the test ends.
+ */
+export function sessionLink(t: { after(fn: () => void): void }, agent: { dataDir: string }): DaemonLink {
+  const queueDir = mkdtempSync(join(tmpdir(), 'session-queue-'));
+  const queue = Journal.open(join(queueDir, 'queue.db'));
+  const link = new DaemonLink({
+    socketPath: join(agent.dataDir, 'agent.sock'),
+    queue,
+    logger: createLogger('silent'),
+    input: () => ({ mode: 'none', source: 'test', focus: 'none', sessionEvents: 'none' }),
+    minRetryMs: 20,
+    maxRetryMs: 200,
+  });
+  link.start();
+  t.after(() => {
+    link.stop();
+    queue.close();
+    rmSync(queueDir, { recursive: true, force: true });
+  });
+  return link;
+}
+
+/** The n-th of a stream of per-minute input-events records (minute n after 2024-05-01, keyboard = n). */
+export function inputEvents(n: number, o: { application?: string; mouse?: number } = {}): NewRecord {
+  const end = new Date(Date.UTC(2024, 4, 1) + n * 60_000);
+  const start = new Date(end.getTime() - 60_000);
+  return { type: 'input-events', time: end.toISOString(), start: start.toISOString(), end: end.toISOString(), durationSeconds: 60, application: o.application ?? '/usr/bin/test-app', keyboard: n, mouse: o.mouse ?? 0 };
 }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killChild } from './x11.js';
+import { killChild, startXvfb, type XServer } from './x11.js';
 
 /**
  * A private D-Bus session bus, stopped by the caller. Its own config has no service directories:
@@ -44,33 +44,57 @@ export async function startSessionBus(): Promise<{ address: string; child: Child
   return { address, child, stop: () => killChild(child) };
 }
 
+/**
+ * A desktop for a session agent: an X server and a private session bus, both stopped when the test
+ * ends; `env` is the X server's with DBUS_SESSION_BUS_ADDRESS.
+ */
+export async function startDesktop(t: { after(fn: () => Promise<void> | void): void }): Promise<{ x: XServer; bus: { address: string }; env: NodeJS.ProcessEnv }> {
+  const x = await startXvfb();
+  t.after(() => x.stop());
+  const bus = await startSessionBus();
+  t.after(() => bus.stop());
+  return { x, bus, env: { ...x.env, DBUS_SESSION_BUS_ADDRESS: bus.address } };
+}
+
 /** python3 with PyGObject (python3-gi), for a stand-in D-Bus service that owns a well-known name. */
 export const PYTHON_GI = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 /**
- * A stand-in screensaver: owns org.freedesktop.ScreenSaver on the session bus and emits
- * ActiveChanged(b) (what GNOME, KDE, xfce4-screensaver and light-locker emit) when told on stdin.
+ * The script of a python3-gi stand-in service on the session or system bus: `setup` runs once
+ * `conn` is connected; then it owns `name`, prints "ready", and for each line on stdin runs
+ * `emit` (the body of emit(line), indented) and prints "emitted LINE" (see startStandIn).
  */
-const SCREENSAVER_PY = `
-import sys
+function standInScript(bus: 'SESSION' | 'SYSTEM', name: string, setup: string, emit: string): string {
+  return `
+import sys, time
 from gi.repository import Gio, GLib
 loop = GLib.MainLoop()
-conn = Gio.bus_get_sync(Gio.BusType.SESSION, None)
+conn = Gio.bus_get_sync(Gio.BusType.${bus}, None)
+${setup}
+def emit(line):${emit}
 def acquired(c, name):
     print("ready", flush=True)
-Gio.bus_own_name_on_connection(conn, "org.freedesktop.ScreenSaver", Gio.BusNameOwnerFlags.NONE, acquired, None)
+Gio.bus_own_name_on_connection(conn, "${name}", Gio.BusNameOwnerFlags.NONE, acquired, None)
 def on_stdin(ch, cond):
     line = sys.stdin.readline().strip()
     if not line:
         loop.quit()
         return False
-    conn.emit_signal(None, "/org/freedesktop/ScreenSaver", "org.freedesktop.ScreenSaver", "ActiveChanged", GLib.Variant("(b)", (line == "lock",)))
+    emit(line)
     conn.flush_sync(None)
     print("emitted " + line, flush=True)
     return True
 GLib.io_add_watch(GLib.IOChannel.unix_new(0), GLib.PRIORITY_DEFAULT, GLib.IO_IN | GLib.IO_HUP, on_stdin)
 loop.run()
 `;
+}
+
+/**
+ * A stand-in screensaver: owns org.freedesktop.ScreenSaver on the session bus and emits
+ * ActiveChanged(b) (what GNOME, KDE, xfce4-screensaver and light-locker emit) when told on stdin.
+ */
+const SCREENSAVER_PY = standInScript('SESSION', 'org.freedesktop.ScreenSaver', '', `
+    conn.emit_signal(None, "/org/freedesktop/ScreenSaver", "org.freedesktop.ScreenSaver", "ActiveChanged", GLib.Variant("(b)", (line == "lock",)))`);
 
 export interface ScreenSaver {
   /** Emits ActiveChanged(true|false); resolves once it is on the bus. */
@@ -116,9 +140,7 @@ async function startStandIn(code: string, args: string[], env: NodeJS.ProcessEnv
  * IdleSinceHintMonotonic properties. `idle` / `active` on stdin flip IdleHint and emit
  * PropertiesChanged with all three values, stamped with CLOCK_MONOTONIC like logind does.
  */
-const LOGIND_PY = `
-import sys, time
-from gi.repository import Gio, GLib
+const LOGIND_PY = standInScript('SYSTEM', 'org.freedesktop.login1', `
 SESSION_ID = sys.argv[1]
 PATH = "/org/freedesktop/login1/session/" + "".join(c if c.isalpha() or (i > 0 and c.isdigit()) else "_%02x" % ord(c) for i, c in enumerate(SESSION_ID))
 XML = """<node><interface name="org.freedesktop.login1.Session">
@@ -132,28 +154,12 @@ def get_property(conn, sender, path, iface, name):
     if name == "Id":
         return GLib.Variant("s", SESSION_ID)
     return values()[name]
-loop = GLib.MainLoop()
-conn = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
 info = Gio.DBusNodeInfo.new_for_xml(XML).interfaces[0]
-conn.register_object(PATH, info, None, get_property, None)
-def acquired(c, name):
-    print("ready", flush=True)
-Gio.bus_own_name_on_connection(conn, "org.freedesktop.login1", Gio.BusNameOwnerFlags.NONE, acquired, None)
-def on_stdin(ch, cond):
-    line = sys.stdin.readline().strip()
-    if not line:
-        loop.quit()
-        return False
+conn.register_object(PATH, info, None, get_property, None)`, `
     state["idle"] = line == "idle"
     state["mono"] = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
     state["real"] = time.time_ns() // 1000
-    conn.emit_signal(None, PATH, "org.freedesktop.DBus.Properties", "PropertiesChanged", GLib.Variant("(sa{sv}as)", ("org.freedesktop.login1.Session", values(), [])))
-    conn.flush_sync(None)
-    print("emitted " + line, flush=True)
-    return True
-GLib.io_add_watch(GLib.IOChannel.unix_new(0), GLib.PRIORITY_DEFAULT, GLib.IO_IN | GLib.IO_HUP, on_stdin)
-loop.run()
-`;
+    conn.emit_signal(None, PATH, "org.freedesktop.DBus.Properties", "PropertiesChanged", GLib.Variant("(sa{sv}as)", ("org.freedesktop.login1.Session", values(), [])))`);
 
 export interface Logind {
   /** Sets IdleHint (true = idle) and emits PropertiesChanged; resolves once it is on the bus. */

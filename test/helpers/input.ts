@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { waitFor } from './x11.js';
+import { waitFor } from './wait.js';
 
 export type CounterSource = 'uiohook-binding' | 'uiohook-emitter' | 'xinput2';
 export type Counts = { keyboard: number; button: number; wheel: number; move: number };
@@ -26,11 +26,11 @@ export function inputCounter(env: NodeJS.ProcessEnv, source: CounterSource): { c
   const child = spawn(process.execPath, ['--input-type=module', '-e', code], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const ready = waitFor(() => out.includes('ready\n'), 15_000);
+  const ready = waitFor(() => out.includes('ready\n'), 'the input counter to be ready', 15_000).then(() => undefined);
   const counts = async () => {
     const had = out.length;
     child.kill('SIGUSR2');
-    await waitFor(() => out.slice(had).includes('}\n'), 10_000);
+    await waitFor(() => out.slice(had).includes('}\n'), 'the counts', 10_000);
     return JSON.parse(out.slice(had).split('\n').find((l) => l.startsWith('{'))!) as Counts & { reads?: number };
   };
   return { child, ready, counts };
@@ -48,7 +48,7 @@ export async function countsSettle(counters: Array<{ name: string; counts: () =>
     await waitFor(async () => {
       for (const c of counters) last.set(c.name, await c.counts());
       return [...last.values()].every(same);
-    }, timeoutMs, 250);
+    }, 'every counter to report the input', timeoutMs, { stepMs: 250 });
   } catch (err) {
     // Counts that did not converge are reported by the caller's assertions; a counter that never
     // answered is an error here.

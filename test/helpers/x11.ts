@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { waitFor } from './wait.js';
 
 export interface XServer {
   display: string;
@@ -63,7 +64,7 @@ export async function startXvfb(options: { wm?: boolean } = {}): Promise<XServer
       let wmErr = '';
       wm.stderr!.on('data', (d: Buffer) => (wmErr += d.toString()));
       // Ready once it advertises itself as an EWMH window manager (a loaded machine can take a while).
-      await waitFor(() => spawnSync('xprop', ['-root', '_NET_SUPPORTING_WM_CHECK'], { env, encoding: 'utf8' }).stdout.includes('window id'), 30_000).catch((err: Error) => {
+      await waitFor(() => spawnSync('xprop', ['-root', '_NET_SUPPORTING_WM_CHECK'], { env, encoding: 'utf8' }).stdout.includes('window id'), 'an EWMH window manager', 30_000).catch((err: Error) => {
         throw new Error(`openbox on ${display} did not come up (${wm.exitCode === null ? 'still running' : `exited with ${wm.exitCode}`}): ${err.message}; openbox said: ${wmErr.slice(-2000)}`);
       });
     }
@@ -72,15 +73,6 @@ export async function startXvfb(options: { wm?: boolean } = {}): Promise<XServer
     throw err;
   }
   return { display, env, stop };
-}
-
-export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error('timed out waiting for condition');
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
 }
 
 /** Starts an X client (xlogo, xmessage, ...) and waits until it has a mapped window; returns its window id. */
@@ -93,7 +85,7 @@ export async function startXClient(server: XServer, cmd: string, args: string[],
       const r = spawnSync('xdotool', ['search', '--class', name], { env: server.env, encoding: 'utf8' });
       window = r.stdout.trim().split('\n')[0] ?? '';
       return window !== '';
-    }, 10_000);
+    }, `a window of class ${name}`, 10_000);
   } catch (err) {
     await killChild(child);
     throw new Error(`${name} never mapped a window: ${(err as Error).message}`);
@@ -127,5 +119,5 @@ export async function activate(server: XServer, window: string): Promise<void> {
     }
     stableSince ||= Date.now();
     return Date.now() - stableSince >= 500;
-  }, 10_000);
+  }, `window ${window} to stay active`, 10_000);
 }

@@ -12,6 +12,7 @@ import { runAgentCli, tempDir } from '../helpers/cli.js';
 import { createDirectory, withExtrausers, type Directory } from '../helpers/nss.js';
 import { asUser, readRecords, sleep, startAgentProcess, writeConfig, type Proc } from '../helpers/session.js';
 import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 const DANA = { name: 'ua-dir-dana', uid: 71234, group: 'ua-dir-eng', gid: 71235 };
 
@@ -33,15 +34,9 @@ function startDaemonIn(directory: Directory, args: string[], logFile: string): P
 /** The running daemon's output, for timeouts' diagnostics. */
 let lastDaemonOutput: (() => string) | undefined;
 
-async function waitFor<T>(what: string, fn: () => T | undefined, timeoutMs = 20_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${lastDaemonOutput ? `; daemon output:\n${lastDaemonOutput().slice(-4000)}` : ''}`);
-    await sleep(100);
-  }
-}
+/** waitFor, with the daemon's output on a timeout. */
+const waitSeen = <T>(what: string, fn: () => T | undefined, timeoutMs = 20_000): Promise<T> =>
+  waitFor(fn, what, timeoutMs, { stepMs: 100, detail: () => (lastDaemonOutput ? `daemon output:\n${lastDaemonOutput().slice(-4000)}` : '') });
 
 for (const variant of [
   { title: 'as NSS names them', identity: undefined, expected: DANA.name },
@@ -75,7 +70,7 @@ for (const variant of [
     const sleeper = spawn('sleep', ['1.5'], { uid: DANA.uid, gid: DANA.gid, stdio: 'ignore' });
     const pid = sleeper.pid!;
     await new Promise((r) => sleeper.once('exit', r));
-    const proc = await waitFor('the process record of the directory user', () =>
+    const proc = await waitSeen('the process record of the directory user', () =>
       readRecords(data, 'process').find((r) => r.pid === pid && r.command === 'sleep'),
     );
     assert.equal(proc.uid, DANA.uid);
@@ -153,26 +148,26 @@ test('a controlled program run by a directory user takes its lease under the nam
   const daemon = startDaemonIn(directory, ['run', '--config', config, '--data-dir', data], join(dir, 'daemon.log'));
   t.after(() => daemon.stop());
   // The policy (one product) has reached the enforcer.
-  await waitFor('the product policy in the enforcer', () => {
+  await waitSeen('the product policy in the enforcer', () => {
     const r = runAgentCli(['status', '--json', '--data-dir', data]);
     return r.code === 0 && JSON.parse(r.stdout).daemon?.components?.enforcer?.products === 1 ? true : undefined;
   }, 30_000);
 
   const prog = spawn(exe, ['30'], { uid: DANA.uid, gid: DANA.gid, stdio: 'ignore' });
   t.after(() => void prog.kill('SIGKILL'));
-  const lease = await waitFor('the lease on the server', () => srv.query<{ user: string; pid: number }>("SELECT user, pid FROM leases WHERE product_id = 'cad'")[0], 30_000);
+  const lease = await waitSeen('the lease on the server', () => srv.query<{ user: string; pid: number }>("SELECT user, pid FROM leases WHERE product_id = 'cad'")[0], 30_000);
   assert.equal(lease.user, `CORP\\${DANA.name}`);
   assert.equal(lease.pid, prog.pid);
   // What the agent uploaded (acknowledged records leave the journal): the obtain event and, once
   // the program quits, its process record, both under the same name.
-  const obtain = await waitFor('the obtain event on the server', () => srv.query<{ user: string }>('SELECT user FROM usage_events WHERE code = 1 AND pid = ?', prog.pid)[0], 30_000);
+  const obtain = await waitSeen('the obtain event on the server', () => srv.query<{ user: string }>('SELECT user FROM usage_events WHERE code = 1 AND pid = ?', prog.pid)[0], 30_000);
   assert.equal(obtain.user, `CORP\\${DANA.name}`);
   // Kernel accounting is off in this test, so the program must live across a few samples to be
   // recorded at all (the lease can be granted within a single 200 ms sample interval).
   await sleep(1500);
   prog.kill('SIGTERM');
   await new Promise((r) => prog.once('exit', r));
-  const proc = await waitFor('the process record on the server', () => srv.query<{ user: string; grp: string }>("SELECT user, grp FROM process_records WHERE type = 'process' AND pid = ?", prog.pid)[0], 30_000).catch((err) => {
+  const proc = await waitSeen('the process record on the server', () => srv.query<{ user: string; grp: string }>("SELECT user, grp FROM process_records WHERE type = 'process' AND pid = ?", prog.pid)[0], 30_000).catch((err) => {
     const status = runAgentCli(['status', '--json', '--data-dir', data]).stdout;
     const inJournal = readRecords(data, 'process').filter((r) => r.pid === prog.pid);
     const onServer = srv.query("SELECT seq, type, pid, user, command, exe, start, end FROM process_records WHERE exe LIKE '%ua-dircad%' OR uid = ?", DANA.uid);
@@ -181,7 +176,7 @@ test('a controlled program run by a directory user takes its lease under the nam
   assert.equal(proc.user, `CORP\\${DANA.name}`);
   assert.equal(proc.grp, DANA.group);
   // The software audit of the same daemon reached the server too: its records are stored as they are.
-  const stored = await waitFor('the software inventory on the server', () => {
+  const stored = await waitSeen('the software inventory on the server', () => {
     const audited = srv.query<{ extra: string }>('SELECT extra FROM usage_events WHERE code = 24')[0];
     return audited ? { audited, software: srv.query<{ n: number }>("SELECT count(*) AS n FROM other_records WHERE type = 'software'")[0]!.n } : undefined;
   }, 30_000);

@@ -14,7 +14,6 @@ import { enforceBound, usedBytes } from '../../src/journal/bound.js';
 import { verifyRows, type ChainedRow } from '../../src/journal/integrity.js';
 import { Journal } from '../../src/journal/journal.js';
 import { GENESIS_CHAIN, verifyRecords } from '../../src/protocol/integrity.js';
-import { BATCH_SQL } from '../../src/uplink/uploader.js';
 
 const KEY = Buffer.alloc(32, 5);
 const KEY2 = Buffer.alloc(32, 6);
@@ -44,7 +43,7 @@ test('records are chained at flush, MACed once a key is set; the host is written
   assert.equal(rows(j)[3].body, '{"n":4,"host":"own-host"}', 'a record with a host of its own keeps it');
   assert.ok(rows(j)[3].mac);
   // The body exactly as uploaded (SQL-built, `host` added only where there is none).
-  const body = j.database.prepare(BATCH_SQL).get({ after: 0, limit: 100, host: 'other' }) as { body: Buffer };
+  const body = j.uploadBatch(0, 100, 'other')!;
   const uploaded = (JSON.parse(body.body.toString()) as { records: Array<Record<string, unknown> & { seq: number }> }).records;
   assert.deepEqual(Object.keys(uploaded[3]), ['seq', 'type', 'time', 'chain', 'mac', 'n', 'host']);
   // The MAC of record 4 authenticates the chain through records 1-3; alone they are not authenticated.

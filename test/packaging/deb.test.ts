@@ -15,6 +15,7 @@ import { buildDeb } from '../../src/service/package/deb.js';
 import { tempDir } from '../helpers/cli.js';
 import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
 import { BUNDLED_NODE_MAJOR } from '../../src/service/package/runtime.js';
+import { waitFor } from '../helpers/wait.js';
 
 const PKG = 'usage-agent';
 const UNIT = '/lib/systemd/system/usage-agent.service';
@@ -73,15 +74,9 @@ function startAsUnit(): { child: ChildProcess; exited: Promise<number | null>; l
   return { child, exited, log: () => output };
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined, log: () => string, limitMs = 60_000): Promise<T> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) assert.fail(`gave up waiting for ${what}; daemon output:\n${log()}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+/** waitFor, with the daemon's output on a timeout. */
+const waitLogged = <T>(what: string, probe: () => T | undefined, log: () => string, limitMs = 60_000): Promise<T> =>
+  waitFor(probe, what, limitMs, { stepMs: 250, detail: () => `daemon output:\n${log()}` });
 
 /** A newer build of the same package: the archive unpacked, version bumped in control and package.json. */
 function bumpVersion(deb: string, version: string, dir: string): string {
@@ -205,7 +200,7 @@ it('builds with the bundled Node LTS, installs, runs (with a usage-server, both 
 
   // ---- run as the unit would ---------------------------------------------------------------
   daemon = startAsUnit();
-  const first = await waitFor(
+  const first = await waitLogged(
     'process records in the installed journal',
     () => {
       if (daemon!.child.exitCode !== null) assert.fail(`daemon exited ${daemon!.child.exitCode}:\n${daemon!.log()}`);
@@ -233,8 +228,8 @@ it('builds with the bundled Node LTS, installs, runs (with a usage-server, both 
   assert.match((await srv.request('GET', '/v1/health')).body.version ?? '', new RegExp(`^${built.version.replaceAll('.', '\\.')}`));
   writeFileSync('/etc/usage-agent/agent.json', JSON.stringify({ server: { url: srv.url, enrollSecret: TEST_ENROLL_SECRET, uploadIntervalMs: 200 } }));
   daemon = startAsUnit();
-  await waitFor('process records on the installed server', () => (srv.query<{ n: number }>('SELECT count(*) AS n FROM process_records')[0]!.n > 0 ? true : undefined), () => daemon!.log());
-  const health = await waitFor('a healthy status', () => {
+  await waitLogged('process records on the installed server', () => (srv.query<{ n: number }>('SELECT count(*) AS n FROM process_records')[0]!.n > 0 ? true : undefined), () => daemon!.log());
+  const health = await waitLogged('a healthy status', () => {
     const r = sh('/usr/bin/usage-agent', ['status'], { allowFail: true });
     // status.json is rewritten every 5 s: wait for one written after an upload.
     return r.status === 0 && /last upload \d/.test(r.stdout) ? r.stdout : undefined;
@@ -274,7 +269,7 @@ it('builds with the bundled Node LTS, installs, runs (with a usage-server, both 
 
   // The new version carries on the same journal: sequence numbers continue after the canary.
   daemon = startAsUnit();
-  await waitFor('the upgraded daemon to append', () => ((status().journal.lastSeq ?? 0) > canarySeq ? true : undefined), () => daemon!.log());
+  await waitLogged('the upgraded daemon to append', () => ((status().journal.lastSeq ?? 0) > canarySeq ? true : undefined), () => daemon!.log());
 
   // ---- remove (with the daemon running: prerm stops it) --------------------------------------
   const pkgPaths = [...listing.keys()].filter((p) => !preexisting.has(p));

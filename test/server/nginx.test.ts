@@ -15,9 +15,9 @@ import { Agent, request } from 'undici';
 import { UplinkClient } from '../../src/uplink/client.js';
 import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
 import { makePki } from '../helpers/tls.js';
+import { waitFor } from '../helpers/wait.js';
 
 const NGINX = '/usr/sbin/nginx';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const freePort = () =>
   new Promise<number>((resolve) => {
@@ -69,13 +69,15 @@ test('config/nginx-usage-server.conf: nginx terminates TLS in front of usage-ser
   const url = `https://127.0.0.1:${port}`;
   const probe = new Agent({ connect: { ca: ca.pem } });
   t.after(() => probe.close());
-  const until = Date.now() + 15_000;
-  for (;;) {
-    const ok = await request(`${url}/v1/health`, { dispatcher: probe }).then((r) => r.body.text().then(() => r.statusCode === 200), () => false);
-    if (ok) break;
-    if (nginx.exitCode !== null || Date.now() > until) assert.fail(`nginx did not serve: exit ${nginx.exitCode}\n${nginxOut}\n${readFileSync(join(dir, 'error.log'), 'utf8')}`);
-    await sleep(100);
-  }
+  await waitFor(
+    async () => {
+      if (nginx.exitCode !== null) assert.fail(`nginx exited ${nginx.exitCode}\n${nginxOut}\n${readFileSync(join(dir, 'error.log'), 'utf8')}`);
+      return request(`${url}/v1/health`, { dispatcher: probe }).then((r) => r.body.text().then(() => r.statusCode === 200), () => false);
+    },
+    'nginx to serve',
+    15_000,
+    { stepMs: 100, detail: () => `${nginxOut}\n${readFileSync(join(dir, 'error.log'), 'utf8')}` },
+  );
 
   // The agent's client, through nginx: enroll, policy, a lease renewed and released, an upload.
   const client = new UplinkClient({ url, enrollSecret: TEST_ENROLL_SECRET, caFile: ca.cert, requestTimeoutMs: 5000, dataDir: join(pki.dir, 'agent'), hostname: 'ws-1', nextSeq: () => 1 });

@@ -2,6 +2,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { leaseRequest, startServer, type TestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 let srv: TestServer;
 
@@ -12,16 +13,6 @@ before(async () => {
 after(async () => {
   await srv.cleanup();
 });
-
-async function until<T>(f: () => T | undefined | false | Promise<T | undefined | false>, what: string, limitMs = 15_000): Promise<T> {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('a holder that stops renewing loses its seat; the queued client is granted through its pending long-poll', async () => {
   const holder = await srv.enroll('holder');
@@ -98,7 +89,7 @@ test('a ticket that stops polling loses its place; cancelled tickets are gone', 
       await new Promise((res) => setTimeout(res, 200));
     }
   })();
-  await until(async () => (await srv.sql<{ state: string }>('SELECT state FROM queue WHERE ticket = ?', q1.body.ticket))[0].state === 'expired', 'quiet ticket to expire');
+  await waitFor(async () => (await srv.sql<{ state: string }>('SELECT state FROM queue WHERE ticket = ?', q1.body.ticket))[0].state === 'expired', 'quiet ticket to expire');
   const gone = await quiet.get(`/v1/queue/${q1.body.ticket}?wait=0`);
   assert.equal(gone.status, 410);
   assert.equal(gone.body.code, 'ticket-gone');
@@ -127,7 +118,7 @@ test('a grant nobody collects expires after a keepalive instead of stranding the
   assert.equal((await holder.del(`/v1/leases/${h.body.leaseId}`)).status, 204);
   const ticket = (await srv.sql<{ state: string; lease_id: string }>('SELECT state, lease_id FROM queue WHERE ticket = ?', q.body.ticket))[0];
   assert.equal(ticket.state, 'granted');
-  await until(async () => (await srv.sql<{ ended_at: number | null }>('SELECT ended_at FROM leases WHERE id = ?', ticket.lease_id))[0].ended_at !== null, 'uncollected lease to end');
+  await waitFor(async () => (await srv.sql<{ ended_at: number | null }>('SELECT ended_at FROM leases WHERE id = ?', ticket.lease_id))[0].ended_at !== null, 'uncollected lease to end');
   const late = await ghost.get(`/v1/queue/${q.body.ticket}`);
   assert.equal(late.status, 410);
   // The seat is free again.

@@ -8,26 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { DaemonLink } from '../../src/ipc/client.js';
 import { Journal, type NewRecord } from '../../src/journal/journal.js';
-import { createLogger } from '../../src/log/logger.js';
-import { startAgent, type TestAgent as Daemon } from '../helpers/agent.js';
+import { inputEvents, journalState, sessionLink, startAgent, type TestAgent as Daemon } from '../helpers/agent.js';
 import { startServer, TEST_ENROLL_SECRET, type TestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function journalState(dataDir: string): { lastSeq: number; acked: number } {
-  const j = Journal.open(join(dataDir, 'journal.db'), { readonly: true });
-  try {
-    return { lastSeq: j.lastSeq(), acked: j.ackedThroughSeq() };
-  } finally {
-    j.close();
-  }
-}
 
 function sqlite3(path: string, sql: string): string {
   const r = spawnSync('sqlite3', [path, sql], { encoding: 'utf8' });
@@ -42,29 +30,13 @@ async function daemonWithLink(t: TestContext, srv: TestServer, extra: Record<str
     server: { url: srv.url, enrollSecret: TEST_ENROLL_SECRET, uploadBatchSize: 50, uploadIntervalMs: 100, maxBackoffMs: 300, requestTimeoutMs: 3000 },
     ...extra,
   });
-  const queueDir = mkdtempSync(join(tmpdir(), 'tamper-queue-'));
-  const queue = Journal.open(join(queueDir, 'queue.db'));
-  const link = new DaemonLink({
-    socketPath: join(agent.dataDir, 'agent.sock'),
-    queue,
-    logger: createLogger('silent'),
-    input: () => ({ mode: 'none', source: 'test', focus: 'none', sessionEvents: 'none' }),
-    minRetryMs: 20,
-    maxRetryMs: 200,
-  });
-  link.start();
-  t.after(() => {
-    link.stop();
-    queue.close();
-    rmSync(queueDir, { recursive: true, force: true });
-  });
+  const link = sessionLink(t, agent);
   let n = 0;
   const send = async (count: number, pad = '') => {
     const batch: NewRecord[] = [];
     for (let i = 0; i < count; i++) {
       n += 1;
-      const end = new Date(Date.UTC(2024, 4, 1) + n * 60_000);
-      batch.push({ type: 'input-events', time: end.toISOString(), start: new Date(end.getTime() - 60_000).toISOString(), end: end.toISOString(), durationSeconds: 60, application: `/usr/bin/test-app${pad}`, keyboard: n, mouse: 1 });
+      batch.push(inputEvents(n, { application: `/usr/bin/test-app${pad}`, mouse: 1 }));
     }
     link.enqueue(batch);
     assert.equal(await link.drain(60_000), true, 'the session queue drained into the daemon journal');
@@ -72,13 +44,6 @@ async function daemonWithLink(t: TestContext, srv: TestServer, extra: Record<str
   return { agent, send, sent: () => n };
 }
 
-async function until(what: string, pred: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 const allAcked = (agent: Daemon) => () => {
   const s = journalState(agent.dataDir);
@@ -104,7 +69,7 @@ test('a stopped agent\'s journal edited, a row deleted, two swapped, one inserte
   t.after(() => srv.cleanup());
   const { agent, send } = await daemonWithLink(t, srv, { log: { level: 'debug' } });
   await send(30);
-  await until('the first records acknowledged', allAcked(agent));
+  await waitFor(allAcked(agent), 'the first records acknowledged', 60_000);
   const [{ id }] = await srv.sql<{ id: string }>('SELECT id FROM agents');
   assert.ok((await srv.sql('SELECT chain_head FROM agents WHERE id = ? AND record_key IS NOT NULL AND chain_head IS NOT NULL', id)).length === 1, 'the agent chains its records');
 
@@ -136,7 +101,7 @@ test('a stopped agent\'s journal edited, a row deleted, two swapped, one inserte
   await srv.restart();
   await agent.restart();
   await send(10);
-  await until('everything acknowledged after the restart', allAcked(agent));
+  await waitFor(allAcked(agent), 'everything acknowledged after the restart', 60_000);
 
   assert.deepEqual(await flagsOf(srv, id), [
     { kind: 'edited', fromSeq: edited, toSeq: edited, records: 1 },
@@ -178,8 +143,8 @@ test('a stopped agent\'s journal edited, a row deleted, two swapped, one inserte
   const revoked = await srv.cli('agents', 'revoke', id);
   assert.equal(revoked.code, 0, revoked.stderr);
   await send(20);
-  await until('a second identity', async () => (await srv.sql('SELECT id FROM agents')).length === 2);
-  await until('everything acknowledged after re-enrollment', allAcked(agent));
+  await waitFor(async () => (await srv.sql('SELECT id FROM agents')).length === 2, 'a second identity', 60_000);
+  await waitFor(allAcked(agent), 'everything acknowledged after re-enrollment', 60_000);
   const [{ id: id2 }] = await srv.sql<{ id: string }>('SELECT id FROM agents WHERE id <> ?', id);
   assert.deepEqual(await flagsOf(srv, id2), [], 'the new identity\'s records verify');
   assert.ok((await storedSeqs(srv, id2)).length >= 20);
@@ -202,21 +167,21 @@ test('the chain continues across compaction (journal.maxBytes): nothing flagged,
   t.after(() => srv.cleanup());
   const { agent, send, sent } = await daemonWithLink(t, srv, { journal: { flushIntervalMs: 100, maxBytes: 1024 * 1024 } });
   await send(20);
-  await until('the first records acknowledged', allAcked(agent));
+  await waitFor(allAcked(agent), 'the first records acknowledged', 60_000);
   await srv.stop();
   // Enough records to pass the bound several times over: the bound component compacts them.
   for (let i = 0; i < 8; i++) await send(1000, '-' + 'x'.repeat(200));
-  await until('compaction', () => {
+  await waitFor(() => {
     const j = Journal.open(join(agent.dataDir, 'journal.db'), { readonly: true });
     try {
       return j.read({ types: ['input-events'] }).some((r) => typeof r.compacted === 'number' && r.compacted > 1);
     } finally {
       j.close();
     }
-  });
+  }, 'compaction', 60_000);
   await srv.restart();
   await send(10);
-  await until('everything acknowledged', allAcked(agent), 120_000);
+  await waitFor(allAcked(agent), 'everything acknowledged', 120_000);
   const [{ id }] = await srv.sql<{ id: string }>('SELECT id FROM agents');
   assert.deepEqual(await flagsOf(srv, id), []);
   const n = sent();

@@ -11,12 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { connect } from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { UplinkClient } from '../../src/uplink/client.js';
 import { SERVER_CLI, startServer, TEST_ENROLL_SECRET, type TestServer } from '../helpers/server.js';
 import { makePki, type Ca, type Issued, type KeyType } from '../helpers/tls.js';
+import { waitFor } from '../helpers/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function tmp(t: { after(fn: () => void): void }): string {
   const d = mkdtempSync(join(tmpdir(), 'server-tls-'));
@@ -161,8 +162,7 @@ test('SIGHUP with a new certificate and key while 50 enrolled agents renew over 
   copyFileSync(second.cert, live.cert);
   copyFileSync(second.key, live.key);
   process.kill(srv.pid(), 'SIGHUP');
-  const until = Date.now() + 10_000;
-  while (!srv.output().includes('TLS certificate and key reloaded') && Date.now() < until) await sleep(20);
+  await waitFor(() => srv.output().includes('TLS certificate and key reloaded'), 'the reload', 10_000, { stepMs: 20 });
   assert.match(srv.output(), /SIGHUP: TLS certificate and key reloaded/);
   await sleep(1000);
   const fresh = await handshake(srv.port, ca.pem);
@@ -178,8 +178,7 @@ test('SIGHUP with a new certificate and key while 50 enrolled agents renew over 
   // A broken file on SIGHUP keeps the certificate in use.
   writeFileSync(live.key, 'not a key');
   process.kill(srv.pid(), 'SIGHUP');
-  const until2 = Date.now() + 10_000;
-  while (!srv.output().includes('not reloaded') && Date.now() < until2) await sleep(20);
+  await waitFor(() => srv.output().includes('not reloaded'), 'the refused reload', 10_000, { stepMs: 20 });
   assert.match(srv.output(), /tls\.keyFile.*holds no PEM private key.*TLS certificate or key not reloaded; the one in use stays|TLS certificate or key not reloaded/);
   assert.equal((await handshake(srv.port, ca.pem) as { fingerprint: string }).fingerprint, pki.fingerprint(second.cert));
   assert.equal((await srv.request('GET', '/v1/health')).status, 200);

@@ -18,22 +18,15 @@ import { renderTemplate } from '../../src/service/render.js';
 import { AGENT_BIN, runAgentCli } from '../helpers/cli.js';
 import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
 import { session } from '../helpers/session-peer.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TEMPLATES = resolve(AGENT_BIN, '..', '..', '..', '..', 'service', 'systemd');
 const UNIT = join(TEMPLATES, 'usage-agent.service');
 const OTHER_UID = 60_071;
 const EXE = `lpcad-${process.pid}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+/** waitFor with this file's patience (the daemon runs as another user, checked every 100 ms). */
+const until = <T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000): Promise<T> => waitFor(fn, what, timeoutMs, { stepMs: 100 });
 
 test('as a system user with only the unit\'s ambient capabilities: pacct on, every user\'s processes, session tokens, enforcement', async (t) => {
   const caps = /^AmbientCapabilities=(.*)$/m.exec(readFileSync(UNIT, 'utf8'))![1]!.trim().split(/\s+/);

@@ -3,16 +3,14 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { tempDir } from '../helpers/cli.js';
+import { tempDataDir, tempDir } from '../helpers/cli.js';
 import { allFiles, readRecords, sleep, startAgentProcess, writeConfig } from '../helpers/session.js';
 import { activate, startXClient, startXvfb, xdotool } from '../helpers/x11.js';
 
 const SHORT = { breakSeconds: 1, microBreakMaxSeconds: 3, shortBreakMaxSeconds: 8, inputEventIntervalSeconds: 5 };
 
 test('focus switches between two X clients are attributed to the right executables; a typed secret is found nowhere', async (t) => {
-  const dir = tempDir(t, 'ua-focus-');
-  const data = join(dir, 'data');
-  mkdirSync(data);
+  const { dir, data } = tempDataDir(t, 'ua-focus-');
   const x = await startXvfb({ wm: true });
   t.after(() => x.stop());
   const logo = await startXClient(x, 'xlogo', [], 'xlogo');
@@ -84,9 +82,7 @@ test('focus switches between two X clients are attributed to the right executabl
 });
 
 test('daemon down: records are queued, arrive after the daemon starts, and none twice', async (t) => {
-  const dir = tempDir(t, 'ua-queue-');
-  const data = join(dir, 'data');
-  mkdirSync(data);
+  const { dir, data } = tempDataDir(t, 'ua-queue-');
   const x = await startXvfb({ wm: true });
   t.after(() => x.stop());
   const logo = await startXClient(x, 'xlogo', [], 'xlogo');

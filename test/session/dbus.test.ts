@@ -9,7 +9,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -17,23 +16,18 @@ import { loadConfig } from '../../src/config/load.js';
 import { SessionServer } from '../../src/ipc/server.js';
 import { Journal } from '../../src/journal/journal.js';
 import { createLogger } from '../../src/log/logger.js';
-import { tempDir } from '../helpers/cli.js';
-import { startLogind, startScreenSaver, startSessionBus } from '../helpers/dbus.js';
+import { tempDataDir } from '../helpers/cli.js';
+import { startDesktop, startLogind, startScreenSaver, startSessionBus } from '../helpers/dbus.js';
 import { readRecords, sleep, startAgentProcess, writeConfig } from '../helpers/session.js';
-import { killChild, startXvfb, waitFor, xdotool } from '../helpers/x11.js';
+import { killChild, startXvfb, xdotool } from '../helpers/x11.js';
+import { waitFor } from '../helpers/wait.js';
 
 const SHORT = { breakSeconds: 1, microBreakMaxSeconds: 3, shortBreakMaxSeconds: 8, inputEventIntervalSeconds: 5 };
 const ms = (iso: string) => Date.parse(iso);
 
 test('screen lock over D-Bus (ScreenSaver.ActiveChanged): periods end at the lock, the locked time is neither work nor a break', async (t) => {
-  const dir = tempDir(t, 'ua-lock-');
-  const data = join(dir, 'data');
-  mkdirSync(data);
-  const x = await startXvfb();
-  t.after(() => x.stop());
-  const bus = await startSessionBus();
-  t.after(() => bus.stop());
-  const env = { ...x.env, DBUS_SESSION_BUS_ADDRESS: bus.address };
+  const { dir, data } = tempDataDir(t, 'ua-lock-');
+  const { x, env } = await startDesktop(t);
   const saver = await startScreenSaver(env);
   t.after(() => saver.stop());
 
@@ -91,9 +85,7 @@ test('screen lock over D-Bus (ScreenSaver.ActiveChanged): periods end at the loc
 });
 
 test('no X display (pure Wayland): logind IdleHint is the idle source; its idle span is the break, the rest work', async (t) => {
-  const dir = tempDir(t, 'ua-logind-');
-  const data = join(dir, 'data');
-  mkdirSync(data);
+  const { dir, data } = tempDataDir(t, 'ua-logind-');
   const bus = await startSessionBus(); // serves as the system bus here
   t.after(() => bus.stop());
   const env: NodeJS.ProcessEnv = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: bus.address, XDG_SESSION_ID: 'c7', XDG_SESSION_TYPE: 'wayland', WAYLAND_DISPLAY: 'wayland-ua-test' };
@@ -138,14 +130,8 @@ test('no X display (pure Wayland): logind IdleHint is the idle source; its idle 
 });
 
 test('notifications: sessions.notifyUser -> session agent -> notify-send -> dunst on a private bus; failures come back as shown: false', async (t) => {
-  const dir = tempDir(t, 'ua-notify-ipc-');
-  const data = join(dir, 'data');
-  mkdirSync(data);
-  const x = await startXvfb();
-  t.after(() => x.stop());
-  const bus = await startSessionBus();
-  t.after(() => bus.stop());
-  const env = { ...x.env, DBUS_SESSION_BUS_ADDRESS: bus.address };
+  const { dir, data } = tempDataDir(t, 'ua-notify-ipc-');
+  const { env } = await startDesktop(t);
   // What crosses the bus (the urgency hint is not in dunst's history).
   const monitor = spawn('dbus-monitor', ['--session', "interface='org.freedesktop.Notifications',member='Notify'"], { env, stdio: ['ignore', 'pipe', 'ignore'] });
   t.after(() => killChild(monitor));
@@ -153,7 +139,7 @@ test('notifications: sessions.notifyUser -> session agent -> notify-send -> duns
   monitor.stdout!.setEncoding('utf8').on('data', (d: string) => (onBus += d));
   const dunst = spawn('dunst', [], { env, stdio: 'ignore' });
   t.after(() => killChild(dunst));
-  await waitFor(() => spawnSync('dunstctl', ['is-paused'], { env, encoding: 'utf8' }).stdout.trim() === 'false', 10_000);
+  await waitFor(() => spawnSync('dunstctl', ['is-paused'], { env, encoding: 'utf8' }).stdout.trim() === 'false', 'dunst to run unpaused', 10_000);
 
   // The daemon side in-process, so the test calls the service API other components use.
   const config = loadConfig(undefined, { dataDir: data, processes: { enabled: false }, log: { level: 'warn' } });
@@ -168,7 +154,7 @@ test('notifications: sessions.notifyUser -> session agent -> notify-send -> duns
       journal,
       logger,
       host: { hostname: hostname(), os: 'linux', osRelease: '', arch: process.arch, machineId: 'test', primaryMac: null },
-      services: new Map(),
+      components: {},
     },
     { socketPath },
   );
@@ -185,17 +171,17 @@ test('notifications: sessions.notifyUser -> session agent -> notify-send -> duns
   });
   t.after(() => session.stop());
   await session.waitForOutput(/connected to the daemon/);
-  await waitFor(() => server.connectedUsers().some((u) => u.uid === uid), 5000);
+  await waitFor(() => server.connectedUsers().some((u) => u.uid === uid), 'the session agent to connect', 5000);
 
   const title = 'License expiring';
   const body = 'Your CAD Pro lease ends in 5 minutes; save your work.';
   assert.equal(server.notifyUser(uid, { id: 'n-1', title, body, urgency: 'critical' }), true);
-  await waitFor(() => results.some((r) => r.id === 'n-1'), 15_000);
+  await waitFor(() => results.some((r) => r.id === 'n-1'), 'the result of notification n-1', 15_000);
   const shown = results.find((r) => r.id === 'n-1')!;
   assert.equal(shown.uid, uid);
   assert.equal(shown.shown, true, JSON.stringify(shown));
   assert.equal(shown.error, undefined);
-  await waitFor(() => Number(spawnSync('dunstctl', ['count', 'displayed'], { env, encoding: 'utf8' }).stdout.trim()) >= 1, 10_000);
+  await waitFor(() => Number(spawnSync('dunstctl', ['count', 'displayed'], { env, encoding: 'utf8' }).stdout.trim()) >= 1, 'a notification displayed by dunst', 10_000);
   spawnSync('dunstctl', ['close-all'], { env });
   const history = spawnSync('dunstctl', ['history'], { env, encoding: 'utf8' }).stdout;
   const entries = (JSON.parse(history) as { data: Array<Array<Record<string, { data: unknown }>>> }).data.flat();
@@ -208,7 +194,7 @@ test('notifications: sessions.notifyUser -> session agent -> notify-send -> duns
   // Without a notification daemon on the bus, the agent reports the failure instead of losing it.
   await killChild(dunst);
   assert.equal(server.notifyUser(uid, { id: 'n-2', title: 'second', body: 'nobody shows this', urgency: 'low' }), true);
-  await waitFor(() => results.some((r) => r.id === 'n-2'), 20_000);
+  await waitFor(() => results.some((r) => r.id === 'n-2'), 'the result of notification n-2', 20_000);
   const failed = results.find((r) => r.id === 'n-2')!;
   assert.equal(failed.shown, false);
   assert.ok(failed.error && failed.error.length > 0, JSON.stringify(failed));

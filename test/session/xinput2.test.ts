@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,10 +14,11 @@ import {
   XI_RAW_MOTION,
   XPacketSplitter,
 } from '../../src/session/xinput2.js';
-import { runAgentCli, tempDir } from '../helpers/cli.js';
+import { runAgentCli, tempDataDir } from '../helpers/cli.js';
 import { countsSettle, inputCounter, type Counts } from '../helpers/input.js';
 import { allFiles, readRecords, startAgentProcess, writeConfig } from '../helpers/session.js';
-import { activate, killChild, startXClient, startXvfb, waitFor, xdotool } from '../helpers/x11.js';
+import { activate, killChild, startXClient, startXvfb, xdotool } from '../helpers/x11.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * An XI2 raw event as the server sends it, without the 8-byte GenericEvent header (XI2proto.h
@@ -201,9 +202,7 @@ test('xdotool mousemove (a pointer warp, not input) gives uiohook a move and XIn
 });
 
 test('agent with XInput2: status names the source; no key code, button number or pointer coordinate reaches a record, log or queue', async (t) => {
-  const dir = tempDir(t, 'ua-xi2-');
-  const data = join(dir, 'data');
-  mkdirSync(data);
+  const { dir, data } = tempDataDir(t, 'ua-xi2-');
   const x = await startXvfb({ wm: true });
   t.after(() => x.stop());
   const logo = await startXClient(x, 'xlogo', ['-geometry', '800x600+0+0'], 'xlogo');
@@ -223,7 +222,7 @@ test('agent with XInput2: status names the source; no key code, button number or
   await waitFor(() => {
     const s = runAgentCli(['status', '--json', '--data-dir', data]);
     return s.stdout.includes('"inputSource": "xinput2"');
-  }, 10_000, 200);
+  }, 'status to name the xinput2 source', 10_000, { stepMs: 200 });
 
   // Distinctive input: a typed secret (its key codes), buttons 2 and 9, and pointer positions
   // (613, 457) ... (641, 485) reached by relative moves (the coordinates are in every RawMotion).

@@ -6,26 +6,21 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { runnableByAnyUser } from '../helpers/cli.js';
 import { missingPackages, TEST_PACKAGES } from './packages.js';
 
 const SETUP = join(dirname(fileURLToPath(import.meta.url)), 'packages.js');
 const PROBE = 'hello';
 const removeProbe = () => spawnSync('dpkg', ['--purge', PROBE], { stdio: 'ignore' });
-/** The step imports node's modules only, so a copy in a world-readable directory runs as any user
- * (a fresh clone may sit below a directory only root can enter). */
-const shared = mkdtempSync(join(tmpdir(), 'setup-test-'));
-chmodSync(shared, 0o755);
-copyFileSync(SETUP, join(shared, 'packages.mjs'));
-process.on('exit', () => rmSync(shared, { recursive: true, force: true }));
+/** The step imports node's modules only: a copy runs as any user. */
+const shared = runnableByAnyUser(SETUP);
 const setup = (args: string[], asUser?: string) =>
   spawnSync(
     asUser ? 'setpriv' : process.execPath,
-    asUser ? ['--reuid', asUser, '--regid', 'nogroup', '--clear-groups', process.execPath, join(shared, 'packages.mjs'), ...args] : [SETUP, ...args],
+    asUser ? ['--reuid', asUser, '--regid', 'nogroup', '--clear-groups', process.execPath, shared, ...args] : [SETUP, ...args],
     {
       encoding: 'utf8',
       timeout: 300_000,

@@ -1,5 +1,5 @@
 /**
- * Upload bodies are assembled by SQLite from the stored JSON text (BATCH_SQL): what the real
+ * Upload bodies are assembled by SQLite from the stored JSON text (UPLOAD_BATCH_SQL, src/journal/upload.ts): what the real
  * usage-server stores must be exactly the journal's records, with the uploader's host added only
  * where a record has no top-level host of its own, and bodies must respect maxBodyBytes.
  */

@@ -6,27 +6,13 @@
  * records each carrying a unique number (in `keyboard`).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { DaemonLink } from '../../src/ipc/client.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Journal, type NewRecord } from '../../src/journal/journal.js';
-import { createLogger } from '../../src/log/logger.js';
-import { startAgent } from '../helpers/agent.js';
+import { inputEvents, journalState, sessionLink, startAgent } from '../helpers/agent.js';
 import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The daemon journal's committed lastSeq and acknowledged seq, read beside the running daemon. */
-function journalState(dataDir: string): { lastSeq: number; acked: number } {
-  const j = Journal.open(join(dataDir, 'journal.db'), { readonly: true });
-  try {
-    return { lastSeq: j.lastSeq(), acked: j.ackedThroughSeq() };
-  } finally {
-    j.close();
-  }
-}
 
 test('kill -9 of the usage-agent daemon during uploads, repeated: the server holds exactly the journal records, each once', async (t) => {
   const srv = await startServer();
@@ -38,31 +24,14 @@ test('kill -9 of the usage-agent daemon during uploads, repeated: the server hol
     session: { limits: { recordsPerSecond: 100_000, recordsBurst: 1_000_000, bytesPerSecond: 1 << 30, bytesBurst: 1 << 30 } },
     server: { url: srv.url, enrollSecret: TEST_ENROLL_SECRET, uploadBatchSize: 200, uploadIntervalMs: 100, maxBackoffMs: 300, requestTimeoutMs: 3000 },
   });
-  const queueDir = mkdtempSync(join(tmpdir(), 'uplink-daemon-crash-queue-'));
-  const queue = Journal.open(join(queueDir, 'queue.db'));
-  const link = new DaemonLink({
-    socketPath: join(agent.dataDir, 'agent.sock'),
-    queue,
-    logger: createLogger('silent'),
-    input: () => ({ mode: 'none', source: 'test', focus: 'none', sessionEvents: 'none' }),
-    minRetryMs: 20,
-    maxRetryMs: 200,
-  });
-  link.start();
-  t.after(() => {
-    link.stop();
-    queue.close();
-    rmSync(queueDir, { recursive: true, force: true });
-  });
+  const link = sessionLink(t, agent);
 
   let n = 0;
   const produce = () => {
     const batch: NewRecord[] = [];
     for (let i = 0; i < 100; i++) {
       n += 1;
-      const end = new Date(Date.UTC(2024, 4, 1) + n * 60_000);
-      const start = new Date(end.getTime() - 60_000);
-      batch.push({ type: 'input-events', time: end.toISOString(), start: start.toISOString(), end: end.toISOString(), durationSeconds: 60, application: '/usr/bin/test-app', keyboard: n, mouse: 0 });
+      batch.push(inputEvents(n));
     }
     link.enqueue(batch);
   };

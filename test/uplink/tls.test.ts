@@ -11,21 +11,11 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Journal } from '../../src/journal/journal.js';
-import { startAgent } from '../helpers/agent.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { journalState, startAgent } from '../helpers/agent.js';
 import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
 import { makePki } from '../helpers/tls.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function journalState(dataDir: string): { lastSeq: number; acked: number } {
-  const j = Journal.open(join(dataDir, 'journal.db'), { readonly: true });
-  try {
-    return { lastSeq: j.lastSeq(), acked: j.ackedThroughSeq() };
-  } finally {
-    j.close();
-  }
-}
 
 test('TLS refusals (unknown CA, pin mismatch, no client certificate, name mismatch, expired) are shown in status with the reason, logged once, retried; once fixed every record is acknowledged exactly once', async (t) => {
   const pki = makePki(t);

@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { journalPath } from '../../config/paths.js';
 import { LOGONS_CURSOR, summarizeSessions, type OpenSession } from '../../collectors/sessions/ledger.js';
 import { Journal, type StoredRecord } from '../../journal/journal.js';
-import { action, resolveConfig, withCommonOptions, type CommonOptions } from '../common.js';
+import { resolveConfig } from '../../config/resolve.js';
+import { action, withCommonOptions, type CommonOptions } from '../common.js';
 
 /** Record types and the aliases users type; `all` means no filter. */
 export const RECORD_TYPES = ['process', 'process-interval', 'break', 'work', 'input-events', 'usage-event', 'notification', 'journal-drop', 'software'];

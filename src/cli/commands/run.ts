@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { checkServerFiles } from '../../config/load.js';
 import { startDaemon } from '../../daemon/daemon.js';
 import { createLogger } from '../../log/logger.js';
-import { action, resolveConfig, withCommonOptions, type CommonOptions } from '../common.js';
+import { exitOnSignals } from '../../shared/shutdown.js';
+import { resolveConfig } from '../../config/resolve.js';
+import { action, withCommonOptions, type CommonOptions } from '../common.js';
 
 export function registerRun(program: Command): void {
   withCommonOptions(program.command('run'))
@@ -19,26 +21,8 @@ export function registerRun(program: Command): void {
           logger.fatal({ err }, 'usage-agent could not start');
           process.exit(1);
         }
-        const shutdown = (signal: string) => {
-          daemon.stop(signal).then(
-            () => process.exit(0),
-            (err) => {
-              logger.fatal({ err }, 'shutdown failed');
-              process.exit(1);
-            },
-          );
-        };
-        process.once('SIGTERM', () => shutdown('SIGTERM'));
-        process.once('SIGINT', () => shutdown('SIGINT'));
         // A bug must not lose the buffered records: flush what we have, then let the service manager restart us.
-        process.on('uncaughtException', (err) => {
-          logger.fatal({ err }, 'uncaught exception; flushing journal and exiting');
-          daemon.stop('uncaughtException').finally(() => process.exit(1));
-        });
-        process.on('unhandledRejection', (err) => {
-          logger.fatal({ err }, 'unhandled rejection; flushing journal and exiting');
-          daemon.stop('unhandledRejection').finally(() => process.exit(1));
-        });
+        exitOnSignals((reason) => daemon.stop(reason), { logger, failed: 'shutdown failed', crash: { then: '; flushing journal and exiting' } });
       }),
     );
 }

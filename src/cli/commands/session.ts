@@ -1,31 +1,26 @@
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { resolve } from 'node:path';
 import { resolveSocketPath } from '../../ipc/server.js';
 import { SessionAgent, defaultQueuePath, type InputMode } from '../../session/agent.js';
-import { SessionConfigError, resolveSessionConfig, type SessionConfigOptions } from '../../session/config.js';
+import { resolveSessionConfig } from '../../session/config.js';
 import { createSessionLogger } from '../../session/log.js';
+import { exitOnSignals } from '../../shared/shutdown.js';
+import { action, withCommonOptions, type CommonOptions } from '../common.js';
 
-interface SessionOptions extends SessionConfigOptions {
+interface SessionOptions extends CommonOptions {
   socket?: string;
   queue?: string;
   input: InputMode;
 }
 
 /**
- * `usage-agent session` stays resident in every user session, so this module deliberately does not
- * import ../common.js (which loads the zod config schema into the main isolate): the common options
- * are declared here the same way, and the configuration is resolved by the same resolveConfig()
- * in a short-lived child process (src/session/config.ts).
+ * `usage-agent session` stays resident in every user session, so the zod config schema is never
+ * loaded into its main isolate: ../common.js does not load it, and the configuration is resolved
+ * by the same resolveConfig() in a short-lived child process (src/session/config.ts).
  */
 export function registerSession(program: Command): void {
-  program
-    .command('session')
+  withCommonOptions(program.command('session'))
     .description("run the session agent in the user's graphical session (keyboard/mouse activity, focused application)")
-    .option('-c, --config <file>', 'JSON configuration file (default: built-in defaults)', process.env.USAGE_AGENT_CONFIG)
-    .option('-d, --data-dir <dir>', 'data directory holding the journal (overrides the config file)')
-    .addOption(
-      new Option('--log-level <level>', 'log level (overrides the config file)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-    )
     .option('--socket <path>', "the daemon's socket (default: session.socketPath, else <dataDir>/agent.sock)")
     .option('--queue <path>', 'local queue for records the daemon has not acknowledged yet (default: ~/.local/state/usage-agent/queue.db)')
     .option(
@@ -37,18 +32,8 @@ export function registerSession(program: Command): void {
       },
       'auto',
     )
-    .action(async (options: SessionOptions) => {
-      let resolved;
-      try {
-        resolved = await resolveSessionConfig(options);
-      } catch (err) {
-        if (err instanceof SessionConfigError) {
-          process.stderr.write(`usage-agent: ${err.message}\n`);
-          process.exit(err.exitCode);
-        }
-        throw err;
-      }
-      const { config, dataDir } = resolved;
+    .action(action(async (options: SessionOptions) => {
+      const { config, dataDir } = await resolveSessionConfig(options);
       const logger = createSessionLogger(config.log.level);
       const socketPath = options.socket ? resolve(options.socket) : resolveSocketPath(config, dataDir);
       const agent = new SessionAgent({
@@ -64,15 +49,6 @@ export function registerSession(program: Command): void {
         logger.fatal({ err }, 'session agent could not start');
         process.exit(1);
       }
-      const shutdown = (signal: string) => {
-        agent.stop(signal).then(
-          () => process.exit(0),
-          (err) => {
-            logger.fatal({ err }, 'session agent shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(s, () => shutdown(s));
-    });
+      exitOnSignals((reason) => agent.stop(reason), { logger, signals: ['SIGTERM', 'SIGINT', 'SIGHUP'], failed: 'session agent shutdown failed' });
+    }));
 }

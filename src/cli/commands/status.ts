@@ -4,7 +4,8 @@ import { journalPath, statusPath } from '../../config/paths.js';
 import { readRunningPid } from '../../daemon/daemon.js';
 import { assessHealth, type DaemonStatusFile, type Health } from '../../daemon/health.js';
 import { Journal, type JournalStats } from '../../journal/journal.js';
-import { action, resolveConfig, withCommonOptions, type CommonOptions } from '../common.js';
+import { resolveConfig } from '../../config/resolve.js';
+import { action, withCommonOptions, type CommonOptions } from '../common.js';
 
 interface StatusOptions extends CommonOptions {
   json?: boolean;

@@ -1,13 +1,12 @@
 /**
  * The daemon component: samples processes every processes.sampleIntervalMs, reads kernel
- * accounting, merges the two, and journals `process` and `process-interval` records. Registers the
- * `processes` service (launch/exit notifications) for other components.
+ * accounting, merges the two, and journals `process` and `process-interval` records. Offers
+ * `ctx.components.processes` (launch/exit notifications) to other components.
  */
 import { hasCapability } from '../../host/capabilities.js';
 import { existsSync, statSync } from 'node:fs';
-import type { Component, DaemonContext } from '../../daemon/component.js';
+import type { Component, DaemonContext } from '../../component/index.js';
 import { identityOf } from '../../identity/resolver.js';
-import { PACKAGES_SERVICE, type PackageOwnerService } from '../software/owners.js';
 import type { NewRecord } from '../../journal/journal.js';
 import {
   accton,
@@ -53,7 +52,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
   const host = ctx.host.hostname;
   const withCmd = cfg.recordCommandLine;
   const watcher = procfs ? new ProcessWatcher(procfs, ctx.config.leases.launchPollMs, (err) => log.warn({ err }, 'launch poll failed')) : undefined;
-  if (watcher) ctx.services.set('processes', watcher);
+  if (watcher) ctx.components.processes = watcher;
 
   let pacct: PacctState = { mode: 'off', reason: cfg.pacct === 'off' ? 'processes.pacct is "off"' : 'not started' };
   let merger = new ExitMerger();
@@ -68,7 +67,7 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
   // Product executables (prefetched by the enforcer at launch) carry the package that installed them.
   const withPackage = <T extends { exe: string | null }>(r: T): T => {
     if (!r.exe) return r;
-    const owner = (ctx.services.get(PACKAGES_SERVICE) as PackageOwnerService | undefined)?.cached(r.exe);
+    const owner = ctx.components.packages?.cached(r.exe);
     if (!owner) return r;
     return { ...r, package: owner.package, packageVersion: owner.version, packageSource: owner.source };
   };

@@ -1,5 +1,5 @@
 /**
- * The `processes` service for other components (the lease enforcer): launch and exit
+ * `ctx.components.processes` for other components (the lease enforcer): launch and exit
  * notifications from a fast poll at leases.launchPollMs. A poll first reads /proc/loadavg (one
  * pread of ~40 bytes): its last two fields, the number of tasks and the last PID created, change
  * whenever any process or thread was created or reaped, so when neither moved nothing started or
@@ -32,7 +32,8 @@ export interface ProcessEvent {
 
 export type ProcessListener = (p: ProcessEvent) => void;
 
-export interface ProcessesService {
+/** What the watcher offers other components (`ctx.components.processes`): launches and exits as they happen. */
+export interface ProcessEvents {
   onStart(listener: ProcessListener): () => void;
   onExit(listener: ProcessListener): () => void;
   /** Processes currently known to the watcher (after its first poll). */
@@ -41,7 +42,7 @@ export interface ProcessesService {
   ageMs(pid: number): number | undefined;
 }
 
-export class ProcessWatcher implements ProcessesService {
+export class ProcessWatcher implements ProcessEvents {
   private readonly startListeners = new Set<ProcessListener>();
   private readonly exitListeners = new Set<ProcessListener>();
   private known = new Map<number, ProcessEvent>();

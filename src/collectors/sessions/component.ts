@@ -7,8 +7,7 @@
  * the properties of each new session.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Component, ComponentFactory, DaemonContext } from '../../daemon/component.js';
-import type { SessionHub } from '../../ipc/server.js';
+import type { Component, ComponentFactory, DaemonContext } from '../../component/index.js';
 import { LOGONS_CURSOR, LogonLedger, type LogonEvent, type OpenSession } from './ledger.js';
 
 const GRAPHICAL = new Set(['x11', 'wayland', 'mir']);
@@ -59,8 +58,8 @@ function capture(args: string[], timeoutMs = 5000): Promise<string | undefined> 
 const LOGIND = ['--system', '--dest', 'org.freedesktop.login1'];
 
 export function createLogonsComponent(ctx: DaemonContext): Component | undefined {
-  const hub = ctx.services.get('sessions') as SessionHub | undefined;
-  if (!hub || typeof hub.onAgent !== 'function') return undefined;
+  const hub = ctx.components.sessions;
+  if (!hub) return undefined;
   const log = ctx.logger.child({ component: 'logons' });
   const host = ctx.host.hostname;
   const ledger = new LogonLedger(ctx.journal.getCursor<OpenSession[]>(LOGONS_CURSOR) ?? []);

@@ -2,17 +2,17 @@
  * The `software` daemon component: audits installed software at start, on package-database
  * changes (fs.watch, i.e. inotify, on the dpkg/rpm/flatpak/snap databases, settled for
  * software.settleMs), every software.recheckSeconds as a cheap stat-only check (in case a change
- * notification was missed), and fully every software.auditHours. Registers the `packages`
- * service (which package owns an executable) for product process records.
+ * notification was missed), and fully every software.auditHours. Offers
+ * `ctx.components.packages` (which package owns an executable) for product process records.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import type { Component, DaemonContext } from '../../daemon/component.js';
+import type { Component, DaemonContext } from '../../component/index.js';
 import { SoftwareAuditor, type AuditOutcome, type CheckMode } from './auditor.js';
 import { DpkgSource } from './dpkg.js';
 import { FlatpakSource } from './flatpak.js';
 import { MacBundlesSource } from './macos.js';
 import type { SourceName } from './model.js';
-import { PACKAGES_SERVICE, PackageOwners } from './owners.js';
+import { PackageOwners } from './owners.js';
 import { RpmSource } from './rpm.js';
 import { SnapSource } from './snap.js';
 import type { SoftwareSource } from './sources.js';
@@ -171,7 +171,7 @@ export function createSoftwareComponent(ctx: DaemonContext): Component | undefin
   if (!cfg.enabled) return undefined;
   const log = ctx.logger.child({ component: 'software' });
   const owners = new PackageOwners();
-  ctx.services.set(PACKAGES_SERVICE, owners);
+  ctx.components.packages = owners;
   let scheduler: AuditScheduler | undefined;
   let absent: SourceName[] = [];
   return {

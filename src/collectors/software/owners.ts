@@ -6,6 +6,7 @@
  * changes (the software audit calls invalidate()).
  */
 import type { ProcessPackageFields } from '../../protocol/v1.js';
+import { VersionedCache } from '../../shared/versioned-cache.js';
 import { findExecutable, run } from './sources.js';
 
 export interface PackageOwner {
@@ -14,15 +15,14 @@ export interface PackageOwner {
   source: ProcessPackageFields['packageSource'];
 }
 
-/** The `packages` daemon service. */
-export interface PackageOwnerService {
+/** What the software audit offers other components (`ctx.components.packages`). */
+export interface PackageOwnerLookup {
   /** Starts a lookup of exe's owner if not known yet. */
   prefetch(exe: string): void;
   /** The known owner: null = no package owns it, undefined = not looked up (yet). */
   cached(exe: string): PackageOwner | null | undefined;
   ownerAsync(exe: string): Promise<PackageOwner | null>;
 }
-export const PACKAGES_SERVICE = 'packages';
 
 /** `dpkg-query -S` output -> the first owning package (diversion lines are skipped). */
 export function parseDpkgSearch(text: string, path: string): string | null {
@@ -46,29 +46,32 @@ export function usrMergeAliases(path: string): string[] {
   return out;
 }
 
-export class PackageOwners implements PackageOwnerService {
-  private readonly cache = new Map<string, PackageOwner | null>();
+export class PackageOwners implements PackageOwnerLookup {
+  private readonly cache: VersionedCache<string, PackageOwner | null>;
   private readonly inflight = new Map<string, Promise<PackageOwner | null>>();
+  /** Bumped by invalidate(): a lookup started before is not cached. */
   private generation = 0;
 
   constructor(
     private readonly dpkgQuery = findExecutable('dpkg-query'),
     private readonly rpm = findExecutable('rpm'),
-    private readonly maxEntries = 4096,
+    maxEntries = 4096,
     /** rpm's database directory when not the system's (tests). */
     private readonly rpmDbPath?: string,
-  ) {}
+  ) {
+    this.cache = new VersionedCache(maxEntries);
+  }
 
   prefetch(exe: string): void {
-    if (!this.cache.has(exe)) void this.ownerAsync(exe);
+    if (!this.cache.has(exe, this.generation)) void this.ownerAsync(exe);
   }
 
   cached(exe: string): PackageOwner | null | undefined {
-    return this.cache.get(exe);
+    return this.cache.get(exe, this.generation);
   }
 
   ownerAsync(exe: string): Promise<PackageOwner | null> {
-    if (this.cache.has(exe)) return Promise.resolve(this.cache.get(exe)!);
+    if (this.cache.has(exe, this.generation)) return Promise.resolve(this.cache.get(exe, this.generation)!);
     const pending = this.inflight.get(exe);
     if (pending) return pending;
     const gen = this.generation;
@@ -76,10 +79,7 @@ export class PackageOwners implements PackageOwnerService {
       .catch(() => null)
       .then((owner) => {
         this.inflight.delete(exe);
-        if (gen === this.generation) {
-          if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
-          this.cache.set(exe, owner);
-        }
+        this.cache.set(exe, owner, gen); // dropped if invalidate() came meanwhile
         return owner;
       });
     this.inflight.set(exe, p);

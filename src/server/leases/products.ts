@@ -6,6 +6,7 @@
  */
 import type { ProductPolicy } from '../../protocol/v1.js';
 import type { ProductConfig, ServerConfig } from '../config.js';
+import { VersionedCache } from '../../shared/versioned-cache.js';
 import type { Store } from '../storage/store.js';
 import type { ProductRow } from '../storage/types.js';
 
@@ -44,23 +45,14 @@ export function seatsOf(licenseType: ProductRow['license_type'], seats: number |
 }
 
 export class ProductCatalog {
-  private readonly byId = new Map<string, Product>();
-  private list: Product[] | undefined;
-  private version = Number.NaN;
+  private readonly byId = new VersionedCache<string, Product>();
+  /** The whole list, under the one key `all`. */
+  private readonly list = new VersionedCache<'all', Product[]>(1);
 
   constructor(
     private readonly store: Store,
     private readonly cfg: ServerConfig,
   ) {}
-
-  private fresh(): void {
-    const v = this.store.changeVersion();
-    if (v !== this.version) {
-      this.byId.clear();
-      this.list = undefined;
-      this.version = v;
-    }
-  }
 
   private build(row: ProductRow): Product {
     const spec = { ...(JSON.parse(row.spec) as ProductConfig), seats: row.seats, name: row.name };
@@ -68,24 +60,25 @@ export class ProductCatalog {
   }
 
   async get(id: string): Promise<Product | undefined> {
-    this.fresh();
-    const hit = this.byId.get(id);
+    const version = this.store.changeVersion();
+    const hit = this.byId.get(id, version);
     if (hit) return hit;
     const row = await this.store.q.product(id);
     if (!row) return undefined;
     const p = this.build(row);
-    this.byId.set(id, p);
+    this.byId.set(id, p, version);
     return p;
   }
 
   async all(): Promise<Product[]> {
-    this.fresh();
-    if (this.list) return this.list;
-    const version = this.version;
+    const version = this.store.changeVersion();
+    const hit = this.list.get('all', version);
+    if (hit) return hit;
     const list = (await this.store.q.products()).map((r) => this.build(r));
-    if (version === this.version) {
-      this.list = list;
-      for (const p of list) this.byId.set(p.row.id, p);
+    // Kept only if nothing changed while it was read (set() drops values read at an older version).
+    if (version === this.store.changeVersion()) {
+      this.list.set('all', list, version);
+      for (const p of list) this.byId.set(p.row.id, p, version);
     }
     return list;
   }
@@ -93,6 +86,6 @@ export class ProductCatalog {
   /** This process changed products (seeding at start). */
   clear(): void {
     this.byId.clear();
-    this.list = undefined;
+    this.list.clear();
   }
 }

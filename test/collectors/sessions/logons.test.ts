@@ -4,26 +4,20 @@
  * screensaver on a private session bus) must not count as a logoff.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runAgentCli, tempDir } from '../../helpers/cli.js';
-import { startLogindSessions, startScreenSaver, startSessionBus } from '../../helpers/dbus.js';
+import { runAgentCli, tempDataDir } from '../../helpers/cli.js';
+import { startDesktop, startLogindSessions, startScreenSaver, startSessionBus } from '../../helpers/dbus.js';
 import { startServer, TEST_ENROLL_SECRET } from '../../helpers/server.js';
 import { sleep, startAgentProcess, writeConfig } from '../../helpers/session.js';
-import { startXvfb, waitFor } from '../../helpers/x11.js';
+import { startXvfb } from '../../helpers/x11.js';
+import { waitFor } from '../../helpers/wait.js';
 
 test('a session agent started and stopped twice: two 15/16 pairs on the server at the right times, with user, host and display; a lock is not a logoff', async (t) => {
-  const dir = tempDir(t, 'ua-logons-');
-  const data = join(dir, 'data');
-  mkdirSync(data);
+  const { dir, data } = tempDataDir(t, 'ua-logons-');
   const srv = await startServer();
   t.after(() => srv.cleanup());
-  const x = await startXvfb();
-  t.after(() => x.stop());
-  const bus = await startSessionBus();
-  t.after(() => bus.stop());
-  const env: NodeJS.ProcessEnv = { ...x.env, DBUS_SESSION_BUS_ADDRESS: bus.address };
+  const { x, env } = await startDesktop(t);
   delete env.XDG_SESSION_ID; // no logind here: the agent's connection is the session
   const saver = await startScreenSaver(env);
   t.after(() => saver.stop());
@@ -58,7 +52,7 @@ test('a session agent started and stopped twice: two 15/16 pairs on the server a
   }
   type Ev = { code: number; time: string; user: string; host: string; extra: string | null };
   const events = () => srv.query<Ev>("SELECT e.code, e.time, e.user, e.host, e.extra FROM usage_events e WHERE e.product = 'session' ORDER BY e.seq");
-  await waitFor(() => events().length >= 4, 20_000);
+  await waitFor(() => events().length >= 4, 'four logon/logoff events', 20_000);
   const evs = events();
   assert.deepEqual(evs.map((e) => e.code), [15, 16, 15, 16], JSON.stringify(evs));
   const host = runAgentCli(['status', '--json', '--data-dir', data]);
@@ -77,13 +71,11 @@ test('a session agent started and stopped twice: two 15/16 pairs on the server a
     const after = runAgentCli(['records', '--data-dir', data, '--summary', 'sessions']);
     assert.equal(after.code, 0, after.stderr);
     return after.stdout.trim() === '';
-  }, 10_000, 200);
+  }, 'an empty local summary', 10_000, { stepMs: 200 });
 });
 
 test('records --summary sessions: sessions per user from the journal, the one open now included (standalone daemon)', async (t) => {
-  const dir = tempDir(t, 'ua-logons-');
-  const data = join(dir, 'data');
-  mkdirSync(data);
+  const { dir, data } = tempDataDir(t, 'ua-logons-');
   const x = await startXvfb();
   t.after(() => x.stop());
   const env: NodeJS.ProcessEnv = { ...x.env };
@@ -105,7 +97,7 @@ test('records --summary sessions: sessions per user from the journal, the one op
     await sleep(1200);
     if (i < 2) await session.stop('SIGTERM');
   }
-  await waitFor(() => summary()[0]?.sessions === 3, 10_000, 100);
+  await waitFor(() => summary()[0]?.sessions === 3, 'three sessions in the summary', 10_000, { stepMs: 100 });
   const [root] = summary();
   assert.equal(root!.user, 'root');
   assert.equal(root!.open, 1, 'the third agent still runs');
@@ -120,9 +112,7 @@ test('records --summary sessions: sessions per user from the journal, the one op
 });
 
 test('logind where present (a stand-in on a private system bus): its graphical sessions log on at their start and off at their removal; an agent leaving is no logoff; tty sessions do not count', async (t) => {
-  const dir = tempDir(t, 'ua-logons-');
-  const data = join(dir, 'data');
-  mkdirSync(data);
+  const { dir, data } = tempDataDir(t, 'ua-logons-');
   const x = await startXvfb();
   t.after(() => x.stop());
   const bus = await startSessionBus(); // serves as the system bus
@@ -137,7 +127,7 @@ test('logind where present (a stand-in on a private system bus): its graphical s
   await daemon.waitForOutput(/listening for session agents/);
   const events = () =>
     runAgentCli(['records', '--data-dir', data, '--type', 'usage-event']).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { code: number; product: string; time: string; session: string; source: string; display: string }).filter((e) => e.product === 'session');
-  await waitFor(() => events().length === 1, 10_000, 100);
+  await waitFor(() => events().length === 1, 'one event', 10_000, { stepMs: 100 });
   assert.deepEqual(events().map((e) => [e.code, e.session, e.source, e.display]), [[15, 'c7', 'logind', x.display]]);
   const t15 = Date.parse(events()[0]!.time);
   assert.ok(t15 >= before - 1000 && t15 <= Date.now(), `logon at the session's own start (${events()[0]!.time})`);
@@ -153,10 +143,10 @@ test('logind where present (a stand-in on a private system bus): its graphical s
   // A text-console session is not graphical; a second graphical one is.
   await logind.add({ id: 'c8', uid: 0, name: 'root', type: 'tty' });
   await logind.add({ id: 'c9', uid: 0, name: 'root', type: 'wayland', display: '' });
-  await waitFor(() => events().length === 2, 10_000, 100);
+  await waitFor(() => events().length === 2, 'two events', 10_000, { stepMs: 100 });
   const removedAt = Date.now();
   await logind.remove('c7');
-  await waitFor(() => events().length === 3, 10_000, 100);
+  await waitFor(() => events().length === 3, 'three events', 10_000, { stepMs: 100 });
   const evs = events();
   assert.deepEqual(evs.map((e) => [e.code, e.session]), [[15, 'c7'], [15, 'c9'], [16, 'c7']]);
   assert.ok(Date.parse(evs[2]!.time) >= removedAt, 'logoff when logind removed it');

@@ -16,6 +16,7 @@ import { Journal } from '../../../src/journal/journal.js';
 import { startAgent } from '../../helpers/agent.js';
 import { tempDir } from '../../helpers/cli.js';
 import type { StoredRecord } from '../../../src/journal/journal.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const PKG = 'ua-audit-test';
 const PROBE = `/usr/lib/${PKG}/ua-probe`;
@@ -180,8 +181,7 @@ test('dpkg mid-run (journal entries in updates/) is busy: nothing is sent until 
   writeFileSync(join(admin, 'updates', '0000'), stanza('c', '7', 'unpacked'));
   writeStatus(stanza('a', '2') + '\n' + stanza('b', '1'));
   assert.equal(source.busy(), true);
-  const until = Date.now() + 3000;
-  while (scheduler.stats.checks < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => scheduler.stats.checks >= 2, 'a second check', 3000, { stepMs: 20 }).catch(() => undefined); // asserted below
   await scheduler.idle();
   assert.ok(scheduler.stats.checks >= 2); // and it keeps looking every settleMs while busy
   assert.equal((scheduler.stats.lastCheck as { result: string }).result, 'busy');

@@ -17,6 +17,7 @@ import { RpmSource } from '../../../src/collectors/software/rpm.js';
 import { findExecutable } from '../../../src/collectors/software/sources.js';
 import { Journal, type StoredRecord } from '../../../src/journal/journal.js';
 import { tempDir } from '../../helpers/cli.js';
+import { waitFor } from '../../helpers/wait.js';
 
 function sh(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -40,15 +41,6 @@ function buildRpm(dir: string): string {
   return join(top, 'RPMS', 'noarch', readdirSync(join(top, 'RPMS', 'noarch'))[0]!);
 }
 
-async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('rpm: a real database; install and erase are one delta each through inotify; rpm -qf names the owner', async (t) => {
   if (!findExecutable('rpm') || !findExecutable('rpmbuild')) throw new Error('rpm and rpmbuild are needed (Debian package rpm, see .ci/run)');
@@ -74,22 +66,22 @@ test('rpm: a real database; install and erase are one delta each through inotify
 
   const installedAt = Date.now();
   sh('rpm', ['-i', '--dbpath', db, '--justdb', '--nodeps', '--ignoreos', pkg]);
-  const added = await until('the added delta', () => software().find((r) => r.change === 'added'));
+  const added = await waitFor(() => software().find((r) => r.change === 'added'), 'the added delta');
   assert.deepEqual(
     { name: added.name, version: added.version, architecture: added.architecture, publisher: added.publisher, source: added.source },
     { name: 'ua-rpm-test', version: '1:2.5-3', architecture: 'noarch', publisher: 'usage-agent tests', source: 'rpm' },
   );
   assert.ok(Math.abs(Date.parse(added.installTime as string) - installedAt) < 60_000, `installTime ${added.installTime}`);
-  await until('event 24 of the delta', () => events().find((e) => e.auditId === added.auditId));
+  await waitFor(() => events().find((e) => e.auditId === added.auditId), 'event 24 of the delta');
 
   const owners = new PackageOwners(null, findExecutable('rpm'), 16, db);
   assert.deepEqual(await owners.ownerAsync('/opt/ua-rpm-test/hello'), { package: 'ua-rpm-test', version: '1:2.5-3', source: 'rpm' });
   assert.equal(await owners.ownerAsync('/opt/ua-rpm-test/not-there'), null);
 
   sh('rpm', ['-e', '--dbpath', db, '--justdb', '--nodeps', 'ua-rpm-test']);
-  const removed = await until('the removed delta', () => software().find((r) => r.change === 'removed'));
+  const removed = await waitFor(() => software().find((r) => r.change === 'removed'), 'the removed delta');
   assert.equal(removed.version, '1:2.5-3');
-  await until('event 24 of the removal', () => events().find((e) => e.auditId === removed.auditId));
+  await waitFor(() => events().find((e) => e.auditId === removed.auditId), 'event 24 of the removal');
   await scheduler.idle();
   const all: StoredRecord[] = software();
   assert.deepEqual(all.map((r) => r.change), ['added', 'removed']);

@@ -1,5 +1,5 @@
 /**
- * The lease service the routes use: seats (acquire, release), renewals, queue long-polls and the
+ * Leases as the routes use them: seats (acquire, release), renewals, queue long-polls and the
  * sweep, over one store. It holds no state that another server would need: seats, queue and
  * leases live in the database; what is kept here is a cache or a long-poll held on this server.
  */
@@ -17,7 +17,7 @@ import { sweep, type SweepResult } from './sweep.js';
 
 export type { AcquireResult, PollResult, Product };
 
-export class LeaseService {
+export class Leases {
   readonly products: ProductCatalog;
   readonly seats: Seats;
   readonly renewals: Renewals;

@@ -6,7 +6,7 @@ import {
   type ActivityRecord,
   type InputCategory,
   type StreamEvent,
-} from '../../src/collectors/activity/model.js';
+} from '../../../src/collectors/activity/model.js';
 
 const ORIGIN = Date.UTC(2026, 0, 5, 9, 0, 0); // 09:00:00.000Z, a whole minute
 const iso = (t: number, origin = ORIGIN) => new Date(origin + t).toISOString();

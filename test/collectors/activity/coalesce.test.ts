@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { InputCoalescer } from '../../src/collectors/activity/coalesce.js';
+import { InputCoalescer } from '../../../src/collectors/activity/coalesce.js';
 import {
   ActivityModel,
   runStream,
@@ -8,7 +8,7 @@ import {
   type ActivityThresholds,
   type InputCategory,
   type StreamEvent,
-} from '../../src/collectors/activity/model.js';
+} from '../../../src/collectors/activity/model.js';
 
 const ORIGIN = Date.UTC(2026, 0, 5, 9, 0, 0);
 
