@@ -17,7 +17,18 @@
  */
 import { render, type DenyWhat, type Message } from '../i18n/messages.js';
 import { EventCode } from '../protocol/event-codes.js';
-import type { LeaseDenied, LeaseGranted, LeaseQueued, LeaseRequest, ProductPolicy, QueueStatus, ReleaseReason } from '../protocol/v1.js';
+import type {
+  AcquireOutcome,
+  LeaseDenied,
+  LeaseGranted,
+  LeaseRequest,
+  Narrow,
+  ProductPolicy,
+  QueuePollOutcome,
+  ReleaseReason,
+  RenewOutcome,
+  UsageEventFields,
+} from '../protocol/v1.js';
 
 export interface EnforcerSettings {
   host: string;
@@ -138,19 +149,12 @@ export interface LaunchInfo {
   startTime: string;
 }
 
-export type AcquireResult =
-  | { kind: 'granted'; lease: LeaseGranted }
-  | { kind: 'queued'; queued: LeaseQueued }
-  | { kind: 'denied'; denied: LeaseDenied }
-  | { kind: 'unreachable'; error: string }
-  | { kind: 'error'; error: string };
-
 export type EnforcerEvent =
   | { kind: 'launch'; now: number; product: AnyProduct; proc: LaunchInfo }
   | { kind: 'exit'; now: number; pid: number; startTime?: string }
-  | { kind: 'acquired'; now: number; key: string; requestId: string; result: AcquireResult }
-  | { kind: 'renewed'; now: number; key: string; leaseId: string; result: { kind: 'renewed'; lease: LeaseGranted } | { kind: 'gone' } | { kind: 'unreachable'; error: string } }
-  | { kind: 'queue'; now: number; key: string; ticket: string; result: { kind: 'status'; status: QueueStatus } | { kind: 'gone' } | { kind: 'unreachable'; error: string } }
+  | { kind: 'acquired'; now: number; key: string; requestId: string; result: AcquireOutcome }
+  | { kind: 'renewed'; now: number; key: string; leaseId: string; result: RenewOutcome }
+  | { kind: 'queue'; now: number; key: string; ticket: string; result: QueuePollOutcome }
   /** The server answered something (uplink came back): retry what waits at once. */
   | { kind: 'online'; now: number }
   | { kind: 'offline'; now: number }
@@ -158,17 +162,11 @@ export type EnforcerEvent =
   /** Idle detection from activity data: seconds since the user's last input in this product. */
   | { kind: 'idle'; now: number; user: string; productId: string; idleSeconds: number };
 
-export interface UsageEvent {
+/** A `usage-event` record as the enforcer journals it: the protocol's fields (protocol/v1.ts), narrowed. */
+export interface UsageEvent
+  extends Narrow<UsageEventFields, { user: string; pid?: number; processStart?: string; leaseId?: string; reason?: string; offline: boolean }> {
   type: 'usage-event';
   time: string;
-  code: number;
-  product: string;
-  user: string;
-  pid?: number;
-  processStart?: string;
-  leaseId?: string;
-  reason?: string;
-  offline: boolean;
 }
 
 export interface NotificationEffect {
@@ -424,7 +422,7 @@ export class Enforcer {
     void now;
   }
 
-  private onAcquired(now: number, key: string, requestId: string, r: AcquireResult, fx: Effect[]): void {
+  private onAcquired(now: number, key: string, requestId: string, r: AcquireOutcome, fx: Effect[]): void {
     const e = this.state.entries.get(key);
     if (!e || e.requestId !== requestId) {
       // Nobody wants it any more (or a stale answer): give a granted lease straight back.
@@ -451,7 +449,7 @@ export class Enforcer {
     this.resumeUnlessPaused(e, fx);
   }
 
-  private decideRefusal(e: Entry, now: number, r: Exclude<AcquireResult, { kind: 'granted' }>, fx: Effect[]): void {
+  private decideRefusal(e: Entry, now: number, r: Exclude<AcquireOutcome, { kind: 'granted' }>, fx: Effect[]): void {
     const p = e.product as ProductPolicy;
     const key = e.key;
     switch (r.kind) {
@@ -637,7 +635,7 @@ export class Enforcer {
 
   // --- renewals --------------------------------------------------------------------------------
 
-  private onRenewed(now: number, key: string, leaseId: string, r: EnforcerEvent & { kind: 'renewed' } extends { result: infer R } ? R : never, fx: Effect[]): void {
+  private onRenewed(now: number, key: string, leaseId: string, r: RenewOutcome, fx: Effect[]): void {
     const e = this.state.entries.get(key);
     if (!e || e.leaseId !== leaseId) return;
     e.inFlight = false;
@@ -688,7 +686,7 @@ export class Enforcer {
 
   // --- queue -----------------------------------------------------------------------------------
 
-  private onQueue(now: number, key: string, ticket: string, r: EnforcerEvent & { kind: 'queue' } extends { result: infer R } ? R : never, fx: Effect[]): void {
+  private onQueue(now: number, key: string, ticket: string, r: QueuePollOutcome, fx: Effect[]): void {
     const e = this.state.entries.get(key);
     if (!e || e.ticket !== ticket) {
       if (r.kind === 'status' && r.status.status === 'granted') fx.push({ kind: 'release', key, leaseId: r.status.lease.leaseId, reason: 'quit' });
