@@ -1,5 +1,5 @@
 /**
- * The `enforcer` daemon component: the I/O shell around the pure reducer in ./logic.ts.
+ * The `enforcer` daemon component: the I/O shell around the decisions in ./logic.ts (Enforcer.step).
  *
  * - launches and exits come from `ctx.components.processes` (a LaunchSource: fast new-PID poll);
  * - lease requests, renewals, queue long-polls and releases go through `ctx.components.uplink`;

@@ -3,13 +3,43 @@
  *
  * One source for both sides: the JSON-schema objects below are what the server validates with
  * (fastify/ajv) and what the OpenAPI document (./openapi.ts, served at GET /v1/openapi.json) is
- * built from; the TypeScript types next to each schema are aligned with it by hand and are what the
- * agent's uplink imports. Times are ISO-8601 strings in UTC (`2024-05-01T12:00:00.000Z`).
+ * built from, and the TypeScript type next to each schema is derived from it (json-schema-to-ts's
+ * FromSchema, at compile time only), narrowed with {@link Narrow} where the schema says less than
+ * the code knows (a problem's `code`, the queue's two states). The records' typed fields come from
+ * the field tables the server checks uploads with. Agent and server both use these types, so a
+ * field renamed here fails to compile wherever it is written or read.
+ * Times are ISO-8601 strings in UTC (`2024-05-01T12:00:00.000Z`).
  *
  * Errors are always `application/problem+json` (RFC 9457) bodies of type {@link Problem}.
  */
-import { LICENSE_TYPES, type LicenseType } from './event-codes.js';
+import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
+import { LICENSE_TYPES } from './event-codes.js';
 import { BASE64URL_32_PATTERN } from './integrity.js';
+
+// ---------------------------------------------------------------------------------------------
+// Deriving types from the schemas
+
+/**
+ * FromSchema gives objects without `additionalProperties: false` an index signature
+ * (`[x: string]: unknown`); dropping it (deeply) keeps the compiler's check of unknown fields in
+ * object literals. Schemas that allow more (Problem, UploadRecord) are taken as they are.
+ */
+type Closed<T> = T extends readonly (infer U)[]
+  ? Closed<U>[]
+  : T extends object
+    ? { [K in keyof T as string extends K ? never : number extends K ? never : K]: Closed<T[K]> }
+    : T;
+/** The TypeScript type of a named schema (references resolve to the named schemas below). */
+type Wire<S extends JSONSchema> = Closed<FromSchema<S, { references: References }>>;
+/** `Omit` that keeps an index signature's neighbours (Omit over `[x: string]` keeps only the index). */
+type Without<T, K extends PropertyKey> = { [P in keyof T as P extends K ? never : P]: T[P] };
+/**
+ * T with some of its fields narrowed (or made present) by N. Each key of N must be a field of T
+ * and its type one T's field accepts, so a field renamed in the schema fails here too.
+ */
+export type Narrow<T, N extends { [K in keyof N]: K extends keyof T ? T[K] : never }> = Without<T, keyof N> & N;
+/** Every field present (null where the table allows it, which is every typed field). */
+export type Present<T> = { [K in keyof T]-?: Exclude<T[K], undefined> };
 
 export const PROTOCOL_VERSION = 'v1';
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -97,18 +127,11 @@ export type ProblemCode =
   | 'internal-error'
   | 'unavailable';
 
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  code: ProblemCode;
-  detail?: string;
-  field?: string;
-  errors?: Array<{ field: string; message: string }>;
-  /** What the client should do next: `enroll` again (401), `acquire` again (lease gone), `resend-from` expectedSeq. */
-  action?: 'enroll' | 'acquire' | 'resend-from';
-  [extra: string]: unknown;
-}
+/**
+ * A problem body; more fields may follow (`additionalProperties`). `action`: what the client should
+ * do next: `enroll` again (401), `acquire` again (lease gone), `resend-from` expectedSeq.
+ */
+export type Problem = Narrow<FromSchema<typeof ProblemSchema>, { code: ProblemCode }>;
 
 // ---------------------------------------------------------------------------------------------
 // Enrollment
@@ -138,14 +161,7 @@ export const EnrollRequestSchema = {
   },
 } as const;
 
-export interface EnrollRequest {
-  enrollSecret: string;
-  host: string;
-  agentVersion?: string;
-  os?: string;
-  nextSeq?: number;
-  chainHead?: string;
-}
+export type EnrollRequest = Wire<typeof EnrollRequestSchema>;
 
 export const EnrollResponseSchema = {
   $id: 'EnrollResponse',
@@ -162,12 +178,7 @@ export const EnrollResponseSchema = {
   },
 } as const;
 
-export interface EnrollResponse {
-  agentId: string;
-  agentToken: string;
-  ackedThroughSeq: number;
-  recordKey?: string;
-}
+export type EnrollResponse = Wire<typeof EnrollResponseSchema>;
 
 // ---------------------------------------------------------------------------------------------
 // Policy
@@ -222,23 +233,8 @@ export const ProductPolicySchema = {
   },
 } as const;
 
-export interface ProductPolicy {
-  id: string;
-  name: string;
-  match: { executables: string[]; paths: string[] };
-  licenseType: LicenseType;
-  seats: number | null;
-  leaseTtlSeconds: number;
-  renewAfterSeconds: number;
-  graceSeconds: number;
-  offline: OfflineBehaviour;
-  onDeny: DenyEnforcement;
-  queue: boolean;
-  denyMessage?: string;
-  /** Hold a launch stopped until the lease decision (optional, default false; see the schema). */
-  gate?: boolean;
-  idle: { afterSeconds: number | null; action: IdleAction };
-}
+/** `gate`: hold a launch stopped until the lease decision (optional, default false; see the schema). */
+export type ProductPolicy = Wire<typeof ProductPolicySchema>;
 
 export const PolicyResponseSchema = {
   $id: 'PolicyResponse',
@@ -262,14 +258,7 @@ export const PolicyResponseSchema = {
   },
 } as const;
 
-export interface PolicyResponse {
-  version: string;
-  generatedAt: string;
-  pollIntervalSeconds: number;
-  products: ProductPolicy[];
-  queue: { keepaliveSeconds: number; maxWaitSeconds: number };
-  upload: { maxRecordsPerBatch: number; maxBodyBytes: number };
-}
+export type PolicyResponse = Wire<typeof PolicyResponseSchema>;
 
 // ---------------------------------------------------------------------------------------------
 // Leases and queue
@@ -290,15 +279,7 @@ export const LeaseRequestSchema = {
   },
 } as const;
 
-export interface LeaseRequest {
-  product: string;
-  user: string;
-  host: string;
-  pid: number;
-  processStart: string;
-  requestId: string;
-  queue?: boolean;
-}
+export type LeaseRequest = Wire<typeof LeaseRequestSchema>;
 
 export const LeaseGrantedSchema = {
   $id: 'LeaseGranted',
@@ -317,17 +298,7 @@ export const LeaseGrantedSchema = {
   },
 } as const;
 
-export interface LeaseGranted {
-  leaseId: string;
-  product: string;
-  expiresAt: string;
-  renewAfter: string;
-  ttlSeconds: number;
-  renewAfterSeconds: number;
-  graceSeconds: number;
-  serverTime: string;
-  existing: boolean;
-}
+export type LeaseGranted = Wire<typeof LeaseGrantedSchema>;
 
 /** 409 body (a Problem with code `lease-denied`). */
 export const LeaseDeniedSchema = {
@@ -349,15 +320,7 @@ export const LeaseDeniedSchema = {
   ],
 } as const;
 
-export interface LeaseDenied extends Problem {
-  code: 'lease-denied';
-  reason: 'all-seats-in-use' | 'no-seats';
-  product: string;
-  inUse: number;
-  seats: number | null;
-  message: string;
-  queueAvailable: boolean;
-}
+export type LeaseDenied = Narrow<FromSchema<typeof LeaseDeniedSchema, { references: References }>, { code: 'lease-denied' }>;
 
 export const LeaseQueuedSchema = {
   $id: 'LeaseQueued',
@@ -373,14 +336,7 @@ export const LeaseQueuedSchema = {
   },
 } as const;
 
-export interface LeaseQueued {
-  ticket: string;
-  product: string;
-  position: number;
-  keepaliveSeconds: number;
-  maxWaitSeconds: number;
-  existing: boolean;
-}
+export type LeaseQueued = Wire<typeof LeaseQueuedSchema>;
 
 export const RenewResponseSchema = { ...LeaseGrantedSchema, $id: 'RenewResponse' } as const;
 export type RenewResponse = LeaseGranted;
@@ -402,9 +358,27 @@ export const QueueStatusSchema = {
   },
 } as const;
 
+type QueueStatusFields = Wire<typeof QueueStatusSchema>;
+/** The schema's two states: `position` (and `keepaliveSeconds`) while waiting, `lease` once granted. */
 export type QueueStatus =
-  | { status: 'waiting'; ticket: string; product: string; position: number; keepaliveSeconds: number }
-  | { status: 'granted'; ticket: string; product: string; lease: LeaseGranted };
+  | Narrow<Without<QueueStatusFields, 'lease'>, { status: 'waiting'; position: number; keepaliveSeconds: number }>
+  | Narrow<Without<QueueStatusFields, 'position' | 'keepaliveSeconds'>, { status: 'granted'; lease: LeaseGranted }>;
+
+/**
+ * What one lease call comes to on the agent's side: the server's answer, or that it could not be
+ * reached (network, 5xx, not enrolled) or refused the request itself (`error`). The uplink client
+ * returns these and the enforcer decides on them.
+ */
+export type AcquireOutcome =
+  | { kind: 'granted'; lease: LeaseGranted }
+  | { kind: 'queued'; queued: LeaseQueued }
+  | { kind: 'denied'; denied: LeaseDenied }
+  | { kind: 'unreachable'; error: string }
+  | { kind: 'error'; error: string };
+/** `gone`: the server no longer has the lease (expired and swept, revoked). */
+export type RenewOutcome = { kind: 'renewed'; lease: LeaseGranted } | { kind: 'gone' } | { kind: 'unreachable'; error: string };
+/** `gone`: the ticket lost its place (keepalive missed) or is unknown. */
+export type QueuePollOutcome = { kind: 'status'; status: QueueStatus } | { kind: 'gone' } | { kind: 'unreachable'; error: string };
 
 export const HeldLeasesResponseSchema = {
   $id: 'HeldLeases',
@@ -433,21 +407,8 @@ export const HeldLeasesResponseSchema = {
   },
 } as const;
 
-export interface HeldLease {
-  leaseId: string;
-  product: string;
-  user: string;
-  host: string;
-  pid: number;
-  processStart: string;
-  requestId: string;
-  grantedAt: string;
-  expiresAt: string;
-}
-export interface HeldLeasesResponse {
-  leases: HeldLease[];
-  tickets: Array<{ ticket: string; product: string; position: number; requestId: string }>;
-}
+export type HeldLeasesResponse = Wire<typeof HeldLeasesResponseSchema>;
+export type HeldLease = HeldLeasesResponse['leases'][number];
 
 // ---------------------------------------------------------------------------------------------
 // Records uploaded by agents
@@ -503,71 +464,45 @@ export const RECORD_TYPE_FIELDS: Readonly<Record<string, Readonly<Record<string,
 export const PROCESS_RECORD_TYPES = ['process', 'process-interval'] as const;
 export const ACTIVITY_RECORD_TYPES = ['break', 'work', 'input-events'] as const;
 
-/** Envelope common to every record (the agent journal's output). */
-export interface RecordBase {
-  /** Gap-free per agent, starting at 1. */
-  seq: number;
-  type: string;
-  /** When it happened (ISO-8601, UTC). */
+/** The TypeScript type of each field kind (what `null`-able typed fields hold when present). */
+interface FieldKindType {
+  string: string;
   time: string;
-  host?: string;
-  /** Integrity fields (protocol/integrity.ts), base64url of 32 bytes each. */
-  chain?: string;
-  mac?: string;
-  chainThrough?: string;
-  [field: string]: unknown;
+  integer: number;
+  number: number;
+  boolean: boolean;
 }
-type Nullable<T> = { [K in keyof T]?: T[K] | null };
-export interface ProcessFields {
-  user: string; uid: number; group: string; gid: number; pid: number; ppid: number; command: string; exe: string;
-  start: string; end: string; elapsedSeconds: number; cpuUserSeconds: number; cpuSystemSeconds: number;
-  avgRssBytes: number; maxRssBytes: number; avgVirtualBytes: number; readBytes: number; writeBytes: number;
-  exitCode: number; source: string;
-}
+/** The typed fields of a table above: each optional, and null when unknown (as the server accepts them). */
+export type FieldsOf<T extends Readonly<Record<string, FieldKind>>> = { -readonly [K in keyof T]?: FieldKindType[T[K]] | null };
+
+/**
+ * Envelope common to every record (the agent journal's output): `seq` gap-free per agent from 1,
+ * `time` when it happened (ISO-8601, UTC), the integrity fields (protocol/integrity.ts). Any other
+ * field may follow.
+ */
+export type RecordBase = FromSchema<typeof UploadRecordSchema>;
+export type ProcessFields = FieldsOf<typeof PROCESS_FIELDS>;
+export type ProcessIntervalFields = FieldsOf<typeof PROCESS_INTERVAL_FIELDS>;
 /**
  * Process records of licensed and logged products also carry the installed package that owns the
  * executable (the software audit's installed-vs-used reports join on it).
  */
-export interface ProcessPackageFields {
-  package: string;
-  packageVersion: string;
-  packageSource: 'dpkg' | 'rpm';
-}
-export interface ProcessRecord extends RecordBase, Nullable<ProcessFields & ProcessPackageFields> { type: 'process' }
-export interface ProcessIntervalRecord extends RecordBase, Nullable<ProcessFields & ProcessPackageFields & { intervalStart: string; intervalEnd: string; cpuSeconds: number }> {
-  type: 'process-interval';
-}
-export interface ActivityFields {
-  user: string; application: string; start: string; end: string; durationSeconds: number;
-  breakType: string; periodType: string; keyboard: number; mouse: number; switch: number;
-}
-export interface ActivityRecord extends RecordBase, Nullable<ActivityFields> { type: 'break' | 'work' | 'input-events' }
-export interface UsageEventRecord extends RecordBase {
-  type: 'usage-event';
-  /** KeyServer usage-event code 1-30 (see event-codes.ts). */
-  code: number;
-  product: string;
-  user?: string | null;
-  pid?: number | null;
-  processStart?: string | null;
-  leaseId?: string | null;
-  reason?: string | null;
-  offline?: boolean | null;
-}
-export interface SoftwareFields {
-  change: (typeof SOFTWARE_CHANGES)[number];
-  source: SoftwareSourceName;
-  name: string;
-  version: string;
-  previousVersion: string | null;
-  architecture: string | null;
-  installTime: string | null;
-  publisher: string | null;
-  auditId: string;
-}
-export interface SoftwareRecord extends RecordBase, SoftwareFields {
-  type: 'software';
-}
+export type ProcessPackageFields = Narrow<
+  Present<Pick<ProcessFields, 'package' | 'packageVersion' | 'packageSource'>>,
+  { package: string; packageVersion: string; packageSource: 'dpkg' | 'rpm' }
+>;
+export type ProcessRecord = RecordBase & ProcessFields & { type: 'process' };
+export type ProcessIntervalRecord = RecordBase & ProcessIntervalFields & { type: 'process-interval' };
+export type ActivityFields = FieldsOf<typeof ACTIVITY_FIELDS>;
+export type ActivityRecord = RecordBase & ActivityFields & { type: (typeof ACTIVITY_RECORD_TYPES)[number] };
+/** `code`: KeyServer usage-event code 1-30 (see event-codes.ts); `code` and `product` are required. */
+export type UsageEventFields = Narrow<FieldsOf<typeof USAGE_EVENT_FIELDS>, { code: number; product: string }>;
+export type UsageEventRecord = RecordBase & UsageEventFields & { type: 'usage-event' };
+export type SoftwareFields = Narrow<
+  Present<FieldsOf<typeof SOFTWARE_FIELDS>>,
+  { change: (typeof SOFTWARE_CHANGES)[number]; source: SoftwareSourceName; name: string; version: string; auditId: string }
+>;
+export type SoftwareRecord = RecordBase & SoftwareFields & { type: 'software' };
 /** Any record; unknown types (`notification`, `journal-drop`, ...) are stored generically. */
 export type UploadRecord = ProcessRecord | ProcessIntervalRecord | ActivityRecord | UsageEventRecord | SoftwareRecord | RecordBase;
 
@@ -601,9 +536,7 @@ export const EventsUploadRequestSchema = {
   },
 } as const;
 
-export interface EventsUploadRequest {
-  records: UploadRecord[];
-}
+export type EventsUploadRequest = FromSchema<typeof EventsUploadRequestSchema, { references: References }>;
 
 export const EventsUploadResponseSchema = {
   $id: 'EventsUploadResponse',
@@ -616,20 +549,13 @@ export const EventsUploadResponseSchema = {
   },
 } as const;
 
-export interface EventsUploadResponse {
-  ackedThroughSeq: number;
-  stored: number;
-  duplicates: number;
-}
+export type EventsUploadResponse = Wire<typeof EventsUploadResponseSchema>;
 
-/** 409 body for a batch that leaves a hole; the contiguous prefix (if any) was stored. */
-export interface SeqGapProblem extends Problem {
-  code: 'seq-gap';
-  action: 'resend-from';
-  expectedSeq: number;
-  receivedSeq: number;
-  ackedThroughSeq: number;
-}
+/**
+ * 409 body for a batch that leaves a hole; the contiguous prefix (if any) was stored. It has no
+ * schema of its own (a Problem with these fields).
+ */
+export type SeqGapProblem = Narrow<Problem, { code: 'seq-gap'; action: 'resend-from'; expectedSeq: number; receivedSeq: number; ackedThroughSeq: number }>;
 
 export const EventsAckResponseSchema = {
   $id: 'EventsAck',
@@ -637,9 +563,7 @@ export const EventsAckResponseSchema = {
   required: ['ackedThroughSeq'],
   properties: { ackedThroughSeq: { type: 'integer', minimum: 0 } },
 } as const;
-export interface EventsAckResponse {
-  ackedThroughSeq: number;
-}
+export type EventsAckResponse = Wire<typeof EventsAckResponseSchema>;
 
 export const HealthResponseSchema = {
   $id: 'Health',
@@ -653,13 +577,10 @@ export const HealthResponseSchema = {
     uptimeSeconds: { type: 'number' },
   },
 } as const;
-export interface HealthResponse {
-  status: 'ok' | 'degraded';
-  version: string;
-  protocol: string;
-  time: string;
-  uptimeSeconds: number;
-}
+export type HealthResponse = Wire<typeof HealthResponseSchema>;
+
+/** The schemas others refer to by `$ref: 'Name#'`. */
+type References = [typeof ProblemSchema, typeof ProductPolicySchema, typeof LeaseGrantedSchema, typeof UploadRecordSchema];
 
 /** All named schemas, for registration with the validator and for the OpenAPI document. */
 export const V1_SCHEMAS = [

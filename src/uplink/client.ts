@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import {
   V1_PATHS,
+  type AcquireOutcome,
   type EnrollResponse,
   type EventsUploadResponse,
   type HeldLeasesResponse,
@@ -27,8 +28,10 @@ import {
   type LeaseRequest,
   type PolicyResponse,
   type Problem,
+  type QueuePollOutcome,
   type QueueStatus,
   type ReleaseReason,
+  type RenewOutcome,
   type SeqGapProblem,
   type UploadRecord,
 } from '../protocol/v1.js';
@@ -70,13 +73,6 @@ export type CallResult<T> =
   | { ok: false; kind: 'network'; error: string }
   | { ok: false; kind: 'http'; status: number; problem?: Problem; retryAfter?: string | string[]; error: string }
   | { ok: false; kind: 'not-enrolled'; error: string };
-
-export type AcquireOutcome =
-  | { kind: 'granted'; lease: LeaseGranted }
-  | { kind: 'queued'; queued: LeaseQueued }
-  | { kind: 'denied'; denied: LeaseDenied }
-  | { kind: 'unreachable'; error: string }
-  | { kind: 'error'; error: string };
 
 export interface CachedPolicy {
   etag: string | null;
@@ -340,8 +336,7 @@ export class UplinkClient {
     return { kind: 'error', error: r.error };
   }
 
-  /** 'gone' when the server no longer has the lease (expired and swept, revoked). */
-  async renew(leaseId: string): Promise<{ kind: 'renewed'; lease: LeaseGranted } | { kind: 'gone' } | { kind: 'unreachable'; error: string }> {
+  async renew(leaseId: string): Promise<RenewOutcome> {
     const r = await this.call<LeaseGranted>('POST', V1_PATHS.renew(leaseId));
     if (r.ok) return { kind: 'renewed', lease: r.body };
     if (r.kind === 'http' && (r.status === 404 || r.status === 410)) return { kind: 'gone' };
@@ -353,9 +348,7 @@ export class UplinkClient {
     return r.ok || (r.kind === 'http' && r.status === 404);
   }
 
-  async pollQueue(ticket: string, waitSeconds: number, signal?: AbortSignal): Promise<
-    { kind: 'status'; status: QueueStatus } | { kind: 'gone' } | { kind: 'unreachable'; error: string }
-  > {
+  async pollQueue(ticket: string, waitSeconds: number, signal?: AbortSignal): Promise<QueuePollOutcome> {
     const r = await this.call<QueueStatus>('GET', `${V1_PATHS.queueTicket(ticket)}?wait=${Math.max(0, Math.floor(waitSeconds))}`, {
       timeoutMs: this.o.requestTimeoutMs + waitSeconds * 1000,
       signal,

@@ -25,6 +25,12 @@ const kinds = (fx: Effect[]) => fx.map((f) => f.kind).filter((k) => k !== 'persi
 const notes = (fx: Effect[]) => fx.filter((f): f is NotificationEffect => f.kind === 'notify');
 const signals = (fx: Effect[]) => fx.flatMap((f) => (f.kind === 'signal' ? [`${f.signal}:${f.pids.join(',')}`] : []));
 const K = entryKey('alice', 'cad');
+/** The entry of K, a leased one (its phase-specific fields are read below). */
+function leasedEntry(en: Enforcer) {
+  const e = en.state.entries.get(K);
+  assert.ok(e && e.phase !== 'logged');
+  return e;
+}
 
 function launchAndGrant(en: Enforcer, p: ProductPolicy, pid = 100): Effect[] {
   const fx = en.step({ kind: 'launch', now: at(0.3), product: p, proc: proc(pid) });
@@ -234,7 +240,7 @@ test('lease ran out locally while the server was away, but the server kept it: o
   assert.deepEqual(codes(back), [11, 1, 3]);
   assert.equal(notes(back)[0]!.title, 'CAD Pro: license renewed');
   assert.deepEqual(signals(en.step({ kind: 'tick', now: at(1600) })), []);
-  assert.equal(en.state.entries.get(K)!.leaseId, 'L1');
+  assert.equal(leasedEntry(en).leaseId, 'L1');
 });
 
 test('renewal answered "gone" (server swept it): 2 lost, re-acquire with a new request id', () => {
@@ -556,7 +562,7 @@ test('idle terminate, started again before the old one is gone: a lease for the 
   assert.deepEqual(records(g).map((r) => [r[0], r[2]]), [[1, null], [3, 101]]);
   assert.deepEqual(signals(en.step({ kind: 'tick', now: at(2070) })), ['SIGKILL:100']);
   assert.deepEqual(codes(en.step({ kind: 'exit', now: at(2070.1), pid: 100 })), [], 'the closed one had no launch under the new lease');
-  assert.equal(en.state.entries.get(K)!.enforcement, undefined);
+  assert.equal(leasedEntry(en).enforcement, undefined);
   assert.deepEqual(codes(en.step({ kind: 'exit', now: at(2100), pid: 101 })), [4, 2]);
   assert.equal(en.state.entries.size, 0);
 });
@@ -575,7 +581,7 @@ test('a renewal in flight when the idle release happens: its late answer is igno
   const rel = en.step({ kind: 'tick', now: at(2010) });
   assert.deepEqual(codes(rel), [4, 2]);
   assert.deepEqual(kinds(en.step({ kind: 'renewed', now: at(2010.2), key: K, leaseId: 'L1', result: { kind: 'renewed', lease: lease() } })), []);
-  assert.equal(en.state.entries.get(K)!.leaseId, undefined, 'the released lease is not taken back by the late answer');
+  assert.equal(leasedEntry(en).leaseId, undefined, 'the released lease is not taken back by the late answer');
   assert.deepEqual(kinds(en.step(idleEv(3000, 0))), ['acquire']);
 });
 

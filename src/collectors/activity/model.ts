@@ -9,6 +9,7 @@
  * the wall clock jumps (NTP step, manual change, resume from suspend), so printed start/end/duration
  * always agree with each other and with the most recent wall clock.
  */
+import type { ActivityFields, Narrow, Present } from '../../protocol/v1.js';
 
 export type InputCategory = 'keyboard' | 'button' | 'wheel' | 'move' | 'unknown';
 export type SessionEventKind = 'lock' | 'unlock' | 'suspend' | 'resume' | 'session-end';
@@ -43,51 +44,43 @@ export interface Instant {
   wall: number;
 }
 
-export interface InputCounts {
-  keyboard: number;
-  /** Buttons + wheel + movement. */
-  mouse: number;
-  /** Changes between keyboard and mouse without a break in between. */
-  switch: number;
-}
+/**
+ * The protocol's typed activity fields (protocol/v1.ts) the records below write, each present;
+ * the records' other fields (endReason, applications, mouseButtons, ...) are stored as they are.
+ */
+type Wire<K extends keyof ActivityFields> = Present<Pick<ActivityFields, K>>;
+
+/** `mouse`: buttons + wheel + movement; `switch`: changes between keyboard and mouse without a break in between. */
+export interface InputCounts extends Narrow<Wire<'keyboard' | 'mouse' | 'switch'>, { keyboard: number; mouse: number; switch: number }> {}
 
 export interface ApplicationCounts extends InputCounts {
   application: string | null;
 }
 
-export interface BreakRecord {
+/** `application`: the one that had the focus when the break began (the one the user paused in). */
+export interface BreakRecord
+  extends Narrow<Wire<'start' | 'end' | 'durationSeconds' | 'breakType' | 'application'>, { start: string; end: string; durationSeconds: number; breakType: BreakType }> {
   type: 'break';
   time: string;
-  start: string;
-  end: string;
-  durationSeconds: number;
-  breakType: BreakType;
-  /** The application that had the focus when the break began (the one the user paused in). */
-  application: string | null;
   endReason: EndReason;
 }
 
-export interface WorkRecord extends InputCounts {
+/** `application`: the one that received the most input during the period. */
+export interface WorkRecord
+  extends InputCounts,
+    Narrow<Wire<'start' | 'end' | 'durationSeconds' | 'periodType' | 'application'>, { start: string; end: string; durationSeconds: number; periodType: PeriodType }> {
   type: 'work';
   time: string;
-  start: string;
-  end: string;
-  durationSeconds: number;
-  periodType: PeriodType;
-  /** The application that received the most input during the period. */
-  application: string | null;
   /** Per-application counts, most used first. */
   applications: ApplicationCounts[];
   endReason: EndReason;
 }
 
-export interface InputEventsRecord extends InputCounts {
+export interface InputEventsRecord
+  extends InputCounts,
+    Narrow<Wire<'start' | 'end' | 'durationSeconds' | 'application'>, { start: string; end: string; durationSeconds: number }> {
   type: 'input-events';
   time: string;
-  start: string;
-  end: string;
-  durationSeconds: number;
-  application: string | null;
   mouseButtons: number;
   mouseWheel: number;
   mouseMoves: number;

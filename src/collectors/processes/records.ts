@@ -15,6 +15,7 @@
  * two samples; no RSS or I/O (Linux does not record them in pacct), avgVirtualBytes from ac_mem.
  */
 import type { NameLookup } from '../../identity/resolver.js';
+import type { Narrow, Present, ProcessFields, ProcessIntervalFields, ProcessPackageFields } from '../../protocol/v1.js';
 import type { PacctRecord } from '../pacct/decode.js';
 import {
   avgRssOf,
@@ -29,43 +30,32 @@ export const START_TOLERANCE_MS = 2500;
 
 export type Source = 'ps' | 'pacct' | 'both';
 
-/** Field order is part of the contract (README "Record fields"). */
-export interface ProcessRecord {
+/** The protocol's typed process fields (protocol/v1.ts), each present, null when unknown. */
+type WireProcessFields = Present<Omit<ProcessFields, keyof ProcessPackageFields>>;
+
+/**
+ * A `process` record: the protocol's typed fields (narrowed where always known), then fields the
+ * server stores as they are. Field order is part of the contract (README "Record fields"): it is
+ * the order the builders below write them in.
+ */
+export interface ProcessRecord
+  extends Narrow<
+    WireProcessFields,
+    { pid: number; command: string; start: string; end: string; elapsedSeconds: number; cpuUserSeconds: number; cpuSystemSeconds: number; source: Source }
+  > {
   type: 'process';
   time: string;
   host: string;
-  user: string | null;
-  uid: number | null;
-  group: string | null;
-  gid: number | null;
-  pid: number;
-  ppid: number | null;
-  command: string;
-  exe: string | null;
-  start: string;
-  end: string;
-  elapsedSeconds: number;
-  cpuUserSeconds: number;
-  cpuSystemSeconds: number;
-  avgRssBytes: number | null;
-  maxRssBytes: number | null;
-  avgVirtualBytes: number | null;
-  readBytes: number | null;
-  writeBytes: number | null;
-  exitCode: number | null;
-  source: Source;
   /** Only present when a signal ended the process. */
   signal?: number;
   coreDumped?: boolean;
   commandLine?: string | null;
 }
 
-export interface ProcessIntervalRecord extends Omit<ProcessRecord, 'type' | 'end'> {
+export interface ProcessIntervalRecord
+  extends Omit<ProcessRecord, 'type' | 'end'>,
+    Narrow<Pick<Present<ProcessIntervalFields>, 'end' | 'intervalStart' | 'intervalEnd' | 'cpuSeconds'>, { intervalStart: string; intervalEnd: string; cpuSeconds: number }> {
   type: 'process-interval';
-  end: string | null;
-  intervalStart: string;
-  intervalEnd: string;
-  cpuSeconds: number;
 }
 
 export type { NameLookup };

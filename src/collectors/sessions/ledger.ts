@@ -9,22 +9,23 @@
  * otherwise the last connection of a session agent in it closing. A screen lock is not a logoff
  * (nothing here hears of locks), and several agents of one session (a restart) are one session.
  */
+import type { Narrow, UsageEventFields } from '../../protocol/v1.js';
 
-export interface LogonEvent {
+/**
+ * A logon/logoff `usage-event` record: the protocol's fields (protocol/v1.ts), narrowed; `uid`,
+ * `display`, `session` and `source` are stored as they are. The protocol requires a product; these
+ * events concern the session, not a program. `reason`: why a logoff was written other than the
+ * session ending (`agent-stopped`, `gone-while-stopped`).
+ */
+export interface LogonEvent extends Narrow<Pick<UsageEventFields, 'code' | 'product' | 'user' | 'reason'>, { code: 15 | 16; product: 'session'; user: string; reason?: string }> {
   type: 'usage-event';
   time: string;
-  code: 15 | 16;
-  /** The protocol requires a product; these events concern the session, not a program. */
-  product: 'session';
-  user: string;
   uid: number | null;
   display: string | null;
   /** logind session id, when known. */
   session: string | null;
   /** What saw it: `session-agent` or `logind`. */
   source: 'session-agent' | 'logind';
-  /** Why a logoff was written other than the session ending (`agent-stopped`, `gone-while-stopped`). */
-  reason?: string;
 }
 
 export interface OpenSession {

@@ -3,6 +3,7 @@
  * acknowledges them only once they are on disk; GET /v1/events/ack says where to resume.
  */
 import type { FastifyInstance } from 'fastify';
+import type { EventsAckResponse, EventsUploadResponse, SeqGapProblem } from '../../protocol/v1.js';
 import type { RouteOptions } from '../context.js';
 import { checkUpload, ingest } from '../ingest.js';
 import { WORKER_MIN_BODY_BYTES, type PreVerified } from '../integrity-verifier.js';
@@ -41,15 +42,15 @@ export default async function eventRoutes(app: FastifyInstance, { ctx }: RouteOp
         reply,
         problem(409, 'seq-gap', `Expected seq ${r.expectedSeq} but the batch continues with ${r.receivedSeq}; records through ${r.ackedThroughSeq} are stored. Resend from ${r.expectedSeq}.`, {
           field: '/records', action: 'resend-from', expectedSeq: r.expectedSeq, receivedSeq: r.receivedSeq, ackedThroughSeq: r.ackedThroughSeq, stored: r.stored, duplicates: r.duplicates,
-        }),
+        } satisfies Pick<SeqGapProblem, 'field' | 'action' | 'expectedSeq' | 'receivedSeq' | 'ackedThroughSeq'> & { stored: number; duplicates: number }),
       );
     }
-    return { ackedThroughSeq: r.ackedThroughSeq, stored: r.stored, duplicates: r.duplicates };
+    return { ackedThroughSeq: r.ackedThroughSeq, stored: r.stored, duplicates: r.duplicates } satisfies EventsUploadResponse;
   });
 
   app.get('/v1/events/ack', { config: { auth: 'agent' } }, async (req) => {
     const ackedThroughSeq = (await store.q.agentById(req.agent!.id))!.acked_seq;
     await store.durable();
-    return { ackedThroughSeq };
+    return { ackedThroughSeq } satisfies EventsAckResponse;
   });
 }

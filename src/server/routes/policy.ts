@@ -20,7 +20,7 @@ export default async function policyRoutes(app: FastifyInstance, { ctx }: RouteO
       upload: { maxRecordsPerBatch: cfg.limits.maxRecordsPerBatch, maxBodyBytes: cfg.limits.bodyLimitBytes },
     };
     const version = createHash('sha256').update(JSON.stringify(core)).digest('base64url').slice(0, 22);
-    const body = { version, generatedAt: new Date().toISOString(), ...core };
+    const body = { version, generatedAt: new Date().toISOString(), ...core } satisfies PolicyResponse;
     // Serialized once too: with 200 products the body is ~60 KB, too much to stringify per poll.
     const r = { body, json: JSON.stringify(body), etag: `"${version}"` };
     built.set(list, r);

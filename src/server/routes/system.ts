@@ -1,7 +1,7 @@
 /** Unauthenticated: health (with the database's), the OpenAPI document, Prometheus metrics. */
 import type { FastifyInstance } from 'fastify';
 import { buildOpenApi } from '../../protocol/openapi.js';
-import { PROTOCOL_VERSION } from '../../protocol/v1.js';
+import { PROTOCOL_VERSION, type HealthResponse } from '../../protocol/v1.js';
 import type { RouteOptions } from '../context.js';
 import { SERVER_VERSION } from '../version.js';
 
@@ -20,7 +20,7 @@ export default async function systemRoutes(app: FastifyInstance, { ctx }: RouteO
 
   app.get('/v1/health', { config: { auth: 'none' } }, async (_req, reply) => {
     const dbOk = await dbHealthy();
-    const body = { status: dbOk ? 'ok' : 'degraded', version: SERVER_VERSION, protocol: PROTOCOL_VERSION, time: new Date().toISOString(), uptimeSeconds: (Date.now() - startedAt) / 1000 };
+    const body = { status: dbOk ? 'ok' : 'degraded', version: SERVER_VERSION, protocol: PROTOCOL_VERSION, time: new Date().toISOString(), uptimeSeconds: (Date.now() - startedAt) / 1000 } satisfies HealthResponse;
     return reply.code(dbOk ? 200 : 503).send(body);
   });
 
