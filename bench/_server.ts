@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;

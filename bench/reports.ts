@@ -66,7 +66,7 @@ export function history(): History {
   const pairs = Math.floor((EVENTS * 0.8) / 2);
   for (let i = 0; i < pairs; i++) {
     const user = `u${pick(USERS)}`;
-    const product = `p${Math.floor(Math.pow(r(), 2) * PRODUCTS)}`; // a few busy products, a long tail
+    const product = `p${Math.floor(r() ** 2 * PRODUCTS)}`; // a few busy products, a long tail
     const start = workTime();
     const host = `ws-${user}`;
     const base = { product, user, host, agentId: `a-${user}`, pid: 1000 + i, processStart: iso(start), leaseId: `L${i}` };
@@ -108,7 +108,7 @@ export function history(): History {
     const user = `u${pick(USERS)}`;
     const start = workTime();
     const kind = i % 3;
-    const app = `prog${Math.floor(Math.pow(r(), 2) * PRODUCTS)}`;
+    const app = `prog${Math.floor(r() ** 2 * PRODUCTS)}`;
     const dur = kind === 0 ? 60 + r() * 600 : 5 + r() * 900;
     records.push(kind === 0
       ? { seq: ++seq, type: 'input-events', time: iso(start + dur * 1000), host: `ws-${user}`, user, application: app, start: iso(start), end: iso(start + dur * 1000), durationSeconds: dur, keyboard: pick(500), mouse: pick(500), switch: pick(40) }

@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import type { ConfigOptions } from '../config/resolve.js';
 import { ConfigError } from '../shared/config-error.js';
 

@@ -43,12 +43,19 @@ export interface HealthInput {
   serverConfigured: boolean;
 }
 
+/**
+ * A component's part of status.json as JSON.parse gives it: each component writes its own shape
+ * (and a daemon of another version may be running), so it is read field by field, defensively.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the components' status shapes are read loosely, field by field
+type ComponentStatus = Record<string, any>;
+
 /** The parts of status.json read here (see each component's status()). */
 export interface DaemonStatusFile {
   pid?: number;
   startedAt?: string;
   updatedAt?: string;
-  components?: Record<string, Record<string, any> | undefined>;
+  components?: Record<string, ComponentStatus | undefined>;
 }
 
 /** The daemon writes status.json every 5 s: three missed writes and it is considered hung. */
@@ -91,15 +98,15 @@ export function assessHealth(input: HealthInput): Health {
   return { healthy, exitCode: healthy ? STATUS_EXIT.healthy : STATUS_EXIT.problem, checks, backlogRecords, lastUploadAt };
 }
 
-function processesCheck(p: Record<string, any> | undefined): HealthCheck {
+function processesCheck(p: ComponentStatus | undefined): HealthCheck {
   if (!p) return { capability: 'processes', state: 'off', summary: 'off (processes.enabled is false)' };
   if (p.error) return { capability: 'processes', state: 'problem', summary: `failing: ${p.error}`, action: 'see the daemon log (journalctl -u usage-agent)' };
   if (!(p.samplesTaken > 0)) return { capability: 'processes', state: 'problem', summary: 'no process sample taken yet', action: 'if the daemon just started, ask again in a few seconds; otherwise see its log' };
   return { capability: 'processes', state: 'ok', summary: `${p.processesTracked} processes tracked (${p.sampler} sampler, every ${p.sampleIntervalMs} ms)` };
 }
 
-function pacctCheck(p: Record<string, any> | undefined): HealthCheck {
-  const pacct = p?.pacct as Record<string, any> | undefined;
+function pacctCheck(p: ComponentStatus | undefined): HealthCheck {
+  const pacct = p?.pacct as ComponentStatus | undefined;
   if (!p || !pacct) return { capability: 'pacct', state: 'off', summary: 'off (process collection is off)' };
   if (pacct.mode === 'off') {
     const reason = String(pacct.reason ?? 'off');
@@ -111,7 +118,7 @@ function pacctCheck(p: Record<string, any> | undefined): HealthCheck {
         : 'see the daemon log (journalctl -u usage-agent), then systemctl restart usage-agent';
     return { capability: 'pacct', state: 'problem', summary: `not reading kernel accounting: ${reason}; short-lived processes are missed`, action };
   }
-  const watch = pacct.accounting as Record<string, any> | undefined;
+  const watch = pacct.accounting as ComponentStatus | undefined;
   if (watch?.state === 'lost') {
     const where = watch.writesTo ? `to ${watch.writesTo}` : 'to a file the agent does not know';
     return {
@@ -127,7 +134,7 @@ function pacctCheck(p: Record<string, any> | undefined): HealthCheck {
   return { capability: 'pacct', state: 'ok', summary: `reading ${pacct.file}${pacct.ownedByAgent ? ' (switched on by the agent)' : ''}, ${pacct.recordsRead} records read` };
 }
 
-function sessionsCheck(s: Record<string, any> | undefined, logons: Record<string, any> | undefined): HealthCheck {
+function sessionsCheck(s: ComponentStatus | undefined, logons: ComponentStatus | undefined): HealthCheck {
   if (!s) return { capability: 'sessions', state: 'off', summary: 'off (no session listener on this platform)' };
   if (s.error) return { capability: 'sessions', state: 'problem', summary: `failing: ${s.error}`, action: 'see the daemon log (journalctl -u usage-agent)' };
   const n = Array.isArray(s.sessions) ? s.sessions.length : 0;
@@ -135,7 +142,7 @@ function sessionsCheck(s: Record<string, any> | undefined, logons: Record<string
   return { capability: 'sessions', state: 'ok', summary: `${n} session agent${n === 1 ? '' : 's'} connected; ${logind}` };
 }
 
-function serverCheck(u: Record<string, any> | undefined, configured: boolean, backlog: number | null, lastUploadAt: string | null): HealthCheck {
+function serverCheck(u: ComponentStatus | undefined, configured: boolean, _backlog: number | null, lastUploadAt: string | null): HealthCheck {
   if (!u) {
     if (configured) return { capability: 'server', state: 'problem', summary: 'a server is configured but the daemon has no uplink (started with another configuration?)', action: 'systemctl restart usage-agent' };
     return { capability: 'server', state: 'off', summary: 'no server configured: records stay in the local journal' };
@@ -159,7 +166,7 @@ function serverCheck(u: Record<string, any> | undefined, configured: boolean, ba
   return { capability: 'server', state: 'problem', summary: `${u.server}: ${u.state}: ${u.lastError ?? 'no answer'} (${u.consecutiveFailures ?? 0} failures in a row); ${last}`, action };
 }
 
-function enforcementCheck(e: Record<string, any> | undefined, uplink: Record<string, any> | undefined): HealthCheck {
+function enforcementCheck(e: ComponentStatus | undefined, uplink: ComponentStatus | undefined): HealthCheck {
   if (!e) return { capability: 'enforcement', state: 'off', summary: 'off' };
   if (e.error) return { capability: 'enforcement', state: 'problem', summary: `failing: ${e.error}`, action: 'see the daemon log (journalctl -u usage-agent)' };
   const held = Array.isArray(e.leases) ? e.leases.length : 0;

@@ -128,11 +128,11 @@ export class Enforcer {
 
 // --- launch / exit -----------------------------------------------------------------------------
 
-function onLaunch(s: Step, now: number, product: AnyProduct, info: LaunchInfo): void {
+function onLaunch(s: Step, _now: number, product: AnyProduct, info: LaunchInfo): void {
   const key = entryKey(info.user, product.id);
   const proc: Proc = { pid: info.pid, startTime: info.startTime, logged: 'none', everLogged: false, suspended: false };
   const e = s.state.entries.get(key);
-  if (e && e.procs.some((p) => p.pid === info.pid && p.startTime === info.startTime)) return; // seen already
+  if (e?.procs.some((p) => p.pid === info.pid && p.startTime === info.startTime)) return; // seen already
   if (!e) {
     const base = {
       key,

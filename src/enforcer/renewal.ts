@@ -63,7 +63,7 @@ export function onRenewed(s: Step, now: number, key: string, leaseId: string, r:
 
 export function onQueue(s: Step, now: number, key: string, ticket: string, r: QueuePollOutcome): void {
   const e = s.state.entries.get(key);
-  if (!e || e.phase !== 'queued' || e.ticket !== ticket) {
+  if (e?.phase !== 'queued' || e.ticket !== ticket) {
     if (r.kind === 'status' && r.status.status === 'granted') s.fx.push({ kind: 'release', key, leaseId: r.status.lease.leaseId, reason: 'quit' });
     return;
   }

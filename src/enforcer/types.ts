@@ -145,6 +145,7 @@ export interface OfflineEntry extends LeasedBase {
 export type LeasedEntry = AcquiringEntry | HeldEntry | QueuedEntry | DeniedEntry | OfflineEntry;
 export type Entry = LoggedEntry | LeasedEntry;
 
+// biome-ignore lint/complexity/noBannedTypes: `{} extends Pick<T, K>` is how a conditional type tells an optional key
 type RequiredKeys<T> = { [K in keyof T]-?: {} extends Pick<T, K> ? never : K }[keyof T];
 /** A phase's own fields: those not in LeasedBase, and those it makes required (held: leaseId, expiresAtMs). */
 type PhaseFields<P extends LeasedEntry['phase'], V = Extract<LeasedEntry, { phase: P }>> = Omit<

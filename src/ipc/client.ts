@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { isMessage } from '../i18n/messages.js';
-import { Journal, type NewRecord } from '../journal/journal.js';
+import type { Journal, NewRecord } from '../journal/journal.js';
 import type { Logger } from '../log/logger.js';
 import { ACTIVITY_GAP_MS, FEATURE_ACTIVITY, IPC_VERSION, MAX_BATCH, lineReader, tokenPath, type DaemonMessage, type InputInfo, type Notification } from './protocol.js';
 

@@ -133,7 +133,7 @@ export function planIngest(
   throughSeqs?: ReadonlyArray<number | undefined>,
   passGap?: (idx: number) => boolean,
 ): IngestPlan {
-  const order = seqs.map((s, i) => i).sort((a, b) => seqs[a] - seqs[b] || a - b);
+  const order = seqs.map((_s, i) => i).sort((a, b) => seqs[a] - seqs[b] || a - b);
   const store: number[] = [];
   const gaps: Array<{ fromSeq: number; toSeq: number }> = [];
   let acked = ackedThroughSeq;

@@ -17,7 +17,7 @@ import { open } from 'node:fs/promises';
 
 /** Flush a file to disk; a file that does not exist has nothing to flush. */
 export async function fsyncFile(path: string): Promise<void> {
-  let fh;
+  let fh: Awaited<ReturnType<typeof open>>;
   try {
     fh = await open(path, 'r+');
   } catch (err) {

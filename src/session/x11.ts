@@ -27,14 +27,18 @@ const XA_WINDOW = 33;
 const XA_CARDINAL = 6;
 const PROPERTY_CHANGE_MASK = 0x00400000;
 
+/** The `x11` package has no types: its objects (display, client, extensions) are used as it documents them. */
+// biome-ignore lint/suspicious/noExplicitAny: an untyped library's objects
+export type X11Object = any;
+
 /**
  * Opens one connection with the `x11` client and resolves with its display object (the `client`,
  * `screen` list, ...). `stream` hands it an already-open transport (the XInput2 source's paced
  * socket); `auth: undefined` is passed with it so the client still looks up the Xauthority cookie
  * as it does for its own sockets (it would otherwise send no cookie for an injected stream).
  */
-export async function openX11Display(options: { display: string; stream?: NodeJS.ReadWriteStream }): Promise<any> {
-  const x11 = ((await import('x11')) as { default: any }).default;
+export async function openX11Display(options: { display: string; stream?: NodeJS.ReadWriteStream }): Promise<X11Object> {
+  const x11 = ((await import('x11')) as { default: X11Object }).default;
   return new Promise((resolve, reject) => {
     const opts: Record<string, unknown> = { display: options.display };
     if (options.stream) {
@@ -63,8 +67,8 @@ export async function connectX11(display = process.env.DISPLAY): Promise<X11Conn
         resolve(err ? undefined : v);
       });
     });
-  let screenSaver: any;
-  let res: any;
+  let screenSaver: X11Object;
+  let res: X11Object;
   const listeners: Array<(atom: number) => void> = [];
   X.on('event', (ev: { name?: string; wid?: number; atom?: number }) => {
     if (ev.name === 'PropertyNotify' && ev.wid === root && ev.atom !== undefined) for (const l of listeners) l(ev.atom);
@@ -83,7 +87,7 @@ export async function connectX11(display = process.env.DISPLAY): Promise<X11Conn
     },
     async property32(window, property, type) {
       const p = await call<{ data: Buffer }>((cb) => X.GetProperty(0, window, property, type, 0, 1, cb));
-      return p && p.data && p.data.length >= 4 ? p.data.readUInt32LE(0) : undefined;
+      return p?.data && p.data.length >= 4 ? p.data.readUInt32LE(0) : undefined;
     },
     async inputFocus() {
       const f = await call<number | { focus: number }>((cb) => X.GetInputFocus(cb));
@@ -96,7 +100,7 @@ export async function connectX11(display = process.env.DISPLAY): Promise<X11Conn
       return t.parent;
     },
     async clientPid(window) {
-      if (res === undefined) res = (await call<any>((cb) => X.require('res', cb))) ?? null;
+      if (res === undefined) res = (await call<X11Object>((cb) => X.require('res', cb))) ?? null;
       if (!res) return undefined;
       const ids = await call<Array<{ mask: number; value: number[] }>>((cb) => res.QueryClientIds([{ client: window, mask: 2 }], cb));
       const pid = ids?.find((i) => i.mask === 2)?.value[0];
@@ -104,7 +108,7 @@ export async function connectX11(display = process.env.DISPLAY): Promise<X11Conn
     },
     async idleMs() {
       if (screenSaver === undefined) {
-        screenSaver = (await call<any>((cb) => X.require('screen-saver', cb))) ?? null;
+        screenSaver = (await call<X11Object>((cb) => X.require('screen-saver', cb))) ?? null;
       }
       if (!screenSaver) return undefined;
       const info = await call<{ idle: number }>((cb) => screenSaver.QueryInfo(root, cb));

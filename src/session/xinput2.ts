@@ -2,7 +2,7 @@ import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { InputCategory } from '../collectors/activity/model.js';
 import { monoNow, type InputSink, type InputSource } from './sources.js';
-import { openX11Display } from './x11.js';
+import { openX11Display, type X11Object } from './x11.js';
 
 /**
  * XInput2 raw events on the root window (X11): keyboard presses, button presses (4-7: wheel) and
@@ -264,7 +264,7 @@ export class XInput2InputSource implements InputSource {
     return this.batchMs;
   }
   private stream: PacedSocket | undefined;
-  private client: any;
+  private client: X11Object;
   private clock = new ServerClock();
   /** Events counted (all categories), for the benchmark and tests; no per-event detail. */
   counted = 0;
@@ -297,7 +297,7 @@ export class XInput2InputSource implements InputSource {
       const X = d.client;
       this.client = X;
       X.on('error', () => undefined);
-      const xi: any = await new Promise((resolve, reject) => {
+      const xi: X11Object = await new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('no answer to the XInputExtension query')), 5000);
         X.require('xinput', (err: Error | null, ext: unknown) => {
           clearTimeout(timer);

@@ -29,7 +29,7 @@ export interface HttpOptions {
 /** The chain's certificates from the leaf up (getPeerCertificate(true) links them through issuerCertificate). */
 function chainOf(cert: DetailedPeerCertificate): DetailedPeerCertificate[] {
   const out: DetailedPeerCertificate[] = [];
-  for (let c: DetailedPeerCertificate | undefined = cert; c && c.raw && !out.includes(c); c = c.issuerCertificate) out.push(c);
+  for (let c: DetailedPeerCertificate | undefined = cert; c?.raw && !out.includes(c); c = c.issuerCertificate) out.push(c);
   return out;
 }
 
@@ -138,7 +138,7 @@ export async function jsonRequest<T = unknown>(dispatcher: Dispatcher, r: JsonRe
     if (declared !== undefined && Number(declared) !== Buffer.byteLength(text)) {
       return { kind: 'network', error: `truncated body: ${Buffer.byteLength(text)} of ${declared} bytes` };
     }
-    let body: unknown = undefined;
+    let body: unknown ;
     if (text.length > 0) {
       const ct = String(res.headers['content-type'] ?? '');
       if (ct.includes('json')) {

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { concurrency } from '../../src/server/console/usage-data.js';
 import { ConsoleTokens, SessionStore } from '../../src/server/console/sessions.js';
-import { filterQuery, formatInZone, parseFilters, startOfDayInZone, FieldError } from '../../src/server/console/filters.js';
+import { filterQuery, formatInZone, parseFilters, startOfDayInZone, type FieldError } from '../../src/server/console/filters.js';
 import { stepChart, styleFreeSvg } from '../../src/server/console/charts.js';
 import { tableCsv } from '../../src/server/console/table.js';
 import type { UsageLogRow } from '../../src/server/reports/index.js';

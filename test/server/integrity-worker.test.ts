@@ -45,7 +45,7 @@ test('verifyBody judges a batch as verifyRecords does, and leaves what it cannot
   const key = randomBytes(32);
   const body = JSON.stringify({ records: tamperedRecords(key) });
   const r = verifyBody({ id: 1, key: encode(key), head: encode(GENESIS_CHAIN), body });
-  assert.ok(r && r.verdicts);
+  assert.ok(r?.verdicts);
   assert.equal(r.seqs.length, N);
   const bad = r.verdicts.flatMap((v, i) => (v === 'ok' ? [] : [`${i + 1}:${v}`]));
   assert.deepEqual(bad, ['40:edited', '90:forged', '150:edited', '151:edited']);

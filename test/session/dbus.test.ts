@@ -19,7 +19,7 @@ import { createLogger } from '../../src/log/logger.js';
 import { tempDataDir } from '../helpers/cli.js';
 import { startDesktop, startLogind, startScreenSaver, startSessionBus } from '../helpers/dbus.js';
 import { readRecords, sleep, startAgentProcess, writeConfig } from '../helpers/session.js';
-import { killChild, startXvfb, xdotool } from '../helpers/x11.js';
+import { killChild, xdotool } from '../helpers/x11.js';
 import { waitFor } from '../helpers/wait.js';
 
 const SHORT = { breakSeconds: 1, microBreakMaxSeconds: 3, shortBreakMaxSeconds: 8, inputEventIntervalSeconds: 5 };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HookInputSource, IdlePollInputSource, NativeIdleProvider, busLabelEscape, parseIdleHint, parseMonitorLine } from '../../src/session/sources.js';
+import { IdlePollInputSource, NativeIdleProvider, busLabelEscape, parseIdleHint, parseMonitorLine } from '../../src/session/sources.js';
 import { inputCounter } from '../helpers/input.js';
 import { killChild, startXvfb, xdotool } from '../helpers/x11.js';
 import { setTimeout as sleep } from 'node:timers/promises';

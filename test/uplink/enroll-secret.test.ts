@@ -9,7 +9,6 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, EX_CONFIG, enrollSecretOf, expandCredentialsPath, loadConfig } from '../../src/config/load.js';
 import { startAgent } from '../helpers/agent.js';
 import { runAgentCli } from '../helpers/cli.js';

@@ -5,7 +5,7 @@
  * start times come from the OS in whole seconds. Also usable on Linux (`processes.sampler:
  * "portable"`) for comparison, but /proc is far cheaper there.
  */
-import { type ProcessDetails, type ProcessObservation, type ProcessTracker, type SampleClock } from './tracker.js';
+import type { ProcessDetails, ProcessObservation, ProcessTracker, SampleClock } from './tracker.js';
 import { emptyObservation, Observed } from './tracker.js';
 
 interface SiProcess {

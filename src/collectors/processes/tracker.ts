@@ -103,7 +103,7 @@ export interface TrackedProcess {
   goneMono?: number;
 }
 
-export const enum Observed {
+export enum Observed {
   /** Known process; nothing to fetch. */
   Unchanged = 0,
   /** First sighting: the sampler should fetch details (uid, exe, ...) and I/O counters. */

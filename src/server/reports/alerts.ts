@@ -32,7 +32,7 @@ export function evaluateAlerts(rules: readonly AlertRule[], seats: (rule: { forM
         if (rule.product !== undefined && s.product !== rule.product) continue;
         if (s.seats === null || s.seats <= 0) continue;
         // The lowest use over the window: the condition held the whole time only if that is high enough.
-        const lowest = Math.min(...s.steps.filter((x, k) => (k + 1 < s.steps.length ? s.steps[k + 1].t : s.end) > s.from).map((x) => x.used));
+        const lowest = Math.min(...s.steps.filter((_x, k) => (k + 1 < s.steps.length ? s.steps[k + 1].t : s.end) > s.from).map((x) => x.used));
         const threshold = (rule.seatsAbovePercent / 100) * s.seats;
         if (Number.isFinite(lowest) && lowest >= threshold && lowest > 0) {
           out.push({

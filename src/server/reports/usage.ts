@@ -331,8 +331,14 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
     const tl = timeline(row.product);
     const wu = tl.used.averages(start, stop);
     const wd = tl.desired.averages(start, stop);
-    row.hourOfDay.forEach((b, h) => ((b.weightedAverageUsed = round3(wu.hourOfDay[h])), (b.weightedAverageDesired = round3(wd.hourOfDay[h]))));
-    row.dayOfWeek.forEach((b, d) => ((b.weightedAverageUsed = round3(wu.dayOfWeek[d])), (b.weightedAverageDesired = round3(wd.dayOfWeek[d]))));
+    row.hourOfDay.forEach((b, h) => {
+      b.weightedAverageUsed = round3(wu.hourOfDay[h]);
+      b.weightedAverageDesired = round3(wd.hourOfDay[h]);
+    });
+    row.dayOfWeek.forEach((b, d) => {
+      b.weightedAverageUsed = round3(wu.dayOfWeek[d]);
+      b.weightedAverageDesired = round3(wd.dayOfWeek[d]);
+    });
     const r: UsageSummaryRow = {
       ...row,
       weightedAverageUsed: round3(wu.average),

@@ -30,7 +30,7 @@ export default async function policyRoutes(app: FastifyInstance, { ctx }: RouteO
     const { json, etag } = await policyFor();
     reply.header('ETag', etag).header('Cache-Control', 'no-cache');
     const inm = req.headers['if-none-match'];
-    if (inm && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag || t.trim() === '*')) return reply.code(304).send();
+    if (inm?.split(',').some((t) => t.trim().replace(/^W\//, '') === etag || t.trim() === '*')) return reply.code(304).send();
     return reply.type('application/json; charset=utf-8').send(json);
   });
 }
