@@ -61,7 +61,10 @@ export function processCpuNs(pid: number): number {
 }
 
 /** Run `fn` and report the server's CPU microseconds per operation over it (`ops` from its result). */
-export async function withServerCpu<T extends { ops: number }>(pid: number, fn: () => Promise<T>): Promise<T & { serverCpuUsPerOp: number; serverCpuShare: number }> {
+export async function withServerCpu<T extends { ops: number }>(
+  pid: number,
+  fn: () => Promise<T>,
+): Promise<T & { serverCpuUsPerOp: number; serverCpuShare: number }> {
   const c0 = processCpuNs(pid);
   const t0 = performance.now();
   const r = await fn();

@@ -206,10 +206,14 @@ export default async function bench(): Promise<Record<string, unknown>> {
       const daemon = spawn(process.execPath, [AGENT, 'run', '--config', config, '--data-dir', data], { stdio: 'ignore' });
       children.push(daemon);
       await sleep(1500);
-      const session = spawn(process.execPath, [AGENT, 'session', '--config', config, '--data-dir', data, '--queue', join(dir, `${name}-q.db`), '--input', input], {
-        env,
-        stdio: 'ignore',
-      });
+      const session = spawn(
+        process.execPath,
+        [AGENT, 'session', '--config', config, '--data-dir', data, '--queue', join(dir, `${name}-q.db`), '--input', input],
+        {
+          env,
+          stdio: 'ignore',
+        },
+      );
       children.push(session);
       agents.push({ name, data, daemon, session });
     }
@@ -305,7 +309,8 @@ export default async function bench(): Promise<Record<string, unknown>> {
     const maxRss = (w: string) => Math.max(...phases.map((ph) => figures[ph][w]!.rssMB));
     const ratios: Record<string, number | null> = {};
     for (const ph of ['xdotool200', 'xtest200', 'xtest1000'] as const) {
-      for (const alt of ['sessionAgentUiohook', 'bareAddon', 'pynput']) ratios[`${ph}CpuVs${alt[0]!.toUpperCase()}${alt.slice(1)}`] = ratio(cpu(ph, 'sessionAgent'), cpu(ph, alt));
+      for (const alt of ['sessionAgentUiohook', 'bareAddon', 'pynput'])
+        ratios[`${ph}CpuVs${alt[0]!.toUpperCase()}${alt.slice(1)}`] = ratio(cpu(ph, 'sessionAgent'), cpu(ph, alt));
     }
     ratios.rssVsBareAddon = ratio(maxRss('sessionAgent'), maxRss('bareAddon'));
     ratios.rssVsPynput = ratio(maxRss('sessionAgent'), maxRss('pynput'));

@@ -162,7 +162,11 @@ async function level(store: 'sqlite' | 'postgres', agents: number, seconds: numb
     const setups = await Promise.all(
       workers.map((w, i) =>
         ask<{ stats: Stats; seconds: number; agents: number; errorSamples: string[] }>(w, {
-          cmd: 'setup', urls: servers.map((s) => s.url), first: i * per, count: Math.min(per, agents - i * per), enrollSecret: TEST_ENROLL_SECRET,
+          cmd: 'setup',
+          urls: servers.map((s) => s.url),
+          first: i * per,
+          count: Math.min(per, agents - i * per),
+          enrollSecret: TEST_ENROLL_SECRET,
           products: PRODUCTS.map((p) => ({ id: p.id, scarce: p.scarce })),
         }),
       ),
@@ -177,7 +181,15 @@ async function level(store: 'sqlite' | 'postgres', agents: number, seconds: numb
     const load0 = loadAverage1m();
     const t0 = performance.now();
     const runs = await Promise.all(
-      workers.map((w) => ask<{ stats: Stats; seconds: number; maxInflight: number; errorSamples: string[] }>(w, { cmd: 'run', seconds, periodSeconds: PERIOD_SECONDS, recordsPerUpload: RECORDS_PER_UPLOAD, restartShare: 0.02 })),
+      workers.map((w) =>
+        ask<{ stats: Stats; seconds: number; maxInflight: number; errorSamples: string[] }>(w, {
+          cmd: 'run',
+          seconds,
+          periodSeconds: PERIOD_SECONDS,
+          recordsPerUpload: RECORDS_PER_UPLOAD,
+          restartShare: 0.02,
+        }),
+      ),
     );
     const wallNs = (performance.now() - t0) * 1e6;
     const serverCpuNs = servers.reduce((sum, s, i) => sum + processCpuNs(s.pid()) - cpu0[i], 0);
@@ -195,7 +207,11 @@ async function level(store: 'sqlite' | 'postgres', agents: number, seconds: numb
     return {
       agents,
       servers: servers.length,
-      setup: { seconds: round(setupSeconds, 1), enrollPerSecond: round(setupStats.enroll.achieved / setupSeconds, 0), ...byKind(setupStats, setupSeconds, ['enroll', 'acquire']) },
+      setup: {
+        seconds: round(setupSeconds, 1),
+        enrollPerSecond: round(setupStats.enroll.achieved / setupSeconds, 0),
+        ...byKind(setupStats, setupSeconds, ['enroll', 'acquire']),
+      },
       seconds,
       offeredPerSecond: round(offered / seconds, 1),
       achievedPerSecond: round(requests / seconds, 1),
@@ -228,7 +244,11 @@ export default async function fleet(): Promise<object> {
   const seconds = Number(process.env.FLEET_SECONDS ?? 180);
   const workers = Number(process.env.FLEET_WORKERS ?? 2);
   const setups = (process.env.FLEET_SETUPS ?? 'sqlite,postgres').split(',') as Array<'sqlite' | 'postgres'>;
-  const out: Record<string, unknown> = { periodSeconds: PERIOD_SECONDS, recordsPerUpload: RECORDS_PER_UPLOAD, targets: { errors: 0, achievedEqualsOffered: true, p99Ms: P99_TARGET_MS, sqliteServerCores: 1 } };
+  const out: Record<string, unknown> = {
+    periodSeconds: PERIOD_SECONDS,
+    recordsPerUpload: RECORDS_PER_UPLOAD,
+    targets: { errors: 0, achievedEqualsOffered: true, p99Ms: P99_TARGET_MS, sqliteServerCores: 1 },
+  };
   for (const store of setups) {
     const pg = store === 'postgres' ? await ensurePostgres() : undefined;
     try {

@@ -27,10 +27,30 @@ const ROUNDS = 3;
 
 function record(seq: number): Record<string, unknown> {
   return {
-    seq, type: 'process', time: '2024-05-01T08:00:00.000Z', host: 'ws-0042.corp.example', user: 'ann', uid: 1000, group: 'staff', gid: 20, pid: 10000 + (seq % 50000), ppid: 1,
-    command: '/opt/cad/bin/cad --project big', exe: '/opt/cad/bin/cad', start: '2024-05-01T07:00:00.000Z', end: '2024-05-01T08:00:00.000Z', elapsedSeconds: 3600,
-    cpuUserSeconds: 812.5, cpuSystemSeconds: 40.25, avgRssBytes: 734003200, maxRssBytes: 1073741824, avgVirtualBytes: 4294967296, readBytes: 104857600, writeBytes: 5242880,
-    exitCode: 0, source: 'pacct',
+    seq,
+    type: 'process',
+    time: '2024-05-01T08:00:00.000Z',
+    host: 'ws-0042.corp.example',
+    user: 'ann',
+    uid: 1000,
+    group: 'staff',
+    gid: 20,
+    pid: 10000 + (seq % 50000),
+    ppid: 1,
+    command: '/opt/cad/bin/cad --project big',
+    exe: '/opt/cad/bin/cad',
+    start: '2024-05-01T07:00:00.000Z',
+    end: '2024-05-01T08:00:00.000Z',
+    elapsedSeconds: 3600,
+    cpuUserSeconds: 812.5,
+    cpuSystemSeconds: 40.25,
+    avgRssBytes: 734003200,
+    maxRssBytes: 1073741824,
+    avgVirtualBytes: 4294967296,
+    readBytes: 104857600,
+    writeBytes: 5242880,
+    exitCode: 0,
+    source: 'pacct',
   };
 }
 
@@ -63,7 +83,11 @@ async function endToEnd() {
       const agents = await Promise.all(
         Array.from({ length: AGENTS }, async (_, i) => {
           const r = await srv.request<{ agentToken: string; recordKey: string }>('POST', '/v1/enroll', {
-            body: { enrollSecret: srv.enrollSecret, host: `bench-${verified ? 'v' : 'p'}-${i}-${Math.random().toString(36).slice(2, 6)}`, ...(verified ? { chainHead: encode(GENESIS_CHAIN) } : {}) },
+            body: {
+              enrollSecret: srv.enrollSecret,
+              host: `bench-${verified ? 'v' : 'p'}-${i}-${Math.random().toString(36).slice(2, 6)}`,
+              ...(verified ? { chainHead: encode(GENESIS_CHAIN) } : {}),
+            },
           });
           if (r.status !== 201) throw new Error(`enroll: ${r.status} ${r.text}`);
           return { token: r.body.agentToken, bodies: bodies(BATCHES_PER_AGENT, verified ? Buffer.from(r.body.recordKey, 'base64url') : undefined) };
@@ -98,7 +122,14 @@ async function endToEnd() {
     const checked = (where: string) => Number(new RegExp(`^usage_server_integrity_batches_total\\{checked="${where}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0);
     const plain = round(totals.plain.records / totals.plain.seconds, 0);
     const verified = round(totals.verified.records / totals.verified.seconds, 0);
-    return { plainRecordsPerSecond: plain, verifiedRecordsPerSecond: verified, verifiedVsPlain: round(verified / plain, 3), failedBatches: totals.plain.bad + totals.verified.bad, integrityFlags: Number(n), batchesCheckedBy: { worker: checked('worker'), inline: checked('inline') } };
+    return {
+      plainRecordsPerSecond: plain,
+      verifiedRecordsPerSecond: verified,
+      verifiedVsPlain: round(verified / plain, 3),
+      failedBatches: totals.plain.bad + totals.verified.bad,
+      integrityFlags: Number(n),
+      batchesCheckedBy: { worker: checked('worker'), inline: checked('inline') },
+    };
   } finally {
     await pool.close();
     await srv.cleanup();
@@ -120,11 +151,25 @@ async function inProcess() {
     const plain = bodies(N, undefined).map(upload);
     const chained = bodies(N, key).map(upload);
     await store.q.insertAgent({ id: 'ag_plain', host: 'b', token_hash: 'p', agent_version: null, os: null, enrolled_at: '', last_seen_at: '', acked_seq: 0 });
-    await store.q.insertAgent({ id: 'ag_verified', host: 'b', token_hash: 'v', agent_version: null, os: null, enrolled_at: '', last_seen_at: '', acked_seq: 0, record_key: key.toString('base64url'), chain_head: encode(GENESIS_CHAIN) });
+    await store.q.insertAgent({
+      id: 'ag_verified',
+      host: 'b',
+      token_hash: 'v',
+      agent_version: null,
+      os: null,
+      enrolled_at: '',
+      last_seen_at: '',
+      acked_seq: 0,
+      record_key: key.toString('base64url'),
+      chain_head: encode(GENESIS_CHAIN),
+    });
     const total = [0, 0];
     for (let b = 0; b < N; b++) {
       // In turns, batch by batch.
-      for (const [k, agent, batches] of [[0, 'ag_plain', plain], [1, 'ag_verified', chained]] as const) {
+      for (const [k, agent, batches] of [
+        [0, 'ag_plain', plain],
+        [1, 'ag_verified', chained],
+      ] as const) {
         const c0 = process.cpuUsage();
         await ingest(store, metrics, agent, batches[b]);
         const c = process.cpuUsage(c0);
@@ -143,5 +188,10 @@ async function inProcess() {
 export default async function integrity(): Promise<object> {
   const stages = await inProcess();
   const e2e = await endToEnd();
-  return { endToEnd: e2e, inProcess: stages, target: { verifiedVsPlain: 0.9 }, meetsTarget: e2e.verifiedVsPlain >= 0.9 && e2e.failedBatches === 0 && e2e.integrityFlags === 0 && stages.flags === 0 };
+  return {
+    endToEnd: e2e,
+    inProcess: stages,
+    target: { verifiedVsPlain: 0.9 },
+    meetsTarget: e2e.verifiedVsPlain >= 0.9 && e2e.failedBatches === 0 && e2e.integrityFlags === 0 && stages.flags === 0,
+  };
 }

@@ -51,7 +51,9 @@ async function startDaemon(dir: string, srv: TestServer, name: string, leases: R
     }),
   );
   const before = srv.query('SELECT 1 FROM agents').length;
-  const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, AGENT_BIN, 'run', '--config', cfg, '--data-dir', data], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, AGENT_BIN, 'run', '--config', cfg, '--data-dir', data], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   // Ready once the uplink enrolled (the agent row appears on the server).
   for (let i = 0; i < 400 && srv.query('SELECT 1 FROM agents').length <= before; i++) await sleep(25);
   await sleep(1500);
@@ -124,12 +126,19 @@ export default async function launch(): Promise<object> {
     const bareReaddir = spawn(process.execPath, ['-e', "const fs = require('fs'); setInterval(() => fs.readdirSync('/proc'), 100);"], { stdio: 'ignore' });
     const bareLoadavg = spawn(
       process.execPath,
-      ['-e', "const fs = require('fs'); const fd = fs.openSync('/proc/loadavg', 'r'); const b = Buffer.alloc(128); setInterval(() => fs.readSync(fd, b, 0, 128, 0), 100);"],
+      [
+        '-e',
+        "const fs = require('fs'); const fd = fs.openSync('/proc/loadavg', 'r'); const b = Buffer.alloc(128); setInterval(() => fs.readSync(fd, b, 0, 128, 0), 100);",
+      ],
       { stdio: 'ignore' },
     );
     others.push(bareReaddir, bareLoadavg);
     await sleep(1000);
-    const [cpuDaemon, cpuReaddir, cpuLoadavg] = await Promise.all([cpuPercent(plain.child.pid!, 30), cpuPercent(bareReaddir.pid!, 30), cpuPercent(bareLoadavg.pid!, 30)]);
+    const [cpuDaemon, cpuReaddir, cpuLoadavg] = await Promise.all([
+      cpuPercent(plain.child.pid!, 30),
+      cpuPercent(bareReaddir.pid!, 30),
+      cpuPercent(bareLoadavg.pid!, 30),
+    ]);
     await sleep(5500); // the status file is rewritten every 5 s
     const proc1 = componentStatus(plain, 'processes')?.launchWatcher;
     bareReaddir.kill('SIGKILL');
@@ -143,7 +152,9 @@ export default async function launch(): Promise<object> {
     daemons.push(gated.child);
     const gatedToRequest = await launches(dir, srv, exe, 'g');
     await sleep(5500);
-    const gate = componentStatus(gated, 'enforcer')?.gate as { stopped: number; execToStopMs: { p50: number; p95: number; max: number; of: number } } | undefined;
+    const gate = componentStatus(gated, 'enforcer')?.gate as
+      | { stopped: number; execToStopMs: { p50: number; p95: number; max: number; of: number } }
+      | undefined;
 
     // (3) for comparison, a shorter poll: what the p95 target would cost.
     const fast = await startDaemon(dir, srv, 'poll80', { launchPollMs: 80 });

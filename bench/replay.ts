@@ -27,7 +27,26 @@ function fill(dir: string, n: number): void {
   for (let i = 0; i < n; i++) {
     const start = new Date(base + Math.floor(i / 50) * 3600_000).toISOString();
     const end = new Date(base + (Math.floor(i / 50) + 1) * 3600_000).toISOString();
-    j.append({ type: 'process-interval', time: end, host: 'ws-0042.corp.example', user: 'ann', uid: 1000, pid: 10000 + (i % 50), ppid: 1, command: 'cad', exe: '/opt/cad/bin/cad', start, intervalStart: start, intervalEnd: end, cpuSeconds: 12.5, avgRssBytes: 734003200, maxRssBytes: 1073741824, readBytes: 1048576, writeBytes: 4096, source: 'procfs' });
+    j.append({
+      type: 'process-interval',
+      time: end,
+      host: 'ws-0042.corp.example',
+      user: 'ann',
+      uid: 1000,
+      pid: 10000 + (i % 50),
+      ppid: 1,
+      command: 'cad',
+      exe: '/opt/cad/bin/cad',
+      start,
+      intervalStart: start,
+      intervalEnd: end,
+      cpuSeconds: 12.5,
+      avgRssBytes: 734003200,
+      maxRssBytes: 1073741824,
+      readBytes: 1048576,
+      writeBytes: 4096,
+      source: 'procfs',
+    });
     if ((i + 1) % 100_000 === 0) j.flush();
   }
   j.close();
@@ -62,13 +81,19 @@ const loadavg = () => {
 };
 
 /** The agent runs with the V8 flags the service definitions ship (src/service/node-flags.ts). */
-async function run(n: number, batch: number, nodeFlags: readonly string[] = AGENT_NODE_FLAGS): Promise<AgentResult & { agentCpuUsPerRecord: number; serverCpuUsPerRecord: number; loadavg: string | null }> {
+async function run(
+  n: number,
+  batch: number,
+  nodeFlags: readonly string[] = AGENT_NODE_FLAGS,
+): Promise<AgentResult & { agentCpuUsPerRecord: number; serverCpuUsPerRecord: number; loadavg: string | null }> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-replay-'));
   const srv = await startServer();
   try {
     fill(dir, n);
     const server0 = cpuNs(srv.pid());
-    const child = spawn(process.execPath, [...nodeFlags, join(here, '_replay-agent.js'), dir, srv.url, String(batch)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...nodeFlags, join(here, '_replay-agent.js'), dir, srv.url, String(batch)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     await new Promise((r) => child.once('exit', r));
@@ -77,7 +102,12 @@ async function run(n: number, batch: number, nodeFlags: readonly string[] = AGEN
     const stored = srv.query<{ n: number }>('SELECT count(*) AS n FROM process_records')[0]!.n;
     if (stored !== n || res.acked !== n) throw new Error(`server stored ${stored}, agent acked ${res.acked}, expected ${n}`);
     const us = (x: number) => Math.round((x / n) * 100) / 100;
-    return { ...res, agentCpuUsPerRecord: us((res.cpuUserSeconds + res.cpuSystemSeconds) * 1e6), serverCpuUsPerRecord: us(serverNs / 1000), loadavg: loadavg() };
+    return {
+      ...res,
+      agentCpuUsPerRecord: us((res.cpuUserSeconds + res.cpuSystemSeconds) * 1e6),
+      serverCpuUsPerRecord: us(serverNs / 1000),
+      loadavg: loadavg(),
+    };
   } finally {
     await srv.cleanup();
     rmSync(dir, { recursive: true, force: true });
@@ -103,10 +133,27 @@ export default async function replay(): Promise<object> {
     agentCpuUsPerRecord: main.agentCpuUsPerRecord,
     serverCpuUsPerRecord: main.serverCpuUsPerRecord,
     loadavg: main.loadavg,
-    batch5000: { seconds: Math.round(max.seconds * 100) / 100, peakRssBytes: max.peakRssBytes, agentCpuUsPerRecord: max.agentCpuUsPerRecord, serverCpuUsPerRecord: max.serverCpuUsPerRecord },
-    alternative: { batchSize: 500, records: alt.records, seconds: Math.round(alt.seconds * 100) / 100, recordsPerSecond: Math.round(altRps), peakRssBytes: alt.peakRssBytes, agentCpuUsPerRecord: alt.agentCpuUsPerRecord, serverCpuUsPerRecord: alt.serverCpuUsPerRecord },
+    batch5000: {
+      seconds: Math.round(max.seconds * 100) / 100,
+      peakRssBytes: max.peakRssBytes,
+      agentCpuUsPerRecord: max.agentCpuUsPerRecord,
+      serverCpuUsPerRecord: max.serverCpuUsPerRecord,
+    },
+    alternative: {
+      batchSize: 500,
+      records: alt.records,
+      seconds: Math.round(alt.seconds * 100) / 100,
+      recordsPerSecond: Math.round(altRps),
+      peakRssBytes: alt.peakRssBytes,
+      agentCpuUsPerRecord: alt.agentCpuUsPerRecord,
+      serverCpuUsPerRecord: alt.serverCpuUsPerRecord,
+    },
     nodeFlags: AGENT_NODE_FLAGS.join(' '),
-    withDefaultV8Flags: { seconds: Math.round(defaults.seconds * 100) / 100, peakRssBytes: defaults.peakRssBytes, agentCpuUsPerRecord: defaults.agentCpuUsPerRecord },
+    withDefaultV8Flags: {
+      seconds: Math.round(defaults.seconds * 100) / 100,
+      peakRssBytes: defaults.peakRssBytes,
+      agentCpuUsPerRecord: defaults.agentCpuUsPerRecord,
+    },
     ratioVsBatch500: Math.round((rps / altRps) * 100) / 100,
     targets: { seconds: 30, peakRssBytes: 150 * 1024 * 1024 },
     met: { seconds: main.seconds <= 30, peakRssBytes: main.peakRssBytes <= 150 * 1024 * 1024 },

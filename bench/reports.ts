@@ -16,7 +16,17 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { UploadRecord } from '../src/protocol/v1.js';
 import {
-  activePage, denialsPage, harvestPage, logFiles, offlinePage, processesPage, summariesPage, usagePage, usersPage, workPage, type ReportFilters,
+  activePage,
+  denialsPage,
+  harvestPage,
+  logFiles,
+  offlinePage,
+  processesPage,
+  summariesPage,
+  usagePage,
+  usersPage,
+  workPage,
+  type ReportFilters,
 } from '../src/server/reports/index.js';
 import type { ServerConfig } from '../src/server/config.js';
 import { loadProcesses } from '../src/server/console/fleet-data.js';
@@ -52,7 +62,11 @@ function rng(seed: number) {
 
 const iso = (t: number) => new Date(t).toISOString();
 
-interface History { server: ServerEvent[]; agent: UploadRecord[]; records: UploadRecord[] }
+interface History {
+  server: ServerEvent[];
+  agent: UploadRecord[];
+  records: UploadRecord[];
+}
 
 export function history(): History {
   const r = rng(11);
@@ -80,13 +94,30 @@ export function history(): History {
   }
   for (let i = 0; i < Math.floor(EVENTS * 0.08); i++) {
     const user = `u${pick(USERS)}`;
-    server.push({ product: `p${pick(20)}`, user, host: `ws-${user}`, agentId: `a-${user}`, pid: 90_000 + i, time: workTime(), code: 7, reason: 'all-seats-in-use' });
+    server.push({
+      product: `p${pick(20)}`,
+      user,
+      host: `ws-${user}`,
+      agentId: `a-${user}`,
+      pid: 90_000 + i,
+      time: workTime(),
+      code: 7,
+      reason: 'all-seats-in-use',
+    });
   }
   let seq = 0;
   const agent: UploadRecord[] = [];
   for (let i = 0; i < Math.floor((EVENTS * 0.02) / 2); i++) {
     const start = workTime();
-    const base = { type: 'usage-event', host: 'ws-off', product: `p${pick(PRODUCTS)}`, user: `u${pick(USERS)}`, pid: 7000 + i, processStart: iso(start), offline: true };
+    const base = {
+      type: 'usage-event',
+      host: 'ws-off',
+      product: `p${pick(PRODUCTS)}`,
+      user: `u${pick(USERS)}`,
+      pid: 7000 + i,
+      processStart: iso(start),
+      offline: true,
+    };
     agent.push({ ...base, seq: ++seq, time: iso(start), code: 10 }, { ...base, seq: ++seq, time: iso(start + 3_600_000), code: 11 });
   }
   const records: UploadRecord[] = [];
@@ -96,11 +127,43 @@ export function history(): History {
     const elapsed = 1 + r() * 600;
     const cmd = r() < 0.3 ? `prog${pick(PRODUCTS)}` : ['bash', 'grep', 'make', 'cc1', 'python3', 'git'][pick(6)];
     if (i % 10 === 9) {
-      records.push({ seq: ++seq, type: 'process-interval', time: iso(end), host: `ws-${user}`, user, command: cmd, exe: `/usr/bin/${cmd}`, pid: i, intervalStart: iso(Math.floor(end / 3_600_000) * 3_600_000), intervalEnd: iso(end), elapsedSeconds: elapsed, cpuSeconds: elapsed * r(), avgRssBytes: 1e6 * r() });
+      records.push({
+        seq: ++seq,
+        type: 'process-interval',
+        time: iso(end),
+        host: `ws-${user}`,
+        user,
+        command: cmd,
+        exe: `/usr/bin/${cmd}`,
+        pid: i,
+        intervalStart: iso(Math.floor(end / 3_600_000) * 3_600_000),
+        intervalEnd: iso(end),
+        elapsedSeconds: elapsed,
+        cpuSeconds: elapsed * r(),
+        avgRssBytes: 1e6 * r(),
+      });
     } else {
       records.push({
-        seq: ++seq, type: 'process', time: iso(end), host: `ws-${user}`, user, group: `g${pick(40)}`, pid: i, ppid: 1, command: cmd, exe: `/usr/bin/${cmd}`, start: iso(end - elapsed * 1000), end: iso(end),
-        elapsedSeconds: elapsed, cpuUserSeconds: elapsed * r() * 0.5, cpuSystemSeconds: elapsed * r() * 0.1, avgRssBytes: 1e7 * r(), readBytes: 1e5 * r(), writeBytes: 1e4 * r(), exitCode: r() < 0.03 ? 1 : 0, source: 'pacct',
+        seq: ++seq,
+        type: 'process',
+        time: iso(end),
+        host: `ws-${user}`,
+        user,
+        group: `g${pick(40)}`,
+        pid: i,
+        ppid: 1,
+        command: cmd,
+        exe: `/usr/bin/${cmd}`,
+        start: iso(end - elapsed * 1000),
+        end: iso(end),
+        elapsedSeconds: elapsed,
+        cpuUserSeconds: elapsed * r() * 0.5,
+        cpuSystemSeconds: elapsed * r() * 0.1,
+        avgRssBytes: 1e7 * r(),
+        readBytes: 1e5 * r(),
+        writeBytes: 1e4 * r(),
+        exitCode: r() < 0.03 ? 1 : 0,
+        source: 'pacct',
       });
     }
   }
@@ -110,18 +173,64 @@ export function history(): History {
     const kind = i % 3;
     const app = `prog${Math.floor(r() ** 2 * PRODUCTS)}`;
     const dur = kind === 0 ? 60 + r() * 600 : 5 + r() * 900;
-    records.push(kind === 0
-      ? { seq: ++seq, type: 'input-events', time: iso(start + dur * 1000), host: `ws-${user}`, user, application: app, start: iso(start), end: iso(start + dur * 1000), durationSeconds: dur, keyboard: pick(500), mouse: pick(500), switch: pick(40) }
-      : kind === 1
-        ? { seq: ++seq, type: 'break', time: iso(start + dur * 1000), host: `ws-${user}`, user, application: app, start: iso(start), end: iso(start + dur * 1000), durationSeconds: dur, breakType: dur < 60 ? 'microbreak' : dur < 600 ? 'short' : 'extended' }
-        : { seq: ++seq, type: 'work', time: iso(start + dur * 1000), host: `ws-${user}`, user, application: app, start: iso(start), end: iso(start + dur * 1000), durationSeconds: dur, periodType: r() < 0.5 ? 'uninterrupted' : 'extended' });
+    records.push(
+      kind === 0
+        ? {
+            seq: ++seq,
+            type: 'input-events',
+            time: iso(start + dur * 1000),
+            host: `ws-${user}`,
+            user,
+            application: app,
+            start: iso(start),
+            end: iso(start + dur * 1000),
+            durationSeconds: dur,
+            keyboard: pick(500),
+            mouse: pick(500),
+            switch: pick(40),
+          }
+        : kind === 1
+          ? {
+              seq: ++seq,
+              type: 'break',
+              time: iso(start + dur * 1000),
+              host: `ws-${user}`,
+              user,
+              application: app,
+              start: iso(start),
+              end: iso(start + dur * 1000),
+              durationSeconds: dur,
+              breakType: dur < 60 ? 'microbreak' : dur < 600 ? 'short' : 'extended',
+            }
+          : {
+              seq: ++seq,
+              type: 'work',
+              time: iso(start + dur * 1000),
+              host: `ws-${user}`,
+              user,
+              application: app,
+              start: iso(start),
+              end: iso(start + dur * 1000),
+              durationSeconds: dur,
+              periodType: r() < 0.5 ? 'uninterrupted' : 'extended',
+            },
+    );
   }
   return { server, agent, records };
 }
 
 export async function load(store: Store, h: History): Promise<number> {
   const t0 = performance.now();
-  const products = Array.from({ length: PRODUCTS }, (_, i) => ({ id: `p${i}`, name: `Product ${i}`, licenseType: 'floating' as const, seats: 5 + (i % 20), match: { executables: [`/usr/bin/prog${i}`], paths: [] }, offline: 'allow' as const, onDeny: 'notify' as const, queue: true }));
+  const products = Array.from({ length: PRODUCTS }, (_, i) => ({
+    id: `p${i}`,
+    name: `Product ${i}`,
+    licenseType: 'floating' as const,
+    seats: 5 + (i % 20),
+    match: { executables: [`/usr/bin/prog${i}`], paths: [] },
+    offline: 'allow' as const,
+    onDeny: 'notify' as const,
+    queue: true,
+  }));
   for (const p of products) await store.q.upsertProduct(p as never, 'config', new Date());
   // Written in time order, as a server writes its events and agents upload their journals (the
   // history is generated product by product; stored that way every day's rows would be scattered).
@@ -135,7 +244,12 @@ export async function load(store: Store, h: History): Promise<number> {
   const all = [...h.agent, ...h.records].sort((a, b) => String(a.time).localeCompare(String(b.time))).map((r, i) => ({ ...r, seq: i + 1 }));
   for (let i = 0; i < all.length; i += 5000) {
     const chunk = all.slice(i, i + 5000);
-    const rows = batchRows('bench-agent', chunk, chunk.map((_, k) => k), new Uint8Array(chunk.length));
+    const rows = batchRows(
+      'bench-agent',
+      chunk,
+      chunk.map((_, k) => k),
+      new Uint8Array(chunk.length),
+    );
     await store.prepareRecords(chunk);
     await store.transaction(async (tx) => {
       for (const [table, t] of Object.entries(rows.tables)) if (t.rows > 0) await tx.insertRecords(table as never, t.values, t.rows);
@@ -145,7 +259,13 @@ export async function load(store: Store, h: History): Promise<number> {
 }
 
 /** The console's process page over the bench's 90 days (UTC). */
-const consoleCtx = (q: Store['q']): LoadContext => ({ q, cfg: {} as ServerConfig, filters: { from: iso(FROM).slice(0, 10), to: iso(TO - 86_400_000).slice(0, 10), tz: 'UTC' }, now: TO, charts: true });
+const consoleCtx = (q: Store['q']): LoadContext => ({
+  q,
+  cfg: {} as ServerConfig,
+  filters: { from: iso(FROM).slice(0, 10), to: iso(TO - 86_400_000).slice(0, 10), tz: 'UTC' },
+  now: TO,
+  charts: true,
+});
 
 function rollupPages(q: Store['q'], f: ReportFilters): Record<string, () => Promise<unknown>> {
   return {
@@ -216,7 +336,16 @@ async function measure(store: Store, h: History) {
   }
   process.stderr.write(`${store.dialect}: ${JSON.stringify({ loadSeconds, pagesMs, rawPagesMs, exportMs })}\n`);
   const slowestPageMs = Math.max(...Object.values(pagesMs));
-  return { loadSeconds, pagesMs, rawPagesMs, rollupVsRaw, slowestPageMs, exportMs, exportFiles: files, meetsTarget: slowestPageMs <= PAGE_TARGET_MS && exportMs <= EXPORT_TARGET_MS };
+  return {
+    loadSeconds,
+    pagesMs,
+    rawPagesMs,
+    rollupVsRaw,
+    slowestPageMs,
+    exportMs,
+    exportFiles: files,
+    meetsTarget: slowestPageMs <= PAGE_TARGET_MS && exportMs <= EXPORT_TARGET_MS,
+  };
 }
 
 export default async function reports(): Promise<object> {
@@ -254,8 +383,15 @@ export default async function reports(): Promise<object> {
     pg.stop();
   }
   return {
-    scale: SCALE, usageEvents: h.server.length + h.agent.length, processRecords: PROCESSES, activityRecords: ACTIVITY, products: PRODUCTS, users: USERS, days: DAYS,
-    sqlite, postgres,
+    scale: SCALE,
+    usageEvents: h.server.length + h.agent.length,
+    processRecords: PROCESSES,
+    activityRecords: ACTIVITY,
+    products: PRODUCTS,
+    users: USERS,
+    days: DAYS,
+    sqlite,
+    postgres,
     postgresVsSqlite: { slowestPage: round(postgres.slowestPageMs / sqlite.slowestPageMs, 2), export: round(postgres.exportMs / sqlite.exportMs, 2) },
     targets: { pageMs: PAGE_TARGET_MS, exportMs: EXPORT_TARGET_MS },
     meetsTarget: sqlite.meetsTarget && postgres.meetsTarget,

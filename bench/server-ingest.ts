@@ -92,7 +92,12 @@ async function inProcess() {
     const insertWith = (perStatement: number, agentId: string) => {
       // Parameters prepared outside the measurement: only the statements' runs are timed.
       const chunks = checked.map((u) => {
-        const values = batchRows(agentId, u.records, u.records.map((_, i) => i), u.hasExtra).tables.process.values;
+        const values = batchRows(
+          agentId,
+          u.records,
+          u.records.map((_, i) => i),
+          u.hasExtra,
+        ).tables.process.values;
         const out: unknown[][] = [];
         for (let i = 0; i < values.length; i += perStatement * width) out.push(values.slice(i, i + perStatement * width));
         return out;
@@ -104,7 +109,11 @@ async function inProcess() {
         })();
     };
     const [single, multi] = await cpuPerRecord(N, insertWith(1, await agent('ag_bench_single')), insertWith(RECORD_INSERT_ROWS, await agent('ag_bench_multi')));
-    const [parseUs, fastifyParseUs] = await cpuPerRecord(N, (b) => parse(guarded, texts[b]), (b) => parse(secure, texts[b]));
+    const [parseUs, fastifyParseUs] = await cpuPerRecord(
+      N,
+      (b) => parse(guarded, texts[b]),
+      (b) => parse(secure, texts[b]),
+    );
     const [checkUs] = await cpuPerRecord(N, (b) => checkUpload(bodies[b]));
     const [ingestUs] = await cpuPerRecord(N, (b) => ingest(store, metrics, a1, checked[b]));
     return {

@@ -32,7 +32,10 @@ export default async function serverLeases(): Promise<object> {
   return {
     sqlite,
     postgres,
-    postgresVsSqlite: { renewals: round(postgres.renewalsPerSecond / sqlite.renewalsPerSecond, 3), pairs: round(postgres.acquireReleasePairsPerSecond / sqlite.acquireReleasePairsPerSecond, 3) },
+    postgresVsSqlite: {
+      renewals: round(postgres.renewalsPerSecond / sqlite.renewalsPerSecond, 3),
+      pairs: round(postgres.acquireReleasePairsPerSecond / sqlite.acquireReleasePairsPerSecond, 3),
+    },
     meetsTarget: sqlite.meetsTarget && postgres.meetsTarget,
   };
 }
@@ -51,7 +54,13 @@ async function measure(store: 'sqlite' | 'postgres') {
     const agents = await Promise.all(Array.from({ length: AGENTS }, (_, i) => srv.enroll(`bench-${i}`)));
     const leases = await Promise.all(
       agents.map(async (a, i) => {
-        const r = await call(pool, 'POST', '/v1/leases', a.agentToken, JSON.stringify({ product: 'bench', user: `u${i}`, host: a.host, pid: i, processStart: '2024-05-01T00:00:00Z', requestId: `r${i}` }));
+        const r = await call(
+          pool,
+          'POST',
+          '/v1/leases',
+          a.agentToken,
+          JSON.stringify({ product: 'bench', user: `u${i}`, host: a.host, pid: i, processStart: '2024-05-01T00:00:00Z', requestId: `r${i}` }),
+        );
         if (r.status !== 201) throw new Error(`acquire failed ${r.status}`);
         return { token: a.agentToken, id: r.json.leaseId as string };
       }),
@@ -78,7 +87,20 @@ async function measure(store: 'sqlite' | 'postgres') {
     const pairs = await withServerCpu(srv.pid(), () =>
       loop(CONCURRENCY, SECONDS, async (w, i) => {
         const a = agents[w % AGENTS];
-        const r = await call(pool, 'POST', '/v1/leases', a.agentToken, JSON.stringify({ product: 'bench', user: `pair-${w}`, host: a.host, pid: 100_000 + w, processStart: '2024-05-01T00:00:00Z', requestId: `p-${w}-${i}` }));
+        const r = await call(
+          pool,
+          'POST',
+          '/v1/leases',
+          a.agentToken,
+          JSON.stringify({
+            product: 'bench',
+            user: `pair-${w}`,
+            host: a.host,
+            pid: 100_000 + w,
+            processStart: '2024-05-01T00:00:00Z',
+            requestId: `p-${w}-${i}`,
+          }),
+        );
         if (r.status !== 201) {
           bad++;
           return;

@@ -30,10 +30,16 @@ const HANDSHAKE_CONCURRENCY = 8;
 const SERVER_NODE = process.env.USAGE_SERVER_BENCH_NODE;
 /** How the servers are started: this Node and tree, or the ones named in the environment. */
 const RUNTIME = SERVER_NODE
-  ? { node: SERVER_NODE, nodeArgs: ['--preserve-symlinks', '--preserve-symlinks-main'], ...(process.env.USAGE_SERVER_BENCH_CLI ? { cli: process.env.USAGE_SERVER_BENCH_CLI } : {}) }
+  ? {
+      node: SERVER_NODE,
+      nodeArgs: ['--preserve-symlinks', '--preserve-symlinks-main'],
+      ...(process.env.USAGE_SERVER_BENCH_CLI ? { cli: process.env.USAGE_SERVER_BENCH_CLI } : {}),
+    }
   : {};
 const serverRuntime = () => {
-  const [node, openssl] = execFileSync(SERVER_NODE ?? process.execPath, ['-p', "process.version + ' ' + process.versions.openssl"], { encoding: 'utf8' }).trim().split(' ');
+  const [node, openssl] = execFileSync(SERVER_NODE ?? process.execPath, ['-p', "process.version + ' ' + process.versions.openssl"], { encoding: 'utf8' })
+    .trim()
+    .split(' ');
   return { node, openssl };
 };
 
@@ -64,7 +70,11 @@ async function leaseServer(pki: Pki, tls: boolean): Promise<{ srv: TestServer; p
   const cert = pki.issue(ca, `server-${tls ? 'tls' : 'plain'}`, { ips: ['127.0.0.1'] });
   const srv = await startServer({
     products: [{ id: 'bench', seats: 100_000 }],
-    config: { leases: { ttlSeconds: 900, sweepIntervalSeconds: 5 }, log: { level: 'warn' }, ...(tls ? { tls: { certFile: cert.cert, keyFile: cert.key } } : {}) },
+    config: {
+      leases: { ttlSeconds: 900, sweepIntervalSeconds: 5 },
+      log: { level: 'warn' },
+      ...(tls ? { tls: { certFile: cert.cert, keyFile: cert.key } } : {}),
+    },
     ...(tls ? { https: { ca: ca.pem } } : {}),
     ...RUNTIME,
   });
@@ -72,7 +82,13 @@ async function leaseServer(pki: Pki, tls: boolean): Promise<{ srv: TestServer; p
   const agents = await Promise.all(Array.from({ length: AGENTS }, (_, i) => srv.enroll(`bench-${i}`)));
   const leases = await Promise.all(
     agents.map(async (a, i) => {
-      const r = await call(pool, 'POST', '/v1/leases', a.agentToken, JSON.stringify({ product: 'bench', user: `u${i}`, host: a.host, pid: i, processStart: '2024-05-01T00:00:00Z', requestId: `r${i}` }));
+      const r = await call(
+        pool,
+        'POST',
+        '/v1/leases',
+        a.agentToken,
+        JSON.stringify({ product: 'bench', user: `u${i}`, host: a.host, pid: i, processStart: '2024-05-01T00:00:00Z', requestId: `r${i}` }),
+      );
       if (r.status !== 201) throw new Error(`acquire failed ${r.status}`);
       return { token: a.agentToken, id: r.json.leaseId as string };
     }),
@@ -100,7 +116,10 @@ async function renewalsTlsVsPlain(pki: Pki) {
     bad = 0;
     const sides = { plain: { ops: 0, seconds: 0, cpuUs: 0, p99: [] as number[] }, tls: { ops: 0, seconds: 0, cpuUs: 0, p99: [] as number[] } };
     for (let done = 0; done < SECONDS; done += SLICE) {
-      for (const [name, s] of [['plain', plain], ['tls', tls]] as const) {
+      for (const [name, s] of [
+        ['plain', plain],
+        ['tls', tls],
+      ] as const) {
         const t0 = performance.now();
         const r = await renewLoop(s, SLICE);
         const side = sides[name];
@@ -158,7 +177,16 @@ async function handshakesPerSecond(pki: Pki, keyType: 'ec' | 'rsa') {
     const c0 = processCpuNs(srv.pid());
     const r = await loop(HANDSHAKE_CONCURRENCY, HANDSHAKE_SECONDS, once);
     const cpuUs = (processCpuNs(srv.pid()) - c0) / 1000;
-    return { perSecond: r.perSecond, p50Ms: r.p50Ms, p99Ms: r.p99Ms, serverCpuUsPerHandshake: round(cpuUs / r.ops, 1), failed, protocol: 'TLSv1.3', seconds: HANDSHAKE_SECONDS, concurrency: HANDSHAKE_CONCURRENCY };
+    return {
+      perSecond: r.perSecond,
+      p50Ms: r.p50Ms,
+      p99Ms: r.p99Ms,
+      serverCpuUsPerHandshake: round(cpuUs / r.ops, 1),
+      failed,
+      protocol: 'TLSv1.3',
+      seconds: HANDSHAKE_SECONDS,
+      concurrency: HANDSHAKE_CONCURRENCY,
+    };
   } finally {
     await srv.cleanup();
   }

@@ -57,7 +57,14 @@ let agents: SimAgent[] = [];
 let products: SetupMessage['products'] = [];
 let errorSamples: string[] = [];
 
-async function request(server: number, method: 'GET' | 'POST' | 'DELETE', path: string, token: string | undefined, body?: string, headers: Record<string, string> = {}) {
+async function request(
+  server: number,
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  token: string | undefined,
+  body?: string,
+  headers: Record<string, string> = {},
+) {
   const h: Record<string, string> = { ...headers };
   if (token) h.authorization = `Bearer ${token}`;
   if (body !== undefined) h['content-type'] = 'application/json';
@@ -89,7 +96,15 @@ const note = (kind: Kind, status: number, text: string) => {
 async function acquire(stats: Stats, a: SimAgent, now: number): Promise<void> {
   a.pid++;
   await timed(stats, 'acquire', async () => {
-    const body = JSON.stringify({ product: a.product, user: a.user, host: a.host, pid: a.pid, processStart: new Date(now).toISOString(), requestId: `${a.host}-${a.pid}`, queue: true });
+    const body = JSON.stringify({
+      product: a.product,
+      user: a.user,
+      host: a.host,
+      pid: a.pid,
+      processStart: new Date(now).toISOString(),
+      requestId: `${a.host}-${a.pid}`,
+      queue: true,
+    });
     const r = await request(a.server, 'POST', '/v1/leases', a.token, body);
     if (r.status === 201) {
       a.leaseId = (JSON.parse(r.text) as { leaseId: string }).leaseId;
@@ -119,13 +134,21 @@ function batch(a: SimAgent, n: number, now: number): string {
     const seq = ++a.seq;
     const k = i % 10;
     if (k < 6) {
-      parts.push(`{"seq":${seq},"type":"process-interval","time":"${t}","host":"${a.host}","user":"${a.user}","uid":1000,"group":"staff","gid":20,"pid":${2000 + i},"ppid":1,"command":"proc${i}","exe":"/usr/bin/proc${i}","start":"${start}","end":"${t}","elapsedSeconds":300,"cpuUserSeconds":1.25,"cpuSystemSeconds":0.5,"avgRssBytes":73400320,"maxRssBytes":104857600,"avgVirtualBytes":429496729,"readBytes":1048576,"writeBytes":52428,"exitCode":null,"source":"ps","intervalStart":"${start}","intervalEnd":"${t}","cpuSeconds":1.75}`);
+      parts.push(
+        `{"seq":${seq},"type":"process-interval","time":"${t}","host":"${a.host}","user":"${a.user}","uid":1000,"group":"staff","gid":20,"pid":${2000 + i},"ppid":1,"command":"proc${i}","exe":"/usr/bin/proc${i}","start":"${start}","end":"${t}","elapsedSeconds":300,"cpuUserSeconds":1.25,"cpuSystemSeconds":0.5,"avgRssBytes":73400320,"maxRssBytes":104857600,"avgVirtualBytes":429496729,"readBytes":1048576,"writeBytes":52428,"exitCode":null,"source":"ps","intervalStart":"${start}","intervalEnd":"${t}","cpuSeconds":1.75}`,
+      );
     } else if (k < 8) {
-      parts.push(`{"seq":${seq},"type":"process","time":"${t}","host":"${a.host}","user":"${a.user}","uid":1000,"group":"staff","gid":20,"pid":${3000 + i},"ppid":1,"command":"tool${i}","exe":"/usr/bin/tool${i}","start":"${start}","end":"${t}","elapsedSeconds":42.5,"cpuUserSeconds":0.25,"cpuSystemSeconds":0.125,"avgRssBytes":20971520,"maxRssBytes":31457280,"avgVirtualBytes":209715200,"readBytes":65536,"writeBytes":4096,"exitCode":0,"source":"both"}`);
+      parts.push(
+        `{"seq":${seq},"type":"process","time":"${t}","host":"${a.host}","user":"${a.user}","uid":1000,"group":"staff","gid":20,"pid":${3000 + i},"ppid":1,"command":"tool${i}","exe":"/usr/bin/tool${i}","start":"${start}","end":"${t}","elapsedSeconds":42.5,"cpuUserSeconds":0.25,"cpuSystemSeconds":0.125,"avgRssBytes":20971520,"maxRssBytes":31457280,"avgVirtualBytes":209715200,"readBytes":65536,"writeBytes":4096,"exitCode":0,"source":"both"}`,
+      );
     } else if (k === 8) {
-      parts.push(`{"seq":${seq},"type":"input-events","time":"${t}","host":"${a.host}","user":"${a.user}","application":"/opt/cad/bin/cad","start":"${start}","end":"${t}","keyboard":312,"mouse":877,"switch":4}`);
+      parts.push(
+        `{"seq":${seq},"type":"input-events","time":"${t}","host":"${a.host}","user":"${a.user}","application":"/opt/cad/bin/cad","start":"${start}","end":"${t}","keyboard":312,"mouse":877,"switch":4}`,
+      );
     } else {
-      parts.push(`{"seq":${seq},"type":"work","time":"${t}","host":"${a.host}","user":"${a.user}","start":"${start}","end":"${t}","durationSeconds":300,"periodType":"uninterrupted","keyboard":312,"mouse":877}`);
+      parts.push(
+        `{"seq":${seq},"type":"work","time":"${t}","host":"${a.host}","user":"${a.user}","start":"${start}","end":"${t}","durationSeconds":300,"periodType":"uninterrupted","keyboard":312,"mouse":877}`,
+      );
     }
   }
   return `{"records":[${parts.join(',')}]}`;
@@ -147,9 +170,25 @@ async function setup(m: SetupMessage): Promise<object> {
         const host = `ws-${id}`;
         // One in 50 agents runs a scarce product: the queue and denials.
         const product = id % 50 === 0 ? scarce[id % scarce.length].id : plenty[id % plenty.length].id;
-        const a: SimAgent = { token: '', host, user: `user${id}`, server: id % m.urls.length, product, leaseId: undefined, pid: 10_000, seq: 0, etag: undefined };
+        const a: SimAgent = {
+          token: '',
+          host,
+          user: `user${id}`,
+          server: id % m.urls.length,
+          product,
+          leaseId: undefined,
+          pid: 10_000,
+          seq: 0,
+          etag: undefined,
+        };
         await timed(stats, 'enroll', async () => {
-          const r = await request(a.server, 'POST', '/v1/enroll', undefined, JSON.stringify({ enrollSecret: m.enrollSecret, host, agentVersion: 'fleet-sim', os: 'Linux 6.1' }));
+          const r = await request(
+            a.server,
+            'POST',
+            '/v1/enroll',
+            undefined,
+            JSON.stringify({ enrollSecret: m.enrollSecret, host, agentVersion: 'fleet-sim', os: 'Linux 6.1' }),
+          );
           if (r.status !== 201) return note('enroll', r.status, r.text);
           a.token = (JSON.parse(r.text) as { agentToken: string }).agentToken;
           return true;

@@ -14,15 +14,7 @@ export function withCommonOptions(command: Command): Command {
     .option('-c, --config <file>', 'JSON configuration file (default: built-in defaults)', process.env.USAGE_AGENT_CONFIG)
     .option('-d, --data-dir <dir>', 'data directory holding the journal (overrides the config file)')
     .addOption(
-      new Option('--log-level <level>', 'log level (overrides the config file)').choices([
-        'fatal',
-        'error',
-        'warn',
-        'info',
-        'debug',
-        'trace',
-        'silent',
-      ]),
+      new Option('--log-level <level>', 'log level (overrides the config file)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     );
 }
 

@@ -13,9 +13,7 @@ function configError(file: string, keyPath: string, detail: string, more: readon
 }
 
 export function formatKeyPath(path: ReadonlyArray<PropertyKey>): string {
-  return path
-    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
-    .join('');
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
 }
 
 /**
@@ -31,7 +29,12 @@ export function configErrorFromIssues(file: string, issues: ReadonlyArray<z.core
   });
   const [first, ...rest] = described;
   const more = rest.map((d) => `; at "${d.path}": ${d.detail}`).join('');
-  return configError(file, first!.path, `${first!.detail}${more}`, rest.map((d) => ({ path: d.path, message: d.detail })));
+  return configError(
+    file,
+    first!.path,
+    `${first!.detail}${more}`,
+    rest.map((d) => ({ path: d.path, message: d.detail })),
+  );
 }
 
 /** Where a JSON syntax error is, as "line L column C", from V8's "at position N" message. */
@@ -108,7 +111,8 @@ export function checkServerFiles(cfg: AgentConfig, file: string | undefined): vo
     } catch (err) {
       throw configError(source, 'server.clientKeyFile', `${s.clientKeyFile} holds no PEM private key (${(err as Error).message})`);
     }
-    if (!cert.checkPrivateKey(key)) throw configError(source, 'server.clientKeyFile', `the key in ${s.clientKeyFile} does not belong to the certificate in ${s.clientCertFile}`);
+    if (!cert.checkPrivateKey(key))
+      throw configError(source, 'server.clientKeyFile', `the key in ${s.clientKeyFile} does not belong to the certificate in ${s.clientCertFile}`);
   }
 }
 

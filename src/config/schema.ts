@@ -36,7 +36,11 @@ const processesSchema = z
     /** Kernel process accounting: `auto` (use or switch on), `off`, or a pacct file path to read. */
     pacct: z.union([z.literal('auto'), z.literal('off'), z.string().startsWith('/')]).default('auto'),
     /** Largest pacct file the agent lets grow before rotating the file it owns. */
-    pacctRotateBytes: z.number().int().min(64 * 1024).default(64 * 1024 * 1024),
+    pacctRotateBytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .default(64 * 1024 * 1024),
     /** Command-line arguments can hold secrets; they are recorded only when switched on. */
     recordCommandLine: z.boolean().default(false),
   })
@@ -65,8 +69,18 @@ const sessionSchema = z
       .strictObject({
         recordsPerSecond: z.number().positive().max(100_000).default(5),
         recordsBurst: z.number().int().min(1).max(10_000_000).default(20_000),
-        bytesPerSecond: z.number().int().min(1024).max(1 << 30).default(64 * 1024),
-        bytesBurst: z.number().int().min(1024).max(1 << 30).default(16 * 1024 * 1024),
+        bytesPerSecond: z
+          .number()
+          .int()
+          .min(1024)
+          .max(1 << 30)
+          .default(64 * 1024),
+        bytesBurst: z
+          .number()
+          .int()
+          .min(1024)
+          .max(1 << 30)
+          .default(16 * 1024 * 1024),
         /** Connected session agents per user; one more is told so and closed. */
         maxAgentsPerUser: z.number().int().min(1).max(1024).default(8),
       })
@@ -92,7 +106,10 @@ const serverSchema = z
      * SPKI pins: base64 SHA-256 of a public key (SubjectPublicKeyInfo); a certificate chain is
      * accepted only when one of its certificates has one of these keys. Several allowed, for rotation.
      */
-    pinSha256: z.array(z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be the base64 SHA-256 of a public key (44 characters ending in =)')).min(1).optional(),
+    pinSha256: z
+      .array(z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be the base64 SHA-256 of a public key (44 characters ending in =)'))
+      .min(1)
+      .optional(),
     /** PEM client certificate and key for servers that ask for one (tls.clientCaFile on usage-server). */
     clientCertFile: z.string().min(1).optional(),
     clientKeyFile: z.string().min(1).optional(),
@@ -111,16 +128,28 @@ const serverSchema = z
       const u = new URL(url);
       if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', path, message: 'must be an https:// (or loopback http://) URL' });
       else if (u.protocol === 'http:' && !s.allowInsecureHttp && !isLoopbackHostname(u.hostname)) {
-        ctx.addIssue({ code: 'custom', path, message: `plain http:// to ${u.hostname} sends the agent token and usage in clear: use https://, or set server.allowInsecureHttp: true` });
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message: `plain http:// to ${u.hostname} sends the agent token and usage in clear: use https://, or set server.allowInsecureHttp: true`,
+        });
       }
     };
     check(s.url, ['url']);
     s.urls?.forEach((u, i) => check(u, ['urls', i]));
     if (s.enrollSecret !== undefined && s.enrollSecretFile !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['enrollSecretFile'], message: 'give the enrollment secret either in server.enrollSecret or in server.enrollSecretFile, not both' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['enrollSecretFile'],
+        message: 'give the enrollment secret either in server.enrollSecret or in server.enrollSecretFile, not both',
+      });
     }
     if ((s.clientCertFile === undefined) !== (s.clientKeyFile === undefined)) {
-      ctx.addIssue({ code: 'custom', path: [s.clientCertFile === undefined ? 'clientCertFile' : 'clientKeyFile'], message: 'server.clientCertFile and server.clientKeyFile go together' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [s.clientCertFile === undefined ? 'clientCertFile' : 'clientKeyFile'],
+        message: 'server.clientCertFile and server.clientKeyFile go together',
+      });
     }
   })
   .prefault({});
@@ -176,7 +205,12 @@ const identitySchema = z
       .regex(/^[^\\@\s]+$/, 'must not contain "\\", "@" or white space')
       .optional(),
     /** A cached name is looked up again (in the background) after this long. */
-    refreshSeconds: z.number().int().min(1).max(7 * 86_400).default(3600),
+    refreshSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 86_400)
+      .default(3600),
     /** Bound of the uid/gid name cache. */
     maxEntries: z.number().int().min(16).max(1_000_000).default(4096),
   })
@@ -195,7 +229,11 @@ const softwareSchema = z
     /** Cheap check (a stat of each package database) this often, besides the change notifications. */
     recheckSeconds: z.number().int().min(1).max(86_400).default(600),
     /** A full re-read of every source, diffed against the last inventory, this often. */
-    auditHours: z.number().min(0.01).max(24 * 24).default(24), // a timer can wait at most 24.8 days
+    auditHours: z
+      .number()
+      .min(0.01)
+      .max(24 * 24)
+      .default(24), // a timer can wait at most 24.8 days
     /** After a package-database change notification, wait this long for quiet before checking. */
     settleMs: z.number().int().min(0).max(600_000).default(2000),
   })

@@ -112,7 +112,9 @@ function takeOverDataDir(dataDir: string): string[] {
     accessSync(dataDir, constants.W_OK);
   } catch {
     const st = statSync(dataDir);
-    throw new Error(`data dir ${dataDir} is not writable by uid ${self.uid} (it is owned by uid ${st.uid}, mode ${(st.mode & 0o777).toString(8)}): chown -R it to the daemon's user`);
+    throw new Error(
+      `data dir ${dataDir} is not writable by uid ${self.uid} (it is owned by uid ${st.uid}, mode ${(st.mode & 0o777).toString(8)}): chown -R it to the daemon's user`,
+    );
   }
   return adopted;
 }
@@ -144,7 +146,13 @@ export function readRunningPid(dataDir: string): number | undefined {
 }
 
 function writeStatusFile(dataDir: string, startedAt: string, host: unknown, components: Component[], journal: Journal) {
-  const status: Record<string, unknown> & { pid: number; startedAt: string; updatedAt: string; journal: { lastSeq: number; ackedThroughSeq: number }; components?: Record<string, Record<string, unknown>> } = {
+  const status: Record<string, unknown> & {
+    pid: number;
+    startedAt: string;
+    updatedAt: string;
+    journal: { lastSeq: number; ackedThroughSeq: number };
+    components?: Record<string, Record<string, unknown>>;
+  } = {
     pid: process.pid,
     startedAt,
     updatedAt: new Date().toISOString(),

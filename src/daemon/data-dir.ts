@@ -18,7 +18,12 @@ export interface Owner {
 }
 
 /** The paths whose owner must change (pure over a listing, for tests; the directory first). */
-export function pathsToAdopt(dataDir: string, dirOwner: Owner, entries: ReadonlyArray<{ name: string; uid: number; gid: number; isFile: boolean }>, self: Owner): string[] {
+export function pathsToAdopt(
+  dataDir: string,
+  dirOwner: Owner,
+  entries: ReadonlyArray<{ name: string; uid: number; gid: number; isFile: boolean }>,
+  self: Owner,
+): string[] {
   const mine = (o: Owner) => o.uid === self.uid && o.gid === self.gid;
   const out: string[] = [];
   const foreign = entries.filter((e) => !(e.isFile && OWN_FILE.test(e.name)));

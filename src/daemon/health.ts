@@ -65,7 +65,11 @@ export function assessHealth(input: HealthInput): Health {
   const checks: HealthCheck[] = [];
   const c = input.daemon?.components ?? {};
   const uplink = c.uplink;
-  const backlogRecords = uplink ? Number(uplink.backlogRecords ?? 0) : input.serverConfigured && input.journal ? input.journal.lastSeq - input.journal.ackedThroughSeq : null;
+  const backlogRecords = uplink
+    ? Number(uplink.backlogRecords ?? 0)
+    : input.serverConfigured && input.journal
+      ? input.journal.lastSeq - input.journal.ackedThroughSeq
+      : null;
   const lastUploadAt = (uplink?.lastUploadAt as string | null | undefined) ?? null;
 
   if (input.pid === undefined) {
@@ -81,9 +85,19 @@ export function assessHealth(input: HealthInput): Health {
   const updated = input.daemon?.updatedAt ? Date.parse(input.daemon.updatedAt) : NaN;
   const age = input.nowMs - updated;
   if (!input.daemon || !Number.isFinite(updated)) {
-    checks.push({ capability: 'daemon', state: 'problem', summary: `running (pid ${input.pid}) but its status file is missing or unreadable`, action: 'if it just started, ask again in a few seconds; otherwise restart it: systemctl restart usage-agent' });
+    checks.push({
+      capability: 'daemon',
+      state: 'problem',
+      summary: `running (pid ${input.pid}) but its status file is missing or unreadable`,
+      action: 'if it just started, ask again in a few seconds; otherwise restart it: systemctl restart usage-agent',
+    });
   } else if (age > STALE_STATUS_MS) {
-    checks.push({ capability: 'daemon', state: 'problem', summary: `running (pid ${input.pid}) but not responding: status last written ${seconds(age)} ago`, action: 'restart it: systemctl restart usage-agent, and report its log (journalctl -u usage-agent)' });
+    checks.push({
+      capability: 'daemon',
+      state: 'problem',
+      summary: `running (pid ${input.pid}) but not responding: status last written ${seconds(age)} ago`,
+      action: 'restart it: systemctl restart usage-agent, and report its log (journalctl -u usage-agent)',
+    });
   } else {
     checks.push({ capability: 'daemon', state: 'ok', summary: `running (pid ${input.pid}, since ${input.daemon.startedAt ?? '?'})` });
   }
@@ -101,7 +115,13 @@ export function assessHealth(input: HealthInput): Health {
 function processesCheck(p: ComponentStatus | undefined): HealthCheck {
   if (!p) return { capability: 'processes', state: 'off', summary: 'off (processes.enabled is false)' };
   if (p.error) return { capability: 'processes', state: 'problem', summary: `failing: ${p.error}`, action: 'see the daemon log (journalctl -u usage-agent)' };
-  if (!(p.samplesTaken > 0)) return { capability: 'processes', state: 'problem', summary: 'no process sample taken yet', action: 'if the daemon just started, ask again in a few seconds; otherwise see its log' };
+  if (!(p.samplesTaken > 0))
+    return {
+      capability: 'processes',
+      state: 'problem',
+      summary: 'no process sample taken yet',
+      action: 'if the daemon just started, ask again in a few seconds; otherwise see its log',
+    };
   return { capability: 'processes', state: 'ok', summary: `${p.processesTracked} processes tracked (${p.sampler} sampler, every ${p.sampleIntervalMs} ms)` };
 }
 
@@ -129,9 +149,18 @@ function pacctCheck(p: ComponentStatus | undefined): HealthCheck {
     };
   }
   if (pacct.unreadable > 0 && !(pacct.recordsRead > 0)) {
-    return { capability: 'pacct', state: 'problem', summary: `cannot read ${pacct.file}`, action: 'check that file exists and the daemon may read it (it runs as root as a service)' };
+    return {
+      capability: 'pacct',
+      state: 'problem',
+      summary: `cannot read ${pacct.file}`,
+      action: 'check that file exists and the daemon may read it (it runs as root as a service)',
+    };
   }
-  return { capability: 'pacct', state: 'ok', summary: `reading ${pacct.file}${pacct.ownedByAgent ? ' (switched on by the agent)' : ''}, ${pacct.recordsRead} records read` };
+  return {
+    capability: 'pacct',
+    state: 'ok',
+    summary: `reading ${pacct.file}${pacct.ownedByAgent ? ' (switched on by the agent)' : ''}, ${pacct.recordsRead} records read`,
+  };
 }
 
 function sessionsCheck(s: ComponentStatus | undefined, logons: ComponentStatus | undefined): HealthCheck {
@@ -144,7 +173,13 @@ function sessionsCheck(s: ComponentStatus | undefined, logons: ComponentStatus |
 
 function serverCheck(u: ComponentStatus | undefined, configured: boolean, _backlog: number | null, lastUploadAt: string | null): HealthCheck {
   if (!u) {
-    if (configured) return { capability: 'server', state: 'problem', summary: 'a server is configured but the daemon has no uplink (started with another configuration?)', action: 'systemctl restart usage-agent' };
+    if (configured)
+      return {
+        capability: 'server',
+        state: 'problem',
+        summary: 'a server is configured but the daemon has no uplink (started with another configuration?)',
+        action: 'systemctl restart usage-agent',
+      };
     return { capability: 'server', state: 'off', summary: 'no server configured: records stay in the local journal' };
   }
   const last = `last upload ${lastUploadAt ?? 'none since start'}`;
@@ -154,7 +189,8 @@ function serverCheck(u: ComponentStatus | undefined, configured: boolean, _backl
   // A refused TLS connection names its reason (uplink/tls-failure.ts); its detail says what is wrong.
   if (u.tls?.reason) {
     return {
-      capability: 'server', state: 'problem',
+      capability: 'server',
+      state: 'problem',
       summary: `${u.server}: TLS refused (reason: ${u.tls.reason}) since ${u.tls.since ?? '?'} (${u.consecutiveFailures ?? 0} failures in a row); ${last}`,
       action: `${u.tls.detail}; records are kept and sent once the connection is accepted`,
     };
@@ -163,7 +199,12 @@ function serverCheck(u: ComponentStatus | undefined, configured: boolean, _backl
     u.state === 'not-enrolled'
       ? "check server.enrollSecret against the server's enrollment secrets"
       : `check that ${u.server} answers from this machine (curl ${u.server}/v1/health), the proxy (server.proxy) and the CA (server.caFile); records are kept and sent once it answers`;
-  return { capability: 'server', state: 'problem', summary: `${u.server}: ${u.state}: ${u.lastError ?? 'no answer'} (${u.consecutiveFailures ?? 0} failures in a row); ${last}`, action };
+  return {
+    capability: 'server',
+    state: 'problem',
+    summary: `${u.server}: ${u.state}: ${u.lastError ?? 'no answer'} (${u.consecutiveFailures ?? 0} failures in a row); ${last}`,
+    action,
+  };
 }
 
 function enforcementCheck(e: ComponentStatus | undefined, uplink: ComponentStatus | undefined): HealthCheck {
@@ -173,7 +214,12 @@ function enforcementCheck(e: ComponentStatus | undefined, uplink: ComponentStatu
   const pending = Number(e.pendingNotifications ?? 0);
   const notes = `${held} lease${held === 1 ? '' : 's'} held${pending > 0 ? `, ${pending} notifications waiting for a session agent` : ''}`;
   if (e.launchDetection === false && (Number(e.products ?? 0) > 0 || Number(e.loggedPrograms ?? 0) > 0)) {
-    return { capability: 'enforcement', state: 'problem', summary: 'program launches are not detected on this platform: licences are not enforced', action: 'enforcement needs Linux /proc' };
+    return {
+      capability: 'enforcement',
+      state: 'problem',
+      summary: 'program launches are not detected on this platform: licences are not enforced',
+      action: 'enforcement needs Linux /proc',
+    };
   }
   if (!uplink) {
     return Number(e.loggedPrograms ?? 0) > 0
@@ -181,7 +227,12 @@ function enforcementCheck(e: ComponentStatus | undefined, uplink: ComponentStatu
       : { capability: 'enforcement', state: 'off', summary: 'off (no server: no licence policy)' };
   }
   if (!uplink.policyVersion) {
-    return { capability: 'enforcement', state: 'problem', summary: 'no licence policy from the server yet: controlled programs are not recognised', action: 'see the server check above; the policy is fetched once the server answers' };
+    return {
+      capability: 'enforcement',
+      state: 'problem',
+      summary: 'no licence policy from the server yet: controlled programs are not recognised',
+      action: 'see the server check above; the policy is fetched once the server answers',
+    };
   }
   return { capability: 'enforcement', state: 'ok', summary: `${e.products} products in policy ${uplink.policyVersion}, ${notes}` };
 }

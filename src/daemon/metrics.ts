@@ -23,7 +23,11 @@ const seconds = (iso: unknown) => (typeof iso === 'string' && Number.isFinite(Da
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
 /** The daemon's status (status.json's object, plus its journal sequence numbers) as metric text. */
-export function renderMetrics(status: DaemonStatusFile & { journal?: { lastSeq: number; ackedThroughSeq: number } }, serverConfigured: boolean, nowMs = Date.now()): string {
+export function renderMetrics(
+  status: DaemonStatusFile & { journal?: { lastSeq: number; ackedThroughSeq: number } },
+  serverConfigured: boolean,
+  nowMs = Date.now(),
+): string {
   const c = status.components ?? {};
   const families: Family[] = [];
   const add = (name: string, type: Family['type'], help: string, value: number | undefined, labels: Record<string, string> = {}) => {
@@ -32,28 +36,53 @@ export function renderMetrics(status: DaemonStatusFile & { journal?: { lastSeq: 
     if (!f) families.push((f = { name, type, help, samples: [] }));
     f.samples.push([labels, value]);
   };
-  const health = assessHealth({ nowMs, dataDir: '', pid: status.pid, daemon: status, journal: status.journal ? { records: 0, ...status.journal } : undefined, serverConfigured });
+  const health = assessHealth({
+    nowMs,
+    dataDir: '',
+    pid: status.pid,
+    daemon: status,
+    journal: status.journal ? { records: 0, ...status.journal } : undefined,
+    serverConfigured,
+  });
 
   add('usage_agent_running', 'gauge', RUNNING_HELP, 1);
   add('usage_agent_healthy', 'gauge', HEALTHY_HELP, health.healthy ? 1 : 0);
   for (const cap of HEALTH_CAPABILITIES) {
     const check = health.checks.find((k) => k.capability === cap);
-    if (check) add('usage_agent_capability_problem', 'gauge', 'Whether a capability has a problem (1); see `usage-agent status` for the reason.', check.state === 'problem' ? 1 : 0, { capability: cap });
+    if (check)
+      add(
+        'usage_agent_capability_problem',
+        'gauge',
+        'Whether a capability has a problem (1); see `usage-agent status` for the reason.',
+        check.state === 'problem' ? 1 : 0,
+        { capability: cap },
+      );
   }
   add('usage_agent_start_time_seconds', 'gauge', 'When the daemon started (Unix time).', seconds(status.startedAt));
   add('usage_agent_status_updated_timestamp_seconds', 'gauge', 'When the daemon wrote this status (Unix time).', seconds(status.updatedAt));
   add('usage_agent_journal_last_seq', 'counter', 'Records journaled since the journal was created (the last sequence number).', num(status.journal?.lastSeq));
-  add('usage_agent_journal_acked_through_seq', 'gauge', 'Sequence number through which a usage-server acknowledged the records.', num(status.journal?.ackedThroughSeq));
+  add(
+    'usage_agent_journal_acked_through_seq',
+    'gauge',
+    'Sequence number through which a usage-server acknowledged the records.',
+    num(status.journal?.ackedThroughSeq),
+  );
 
   const p = c.processes;
   add('usage_agent_processes_tracked', 'gauge', 'Processes being tracked by the sampler.', num(p?.processesTracked));
   add('usage_agent_process_samples_total', 'counter', 'Process samples taken since start.', num(p?.samplesTaken));
-  for (const source of ['ps', 'pacct', 'both'] as const) add('usage_agent_process_records_total', 'counter', 'Process records journaled since start, by source.', num(p?.recordsEmitted?.[source]), { source });
+  for (const source of ['ps', 'pacct', 'both'] as const)
+    add('usage_agent_process_records_total', 'counter', 'Process records journaled since start, by source.', num(p?.recordsEmitted?.[source]), { source });
   const pacct = p?.pacct;
   if (pacct) {
     const reading = pacct.mode !== 'off' && pacct.accounting?.state !== 'lost';
     add('usage_agent_pacct_reading', 'gauge', 'Whether kernel accounting is on and writes to the file the agent reads.', reading ? 1 : 0);
-    add('usage_agent_pacct_taken_over', 'gauge', 'Whether another program switched kernel accounting to another file.', pacct.accounting?.state === 'lost' ? 1 : 0);
+    add(
+      'usage_agent_pacct_taken_over',
+      'gauge',
+      'Whether another program switched kernel accounting to another file.',
+      pacct.accounting?.state === 'lost' ? 1 : 0,
+    );
     add('usage_agent_pacct_records_read_total', 'counter', 'Kernel accounting records read since start.', num(pacct.recordsRead) ?? 0);
   }
 
@@ -70,7 +99,12 @@ export function renderMetrics(status: DaemonStatusFile & { journal?: { lastSeq: 
     add('usage_agent_uploaded_records_total', 'counter', 'Records the usage-server stored from this agent since start.', num(u.uploadedRecords));
     add('usage_agent_upload_batches_total', 'counter', 'Upload batches acknowledged since start.', num(u.batches));
     add('usage_agent_upload_errors_total', 'counter', 'Upload attempts that failed and were retried since start.', num(u.retries));
-    add('usage_agent_last_upload_timestamp_seconds', 'gauge', 'When the last upload was acknowledged (Unix time); absent before the first.', seconds(u.lastUploadAt));
+    add(
+      'usage_agent_last_upload_timestamp_seconds',
+      'gauge',
+      'When the last upload was acknowledged (Unix time); absent before the first.',
+      seconds(u.lastUploadAt),
+    );
   }
 
   const e = c.enforcer;
@@ -107,7 +141,9 @@ function render(families: Family[]): string {
   for (const f of families) {
     out += `# HELP ${f.name} ${f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${f.name} ${f.type}\n`;
     for (const [labels, value] of f.samples) {
-      const l = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',');
+      const l = Object.entries(labels)
+        .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+        .join(',');
       out += `${f.name}${l ? `{${l}}` : ''} ${value}\n`;
     }
   }

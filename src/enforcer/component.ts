@@ -18,7 +18,17 @@ import { identityOf } from '../identity/resolver.js';
 import type { Message } from '../i18n/messages.js';
 import type { PolicyResponse } from '../protocol/v1.js';
 import { writeFileAtomic } from '../shared/atomic-file.js';
-import { Enforcer, initialState, type AnyProduct, type Effect, type EnforcerEvent, type Entry, type LoggedProduct, type NotificationEffect, type State } from './logic.js';
+import {
+  Enforcer,
+  initialState,
+  type AnyProduct,
+  type Effect,
+  type EnforcerEvent,
+  type Entry,
+  type LoggedProduct,
+  type NotificationEffect,
+  type State,
+} from './logic.js';
 import { Matcher } from '../protocol/match.js';
 
 /** What the enforcer needs from process collection (`ctx.components.processes` satisfies it). */
@@ -112,10 +122,11 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
     const p = policy && { ...policy, products: policy.products.map((x) => (gateHere.has(x.id) ? { ...x, gate: true } : x)) };
     matcher = new Matcher<AnyProduct>([...(p?.products ?? []), ...logged]);
     // Entries keep running under the rules they started with, except for the timings they read.
-    if (p) for (const e of en.state.entries.values()) {
-      const np = p.products.find((x) => x.id === e.product.id);
-      if (np && !e.product.logged) e.product = np;
-    }
+    if (p)
+      for (const e of en.state.entries.values()) {
+        const np = p.products.find((x) => x.id === e.product.id);
+        if (np && !e.product.logged) e.product = np;
+      }
   };
   setPolicy(client?.policy());
 
@@ -176,7 +187,16 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
       }
       case 'acquire':
         counters.requests += 1;
-        if (!client) return void queueMicrotask(() => feed({ kind: 'acquired', now: Date.now(), key: f.key, requestId: f.request.requestId, result: { kind: 'unreachable', error: 'no server configured' } }));
+        if (!client)
+          return void queueMicrotask(() =>
+            feed({
+              kind: 'acquired',
+              now: Date.now(),
+              key: f.key,
+              requestId: f.request.requestId,
+              result: { kind: 'unreachable', error: 'no server configured' },
+            }),
+          );
         void client
           .acquire(f.request)
           .catch((err: unknown) => ({ kind: 'unreachable' as const, error: String(err) }))
@@ -250,14 +270,22 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
   const feed = (ev: EnforcerEvent): void => {
     if (stopped) return;
     let fx: Effect[];
-    if (ev.kind !== 'tick' && ev.kind !== 'exit') log.debug({ event: ev.kind, ...('result' in ev ? { result: ev.result.kind } : {}), ...('key' in ev ? { entry: ev.key.replace('\u0000', '/') } : {}) }, 'enforcer event');
+    if (ev.kind !== 'tick' && ev.kind !== 'exit')
+      log.debug(
+        { event: ev.kind, ...('result' in ev ? { result: ev.result.kind } : {}), ...('key' in ev ? { entry: ev.key.replace('\u0000', '/') } : {}) },
+        'enforcer event',
+      );
     try {
       fx = en.step(ev);
     } catch (err) {
       log.error({ err, event: ev.kind }, 'enforcer step failed');
       return;
     }
-    if (fx.length > 0) log.debug({ effects: fx.map((f) => (f.kind === 'journal' ? `journal:${f.record.code}` : f.kind === 'notify' ? `notify:${f.title}` : f.kind)) }, 'enforcer effects');
+    if (fx.length > 0)
+      log.debug(
+        { effects: fx.map((f) => (f.kind === 'journal' ? `journal:${f.record.code}` : f.kind === 'notify' ? `notify:${f.title}` : f.kind)) },
+        'enforcer effects',
+      );
     for (const f of fx) perform(f);
     for (const [id, n] of pending) if (!en.state.entries.has(n.key)) pending.delete(id);
     schedule();
@@ -282,7 +310,21 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
       if (deliver(n)) {
         pending.delete(id);
         counters.notificationsDelivered += 1;
-        ctx.journal.append({ type: 'notification', time: new Date().toISOString(), host, user: n.user, id: n.id, product: n.key.split('\u0000')[1], title: n.title, body: n.body, messageKey: n.message.key, params: n.message.params, urgency: n.urgency, delivered: true, late: true });
+        ctx.journal.append({
+          type: 'notification',
+          time: new Date().toISOString(),
+          host,
+          user: n.user,
+          id: n.id,
+          product: n.key.split('\u0000')[1],
+          title: n.title,
+          body: n.body,
+          messageKey: n.message.key,
+          params: n.message.params,
+          urgency: n.urgency,
+          delivered: true,
+          late: true,
+        });
       }
     }
     counters.notificationsPending = pending.size;
@@ -325,7 +367,8 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
   const harvesting = (e: Entry) => !e.product.logged && e.product.idle.afterSeconds !== null && e.product.idle.action !== 'none';
   const releasedIdle = (e: Entry) => e.phase === 'denied' && e.deniedReason === 'idle';
   const idleEnabled = () =>
-    (client?.policy()?.products ?? []).some((p) => p.idle.afterSeconds !== null && p.idle.action !== 'none') || [...en.state.entries.values()].some(releasedIdle);
+    (client?.policy()?.products ?? []).some((p) => p.idle.afterSeconds !== null && p.idle.action !== 'none') ||
+    [...en.state.entries.values()].some(releasedIdle);
   const noteInput = (user: string, app: string, at: number): string | undefined => {
     const product = matcher.match({ exe: app, command: app.slice(app.lastIndexOf('/') + 1) });
     if (!product || product.logged) return undefined;
@@ -408,14 +451,18 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
         unsubs.push(source.onStart(onStart));
         unsubs.push(source.onExit(onExit));
       }
-      unsubs.push(ctx.journal.onCommit(() => {
-        const touched = readInput();
-        // Input in a program asked about or released for idleness is acted on at once.
-        if (touched.size > 0) queueMicrotask(() => checkKeys(touched));
-      }));
+      unsubs.push(
+        ctx.journal.onCommit(() => {
+          const touched = readInput();
+          // Input in a program asked about or released for idleness is acted on at once.
+          if (touched.size > 0) queueMicrotask(() => checkKeys(touched));
+        }),
+      );
       if (notifier?.onActivity) unsubs.push(notifier.onActivity(onActivity));
       // Held leases are checked for idleness at a quarter of the shortest idle time (at most 5 s).
-      const idleTimes = (client?.policy()?.products ?? []).flatMap((p) => (p.idle.afterSeconds !== null && p.idle.action !== 'none' ? [p.idle.afterSeconds] : []));
+      const idleTimes = (client?.policy()?.products ?? []).flatMap((p) =>
+        p.idle.afterSeconds !== null && p.idle.action !== 'none' ? [p.idle.afterSeconds] : [],
+      );
       idleTimer = setInterval(checkIdle, Math.max(100, Math.min(5000, ...idleTimes.map((x) => (x * 1000) / 4))));
       idleTimer.unref();
       pendingTimer = setInterval(flushPending, PENDING_POLL_MS);
@@ -445,7 +492,13 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
         launchDetection: source !== undefined,
         gate: {
           stopped: gate.stopped,
-          execToStopMs: { last: sorted.length > 0 ? Math.round(gate.execToStopMs[gate.execToStopMs.length - 1]!) : null, p50: q(0.5), p95: q(0.95), max: q(1), of: sorted.length },
+          execToStopMs: {
+            last: sorted.length > 0 ? Math.round(gate.execToStopMs[gate.execToStopMs.length - 1]!) : null,
+            p50: q(0.5),
+            p95: q(0.95),
+            max: q(1),
+            of: sorted.length,
+          },
         },
       };
     },

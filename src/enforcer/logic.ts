@@ -112,7 +112,16 @@ export class Enforcer {
     return next;
   }
 
-  heldLeases(): Array<{ product: string; user: string; phase: Phase; reason: string | null; leaseId: string | null; expiresAt: string | null; pids: number[]; offline: boolean }> {
+  heldLeases(): Array<{
+    product: string;
+    user: string;
+    phase: Phase;
+    reason: string | null;
+    leaseId: string | null;
+    expiresAt: string | null;
+    pids: number[];
+    offline: boolean;
+  }> {
     return [...this.state.entries.values()].map((e) => ({
       product: e.product.id,
       user: e.user,

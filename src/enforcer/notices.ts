@@ -73,7 +73,9 @@ export function denyNotice(s: Step, e: LeasedEntry, reason: string, denied: Leas
       : denied?.reason === 'no-seats' || denied?.seats === 0
         ? 'none'
         : denied && denied.seats !== null
-          ? denied.seats === 1 ? 'one' : 'all'
+          ? denied.seats === 1
+            ? 'one'
+            : 'all'
           : 'unknown';
   const why = { product: e.product.name, what, seats: denied?.seats ?? null, ...dm(e) };
   switch (then.how) {

@@ -32,11 +32,7 @@ export async function detectHostIdentity(): Promise<HostIdentity> {
   };
   try {
     const si = await import('systeminformation');
-    const [osInfo, uuid, defaultIface] = await Promise.all([
-      si.osInfo(),
-      si.uuid(),
-      si.networkInterfaceDefault().catch(() => ''),
-    ]);
+    const [osInfo, uuid, defaultIface] = await Promise.all([si.osInfo(), si.uuid(), si.networkInterfaceDefault().catch(() => '')]);
     const ifaces = defaultIface ? await si.networkInterfaces(defaultIface) : undefined;
     const iface = Array.isArray(ifaces) ? ifaces[0] : ifaces;
     return {

@@ -4,7 +4,17 @@ import { createConnection, type Socket } from 'node:net';
 import { isMessage } from '../i18n/messages.js';
 import type { Journal, NewRecord } from '../journal/journal.js';
 import type { Logger } from '../log/logger.js';
-import { ACTIVITY_GAP_MS, FEATURE_ACTIVITY, IPC_VERSION, MAX_BATCH, lineReader, tokenPath, type DaemonMessage, type InputInfo, type Notification } from './protocol.js';
+import {
+  ACTIVITY_GAP_MS,
+  FEATURE_ACTIVITY,
+  IPC_VERSION,
+  MAX_BATCH,
+  lineReader,
+  tokenPath,
+  type DaemonMessage,
+  type InputInfo,
+  type Notification,
+} from './protocol.js';
 
 /** Shows a notification to the user; pluggable (notify-send, a test recorder, ...). */
 export interface Notifier {
@@ -243,7 +253,13 @@ export class DaemonLink {
     let error: string | undefined;
     if (this.o.notifier) {
       try {
-        await this.o.notifier.show({ id: String(n.id), title: String(n.title), body: String(n.body), urgency: n.urgency, ...(isMessage(n.message) ? { message: n.message } : {}) });
+        await this.o.notifier.show({
+          id: String(n.id),
+          title: String(n.title),
+          body: String(n.body),
+          urgency: n.urgency,
+          ...(isMessage(n.message) ? { message: n.message } : {}),
+        });
         shown = true;
       } catch (err) {
         error = (err as Error).message;

@@ -1,12 +1,5 @@
 import { randomBytes, timingSafeEqual, randomUUID } from 'node:crypto';
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { defaultSocketPath } from '../config/paths.js';
@@ -30,7 +23,6 @@ import {
   type Notification,
   type Urgency,
 } from './protocol.js';
-
 
 /** Activity record types a session agent may send; anything else is rejected. */
 const ACCEPTED_TYPES = new Set(['break', 'work', 'input-events']);
@@ -107,7 +99,16 @@ export class SessionServer implements Component, SessionHub {
   private readonly budgets = new Map<number, UserBudget>();
   /** Users waiting for budget now (logged once when they start to). */
   private readonly overBudget = new Set<number>();
-  private readonly counters = { accepted: 0, duplicates: 0, rejected: 0, authFailures: 0, notificationsSent: 0, budgetWaits: 0, refusedAgents: 0, droppedPending: 0 };
+  private readonly counters = {
+    accepted: 0,
+    duplicates: 0,
+    rejected: 0,
+    authFailures: 0,
+    notificationsSent: 0,
+    budgetWaits: 0,
+    refusedAgents: 0,
+    droppedPending: 0,
+  };
   /** Token files can be given to their users (root, or the unit's CAP_CHOWN): any uid may authenticate. */
   private readonly perUserTokens = hasCapability('CAP_CHOWN');
   private readonly identity: IdentityResolver;
@@ -147,7 +148,10 @@ export class SessionServer implements Component, SessionHub {
     this.server.on('error', (err) => this.ctx.logger.error({ err }, 'session socket error'));
     this.ctx.logger.info({ socket: socketPath, tokens: tdir, perUserTokens: this.perUserTokens }, 'listening for session agents');
     if (!canOthersTraverse(dir)) {
-      this.ctx.logger.info({ dir }, 'socket directory is not traversable by other users: only this user\'s session agents can connect (use session.socketPath, e.g. /run/usage-agent/agent.sock)');
+      this.ctx.logger.info(
+        { dir },
+        "socket directory is not traversable by other users: only this user's session agents can connect (use session.socketPath, e.g. /run/usage-agent/agent.sock)",
+      );
     }
   }
 
@@ -192,7 +196,13 @@ export class SessionServer implements Component, SessionHub {
   // --- SessionHub ------------------------------------------------------------------------------
 
   notifyUser(user: number | string, n: { title: string; body: string; urgency?: Urgency; id?: string; message?: Message }): boolean {
-    const notification: Notification = { id: n.id ?? randomUUID(), title: n.title, body: n.body, urgency: n.urgency ?? 'normal', ...(n.message ? { message: n.message } : {}) };
+    const notification: Notification = {
+      id: n.id ?? randomUUID(),
+      title: n.title,
+      body: n.body,
+      urgency: n.urgency ?? 'normal',
+      ...(n.message ? { message: n.message } : {}),
+    };
     let sent = false;
     for (const c of this.connections.values()) {
       if (c.state !== 'ready') continue;
@@ -317,7 +327,10 @@ export class SessionServer implements Component, SessionHub {
         this.counters.budgetWaits += 1;
         if (!this.overBudget.has(c.uid!)) {
           this.overBudget.add(c.uid!);
-          this.ctx.logger.warn({ user: c.user, uid: c.uid, waitMs: wait, limits }, 'a user\'s session agents send faster than session.limits allow: reading from them is paused');
+          this.ctx.logger.warn(
+            { user: c.user, uid: c.uid, waitMs: wait, limits },
+            "a user's session agents send faster than session.limits allow: reading from them is paused",
+          );
         }
         c.budgetTimer = setTimeout(() => {
           c.budgetTimer = undefined;
@@ -419,7 +432,10 @@ export class SessionServer implements Component, SessionHub {
     const same = [...this.connections.values()].filter((o) => o.state === 'ready' && o.uid === c.uid).length;
     if (same >= this.limits.maxAgentsPerUser) {
       this.counters.refusedAgents += 1;
-      this.ctx.logger.warn({ user, uid: c.uid, pid: c.pid, connected: same }, 'refused a session agent: its user has session.limits.maxAgentsPerUser connected');
+      this.ctx.logger.warn(
+        { user, uid: c.uid, pid: c.pid, connected: same },
+        'refused a session agent: its user has session.limits.maxAgentsPerUser connected',
+      );
       return this.fail(c, `too many session agents for this user (${same} connected; session.limits.maxAgentsPerUser)`);
     }
     c.user = user;
@@ -478,7 +494,7 @@ export class SessionServer implements Component, SessionHub {
   }
 
   /** Validates a record and stamps identity from the authenticated peer (never from the record). */
-  private stamp(c: Connection, raw: unknown): Record<string, unknown> & { type: string; time: string } | undefined {
+  private stamp(c: Connection, raw: unknown): (Record<string, unknown> & { type: string; time: string }) | undefined {
     if (typeof raw !== 'object' || raw === null) return undefined;
     const r = raw as Record<string, unknown>;
     if (typeof r.type !== 'string' || !ACCEPTED_TYPES.has(r.type)) return undefined;

@@ -49,7 +49,9 @@ const maxStr = (a: unknown, b: unknown) => (typeof a !== 'string' ? b : typeof b
  * for tests. Sums are summed, maxima kept, time ranges widened; `compacted` says how many records
  * it stands for.
  */
-export function summarize(rows: ReadonlyArray<{ type: string; time: string; fields: Record<string, unknown> }>): Array<{ type: string; time: string; fields: Record<string, unknown> }> {
+export function summarize(
+  rows: ReadonlyArray<{ type: string; time: string; fields: Record<string, unknown> }>,
+): Array<{ type: string; time: string; fields: Record<string, unknown> }> {
   const groups = new Map<string, { type: string; time: string; fields: Record<string, unknown> }>();
   for (const r of rows) {
     const f = r.fields;
@@ -70,7 +72,8 @@ export function summarize(rows: ReadonlyArray<{ type: string; time: string; fiel
       a.intervalEnd = maxStr(a.intervalEnd, f.intervalEnd);
       if (a.pid !== f.pid) a.pid = null; // several processes of the same program
     } else {
-      for (const k of ['keyboard', 'mouse', 'switch', 'durationSeconds', 'mouseButtons', 'mouseWheel', 'mouseMoves']) if (k in a || k in f) a[k] = num(a[k]) + num(f[k]);
+      for (const k of ['keyboard', 'mouse', 'switch', 'durationSeconds', 'mouseButtons', 'mouseWheel', 'mouseMoves'])
+        if (k in a || k in f) a[k] = num(a[k]) + num(f[k]);
       a.start = minStr(a.start, f.start);
       a.end = maxStr(a.end, f.end);
     }
@@ -91,9 +94,13 @@ function findRuns(db: Database.Database, afterSeq: number): Array<{ from: number
   const runs: Array<{ from: number; to: number; count: number }> = [];
   let cur: { from: number; to: number; count: number } | undefined;
   let prevSeq = -1;
-  for (const r of db.prepare('SELECT seq, type, body FROM records WHERE seq > ? ORDER BY seq').iterate(afterSeq) as Iterable<{ seq: number; type: string; body: string }>) {
+  for (const r of db.prepare('SELECT seq, type, body FROM records WHERE seq > ? ORDER BY seq').iterate(afterSeq) as Iterable<{
+    seq: number;
+    type: string;
+    body: string;
+  }>) {
     // A covering record (throughSeq) ends where its range ends: the next seq follows it directly.
-    const through = r.body.includes('"throughSeq"') ? (JSON.parse(r.body) as { throughSeq?: number }).throughSeq ?? r.seq : r.seq;
+    const through = r.body.includes('"throughSeq"') ? ((JSON.parse(r.body) as { throughSeq?: number }).throughSeq ?? r.seq) : r.seq;
     const consecutive = prevSeq >= 0 && r.seq === prevSeq + 1;
     if (COMPACTABLE.has(r.type) && cur && consecutive && cur.count < MAX_RUN_RECORDS) {
       cur.to = through;
@@ -115,7 +122,15 @@ function findRuns(db: Database.Database, afterSeq: number): Array<{ from: number
 export function enforceBound(journal: Journal, maxBytes: number, o: { targetRatio?: number; now?: () => string } = {}): BoundResult {
   const db = journal.database;
   const before = usedBytes(db);
-  const result: BoundResult = { usedBytesBefore: before, usedBytesAfter: before, compactedRecords: 0, summaries: 0, droppedRecords: 0, dropRecords: 0, skippedBroken: 0 };
+  const result: BoundResult = {
+    usedBytesBefore: before,
+    usedBytesAfter: before,
+    compactedRecords: 0,
+    summaries: 0,
+    droppedRecords: 0,
+    dropRecords: 0,
+    skippedBroken: 0,
+  };
   if (before <= maxBytes) return result;
   const target = Math.floor(maxBytes * (o.targetRatio ?? 0.85));
   const now = o.now ?? (() => new Date().toISOString());
@@ -201,7 +216,15 @@ export function enforceBound(journal: Journal, maxBytes: number, o: { targetRati
           last = maxStr(last, r.time) as string;
         }
         del.run(run.from, run.to);
-        const body: Record<string, unknown> = { ...(journal.recordHost !== undefined ? { host: journal.recordHost } : {}), reason: 'journal.maxBytes', droppedRecords: dropped, byType, firstTime: first, lastTime: last, maxBytes };
+        const body: Record<string, unknown> = {
+          ...(journal.recordHost !== undefined ? { host: journal.recordHost } : {}),
+          reason: 'journal.maxBytes',
+          droppedRecords: dropped,
+          byType,
+          firstTime: first,
+          lastTime: last,
+          maxBytes,
+        };
         if (run.to > run.from) body.throughSeq = run.to;
         for (const row of sealed(start, end, [{ seq: run.from, type: 'journal-drop', time: now(), body }])) ins.run(...row);
         result.droppedRecords += dropped;
@@ -234,7 +257,12 @@ export function createJournalBoundComponent(ctx: DaemonContext): Component {
         totals.droppedRecords += r.droppedRecords;
         totals.dropRecords += r.dropRecords;
         const level = r.droppedRecords > 0 ? 'warn' : 'info';
-        log[level]({ ...r, maxBytes }, r.droppedRecords > 0 ? 'journal full: dropped the oldest process-interval/input-events records (journal-drop recorded)' : 'journal full: compacted old records into summaries');
+        log[level](
+          { ...r, maxBytes },
+          r.droppedRecords > 0
+            ? 'journal full: dropped the oldest process-interval/input-events records (journal-drop recorded)'
+            : 'journal full: compacted old records into summaries',
+        );
       }
     } catch (err) {
       log.error({ err }, 'journal bound check failed');

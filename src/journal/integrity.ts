@@ -29,7 +29,11 @@ export function uploadedForm(r: ChainedRow): Record<string, unknown> & { seq: nu
 
 /** Verdicts of consecutive rows from `head` (key undefined: chain only), and the chain value reached. */
 export function verifyRows(key: Buffer | undefined, head: Buffer, rows: readonly ChainedRow[]): { verdicts: Verdict[]; head: Buffer } {
-  return verifyRecords(key, head, rows.map((r) => ({ record: uploadedForm(r) })));
+  return verifyRecords(
+    key,
+    head,
+    rows.map((r) => ({ record: uploadedForm(r) })),
+  );
 }
 
 /** Chain value and MAC of a new record (its fields as stored, host included). */

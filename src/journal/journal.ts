@@ -112,12 +112,8 @@ export class Journal {
     this.db.pragma('busy_timeout = 5000');
     this.stmtInsert = this.db.prepare('INSERT INTO records (seq, type, time, body, chain, mac) VALUES (?, ?, ?, ?, ?, ?)');
     this.stmtGetMeta = this.db.prepare('SELECT value FROM meta WHERE key = ?');
-    this.stmtSetMeta = this.db.prepare(
-      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
-    );
-    this.stmtSetCursor = this.db.prepare(
-      'INSERT INTO cursors (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
-    );
+    this.stmtSetMeta = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+    this.stmtSetCursor = this.db.prepare('INSERT INTO cursors (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
     this.stmtGetCursor = this.db.prepare('SELECT value FROM cursors WHERE key = ?');
     if (!options.readonly && options.flushIntervalMs) {
       this.timer = setInterval(() => this.flushQuietly(), options.flushIntervalMs);
@@ -258,7 +254,9 @@ export class Journal {
       const bounded = Math.min(throughSeq, this.metaNumber('last_seq'));
       this.stmtSetMeta.run('acked_through_seq', bounded);
       // The chain value the server now holds, for the next enrollment's chainHead.
-      const last = this.db.prepare('SELECT chain, chain_through FROM records WHERE seq <= ? ORDER BY seq DESC LIMIT 1').get(bounded) as Pick<ChainedRow, 'chain' | 'chain_through'> | undefined;
+      const last = this.db.prepare('SELECT chain, chain_through FROM records WHERE seq <= ? ORDER BY seq DESC LIMIT 1').get(bounded) as
+        | Pick<ChainedRow, 'chain' | 'chain_through'>
+        | undefined;
       const link = last ? linkAfter(last) : undefined;
       if (link) this.stmtSetMeta.run('acked_chain', encode(link));
       this.stmtDeleteAcked ??= this.db.prepare('DELETE FROM records WHERE seq <= ?');
@@ -360,7 +358,9 @@ export class Journal {
     let sealed = 0;
     let left = 0;
     this.db.transaction(() => {
-      const rows = this.db.prepare('SELECT seq, type, time, body, chain, mac, chain_through FROM records WHERE seq > ? ORDER BY seq').all(this.ackedThroughSeq()) as ChainedRow[];
+      const rows = this.db
+        .prepare('SELECT seq, type, time, body, chain, mac, chain_through FROM records WHERE seq > ? ORDER BY seq')
+        .all(this.ackedThroughSeq()) as ChainedRow[];
       const { verdicts } = verifyRows(previousKey, this.ackedChain(), rows);
       const update = this.db.prepare('UPDATE records SET mac = ? WHERE seq = ?');
       rows.forEach((r, i) => {

@@ -33,6 +33,5 @@ SELECT CAST('{"records":[' || group_concat(
        count(*) AS n, max(seq) AS lastSeq
   FROM (SELECT seq, type, time, body, chain, mac, chain_through FROM records WHERE seq > @after ORDER BY seq LIMIT @limit)`;
 
-
 /** Records not yet acknowledged and roughly their size on the wire (fields, type, time, framing). */
 export const BACKLOG_SQL = 'SELECT count(*) AS records, coalesce(sum(length(body) + length(type) + length(time) + 8), 0) AS bytes FROM records WHERE seq > ?';

@@ -73,7 +73,13 @@ const isIndexKey = (k: string): boolean => k.length > 0 && k.charCodeAt(0) >= 48
  * canonical() of the record {seq, type, time, ...fields} as the agent journals it, from the fields'
  * JSON text (`fieldsJson`, the journal's body): spliced, not built and serialized again.
  */
-export function canonicalRecord(seq: number, type: string, time: string, fields: Readonly<Record<string, unknown>>, fieldsJson: string = JSON.stringify(fields)): string {
+export function canonicalRecord(
+  seq: number,
+  type: string,
+  time: string,
+  fields: Readonly<Record<string, unknown>>,
+  fieldsJson: string = JSON.stringify(fields),
+): string {
   for (const k of Object.keys(fields)) {
     // As JSON.parse orders the upload: a repeated key keeps its first place and its last value.
     if (ENVELOPE.has(k) || isIndexKey(k)) return canonical({ seq, type, time, ...fields });

@@ -51,7 +51,27 @@ const HourBucket = {
 const UsageSummaryRow = {
   type: 'object',
   description: 'One product in one period (UTC day, ISO week, month or year), clipped to the report span.',
-  required: ['period', 'key', 'start', 'end', 'product', 'productName', 'hours', 'checkouts', 'users', 'denials', 'queued', 'maxUsed', 'maxDesired', 'totalUsed', 'totalDesired', 'averageUsed', 'averageDesired', 'hourOfDay', 'dayOfWeek'],
+  required: [
+    'period',
+    'key',
+    'start',
+    'end',
+    'product',
+    'productName',
+    'hours',
+    'checkouts',
+    'users',
+    'denials',
+    'queued',
+    'maxUsed',
+    'maxDesired',
+    'totalUsed',
+    'totalDesired',
+    'averageUsed',
+    'averageDesired',
+    'hourOfDay',
+    'dayOfWeek',
+  ],
   properties: {
     period: { type: 'string', enum: ['day', 'week', 'month', 'year'] },
     key: { ...str, description: '2024-05-01 | 2024-W18 | 2024-05 | 2024' },
@@ -77,7 +97,29 @@ const UsageSummaryRow = {
 const UsageLogRow = {
   type: 'object',
   description: 'One checkout (lease or allocation), queue wait or denial on one UTC day; what spans midnight is split.',
-  required: ['date', 'kind', 'product', 'productName', 'user', 'host', 'pid', 'leaseId', 'start', 'end', 'startTime', 'endTime', 'seconds', 'checkout', 'checkin', 'desired', 'granted', 'reason', 'continuedFromPreviousDay', 'continuesNextDay', 'open'],
+  required: [
+    'date',
+    'kind',
+    'product',
+    'productName',
+    'user',
+    'host',
+    'pid',
+    'leaseId',
+    'start',
+    'end',
+    'startTime',
+    'endTime',
+    'seconds',
+    'checkout',
+    'checkin',
+    'desired',
+    'granted',
+    'reason',
+    'continuedFromPreviousDay',
+    'continuesNextDay',
+    'open',
+  ],
   properties: {
     date: { ...str, format: 'date' },
     kind: { type: 'string', enum: ['lease', 'allocation', 'queue', 'deny'] },
@@ -134,7 +176,13 @@ export function buildOpenApi(version: string): Record<string, unknown> {
   schemas.UsageSummaryReport = {
     type: 'object',
     required: ['from', 'to', 'period', 'end', 'rows'],
-    properties: { from: str, to: str, period: { type: 'string', enum: ['day', 'week', 'month', 'year'] }, end: { ...str, format: 'date-time', description: 'Open leases count until here' }, rows: { type: 'array', items: ref('UsageSummaryRow') } },
+    properties: {
+      from: str,
+      to: str,
+      period: { type: 'string', enum: ['day', 'week', 'month', 'year'] },
+      end: { ...str, format: 'date-time', description: 'Open leases count until here' },
+      rows: { type: 'array', items: ref('UsageSummaryRow') },
+    },
   };
   schemas.UsageLogReport = {
     type: 'object',
@@ -221,7 +269,9 @@ export function buildOpenApi(version: string): Record<string, unknown> {
           parameters: [idParam('id', 'leaseId')],
           responses: {
             '200': { description: 'Renewed', content: json('RenewResponse') },
-            '404': problem('Lease gone (code lease-gone, action acquire): released, expired or revoked, or not this agent\'s. Acquire again or stop the program.'),
+            '404': problem(
+              "Lease gone (code lease-gone, action acquire): released, expired or revoked, or not this agent's. Acquire again or stop the program.",
+            ),
             '401': common['401'],
           },
         },
@@ -242,12 +292,19 @@ export function buildOpenApi(version: string): Record<string, unknown> {
           security: bearer,
           parameters: [
             idParam('ticket', 'ticket from a 202'),
-            { name: 'wait', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'Seconds to wait (capped at queue.maxWaitSeconds; default that cap). 0 answers at once.' },
+            {
+              name: 'wait',
+              in: 'query',
+              schema: { type: 'integer', minimum: 0 },
+              description: 'Seconds to wait (capped at queue.maxWaitSeconds; default that cap). 0 answers at once.',
+            },
           ],
           responses: {
             '200': { description: 'Waiting (position) or granted (lease; the dequeue)', content: json('QueueStatus') },
             '404': problem('No such ticket for this agent.'),
-            '410': problem('Ticket gone (code ticket-gone): it stopped polling for longer than its keepalive, was cancelled, or its grant was not collected. Acquire again.'),
+            '410': problem(
+              'Ticket gone (code ticket-gone): it stopped polling for longer than its keepalive, was cancelled, or its grant was not collected. Acquire again.',
+            ),
             '401': common['401'],
           },
         },
@@ -286,11 +343,15 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       '/v1/reports/usage': {
         get: {
           operationId: 'usageReport',
-          summary: 'Usage summary per product per UTC day, ISO week, month or year: checkouts, users, denials, queued, max/total used and desired seats, by hour of day and day of week',
+          summary:
+            'Usage summary per product per UTC day, ISO week, month or year: checkouts, users, denials, queued, max/total used and desired seats, by hour of day and day of week',
           security: [{ adminToken: [] as string[] }],
           parameters: [...reportParams, { name: 'period', in: 'query', schema: { type: 'string', enum: ['day', 'week', 'month', 'year'], default: 'day' } }],
           responses: {
-            '200': { description: 'Summary rows (JSON, or CSV with the columns of the reference Summary.txt)', content: { ...json('UsageSummaryReport'), 'text/csv': { schema: { type: 'string' } } } },
+            '200': {
+              description: 'Summary rows (JSON, or CSV with the columns of the reference Summary.txt)',
+              content: { ...json('UsageSummaryReport'), 'text/csv': { schema: { type: 'string' } } },
+            },
             '400': common['400'],
             '401': common['401'],
             '404': problem('Reports are disabled (no admin tokens configured).'),
@@ -313,10 +374,16 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       },
       ...softwareReports(),
       '/v1/health': {
-        get: { operationId: 'health', summary: 'Liveness and database check', responses: { '200': { description: 'OK', content: json('Health') }, '503': problem('Database unavailable.') } },
+        get: {
+          operationId: 'health',
+          summary: 'Liveness and database check',
+          responses: { '200': { description: 'OK', content: json('Health') }, '503': problem('Database unavailable.') },
+        },
       },
       '/v1/openapi.json': { get: { operationId: 'openapi', summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
-      '/metrics': { get: { operationId: 'metrics', summary: 'Prometheus text exposition', responses: { '200': { description: 'text/plain; version=0.0.4' } } } },
+      '/metrics': {
+        get: { operationId: 'metrics', summary: 'Prometheus text exposition', responses: { '200': { description: 'text/plain; version=0.0.4' } } },
+      },
     },
   };
 }
@@ -325,19 +392,62 @@ export function buildOpenApi(version: string): Record<string, unknown> {
 function softwareReports() {
   const admin = [{ adminToken: [] as string[] }];
   const fmt = { name: 'format', in: 'query', schema: { type: 'string', enum: ['json', 'csv'], default: 'json' } };
-  const days = { name: 'days', in: 'query', description: 'The window: used = ran in the last `days` days.', schema: { type: 'string', pattern: '^[0-9]{1,4}$', default: '90' } };
+  const days = {
+    name: 'days',
+    in: 'query',
+    description: 'The window: used = ran in the last `days` days.',
+    schema: { type: 'string', pattern: '^[0-9]{1,4}$', default: '90' },
+  };
   const host = { name: 'host', in: 'query', schema: { type: 'string' } };
   const rows = (description: string) => ({
-    '200': { description, content: { 'application/json': { schema: { type: 'object', properties: { rows: { type: 'array', items: { type: 'object' } } } } }, 'text/csv': { schema: { type: 'string' } } } },
+    '200': {
+      description,
+      content: {
+        'application/json': { schema: { type: 'object', properties: { rows: { type: 'array', items: { type: 'object' } } } } },
+        'text/csv': { schema: { type: 'string' } },
+      },
+    },
     '400': { description: 'Bad query parameter (problem+json naming it)' },
     '401': { description: 'No or wrong admin token' },
   });
-  const get = (operationId: string, summary: string, parameters: unknown[], description: string) => ({ get: { operationId, summary, security: admin, parameters, responses: rows(description) } });
+  const get = (operationId: string, summary: string, parameters: unknown[], description: string) => ({
+    get: { operationId, summary, security: admin, parameters, responses: rows(description) },
+  });
   return {
-    '/v1/reports/software': get('softwareReport', 'Installed vs used per package: hosts with it installed, hosts that ran it in the window, versions installed', [days, fmt], 'Rows per package'),
-    '/v1/reports/software/products': get('softwareProducts', 'Installed vs used per product (its packages are those whose executables match the product)', [days, fmt], 'Rows per product'),
-    '/v1/reports/software/reclaim': get('softwareReclaim', 'Reclaim candidates: a licensed product installed on a host that did not use it in the window, with its last use', [days, { name: 'product', in: 'query', schema: { type: 'string' } }, fmt], 'Rows per product and host'),
-    '/v1/reports/software/inventory': get('softwareInventory', 'What is installed now, per host (from the agents\' software audit)', [host, fmt], 'Rows per installed package'),
-    '/v1/reports/software/history': get('softwareHistory', 'The software records as uploaded: inventories and added/removed/changed deltas', [host, { name: 'from', in: 'query', required: true, schema: { type: 'string', format: 'date' } }, { name: 'to', in: 'query', required: true, schema: { type: 'string', format: 'date' } }, fmt], 'Software records, oldest first'),
+    '/v1/reports/software': get(
+      'softwareReport',
+      'Installed vs used per package: hosts with it installed, hosts that ran it in the window, versions installed',
+      [days, fmt],
+      'Rows per package',
+    ),
+    '/v1/reports/software/products': get(
+      'softwareProducts',
+      'Installed vs used per product (its packages are those whose executables match the product)',
+      [days, fmt],
+      'Rows per product',
+    ),
+    '/v1/reports/software/reclaim': get(
+      'softwareReclaim',
+      'Reclaim candidates: a licensed product installed on a host that did not use it in the window, with its last use',
+      [days, { name: 'product', in: 'query', schema: { type: 'string' } }, fmt],
+      'Rows per product and host',
+    ),
+    '/v1/reports/software/inventory': get(
+      'softwareInventory',
+      "What is installed now, per host (from the agents' software audit)",
+      [host, fmt],
+      'Rows per installed package',
+    ),
+    '/v1/reports/software/history': get(
+      'softwareHistory',
+      'The software records as uploaded: inventories and added/removed/changed deltas',
+      [
+        host,
+        { name: 'from', in: 'query', required: true, schema: { type: 'string', format: 'date' } },
+        { name: 'to', in: 'query', required: true, schema: { type: 'string', format: 'date' } },
+        fmt,
+      ],
+      'Software records, oldest first',
+    ),
   };
 }

@@ -173,7 +173,8 @@ export const EnrollResponseSchema = {
     ackedThroughSeq: { type: 'integer', minimum: 0 },
     recordKey: {
       type: 'string',
-      description: 'Key (base64url of 32 random bytes) for the MAC of every record this agent identity uploads (protocol/integrity.ts). Shown once; keep it with the token.',
+      description:
+        'Key (base64url of 32 random bytes) for the MAC of every record this agent identity uploads (protocol/integrity.ts). Shown once; keep it with the token.',
     },
   },
 } as const;
@@ -193,10 +194,7 @@ export type IdleAction = (typeof IDLE_ACTIONS)[number];
 export const ProductPolicySchema = {
   $id: 'ProductPolicy',
   type: 'object',
-  required: [
-    'id', 'name', 'match', 'licenseType', 'seats', 'leaseTtlSeconds', 'renewAfterSeconds', 'graceSeconds',
-    'offline', 'onDeny', 'queue', 'idle',
-  ],
+  required: ['id', 'name', 'match', 'licenseType', 'seats', 'leaseTtlSeconds', 'renewAfterSeconds', 'graceSeconds', 'offline', 'onDeny', 'queue', 'idle'],
   properties: {
     id: { type: 'string' },
     name: { type: 'string' },
@@ -213,7 +211,11 @@ export const ProductPolicySchema = {
     leaseTtlSeconds: { type: 'number' },
     renewAfterSeconds: { type: 'number' },
     graceSeconds: { type: 'number', description: 'How long the program may keep running after renewals start failing (server unreachable).' },
-    offline: { type: 'string', enum: [...OFFLINE_BEHAVIOURS], description: 'When the server cannot be reached at launch: allow and log (codes 10/11), or deny.' },
+    offline: {
+      type: 'string',
+      enum: [...OFFLINE_BEHAVIOURS],
+      description: 'When the server cannot be reached at launch: allow and log (codes 10/11), or deny.',
+    },
     onDeny: { type: 'string', enum: [...DENY_ENFORCEMENTS] },
     queue: { type: 'boolean', description: 'Whether a denied launch may wait in the queue.' },
     denyMessage: { type: 'string' },
@@ -391,8 +393,15 @@ export const HeldLeasesResponseSchema = {
         type: 'object',
         required: ['leaseId', 'product', 'user', 'host', 'pid', 'processStart', 'requestId', 'grantedAt', 'expiresAt'],
         properties: {
-          leaseId: { type: 'string' }, product: { type: 'string' }, user: { type: 'string' }, host: { type: 'string' },
-          pid: { type: 'integer' }, processStart: isoTime, requestId: { type: 'string' }, grantedAt: isoTime, expiresAt: isoTime,
+          leaseId: { type: 'string' },
+          product: { type: 'string' },
+          user: { type: 'string' },
+          host: { type: 'string' },
+          pid: { type: 'integer' },
+          processStart: isoTime,
+          requestId: { type: 'string' },
+          grantedAt: isoTime,
+          expiresAt: isoTime,
         },
       },
     },
@@ -417,26 +426,60 @@ export type HeldLease = HeldLeasesResponse['leases'][number];
 export type FieldKind = 'string' | 'time' | 'integer' | 'number' | 'boolean';
 
 export const PROCESS_FIELDS = {
-  user: 'string', uid: 'integer', group: 'string', gid: 'integer', pid: 'integer', ppid: 'integer',
-  command: 'string', exe: 'string', start: 'time', end: 'time', elapsedSeconds: 'number',
-  cpuUserSeconds: 'number', cpuSystemSeconds: 'number', avgRssBytes: 'number', maxRssBytes: 'number',
-  avgVirtualBytes: 'number', readBytes: 'number', writeBytes: 'number', exitCode: 'integer', source: 'string',
-  package: 'string', packageVersion: 'string', packageSource: 'string',
+  user: 'string',
+  uid: 'integer',
+  group: 'string',
+  gid: 'integer',
+  pid: 'integer',
+  ppid: 'integer',
+  command: 'string',
+  exe: 'string',
+  start: 'time',
+  end: 'time',
+  elapsedSeconds: 'number',
+  cpuUserSeconds: 'number',
+  cpuSystemSeconds: 'number',
+  avgRssBytes: 'number',
+  maxRssBytes: 'number',
+  avgVirtualBytes: 'number',
+  readBytes: 'number',
+  writeBytes: 'number',
+  exitCode: 'integer',
+  source: 'string',
+  package: 'string',
+  packageVersion: 'string',
+  packageSource: 'string',
 } as const satisfies Record<string, FieldKind>;
 
 export const PROCESS_INTERVAL_FIELDS = {
   ...PROCESS_FIELDS,
-  intervalStart: 'time', intervalEnd: 'time', cpuSeconds: 'number',
+  intervalStart: 'time',
+  intervalEnd: 'time',
+  cpuSeconds: 'number',
 } as const satisfies Record<string, FieldKind>;
 
 export const ACTIVITY_FIELDS = {
-  user: 'string', application: 'string', start: 'time', end: 'time', durationSeconds: 'number',
-  breakType: 'string', periodType: 'string', keyboard: 'integer', mouse: 'integer', switch: 'integer',
+  user: 'string',
+  application: 'string',
+  start: 'time',
+  end: 'time',
+  durationSeconds: 'number',
+  breakType: 'string',
+  periodType: 'string',
+  keyboard: 'integer',
+  mouse: 'integer',
+  switch: 'integer',
 } as const satisfies Record<string, FieldKind>;
 
 export const USAGE_EVENT_FIELDS = {
-  code: 'integer', product: 'string', user: 'string', pid: 'integer', processStart: 'time',
-  leaseId: 'string', reason: 'string', offline: 'boolean',
+  code: 'integer',
+  product: 'string',
+  user: 'string',
+  pid: 'integer',
+  processStart: 'time',
+  leaseId: 'string',
+  reason: 'string',
+  offline: 'boolean',
 } as const satisfies Record<string, FieldKind>;
 export const USAGE_EVENT_REQUIRED = ['code', 'product'] as const;
 
@@ -447,8 +490,15 @@ export type SoftwareSourceName = (typeof SOFTWARE_SOURCES)[number];
 export const SOFTWARE_CHANGES = ['inventory', 'added', 'removed', 'changed'] as const;
 
 export const SOFTWARE_FIELDS = {
-  change: 'string', source: 'string', name: 'string', version: 'string', previousVersion: 'string',
-  architecture: 'string', installTime: 'time', publisher: 'string', auditId: 'string',
+  change: 'string',
+  source: 'string',
+  name: 'string',
+  version: 'string',
+  previousVersion: 'string',
+  architecture: 'string',
+  installTime: 'time',
+  publisher: 'string',
+  auditId: 'string',
 } as const satisfies Record<string, FieldKind>;
 
 /** Typed fields per known record type. Unknown types are accepted and stored generically. */
@@ -521,8 +571,12 @@ export const UploadRecordSchema = {
     time: isoTime,
     host: { type: ['string', 'null'], maxLength: 256 },
     chain: { type: 'string', pattern: BASE64URL_32_PATTERN, description: 'SHA-256 chain value over the previous one and this record (protocol/integrity.ts).' },
-    mac: { type: 'string', pattern: BASE64URL_32_PATTERN, description: 'HMAC-SHA256 of `chain` (and `chainThrough`) with the agent\'s record key.' },
-    chainThrough: { type: 'string', pattern: BASE64URL_32_PATTERN, description: 'For a record standing for seq..throughSeq: the chain value the original records reached.' },
+    mac: { type: 'string', pattern: BASE64URL_32_PATTERN, description: "HMAC-SHA256 of `chain` (and `chainThrough`) with the agent's record key." },
+    chainThrough: {
+      type: 'string',
+      pattern: BASE64URL_32_PATTERN,
+      description: 'For a record standing for seq..throughSeq: the chain value the original records reached.',
+    },
   },
 } as const;
 

@@ -128,7 +128,12 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store, opts: Crea
   }
 
   await app.register(errorsPlugin, { bodyLimitBytes: cfg.limits.bodyLimitBytes });
-  await app.register(authPlugin, { store, adminTokens: cfg.reports.adminTokens, clientCerts: cfg.tls?.clientCaFile !== undefined, requireClientCert: cfg.tls?.requireClientCert });
+  await app.register(authPlugin, {
+    store,
+    adminTokens: cfg.reports.adminTokens,
+    clientCerts: cfg.tls?.clientCaFile !== undefined,
+    requireClientCert: cfg.tls?.requireClientCert,
+  });
   for (const routesPlugin of [enrollRoutes, policyRoutes, leaseRoutes, queueRoutes, eventRoutes, systemRoutes, reportRoutes, softwareRoutes]) {
     await app.register(routesPlugin, { ctx });
   }

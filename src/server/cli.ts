@@ -111,7 +111,11 @@ function table(rows: Array<Record<string, unknown>>): string {
   if (rows.length === 0) return '(none)\n';
   const cols = Object.keys(rows[0]);
   const w = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
-  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(w[i])).join('  ').trimEnd();
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(w[i]))
+      .join('  ')
+      .trimEnd();
   return [line(cols), ...rows.map((r) => line(cols.map((c) => String(r[c] ?? ''))))].join('\n') + '\n';
 }
 
@@ -157,7 +161,16 @@ common(program.command('serve', { isDefault: true }).description('run the server
     if (logger.isLevelEnabled('info')) logger.info(listening, 'listening');
     else process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), name: 'usage-server', msg: 'listening', ...listening })}\n`);
     if (cfg.enrollment.secrets.length === 0 && !process.env.USAGE_SERVER_ENROLL_SECRETS) logger.warn('no enrollment secrets configured: agents cannot enroll');
-    if (tls) logger.info({ certificate: tls.fingerprint256, key: tls.keyType, validTo: tls.validTo, clientCerts: cfg.tls?.clientCaFile ? (cfg.tls.requireClientCert ? 'required' : 'optional') : 'off' }, 'serving TLS');
+    if (tls)
+      logger.info(
+        {
+          certificate: tls.fingerprint256,
+          key: tls.keyType,
+          validTo: tls.validTo,
+          clientCerts: cfg.tls?.clientCaFile ? (cfg.tls.requireClientCert ? 'required' : 'optional') : 'off',
+        },
+        'serving TLS',
+      );
 
     // SIGHUP: read the certificate and key again (renewed by certbot, the PKI, ...). A bad file
     // keeps the certificate in use: the server never stops serving over a failed renewal.
@@ -250,7 +263,14 @@ const products = program.command('products').description('list and manage licens
 
 const productView = (r: ProductRow) => {
   const spec = JSON.parse(r.spec) as { match?: { executables?: string[] } };
-  return { id: r.id, name: r.name, type: r.license_type, seats: r.seats ?? 'unlimited', executables: (spec.match?.executables ?? []).join(','), source: r.source };
+  return {
+    id: r.id,
+    name: r.name,
+    type: r.license_type,
+    seats: r.seats ?? 'unlimited',
+    executables: (spec.match?.executables ?? []).join(','),
+    source: r.source,
+  };
 };
 
 common(products.command('list').description('list products'))
@@ -258,7 +278,15 @@ common(products.command('list').description('list products'))
   .action((opts: CommonOpts & { json?: boolean }) =>
     withStore(opts, async (store) => {
       const rows = await store.q.products();
-      process.stdout.write(opts.json ? JSON.stringify(rows.map((r) => ({ ...JSON.parse(r.spec), seats: r.seats, source: r.source })), null, 2) + '\n' : table(rows.map(productView)));
+      process.stdout.write(
+        opts.json
+          ? JSON.stringify(
+              rows.map((r) => ({ ...JSON.parse(r.spec), seats: r.seats, source: r.source })),
+              null,
+              2,
+            ) + '\n'
+          : table(rows.map(productView)),
+      );
     }),
   );
 
@@ -271,29 +299,45 @@ common(products.command('add').description('add or replace a product').argument(
   .option('--ttl <seconds>', 'lease TTL (default from the server config)', positive('ttl'))
   .option('--no-queue', 'deny instead of offering the waiting queue')
   .option('--gate', 'agents hold a launch stopped until the lease decision')
-  .action((id: string, opts: CommonOpts & { name?: string; type: string; seats?: number; exe?: string[]; path?: string[]; ttl?: number; queue: boolean; gate?: boolean }) =>
-    withStore(opts, async (store, cfg) => {
-    const parsed = ProductConfigSchema.safeParse({
-      id, name: opts.name, licenseType: opts.type as LicenseType, seats: opts.seats, leaseTtlSeconds: opts.ttl, queue: opts.queue,
-      ...(opts.gate ? { gate: true } : {}),
-      match: { executables: opts.exe ?? [], paths: opts.path ?? [] },
-    });
-    if (!parsed.success) fail(parsed.error.issues.map((i) => `${i.path.join('.') || 'product'}: ${i.message}`).join('\n'), 2);
-    if (parsed.data.licenseType !== 'site' && parsed.data.seats === undefined) fail(`--seats is required for a ${parsed.data.licenseType} license`, 2);
-    if (cfg.products.some((p) => p.id === id)) process.stderr.write(`warning: product ${id} is declared in ${opts.config}; the config file replaces this change at the next start\n`);
-    await upsertProducts(store, [parsed.data], 'admin');
-    process.stdout.write(`product ${id} saved\n`);
-    }),
+  .action(
+    (
+      id: string,
+      opts: CommonOpts & { name?: string; type: string; seats?: number; exe?: string[]; path?: string[]; ttl?: number; queue: boolean; gate?: boolean },
+    ) =>
+      withStore(opts, async (store, cfg) => {
+        const parsed = ProductConfigSchema.safeParse({
+          id,
+          name: opts.name,
+          licenseType: opts.type as LicenseType,
+          seats: opts.seats,
+          leaseTtlSeconds: opts.ttl,
+          queue: opts.queue,
+          ...(opts.gate ? { gate: true } : {}),
+          match: { executables: opts.exe ?? [], paths: opts.path ?? [] },
+        });
+        if (!parsed.success) fail(parsed.error.issues.map((i) => `${i.path.join('.') || 'product'}: ${i.message}`).join('\n'), 2);
+        if (parsed.data.licenseType !== 'site' && parsed.data.seats === undefined) fail(`--seats is required for a ${parsed.data.licenseType} license`, 2);
+        if (cfg.products.some((p) => p.id === id))
+          process.stderr.write(`warning: product ${id} is declared in ${opts.config}; the config file replaces this change at the next start\n`);
+        await upsertProducts(store, [parsed.data], 'admin');
+        process.stdout.write(`product ${id} saved\n`);
+      }),
   );
 
-common(products.command('set-seats').description('change the seat count of a product').argument('<id>', 'product id').argument('<seats>', 'seat count', int('seats', 0)))
-  .action((id: string, seats: number, opts: CommonOpts) =>
-    withStore(opts, async (store, cfg) => {
+common(
+  products
+    .command('set-seats')
+    .description('change the seat count of a product')
+    .argument('<id>', 'product id')
+    .argument('<seats>', 'seat count', int('seats', 0)),
+).action((id: string, seats: number, opts: CommonOpts) =>
+  withStore(opts, async (store, cfg) => {
     if (!(await setSeats(store, id, seats))) fail(`no product ${id}`, 1);
-    if (cfg.products.some((p) => p.id === id)) process.stderr.write(`warning: product ${id} is declared in ${opts.config}; edit the file to keep ${seats} seats after the next start\n`);
+    if (cfg.products.some((p) => p.id === id))
+      process.stderr.write(`warning: product ${id} is declared in ${opts.config}; edit the file to keep ${seats} seats after the next start\n`);
     process.stdout.write(`product ${id}: ${seats} seats (queued users are granted freed seats within one sweep interval)\n`);
-    }),
-  );
+  }),
+);
 
 // ---- agents --------------------------------------------------------------------------------
 const agents = program.command('agents').description('list and revoke enrolled agents');
@@ -302,22 +346,37 @@ common(agents.command('list').description('list enrolled agents'))
   .option('--json', 'JSON output')
   .action((opts: CommonOpts & { json?: boolean }) =>
     withStore(opts, async (store) => {
-    const rows = (await store.q.agents()).map(({ token_hash: _secret, record_key: _key, ...r }) => r);
-    const live = await store.q.liveLeaseCountsByAgent();
-    const view = rows.map((r) => ({ ...r, leases: live.find((l) => l.agent_id === r.id)?.n ?? 0 }));
-    process.stdout.write(opts.json ? JSON.stringify(view, null, 2) + '\n' : table(view.map((r) => ({ id: r.id, host: r.host, version: r.agent_version ?? '', enrolled: r.enrolled_at, lastSeen: r.last_seen_at ?? '', revoked: r.revoked_at ?? '', ackedSeq: r.acked_seq, leases: r.leases }))));
+      const rows = (await store.q.agents()).map(({ token_hash: _secret, record_key: _key, ...r }) => r);
+      const live = await store.q.liveLeaseCountsByAgent();
+      const view = rows.map((r) => ({ ...r, leases: live.find((l) => l.agent_id === r.id)?.n ?? 0 }));
+      process.stdout.write(
+        opts.json
+          ? JSON.stringify(view, null, 2) + '\n'
+          : table(
+              view.map((r) => ({
+                id: r.id,
+                host: r.host,
+                version: r.agent_version ?? '',
+                enrolled: r.enrolled_at,
+                lastSeen: r.last_seen_at ?? '',
+                revoked: r.revoked_at ?? '',
+                ackedSeq: r.acked_seq,
+                leases: r.leases,
+              })),
+            ),
+      );
     }),
   );
 
-common(agents.command('revoke').description("revoke an agent's token, ending its leases and queue places").argument('<agentId>', 'agent id'))
-  .action((agentId: string, opts: CommonOpts) =>
+common(agents.command('revoke').description("revoke an agent's token, ending its leases and queue places").argument('<agentId>', 'agent id')).action(
+  (agentId: string, opts: CommonOpts) =>
     withStore(opts, async (store) => {
       const a = await store.q.agentById(agentId);
       if (!a) fail(`no agent ${agentId}`, 1);
       const r = await revokeAgent(store, agentId);
       process.stdout.write(r === 'already' ? `agent ${agentId} was already revoked\n` : `agent ${agentId} (${a.host}) revoked\n`);
     }),
-  );
+);
 
 // ---- integrity -----------------------------------------------------------------------------
 common(program.command('integrity').description('integrity flags of uploaded records, per agent and kind (edited, forged, unauthenticated, gap)'))
@@ -325,7 +384,23 @@ common(program.command('integrity').description('integrity flags of uploaded rec
   .action((opts: CommonOpts & { json?: boolean }) =>
     withStore(opts, async (store) => {
       const rows = await store.q.integritySummary();
-      process.stdout.write(opts.json ? JSON.stringify(rows, null, 2) + '\n' : table(rows.map((r) => ({ agent: r.agent_id, host: r.host ?? '', kind: r.kind, records: r.records, seqs: `${r.from_seq}-${r.to_seq}`, flags: r.flags, firstTime: r.first_time ?? '', lastTime: r.last_time ?? '', lastDetected: r.last_detected_at }))));
+      process.stdout.write(
+        opts.json
+          ? JSON.stringify(rows, null, 2) + '\n'
+          : table(
+              rows.map((r) => ({
+                agent: r.agent_id,
+                host: r.host ?? '',
+                kind: r.kind,
+                records: r.records,
+                seqs: `${r.from_seq}-${r.to_seq}`,
+                flags: r.flags,
+                firstTime: r.first_time ?? '',
+                lastTime: r.last_time ?? '',
+                lastDetected: r.last_detected_at,
+              })),
+            ),
+      );
     }),
   );
 
@@ -340,23 +415,38 @@ common(leasesCmd.command('list').description('list live leases'))
   .option('--json', 'JSON output')
   .action((opts: CommonOpts & { product?: string; agent?: string; json?: boolean }) =>
     withStore(opts, async (store) => {
-    const rows = (await store.q.liveLeases()).filter((l) => (!opts.product || l.product_id === opts.product) && (!opts.agent || l.agent_id === opts.agent));
-    const view = rows.map((l) => ({
-      id: l.id, product: l.product_id, agentId: l.agent_id, host: l.host, user: l.user, pid: l.pid, processStart: l.process_start,
-      grantedAt: iso(l.granted_at), expiresAt: iso(l.expires_at), renewedAt: iso(l.renewed_at),
-    }));
-    process.stdout.write(opts.json ? JSON.stringify(view, null, 2) + '\n' : table(view.map((v) => ({ id: v.id, product: v.product, host: v.host, user: v.user, pid: v.pid, granted: v.grantedAt, expires: v.expiresAt }))));
+      const rows = (await store.q.liveLeases()).filter((l) => (!opts.product || l.product_id === opts.product) && (!opts.agent || l.agent_id === opts.agent));
+      const view = rows.map((l) => ({
+        id: l.id,
+        product: l.product_id,
+        agentId: l.agent_id,
+        host: l.host,
+        user: l.user,
+        pid: l.pid,
+        processStart: l.process_start,
+        grantedAt: iso(l.granted_at),
+        expiresAt: iso(l.expires_at),
+        renewedAt: iso(l.renewed_at),
+      }));
+      process.stdout.write(
+        opts.json
+          ? JSON.stringify(view, null, 2) + '\n'
+          : table(view.map((v) => ({ id: v.id, product: v.product, host: v.host, user: v.user, pid: v.pid, granted: v.grantedAt, expires: v.expiresAt }))),
+      );
     }),
   );
 
-common(leasesCmd.command('revoke').description('end one live lease now (reason "revoked"); the agent is told at its next renewal').argument('<leaseId>', 'lease id'))
-  .action((leaseId: string, opts: CommonOpts) =>
-    withStore(opts, async (store) => {
+common(
+  leasesCmd.command('revoke').description('end one live lease now (reason "revoked"); the agent is told at its next renewal').argument('<leaseId>', 'lease id'),
+).action((leaseId: string, opts: CommonOpts) =>
+  withStore(opts, async (store) => {
     const r = await revokeLease(store, leaseId);
     if (r === 'not-found') fail(`no lease ${leaseId}`, 1);
-    process.stdout.write(r === 'already' ? `lease ${leaseId} had already ended\n` : `lease ${leaseId} revoked (its seat goes to the queue within one sweep interval)\n`);
-    }),
-  );
+    process.stdout.write(
+      r === 'already' ? `lease ${leaseId} had already ended\n` : `lease ${leaseId} revoked (its seat goes to the queue within one sweep interval)\n`,
+    );
+  }),
+);
 
 const allocationsCmd = program.command('allocations').description('list and revoke the allocations of leased and node-locked products');
 
@@ -365,20 +455,38 @@ common(allocationsCmd.command('list').description('list live allocations (a node
   .option('--json', 'JSON output')
   .action((opts: CommonOpts & { product?: string; json?: boolean }) =>
     withStore(opts, async (store) => {
-    const rows = (await store.q.liveAllocations()).filter((a) => !opts.product || a.product_id === opts.product);
-    const view = rows.map((a) => ({ id: a.id, product: a.product_id, agentId: a.agent_id, host: a.host, user: a.user, issuedAt: iso(a.issued_at), lastUsedAt: iso(a.last_used_at) }));
-    process.stdout.write(opts.json ? JSON.stringify(view, null, 2) + '\n' : table(view.map((v) => ({ id: v.id, product: v.product, host: v.host, user: v.user, issued: v.issuedAt, lastUsed: v.lastUsedAt }))));
+      const rows = (await store.q.liveAllocations()).filter((a) => !opts.product || a.product_id === opts.product);
+      const view = rows.map((a) => ({
+        id: a.id,
+        product: a.product_id,
+        agentId: a.agent_id,
+        host: a.host,
+        user: a.user,
+        issuedAt: iso(a.issued_at),
+        lastUsedAt: iso(a.last_used_at),
+      }));
+      process.stdout.write(
+        opts.json
+          ? JSON.stringify(view, null, 2) + '\n'
+          : table(view.map((v) => ({ id: v.id, product: v.product, host: v.host, user: v.user, issued: v.issuedAt, lastUsed: v.lastUsedAt }))),
+      );
     }),
   );
 
-common(allocationsCmd.command('revoke').description('take back one allocation: its live leases end and its seat is freed').argument('<id>', 'allocation id (from allocations list)', int('id', 1)))
-  .action((id: number, opts: CommonOpts) =>
-    withStore(opts, async (store) => {
+common(
+  allocationsCmd
+    .command('revoke')
+    .description('take back one allocation: its live leases end and its seat is freed')
+    .argument('<id>', 'allocation id (from allocations list)', int('id', 1)),
+).action((id: number, opts: CommonOpts) =>
+  withStore(opts, async (store) => {
     const r = await revokeAllocation(store, id);
     if (r === 'not-found') fail(`no allocation ${id}`, 1);
-    process.stdout.write(r === 'already' ? `allocation ${id} was already revoked\n` : `allocation ${id} revoked (its seat goes to the queue within one sweep interval)\n`);
-    }),
-  );
+    process.stdout.write(
+      r === 'already' ? `allocation ${id} was already revoked\n` : `allocation ${id} revoked (its seat goes to the queue within one sweep interval)\n`,
+    );
+  }),
+);
 
 // ---- reports -------------------------------------------------------------------------------
 const report = program.command('report').description('usage reports');
@@ -397,7 +505,9 @@ const checkReportOpts = (opts: ReportOpts) => {
 reportArgs(
   report
     .command('usage')
-    .description('summary per product per UTC day, ISO week, month or year: checkouts, users, denials, queued, max/total used and desired, by hour of day and day of week'),
+    .description(
+      'summary per product per UTC day, ISO week, month or year: checkouts, users, denials, queued, max/total used and desired, by hour of day and day of week',
+    ),
 )
   .option('--period <period...>', `${REPORT_PERIODS.join('|')} (repeatable)`, ['day'])
   .action((opts: ReportOpts & { period: string[] }) => {
@@ -407,25 +517,32 @@ reportArgs(
     const periods = [...new Set(opts.period)] as ReportPeriod[];
     return withStore(opts, async (store) => {
       const r = await usageReport(store.q, { from: opts.from, to: opts.to, product: opts.product, periods, now: Date.now() });
-      process.stdout.write(opts.format === 'csv' ? summariesToCsv(r.summaries) : JSON.stringify({ from: opts.from, to: opts.to, periods, end: r.end, rows: r.summaries }, null, 2) + '\n');
+      process.stdout.write(
+        opts.format === 'csv'
+          ? summariesToCsv(r.summaries)
+          : JSON.stringify({ from: opts.from, to: opts.to, periods, end: r.end, rows: r.summaries }, null, 2) + '\n',
+      );
     });
   });
 
-reportArgs(report.command('log').description('every checkout, queue wait and denial with user, host, pid and times; split at 00:00 UTC'))
-  .action((opts: ReportOpts) => {
+reportArgs(report.command('log').description('every checkout, queue wait and denial with user, host, pid and times; split at 00:00 UTC')).action(
+  (opts: ReportOpts) => {
     checkReportOpts(opts);
     return withStore(opts, async (store) => {
       const r = await usageReport(store.q, { from: opts.from, to: opts.to, product: opts.product, periods: [], now: Date.now() });
       process.stdout.write(opts.format === 'csv' ? logToCsv(r.log) : JSON.stringify({ from: opts.from, to: opts.to, end: r.end, rows: r.log }, null, 2) + '\n');
     });
-  });
+  },
+);
 
 // ---- exports -------------------------------------------------------------------------------
 const exportCmd = program.command('export').description('write reports to files');
 common(
   exportCmd
     .command('log-files')
-    .description('the license-usage log files of shared/reference/004: YYYY/MM/DD/Log.txt and Summary.txt, YYYY/MM/Summary.txt, YYYY/Summary.txt, WeeklySummaries/SummaryW<week>.txt/Summary.txt (UTC)'),
+    .description(
+      'the license-usage log files of shared/reference/004: YYYY/MM/DD/Log.txt and Summary.txt, YYYY/MM/Summary.txt, YYYY/Summary.txt, WeeklySummaries/SummaryW<week>.txt/Summary.txt (UTC)',
+    ),
 )
   .requiredOption('--dir <dir>', 'directory to write the tree into (created if missing; files of the same days are replaced)')
   .requiredOption('--from <date>', 'first day (YYYY-MM-DD, UTC)', day)

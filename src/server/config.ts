@@ -68,39 +68,41 @@ const proxyList = z
   .min(1)
   .refine((s) => s.split(',').every((p) => isProxyAddress(p.trim())), 'each entry must be an IP address, a CIDR range or loopback|linklocal|uniquelocal');
 
-export const ProductConfigSchema = z.strictObject({
-  id: productId,
-  name: z.string().min(1).max(256).optional(),
-  licenseType: z.enum(LICENSE_TYPES).default('floating'),
-  /** Concurrent seats. Omitted or null for a site license means unlimited. */
-  seats: z.number().int().min(0).nullable().optional(),
-  match: z
-    .strictObject({
-      executables: z.array(z.string().min(1)).default([]),
-      paths: z.array(z.string().min(1)).default([]),
-    })
-    .default({ executables: [], paths: [] }),
-  leaseTtlSeconds: z.number().positive().optional(),
-  graceSeconds: z.number().min(0).optional(),
-  /** Leased/node-locked only: an allocation unused this long is revoked (default: leased 7 days, node-locked never). */
-  allocationHoldSeconds: z.number().positive().optional(),
-  offline: z.enum(OFFLINE_BEHAVIOURS).default('allow'),
-  onDeny: z.enum(DENY_ENFORCEMENTS).default('notify'),
-  queue: z.boolean().default(true),
-  denyMessage: z.string().max(1000).optional(),
-  /** Agents stop a matching launch (SIGSTOP) until the lease decision; see ProductPolicy.gate. */
-  gate: z.boolean().optional(),
-  idle: z
-    .strictObject({
-      afterSeconds: z.number().positive().nullable().default(null),
-      action: z.enum(IDLE_ACTIONS).default('none'),
-    })
-    .default({ afterSeconds: null, action: 'none' }),
-}).superRefine((p, ctx) => {
-  if (p.licenseType !== 'site' && (p.seats === undefined || p.seats === null)) {
-    ctx.addIssue({ code: 'custom', path: ['seats'], message: `seats is required for a ${p.licenseType} license` });
-  }
-});
+export const ProductConfigSchema = z
+  .strictObject({
+    id: productId,
+    name: z.string().min(1).max(256).optional(),
+    licenseType: z.enum(LICENSE_TYPES).default('floating'),
+    /** Concurrent seats. Omitted or null for a site license means unlimited. */
+    seats: z.number().int().min(0).nullable().optional(),
+    match: z
+      .strictObject({
+        executables: z.array(z.string().min(1)).default([]),
+        paths: z.array(z.string().min(1)).default([]),
+      })
+      .default({ executables: [], paths: [] }),
+    leaseTtlSeconds: z.number().positive().optional(),
+    graceSeconds: z.number().min(0).optional(),
+    /** Leased/node-locked only: an allocation unused this long is revoked (default: leased 7 days, node-locked never). */
+    allocationHoldSeconds: z.number().positive().optional(),
+    offline: z.enum(OFFLINE_BEHAVIOURS).default('allow'),
+    onDeny: z.enum(DENY_ENFORCEMENTS).default('notify'),
+    queue: z.boolean().default(true),
+    denyMessage: z.string().max(1000).optional(),
+    /** Agents stop a matching launch (SIGSTOP) until the lease decision; see ProductPolicy.gate. */
+    gate: z.boolean().optional(),
+    idle: z
+      .strictObject({
+        afterSeconds: z.number().positive().nullable().default(null),
+        action: z.enum(IDLE_ACTIONS).default('none'),
+      })
+      .default({ afterSeconds: null, action: 'none' }),
+  })
+  .superRefine((p, ctx) => {
+    if (p.licenseType !== 'site' && (p.seats === undefined || p.seats === null)) {
+      ctx.addIssue({ code: 'custom', path: ['seats'], message: `seats is required for a ${p.licenseType} license` });
+    }
+  });
 export type ProductConfig = z.infer<typeof ProductConfigSchema>;
 
 export const ServerConfigSchema = z
@@ -129,9 +131,7 @@ export const ServerConfigSchema = z
      * A list of proxy addresses/CIDR ranges (array or comma-separated), a hop count, or true
      * (trust any sender: only when clients cannot reach the server except through the proxy).
      */
-    trustProxy: z
-      .union([z.boolean(), z.number().int().min(1), proxyList, z.array(proxyList).min(1)])
-      .default(false),
+    trustProxy: z.union([z.boolean(), z.number().int().min(1), proxyList, z.array(proxyList).min(1)]).default(false),
     /**
      * HTTPS: PEM certificate (chain) and key, ECDSA or RSA; TLS 1.2+. Both files are read again on
      * SIGHUP. Without it the server speaks plain HTTP, only on loopback or behind a TLS-terminating
@@ -181,13 +181,15 @@ export const ServerConfigSchema = z
       .default({ keepaliveSeconds: 60, maxWaitSeconds: 30 }),
     limits: z
       .strictObject({
-        bodyLimitBytes: z.number().int().min(1024).default(5 * 1024 * 1024),
+        bodyLimitBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(5 * 1024 * 1024),
         maxRecordsPerBatch: z.number().int().min(1).max(MAX_RECORDS_PER_BATCH).default(MAX_RECORDS_PER_BATCH),
       })
       .default({ bodyLimitBytes: 5 * 1024 * 1024, maxRecordsPerBatch: MAX_RECORDS_PER_BATCH }),
-    policy: z
-      .strictObject({ pollIntervalSeconds: z.number().positive().default(300) })
-      .default({ pollIntervalSeconds: 300 }),
+    policy: z.strictObject({ pollIntervalSeconds: z.number().positive().default(300) }).default({ pollIntervalSeconds: 300 }),
     reports: z
       .strictObject({
         /** Bearer tokens allowed to read GET /v1/reports/*, or their `sha256:<hex>` (usage-server hash-token); empty disables the endpoint. */
@@ -196,7 +198,10 @@ export const ServerConfigSchema = z
             z
               .string()
               .min(16, 'an admin token must be at least 16 characters')
-              .refine((t) => !t.startsWith('sha256:') || /^sha256:[0-9a-f]{64}$/.test(t), 'a hashed admin token is sha256: and 64 lower-case hex digits (usage-server hash-token)'),
+              .refine(
+                (t) => !t.startsWith('sha256:') || /^sha256:[0-9a-f]{64}$/.test(t),
+                'a hashed admin token is sha256: and 64 lower-case hex digits (usage-server hash-token)',
+              ),
           )
           .default([]),
         /** Reports written to a directory after each UTC day, ISO week or month (reports/delivery.ts). */
@@ -230,7 +235,11 @@ export const ServerConfigSchema = z
             ]),
           )
           .default([]),
-        webhookUrl: z.string().url().refine((u) => /^https?:\/\//i.test(u), 'an http:// or https:// URL').optional(),
+        webhookUrl: z
+          .string()
+          .url()
+          .refine((u) => /^https?:\/\//i.test(u), 'an http:// or https:// URL')
+          .optional(),
         /** How often schedules and alerts are checked. */
         checkIntervalSeconds: z.number().positive().default(60),
       })
@@ -269,9 +278,7 @@ export const ServerConfigSchema = z
      * covers the server's own events too (the license history the reports are made from).
      */
     retention: z.record(z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a record type: lower-case letters, digits and -'), z.number().positive()).default({}),
-    log: z
-      .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
-      .default({ level: 'info' }),
+    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
     products: z.array(ProductConfigSchema).default([]),
   })
   .superRefine((cfg, ctx) => {
@@ -288,7 +295,8 @@ export const ServerConfigSchema = z
     const tokens = new Set(cfg.reports.adminTokens);
     cfg.console.tokens.forEach((t, i) => {
       // One token, one role: a token listed twice would sign in with whichever came first.
-      if (tokens.has(t.token)) ctx.addIssue({ code: 'custom', path: ['console', 'tokens', i, 'token'], message: 'this token is already listed (here or in reports.adminTokens)' });
+      if (tokens.has(t.token))
+        ctx.addIssue({ code: 'custom', path: ['console', 'tokens', i, 'token'], message: 'this token is already listed (here or in reports.adminTokens)' });
       tokens.add(t.token);
     });
   });
@@ -325,7 +333,11 @@ export function loadServerConfig(file: string | undefined): ServerConfig {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(file, [{ path: '(root)', message: `invalid JSON: ${(err as Error).message}` }], `${file}: (root): invalid JSON: ${(err as Error).message}`);
+    throw new ConfigError(
+      file,
+      [{ path: '(root)', message: `invalid JSON: ${(err as Error).message}` }],
+      `${file}: (root): invalid JSON: ${(err as Error).message}`,
+    );
   }
   return parseServerConfig(raw, file);
 }

@@ -13,4 +13,5 @@ export const csvCell = (v: unknown): string => {
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 };
 
-export const toCsv = (head: readonly string[], rows: ReadonlyArray<readonly unknown[]>): string => [head, ...rows].map((r) => r.map(csvCell).join(',')).join('\n') + '\n';
+export const toCsv = (head: readonly string[], rows: ReadonlyArray<readonly unknown[]>): string =>
+  [head, ...rows].map((r) => r.map(csvCell).join(',')).join('\n') + '\n';

@@ -25,7 +25,13 @@ export type IngestResult =
  * `preVerified`: the integrity worker's verdicts over the whole batch (integrity-verifier.ts),
  * used when they start from the agent's chain head under the lock and cover exactly what is stored.
  */
-export async function ingest(store: Store, metrics: Metrics, agentId: string, upload: CheckedUpload, preVerified?: Promise<PreVerified | undefined>): Promise<IngestResult> {
+export async function ingest(
+  store: Store,
+  metrics: Metrics,
+  agentId: string,
+  upload: CheckedUpload,
+  preVerified?: Promise<PreVerified | undefined>,
+): Promise<IngestResult> {
   const { records, hasExtra } = upload;
   const seqs = new Array<number>(records.length);
   const through = new Array<number | undefined>(records.length);
@@ -52,7 +58,15 @@ export async function ingest(store: Store, metrics: Metrics, agentId: string, up
       if (t.rows > 0) await tx.insertRecords(table, t.values, t.rows);
     }
     // The software audit's current state moves with the records that describe it, in seq order.
-    if (rows.perType.has('software')) await applySoftwareChanges(tx.sql, softwareChanges(agentId, agent.host, plan.store.map((i) => records[i])));
+    if (rows.perType.has('software'))
+      await applySoftwareChanges(
+        tx.sql,
+        softwareChanges(
+          agentId,
+          agent.host,
+          plan.store.map((i) => records[i]),
+        ),
+      );
     if (plan.ackedThroughSeq !== acked) await tx.setAcked(agentId, plan.ackedThroughSeq);
     let flags: IntegrityFlag[] = [];
     let checkedBy: 'worker' | 'inline' | undefined;
@@ -68,7 +82,11 @@ export async function ingest(store: Store, metrics: Metrics, agentId: string, up
       for (const f of flags) {
         await tx.insertIntegrityFlag({ agentId, ...f, detectedAt: detectedAt.toISOString() });
         await tx.writeServerEvent({
-          time: detectedAt.getTime(), code: EventCode.info, agentId, host: agent.host, reason: `integrity-${f.kind}`,
+          time: detectedAt.getTime(),
+          code: EventCode.info,
+          agentId,
+          host: agent.host,
+          reason: `integrity-${f.kind}`,
           extra: JSON.stringify({ fromSeq: f.fromSeq, toSeq: f.toSeq, records: f.records }),
         });
       }

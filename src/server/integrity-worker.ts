@@ -46,7 +46,11 @@ export function verifyBody(req: VerifyRequest): VerifyReply['result'] {
     if (typeof r !== 'object' || r === null || typeof r.seq !== 'number' || (seqs.length > 0 && r.seq !== seqs[seqs.length - 1]! + 1)) return undefined;
     seqs.push(r.seq);
   }
-  const v = verifyRecords(key, head, (records as Array<{ seq: number }>).map((record) => ({ record })));
+  const v = verifyRecords(
+    key,
+    head,
+    (records as Array<{ seq: number }>).map((record) => ({ record })),
+  );
   const allOk = v.verdicts.every((x) => x === 'ok');
   return { seqs, ...(allOk ? {} : { verdicts: v.verdicts }), head: encode(v.head), linked: v.linked };
 }

@@ -21,13 +21,18 @@ export interface IntegrityFlag {
   lastTime: string | null;
 }
 
-const lastSeq = (r: UploadRecord): number => (typeof r.throughSeq === 'number' && Number.isSafeInteger(r.throughSeq) && r.throughSeq > r.seq ? r.throughSeq : r.seq);
+const lastSeq = (r: UploadRecord): number =>
+  typeof r.throughSeq === 'number' && Number.isSafeInteger(r.throughSeq) && r.throughSeq > r.seq ? r.throughSeq : r.seq;
 
 /**
  * The flags of one batch: runs of consecutive records with the same verdict (other than ok) as
  * seq ranges, and the gaps, in seq order.
  */
-export function integrityFlags(inputs: ReadonlyArray<{ record: UploadRecord; afterGap?: boolean }>, verdicts: readonly Verdict[], gaps: ReadonlyArray<{ fromSeq: number; toSeq: number }>): IntegrityFlag[] {
+export function integrityFlags(
+  inputs: ReadonlyArray<{ record: UploadRecord; afterGap?: boolean }>,
+  verdicts: readonly Verdict[],
+  gaps: ReadonlyArray<{ fromSeq: number; toSeq: number }>,
+): IntegrityFlag[] {
   const flags: IntegrityFlag[] = [];
   let gi = 0;
   let cur: IntegrityFlag | undefined;

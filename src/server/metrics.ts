@@ -46,8 +46,14 @@ export class Metrics {
     c('usage_server_ingest_duplicates_total', 'Uploaded records already stored (re-sent overlap).');
     c('usage_server_ingest_gaps_total', 'Upload batches refused for a sequence gap.');
     c('usage_server_ingest_batches_total', 'Upload batches accepted.');
-    c('usage_server_integrity_flags_total', 'Uploaded records flagged by the integrity check (stored all the same), by kind: edited, forged, unauthenticated, gap (seqs missing).');
-    c('usage_server_integrity_batches_total', 'Upload batches of chaining agents verified, by where: worker (the integrity worker thread, large batches) or inline.');
+    c(
+      'usage_server_integrity_flags_total',
+      'Uploaded records flagged by the integrity check (stored all the same), by kind: edited, forged, unauthenticated, gap (seqs missing).',
+    );
+    c(
+      'usage_server_integrity_batches_total',
+      'Upload batches of chaining agents verified, by where: worker (the integrity worker thread, large batches) or inline.',
+    );
     c('usage_server_enrollments_total', 'Agents enrolled, by outcome.');
     c('usage_server_http_requests_total', 'HTTP requests, by route, method and status code.');
   }

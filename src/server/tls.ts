@@ -30,8 +30,7 @@ export interface TlsMaterial {
 }
 
 /** A path from the config file, relative to the file's directory. */
-export const resolveConfigPath = (p: string, configFile: string | undefined) =>
-  isAbsolute(p) || !configFile ? p : join(dirname(configFile), p);
+export const resolveConfigPath = (p: string, configFile: string | undefined) => (isAbsolute(p) || !configFile ? p : join(dirname(configFile), p));
 
 function fail(file: string, key: string, message: string): never {
   throw new ConfigError(file, [{ path: key, message }], `${file}: ${key}: ${message}`);

@@ -14,4 +14,3 @@
  *   more and more of a user's workstation. Upload buffers are not in this limit (external memory).
  */
 export const AGENT_NODE_FLAGS: readonly string[] = ['--max-old-space-size=128', '--max-semi-space-size=2'];
-

@@ -120,7 +120,24 @@ function daemonUserSteps(layout: ServiceLayout, machine: MachineState, sysusersP
   if (hasLocalUser(machine, DAEMON_USER)) return [];
   const why = `create the daemon's system user ${DAEMON_USER} (the unit's User=; it owns ${layout.dataDir})`;
   if (machine.hasSysusers) return [run(['systemd-sysusers', sysusersPath], why)];
-  return [run(['useradd', '--system', '--user-group', '--home-dir', layout.dataDir, '--no-create-home', '--shell', '/usr/sbin/nologin', '--comment', 'usage-agent daemon', DAEMON_USER], why)];
+  return [
+    run(
+      [
+        'useradd',
+        '--system',
+        '--user-group',
+        '--home-dir',
+        layout.dataDir,
+        '--no-create-home',
+        '--shell',
+        '/usr/sbin/nologin',
+        '--comment',
+        'usage-agent daemon',
+        DAEMON_USER,
+      ],
+      why,
+    ),
+  ];
 }
 export const SESSION_UNIT = 'usage-agent-session.service';
 export const SERVER_UNIT = 'usage-server.service';

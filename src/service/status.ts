@@ -28,7 +28,9 @@ export function packagedLocations(target: string): string[] {
 
 export function definitionStatuses(layout: ServiceLayout, machine: MachineState, templateDir = TEMPLATE_DIR): DefinitionStatus[] {
   return definitionsFor(layout)
-    .filter((d) => !((d.role === 'server' || d.role === 'server-config') && [d.target, ...packagedLocations(d.target)].every((p) => machine.read(p) === undefined)))
+    .filter(
+      (d) => !((d.role === 'server' || d.role === 'server-config') && [d.target, ...packagedLocations(d.target)].every((p) => machine.read(p) === undefined)),
+    )
     .map((d) => {
       // A unit in /etc overrides the distribution's copy (the Debian package's, in /lib or /usr/lib).
       const path = [d.target, ...packagedLocations(d.target)].find((p) => machine.read(p) !== undefined) ?? d.target;

@@ -92,9 +92,7 @@ export class SessionAgent {
   async start(): Promise<void> {
     const { config, logger } = this.o;
     this.model = new ActivityModel(config.activity, this.now());
-    this.coalescer = new InputCoalescer(InputCoalescer.windowFor(config.activity.breakSeconds), (first, last, batch) =>
-      this.onBatch(first, last, batch),
-    );
+    this.coalescer = new InputCoalescer(InputCoalescer.windowFor(config.activity.breakSeconds), (first, last, batch) => this.onBatch(first, last, batch));
     this.queue = Journal.open(this.o.queuePath, { logger });
     const shows = this.o.notifier ?? (NotifySendNotifier.available() ? new NotifySendNotifier() : undefined);
     this.link = new DaemonLink({
@@ -288,15 +286,18 @@ export class SessionAgent {
     if (next === undefined || next >= this.timerAt) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = next;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = Infinity;
-      // The model may be behind the coalescer: the flush can move the deadline later, which
-      // schedule() (via emit) then re-arms.
-      this.coalescer.flush();
-      this.emit(this.model.advance(this.now()));
-      // A batched source may still hold inputs from before the deadline: wait for them.
-    }, Math.max(0, next - monoNow()) + 5 + (this.input?.latencyMs ?? 0));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerAt = Infinity;
+        // The model may be behind the coalescer: the flush can move the deadline later, which
+        // schedule() (via emit) then re-arms.
+        this.coalescer.flush();
+        this.emit(this.model.advance(this.now()));
+        // A batched source may still hold inputs from before the deadline: wait for them.
+      },
+      Math.max(0, next - monoNow()) + 5 + (this.input?.latencyMs ?? 0),
+    );
   }
 
   /** Ends the session: closes the model's periods, queues them and tries to hand them over. */

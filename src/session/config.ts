@@ -22,7 +22,9 @@ export async function resolveSessionConfig(options: ConfigOptions): Promise<{ co
     child.once('error', reject);
     child.once('close', resolve);
   });
-  let msg: { ok: true; config: AgentConfig; dataDir: string } | { ok: false; configError?: { file: string; issues: ConfigIssue[]; message: string }; message?: string };
+  let msg:
+    | { ok: true; config: AgentConfig; dataDir: string }
+    | { ok: false; configError?: { file: string; issues: ConfigIssue[]; message: string }; message?: string };
   try {
     msg = JSON.parse(out);
   } catch {

@@ -30,8 +30,10 @@ export class LocalizedNotifier implements Notifier {
 export class NotifySendNotifier implements Notifier {
   readonly name = 'notify-send';
   static available(): boolean {
-    return (process.env.DBUS_SESSION_BUS_ADDRESS !== undefined || process.env.DISPLAY !== undefined) &&
-      spawnSync('sh', ['-c', 'command -v notify-send'], { stdio: 'ignore' }).status === 0;
+    return (
+      (process.env.DBUS_SESSION_BUS_ADDRESS !== undefined || process.env.DISPLAY !== undefined) &&
+      spawnSync('sh', ['-c', 'command -v notify-send'], { stdio: 'ignore' }).status === 0
+    );
   }
   show(n: Notification): Promise<void> {
     return new Promise((resolve, reject) => {

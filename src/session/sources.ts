@@ -188,7 +188,17 @@ export class LogindIdleHint implements IdleProvider {
     const askPath = `/org/freedesktop/login1/session/${id ? busLabelEscape(id) : 'auto'}`;
     const props = await capture(
       'gdbus',
-      ['call', '--system', '--dest', 'org.freedesktop.login1', '--object-path', askPath, '--method', 'org.freedesktop.DBus.Properties.GetAll', 'org.freedesktop.login1.Session'],
+      [
+        'call',
+        '--system',
+        '--dest',
+        'org.freedesktop.login1',
+        '--object-path',
+        askPath,
+        '--method',
+        'org.freedesktop.DBus.Properties.GetAll',
+        'org.freedesktop.login1.Session',
+      ],
       5000,
     );
     const state = props ? parseIdleHint(props) : undefined;
@@ -208,7 +218,9 @@ export class LogindIdleHint implements IdleProvider {
   }
 
   private follow(): void {
-    const child = spawn('gdbus', ['monitor', '--system', '--dest', 'org.freedesktop.login1', '--object-path', this.sessionPath], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn('gdbus', ['monitor', '--system', '--dest', 'org.freedesktop.login1', '--object-path', this.sessionPath], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     let buf = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
       buf += d;

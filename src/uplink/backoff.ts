@@ -48,12 +48,7 @@ export function parseRetryAfter(value: string | string[] | undefined, nowMs: num
  * but at least what the server asked for with Retry-After (a server asking for more than the cap
  * is obeyed up to 24 h: it knows its own overload better than the client).
  */
-export function retryDelay(
-  attempt: number,
-  o: BackoffOptions,
-  retryAfterMs: number | undefined,
-  random: () => number = Math.random,
-): number {
+export function retryDelay(attempt: number, o: BackoffOptions, retryAfterMs: number | undefined, random: () => number = Math.random): number {
   const jittered = backoffDelay(attempt, o, random);
   if (retryAfterMs === undefined) return jittered;
   return Math.max(jittered, Math.min(retryAfterMs, 24 * 3600 * 1000));

@@ -161,7 +161,10 @@ export class UplinkClient {
       const failed = last.kind === 'network' || last.status >= 500;
       if (!failed || this.urls.length === 1 || r.signal?.aborted) return last;
       const next = (this.current + 1) % this.urls.length;
-      this.o.logger?.warn({ from: url, to: this.urls[next], error: last.kind === 'network' ? last.error : `HTTP ${last.status}` }, 'usage-server failed; trying the next one');
+      this.o.logger?.warn(
+        { from: url, to: this.urls[next], error: last.kind === 'network' ? last.error : `HTTP ${last.status}` },
+        'usage-server failed; trying the next one',
+      );
       this.current = next;
     }
     return last!;
@@ -232,7 +235,13 @@ export class UplinkClient {
     } catch (err) {
       this.o.logger?.error({ err }, 'could not MAC the waiting records with the new record key');
     }
-    this.creds = { serverUrl: this.url, agentId: r.body.agentId, agentToken: r.body.agentToken, enrolledAt: new Date().toISOString(), ...(recordKey ? { recordKey } : {}) };
+    this.creds = {
+      serverUrl: this.url,
+      agentId: r.body.agentId,
+      agentToken: r.body.agentToken,
+      enrolledAt: new Date().toISOString(),
+      ...(recordKey ? { recordKey } : {}),
+    };
     try {
       saveCredentials(this.o.dataDir, this.creds);
     } catch (err) {
@@ -370,7 +379,9 @@ export class UplinkClient {
   // --- records ---------------------------------------------------------------------------------
 
   /** Uploads records; `records` may be a pre-serialized `{"records":[...]}` JSON string or buffer, or a function making one (called per attempt). */
-  async upload(records: UploadRecord[] | string | Buffer | (() => string | Buffer)): Promise<
+  async upload(
+    records: UploadRecord[] | string | Buffer | (() => string | Buffer),
+  ): Promise<
     | { kind: 'acked'; response: EventsUploadResponse }
     | { kind: 'gap'; problem: SeqGapProblem }
     | { kind: 'retry'; error: string; retryAfter?: string | string[] }
@@ -411,7 +422,8 @@ export class UplinkClient {
     const tls = classifyTlsFailure(code, cause);
     if (tls) {
       // Logged once per change of reason (a wrong CA retried all night is one line, not thousands).
-      if (this.status.tls?.reason !== tls.reason) this.o.logger?.error({ reason: tls.reason, error: tls.detail, server: this.url }, 'TLS connection to the usage-server refused');
+      if (this.status.tls?.reason !== tls.reason)
+        this.o.logger?.error({ reason: tls.reason, error: tls.detail, server: this.url }, 'TLS connection to the usage-server refused');
       this.status.tls = { ...tls, since: this.status.tls?.reason === tls.reason ? this.status.tls.since : new Date().toISOString() };
     } else {
       this.status.tls = null;

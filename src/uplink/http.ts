@@ -51,9 +51,12 @@ export function pinnedServerIdentity(pins: readonly string[]): (host: string, ce
     const chain = chainOf(cert as DetailedPeerCertificate);
     const seen = chain.map((c) => spkiSha256(c.raw));
     if (seen.some((p) => wanted.has(p))) return undefined;
-    return Object.assign(new Error(`certificate pin mismatch: no key of the server's chain is in server.pinSha256 (the server's key is ${seen[0] ?? 'unknown'})`), {
-      code: 'ERR_TLS_PIN_MISMATCH',
-    });
+    return Object.assign(
+      new Error(`certificate pin mismatch: no key of the server's chain is in server.pinSha256 (the server's key is ${seen[0] ?? 'unknown'})`),
+      {
+        code: 'ERR_TLS_PIN_MISMATCH',
+      },
+    );
   };
 }
 
@@ -138,7 +141,7 @@ export async function jsonRequest<T = unknown>(dispatcher: Dispatcher, r: JsonRe
     if (declared !== undefined && Number(declared) !== Buffer.byteLength(text)) {
       return { kind: 'network', error: `truncated body: ${Buffer.byteLength(text)} of ${declared} bytes` };
     }
-    let body: unknown ;
+    let body: unknown;
     if (text.length > 0) {
       const ct = String(res.headers['content-type'] ?? '');
       if (ct.includes('json')) {

@@ -60,7 +60,7 @@ export interface TlsFailure {
 /** undefined when the failure is not a TLS one (refused, reset, timeout, DNS, ...). */
 export function classifyTlsFailure(code: unknown, message: string): TlsFailure | undefined {
   // Errors carry codes of every kind (libuv's are strings, some native ones numbers).
-  if (typeof code !== 'string' || !Object.hasOwn(BY_CODE, code) && !/^ERR_(SSL|TLS)_/.test(code)) return undefined;
+  if (typeof code !== 'string' || (!Object.hasOwn(BY_CODE, code) && !/^ERR_(SSL|TLS)_/.test(code))) return undefined;
   const reason = Object.hasOwn(BY_CODE, code) ? BY_CODE[code]! : 'tls-error';
   return { reason, detail: `${HINT[reason]}: ${message}` };
 }

@@ -236,7 +236,7 @@ export class Uploader {
       const batch = this.journal.uploadBatch(acked, limit, this.o.hostname);
       if (!batch) return undefined;
       if (batch.body.length > max && batch.count > 1) {
-        limit = Math.max(1, Math.min(batch.count - 1, Math.floor((batch.count * max) / batch.body.length * 0.95)));
+        limit = Math.max(1, Math.min(batch.count - 1, Math.floor(((batch.count * max) / batch.body.length) * 0.95)));
         continue;
       }
       this.journal.uploadReservedThroughSeq = Math.max(this.journal.uploadReservedThroughSeq, batch.lastSeq);

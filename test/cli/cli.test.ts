@@ -22,8 +22,29 @@ test('--version prints the package version; --help lists the subcommands', () =>
 
 function seedJournal(dataDir: string): void {
   const journal = Journal.open(journalPath(dataDir));
-  journal.append({ type: 'process', time: '2026-03-01T10:00:05.000Z', host: 'h', user: 'alice', pid: 10, command: 'make', start: '2026-03-01T10:00:00.000Z', end: '2026-03-01T10:00:05.000Z', elapsedSeconds: 5, exitCode: 0, source: 'both' });
-  journal.append({ type: 'break', time: '2026-03-02T09:00:07.000Z', host: 'h', user: 'alice', start: '2026-03-02T09:00:00.000Z', end: '2026-03-02T09:00:07.000Z', durationSeconds: 7, breakType: 'microbreak' });
+  journal.append({
+    type: 'process',
+    time: '2026-03-01T10:00:05.000Z',
+    host: 'h',
+    user: 'alice',
+    pid: 10,
+    command: 'make',
+    start: '2026-03-01T10:00:00.000Z',
+    end: '2026-03-01T10:00:05.000Z',
+    elapsedSeconds: 5,
+    exitCode: 0,
+    source: 'both',
+  });
+  journal.append({
+    type: 'break',
+    time: '2026-03-02T09:00:07.000Z',
+    host: 'h',
+    user: 'alice',
+    start: '2026-03-02T09:00:00.000Z',
+    end: '2026-03-02T09:00:07.000Z',
+    durationSeconds: 7,
+    breakType: 'microbreak',
+  });
   journal.append({ type: 'process', time: '2026-03-03T10:00:00.000Z', host: 'h', user: 'bob', pid: 11, command: 'cc', exitCode: 3, source: 'pacct' });
   journal.close();
 }
@@ -33,12 +54,24 @@ test('records: jsonl with type and seq first, filtered by type and since', (t) =
   seedJournal(dataDir);
   const all = runAgentCli(['records', '--data-dir', dataDir]);
   assert.equal(all.code, 0, all.stderr);
-  const lines = all.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.deepEqual(lines.map((l) => l.seq), [1, 2, 3]);
+  const lines = all.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(
+    lines.map((l) => l.seq),
+    [1, 2, 3],
+  );
   assert.deepEqual(Object.keys(lines[0]!).slice(0, 4), ['type', 'seq', 'host', 'user']);
   assert.equal(Object.keys(lines[0]!).at(-1), 'time');
   const processes = runAgentCli(['records', '--data-dir', dataDir, '--type', 'process', '--since', '2026-03-02T00:00:00Z']);
-  assert.deepEqual(processes.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq), [3]);
+  assert.deepEqual(
+    processes.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { seq: number }).seq),
+    [3],
+  );
   const table = runAgentCli(['records', '--data-dir', dataDir, '--format', 'table']);
   assert.match(table.stdout.split('\n')[0]!, /^SEQ\s+TYPE\s+START/);
   assert.match(table.stdout, /make.*both/);

@@ -36,12 +36,21 @@ async function until(what: string, fn: () => CliResult, pred: (r: CliResult) => 
   }
 }
 
-test('healthy daemon: exit 0 and OK first; server gone: exit 1 and the server line says why and what to do; stopped: exit 3', { timeout: 120_000 }, async (t) => {
+test('healthy daemon: exit 0 and OK first; server gone: exit 1 and the server line says why and what to do; stopped: exit 3', {
+  timeout: 120_000,
+}, async (t) => {
   const srv = await startServer({ products: PRODUCTS });
   t.after(() => srv.cleanup());
-  const agent = await startAgent(t, { processes: { sampleIntervalMs: 200, pacct: 'auto' }, server: { url: srv.url, enrollSecret: TEST_ENROLL_SECRET, uploadIntervalMs: 200 } });
+  const agent = await startAgent(t, {
+    processes: { sampleIntervalMs: 200, pacct: 'auto' },
+    server: { url: srv.url, enrollSecret: TEST_ENROLL_SECRET, uploadIntervalMs: 200 },
+  });
 
-  const ok = await until('a healthy status after an upload', () => status(agent), (r) => r.code === 0 && /last upload \d/.test(r.stdout));
+  const ok = await until(
+    'a healthy status after an upload',
+    () => status(agent),
+    (r) => r.code === 0 && /last upload \d/.test(r.stdout),
+  );
   const lines = ok.stdout.split('\n');
   assert.match(lines[0]!, /^usage-agent: OK; backlog \d+ records, last upload \d{4}-\d\d-\d\dT/);
   for (const cap of ['daemon', 'processes', 'pacct', 'sessions', 'server', 'enforcement']) assert.match(line(ok.stdout, cap), /\s ok\s/, cap);
@@ -61,13 +70,25 @@ test('healthy daemon: exit 0 and OK first; server gone: exit 1 and the server li
   const s = JSON.parse(json.stdout);
   assert.equal(s.healthy, true);
   assert.equal(s.health.exitCode, 0);
-  assert.deepEqual(s.health.checks.map((c: { capability: string; state: string }) => [c.capability, c.state]), [
-    ['daemon', 'ok'], ['processes', 'ok'], ['pacct', 'ok'], ['sessions', 'ok'], ['server', 'ok'], ['enforcement', 'ok'],
-  ]);
+  assert.deepEqual(
+    s.health.checks.map((c: { capability: string; state: string }) => [c.capability, c.state]),
+    [
+      ['daemon', 'ok'],
+      ['processes', 'ok'],
+      ['pacct', 'ok'],
+      ['sessions', 'ok'],
+      ['server', 'ok'],
+      ['enforcement', 'ok'],
+    ],
+  );
   assert.equal(typeof s.daemon.components.uplink.backlogRecords, 'number', 'the full detail stays in --json');
 
   await srv.stop();
-  const down = await until('the server problem', () => status(agent), (r) => r.code === 1);
+  const down = await until(
+    'the server problem',
+    () => status(agent),
+    (r) => r.code === 1,
+  );
   assert.match(down.stdout.split('\n')[0]!, /^usage-agent: PROBLEM \(1\)/);
   const serverLine = line(down.stdout, 'server');
   assert.match(serverLine, /PROBLEM .*offline: .*ECONNREFUSED/);
@@ -86,9 +107,15 @@ test('healthy daemon: exit 0 and OK first; server gone: exit 1 and the server li
   assert.equal(JSON.parse(status(agent, '--json').stdout).health.exitCode, 3);
 });
 
-test('pacct taken over by another tool (accton OTHER): exit 1, the pacct line says so and what to do; accounting is left to that tool', { timeout: 120_000 }, async (t) => {
+test('pacct taken over by another tool (accton OTHER): exit 1, the pacct line says so and what to do; accounting is left to that tool', {
+  timeout: 120_000,
+}, async (t) => {
   const agent = await startAgent(t, { processes: { sampleIntervalMs: 200, pacct: 'auto' } });
-  const ok = await until('pacct working', () => status(agent), (r) => r.code === 0 && /pacct +ok +reading .* [1-9]\d* records read/.test(r.stdout));
+  const ok = await until(
+    'pacct working',
+    () => status(agent),
+    (r) => r.code === 0 && /pacct +ok +reading .* [1-9]\d* records read/.test(r.stdout),
+  );
   assert.match(ok.stdout.split('\n')[0]!, /^usage-agent: OK/);
 
   const other = join(tempDir(t, 'ua-other-acct-'), 'pacct');
@@ -97,13 +124,22 @@ test('pacct taken over by another tool (accton OTHER): exit 1, the pacct line sa
   assert.equal(spawnSync('accton', [other]).status, 0);
   // Processes the sampler sees exit (they outlive a 200 ms sample) but whose pacct record never comes.
   for (let i = 0; i < 3; i++) spawnSync('sleep', ['0.5']);
-  const taken = await until('the pacct problem', () => {
-    spawnSync('sleep', ['0.5']);
-    return status(agent);
-  }, (r) => r.code === 1);
+  const taken = await until(
+    'the pacct problem',
+    () => {
+      spawnSync('sleep', ['0.5']);
+      return status(agent);
+    },
+    (r) => r.code === 1,
+  );
   assert.match(taken.stdout.split('\n')[0]!, /^usage-agent: PROBLEM \(1\)/);
   const pacctLine = line(taken.stdout, 'pacct');
-  assert.match(pacctLine, new RegExp(`PROBLEM +kernel accounting no longer writes to ${join(agent.dataDir, 'pacct')} .*another program switched it to a file the agent does not know`));
+  assert.match(
+    pacctLine,
+    new RegExp(
+      `PROBLEM +kernel accounting no longer writes to ${join(agent.dataDir, 'pacct')} .*another program switched it to a file the agent does not know`,
+    ),
+  );
   assert.match(taken.stdout, /-> find the program that ran accton .* set processes\.pacct to the file it writes/);
   const s = JSON.parse(status(agent, '--json').stdout);
   assert.equal(s.daemon.components.processes.pacct.accounting.state, 'lost');
@@ -113,6 +149,6 @@ test('pacct taken over by another tool (accton OTHER): exit 1, the pacct line sa
   const before = Number(spawnSync('stat', ['-c', '%s', other], { encoding: 'utf8' }).stdout);
   spawnSync('/bin/true');
   const after = Number(spawnSync('stat', ['-c', '%s', other], { encoding: 'utf8' }).stdout);
-  assert.ok(after > before, 'the other tool\'s accounting still writes to its file');
+  assert.ok(after > before, "the other tool's accounting still writes to its file");
   rmSync(other, { force: true });
 });

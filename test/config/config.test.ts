@@ -22,7 +22,9 @@ test('the shipped example config is valid and every value in it is the default',
   loadConfig(file);
   const defaults = loadConfig(undefined) as unknown as Record<string, unknown>;
   const leaves = (o: Record<string, unknown>, prefix: string[] = []): Array<[string[], unknown]> =>
-    Object.entries(o).flatMap(([k, v]) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? leaves(v as Record<string, unknown>, [...prefix, k]) : [[[...prefix, k], v]]));
+    Object.entries(o).flatMap(([k, v]) =>
+      v !== null && typeof v === 'object' && !Array.isArray(v) ? leaves(v as Record<string, unknown>, [...prefix, k]) : [[[...prefix, k], v]],
+    );
   const example = leaves(JSON.parse(readFileSync(file, 'utf8')));
   assert.ok(example.length >= 10, 'the example lists the common keys');
   for (const [path, value] of example) {
@@ -114,7 +116,8 @@ test('server TLS keys: http:// off loopback is refused (key named) unless allowI
   refused({ url: 'ftp://usage.example.com' }, 'server.url', /https:\/\//);
   refused({ url: 'https://a.example.com', pinSha256: ['abc'] }, 'server.pinSha256[0]', /base64 SHA-256/);
   refused({ url: 'https://a.example.com', clientCertFile: '/etc/ssl/agent.pem' }, 'server.clientKeyFile', /go together/);
-  for (const ok of ['http://127.0.0.1:8470', 'http://localhost:8470', 'http://[::1]:8470', 'https://usage.example.com']) assert.equal(load({ url: ok }).server.url, ok);
+  for (const ok of ['http://127.0.0.1:8470', 'http://localhost:8470', 'http://[::1]:8470', 'https://usage.example.com'])
+    assert.equal(load({ url: ok }).server.url, ok);
   assert.equal(load({ url: 'http://usage.example.com', allowInsecureHttp: true }).server.allowInsecureHttp, true);
   const pins = ['YLh1dUR9y6Kja30RrAn7JKnbQG/uEtLMkBgFF2Fuihg=', 'sRHdihwgkaib1P1gxX8HFszlD+7/gTfNvuAybgLPNis='];
   assert.deepEqual(load({ url: 'https://a.example.com', pinSha256: pins }).server.pinSha256, pins);

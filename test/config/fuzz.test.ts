@@ -30,7 +30,19 @@ const SERVER_EXAMPLE = {
   metrics: { enabled: true },
   log: { level: 'info' },
   products: [
-    { id: 'autocad', name: 'AutoCAD', licenseType: 'floating', seats: 10, match: { executables: ['acad.exe'], paths: ['C:/Program Files/Autodesk/**'] }, leaseTtlSeconds: 900, graceSeconds: 900, offline: 'allow', onDeny: 'notify', queue: true, idle: { afterSeconds: 1800, action: 'release' } },
+    {
+      id: 'autocad',
+      name: 'AutoCAD',
+      licenseType: 'floating',
+      seats: 10,
+      match: { executables: ['acad.exe'], paths: ['C:/Program Files/Autodesk/**'] },
+      leaseTtlSeconds: 900,
+      graceSeconds: 900,
+      offline: 'allow',
+      onDeny: 'notify',
+      queue: true,
+      idle: { afterSeconds: 1800, action: 'release' },
+    },
     { id: 'site', licenseType: 'site' },
   ],
 };

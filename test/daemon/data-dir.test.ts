@@ -15,16 +15,23 @@ const root = { uid: 0, gid: 0 };
 const file = (name: string, o = root) => ({ name, ...o, isFile: true });
 
 describe('pathsToAdopt', () => {
-  it('a root-made data dir and the journal files in it, not what is already the daemon\'s', () => {
+  it("a root-made data dir and the journal files in it, not what is already the daemon's", () => {
     assert.deepEqual(
-      pathsToAdopt('/d', root, [file('journal.db'), file('journal.db-shm'), file('journal.db-wal', self), file('pacct'), file('credentials.json.123.tmp')], self),
+      pathsToAdopt(
+        '/d',
+        root,
+        [file('journal.db'), file('journal.db-shm'), file('journal.db-wal', self), file('pacct'), file('credentials.json.123.tmp')],
+        self,
+      ),
       ['/d', '/d/journal.db', '/d/journal.db-shm', '/d/pacct', '/d/credentials.json.123.tmp'],
     );
   });
   it('never the directory when it holds anything else (a data dir set to /var/lib by mistake)', () => {
-    assert.deepEqual(pathsToAdopt('/var/lib', root, [file('journal.db'), { name: 'dpkg', ...root, isFile: false }, file('passwd')], self), ['/var/lib/journal.db']);
+    assert.deepEqual(pathsToAdopt('/var/lib', root, [file('journal.db'), { name: 'dpkg', ...root, isFile: false }, file('passwd')], self), [
+      '/var/lib/journal.db',
+    ]);
   });
-  it('nothing when everything is the daemon\'s already', () => {
+  it("nothing when everything is the daemon's already", () => {
     assert.deepEqual(pathsToAdopt('/d', self, [file('journal.db', self), file('status.json', self)], self), []);
   });
   it('a group mismatch alone is adopted too', () => {
@@ -48,7 +55,20 @@ describe('adoptDataDir as a system user with CAP_CHOWN', () => {
       copyFileSync(new URL('../../src/daemon/data-dir.js', import.meta.url), module);
       chmodSync(module, 0o644);
       const script = `import(${JSON.stringify(module)}).then((m) => console.log(JSON.stringify(m.adoptDataDir(${JSON.stringify(data)}, { uid: process.getuid(), gid: process.getgid() }, true))))`;
-      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=+chown,+dac_read_search', '--ambient-caps=+chown,+dac_read_search', process.execPath, '-e', script], { encoding: 'utf8' });
+      const r = spawnSync(
+        'setpriv',
+        [
+          '--reuid=65534',
+          '--regid=65534',
+          '--clear-groups',
+          '--inh-caps=+chown,+dac_read_search',
+          '--ambient-caps=+chown,+dac_read_search',
+          process.execPath,
+          '-e',
+          script,
+        ],
+        { encoding: 'utf8' },
+      );
       assert.equal(r.status, 0, r.stderr);
       // notes.txt is not the daemon's: the directory stays root's, the journal becomes the daemon's.
       assert.deepEqual(JSON.parse(r.stdout), [join(data, 'journal.db')]);

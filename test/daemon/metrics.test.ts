@@ -31,44 +31,58 @@ function parsePrometheus(text: string): { types: Map<string, string>; series: Se
   const seen = new Set<string>();
   const series: Series[] = [];
   const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
-  text.slice(0, -1).split('\n').forEach((line, i) => {
-    const where = `line ${i + 1}: ${JSON.stringify(line)}`;
-    let m: RegExpExecArray | null;
-    if ((m = new RegExp(`^# HELP (${NAME}) (.*)$`).exec(line))) {
-      assert.ok(!helps.has(m[1]!), `${where}: second HELP`);
-      assert.doesNotMatch(m[2]!, /\\(?![\\n])/, `${where}: bad escape in HELP`);
-      helps.add(m[1]!);
-    } else if ((m = new RegExp(`^# TYPE (${NAME}) (counter|gauge|histogram|summary|untyped)$`).exec(line))) {
-      assert.ok(!types.has(m[1]!), `${where}: second TYPE`);
-      assert.ok(!series.some((s) => s.name === m![1]), `${where}: TYPE after its samples`);
-      types.set(m[1]!, m[2]!);
-    } else if (line.startsWith('#')) {
-      assert.fail(`${where}: a comment line that is neither HELP nor TYPE`);
-    } else {
-      m = new RegExp(`^(${NAME})(?:\\{(.*)\\})? (\\S+)(?: (-?\\d+))?$`).exec(line);
-      assert.ok(m, `${where}: not a sample`);
-      const labels: Record<string, string> = {};
-      let rest = m[2] ?? '';
-      while (rest.length > 0) {
-        const l = /^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)/.exec(rest);
-        assert.ok(l, `${where}: bad label set`);
-        assert.ok(!(l[1]! in labels), `${where}: label twice`);
-        labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
-        rest = rest.slice(l[0].length);
+  text
+    .slice(0, -1)
+    .split('\n')
+    .forEach((line, i) => {
+      const where = `line ${i + 1}: ${JSON.stringify(line)}`;
+      let m: RegExpExecArray | null;
+      if ((m = new RegExp(`^# HELP (${NAME}) (.*)$`).exec(line))) {
+        assert.ok(!helps.has(m[1]!), `${where}: second HELP`);
+        assert.doesNotMatch(m[2]!, /\\(?![\\n])/, `${where}: bad escape in HELP`);
+        helps.add(m[1]!);
+      } else if ((m = new RegExp(`^# TYPE (${NAME}) (counter|gauge|histogram|summary|untyped)$`).exec(line))) {
+        assert.ok(!types.has(m[1]!), `${where}: second TYPE`);
+        assert.ok(!series.some((s) => s.name === m![1]), `${where}: TYPE after its samples`);
+        types.set(m[1]!, m[2]!);
+      } else if (line.startsWith('#')) {
+        assert.fail(`${where}: a comment line that is neither HELP nor TYPE`);
+      } else {
+        m = new RegExp(`^(${NAME})(?:\\{(.*)\\})? (\\S+)(?: (-?\\d+))?$`).exec(line);
+        assert.ok(m, `${where}: not a sample`);
+        const labels: Record<string, string> = {};
+        let rest = m[2] ?? '';
+        while (rest.length > 0) {
+          const l = /^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)/.exec(rest);
+          assert.ok(l, `${where}: bad label set`);
+          assert.ok(!(l[1]! in labels), `${where}: label twice`);
+          labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+          rest = rest.slice(l[0].length);
+        }
+        assert.match(m[3]!, /^(?:[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|[+-]?Inf|NaN)$/, `${where}: bad value`);
+        assert.ok(types.has(m[1]!), `${where}: sample before its TYPE`);
+        const key = `${m[1]}{${Object.entries(labels)
+          .sort()
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',')}}`;
+        assert.ok(!seen.has(key), `${where}: series twice`);
+        seen.add(key);
+        series.push({ name: m[1]!, labels, value: Number(m[3]) });
       }
-      assert.match(m[3]!, /^(?:[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|[+-]?Inf|NaN)$/, `${where}: bad value`);
-      assert.ok(types.has(m[1]!), `${where}: sample before its TYPE`);
-      const key = `${m[1]}{${Object.entries(labels).sort().map(([k, v]) => `${k}=${v}`).join(',')}}`;
-      assert.ok(!seen.has(key), `${where}: series twice`);
-      seen.add(key);
-      series.push({ name: m[1]!, labels, value: Number(m[3]) });
-    }
-  });
+    });
   return { types, series };
 }
 
 test('the strict parser refuses what Prometheus refuses', () => {
-  const bad = ['x 1\n', '# TYPE x gauge\nx 1\nx 1\n', '# TYPE x gauge\nx{a="1} 1\n', '# TYPE x gauge\nx one\n', '# TYPE x gauge\nx 1', '# TYPE 1x gauge\n1x 1\n', '# TYPE x gauge\nx{a="\\q"} 1\n'];
+  const bad = [
+    'x 1\n',
+    '# TYPE x gauge\nx 1\nx 1\n',
+    '# TYPE x gauge\nx{a="1} 1\n',
+    '# TYPE x gauge\nx one\n',
+    '# TYPE x gauge\nx 1',
+    '# TYPE 1x gauge\n1x 1\n',
+    '# TYPE x gauge\nx{a="\\q"} 1\n',
+  ];
   for (const b of bad) assert.throws(() => parsePrometheus(b), assert.AssertionError, JSON.stringify(b));
   assert.equal(parsePrometheus('# HELP x a\\nb\n# TYPE x gauge\nx{a="q\\"\\\\"} 1.5e3\n').series[0]!.labels.a, 'q"\\');
   // The renderer escapes what it is given: a help text and label values survive the round trip.
@@ -76,7 +90,9 @@ test('the strict parser refuses what Prometheus refuses', () => {
   assert.ok(parsePrometheus(text).series.some((s) => s.name === 'usage_agent_running' && s.value === 1));
 });
 
-test('metrics.textfileDir: usage_agent.prom parses as Prometheus text and matches status --json; a clean stop leaves running 0', { timeout: 120_000 }, async (t) => {
+test('metrics.textfileDir: usage_agent.prom parses as Prometheus text and matches status --json; a clean stop leaves running 0', {
+  timeout: 120_000,
+}, async (t) => {
   const srv = await startServer({ products: [{ id: 'cad', seats: 2, match: { executables: ['ua-metrics-cad'], paths: [] } }] });
   t.after(() => srv.cleanup());
   const dir = tempDir(t, 'ua-textfile-');
@@ -115,7 +131,8 @@ test('metrics.textfileDir: usage_agent.prom parses as Prometheus text and matche
   assert.equal(v('usage_agent_running'), 1);
   assert.equal(v('usage_agent_healthy'), status!.healthy ? 1 : 0);
   assert.equal(v('usage_agent_healthy'), 1);
-  for (const check of status!.health.checks) assert.equal(v('usage_agent_capability_problem', { capability: check.capability }), check.state === 'problem' ? 1 : 0, check.capability);
+  for (const check of status!.health.checks)
+    assert.equal(v('usage_agent_capability_problem', { capability: check.capability }), check.state === 'problem' ? 1 : 0, check.capability);
   assert.equal(v('usage_agent_journal_last_seq'), status!.daemon.journal.lastSeq);
   assert.ok(v('usage_agent_journal_last_seq') > 0);
   assert.equal(v('usage_agent_journal_acked_through_seq'), status!.daemon.journal.ackedThroughSeq);
@@ -142,19 +159,33 @@ test('metrics.textfileDir: usage_agent.prom parses as Prometheus text and matche
 
   assert.equal(await agent.stop(), 0);
   const stopped = parsePrometheus(readFileSync(file, 'utf8'));
-  assert.deepEqual(stopped.series.map((s) => [s.name, s.value]), [['usage_agent_running', 0], ['usage_agent_healthy', 0]]);
+  assert.deepEqual(
+    stopped.series.map((s) => [s.name, s.value]),
+    [
+      ['usage_agent_running', 0],
+      ['usage_agent_healthy', 0],
+    ],
+  );
 });
 
 test('metrics.textfileDir that cannot be written: the daemon keeps collecting and logs one error naming the key and file', { timeout: 60_000 }, async (t) => {
   const dir = tempDir(t, 'ua-textfile-');
   const missing = join(dir, 'no-such-dir');
   const data = join(dir, 'data');
-  const config = writeConfig(dir, { processes: { sampleIntervalMs: 200, pacct: 'off' }, journal: { flushIntervalMs: 100 }, metrics: { textfileDir: missing }, log: { level: 'info' } });
+  const config = writeConfig(dir, {
+    processes: { sampleIntervalMs: 200, pacct: 'off' },
+    journal: { flushIntervalMs: 100 },
+    metrics: { textfileDir: missing },
+    log: { level: 'info' },
+  });
   const daemon = startAgentProcess(['run', '--config', config, '--data-dir', data], join(dir, 'daemon.log'));
   t.after(() => daemon.stop());
   await daemon.waitForOutput(/cannot write the metrics file/);
   await sleep(5500); // a second status write
-  const errors = daemon.output().split('\n').filter((l) => l.includes('cannot write the metrics file'));
+  const errors = daemon
+    .output()
+    .split('\n')
+    .filter((l) => l.includes('cannot write the metrics file'));
   assert.equal(errors.length, 1, daemon.output());
   assert.match(errors[0]!, /"key":"metrics\.textfileDir"/);
   assert.ok(errors[0]!.includes(join(missing, 'usage_agent.prom')));

@@ -27,7 +27,13 @@ function tempDir(t: { after(fn: () => void): void }): string {
 
 function link(t: { after(fn: () => void): void }, dir: string, socketPath: string): DaemonLink {
   const queue = Journal.open(join(dir, 'queue.db'), { logger });
-  const l = new DaemonLink({ socketPath, queue, logger, input: () => ({ mode: 'hooks', source: 'test', focus: 'test', sessionEvents: 'none' }), minRetryMs: 50 });
+  const l = new DaemonLink({
+    socketPath,
+    queue,
+    logger,
+    input: () => ({ mode: 'hooks', source: 'test', focus: 'test', sessionEvents: 'none' }),
+    minRetryMs: 50,
+  });
   t.after(() => {
     l.stop();
     queue.close();
@@ -36,7 +42,7 @@ function link(t: { after(fn: () => void): void }, dir: string, socketPath: strin
   return l;
 }
 
-test('activity: the first input after a pause or in another application reaches the daemon\'s listeners at once, nothing in between', async (t) => {
+test("activity: the first input after a pause or in another application reaches the daemon's listeners at once, nothing in between", async (t) => {
   const dir = tempDir(t);
   const journal = Journal.open(join(dir, 'journal.db'), { flushIntervalMs: 50, logger });
   t.after(() => journal.close());
@@ -70,8 +76,19 @@ test('activity: the first input after a pause or in another application reaches 
   assert.deepEqual(sent, [true, false, true, true, false, false, true]);
   await waitFor(() => got.length === 4, 'four signals');
   const uid = process.getuid!();
-  assert.deepEqual(got.map((a) => [a.uid, a.application]), [[uid, '/opt/cad/bin/cad'], [uid, '/opt/cad/bin/cad'], [uid, '/usr/bin/firefox'], [uid, '/usr/bin/firefox']]);
-  assert.ok(got.every((a) => typeof a.user === 'string' && a.user.length > 0 && a.at >= before), 'user from authentication, time from the daemon');
+  assert.deepEqual(
+    got.map((a) => [a.uid, a.application]),
+    [
+      [uid, '/opt/cad/bin/cad'],
+      [uid, '/opt/cad/bin/cad'],
+      [uid, '/usr/bin/firefox'],
+      [uid, '/usr/bin/firefox'],
+    ],
+  );
+  assert.ok(
+    got.every((a) => typeof a.user === 'string' && a.user.length > 0 && a.at >= before),
+    'user from authentication, time from the daemon',
+  );
   assert.equal(journal.read({}).length, 0, 'signals are not journaled (the input-events records are the account)');
   assert.equal(l.stats.activity, 4);
 });
@@ -87,12 +104,18 @@ test('activity: never sent to a daemon that does not announce it (an older daemo
   const conns = new Set<import('node:net').Socket>();
   const old = createServer((s) => {
     conns.add(s);
-    s.on('data', lineReader((line) => {
-      const m = JSON.parse(line) as { kind: string };
-      kinds.push(m.kind);
-      if (m.kind === 'hello') s.write(`${JSON.stringify({ v: IPC_VERSION, kind: 'challenge', tokenPath: tokenPath(socketPath, uid) })}\n`);
-      if (m.kind === 'auth') s.write(`${JSON.stringify({ v: IPC_VERSION, kind: 'welcome', uid, user: 'someone', ackedThrough: 0 })}\n`);
-    }, () => s.destroy()));
+    s.on(
+      'data',
+      lineReader(
+        (line) => {
+          const m = JSON.parse(line) as { kind: string };
+          kinds.push(m.kind);
+          if (m.kind === 'hello') s.write(`${JSON.stringify({ v: IPC_VERSION, kind: 'challenge', tokenPath: tokenPath(socketPath, uid) })}\n`);
+          if (m.kind === 'auth') s.write(`${JSON.stringify({ v: IPC_VERSION, kind: 'welcome', uid, user: 'someone', ackedThrough: 0 })}\n`);
+        },
+        () => s.destroy(),
+      ),
+    );
     s.on('error', () => undefined);
   });
   await new Promise<void>((r) => old.listen(socketPath, r));

@@ -68,7 +68,16 @@ export interface TestAgentRig {
   /** Starts a copy of /bin/sleep named `name` (the controlled program). */
   launch(name: string, seconds?: number): ChildProcess;
   /** Usage events the server stored for this agent, in seq order. */
-  serverEvents(): Array<{ seq: number; code: number; time: string; product: string; user: string; pid: number | null; reason: string | null; offline: number | null }>;
+  serverEvents(): Array<{
+    seq: number;
+    code: number;
+    time: string;
+    product: string;
+    user: string;
+    pid: number | null;
+    reason: string | null;
+    offline: number | null;
+  }>;
   stop(): Promise<void>;
 }
 

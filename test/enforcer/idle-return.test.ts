@@ -26,10 +26,14 @@ async function server(t: { after(fn: () => Promise<void>): void }, product: Reco
   return srv;
 }
 
-const liveLeases = (srv: TestServer) => srv.query<{ id: string; pid: number; user: string }>("SELECT id, pid, user FROM leases WHERE ended_at IS NULL AND product_id = 'cad'");
+const liveLeases = (srv: TestServer) =>
+  srv.query<{ id: string; pid: number; user: string }>("SELECT id, pid, user FROM leases WHERE ended_at IS NULL AND product_id = 'cad'");
 
 /** Xvfb + openbox, the controlled X program (focused) and a session agent connected to the rig. */
-async function desktop(t: { after(fn: () => void | Promise<void>): void }, rig: TestAgentRig): Promise<{ x: XServer; pid: number; window: string; exe: string }> {
+async function desktop(
+  t: { after(fn: () => void | Promise<void>): void },
+  rig: TestAgentRig,
+): Promise<{ x: XServer; pid: number; window: string; exe: string }> {
   const x = await startXvfb({ wm: true });
   t.after(() => x.stop());
   const dir = join(rig.dataDir, 'bin-x');
@@ -46,16 +50,21 @@ async function desktop(t: { after(fn: () => void | Promise<void>): void }, rig: 
   // Input-events intervals of 5 s instead of a minute: a record's end (the interval end) counts as
   // the last input, so a minute would push the idle clock back by up to 60 s in these short tests.
   const config = writeConfig(rig.dataDir, { activity: { inputEventIntervalSeconds: 5 } });
-  const session = startAgentProcess(['session', '--config', config, '--socket', rig.socketPath!, '--queue', join(rig.dataDir, 'queue.db'), '--log-level', 'info'], join(rig.dataDir, 'session.log'), {
-    env: x.env,
-  });
+  const session = startAgentProcess(
+    ['session', '--config', config, '--socket', rig.socketPath!, '--queue', join(rig.dataDir, 'queue.db'), '--log-level', 'info'],
+    join(rig.dataDir, 'session.log'),
+    {
+      env: x.env,
+    },
+  );
   t.after(() => session.stop());
   await session.waitForOutput(/connected to the daemon/);
   return { x, pid: app.child.pid!, window: app.window, exe: readlinkSync(`/proc/${app.child.pid}/exe`) };
 }
 
 /** The user moves the mouse over the program's window (it has the focus). */
-const nudge = (x: XServer, window: string) => xdotool(x, 'mousemove', '--window', window, '30', '30', 'mousemove', '--window', window, '60', '45', 'click', '1');
+const nudge = (x: XServer, window: string) =>
+  xdotool(x, 'mousemove', '--window', window, '30', '30', 'mousemove', '--window', window, '60', '45', 'click', '1');
 
 /** waitFor, and on a timeout what the enforcer, the server and the session agent saw. */
 function waitSeen<T>(rig: TestAgentRig, fn: () => T | undefined | false, what: string, timeoutMs?: number): Promise<T> {
@@ -89,18 +98,29 @@ test('idle suspend on a desktop: asked, released and paused; the user clicks in 
   assert.equal(first!.pid, d.pid);
   nudge(d.x, d.window); // some work in it, then the user leaves
   const ask = await waitSeen(rig, () => shownTitle(rig, 'CAD Pro: are you still using it?'), 'the question, shown through the session agent');
-  assert.match(ask.body, /^CAD Pro has had no input for \d+ s\. Unless you use it before \d\d:\d\d:\d\d UTC, its license will be released and CAD Pro paused\.$/);
+  assert.match(
+    ask.body,
+    /^CAD Pro has had no input for \d+ s\. Unless you use it before \d\d:\d\d:\d\d UTC, its license will be released and CAD Pro paused\.$/,
+  );
   await waitSeen(rig, () => procState(d.pid) === 'T', 'program stopped (SIGSTOP)');
   await waitSeen(rig, () => codes(rig.serverEvents()).includes(2), 'return on the server');
   assert.equal(liveLeases(srv).length, 0, 'the seat is free for others while the user is away');
-  assert.deepEqual(rig.serverEvents().map((e) => [e.code, e.reason]), [[1, null], [3, null], [4, 'idle'], [2, 'idle']]);
+  assert.deepEqual(
+    rig.serverEvents().map((e) => [e.code, e.reason]),
+    [
+      [1, null],
+      [3, null],
+      [4, 'idle'],
+      [2, 'idle'],
+    ],
+  );
   assert.ok(shownTitle(rig, 'CAD Pro paused'));
   assert.equal(procState(d.pid), 'T', 'stays paused while nobody uses it');
 
   // The user is back: input in the paused program's window.
   const backAt = Date.now();
   nudge(d.x, d.window);
-  await waitSeen(rig, () => signals.some((s) => s.application === d.exe && s.at >= backAt), 'the session agent\'s live activity signal for the program');
+  await waitSeen(rig, () => signals.some((s) => s.application === d.exe && s.at >= backAt), "the session agent's live activity signal for the program");
   await waitSeen(rig, () => ['S', 'R'].includes(procState(d.pid) ?? ''), 'program continued (SIGCONT)');
   await waitSeen(rig, () => codes(rig.serverEvents()).length === 6, 'obtain and launch again on the server');
   const evs = rig.serverEvents();
@@ -115,7 +135,10 @@ test('idle suspend on a desktop: asked, released and paused; the user clicks in 
   const back = await waitSeen(rig, () => shownTitle(rig, 'CAD Pro: your license is back'), 'welcome back notification');
   assert.equal(back.body, 'Welcome back. A license was granted again and CAD Pro continues.');
   const status = rig.components.find((c) => c.name === 'enforcer')!.status!() as { leases: Array<Record<string, unknown>> };
-  assert.deepEqual(status.leases.map((l) => [l.phase, l.reason, l.leaseId, l.pids]), [['held', null, live[0]!.id, [d.pid]]]);
+  assert.deepEqual(
+    status.leases.map((l) => [l.phase, l.reason, l.leaseId, l.pids]),
+    [['held', null, live[0]!.id, [d.pid]]],
+  );
 });
 
 test('input during the warning keeps the license: nothing released at the deadline; staying away afterwards still releases it', async (t) => {
@@ -134,7 +157,11 @@ test('input during the warning keeps the license: nothing released at the deadli
   await waitSeen(rig, () => rig.notifier.shown.filter((n) => n.title === 'CAD Pro: are you still using it?').length === 2, 'the second question');
   assert.ok(Date.now() > askedAt + 5000, 'the first deadline has passed');
   assert.deepEqual(codes(rig.serverEvents()), [1, 3], 'nothing was released at the first deadline');
-  assert.deepEqual(liveLeases(srv).map((l) => l.id), [lease!.id], 'the same lease is still held');
+  assert.deepEqual(
+    liveLeases(srv).map((l) => l.id),
+    [lease!.id],
+    'the same lease is still held',
+  );
   assert.equal(['S', 'R'].includes(procState(d.pid) ?? ''), true, 'never paused');
   // Not answered this time: released and paused.
   await waitSeen(rig, () => codes(rig.serverEvents()).includes(2), 'release after the second deadline');
@@ -150,7 +177,18 @@ test('idle release (program kept running), the per-minute input records only: th
   // What the daemon journals for a session agent's input-events record.
   const input = () => {
     const now = Date.now();
-    rig.ctx.journal.append({ type: 'input-events', time: new Date(now - 1000).toISOString(), user: 'root', application: exe, start: new Date(now - 1000).toISOString(), end: new Date(now).toISOString(), durationSeconds: 1, keyboard: 2, mouse: 0, switch: 0 });
+    rig.ctx.journal.append({
+      type: 'input-events',
+      time: new Date(now - 1000).toISOString(),
+      user: 'root',
+      application: exe,
+      start: new Date(now - 1000).toISOString(),
+      end: new Date(now).toISOString(),
+      durationSeconds: 1,
+      keyboard: 2,
+      mouse: 0,
+      switch: 0,
+    });
   };
   input();
   await waitSeen(rig, () => codes(rig.serverEvents()).includes(2), 'idle release');
@@ -159,7 +197,17 @@ test('idle release (program kept running), the per-minute input records only: th
   input();
   await waitSeen(rig, () => codes(rig.serverEvents()).length === 6, 'obtain + launch again');
   input(); // the user keeps working: not idle again before the quit below
-  assert.deepEqual(rig.serverEvents().map((e) => [e.code, e.reason]), [[1, null], [3, null], [4, 'idle'], [2, 'idle'], [1, null], [3, null]]);
+  assert.deepEqual(
+    rig.serverEvents().map((e) => [e.code, e.reason]),
+    [
+      [1, null],
+      [3, null],
+      [4, 'idle'],
+      [2, 'idle'],
+      [1, null],
+      [3, null],
+    ],
+  );
   assert.equal(liveLeases(srv).length, 1);
   const back = await waitSeen(rig, () => rig.notifier.shown.find((n) => n.title === 'CAD Pro: your license is back'), 'welcome back');
   assert.equal(back.body, 'Welcome back. CAD Pro is licensed again.');
@@ -167,7 +215,16 @@ test('idle release (program kept running), the per-minute input records only: th
   prog.kill('SIGTERM');
   await exited(prog);
   await waitSeen(rig, () => codes(rig.serverEvents()).length === 8, 'quit and return');
-  assert.deepEqual(rig.serverEvents().slice(6).map((e) => [e.code, e.reason]), [[4, null], [2, 'quit']]);
+  assert.deepEqual(
+    rig
+      .serverEvents()
+      .slice(6)
+      .map((e) => [e.code, e.reason]),
+    [
+      [4, null],
+      [2, 'quit'],
+    ],
+  );
   assert.equal(liveLeases(srv).length, 0);
 });
 
@@ -178,7 +235,18 @@ test('idle terminate: closed after the question, nothing left behind (no lease, 
   await waitSeen(rig, () => codes(rig.serverEvents()).includes(3), 'launch');
   const exe = readlinkSync(`/proc/${prog.pid}/exe`);
   const now = Date.now();
-  rig.ctx.journal.append({ type: 'input-events', time: new Date(now).toISOString(), user: 'root', application: exe, start: new Date(now).toISOString(), end: new Date(now).toISOString(), durationSeconds: 0, keyboard: 1, mouse: 0, switch: 0 });
+  rig.ctx.journal.append({
+    type: 'input-events',
+    time: new Date(now).toISOString(),
+    user: 'root',
+    application: exe,
+    start: new Date(now).toISOString(),
+    end: new Date(now).toISOString(),
+    durationSeconds: 0,
+    keyboard: 1,
+    mouse: 0,
+    switch: 0,
+  });
   const end = await exited(prog);
   assert.equal(end.signal, 'SIGTERM');
   await waitSeen(rig, () => codes(rig.serverEvents()).includes(2), 'return');

@@ -6,7 +6,11 @@ import { startFaultProxy } from '../uplink/fault-proxy.js';
 import { waitFor } from '../helpers/wait.js';
 import { exited, procState, startRig } from './harness.js';
 
-async function server(t: { after(fn: () => Promise<void>): void }, product: Record<string, unknown>, config: Record<string, unknown> = {}): Promise<TestServer> {
+async function server(
+  t: { after(fn: () => Promise<void>): void },
+  product: Record<string, unknown>,
+  config: Record<string, unknown> = {},
+): Promise<TestServer> {
   const srv = await startServer({
     products: [{ id: 'cad', name: 'CAD Pro', seats: 1, match: { executables: [EXE], paths: [] }, leaseTtlSeconds: 3, graceSeconds: 3, ...product }],
     config,
@@ -25,11 +29,13 @@ test('grant: obtain and launch, renewals keep one lease, quit and return on exit
   const rig = await startRig(t, srv);
   const prog = rig.launch(EXE);
   await waitFor(() => codes(rig.serverEvents()).includes(3), 'launch event on the server');
-  const live = srv.query<{ id: string; pid: number; renewed_at: number | null }>("SELECT id, pid, renewed_at FROM leases WHERE ended_at IS NULL AND product_id = 'cad'");
+  const live = srv.query<{ id: string; pid: number; renewed_at: number | null }>(
+    "SELECT id, pid, renewed_at FROM leases WHERE ended_at IS NULL AND product_id = 'cad'",
+  );
   assert.equal(live.length, 1);
   assert.equal(live[0]!.pid, prog.pid);
   // Renewed at a third of the 3 s TTL: wait for a renewal to show on the server.
-  await waitFor(() => srv.query("SELECT 1 FROM leases WHERE ended_at IS NULL AND renewed_at IS NOT NULL").length === 1, 'a renewal');
+  await waitFor(() => srv.query('SELECT 1 FROM leases WHERE ended_at IS NULL AND renewed_at IS NOT NULL').length === 1, 'a renewal');
   prog.kill('SIGTERM');
   await exited(prog);
   await waitFor(() => codes(rig.serverEvents()).includes(2), 'return event');
@@ -145,7 +151,10 @@ test('server down mid-lease: warning with the deadline, then enforcement after e
   await waitFor(() => codes(rig.serverEvents()).includes(3), 'launch');
   await srv.stop();
   const warn = await waitFor(() => rig.notifier.shown.find((n) => n.title === 'CAD Pro: license server unreachable'), 'warning');
-  assert.match(warn.body, /^The license of CAD Pro could not be renewed\. If it cannot be renewed by (\d\d:\d\d:\d\d) UTC, CAD Pro will be closed at \1 UTC\. Save your work\.$/);
+  assert.match(
+    warn.body,
+    /^The license of CAD Pro could not be renewed\. If it cannot be renewed by (\d\d:\d\d:\d\d) UTC, CAD Pro will be closed at \1 UTC\. Save your work\.$/,
+  );
   const end = await exited(prog);
   assert.equal(end.signal, 'SIGTERM');
   const local = rig.ctx.journal.read({ types: ['usage-event'] }).map((r) => [r.code, r.reason ?? null]);
@@ -154,7 +163,14 @@ test('server down mid-lease: warning with the deadline, then enforcement after e
   assert.deepEqual(codes(rig.serverEvents()), [1, 3, 4, 2, 10, 7, 11]);
   // While the server was down the lease's end was journaled here, as lost, before the enforcement;
   // all of it reached the server afterwards.
-  assert.deepEqual(local.slice(0, 2), [[4, 'lost'], [2, 'lost']], JSON.stringify(local));
+  assert.deepEqual(
+    local.slice(0, 2),
+    [
+      [4, 'lost'],
+      [2, 'lost'],
+    ],
+    JSON.stringify(local),
+  );
   for (const [code] of local) assert.ok(codes(rig.serverEvents()).includes(code as number), `local event ${code} uploaded`);
 });
 
@@ -172,7 +188,11 @@ test('server back before expiry + grace: nothing enforced, same lease renewed, n
   });
   assert.equal(procState(prog.pid!) === 'S', true, 'still running, not stopped');
   const leases = srv.query<{ id: string; ended_at: number | null }>('SELECT id, ended_at FROM leases');
-  assert.deepEqual(leases.map((l) => l.id), [first!.id], 'the same lease, never a second');
+  assert.deepEqual(
+    leases.map((l) => l.id),
+    [first!.id],
+    'the same lease, never a second',
+  );
   assert.equal(leases[0]!.ended_at, null);
   prog.kill('SIGTERM');
   await exited(prog);
@@ -187,7 +207,17 @@ test('idle harvesting: no input in the program for the idle time -> asked first,
   await waitFor(() => codes(rig.serverEvents()).includes(3), 'launch');
   const exe = readlinkSync(`/proc/${prog.pid}/exe`);
   // What the daemon journals for a session agent's report: input in this program, just now.
-  rig.ctx.journal.append({ type: 'input-events', time: new Date().toISOString(), user: 'root', application: exe, start: new Date(Date.now() - 1000).toISOString(), end: new Date().toISOString(), keyboard: 3, mouse: 1, switch: 0 });
+  rig.ctx.journal.append({
+    type: 'input-events',
+    time: new Date().toISOString(),
+    user: 'root',
+    application: exe,
+    start: new Date(Date.now() - 1000).toISOString(),
+    end: new Date().toISOString(),
+    keyboard: 3,
+    mouse: 1,
+    switch: 0,
+  });
   const ask = await waitFor(() => rig.notifier.shown.find((n) => n.title === 'CAD Pro: are you still using it?'), 'the question');
   assert.match(ask.body, /^CAD Pro has had no input for \d+ s\. Unless you use it before \d\d:\d\d:\d\d UTC, its license will be released for others\.$/);
   await waitFor(() => codes(rig.serverEvents()).includes(2), 'release');
@@ -225,13 +255,22 @@ test('logged programs: 8/9 while the server is reachable, no lease', async (t) =
   await exited(prog);
   await waitFor(() => codes(rig.serverEvents()).includes(9), 'logged quit');
   const evs = rig.serverEvents();
-  assert.deepEqual(evs.map((e) => [e.code, e.product, e.offline]), [[8, 'editor', 0], [9, 'editor', 0]]);
+  assert.deepEqual(
+    evs.map((e) => [e.code, e.product, e.offline]),
+    [
+      [8, 'editor', 0],
+      [9, 'editor', 0],
+    ],
+  );
   assert.equal(srv.query('SELECT 1 FROM leases').length, 0);
 });
 
 test('lease answer lost (server granted, the response never came): offline meanwhile, then the same lease on retry, one seat', async (t) => {
   const srv = await server(t, { offline: 'allow', leaseTtlSeconds: 30 });
-  const proxy = await startFaultProxy(() => srv.url, (p) => p === '/v1/leases');
+  const proxy = await startFaultProxy(
+    () => srv.url,
+    (p) => p === '/v1/leases',
+  );
   t.after(() => proxy.close());
   proxy.plan = ['hang'];
   const rig = await startRig(t, srv, { server: { url: proxy.url, requestTimeoutMs: 1000 } });

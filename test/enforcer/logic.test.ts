@@ -10,14 +10,32 @@ const settings = { host: 'ws1', terminateWarningSeconds: 60, killAfterSeconds: 1
 
 function product(o: Partial<ProductPolicy> = {}): ProductPolicy {
   return {
-    id: 'cad', name: 'CAD Pro', match: { executables: ['cad'], paths: [] }, licenseType: 'floating', seats: 2,
-    leaseTtlSeconds: 900, renewAfterSeconds: 300, graceSeconds: 600, offline: 'allow', onDeny: 'notify', queue: false,
-    idle: { afterSeconds: null, action: 'none' }, ...o,
+    id: 'cad',
+    name: 'CAD Pro',
+    match: { executables: ['cad'], paths: [] },
+    licenseType: 'floating',
+    seats: 2,
+    leaseTtlSeconds: 900,
+    renewAfterSeconds: 300,
+    graceSeconds: 600,
+    offline: 'allow',
+    onDeny: 'notify',
+    queue: false,
+    idle: { afterSeconds: null, action: 'none' },
+    ...o,
   };
 }
 const lease = (id = 'L1', o: Partial<LeaseGranted> = {}): LeaseGranted => ({
-  leaseId: id, product: 'cad', expiresAt: '', renewAfter: '', ttlSeconds: 900, renewAfterSeconds: 300, graceSeconds: 600,
-  serverTime: '', existing: false, ...o,
+  leaseId: id,
+  product: 'cad',
+  expiresAt: '',
+  renewAfter: '',
+  ttlSeconds: 900,
+  renewAfterSeconds: 300,
+  graceSeconds: 600,
+  serverTime: '',
+  existing: false,
+  ...o,
 });
 const proc = (pid: number, startS = 0, user = 'alice') => ({ pid, user, uid: 1000, startTime: new Date(at(startS)).toISOString() });
 const codes = (fx: Effect[]) => fx.flatMap((f) => (f.kind === 'journal' ? [f.record.code] : []));
@@ -45,11 +63,29 @@ test('grant: obtain + launch, renew at the server-given third of the TTL, two in
   const fx1 = en.step({ kind: 'launch', now: at(0.3), product: p, proc: proc(100) });
   assert.deepEqual(kinds(fx1), ['acquire']);
   const req = (fx1[0] as Extract<Effect, { kind: 'acquire' }>).request;
-  assert.deepEqual(req, { product: 'cad', user: 'alice', host: 'ws1', pid: 100, processStart: '2024-05-01T08:00:00.000Z', requestId: req.requestId, queue: false });
+  assert.deepEqual(req, {
+    product: 'cad',
+    user: 'alice',
+    host: 'ws1',
+    pid: 100,
+    processStart: '2024-05-01T08:00:00.000Z',
+    requestId: req.requestId,
+    queue: false,
+  });
   const fx2 = en.step({ kind: 'acquired', now: at(0.4), key: K, requestId: req.requestId, result: { kind: 'granted', lease: lease() } });
   assert.deepEqual(codes(fx2), [1, 3]);
   const launch = fx2.find((f) => f.kind === 'journal' && f.record.code === 3) as Extract<Effect, { kind: 'journal' }>;
-  assert.deepEqual(launch.record, { type: 'usage-event', time: '2024-05-01T08:00:00.000Z', code: 3, product: 'cad', user: 'alice', offline: false, pid: 100, processStart: '2024-05-01T08:00:00.000Z', leaseId: 'L1' });
+  assert.deepEqual(launch.record, {
+    type: 'usage-event',
+    time: '2024-05-01T08:00:00.000Z',
+    code: 3,
+    product: 'cad',
+    user: 'alice',
+    offline: false,
+    pid: 100,
+    processStart: '2024-05-01T08:00:00.000Z',
+    leaseId: 'L1',
+  });
   assert.equal(en.nextDeadline(), at(300.4));
   assert.deepEqual(kinds(en.step({ kind: 'tick', now: at(300) })), []);
   assert.deepEqual(kinds(en.step({ kind: 'tick', now: at(300.4) })), ['renew']);
@@ -63,7 +99,10 @@ test('grant: obtain + launch, renew at the server-given third of the TTL, two in
   assert.deepEqual(codes(en.step({ kind: 'exit', now: at(500), pid: 100 })), [4]);
   const last = en.step({ kind: 'exit', now: at(600), pid: 101 });
   assert.deepEqual(codes(last), [4, 2]);
-  assert.deepEqual(last.find((f) => f.kind === 'release'), { kind: 'release', key: K, leaseId: 'L1', reason: 'quit' });
+  assert.deepEqual(
+    last.find((f) => f.kind === 'release'),
+    { kind: 'release', key: K, leaseId: 'L1', reason: 'quit' },
+  );
   assert.equal(en.state.entries.size, 0);
   assert.equal(en.nextDeadline(), undefined);
 });
@@ -82,8 +121,25 @@ test('deny + notify: code 7 and a notification naming the product, the seats and
   const fx = en.step({ kind: 'launch', now: at(0.3), product: p, proc: proc(100) });
   const req = (fx[0] as Extract<Effect, { kind: 'acquire' }>).request;
   const out = en.step({
-    kind: 'acquired', now: at(0.4), key: K, requestId: req.requestId,
-    result: { kind: 'denied', denied: { type: '', title: '', status: 409, code: 'lease-denied', reason: 'all-seats-in-use', product: 'cad', inUse: 2, seats: 2, message: 'x', queueAvailable: false } },
+    kind: 'acquired',
+    now: at(0.4),
+    key: K,
+    requestId: req.requestId,
+    result: {
+      kind: 'denied',
+      denied: {
+        type: '',
+        title: '',
+        status: 409,
+        code: 'lease-denied',
+        reason: 'all-seats-in-use',
+        product: 'cad',
+        inUse: 2,
+        seats: 2,
+        message: 'x',
+        queueAvailable: false,
+      },
+    },
   });
   assert.deepEqual(codes(out), [7]);
   assert.deepEqual(signals(out), []);
@@ -101,8 +157,25 @@ test('deny + terminate: warning with the time, SIGTERM at the deadline, SIGKILL 
   const req = (fx[0] as Extract<Effect, { kind: 'acquire' }>).request;
   assert.equal(req.queue, false, 'terminate never waits in the queue');
   const out = en.step({
-    kind: 'acquired', now: at(1), key: K, requestId: req.requestId,
-    result: { kind: 'denied', denied: { type: '', title: '', status: 409, code: 'lease-denied', reason: 'all-seats-in-use', product: 'cad', inUse: 2, seats: 2, message: 'x', queueAvailable: false } },
+    kind: 'acquired',
+    now: at(1),
+    key: K,
+    requestId: req.requestId,
+    result: {
+      kind: 'denied',
+      denied: {
+        type: '',
+        title: '',
+        status: 409,
+        code: 'lease-denied',
+        reason: 'all-seats-in-use',
+        product: 'cad',
+        inUse: 2,
+        seats: 2,
+        message: 'x',
+        queueAvailable: false,
+      },
+    },
   });
   assert.deepEqual(codes(out), [7]);
   assert.equal(notes(out)[0]!.body, 'All 2 seats of CAD Pro are in use. CAD Pro will be closed at 08:01:01 UTC (in 60 s). Save your work now.');
@@ -126,14 +199,38 @@ test('queue + suspend: 5 queue and SIGSTOP, then 6 dequeue, obtain, launch, SIGC
   const fx = en.step({ kind: 'launch', now: at(0.3), product: p, proc: proc(100) });
   const req = (fx[0] as Extract<Effect, { kind: 'acquire' }>).request;
   assert.equal(req.queue, true);
-  const q = en.step({ kind: 'acquired', now: at(0.5), key: K, requestId: req.requestId, result: { kind: 'queued', queued: { ticket: 'T1', product: 'cad', position: 1, keepaliveSeconds: 60, maxWaitSeconds: 30, existing: false } } });
+  const q = en.step({
+    kind: 'acquired',
+    now: at(0.5),
+    key: K,
+    requestId: req.requestId,
+    result: { kind: 'queued', queued: { ticket: 'T1', product: 'cad', position: 1, keepaliveSeconds: 60, maxWaitSeconds: 30, existing: false } },
+  });
   assert.deepEqual(codes(q), [5]);
   assert.deepEqual(signals(q), ['SIGSTOP:100']);
-  assert.equal(notes(q)[0]!.body, 'All 2 seats are in use. CAD Pro is paused and you are number 1 in the queue. It continues by itself as soon as a license is free.');
-  assert.deepEqual(q.find((f) => f.kind === 'pollQueue'), { kind: 'pollQueue', key: K, ticket: 'T1', waitSeconds: 30 });
-  const w = en.step({ kind: 'queue', now: at(30.5), key: K, ticket: 'T1', result: { kind: 'status', status: { status: 'waiting', ticket: 'T1', product: 'cad', position: 1, keepaliveSeconds: 60 } } });
+  assert.equal(
+    notes(q)[0]!.body,
+    'All 2 seats are in use. CAD Pro is paused and you are number 1 in the queue. It continues by itself as soon as a license is free.',
+  );
+  assert.deepEqual(
+    q.find((f) => f.kind === 'pollQueue'),
+    { kind: 'pollQueue', key: K, ticket: 'T1', waitSeconds: 30 },
+  );
+  const w = en.step({
+    kind: 'queue',
+    now: at(30.5),
+    key: K,
+    ticket: 'T1',
+    result: { kind: 'status', status: { status: 'waiting', ticket: 'T1', product: 'cad', position: 1, keepaliveSeconds: 60 } },
+  });
   assert.deepEqual(kinds(w), ['pollQueue']);
-  const g = en.step({ kind: 'queue', now: at(42), key: K, ticket: 'T1', result: { kind: 'status', status: { status: 'granted', ticket: 'T1', product: 'cad', lease: lease('L9') } } });
+  const g = en.step({
+    kind: 'queue',
+    now: at(42),
+    key: K,
+    ticket: 'T1',
+    result: { kind: 'status', status: { status: 'granted', ticket: 'T1', product: 'cad', lease: lease('L9') } },
+  });
   assert.deepEqual(codes(g), [6, 1, 3]);
   assert.deepEqual(signals(g), ['SIGCONT:100']);
   assert.equal(notes(g)[0]!.title, 'CAD Pro: your license is ready');
@@ -162,11 +259,14 @@ test('server unreachable at launch, offline allow: 10/11; after reconnection the
   const g = en.step({ kind: 'acquired', now: at(11), key: K, requestId: req.requestId, result: { kind: 'granted', lease: lease() } });
   assert.deepEqual(codes(g), [11, 1, 3]);
   const recs = g.flatMap((f) => (f.kind === 'journal' ? [f.record] : []));
-  assert.deepEqual(recs.map((r) => [r.code, r.time, r.offline, r.reason ?? null]), [
-    [11, '2024-05-01T08:00:11.000Z', true, 'reconnected'],
-    [1, '2024-05-01T08:00:11.000Z', false, null],
-    [3, '2024-05-01T08:00:11.000Z', false, null],
-  ]);
+  assert.deepEqual(
+    recs.map((r) => [r.code, r.time, r.offline, r.reason ?? null]),
+    [
+      [11, '2024-05-01T08:00:11.000Z', true, 'reconnected'],
+      [1, '2024-05-01T08:00:11.000Z', false, null],
+      [3, '2024-05-01T08:00:11.000Z', false, null],
+    ],
+  );
 });
 
 test('server unreachable at launch, offline deny + terminate: 7 reason offline, warning, SIGTERM, unless the server answers first', () => {
@@ -192,7 +292,10 @@ test('renewal fails: warning naming expiry + grace; renewed in time -> nothing e
   en.step({ kind: 'tick', now: at(300.4) });
   const f1 = en.step({ kind: 'renewed', now: at(301), key: K, leaseId: 'L1', result: { kind: 'unreachable', error: 'x' } });
   // expiry 900.4 + grace 600 = 1500.4 -> 08:25:00 UTC
-  assert.equal(notes(f1)[0]!.body, 'The license of CAD Pro could not be renewed. If it cannot be renewed by 08:25:00 UTC, CAD Pro will be closed at 08:25:00 UTC. Save your work.');
+  assert.equal(
+    notes(f1)[0]!.body,
+    'The license of CAD Pro could not be renewed. If it cannot be renewed by 08:25:00 UTC, CAD Pro will be closed at 08:25:00 UTC. Save your work.',
+  );
   assert.deepEqual(kinds(en.step({ kind: 'tick', now: at(306) })), ['renew']);
   const f2 = en.step({ kind: 'renewed', now: at(307), key: K, leaseId: 'L1', result: { kind: 'unreachable', error: 'x' } });
   assert.deepEqual(notes(f2), [], 'warned once');
@@ -217,12 +320,15 @@ test('renewal fails until expiry + grace: return at expiry, offline launch from 
     if (r?.kind === 'renew') all = all.concat(en.step({ kind: 'renewed', now: at(s), key: K, leaseId: 'L1', result: { kind: 'unreachable', error: 'x' } }));
   }
   const recs = all.flatMap((f) => (f.kind === 'journal' ? [f.record] : []));
-  assert.deepEqual(recs.map((r) => [r.code, r.time, r.reason ?? null]), [
-    [4, '2024-05-01T08:15:00.400Z', 'lost'],
-    [2, '2024-05-01T08:15:00.400Z', 'lost'],
-    [10, '2024-05-01T08:15:00.400Z', 'no-allocation'],
-    [7, '2024-05-01T08:25:01.000Z', 'lease-expired'],
-  ]);
+  assert.deepEqual(
+    recs.map((r) => [r.code, r.time, r.reason ?? null]),
+    [
+      [4, '2024-05-01T08:15:00.400Z', 'lost'],
+      [2, '2024-05-01T08:15:00.400Z', 'lost'],
+      [10, '2024-05-01T08:15:00.400Z', 'no-allocation'],
+      [7, '2024-05-01T08:25:01.000Z', 'lease-expired'],
+    ],
+  );
   assert.deepEqual(signals(all), ['SIGTERM:100', 'SIGKILL:100']);
 });
 
@@ -235,7 +341,11 @@ test('lease ran out locally while the server was away, but the server kept it: o
   en.step({ kind: 'renewed', now: at(306), key: K, leaseId: 'L1', result: { kind: 'unreachable', error: 'x' } });
   const exp = en.step({ kind: 'tick', now: at(901) });
   assert.deepEqual(codes(exp), [4, 2, 10]);
-  assert.deepEqual(kinds(exp).filter((k) => k === 'renew'), ['renew'], 'the lease id is tried again');
+  assert.deepEqual(
+    kinds(exp).filter((k) => k === 'renew'),
+    ['renew'],
+    'the lease id is tried again',
+  );
   const back = en.step({ kind: 'renewed', now: at(902), key: K, leaseId: 'L1', result: { kind: 'renewed', lease: lease() } });
   assert.deepEqual(codes(back), [11, 1, 3]);
   assert.equal(notes(back)[0]!.title, 'CAD Pro: license renewed');
@@ -289,11 +399,17 @@ test('idle harvesting: asks first with a deadline, coming back cancels, staying 
   assert.equal(notes(ask)[0]!.body, 'CAD Pro has had no input for 30 min. Unless you use it before 08:34:20 UTC, its license will be released for others.');
   const back = en.step({ kind: 'idle', now: at(2030), user: 'alice', productId: 'cad', idleSeconds: 2 });
   assert.equal(notes(back)[0]!.title, 'CAD Pro: license kept');
-  assert.deepEqual(codes(en.step({ kind: 'tick', now: at(2060) })).filter((c) => c === 2), []);
+  assert.deepEqual(
+    codes(en.step({ kind: 'tick', now: at(2060) })).filter((c) => c === 2),
+    [],
+  );
   en.step({ kind: 'idle', now: at(4000), user: 'alice', productId: 'cad', idleSeconds: 1900 });
   const rel = en.step({ kind: 'tick', now: at(4060) });
   assert.deepEqual(codes(rel), [4, 2]);
-  assert.deepEqual(rel.find((f) => f.kind === 'release'), { kind: 'release', key: K, leaseId: 'L1', reason: 'idle' });
+  assert.deepEqual(
+    rel.find((f) => f.kind === 'release'),
+    { kind: 'release', key: K, leaseId: 'L1', reason: 'idle' },
+  );
 });
 
 test('idle harvesting is off by default', () => {
@@ -322,9 +438,24 @@ test('matching: executable names (case, .exe), path globs, truncated comm', () =
 
 // --- idle harvesting: the user comes back ------------------------------------------------------
 
-const records = (fx: Effect[]) => fx.flatMap((f) => (f.kind === 'journal' ? [[f.record.code, f.record.time, f.record.pid ?? null, f.record.reason ?? null, f.record.offline]] : []));
+const records = (fx: Effect[]) =>
+  fx.flatMap((f) => (f.kind === 'journal' ? [[f.record.code, f.record.time, f.record.pid ?? null, f.record.reason ?? null, f.record.offline]] : []));
 const acquireOf = (fx: Effect[]) => fx.find((f): f is Extract<Effect, { kind: 'acquire' }> => f.kind === 'acquire');
-const deniedAnswer = (seats = 2) => ({ kind: 'denied' as const, denied: { type: '', title: '', status: 409, code: 'lease-denied' as const, reason: 'all-seats-in-use' as const, product: 'cad', inUse: seats, seats, message: 'x', queueAvailable: false } });
+const deniedAnswer = (seats = 2) => ({
+  kind: 'denied' as const,
+  denied: {
+    type: '',
+    title: '',
+    status: 409,
+    code: 'lease-denied' as const,
+    reason: 'all-seats-in-use' as const,
+    product: 'cad',
+    inUse: seats,
+    seats,
+    message: 'x',
+    queueAvailable: false,
+  },
+});
 const idleEv = (s: number, idleSeconds: number) => ({ kind: 'idle' as const, now: at(s), user: 'alice', productId: 'cad', idleSeconds });
 
 /**
@@ -345,10 +476,16 @@ test('idle suspend, then the user is back: same entry asks again, SIGCONT on the
     [4, '2024-05-01T08:34:20.000Z', 100, 'idle', false],
     [2, '2024-05-01T08:34:20.000Z', null, 'idle', false],
   ]);
-  assert.deepEqual(rel.find((f) => f.kind === 'release'), { kind: 'release', key: K, leaseId: 'L1', reason: 'idle' });
+  assert.deepEqual(
+    rel.find((f) => f.kind === 'release'),
+    { kind: 'release', key: K, leaseId: 'L1', reason: 'idle' },
+  );
   assert.deepEqual(signals(rel), ['SIGSTOP:100']);
   assert.equal(notes(rel)[0]!.body, 'Its license was released because it was idle. Use CAD Pro again to continue: its license is requested again.');
-  assert.deepEqual(en.heldLeases().map((l) => [l.phase, l.reason, l.leaseId]), [['denied', 'idle', null]]);
+  assert.deepEqual(
+    en.heldLeases().map((l) => [l.phase, l.reason, l.leaseId]),
+    [['denied', 'idle', null]],
+  );
   assert.equal(en.nextDeadline(), undefined, 'nothing scheduled while released: no renewals, no retries');
   // Still idle: nothing happens.
   assert.deepEqual(kinds(en.step(idleEv(2100, 1900))), []);
@@ -367,16 +504,23 @@ test('idle suspend, then the user is back: same entry asks again, SIGCONT on the
     [3, '2024-05-01T08:50:01.000Z', 100, null, false],
   ]);
   assert.deepEqual(signals(g), ['SIGCONT:100']);
-  assert.deepEqual(notes(g).map((n) => [n.id, n.title, n.body]), [
-    ['usage-agent:cad:alice:idle', 'CAD Pro: your license is back', 'Welcome back. A license was granted again and CAD Pro continues.'],
-  ]);
-  assert.deepEqual(en.heldLeases().map((l) => [l.phase, l.reason, l.leaseId]), [['held', null, 'L2']]);
+  assert.deepEqual(
+    notes(g).map((n) => [n.id, n.title, n.body]),
+    [['usage-agent:cad:alice:idle', 'CAD Pro: your license is back', 'Welcome back. A license was granted again and CAD Pro continues.']],
+  );
+  assert.deepEqual(
+    en.heldLeases().map((l) => [l.phase, l.reason, l.leaseId]),
+    [['held', null, 'L2']],
+  );
   assert.equal(en.nextDeadline(), at(3301), 'renewals of the new lease');
   // The idle cycle starts over: no question while in use; quit returns the new lease.
   assert.deepEqual(kinds(en.step(idleEv(3100, 99))), []);
   const quit = en.step({ kind: 'exit', now: at(4000), pid: 100 });
   assert.deepEqual(codes(quit), [4, 2]);
-  assert.deepEqual(quit.find((f) => f.kind === 'release'), { kind: 'release', key: K, leaseId: 'L2', reason: 'quit' });
+  assert.deepEqual(
+    quit.find((f) => f.kind === 'release'),
+    { kind: 'release', key: K, leaseId: 'L2', reason: 'quit' },
+  );
   assert.equal(en.state.entries.size, 0);
 });
 
@@ -395,13 +539,31 @@ test('idle suspend, back, all seats taken, queue + suspend: 5 queue and it stays
   harvestAt2060(en, p);
   const req = acquireOf(en.step(idleEv(3000, 0)))!.request;
   assert.equal(req.queue, true);
-  const q = en.step({ kind: 'acquired', now: at(3001), key: K, requestId: req.requestId, result: { kind: 'queued', queued: { ticket: 'T1', product: 'cad', position: 2, keepaliveSeconds: 60, maxWaitSeconds: 30, existing: false } } });
+  const q = en.step({
+    kind: 'acquired',
+    now: at(3001),
+    key: K,
+    requestId: req.requestId,
+    result: { kind: 'queued', queued: { ticket: 'T1', product: 'cad', position: 2, keepaliveSeconds: 60, maxWaitSeconds: 30, existing: false } },
+  });
   assert.deepEqual(records(q), [[5, '2024-05-01T08:50:01.000Z', null, 'all-seats-in-use', false]]);
   assert.deepEqual(signals(q), [], 'already paused: no second SIGSTOP, no SIGCONT');
-  assert.equal(notes(q)[0]!.body, 'All 2 seats are in use. CAD Pro is paused and you are number 2 in the queue. It continues by itself as soon as a license is free.');
-  assert.deepEqual(q.find((f) => f.kind === 'pollQueue'), { kind: 'pollQueue', key: K, ticket: 'T1', waitSeconds: 30 });
+  assert.equal(
+    notes(q)[0]!.body,
+    'All 2 seats are in use. CAD Pro is paused and you are number 2 in the queue. It continues by itself as soon as a license is free.',
+  );
+  assert.deepEqual(
+    q.find((f) => f.kind === 'pollQueue'),
+    { kind: 'pollQueue', key: K, ticket: 'T1', waitSeconds: 30 },
+  );
   assert.deepEqual(kinds(en.step(idleEv(3010, 0))), [], 'more input while queued: nothing new');
-  const g = en.step({ kind: 'queue', now: at(3500), key: K, ticket: 'T1', result: { kind: 'status', status: { status: 'granted', ticket: 'T1', product: 'cad', lease: lease('L3') } } });
+  const g = en.step({
+    kind: 'queue',
+    now: at(3500),
+    key: K,
+    ticket: 'T1',
+    result: { kind: 'status', status: { status: 'granted', ticket: 'T1', product: 'cad', lease: lease('L3') } },
+  });
   assert.deepEqual(records(g), [
     [6, '2024-05-01T08:58:20.000Z', null, null, false],
     [1, '2024-05-01T08:58:20.000Z', null, null, false],
@@ -528,9 +690,16 @@ test('started again while released for idleness: that is the user coming back; t
   assert.deepEqual(kinds(l), ['acquire']);
   assert.deepEqual(signals(l), []);
   const req = acquireOf(l)!.request;
-  assert.equal(req.pid, 100, 'the entry\'s first process names the request');
+  assert.equal(req.pid, 100, "the entry's first process names the request");
   const g = en.step({ kind: 'acquired', now: at(3001), key: K, requestId: req.requestId, result: { kind: 'granted', lease: lease('L2') } });
-  assert.deepEqual(records(g).map((r) => [r[0], r[2]]), [[1, null], [3, 100], [3, 101]]);
+  assert.deepEqual(
+    records(g).map((r) => [r[0], r[2]]),
+    [
+      [1, null],
+      [3, 100],
+      [3, 101],
+    ],
+  );
   assert.deepEqual(signals(g), ['SIGCONT:100']);
 });
 
@@ -559,7 +728,13 @@ test('idle terminate, started again before the old one is gone: a lease for the 
   const req = acquireOf(l)!.request;
   assert.equal(req.pid, 101);
   const g = en.step({ kind: 'acquired', now: at(2065.5), key: K, requestId: req.requestId, result: { kind: 'granted', lease: lease('L2') } });
-  assert.deepEqual(records(g).map((r) => [r[0], r[2]]), [[1, null], [3, 101]]);
+  assert.deepEqual(
+    records(g).map((r) => [r[0], r[2]]),
+    [
+      [1, null],
+      [3, 101],
+    ],
+  );
   assert.deepEqual(signals(en.step({ kind: 'tick', now: at(2070) })), ['SIGKILL:100']);
   assert.deepEqual(codes(en.step({ kind: 'exit', now: at(2070.1), pid: 100 })), [], 'the closed one had no launch under the new lease');
   assert.equal(leasedEntry(en).enforcement, undefined);
@@ -598,7 +773,18 @@ test('idle notify only reminds, at most once per idle time', () => {
   assert.equal(en.state.entries.get(K)!.phase, 'held');
 });
 
-const denied = { type: '', title: '', status: 409, code: 'lease-denied', reason: 'all-seats-in-use', product: 'cad', inUse: 2, seats: 2, message: 'x', queueAvailable: false } as const;
+const denied = {
+  type: '',
+  title: '',
+  status: 409,
+  code: 'lease-denied',
+  reason: 'all-seats-in-use',
+  product: 'cad',
+  inUse: 2,
+  seats: 2,
+  message: 'x',
+  queueAvailable: false,
+} as const;
 
 test('gate: SIGSTOP before the lease request; grant -> SIGCONT with 1 + 3; a second instance while asking waits stopped too', () => {
   const en = new Enforcer(settings);
@@ -643,11 +829,23 @@ test('gate + queue + suspend: waits stopped in the queue (no SIGSTOP twice), SIG
   const p = product({ gate: true, onDeny: 'suspend', queue: true });
   const fx = en.step({ kind: 'launch', now: at(0.05), product: p, proc: proc(100) });
   const req = (fx[1] as Extract<Effect, { kind: 'acquire' }>).request;
-  const q = en.step({ kind: 'acquired', now: at(0.1), key: K, requestId: req.requestId, result: { kind: 'queued', queued: { ticket: 'T1', product: 'cad', position: 1, keepaliveSeconds: 60, maxWaitSeconds: 30, existing: false } } });
+  const q = en.step({
+    kind: 'acquired',
+    now: at(0.1),
+    key: K,
+    requestId: req.requestId,
+    result: { kind: 'queued', queued: { ticket: 'T1', product: 'cad', position: 1, keepaliveSeconds: 60, maxWaitSeconds: 30, existing: false } },
+  });
   assert.deepEqual(codes(q), [5]);
   assert.deepEqual(signals(q), [], 'already stopped by the gate');
   assert.deepEqual(signals(en.step({ kind: 'launch', now: at(1), product: p, proc: proc(101, 1) })), ['SIGSTOP:101']);
-  const g = en.step({ kind: 'queue', now: at(42), key: K, ticket: 'T1', result: { kind: 'status', status: { status: 'granted', ticket: 'T1', product: 'cad', lease: lease('L9') } } });
+  const g = en.step({
+    kind: 'queue',
+    now: at(42),
+    key: K,
+    ticket: 'T1',
+    result: { kind: 'status', status: { status: 'granted', ticket: 'T1', product: 'cad', lease: lease('L9') } },
+  });
   assert.deepEqual(codes(g), [6, 1, 3, 3]);
   assert.deepEqual(signals(g), ['SIGCONT:100,101']);
 
@@ -655,7 +853,13 @@ test('gate + queue + suspend: waits stopped in the queue (no SIGSTOP twice), SIG
   const pn = product({ gate: true, onDeny: 'notify', queue: true });
   const fx2 = en2.step({ kind: 'launch', now: at(0.05), product: pn, proc: proc(100) });
   const req2 = (fx2[1] as Extract<Effect, { kind: 'acquire' }>).request;
-  const q2 = en2.step({ kind: 'acquired', now: at(0.1), key: K, requestId: req2.requestId, result: { kind: 'queued', queued: { ticket: 'T2', product: 'cad', position: 3, keepaliveSeconds: 60, maxWaitSeconds: 30, existing: false } } });
+  const q2 = en2.step({
+    kind: 'acquired',
+    now: at(0.1),
+    key: K,
+    requestId: req2.requestId,
+    result: { kind: 'queued', queued: { ticket: 'T2', product: 'cad', position: 3, keepaliveSeconds: 60, maxWaitSeconds: 30, existing: false } },
+  });
   assert.deepEqual(signals(q2), ['SIGCONT:100']);
 });
 
@@ -670,13 +874,25 @@ test('gate + deny + notify, and gate offline allow: continued (runs unlicensed /
 
   const en2 = new Enforcer(settings);
   const fx2 = en2.step({ kind: 'launch', now: at(0.05), product: product({ gate: true, offline: 'allow' }), proc: proc(100) });
-  const o2 = en2.step({ kind: 'acquired', now: at(0.1), key: K, requestId: (fx2[1] as Extract<Effect, { kind: 'acquire' }>).request.requestId, result: { kind: 'unreachable', error: 'ECONNREFUSED' } });
+  const o2 = en2.step({
+    kind: 'acquired',
+    now: at(0.1),
+    key: K,
+    requestId: (fx2[1] as Extract<Effect, { kind: 'acquire' }>).request.requestId,
+    result: { kind: 'unreachable', error: 'ECONNREFUSED' },
+  });
   assert.deepEqual(codes(o2), [10]);
   assert.deepEqual(signals(o2), ['SIGCONT:100']);
 
   const en3 = new Enforcer(settings);
   const fx3 = en3.step({ kind: 'launch', now: at(0.05), product: product({ gate: true, offline: 'deny', onDeny: 'suspend', queue: true }), proc: proc(100) });
-  const o3 = en3.step({ kind: 'acquired', now: at(0.1), key: K, requestId: (fx3[1] as Extract<Effect, { kind: 'acquire' }>).request.requestId, result: { kind: 'unreachable', error: 'ECONNREFUSED' } });
+  const o3 = en3.step({
+    kind: 'acquired',
+    now: at(0.1),
+    key: K,
+    requestId: (fx3[1] as Extract<Effect, { kind: 'acquire' }>).request.requestId,
+    result: { kind: 'unreachable', error: 'ECONNREFUSED' },
+  });
   assert.deepEqual(codes(o3), [7]);
   assert.deepEqual(signals(o3), [], 'stays stopped until a retry is granted');
 });

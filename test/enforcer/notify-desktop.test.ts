@@ -26,10 +26,15 @@ async function deniedLaunchToDunst(
   summary: string,
 ): Promise<{ entry: Record<string, { data: unknown }>; data: string; seen: string }> {
   const { dir, data } = tempDataDir(t, 'ua-notify-');
-  const srv = await startServer({ products: [{ id: 'cad', name: 'CAD Pro', seats: 0, match: { executables: [`cadpro-${process.pid}`], paths: [] }, onDeny: 'notify', queue: false }] });
+  const srv = await startServer({
+    products: [{ id: 'cad', name: 'CAD Pro', seats: 0, match: { executables: [`cadpro-${process.pid}`], paths: [] }, onDeny: 'notify', queue: false }],
+  });
   t.after(() => srv.cleanup());
   const { env } = await startDesktop(t);
-  const monitor = spawn('dbus-monitor', ['--session', "interface='org.freedesktop.Notifications',member='Notify'"], { env, stdio: ['ignore', 'pipe', 'ignore'] });
+  const monitor = spawn('dbus-monitor', ['--session', "interface='org.freedesktop.Notifications',member='Notify'"], {
+    env,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   t.after(() => killChild(monitor));
   let seen = '';
   monitor.stdout!.setEncoding('utf8').on('data', (d: string) => (seen += d));
@@ -44,7 +49,9 @@ async function deniedLaunchToDunst(
   const daemon = startAgentProcess(['run', '--config', config, '--data-dir', data], join(dir, 'daemon.log'));
   t.after(() => daemon.stop());
   await daemon.waitForOutput(/listening for session agents/);
-  const session = startAgentProcess(['session', '--config', config, '--data-dir', data, '--queue', join(dir, 'queue.db')], join(dir, 'session.log'), { env: { ...env, ...sessionEnv } });
+  const session = startAgentProcess(['session', '--config', config, '--data-dir', data, '--queue', join(dir, 'queue.db')], join(dir, 'session.log'), {
+    env: { ...env, ...sessionEnv },
+  });
   t.after(() => session.stop());
   await session.waitForOutput(/connected to the daemon/);
   copyFileSync('/bin/sleep', join(dir, `cadpro-${process.pid}`));
@@ -60,7 +67,7 @@ async function deniedLaunchToDunst(
   return { entry, data, seen };
 }
 
-test('in the session\'s language: a session agent under LANG=ja_JP.UTF-8 shows the denial in Japanese through notify-send to dunst; the journal keeps key and parameters', async (t) => {
+test("in the session's language: a session agent under LANG=ja_JP.UTF-8 shows the denial in Japanese through notify-send to dunst; the journal keeps key and parameters", async (t) => {
   const { entry, data } = await deniedLaunchToDunst(t, { LANG: 'ja_JP.UTF-8', LC_ALL: '', LC_MESSAGES: '' }, 'CAD Pro: 利用できるライセンスがありません');
   assert.equal(entry.appname?.data, 'usage-agent');
   assert.equal(entry.body?.data, 'CAD Pro には利用できるライセンスがありません。このまま作業を続けられますが、この使用はライセンスなしとして記録されます。');

@@ -82,7 +82,10 @@ export async function startAgent(
     records(opts = {}) {
       const r = runAgentCli(['records', '--data-dir', dataDir, '--format', 'jsonl', ...(opts.type ? ['--type', opts.type] : [])]);
       if (r.code !== 0) throw new Error(`records failed: ${r.stderr}`);
-      return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as StoredRecord);
+      return r.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as StoredRecord);
     },
     journalRecords() {
       const path = join(dataDir, 'journal.db');
@@ -101,7 +104,11 @@ export async function startAgent(
         detail: () => {
           const counts = new Map<string, number>();
           for (const r of recs) counts.set(String(r.command ?? r.type), (counts.get(String(r.command ?? r.type)) ?? 0) + 1);
-          const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, n]) => `${k}=${n}`).join(' ');
+          const top = [...counts]
+            .sort((a, b) => b[1] - a[1])
+            .slice(0, 8)
+            .map(([k, n]) => `${k}=${n}`)
+            .join(' ');
           return `journal has ${recs.length} records (${top}); agent stderr:\n${err}`;
         },
       });
@@ -171,5 +178,14 @@ export function sessionLink(t: { after(fn: () => void): void }, agent: { dataDir
 export function inputEvents(n: number, o: { application?: string; mouse?: number } = {}): NewRecord {
   const end = new Date(Date.UTC(2024, 4, 1) + n * 60_000);
   const start = new Date(end.getTime() - 60_000);
-  return { type: 'input-events', time: end.toISOString(), start: start.toISOString(), end: end.toISOString(), durationSeconds: 60, application: o.application ?? '/usr/bin/test-app', keyboard: n, mouse: o.mouse ?? 0 };
+  return {
+    type: 'input-events',
+    time: end.toISOString(),
+    start: start.toISOString(),
+    end: end.toISOString(),
+    durationSeconds: 60,
+    application: o.application ?? '/usr/bin/test-app',
+    keyboard: n,
+    mouse: o.mouse ?? 0,
+  };
 }

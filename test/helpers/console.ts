@@ -16,11 +16,13 @@ export const consoleConfig = (extra: Record<string, unknown> = {}) => ({
 export function setCookies(r: HttpResult): Map<string, { value: string; attrs: string }> {
   const raw = r.headers['set-cookie'];
   const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
-  return new Map(list.map((c) => {
-    const [pair, ...attrs] = c.split(';');
-    const i = pair.indexOf('=');
-    return [pair.slice(0, i), { value: pair.slice(i + 1), attrs: attrs.map((a) => a.trim()).join('; ') }];
-  }));
+  return new Map(
+    list.map((c) => {
+      const [pair, ...attrs] = c.split(';');
+      const i = pair.indexOf('=');
+      return [pair.slice(0, i), { value: pair.slice(i + 1), attrs: attrs.map((a) => a.trim()).join('; ') }];
+    }),
+  );
 }
 
 export const hiddenCsrf = (html: string): string => {

@@ -48,7 +48,9 @@ export async function startSessionBus(): Promise<{ address: string; child: Child
  * A desktop for a session agent: an X server and a private session bus, both stopped when the test
  * ends; `env` is the X server's with DBUS_SESSION_BUS_ADDRESS.
  */
-export async function startDesktop(t: { after(fn: () => Promise<void> | void): void }): Promise<{ x: XServer; bus: { address: string }; env: NodeJS.ProcessEnv }> {
+export async function startDesktop(t: {
+  after(fn: () => Promise<void> | void): void;
+}): Promise<{ x: XServer; bus: { address: string }; env: NodeJS.ProcessEnv }> {
   const x = await startXvfb();
   t.after(() => x.stop());
   const bus = await startSessionBus();
@@ -93,8 +95,13 @@ loop.run()
  * A stand-in screensaver: owns org.freedesktop.ScreenSaver on the session bus and emits
  * ActiveChanged(b) (what GNOME, KDE, xfce4-screensaver and light-locker emit) when told on stdin.
  */
-const SCREENSAVER_PY = standInScript('SESSION', 'org.freedesktop.ScreenSaver', '', `
-    conn.emit_signal(None, "/org/freedesktop/ScreenSaver", "org.freedesktop.ScreenSaver", "ActiveChanged", GLib.Variant("(b)", (line == "lock",)))`);
+const SCREENSAVER_PY = standInScript(
+  'SESSION',
+  'org.freedesktop.ScreenSaver',
+  '',
+  `
+    conn.emit_signal(None, "/org/freedesktop/ScreenSaver", "org.freedesktop.ScreenSaver", "ActiveChanged", GLib.Variant("(b)", (line == "lock",)))`,
+);
 
 export interface ScreenSaver {
   /** Emits ActiveChanged(true|false); resolves once it is on the bus. */
@@ -111,7 +118,12 @@ export async function startScreenSaver(env: NodeJS.ProcessEnv): Promise<ScreenSa
  * A python3-gi stand-in service: prints "ready" once it owns its name, and "emitted WORD" after it
  * emitted the signal for each WORD line written to its stdin.
  */
-async function startStandIn(code: string, args: string[], env: NodeJS.ProcessEnv, what: string): Promise<{ send(line: string, word?: string): Promise<void>; stop(): Promise<void> }> {
+async function startStandIn(
+  code: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  what: string,
+): Promise<{ send(line: string, word?: string): Promise<void>; stop(): Promise<void> }> {
   const child = spawn(PYTHON_GI, ['-c', code, ...args], { env, stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = lineWaiter(child, what);
   try {
@@ -140,7 +152,10 @@ async function startStandIn(code: string, args: string[], env: NodeJS.ProcessEnv
  * IdleSinceHintMonotonic properties. `idle` / `active` on stdin flip IdleHint and emit
  * PropertiesChanged with all three values, stamped with CLOCK_MONOTONIC like logind does.
  */
-const LOGIND_PY = standInScript('SYSTEM', 'org.freedesktop.login1', `
+const LOGIND_PY = standInScript(
+  'SYSTEM',
+  'org.freedesktop.login1',
+  `
 SESSION_ID = sys.argv[1]
 PATH = "/org/freedesktop/login1/session/" + "".join(c if c.isalpha() or (i > 0 and c.isdigit()) else "_%02x" % ord(c) for i, c in enumerate(SESSION_ID))
 XML = """<node><interface name="org.freedesktop.login1.Session">
@@ -155,11 +170,13 @@ def get_property(conn, sender, path, iface, name):
         return GLib.Variant("s", SESSION_ID)
     return values()[name]
 info = Gio.DBusNodeInfo.new_for_xml(XML).interfaces[0]
-conn.register_object(PATH, info, None, get_property, None)`, `
+conn.register_object(PATH, info, None, get_property, None)`,
+  `
     state["idle"] = line == "idle"
     state["mono"] = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
     state["real"] = time.time_ns() // 1000
-    conn.emit_signal(None, PATH, "org.freedesktop.DBus.Properties", "PropertiesChanged", GLib.Variant("(sa{sv}as)", ("org.freedesktop.login1.Session", values(), [])))`);
+    conn.emit_signal(None, PATH, "org.freedesktop.DBus.Properties", "PropertiesChanged", GLib.Variant("(sa{sv}as)", ("org.freedesktop.login1.Session", values(), [])))`,
+);
 
 export interface Logind {
   /** Sets IdleHint (true = idle) and emits PropertiesChanged; resolves once it is on the bus. */
@@ -267,7 +284,10 @@ export interface LogindSessions {
 }
 
 /** `env` must carry DBUS_SYSTEM_BUS_ADDRESS (a private bus from startSessionBus()). */
-export async function startLogindSessions(env: NodeJS.ProcessEnv, initial: Array<{ id: string; uid: number; name: string; type: string; display?: string }>): Promise<LogindSessions> {
+export async function startLogindSessions(
+  env: NodeJS.ProcessEnv,
+  initial: Array<{ id: string; uid: number; name: string; type: string; display?: string }>,
+): Promise<LogindSessions> {
   const args = initial.map((s) => [s.id, s.uid, s.name, s.type, s.display || '-'].join(','));
   const standIn = await startStandIn(LOGIND_MANAGER_PY, args, env, 'logind manager stand-in');
   return {

@@ -40,7 +40,8 @@ export class Rng {
     const kinds = [
       () => '',
       () => 'a'.repeat(1 + this.int(max)),
-      () => this.pick(['\u0000', '\u001f', '\ud800', '\udfff', '\u202e', '\ufeff', '😀', '%00', '../', '\\', '"', "'", '\n', '\r\n', ' ']).repeat(1 + this.int(4)),
+      () =>
+        this.pick(['\u0000', '\u001f', '\ud800', '\udfff', '\u202e', '\ufeff', '😀', '%00', '../', '\\', '"', "'", '\n', '\r\n', ' ']).repeat(1 + this.int(4)),
       () => String.fromCharCode(...Array.from({ length: 1 + this.int(max) }, () => this.int(0x10000))),
       () => this.pick(['null', 'true', '0', '-1', '1e999', 'NaN', '{}', '[]', 'DROP TABLE agents', '${jndi:ldap://x}', '<script>', '2026-13-45T25:61:61Z']),
       () => 'x'.repeat(this.pick([255, 256, 1024, 65_536])),

@@ -10,7 +10,10 @@ export type Counts = { keyboard: number; button: number; wheel: number; move: nu
  * when that X server goes away, so the sources run outside the test process). `counts()` asks it
  * (SIGUSR2); a batched source hands over what the server has sent first (drain).
  */
-export function inputCounter(env: NodeJS.ProcessEnv, source: CounterSource): { child: ChildProcess; ready: Promise<void>; counts: () => Promise<Counts & { reads?: number }> } {
+export function inputCounter(
+  env: NodeJS.ProcessEnv,
+  source: CounterSource,
+): { child: ChildProcess; ready: Promise<void>; counts: () => Promise<Counts & { reads?: number }> } {
   const sourcesUrl = new URL('../../src/session/sources.js', import.meta.url).href;
   const xinput2Url = new URL('../../src/session/xinput2.js', import.meta.url).href;
   const make =
@@ -31,7 +34,12 @@ export function inputCounter(env: NodeJS.ProcessEnv, source: CounterSource): { c
     const had = out.length;
     child.kill('SIGUSR2');
     await waitFor(() => out.slice(had).includes('}\n'), 'the counts', 10_000);
-    return JSON.parse(out.slice(had).split('\n').find((l) => l.startsWith('{'))!) as Counts & { reads?: number };
+    return JSON.parse(
+      out
+        .slice(had)
+        .split('\n')
+        .find((l) => l.startsWith('{'))!,
+    ) as Counts & { reads?: number };
   };
   return { child, ready, counts };
 }
@@ -41,14 +49,23 @@ export function inputCounter(env: NodeJS.ProcessEnv, source: CounterSource): { c
  * thread -> main thread, or the X socket read in batches) and returns their last reports; fails
  * with all reports when they do not converge.
  */
-export async function countsSettle(counters: Array<{ name: string; counts: () => Promise<Counts & { reads?: number }> }>, expected: Counts, timeoutMs = 15_000) {
+export async function countsSettle(
+  counters: Array<{ name: string; counts: () => Promise<Counts & { reads?: number }> }>,
+  expected: Counts,
+  timeoutMs = 15_000,
+) {
   const last = new Map<string, Counts & { reads?: number }>();
   const same = (c: Counts) => c.keyboard === expected.keyboard && c.button === expected.button && c.wheel === expected.wheel && c.move === expected.move;
   try {
-    await waitFor(async () => {
-      for (const c of counters) last.set(c.name, await c.counts());
-      return [...last.values()].every(same);
-    }, 'every counter to report the input', timeoutMs, { stepMs: 250 });
+    await waitFor(
+      async () => {
+        for (const c of counters) last.set(c.name, await c.counts());
+        return [...last.values()].every(same);
+      },
+      'every counter to report the input',
+      timeoutMs,
+      { stepMs: 250 },
+    );
   } catch (err) {
     // Counts that did not converge are reported by the caller's assertions; a counter that never
     // answered is an error here.

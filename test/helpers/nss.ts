@@ -54,7 +54,9 @@ export function createDirectory(t: { after(fn: () => void): void }, users: Direc
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const ext = join(dir, 'extrausers');
   spawnSync('mkdir', ['-m', '0755', ext]);
-  writeFileSync(join(ext, 'passwd'), users.map((u) => `${u.name}:x:${u.uid}:${u.gid}:directory user:/nonexistent:/usr/sbin/nologin\n`).join(''), { mode: 0o644 });
+  writeFileSync(join(ext, 'passwd'), users.map((u) => `${u.name}:x:${u.uid}:${u.gid}:directory user:/nonexistent:/usr/sbin/nologin\n`).join(''), {
+    mode: 0o644,
+  });
   writeFileSync(join(ext, 'group'), users.map((u) => `${u.group}:x:${u.gid}:\n`).join(''), { mode: 0o644 });
   writeFileSync(join(ext, 'shadow'), '', { mode: 0o640 });
   const nss = join(dir, 'nsswitch.conf');

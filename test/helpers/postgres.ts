@@ -12,8 +12,12 @@ import { join } from 'node:path';
 
 function binDir(): string {
   const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a)) : [];
-  if (versions.length === 0) throw new Error('no PostgreSQL server found under /usr/lib/postgresql: install Debian\'s postgresql');
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => existsSync(join(root, v, 'bin', 'initdb')))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  if (versions.length === 0) throw new Error("no PostgreSQL server found under /usr/lib/postgresql: install Debian's postgresql");
   return join(root, versions[0], 'bin');
 }
 
@@ -35,14 +39,24 @@ export async function ensurePostgres(): Promise<{ stop(): void }> {
   const data = join(dir, 'data');
   const asRoot = process.getuid?.() === 0;
   const user = asRoot ? 'postgres' : (process.env.USER ?? 'postgres');
-  if (asRoot) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), Number(execFileSync('id', ['-g', 'postgres']).toString().trim()));
+  if (asRoot)
+    chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), Number(execFileSync('id', ['-g', 'postgres']).toString().trim()));
   const run = (cmd: string, args: string[]) => {
     const r = asRoot ? spawnSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { encoding: 'utf8' }) : spawnSync(cmd, args, { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr || r.stdout || r.error?.message}`);
   };
   const port = await freePort();
   run(join(bin, 'initdb'), ['-D', data, '-U', user, '-A', 'trust', '--no-sync', '-E', 'UTF8']);
-  run(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -h 127.0.0.1 -c max_connections=300 -c shared_buffers=128MB`, 'start']);
+  run(join(bin, 'pg_ctl'), [
+    '-D',
+    data,
+    '-l',
+    join(dir, 'log'),
+    '-w',
+    '-o',
+    `-p ${port} -k ${dir} -h 127.0.0.1 -c max_connections=300 -c shared_buffers=128MB`,
+    'start',
+  ]);
   process.env.PGHOST = '127.0.0.1';
   process.env.PGPORT = String(port);
   process.env.PGUSER = user;

@@ -47,7 +47,9 @@ export function postgresUrl(database: string): string {
   const host = process.env.PGHOST ?? 'localhost';
   const port = process.env.PGPORT ?? '5432';
   const user = encodeURIComponent(process.env.PGUSER ?? 'postgres');
-  return host.startsWith('/') ? `postgres://${user}@/${database}?host=${encodeURIComponent(host)}&port=${port}` : `postgres://${user}@${host}:${port}/${database}`;
+  return host.startsWith('/')
+    ? `postgres://${user}@/${database}?host=${encodeURIComponent(host)}&port=${port}`
+    : `postgres://${user}@${host}:${port}/${database}`;
 }
 
 /** Create an empty database in the test cluster; resolves with its URL. */
@@ -252,7 +254,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
 
   await launch();
 
-  const request = async <T,>(method: string, path: string, o: RequestOptions = {}): Promise<HttpResult<T>> => {
+  const request = async <T>(method: string, path: string, o: RequestOptions = {}): Promise<HttpResult<T>> => {
     const headers: Record<string, string> = { ...o.headers };
     if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
     let body: string | Buffer | undefined;
@@ -311,7 +313,10 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     sql: (sql, ...params) => queryStore(db, sql, params),
     cli(...args) {
       return new Promise((resolve) => {
-        const c = spawn(process.execPath, [SERVER_CLI, ...args, '--config', configPath], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+        const c = spawn(process.execPath, [SERVER_CLI, ...args, '--config', configPath], {
+          env: { ...process.env, ...opts.env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         let stdout = '';
         let stderr = '';
         c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -360,7 +365,9 @@ export async function replayLeaseEvents(srv: Pick<TestServer, 'sql'>, product: s
 
 /** A lease request body with unique defaults; override any field. */
 let reqCounter = 0;
-export function leaseRequest(o: Partial<{ product: string; user: string; host: string; pid: number; processStart: string; requestId: string; queue: boolean }> = {}) {
+export function leaseRequest(
+  o: Partial<{ product: string; user: string; host: string; pid: number; processStart: string; requestId: string; queue: boolean }> = {},
+) {
   reqCounter++;
   return {
     product: 'cad',

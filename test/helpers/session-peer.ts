@@ -19,10 +19,16 @@ export function connect(socketPath: string): RawSession {
   const socket = createConnection(socketPath);
   const messages: Msg[] = [];
   const waiters = new Set<() => void>();
-  socket.on('data', lineReader((l) => {
-    messages.push(JSON.parse(l) as Msg);
-    for (const w of waiters) w();
-  }, () => socket.destroy()));
+  socket.on(
+    'data',
+    lineReader(
+      (l) => {
+        messages.push(JSON.parse(l) as Msg);
+        for (const w of waiters) w();
+      },
+      () => socket.destroy(),
+    ),
+  );
   socket.on('error', () => undefined);
   socket.on('close', () => {
     messages.push({ kind: 'closed' });
@@ -59,4 +65,3 @@ export async function session(socketPath: string, uid: number, queueId: string):
   const welcome = s.messages.find((m) => m.kind === 'error') ?? (await Promise.race([s.next('welcome'), s.next('error')]));
   return Object.assign(s, { welcome });
 }
-

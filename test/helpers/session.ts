@@ -99,7 +99,9 @@ export function asUser(uid: number, gid: number, mountPoint: string): (command: 
   return (command, args) => {
     const [bin, ...rest] = args;
     const script = `mount --bind "$1" "$2" && mp="$2" node="$3" bin="$4" && shift 4 && exec setpriv --reuid=${uid} --regid=${gid} --clear-groups "$node" "$mp/$bin" "$@"`;
-    return ['unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', projectRoot, mountPoint, command, relative(projectRoot, bin), ...rest]];
+    return [
+      'unshare',
+      ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', projectRoot, mountPoint, command, relative(projectRoot, bin), ...rest],
+    ];
   };
 }
-

@@ -50,8 +50,7 @@ export interface Pki {
 
 const openssl = (args: string[], input?: Buffer): Buffer => execFileSync('openssl', args, { input, stdio: ['pipe', 'pipe', 'pipe'] });
 
-const newKey = (keyType: KeyType) =>
-  keyType === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', 'rsa:2048'];
+const newKey = (keyType: KeyType) => (keyType === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', 'rsa:2048']);
 
 export function makePki(t: { after(fn: () => void): void }): Pki {
   const dir = mkdtempSync(join(tmpdir(), 'usage-pki-'));
@@ -82,7 +81,25 @@ export function makePki(t: { after(fn: () => void): void }): Pki {
           ...(sans.length > 0 ? [`subjectAltName=${sans.join(',')}`] : []),
         ].join('\n') + '\n',
       );
-      openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', String(serial++ * 1000 + Math.floor(Math.random() * 1000)), '-days', String(o.days ?? 2), '-sha256', '-extfile', ext, '-out', cert]);
+      openssl([
+        'x509',
+        '-req',
+        '-in',
+        csr,
+        '-CA',
+        ca.cert,
+        '-CAkey',
+        ca.key,
+        '-set_serial',
+        String(serial++ * 1000 + Math.floor(Math.random() * 1000)),
+        '-days',
+        String(o.days ?? 2),
+        '-sha256',
+        '-extfile',
+        ext,
+        '-out',
+        cert,
+      ]);
       return { cert, key };
     },
     pin(certFile) {

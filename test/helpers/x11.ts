@@ -64,8 +64,14 @@ export async function startXvfb(options: { wm?: boolean } = {}): Promise<XServer
       let wmErr = '';
       wm.stderr!.on('data', (d: Buffer) => (wmErr += d.toString()));
       // Ready once it advertises itself as an EWMH window manager (a loaded machine can take a while).
-      await waitFor(() => spawnSync('xprop', ['-root', '_NET_SUPPORTING_WM_CHECK'], { env, encoding: 'utf8' }).stdout.includes('window id'), 'an EWMH window manager', 30_000).catch((err: Error) => {
-        throw new Error(`openbox on ${display} did not come up (${wm.exitCode === null ? 'still running' : `exited with ${wm.exitCode}`}): ${err.message}; openbox said: ${wmErr.slice(-2000)}`);
+      await waitFor(
+        () => spawnSync('xprop', ['-root', '_NET_SUPPORTING_WM_CHECK'], { env, encoding: 'utf8' }).stdout.includes('window id'),
+        'an EWMH window manager',
+        30_000,
+      ).catch((err: Error) => {
+        throw new Error(
+          `openbox on ${display} did not come up (${wm.exitCode === null ? 'still running' : `exited with ${wm.exitCode}`}): ${err.message}; openbox said: ${wmErr.slice(-2000)}`,
+        );
       });
     }
   } catch (err) {
@@ -80,12 +86,16 @@ export async function startXClient(server: XServer, cmd: string, args: string[],
   const child = spawn(cmd, args, { env: server.env, stdio: 'ignore' });
   let window = '';
   try {
-    await waitFor(() => {
-      // Xt clients (xlogo, xmessage) do not set _NET_WM_PID, so search by class name.
-      const r = spawnSync('xdotool', ['search', '--class', name], { env: server.env, encoding: 'utf8' });
-      window = r.stdout.trim().split('\n')[0] ?? '';
-      return window !== '';
-    }, `a window of class ${name}`, 10_000);
+    await waitFor(
+      () => {
+        // Xt clients (xlogo, xmessage) do not set _NET_WM_PID, so search by class name.
+        const r = spawnSync('xdotool', ['search', '--class', name], { env: server.env, encoding: 'utf8' });
+        window = r.stdout.trim().split('\n')[0] ?? '';
+        return window !== '';
+      },
+      `a window of class ${name}`,
+      10_000,
+    );
   } catch (err) {
     await killChild(child);
     throw new Error(`${name} never mapped a window: ${(err as Error).message}`);
@@ -111,13 +121,17 @@ export function activeWindow(server: XServer): string {
  */
 export async function activate(server: XServer, window: string): Promise<void> {
   let stableSince = 0;
-  await waitFor(() => {
-    if (activeWindow(server) !== window) {
-      xdotool(server, 'windowactivate', '--sync', window);
-      stableSince = 0;
-      return false;
-    }
-    stableSince ||= Date.now();
-    return Date.now() - stableSince >= 500;
-  }, `window ${window} to stay active`, 10_000);
+  await waitFor(
+    () => {
+      if (activeWindow(server) !== window) {
+        xdotool(server, 'windowactivate', '--sync', window);
+        stableSince = 0;
+        return false;
+      }
+      stableSince ||= Date.now();
+      return Date.now() - stableSince >= 500;
+    },
+    `window ${window} to stay active`,
+    10_000,
+  );
 }

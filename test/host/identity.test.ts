@@ -35,10 +35,13 @@ test('os-release: quotes and escapes removed, comments and junk ignored', () => 
 
 test('distro and version as systeminformation reports them', () => {
   assert.deepEqual(distroOf({ ...parseOsRelease(UBUNTU_OS_RELEASE), ...parseOsRelease(UBUNTU_LSB) }), { distro: 'Ubuntu', version: '22.04.3 LTS' });
-  assert.deepEqual(distroOf(parseOsRelease('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION="12 (bookworm)"\n')), {
-    distro: 'Debian GNU/Linux',
-    version: '12',
-  });
+  assert.deepEqual(
+    distroOf(parseOsRelease('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION="12 (bookworm)"\n')),
+    {
+      distro: 'Debian GNU/Linux',
+      version: '12',
+    },
+  );
   assert.deepEqual(distroOf(parseOsRelease('NAME="Arch Linux"\nPRETTY_NAME="Arch Linux"\nBUILD_ID=rolling\n')), { distro: 'Arch Linux', version: '' });
   assert.deepEqual(distroOf(parseOsRelease('NAME=Alpine\nVERSION_ID=3.19.1\nPRETTY_NAME="Alpine Linux v3.19"\n')), { distro: 'Alpine', version: '3.19.1' });
   assert.deepEqual(distroOf({}), { distro: '', version: '' });
@@ -46,9 +49,23 @@ test('distro and version as systeminformation reports them', () => {
 
 test('default route: destination and mask 0, up, lowest metric; none -> null', () => {
   assert.equal(defaultRouteInterface(ROUTE), 'eth0');
-  assert.equal(defaultRouteInterface(ROUTE.split('\n').filter((l) => !l.startsWith('eth0')).join('\n')), 'wlan0');
+  assert.equal(
+    defaultRouteInterface(
+      ROUTE.split('\n')
+        .filter((l) => !l.startsWith('eth0'))
+        .join('\n'),
+    ),
+    'wlan0',
+  );
   // docker0's route is not up (flags 0002): never chosen.
-  assert.equal(defaultRouteInterface(ROUTE.split('\n').filter((l) => !/^(eth0|wlan0)/.test(l)).join('\n')), null);
+  assert.equal(
+    defaultRouteInterface(
+      ROUTE.split('\n')
+        .filter((l) => !/^(eth0|wlan0)/.test(l))
+        .join('\n'),
+    ),
+    null,
+  );
   assert.equal(defaultRouteInterface(''), null);
 });
 

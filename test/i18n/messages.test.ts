@@ -21,7 +21,9 @@ const ALL: Message[] = [
   { key: 'expired.terminate', params: { product: 'CAD Pro' } },
   { key: 'expired.suspend', params: { product: 'CAD Pro' } },
   { key: 'idle.kept', params: { product: 'CAD Pro' } },
-  ...(['notify', 'release', 'suspend', 'terminate'] as const).map((then): Message => ({ key: 'idle.ask', params: { product: 'CAD Pro', idleSeconds: 1800, deadlineAt: AT, then } })),
+  ...(['notify', 'release', 'suspend', 'terminate'] as const).map(
+    (then): Message => ({ key: 'idle.ask', params: { product: 'CAD Pro', idleSeconds: 1800, deadlineAt: AT, then } }),
+  ),
   { key: 'idle.paused', params: { product: 'CAD Pro' } },
   { key: 'idle.closed', params: { product: 'CAD Pro' } },
   { key: 'idle.released', params: { product: 'CAD Pro' } },
@@ -56,17 +58,26 @@ test('every message renders in every language: product named, times in the zone,
   }
 });
 
-test('English in UTC is the daemon\'s text; Japanese, German, French and Spanish read as written', () => {
+test("English in UTC is the daemon's text; Japanese, German, French and Spanish read as written", () => {
   const deny: Message = { key: 'deny.terminate', params: { product: 'CAD Pro', what: 'all', seats: 2, closeAt: AT, inSeconds: 60 } };
-  assert.deepEqual(render(deny), { title: 'CAD Pro will be closed', body: 'All 2 seats of CAD Pro are in use. CAD Pro will be closed at 08:01:01 UTC (in 60 s). Save your work now.' });
+  assert.deepEqual(render(deny), {
+    title: 'CAD Pro will be closed',
+    body: 'All 2 seats of CAD Pro are in use. CAD Pro will be closed at 08:01:01 UTC (in 60 s). Save your work now.',
+  });
   const tokyo = (l: (typeof LANGUAGES)[number]) => render(deny, l, formatFor(l, 'Asia/Tokyo'));
-  assert.deepEqual(tokyo('ja'), { title: 'CAD Pro は終了されます', body: 'CAD Pro の 2 個のシートはすべて使用中です。CAD Pro は 17:01:01 JST（60 秒後）に終了されます。今すぐ作業内容を保存してください。' });
+  assert.deepEqual(tokyo('ja'), {
+    title: 'CAD Pro は終了されます',
+    body: 'CAD Pro の 2 個のシートはすべて使用中です。CAD Pro は 17:01:01 JST（60 秒後）に終了されます。今すぐ作業内容を保存してください。',
+  });
   assert.equal(tokyo('de').title, 'CAD Pro wird beendet');
   assert.equal(tokyo('fr').title, 'CAD Pro va être fermé');
   assert.equal(tokyo('es').title, 'CAD Pro se cerrará');
   const ask: Message = { key: 'idle.ask', params: { product: 'CAD Pro', idleSeconds: 1800, deadlineAt: AT, then: 'release' } };
   assert.equal(render(ask).body, 'CAD Pro has had no input for 30 min. Unless you use it before 08:01:01 UTC, its license will be released for others.');
-  assert.equal(render(ask, 'ja', formatFor('ja', 'UTC')).body, 'CAD Pro は 30 分間、入力がありません。08:01:01 UTC までに使用しない場合、ライセンスは他の人のために解放されます。');
+  assert.equal(
+    render(ask, 'ja', formatFor('ja', 'UTC')).body,
+    'CAD Pro は 30 分間、入力がありません。08:01:01 UTC までに使用しない場合、ライセンスは他の人のために解放されます。',
+  );
 });
 
 test('messages from the session channel are checked before use', () => {

@@ -96,7 +96,10 @@ for (const variant of [
       .map((l) => JSON.parse(l) as { user: string })[0]!;
     assert.equal(connected.user, variant.expected);
     await daemon.waitForOutput(/session agent connected/);
-    const line = daemon.output().split('\n').find((l) => l.includes('session agent connected'))!;
+    const line = daemon
+      .output()
+      .split('\n')
+      .find((l) => l.includes('session agent connected'))!;
     assert.equal((JSON.parse(line) as { user: string; uid: number }).user, variant.expected);
     await session.stop();
 
@@ -148,26 +151,42 @@ test('a controlled program run by a directory user takes its lease under the nam
   const daemon = startDaemonIn(directory, ['run', '--config', config, '--data-dir', data], join(dir, 'daemon.log'));
   t.after(() => daemon.stop());
   // The policy (one product) has reached the enforcer.
-  await waitSeen('the product policy in the enforcer', () => {
-    const r = runAgentCli(['status', '--json', '--data-dir', data]);
-    return r.code === 0 && JSON.parse(r.stdout).daemon?.components?.enforcer?.products === 1 ? true : undefined;
-  }, 30_000);
+  await waitSeen(
+    'the product policy in the enforcer',
+    () => {
+      const r = runAgentCli(['status', '--json', '--data-dir', data]);
+      return r.code === 0 && JSON.parse(r.stdout).daemon?.components?.enforcer?.products === 1 ? true : undefined;
+    },
+    30_000,
+  );
 
   const prog = spawn(exe, ['30'], { uid: DANA.uid, gid: DANA.gid, stdio: 'ignore' });
   t.after(() => void prog.kill('SIGKILL'));
-  const lease = await waitSeen('the lease on the server', () => srv.query<{ user: string; pid: number }>("SELECT user, pid FROM leases WHERE product_id = 'cad'")[0], 30_000);
+  const lease = await waitSeen(
+    'the lease on the server',
+    () => srv.query<{ user: string; pid: number }>("SELECT user, pid FROM leases WHERE product_id = 'cad'")[0],
+    30_000,
+  );
   assert.equal(lease.user, `CORP\\${DANA.name}`);
   assert.equal(lease.pid, prog.pid);
   // What the agent uploaded (acknowledged records leave the journal): the obtain event and, once
   // the program quits, its process record, both under the same name.
-  const obtain = await waitSeen('the obtain event on the server', () => srv.query<{ user: string }>('SELECT user FROM usage_events WHERE code = 1 AND pid = ?', prog.pid)[0], 30_000);
+  const obtain = await waitSeen(
+    'the obtain event on the server',
+    () => srv.query<{ user: string }>('SELECT user FROM usage_events WHERE code = 1 AND pid = ?', prog.pid)[0],
+    30_000,
+  );
   assert.equal(obtain.user, `CORP\\${DANA.name}`);
   // Kernel accounting is off in this test, so the program must live across a few samples to be
   // recorded at all (the lease can be granted within a single 200 ms sample interval).
   await sleep(1500);
   prog.kill('SIGTERM');
   await new Promise((r) => prog.once('exit', r));
-  const proc = await waitSeen('the process record on the server', () => srv.query<{ user: string; grp: string }>("SELECT user, grp FROM process_records WHERE type = 'process' AND pid = ?", prog.pid)[0], 30_000).catch((err) => {
+  const proc = await waitSeen(
+    'the process record on the server',
+    () => srv.query<{ user: string; grp: string }>("SELECT user, grp FROM process_records WHERE type = 'process' AND pid = ?", prog.pid)[0],
+    30_000,
+  ).catch((err) => {
     const status = runAgentCli(['status', '--json', '--data-dir', data]).stdout;
     const inJournal = readRecords(data, 'process').filter((r) => r.pid === prog.pid);
     const onServer = srv.query("SELECT seq, type, pid, user, command, exe, start, end FROM process_records WHERE exe LIKE '%ua-dircad%' OR uid = ?", DANA.uid);
@@ -176,9 +195,13 @@ test('a controlled program run by a directory user takes its lease under the nam
   assert.equal(proc.user, `CORP\\${DANA.name}`);
   assert.equal(proc.grp, DANA.group);
   // The software audit of the same daemon reached the server too: its records are stored as they are.
-  const stored = await waitSeen('the software inventory on the server', () => {
-    const audited = srv.query<{ extra: string }>('SELECT extra FROM usage_events WHERE code = 24')[0];
-    return audited ? { audited, software: srv.query<{ n: number }>("SELECT count(*) AS n FROM other_records WHERE type = 'software'")[0]!.n } : undefined;
-  }, 30_000);
+  const stored = await waitSeen(
+    'the software inventory on the server',
+    () => {
+      const audited = srv.query<{ extra: string }>('SELECT extra FROM usage_events WHERE code = 24')[0];
+      return audited ? { audited, software: srv.query<{ n: number }>("SELECT count(*) AS n FROM other_records WHERE type = 'software'")[0]!.n } : undefined;
+    },
+    30_000,
+  );
   assert.equal(stored.software, (JSON.parse(stored.audited.extra) as { packages: number }).packages);
 });

@@ -121,7 +121,10 @@ test('bounded: at most maxEntries names are kept (least recently used go first);
     dir.releaseAll();
     await new Promise((res) => setImmediate(res));
   }
-  assert.deepEqual(await Promise.all(all), Array.from({ length: 10 }, (_, i) => `u${i}`));
+  assert.deepEqual(
+    await Promise.all(all),
+    Array.from({ length: 10 }, (_, i) => `u${i}`),
+  );
   assert.equal(maxInFlight, 2);
   assert.equal(r.stats().cached, 4);
   dir.hold = false;
@@ -153,10 +156,26 @@ test('without NSS (no getent) the files are all there is, and a miss is not re-r
 test("the portable sampler (macOS/Windows) writes the OS's user names in the userFormat too", async () => {
   const r = new IdentityResolver({ userFormat: 'DOMAIN\\name', domain: 'CORP', nss: async () => null, files: localFiles({}) });
   const started = new Date(Date.now() - 5000).toISOString();
-  const proc = (pid: number, user: string) => ({ pid, parentPid: 1, name: 'cad', cpuu: 0, cpus: 0, memVsz: 0, memRss: 0, started, user, command: 'cad', params: '', path: '/opt/cad' });
+  const proc = (pid: number, user: string) => ({
+    pid,
+    parentPid: 1,
+    name: 'cad',
+    cpuu: 0,
+    cpus: 0,
+    memVsz: 0,
+    memRss: 0,
+    started,
+    user,
+    command: 'cad',
+    params: '',
+    path: '/opt/cad',
+  });
   const source: ProcessSource = { list: async () => [proc(10, 'dana'), proc(11, 'OLDDOM\\eli'), proc(12, '')] };
   const tracker = new ProcessTracker();
   const sampler = new PortableSampler(source, false, undefined, (n) => r.formatUser(n));
   await sampler.sample(tracker);
-  assert.deepEqual([10, 11, 12].map((pid) => tracker.get(pid)?.details?.user), ['CORP\\dana', 'CORP\\eli', null]);
+  assert.deepEqual(
+    [10, 11, 12].map((pid) => tracker.get(pid)?.details?.user),
+    ['CORP\\dana', 'CORP\\eli', null],
+  );
 });

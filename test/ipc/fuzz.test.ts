@@ -35,7 +35,16 @@ function validMessages(rng: Rng, uid: number, tokenPath: string): Array<Record<s
     // Not written yet (no hello for this uid so far): a wrong token is a case too.
   }
   return [
-    { v: 1, kind: 'hello', uid, pid: 1234, queueId: `fz${uid}`, input: { mode: 'hooks', source: 'x', focus: 'y', sessionEvents: 'z' }, display: ':0', session: '3' },
+    {
+      v: 1,
+      kind: 'hello',
+      uid,
+      pid: 1234,
+      queueId: `fz${uid}`,
+      input: { mode: 'hooks', source: 'x', focus: 'y', sessionEvents: 'z' },
+      display: ':0',
+      session: '3',
+    },
     { v: 1, kind: 'auth', token },
     { v: 1, kind: 'records', items: Array.from({ length: 1 + rng.int(5) }, () => rec(1 + rng.int(50))) },
     { v: 1, kind: 'status', input: { mode: 'idle-poll', source: 'a', focus: 'b', sessionEvents: 'c' } },
@@ -45,7 +54,10 @@ function validMessages(rng: Rng, uid: number, tokenPath: string): Array<Record<s
 }
 
 test('session socket fuzz: the daemon stays up, bounded, intact, and takes only activity records from sessions', async (t) => {
-  const agent = await startAgent(t, { processes: { enabled: false }, session: { limits: { recordsPerSecond: 100_000, recordsBurst: 1_000_000, bytesPerSecond: 1 << 30, bytesBurst: 1 << 30 } } });
+  const agent = await startAgent(t, {
+    processes: { enabled: false },
+    session: { limits: { recordsPerSecond: 100_000, recordsBurst: 1_000_000, bytesPerSecond: 1 << 30, bytesBurst: 1 << 30 } },
+  });
   const socketPath = join(agent.dataDir, 'agent.sock');
   for (let i = 0; i < 300 && !existsSync(socketPath); i++) await new Promise((r) => setTimeout(r, 50));
   const seed = fuzzSeed('session-socket');
@@ -83,7 +95,10 @@ test('session socket fuzz: the daemon stays up, bounded, intact, and takes only 
   // A well-behaved session is still served.
   const good = await session(socketPath, 61_100, 'after-fuzz');
   assert.equal(good.welcome.kind, 'welcome', JSON.stringify(good.welcome));
-  good.send({ kind: 'records', items: [{ id: 1, record: { type: 'work', time: T, start: T, end: T, durationSeconds: 9, periodType: 'extended', keyboard: 1, mouse: 1, switch: 0 } }] });
+  good.send({
+    kind: 'records',
+    items: [{ id: 1, record: { type: 'work', time: T, start: T, end: T, durationSeconds: 9, periodType: 'extended', keyboard: 1, mouse: 1, switch: 0 } }],
+  });
   const ack = await good.next('ack');
   assert.equal(ack.accepted, 1);
   good.socket.destroy();

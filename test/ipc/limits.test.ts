@@ -58,7 +58,7 @@ test('a flooding user waits for budget, another user is served at once, and no r
   const recs = await agent.waitFor((rs) => rs.filter((r) => r.type === 'work').length === 310, 30_000, '310 work records');
   const ofA = recs.filter((r) => r.type === 'work' && r.uid === 60_001).map((r) => String(r.start));
   assert.equal(ofA.length, 300);
-  assert.equal(new Set(ofA).size, 300, 'each of the flooding user\'s records once');
+  assert.equal(new Set(ofA).size, 300, "each of the flooding user's records once");
   assert.equal(recs.filter((r) => r.type === 'work' && r.uid === 60_002).length, 10);
   // status.json is rewritten every few seconds: the waits are counted there once it is.
   let sessions: Record<string, any> = {};

@@ -28,14 +28,22 @@ function open(t: TestContext): Journal {
   j.recordHost = 'ws1';
   return j;
 }
-const rows = (j: Journal, after = j.ackedThroughSeq()) => j.database.prepare('SELECT seq, type, time, body, chain, mac, chain_through FROM records WHERE seq > ? ORDER BY seq').all(after) as ChainedRow[];
+const rows = (j: Journal, after = j.ackedThroughSeq()) =>
+  j.database.prepare('SELECT seq, type, time, body, chain, mac, chain_through FROM records WHERE seq > ? ORDER BY seq').all(after) as ChainedRow[];
 const verdicts = (j: Journal, key: Buffer | undefined) => verifyRows(key, j.ackedChain(), rows(j)).verdicts;
 
 test('records are chained at flush, MACed once a key is set; the host is written into the record; the upload body verifies', (t) => {
   const j = open(t);
   for (let n = 1; n <= 3; n++) j.append({ type: 'test', time: `2024-05-01T00:00:0${n}.000Z`, n });
   j.flush();
-  assert.deepEqual(rows(j).map((r) => [r.body, r.mac]), [['{"host":"ws1","n":1}', null], ['{"host":"ws1","n":2}', null], ['{"host":"ws1","n":3}', null]]);
+  assert.deepEqual(
+    rows(j).map((r) => [r.body, r.mac]),
+    [
+      ['{"host":"ws1","n":1}', null],
+      ['{"host":"ws1","n":2}', null],
+      ['{"host":"ws1","n":3}', null],
+    ],
+  );
   assert.deepEqual(verdicts(j, undefined), ['ok', 'ok', 'ok']);
   j.setRecordKey(KEY);
   j.append({ type: 'test', time: '2024-05-01T00:00:04.000Z', n: 4, host: 'own-host' });
@@ -47,9 +55,30 @@ test('records are chained at flush, MACed once a key is set; the host is written
   const uploaded = (JSON.parse(body.body.toString()) as { records: Array<Record<string, unknown> & { seq: number }> }).records;
   assert.deepEqual(Object.keys(uploaded[3]), ['seq', 'type', 'time', 'chain', 'mac', 'n', 'host']);
   // The MAC of record 4 authenticates the chain through records 1-3; alone they are not authenticated.
-  assert.deepEqual(verifyRecords(KEY, GENESIS_CHAIN, uploaded.map((record) => ({ record }))).verdicts, ['ok', 'ok', 'ok', 'ok']);
-  assert.deepEqual(verifyRecords(KEY, GENESIS_CHAIN, uploaded.slice(0, 3).map((record) => ({ record }))).verdicts, ['unauthenticated', 'unauthenticated', 'unauthenticated']);
-  assert.deepEqual(verifyRecords(undefined, GENESIS_CHAIN, uploaded.map((record) => ({ record }))).verdicts, ['ok', 'ok', 'ok', 'ok']);
+  assert.deepEqual(
+    verifyRecords(
+      KEY,
+      GENESIS_CHAIN,
+      uploaded.map((record) => ({ record })),
+    ).verdicts,
+    ['ok', 'ok', 'ok', 'ok'],
+  );
+  assert.deepEqual(
+    verifyRecords(
+      KEY,
+      GENESIS_CHAIN,
+      uploaded.slice(0, 3).map((record) => ({ record })),
+    ).verdicts,
+    ['unauthenticated', 'unauthenticated', 'unauthenticated'],
+  );
+  assert.deepEqual(
+    verifyRecords(
+      undefined,
+      GENESIS_CHAIN,
+      uploaded.map((record) => ({ record })),
+    ).verdicts,
+    ['ok', 'ok', 'ok', 'ok'],
+  );
 });
 
 test('rekey: the waiting records verified and MACed with the new key in one step; edited keeps its chain, forged is left; acked chain kept', (t) => {
@@ -78,7 +107,8 @@ test('compaction re-chains its summaries: the whole journal still verifies, the 
   const fill = (hours: number, from = 0) => {
     for (let h = from; h < from + hours; h++) {
       const end = new Date(Date.UTC(2024, 4, 1) + (h + 1) * 3600_000).toISOString();
-      for (let p = 0; p < 10; p++) j.append({ type: 'process-interval', time: end, user: `u${p % 2}`, exe: `/bin/p${p % 3}`, pid: p, cpuSeconds: 1, intervalEnd: end, note: pad });
+      for (let p = 0; p < 10; p++)
+        j.append({ type: 'process-interval', time: end, user: `u${p % 2}`, exe: `/bin/p${p % 3}`, pid: p, cpuSeconds: 1, intervalEnd: end, note: pad });
       j.append({ type: 'usage-event', time: end, code: 3, product: 'cad', user: 'u1' });
     }
     j.flush();
@@ -87,7 +117,10 @@ test('compaction re-chains its summaries: the whole journal still verifies, the 
   const r = enforceBound(j, Math.floor(usedBytes(j.database) * 0.5));
   assert.ok(r.compactedRecords > 0 && r.skippedBroken === 0, JSON.stringify(r));
   assert.ok(rows(j).some((x) => x.chain_through !== null));
-  assert.ok(verdicts(j, KEY).every((v) => v === 'ok'), 'every record and summary verifies after compaction');
+  assert.ok(
+    verdicts(j, KEY).every((v) => v === 'ok'),
+    'every record and summary verifies after compaction',
+  );
 
   // A record edited inside what would be the next run: that run is not compacted.
   fill(100, 100);
@@ -95,7 +128,15 @@ test('compaction re-chains its summaries: the whole journal still verifies, the 
   j.database.prepare(`UPDATE records SET body = json_set(body, '$.cpuSeconds', 50) WHERE seq = ?`).run(victim.seq);
   const r2 = enforceBound(j, Math.floor(usedBytes(j.database) * 0.3));
   assert.ok(r2.skippedBroken >= 1, JSON.stringify(r2));
-  assert.equal((j.database.prepare('SELECT body FROM records WHERE seq = ?').get(victim.seq) as { body: string } | undefined)?.body.includes('"cpuSeconds":50'), true, 'the edited record is still there');
+  assert.equal(
+    (j.database.prepare('SELECT body FROM records WHERE seq = ?').get(victim.seq) as { body: string } | undefined)?.body.includes('"cpuSeconds":50'),
+    true,
+    'the edited record is still there',
+  );
   const v = verdicts(j, KEY);
-  assert.deepEqual(v.filter((x) => x !== 'ok'), ['edited'], 'only the edited record fails');
+  assert.deepEqual(
+    v.filter((x) => x !== 'ok'),
+    ['edited'],
+    'only the edited record fails',
+  );
 });

@@ -24,8 +24,14 @@ test('seq is gap-free and increasing across flushes and reopen', (t) => {
   const reader = Journal.open(path, { readonly: true });
   const records = reader.read();
   reader.close();
-  assert.deepEqual(records.map((r) => r.seq), [1, 2, 3, 4, 5, 6, 7]);
-  assert.deepEqual(records.map((r) => r.i), [0, 1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(
+    records.map((r) => r.seq),
+    [1, 2, 3, 4, 5, 6, 7],
+  );
+  assert.deepEqual(
+    records.map((r) => r.i),
+    [0, 1, 2, 3, 4, 5, 6],
+  );
   assert.equal(records[5]!.type, 'b');
 });
 
@@ -38,7 +44,10 @@ test('seq keeps counting after acknowledged records are deleted', (t) => {
   assert.equal(journal.read().length, 0);
   journal.append({ type: 'a', time: now() });
   journal.flush();
-  assert.deepEqual(journal.read().map((r) => r.seq), [4]);
+  assert.deepEqual(
+    journal.read().map((r) => r.seq),
+    [4],
+  );
   assert.equal(journal.ackedThroughSeq(), 3);
   journal.markAcked(2); // a stale ack never moves backwards
   assert.equal(journal.ackedThroughSeq(), 3);
@@ -51,10 +60,22 @@ test('read filters by type, time and seq; iterate pages through everything', (t)
   journal.append({ type: 'break', time: '2026-01-02T00:00:00.000Z' });
   journal.append({ type: 'process', time: '2026-01-03T00:00:00.000Z' });
   journal.flush();
-  assert.deepEqual(journal.read({ types: ['process'] }).map((r) => r.seq), [1, 3]);
-  assert.deepEqual(journal.read({ since: '2026-01-02T00:00:00.000Z' }).map((r) => r.seq), [2, 3]);
-  assert.deepEqual(journal.read({ afterSeq: 1, limit: 1 }).map((r) => r.seq), [2]);
-  assert.deepEqual([...journal.iterate({}, 2)].map((r) => r.seq), [1, 2, 3]);
+  assert.deepEqual(
+    journal.read({ types: ['process'] }).map((r) => r.seq),
+    [1, 3],
+  );
+  assert.deepEqual(
+    journal.read({ since: '2026-01-02T00:00:00.000Z' }).map((r) => r.seq),
+    [2, 3],
+  );
+  assert.deepEqual(
+    journal.read({ afterSeq: 1, limit: 1 }).map((r) => r.seq),
+    [2],
+  );
+  assert.deepEqual(
+    [...journal.iterate({}, 2)].map((r) => r.seq),
+    [1, 2, 3],
+  );
   assert.deepEqual(journal.stats().byType, { process: 2, break: 1 });
 });
 
@@ -152,8 +173,14 @@ test('a full disk keeps records in memory and writes them once space returns', a
     execFileSync('rm', ['-f', filler]);
     assert.equal(journal.flush(), 300);
     const records = journal.read();
-    assert.deepEqual(records.map((r) => r.i), Array.from({ length: 300 }, (_, k) => k + 1));
-    assert.deepEqual(records.map((r) => r.seq), Array.from({ length: 300 }, (_, k) => k + 1));
+    assert.deepEqual(
+      records.map((r) => r.i),
+      Array.from({ length: 300 }, (_, k) => k + 1),
+    );
+    assert.deepEqual(
+      records.map((r) => r.seq),
+      Array.from({ length: 300 }, (_, k) => k + 1),
+    );
   } finally {
     journal.close();
     execFileSync('umount', [dir]);

@@ -60,7 +60,12 @@ function startAsUnit(): { child: ChildProcess; exited: Promise<number | null>; l
   // As systemd would: the unit's User= and Group=, holding only its ambient capabilities.
   const unit = readFileSync(UNIT, 'utf8');
   const [user, group] = [/^User=(.+)$/m.exec(unit)![1]!, /^Group=(.+)$/m.exec(unit)![1]!];
-  const caps = /^AmbientCapabilities=(.+)$/m.exec(unit)![1]!.trim().split(/\s+/).map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`).join(',');
+  const caps = /^AmbientCapabilities=(.+)$/m
+    .exec(unit)![1]!
+    .trim()
+    .split(/\s+/)
+    .map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`)
+    .join(',');
   // RuntimeDirectory=usage-agent (the session socket's directory), made as systemd makes it.
   const runtime = /^RuntimeDirectory=(.+)$/m.exec(unit)![1]!;
   const mode = /^RuntimeDirectoryMode=(.+)$/m.exec(unit)![1]!;
@@ -93,7 +98,9 @@ function bumpVersion(deb: string, version: string, dir: string): string {
   return out;
 }
 
-it('builds with the bundled Node LTS, installs, runs (with a usage-server, both on that runtime), upgrades keeping unsent records, removes and purges without leftovers', { timeout: 1_800_000 }, async (t) => {
+it('builds with the bundled Node LTS, installs, runs (with a usage-server, both on that runtime), upgrades keeping unsent records, removes and purges without leftovers', {
+  timeout: 1_800_000,
+}, async (t) => {
   assert.equal(process.getuid?.(), 0, 'dpkg -i needs root (CI runs as root)');
   const work = tempDir(t, 'usage-agent-deb-test-');
   let daemon: ReturnType<typeof startAsUnit> | undefined;
@@ -113,7 +120,11 @@ it('builds with the bundled Node LTS, installs, runs (with a usage-server, both 
   const fields = sh('dpkg-deb', ['-f', built.path, 'Package', 'Version', 'Architecture', 'Depends']).stdout;
   assert.match(fields, /^Package: usage-agent$/m);
   assert.match(fields, new RegExp(`^Version: ${built.version.replaceAll('.', '\\.')}$`, 'm'));
-  assert.deepEqual([...built.conffiles].sort(), ['/etc/usage-agent/agent.json', '/etc/usage-agent/session.json', '/etc/xdg/autostart/usage-agent-session.desktop']);
+  assert.deepEqual([...built.conffiles].sort(), [
+    '/etc/usage-agent/agent.json',
+    '/etc/usage-agent/session.json',
+    '/etc/xdg/autostart/usage-agent-session.desktop',
+  ]);
   assert.deepEqual(sh('dpkg-deb', ['-I', built.path, 'conffiles']).stdout.trim().split('\n').sort(), [...built.conffiles].sort());
 
   // Owners and modes in the archive.
@@ -144,7 +155,13 @@ it('builds with the bundled Node LTS, installs, runs (with a usage-server, both 
   };
   for (const [path, mode] of Object.entries(expectMode)) assert.equal(listing.get(path)?.mode, mode, `${path} in the archive`);
   // Production only: no compiler, no tests, no sources of the native module.
-  for (const absent of ['/opt/usage-agent/node_modules/typescript', '/opt/usage-agent/node_modules/@types', '/opt/usage-agent/dist/test', '/opt/usage-agent/node_modules/better-sqlite3/deps', '/opt/usage-agent/tsconfig.json']) {
+  for (const absent of [
+    '/opt/usage-agent/node_modules/typescript',
+    '/opt/usage-agent/node_modules/@types',
+    '/opt/usage-agent/dist/test',
+    '/opt/usage-agent/node_modules/better-sqlite3/deps',
+    '/opt/usage-agent/tsconfig.json',
+  ]) {
     assert.ok(![...listing.keys()].some((p) => p === absent || p.startsWith(`${absent}/`)), `${absent} is not shipped`);
   }
 
@@ -190,9 +207,15 @@ it('builds with the bundled Node LTS, installs, runs (with a usage-server, both 
   ] as const) {
     assert.equal(plan.steps.find((s) => s.kind === 'write' && s.role === role)?.contents, readFileSync(path, 'utf8'), `${path} = service install's rendering`);
   }
-  const svcStatus = JSON.parse(sh('/usr/bin/usage-agent', ['service', 'status', '--json']).stdout) as { installed: boolean; definitions: Array<{ role: string; state: string; path: string }> };
+  const svcStatus = JSON.parse(sh('/usr/bin/usage-agent', ['service', 'status', '--json']).stdout) as {
+    installed: boolean;
+    definitions: Array<{ role: string; state: string; path: string }>;
+  };
   assert.equal(svcStatus.installed, true);
-  assert.deepEqual(svcStatus.definitions.find((d) => d.role === 'daemon'), { role: 'daemon', path: UNIT, state: 'current' });
+  assert.deepEqual(
+    svcStatus.definitions.find((d) => d.role === 'daemon'),
+    { role: 'daemon', path: UNIT, state: 'current' },
+  );
 
   // The installed units verify, now that their ExecStart binaries exist.
   const verify = sh('systemd-analyze', ['verify', '--man=no', UNIT, '/lib/systemd/system/usage-server.service'], { allowFail: true });
@@ -228,12 +251,20 @@ it('builds with the bundled Node LTS, installs, runs (with a usage-server, both 
   assert.match((await srv.request('GET', '/v1/health')).body.version ?? '', new RegExp(`^${built.version.replaceAll('.', '\\.')}`));
   writeFileSync('/etc/usage-agent/agent.json', JSON.stringify({ server: { url: srv.url, enrollSecret: TEST_ENROLL_SECRET, uploadIntervalMs: 200 } }));
   daemon = startAsUnit();
-  await waitLogged('process records on the installed server', () => (srv.query<{ n: number }>('SELECT count(*) AS n FROM process_records')[0]!.n > 0 ? true : undefined), () => daemon!.log());
-  const health = await waitLogged('a healthy status', () => {
-    const r = sh('/usr/bin/usage-agent', ['status'], { allowFail: true });
-    // status.json is rewritten every 5 s: wait for one written after an upload.
-    return r.status === 0 && /last upload \d/.test(r.stdout) ? r.stdout : undefined;
-  }, () => daemon!.log());
+  await waitLogged(
+    'process records on the installed server',
+    () => (srv.query<{ n: number }>('SELECT count(*) AS n FROM process_records')[0]!.n > 0 ? true : undefined),
+    () => daemon!.log(),
+  );
+  const health = await waitLogged(
+    'a healthy status',
+    () => {
+      const r = sh('/usr/bin/usage-agent', ['status'], { allowFail: true });
+      // status.json is rewritten every 5 s: wait for one written after an upload.
+      return r.status === 0 && /last upload \d/.test(r.stdout) ? r.stdout : undefined;
+    },
+    () => daemon!.log(),
+  );
   assert.match(health.split('\n')[0]!, /^usage-agent: OK; backlog \d+ records, last upload \d{4}-/);
   assert.match(health, /server +ok +http:\/\/127\.0\.0\.1:\d+: connected/);
   daemon.child.kill('SIGTERM');
@@ -264,12 +295,22 @@ it('builds with the bundled Node LTS, installs, runs (with a usage-server, both 
   const after = status().journal;
   assert.equal(after.lastSeq, canarySeq, 'no record lost or added by the upgrade');
   assert.equal(after.ackedThroughSeq, unsentBefore.ackedThroughSeq, 'unsent records still unsent');
-  const canary = sh('/usr/bin/usage-agent', ['records', '--type', 'usage-event']).stdout.trim().split('\n').map((l) => JSON.parse(l) as { seq?: number; marker?: string });
-  assert.ok(canary.some((r) => r.marker === CANARY), 'the record written before the upgrade is there after it');
+  const canary = sh('/usr/bin/usage-agent', ['records', '--type', 'usage-event'])
+    .stdout.trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { seq?: number; marker?: string });
+  assert.ok(
+    canary.some((r) => r.marker === CANARY),
+    'the record written before the upgrade is there after it',
+  );
 
   // The new version carries on the same journal: sequence numbers continue after the canary.
   daemon = startAsUnit();
-  await waitLogged('the upgraded daemon to append', () => ((status().journal.lastSeq ?? 0) > canarySeq ? true : undefined), () => daemon!.log());
+  await waitLogged(
+    'the upgraded daemon to append',
+    () => ((status().journal.lastSeq ?? 0) > canarySeq ? true : undefined),
+    () => daemon!.log(),
+  );
 
   // ---- remove (with the daemon running: prerm stops it) --------------------------------------
   const pkgPaths = [...listing.keys()].filter((p) => !preexisting.has(p));
@@ -309,8 +350,13 @@ it('builds with the bundled Node LTS, installs, runs (with a usage-server, both 
   const left = [...pkgPaths, ...createdByScriptsOrDaemon].filter(lexists);
   assert.deepEqual(left, [], 'nothing of the package, its scripts or its daemon remains');
   // And nothing else named after it in the places a package or daemon writes to.
-  const stray = ['/etc', '/etc/systemd/system', '/etc/systemd/user', '/var/lib', '/var/lib/systemd', '/run', '/opt', '/usr/bin', '/var/log']
-    .flatMap((dir) => (existsSync(dir) ? readdirSync(dir).filter((n) => n.includes('usage-agent')).map((n) => join(dir, n)) : []));
+  const stray = ['/etc', '/etc/systemd/system', '/etc/systemd/user', '/var/lib', '/var/lib/systemd', '/run', '/opt', '/usr/bin', '/var/log'].flatMap((dir) =>
+    existsSync(dir)
+      ? readdirSync(dir)
+          .filter((n) => n.includes('usage-agent'))
+          .map((n) => join(dir, n))
+      : [],
+  );
   assert.deepEqual(stray, []);
 });
 
@@ -321,4 +367,3 @@ function modeString(st: import('node:fs').Stats): string {
   for (let i = 0; i < 9; i++) out += st.mode & (1 << (8 - i)) ? bits[i] : '-';
   return out;
 }
-

@@ -25,7 +25,13 @@ function sh(cmd: string, args: string[], opts: { allowFail?: boolean } = {}) {
 /** A chroot in which the scriptlets can run: /bin/sh, the tools they call, a recording systemctl. */
 function scratchRoot(root: string): string {
   for (const d of ['usr/bin', 'usr/lib', 'usr/lib64', 'var/lib/rpm', 'tmp', 'etc', 'dev']) mkdirSync(join(root, d), { recursive: true });
-  for (const [link, to] of [['bin', 'usr/bin'], ['lib', 'usr/lib'], ['lib64', 'usr/lib64'], ['sbin', 'usr/bin']]) symlinkSync(to!, join(root, link!));
+  for (const [link, to] of [
+    ['bin', 'usr/bin'],
+    ['lib', 'usr/lib'],
+    ['lib64', 'usr/lib64'],
+    ['sbin', 'usr/bin'],
+  ])
+    symlinkSync(to!, join(root, link!));
   const copy = (path: string) => {
     const real = realpathSync(path);
     const dest = join(root, path);
@@ -34,7 +40,17 @@ function scratchRoot(root: string): string {
     copyFileSync(real, dest);
     chmodSync(dest, statSync(real).mode & 0o777);
   };
-  for (const tool of ['/usr/bin/sh', '/usr/bin/mkdir', '/usr/bin/chown', '/usr/bin/chmod', '/usr/bin/cat', '/usr/bin/sleep', '/usr/bin/rm', '/usr/bin/getent', '/usr/bin/systemd-sysusers']) {
+  for (const tool of [
+    '/usr/bin/sh',
+    '/usr/bin/mkdir',
+    '/usr/bin/chown',
+    '/usr/bin/chmod',
+    '/usr/bin/cat',
+    '/usr/bin/sleep',
+    '/usr/bin/rm',
+    '/usr/bin/getent',
+    '/usr/bin/systemd-sysusers',
+  ]) {
     copy(tool);
     for (const m of sh('ldd', [tool]).stdout.matchAll(/(\/\S+) \(0x/g)) copy(m[1]!);
   }
@@ -51,7 +67,9 @@ function scratchRoot(root: string): string {
 const rpmIn = (root: string, args: string[], opts: { allowFail?: boolean } = {}) =>
   sh('rpm', ['--root', root, '--dbpath', '/var/lib/rpm', ...(args.some((a) => ['-i', '-U', '-e'].includes(a)) ? ['--force-debian'] : []), ...args], opts);
 
-it('rpm: files, modes, config and scriptlets; installs into a scratch root with its scripts, runs, upgrades keeping unsent records and the edited config, erases keeping data', { timeout: 1_800_000 }, async (t) => {
+it('rpm: files, modes, config and scriptlets; installs into a scratch root with its scripts, runs, upgrades keeping unsent records and the edited config, erases keeping data', {
+  timeout: 1_800_000,
+}, async (t) => {
   assert.equal(process.getuid?.(), 0, 'rpm --root with scriptlets chroots: root (CI runs as root)');
   const work = tempDir(t, 'usage-agent-rpm-test-');
   // ---- build -------------------------------------------------------------------------------
@@ -96,10 +114,24 @@ it('rpm: files, modes, config and scriptlets; installs into a scratch root with 
     '/opt/usage-agent/node_modules/better-sqlite3/build/Release/better_sqlite3.node': ['-rwxr-xr-x', ''],
   };
   for (const [path, [mode, flags]] of Object.entries(expect)) assert.deepEqual([files.get(path)?.mode, files.get(path)?.flags], [mode, flags], path);
-  assert.deepEqual(sh('rpm', ['-qcp', built.path]).stdout.trim().split('\n').sort(), ['/etc/usage-agent/agent.json', '/etc/usage-agent/session.json', '/etc/xdg/autostart/usage-agent-session.desktop']);
+  assert.deepEqual(sh('rpm', ['-qcp', built.path]).stdout.trim().split('\n').sort(), [
+    '/etc/usage-agent/agent.json',
+    '/etc/usage-agent/session.json',
+    '/etc/xdg/autostart/usage-agent-session.desktop',
+  ]);
   // Shared directories and the data dir are not the package's: an erase cannot take the journal.
-  for (const notOurs of ['/usr/bin', '/usr/lib/systemd/system', '/etc/xdg/autostart', '/etc', '/opt', '/var/lib/usage-agent', '/lib/systemd/system/usage-agent.service']) assert.ok(!files.has(notOurs), `${notOurs} not owned`);
-  for (const absent of ['/opt/usage-agent/node_modules/typescript', '/opt/usage-agent/dist/test', '/opt/usage-agent/node_modules/better-sqlite3/deps']) assert.ok(![...files.keys()].some((p) => p === absent || p.startsWith(`${absent}/`)), `${absent} not shipped`);
+  for (const notOurs of [
+    '/usr/bin',
+    '/usr/lib/systemd/system',
+    '/etc/xdg/autostart',
+    '/etc',
+    '/opt',
+    '/var/lib/usage-agent',
+    '/lib/systemd/system/usage-agent.service',
+  ])
+    assert.ok(!files.has(notOurs), `${notOurs} not owned`);
+  for (const absent of ['/opt/usage-agent/node_modules/typescript', '/opt/usage-agent/dist/test', '/opt/usage-agent/node_modules/better-sqlite3/deps'])
+    assert.ok(![...files.keys()].some((p) => p === absent || p.startsWith(`${absent}/`)), `${absent} not shipped`);
 
   // Scriptlets, as rpm reads them.
   const scripts = sh('rpm', ['-qp', '--scripts', built.path]).stdout;
@@ -108,9 +140,18 @@ it('rpm: files, modes, config and scriptlets; installs into a scratch root with 
     assert.ok(m, `${name} scriptlet in:\n${scripts}`);
     return m[1]!;
   };
-  assert.match(section('preinstall'), /systemd-sysusers --replace=\/usr\/lib\/sysusers\.d\/usage-agent\.conf -[\s\S]*useradd --system --user-group --home-dir \/var\/lib\/usage-agent/);
-  assert.match(section('postinstall'), /mkdir -p \/var\/lib\/usage-agent\nchown -R usage-agent:usage-agent \/var\/lib\/usage-agent\nchmod 0750 \/var\/lib\/usage-agent/);
-  assert.match(section('postinstall'), /if \[ "\$1" -eq 1 \]; then[\s\S]*systemctl --no-reload enable usage-agent\.service[\s\S]*--global enable usage-agent-session\.service/);
+  assert.match(
+    section('preinstall'),
+    /systemd-sysusers --replace=\/usr\/lib\/sysusers\.d\/usage-agent\.conf -[\s\S]*useradd --system --user-group --home-dir \/var\/lib\/usage-agent/,
+  );
+  assert.match(
+    section('postinstall'),
+    /mkdir -p \/var\/lib\/usage-agent\nchown -R usage-agent:usage-agent \/var\/lib\/usage-agent\nchmod 0750 \/var\/lib\/usage-agent/,
+  );
+  assert.match(
+    section('postinstall'),
+    /if \[ "\$1" -eq 1 \]; then[\s\S]*systemctl --no-reload enable usage-agent\.service[\s\S]*--global enable usage-agent-session\.service/,
+  );
   assert.match(section('preuninstall'), /if \[ "\$1" -eq 0 \]; then[\s\S]*systemctl --no-reload disable usage-agent\.service usage-server\.service/);
   assert.match(section('postuninstall'), /if \[ "\$1" -ge 1 \]; then\n\s*systemctl try-restart usage-agent\.service/);
   assert.doesNotMatch(scripts, /rm -rf|rm -r /, 'no scriptlet removes data');
@@ -122,9 +163,16 @@ it('rpm: files, modes, config and scriptlets; installs into a scratch root with 
   const install = rpmIn(root, ['--nodeps', '-i', prev.path]);
   // Quiet but for systemd-sysusers saying it made the daemon's user and group.
   assert.match(install.stderr, /^Creating user 'usage-agent' \(usage-agent daemon\) with UID \d+/m);
-  assert.doesNotMatch(install.stderr.replace(/^rpm: (RPM should not be used directly|However assuming).*\n/gm, '').replace(/^Creating (group|user) 'usage-agent' .*\n/gm, ''), /\S/, 'a quiet install');
+  assert.doesNotMatch(
+    install.stderr.replace(/^rpm: (RPM should not be used directly|However assuming).*\n/gm, '').replace(/^Creating (group|user) 'usage-agent' .*\n/gm, ''),
+    /\S/,
+    'a quiet install',
+  );
   assert.equal(rpmIn(root, ['-q', 'usage-agent']).stdout.trim(), `usage-agent-${prev.version}-1.${built.arch}`);
-  assert.deepEqual(readFileSync(systemctlLog, 'utf8').trim().split('\n'), ['--no-reload enable usage-agent.service', '--no-reload --global enable usage-agent-session.service']);
+  assert.deepEqual(readFileSync(systemctlLog, 'utf8').trim().split('\n'), [
+    '--no-reload enable usage-agent.service',
+    '--no-reload --global enable usage-agent-session.service',
+  ]);
   // %pre made the daemon's user in the scratch root's own passwd (systemd-sysusers in its chroot).
   const passwd = /^usage-agent:x:(\d+):(\d+):usage-agent daemon:\/var\/lib\/usage-agent:(\S+)$/m.exec(readFileSync(join(root, 'etc/passwd'), 'utf8'));
   assert.ok(passwd, readFileSync(join(root, 'etc/passwd'), 'utf8'));
@@ -138,14 +186,14 @@ it('rpm: files, modes, config and scriptlets; installs into a scratch root with 
   }
   const dataDir = join(root, 'var/lib/usage-agent');
   assert.equal(statSync(dataDir).mode & 0o7777, 0o750, '%post made the data dir 0750');
-  assert.deepEqual([statSync(dataDir).uid, statSync(dataDir).gid], [daemonUid, daemonGid], '%post gave the data dir to the daemon\'s user');
+  assert.deepEqual([statSync(dataDir).uid, statSync(dataDir).gid], [daemonUid, daemonGid], "%post gave the data dir to the daemon's user");
   assert.equal(rpmIn(root, ['-V', '--nodeps', 'usage-agent'], { allowFail: true }).stdout.trim(), '', 'rpm -V: the installed files are as packaged');
 
   // The installed runtime runs the installed agent.
   const node = join(root, 'opt/usage-agent/node/bin/node');
   const cli = join(root, 'opt/usage-agent/dist/src/cli/usage-agent.js');
   assert.equal(sh(node, [cli, '--version']).stdout.trim(), prev.version);
-  assert.equal(sh(node, ['--version']).stdout.trim(), process.version, 'the previous package bundled the build machine\'s Node');
+  assert.equal(sh(node, ['--version']).stdout.trim(), process.version, "the previous package bundled the build machine's Node");
   const config = join(root, 'etc/usage-agent/agent.json');
   // The admin's edit (kept through the upgrade): no pacct here, fast flushes.
   const edited = `${JSON.stringify({ processes: { pacct: 'off', sampleIntervalMs: 200 }, journal: { flushIntervalMs: 100 }, log: { level: 'warn' } }, null, 2)}\n`;
@@ -181,21 +229,41 @@ it('rpm: files, modes, config and scriptlets; installs into a scratch root with 
   rpmIn(root, ['--nodeps', '-U', built.path]);
   assert.equal(rpmIn(root, ['-q', 'usage-agent']).stdout.trim(), `usage-agent-${built.version}-1.${built.arch}`);
   assert.equal(sh(node, [cli, '--version']).stdout.trim(), built.version);
-  assert.match(sh(node, ['--version']).stdout.trim(), new RegExp(`^v${BUNDLED_NODE_MAJOR}\\.\\d+\\.\\d+$`), 'the bundled runtime is now the registry\'s current LTS');
-  assert.equal(readFileSync(systemctlLog, 'utf8'), '', 'an upgrade enables nothing again (the admin may have disabled it) and, without systemd running, restarts nothing');
+  assert.match(
+    sh(node, ['--version']).stdout.trim(),
+    new RegExp(`^v${BUNDLED_NODE_MAJOR}\\.\\d+\\.\\d+$`),
+    "the bundled runtime is now the registry's current LTS",
+  );
+  assert.equal(
+    readFileSync(systemctlLog, 'utf8'),
+    '',
+    'an upgrade enables nothing again (the admin may have disabled it) and, without systemd running, restarts nothing',
+  );
   assert.equal(readFileSync(config, 'utf8'), edited, 'the edited configuration is kept (%config(noreplace))');
   assert.ok(!existsSync(`${config}.rpmnew`), 'the packaged config did not change: no .rpmnew');
   const after = journalOf(dataDir);
-  assert.deepEqual(after.records.map((r) => r.seq), before.records.map((r) => r.seq), 'every unsent record is still there');
+  assert.deepEqual(
+    after.records.map((r) => r.seq),
+    before.records.map((r) => r.seq),
+    'every unsent record is still there',
+  );
   await runOnce(before.lastSeq);
   assert.ok(journalOf(dataDir).lastSeq > before.lastSeq, 'the upgraded agent appends to the same journal');
 
   // ---- erase -------------------------------------------------------------------------------
   writeFileSync(systemctlLog, '');
   const erase = rpmIn(root, ['--nodeps', '-e', 'usage-agent']);
-  assert.deepEqual(readFileSync(systemctlLog, 'utf8').trim().split('\n'), ['--no-reload disable usage-agent.service usage-server.service', '--no-reload --global disable usage-agent-session.service']);
+  assert.deepEqual(readFileSync(systemctlLog, 'utf8').trim().split('\n'), [
+    '--no-reload disable usage-agent.service usage-server.service',
+    '--no-reload --global disable usage-agent-session.service',
+  ]);
   assert.match(erase.stderr, /\/var\/lib\/usage-agent is kept \(its journal may hold records not yet uploaded\)/);
-  assert.ok(!existsSync(join(root, 'opt/usage-agent')) && !existsSync(join(root, 'usr/bin/usage-agent')) && !existsSync(join(root, 'usr/lib/systemd/system/usage-agent.service')), 'the program is gone');
+  assert.ok(
+    !existsSync(join(root, 'opt/usage-agent')) &&
+      !existsSync(join(root, 'usr/bin/usage-agent')) &&
+      !existsSync(join(root, 'usr/lib/systemd/system/usage-agent.service')),
+    'the program is gone',
+  );
   assert.ok(existsSync(join(dataDir, 'journal.db')), 'the journal stays');
   assert.ok(journalOf(dataDir).records.length >= before.records.length, 'with its unsent records');
   assert.equal(readFileSync(`${config}.rpmsave`, 'utf8'), edited, 'the edited configuration is saved as .rpmsave');

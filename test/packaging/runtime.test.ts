@@ -24,5 +24,8 @@ test('USAGE_AGENT_NODE_PACKAGE that is not a node-linux-* package: refused, nami
   const before = process.env.USAGE_AGENT_NODE_PACKAGE;
   process.env.USAGE_AGENT_NODE_PACKAGE = tgz;
   t.after(() => (before === undefined ? delete process.env.USAGE_AGENT_NODE_PACKAGE : (process.env.USAGE_AGENT_NODE_PACKAGE = before)));
-  assert.throws(() => fetchNodeRuntime(join(dir, 'work'), () => {}), new RegExp(`${tgz.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not a node-linux-\\* package`));
+  assert.throws(
+    () => fetchNodeRuntime(join(dir, 'work'), () => {}),
+    new RegExp(`${tgz.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not a node-linux-\\* package`),
+  );
 });

@@ -17,7 +17,10 @@ it('contains the app, templates and install guides, and its CLI renders the laun
   assert.equal(r.path, join(work, 'out', 'usage-agent-9.8.7.tar.gz'));
   const list = spawnSync('tar', ['-tvzf', r.path], { encoding: 'utf8' });
   assert.equal(list.status, 0, list.stderr);
-  const names = list.stdout.trim().split('\n').map((l) => l.split(/\s+/).slice(5).join(' '));
+  const names = list.stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.split(/\s+/).slice(5).join(' '));
   for (const line of list.stdout.trim().split('\n')) assert.match(line, /^\S+ 0\/0 /, `root-owned: ${line}`);
   for (const f of [
     'INSTALL-macos.md',
@@ -43,7 +46,9 @@ it('contains the app, templates and install guides, and its CLI renders the laun
   const cli = join(app, 'dist', 'src', 'cli', 'usage-agent.js');
   assert.ok(existsSync(cli));
   assert.equal(spawnSync(process.execPath, [cli, '--version'], { encoding: 'utf8' }).stdout.trim(), '9.8.7');
-  const mac = spawnSync(process.execPath, [cli, 'service', 'install', '--dry-run', '--os', 'darwin', '--prefix', '/usr/local/usage-agent'], { encoding: 'utf8' });
+  const mac = spawnSync(process.execPath, [cli, 'service', 'install', '--dry-run', '--os', 'darwin', '--prefix', '/usr/local/usage-agent'], {
+    encoding: 'utf8',
+  });
   assert.equal(mac.status, 0, mac.stderr);
   assert.match(mac.stdout, /create \/Library\/LaunchDaemons\/org\.usage-agent\.agent\.plist/);
   assert.match(mac.stdout, /<string>\/usr\/local\/usage-agent\/dist\/src\/cli\/usage-agent\.js<\/string>/);

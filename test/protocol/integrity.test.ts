@@ -6,20 +6,53 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
-import { canonical, canonicalRecord, decode32, encode, GENESIS_CHAIN, nextChain, recordMac, verifyRecords, isAuthentic, UNLINKED_HEAD } from '../../src/protocol/integrity.js';
+import {
+  canonical,
+  canonicalRecord,
+  decode32,
+  encode,
+  GENESIS_CHAIN,
+  nextChain,
+  recordMac,
+  verifyRecords,
+  isAuthentic,
+  UNLINKED_HEAD,
+} from '../../src/protocol/integrity.js';
 
-test('canonical: JSON.stringify in the record\'s own member order, without the integrity members; the server\'s parse gives the agent\'s text', () => {
-  const r = { seq: 2, type: 'x', time: 'T', host: 'h', chain: 'c', mac: 'm', chainThrough: 't', nested: { b: 1, a: [3, { z: null, y: undefined, x: 'é' }] }, gone: undefined };
+test("canonical: JSON.stringify in the record's own member order, without the integrity members; the server's parse gives the agent's text", () => {
+  const r = {
+    seq: 2,
+    type: 'x',
+    time: 'T',
+    host: 'h',
+    chain: 'c',
+    mac: 'm',
+    chainThrough: 't',
+    nested: { b: 1, a: [3, { z: null, y: undefined, x: 'é' }] },
+    gone: undefined,
+  };
   assert.equal(canonical(r), '{"seq":2,"type":"x","time":"T","host":"h","nested":{"b":1,"a":[3,{"z":null,"x":"é"}]}}');
   // As the uploader sends it (integrity members after the envelope), parsed by the server.
-  const fields = { host: 'h', user: 'ann', n: 1.5, nested: { b: [1, { d: 2 }], a: null }, at: new Date('2024-05-01T08:00:00.000Z'), skip: undefined, quote: 'a"b\\c\u2028' };
+  const fields = {
+    host: 'h',
+    user: 'ann',
+    n: 1.5,
+    nested: { b: [1, { d: 2 }], a: null },
+    at: new Date('2024-05-01T08:00:00.000Z'),
+    skip: undefined,
+    quote: 'a"b\\c\u2028',
+  };
   const agent = canonicalRecord(7, 'process', 'T', fields);
   const uploaded = `{"seq":7,"type":"process","time":"T","chain":"C","mac":"M",${JSON.stringify(fields).slice(1)}`;
   assert.equal(canonical(JSON.parse(uploaded) as Record<string, unknown>), agent);
   assert.equal(agent, canonical({ seq: 7, type: 'process', time: 'T', ...fields }));
   assert.equal(canonicalRecord(7, 'process', 'T', {}), '{"seq":7,"type":"process","time":"T"}');
   // Keys JavaScript orders first (integer-like), or a repeated envelope key: still the server's text.
-  for (const odd of [{ '5': 'x', host: 'h' }, { seq: 99, user: 'u' }, { type: 'other', '0': [1] }]) {
+  for (const odd of [
+    { '5': 'x', host: 'h' },
+    { seq: 99, user: 'u' },
+    { type: 'other', '0': [1] },
+  ]) {
     const text = `{"seq":7,"type":"process","time":"T","chain":"C",${JSON.stringify(odd).slice(1)}`;
     assert.equal(canonical(JSON.parse(text) as Record<string, unknown>), canonicalRecord(7, 'process', 'T', odd), JSON.stringify(odd));
   }
@@ -35,9 +68,15 @@ test('chain and mac values are SHA-256(prev || canonical) and HMAC-SHA256(key, c
   const key = Buffer.alloc(32, 7);
   assert.deepEqual(recordMac(key, h1), createHmac('sha256', key).update(h1).digest());
   const through = Buffer.alloc(32, 9);
-  assert.deepEqual(recordMac(key, h1, through), createHmac('sha256', key).update(Buffer.concat([h1, through])).digest());
+  assert.deepEqual(
+    recordMac(key, h1, through),
+    createHmac('sha256', key)
+      .update(Buffer.concat([h1, through]))
+      .digest(),
+  );
   // Keys of other lengths (RFC 2104: longer than a block are hashed first).
-  for (const k of [Buffer.alloc(0), Buffer.alloc(64, 3), Buffer.alloc(100, 4), Buffer.from('short')]) assert.deepEqual(recordMac(k, h1), createHmac('sha256', k).update(h1).digest());
+  for (const k of [Buffer.alloc(0), Buffer.alloc(64, 3), Buffer.alloc(100, 4), Buffer.from('short')])
+    assert.deepEqual(recordMac(k, h1), createHmac('sha256', k).update(h1).digest());
   assert.equal(encode(h1).length, 43);
   assert.deepEqual(decode32(encode(h1)), h1);
   assert.equal(decode32(encode(h1).slice(1)), undefined);
@@ -62,14 +101,29 @@ function journal(n: number, key: Buffer | undefined = KEY): Rec[] {
   return out;
 }
 const verdicts = (recs: Rec[], head = GENESIS_CHAIN, key: Buffer | undefined = KEY, afterGap: number[] = []) =>
-  verifyRecords(key, head, recs.map((record) => ({ record, afterGap: afterGap.includes(record.seq) }))).verdicts;
+  verifyRecords(
+    key,
+    head,
+    recs.map((record) => ({ record, afterGap: afterGap.includes(record.seq) })),
+  ).verdicts;
 
 test('an untouched sequence verifies, and the head it reaches continues the next batch', () => {
   const recs = journal(6);
   assert.deepEqual(verdicts(recs), ['ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
-  const first = verifyRecords(KEY, GENESIS_CHAIN, recs.slice(0, 3).map((record) => ({ record })));
+  const first = verifyRecords(
+    KEY,
+    GENESIS_CHAIN,
+    recs.slice(0, 3).map((record) => ({ record })),
+  );
   assert.equal(first.head.toString('base64url'), recs[2].chain);
-  assert.deepEqual(verifyRecords(KEY, first.head, recs.slice(3).map((record) => ({ record }))).verdicts, ['ok', 'ok', 'ok']);
+  assert.deepEqual(
+    verifyRecords(
+      KEY,
+      first.head,
+      recs.slice(3).map((record) => ({ record })),
+    ).verdicts,
+    ['ok', 'ok', 'ok'],
+  );
   assert.ok(isAuthentic(KEY, recs[4]));
   assert.ok(!isAuthentic(Buffer.alloc(32, 2), recs[4]));
 });
@@ -77,16 +131,38 @@ test('an untouched sequence verifies, and the head it reaches continues the next
 test('a batch that ends on a forged record leaves the link unknown: the next batch starts the chain again, as after a seq hole', () => {
   const recs = journal(6);
   recs[2].mac = encode(Buffer.alloc(32, 9));
-  const first = verifyRecords(KEY, GENESIS_CHAIN, recs.slice(0, 3).map((record) => ({ record })));
+  const first = verifyRecords(
+    KEY,
+    GENESIS_CHAIN,
+    recs.slice(0, 3).map((record) => ({ record })),
+  );
   assert.deepEqual([first.verdicts, first.linked], [['ok', 'ok', 'forged'], false]);
-  const next = verifyRecords(KEY, UNLINKED_HEAD, recs.slice(3).map((record) => ({ record })));
+  const next = verifyRecords(
+    KEY,
+    UNLINKED_HEAD,
+    recs.slice(3).map((record) => ({ record })),
+  );
   assert.deepEqual([next.verdicts, next.linked, encode(next.head)], [['ok', 'ok', 'ok'], true, recs[5].chain]);
   // With the head it had before the forged record, record 4 would wrongly look edited.
-  assert.deepEqual(verifyRecords(KEY, first.head, recs.slice(3).map((record) => ({ record }))).verdicts, ['edited', 'ok', 'ok']);
+  assert.deepEqual(
+    verifyRecords(
+      KEY,
+      first.head,
+      recs.slice(3).map((record) => ({ record })),
+    ).verdicts,
+    ['edited', 'ok', 'ok'],
+  );
   // An edit after an unknown link is still found from the second record on.
   const edited = journal(6);
   edited[4].cpuSeconds = 99;
-  assert.deepEqual(verifyRecords(KEY, UNLINKED_HEAD, edited.slice(3).map((record) => ({ record }))).verdicts, ['ok', 'edited', 'ok']);
+  assert.deepEqual(
+    verifyRecords(
+      KEY,
+      UNLINKED_HEAD,
+      edited.slice(3).map((record) => ({ record })),
+    ).verdicts,
+    ['ok', 'edited', 'ok'],
+  );
 });
 
 test('one MAC authenticates the linked records before it: MACs in the middle are not needed, a wrong last MAC sends every record to its own check', () => {
@@ -111,7 +187,7 @@ test('an edit whose chain was recomputed without the key is forged, and the reco
   assert.deepEqual(verdicts(recs), ['ok', 'forged', 'ok', 'ok', 'ok']);
 });
 
-test('two rows swapped (bodies at each other\'s seq) are both edited; a record replayed at another seq is edited', () => {
+test("two rows swapped (bodies at each other's seq) are both edited; a record replayed at another seq is edited", () => {
   const recs = journal(5);
   const { seq: _a, chain: ca, mac: ma, ...bodyA } = recs[1];
   const { seq: _b, chain: cb, mac: mb, ...bodyB } = recs[2];

@@ -48,7 +48,16 @@ test('policy carries products and enforcement settings with an ETag', async () =
   assert.equal(p.status, 200);
   const cad = p.body.products.find((x: { id: string }) => x.id === 'cad');
   assert.deepEqual(
-    { name: cad.name, type: cad.licenseType, seats: cad.seats, ttl: cad.leaseTtlSeconds, renew: cad.renewAfterSeconds, onDeny: cad.onDeny, exes: cad.match.executables, gate: cad.gate },
+    {
+      name: cad.name,
+      type: cad.licenseType,
+      seats: cad.seats,
+      ttl: cad.leaseTtlSeconds,
+      renew: cad.renewAfterSeconds,
+      onDeny: cad.onDeny,
+      exes: cad.match.executables,
+      gate: cad.gate,
+    },
     { name: 'CAD Pro', type: 'floating', seats: 1, ttl: 60, renew: 20, onDeny: 'terminate', exes: ['cad.exe'], gate: true },
   );
   const etag = p.headers.etag as string;
@@ -124,11 +133,17 @@ test('usage report over HTTP (admin token) and from the CLI', async () => {
   assert.equal(cad.dayOfWeek.length, 7);
   const csv = await srv.request('GET', `/v1/reports/usage?from=${today}&to=${today}&format=csv`, { token: ADMIN });
   assert.match(String(csv.headers['content-type']), /^text\/csv/);
-  assert.match(csv.text, /^Period,Key,Start,End,ProductId,ProductName,NrHours,Checkouts,Users,Denials,Queued,MaxUsed,MaxDesired,TotalUsed,TotalDesired,AverageUsed,AverageDesired,Hours00,/);
+  assert.match(
+    csv.text,
+    /^Period,Key,Start,End,ProductId,ProductName,NrHours,Checkouts,Users,Denials,Queued,MaxUsed,MaxDesired,TotalUsed,TotalDesired,AverageUsed,AverageDesired,Hours00,/,
+  );
   assert.equal((await srv.request('GET', '/v1/reports/usage?from=yesterday&to=x', { token: ADMIN })).status, 400);
   const cli = await srv.cli('report', 'usage', '--from', today, '--to', today, '--format', 'json');
   assert.equal(cli.code, 0, cli.stderr);
-  assert.deepEqual(JSON.parse(cli.stdout).rows.map((x: { product: string }) => x.product), r.body.rows.map((x: { product: string }) => x.product));
+  assert.deepEqual(
+    JSON.parse(cli.stdout).rows.map((x: { product: string }) => x.product),
+    r.body.rows.map((x: { product: string }) => x.product),
+  );
   assert.equal((await srv.cli('report', 'usage', '--from', 'May 1', '--to', today)).code, 2);
 });
 
@@ -138,10 +153,33 @@ test('OpenAPI document is served and covers every route; health and metrics', as
   assert.equal(o.body.openapi, '3.1.0');
   assert.deepEqual(o.body, JSON.parse(JSON.stringify(buildOpenApi(o.body.info.version))));
   const paths = Object.keys(o.body.paths);
-  for (const p of ['/v1/enroll', '/v1/policy', '/v1/leases', '/v1/leases/{id}/renew', '/v1/leases/{id}', '/v1/queue/{ticket}', '/v1/events', '/v1/events/ack', '/v1/health', '/metrics', '/v1/reports/usage']) {
+  for (const p of [
+    '/v1/enroll',
+    '/v1/policy',
+    '/v1/leases',
+    '/v1/leases/{id}/renew',
+    '/v1/leases/{id}',
+    '/v1/queue/{ticket}',
+    '/v1/events',
+    '/v1/events/ack',
+    '/v1/health',
+    '/metrics',
+    '/v1/reports/usage',
+  ]) {
     assert.ok(paths.includes(p), p);
   }
-  for (const name of ['LeaseRequest', 'LeaseGranted', 'LeaseDenied', 'LeaseQueued', 'QueueStatus', 'EventsUploadRequest', 'UploadRecord', 'ProcessRecord', 'UsageEventRecord', 'Problem']) {
+  for (const name of [
+    'LeaseRequest',
+    'LeaseGranted',
+    'LeaseDenied',
+    'LeaseQueued',
+    'QueueStatus',
+    'EventsUploadRequest',
+    'UploadRecord',
+    'ProcessRecord',
+    'UsageEventRecord',
+    'Problem',
+  ]) {
     assert.ok(o.body.components.schemas[name], name);
   }
   assert.doesNotMatch(JSON.stringify(o.body), /"\$ref":"[A-Za-z]+#"/, 'all refs resolved to components');

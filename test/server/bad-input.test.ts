@@ -58,17 +58,41 @@ test('lease request: each field wrong in turn', async () => {
 });
 
 test('malformed bodies: truncated JSON, empty JSON, 10 MB, wrong content types', async () => {
-  assertProblem(await srv.request('POST', '/v1/leases', { token: a.agentToken, raw: '{"product":"cad","us', headers: { 'content-type': 'application/json' } }), 400, 'invalid-json', '/');
-  assertProblem(await srv.request('POST', '/v1/leases', { token: a.agentToken, raw: '', headers: { 'content-type': 'application/json' } }), 400, 'invalid-json', '/');
-  assertProblem(await srv.request('POST', '/v1/leases', { token: a.agentToken, raw: '{"__proto__":{"x":1}}', headers: { 'content-type': 'application/json' } }), 400, 'invalid-json', '/');
+  assertProblem(
+    await srv.request('POST', '/v1/leases', { token: a.agentToken, raw: '{"product":"cad","us', headers: { 'content-type': 'application/json' } }),
+    400,
+    'invalid-json',
+    '/',
+  );
+  assertProblem(
+    await srv.request('POST', '/v1/leases', { token: a.agentToken, raw: '', headers: { 'content-type': 'application/json' } }),
+    400,
+    'invalid-json',
+    '/',
+  );
+  assertProblem(
+    await srv.request('POST', '/v1/leases', { token: a.agentToken, raw: '{"__proto__":{"x":1}}', headers: { 'content-type': 'application/json' } }),
+    400,
+    'invalid-json',
+    '/',
+  );
   // A 10 MB body: the server answers 413 from the declared length without reading it, and may close
   // the connection while a client is still writing; so send over a raw socket and read the answer.
   const tooLarge = await rawPostDeclaringLength('/v1/events', 10 * 1024 * 1024, a.agentToken);
   assert.match(tooLarge.statusLine, /^HTTP\/1\.1 413 /);
   assert.match(tooLarge.head, /content-type: application\/problem\+json/i);
   assert.equal((JSON.parse(tooLarge.body) as { code: string }).code, 'body-too-large');
-  assertProblem(await srv.request('POST', '/v1/leases', { token: a.agentToken, raw: 'product=cad', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'unsupported-media-type', 'header:content-type');
-  assertProblem(await srv.request('POST', '/v1/leases', { token: a.agentToken, raw: '{}', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported-media-type');
+  assertProblem(
+    await srv.request('POST', '/v1/leases', { token: a.agentToken, raw: 'product=cad', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+    415,
+    'unsupported-media-type',
+    'header:content-type',
+  );
+  assertProblem(
+    await srv.request('POST', '/v1/leases', { token: a.agentToken, raw: '{}', headers: { 'content-type': 'text/plain' } }),
+    415,
+    'unsupported-media-type',
+  );
   assertProblem(await srv.request('POST', '/v1/enroll', { raw: '{}' }), 415, 'unsupported-media-type');
 });
 
@@ -84,9 +108,19 @@ test('tokens: missing, malformed, wrong, revoked; enrollment secret', async () =
   assert.equal(wrong.body.action, 'enroll');
   assertProblem(await srv.request('GET', '/v1/policy', { token: a.agentToken.slice(0, -1) }), 401, 'token-unknown');
 
-  assertProblem(await srv.request('POST', '/v1/enroll', { body: { enrollSecret: 'not-the-secret', host: 'x' } }), 403, 'enroll-secret-invalid', '/enrollSecret');
+  assertProblem(
+    await srv.request('POST', '/v1/enroll', { body: { enrollSecret: 'not-the-secret', host: 'x' } }),
+    403,
+    'enroll-secret-invalid',
+    '/enrollSecret',
+  );
   assertProblem(await srv.request('POST', '/v1/enroll', { body: { enrollSecret: TEST_ENROLL_SECRET } }), 400, 'validation-failed', '/host');
-  assertProblem(await srv.request('POST', '/v1/enroll', { body: { enrollSecret: TEST_ENROLL_SECRET, host: 'h', nextSeq: 0 } }), 400, 'validation-failed', '/nextSeq');
+  assertProblem(
+    await srv.request('POST', '/v1/enroll', { body: { enrollSecret: TEST_ENROLL_SECRET, host: 'h', nextSeq: 0 } }),
+    400,
+    'validation-failed',
+    '/nextSeq',
+  );
 
   const victim = await srv.enroll('to-revoke');
   const cli = await srv.cli('agents', 'revoke', victim.agentId);
@@ -100,7 +134,7 @@ test("another agent's lease and ticket ids, bad path and query parameters, unkno
   assertProblem(await b.post(`/v1/leases/${aLease}/renew`), 404, 'lease-gone', 'path:id');
   assertProblem(await b.del(`/v1/leases/${aLease}`), 404, 'not-found', 'path:id');
   assertProblem(await b.get(`/v1/queue/${aLease}`), 404, 'not-found', 'path:ticket');
-  assert.equal((await a.post(`/v1/leases/${aLease}/renew`)).status, 200, 'still the owner\'s');
+  assert.equal((await a.post(`/v1/leases/${aLease}/renew`)).status, 200, "still the owner's");
   assertProblem(await a.post(`/v1/leases/${'x'.repeat(200)}/renew`), 400, 'validation-failed', 'path:id');
   assertProblem(await a.post(`/v1/leases/${aLease}/renew`, { extend: 10 }), 400, 'validation-failed', '/extend');
   assertProblem(await a.del(`/v1/leases/${aLease}?reason=bored`), 400, 'validation-failed', 'query:reason');
@@ -122,7 +156,15 @@ test('upload envelope: each field wrong in turn', async () => {
     [{ records: [{ seq: 1, type: 'process', time: 'tuesday' }] }, '/records/0/time'],
     [{ records: [{ seq: 1, type: 'process' }] }, '/records/0/time'],
     [{ records: [{ seq: 1, type: 'process', time: T, pid: 'x' }] }, '/records/0/pid'],
-    [{ records: [{ seq: 1, type: 'process', time: T }, { seq: 2, type: 'process', time: T, start: 'noon' }] }, '/records/1/start'],
+    [
+      {
+        records: [
+          { seq: 1, type: 'process', time: T },
+          { seq: 2, type: 'process', time: T, start: 'noon' },
+        ],
+      },
+      '/records/1/start',
+    ],
     [{ records: [{ seq: 1, type: 'usage-event', time: T, code: 31, product: 'cad' }] }, '/records/0/code'],
     [{ records: [{ seq: 1, type: 'usage-event', time: T, product: 'cad' }] }, '/records/0/code'],
     [{ records: [{ seq: 1, type: 'usage-event', time: T, code: 1 }] }, '/records/0/product'],

@@ -52,7 +52,16 @@ test("store change version: unchanged by this connection's writes, changed by an
     cli.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  await store.q.insertAgent({ id: 'ag_1', host: 'h1', token_hash: 'ab'.repeat(32), agent_version: null, os: null, enrolled_at: '2024-05-01T00:00:00.000Z', last_seen_at: null, acked_seq: 0 });
+  await store.q.insertAgent({
+    id: 'ag_1',
+    host: 'h1',
+    token_hash: 'ab'.repeat(32),
+    agent_version: null,
+    os: null,
+    enrolled_at: '2024-05-01T00:00:00.000Z',
+    last_seen_at: null,
+    acked_seq: 0,
+  });
   const v0 = store.changeVersion();
   await nextTick();
   await store.q.touchAgent('ag_1', '2024-05-01T00:01:00.000Z');
@@ -103,7 +112,12 @@ test('metrics: memoised label keys render exactly as unmemoised ones, whatever t
 });
 
 test('a real server: cached tokens and leases never outlive an agent revoke, a lease revoke, a release or an expiry', async (t) => {
-  const srv = await startServer({ products: [{ id: 'cad', seats: 10, leaseTtlSeconds: 120 }, { id: 'short', seats: 10, leaseTtlSeconds: 1 }] });
+  const srv = await startServer({
+    products: [
+      { id: 'cad', seats: 10, leaseTtlSeconds: 120 },
+      { id: 'short', seats: 10, leaseTtlSeconds: 1 },
+    ],
+  });
   t.after(() => srv.cleanup());
   const agents = await Promise.all(['rv-0', 'rv-1', 'rv-2', 'keep'].map((h) => srv.enroll(h)));
   const keep = agents[3];
@@ -138,7 +152,10 @@ test('a real server: cached tokens and leases never outlive an agent revoke, a l
   assert.equal((await renew(keep, kept.body.leaseId)).status, 200);
   assert.match((await srv.cli('leases', 'revoke', a1.body.leaseId)).stdout, /already ended/);
   assert.equal((await srv.cli('leases', 'revoke', 'ls_nope')).code, 1);
-  assert.deepEqual((await srv.sql("SELECT end_reason, code FROM leases JOIN usage_events e ON e.lease_id = leases.id AND e.code = 2 WHERE leases.id = ?", a1.body.leaseId)), [{ end_reason: 'revoked', code: 2 }]);
+  assert.deepEqual(
+    await srv.sql('SELECT end_reason, code FROM leases JOIN usage_events e ON e.lease_id = leases.id AND e.code = 2 WHERE leases.id = ?', a1.body.leaseId),
+    [{ end_reason: 'revoked', code: 2 }],
+  );
 
   // Released by the agent itself: 404 at once.
   const a2 = await keep.post('/v1/leases', leaseRequest({ product: 'cad', host: keep.host }));
@@ -149,7 +166,8 @@ test('a real server: cached tokens and leases never outlive an agent revoke, a l
   // Expired and swept (1 s TTL, sweep every 0.1 s) after being renewed (cached): 404.
   const s1 = await keep.post('/v1/leases', leaseRequest({ product: 'short', host: keep.host }));
   assert.equal((await renew(keep, s1.body.leaseId)).status, 200);
-  for (let i = 0; i < 100 && (await srv.sql('SELECT ended_at FROM leases WHERE id = ?', s1.body.leaseId))[0].ended_at === null; i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 100 && (await srv.sql('SELECT ended_at FROM leases WHERE id = ?', s1.body.leaseId))[0].ended_at === null; i++)
+    await new Promise((r) => setTimeout(r, 50));
   assert.equal((await srv.sql('SELECT end_reason FROM leases WHERE id = ?', s1.body.leaseId))[0].end_reason, 'lost');
   assert.equal((await renew(keep, s1.body.leaseId)).status, 404);
 });
@@ -178,7 +196,9 @@ test('a real server: revoking a node-locked allocation ends its leases and hands
   const gone = await a.post(`/v1/leases/${la.body.leaseId}/renew`);
   assert.equal(gone.status, 404);
   assert.equal(gone.body.code, 'lease-gone');
-  const events = (await srv.sql<{ code: number; reason: string | null; agent_id: string }>("SELECT code, reason, agent_id FROM usage_events WHERE origin = 'server' AND product = 'lab' AND code IN (28, 30) ORDER BY id"));
+  const events = await srv.sql<{ code: number; reason: string | null; agent_id: string }>(
+    "SELECT code, reason, agent_id FROM usage_events WHERE origin = 'server' AND product = 'lab' AND code IN (28, 30) ORDER BY id",
+  );
   assert.deepEqual(events.slice(0, 2), [
     { code: 30, reason: 'revoked', agent_id: a.agentId },
     { code: 28, reason: 'admin', agent_id: a.agentId },
@@ -187,5 +207,8 @@ test('a real server: revoking a node-locked allocation ends its leases and hands
   assert.match((await srv.cli('allocations', 'revoke', String(allocs[0].id))).stdout, /already revoked/);
   assert.equal((await srv.cli('allocations', 'revoke', '999')).code, 1);
   const live = JSON.parse((await srv.cli('allocations', 'list', '--json')).stdout) as Array<{ agentId: string }>;
-  assert.deepEqual(live.map((x) => x.agentId), [b.agentId]);
+  assert.deepEqual(
+    live.map((x) => x.agentId),
+    [b.agentId],
+  );
 });

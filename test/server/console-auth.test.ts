@@ -25,7 +25,14 @@ test('without a session every page redirects to the sign-in page and every downl
   const a = await srv.enroll('ws-secret-host');
   assert.equal((await a.post('/v1/leases', leaseRequest({ user: 'hidden-user', host: 'ws-secret-host' }))).status, 201);
   for (const p of PAGES) {
-    for (const cookie of [undefined, 'usage_console=', 'usage_console=abc', 'usage_console=%zz%', `usage_console=${'A'.repeat(43)}`, 'garbage;;;==; usage_console']) {
+    for (const cookie of [
+      undefined,
+      'usage_console=',
+      'usage_console=abc',
+      'usage_console=%zz%',
+      `usage_console=${'A'.repeat(43)}`,
+      'garbage;;;==; usage_console',
+    ]) {
       const r = await srv.request('GET', `${p.path}?from=2024-01-01`, { headers: cookie ? { cookie } : {} });
       assert.equal(r.status, 303, `${p.path} ${cookie}`);
       assert.equal(r.headers.location, `/sign-in?next=${encodeURIComponent(`${p.path}?from=2024-01-01`)}`);
@@ -118,7 +125,7 @@ test('behind a trusted TLS proxy the cookies are Secure', async (t) => {
   assert.match(setCookies(r).get('usage_console')!.attrs, /Secure/);
 });
 
-test('over the server\'s own TLS (certificates made by openssl) the session cookie is Secure', async (t) => {
+test("over the server's own TLS (certificates made by openssl) the session cookie is Secure", async (t) => {
   const pki = makePki(t);
   const ca = pki.ca('console-ca');
   const cert = pki.issue(ca, 'localhost', { ips: ['127.0.0.1'], dns: ['localhost'] });
@@ -128,7 +135,10 @@ test('over the server\'s own TLS (certificates made by openssl) the session cook
   const page = await tls.request('GET', '/sign-in');
   assert.match(setCookies(page).get('usage_console_signin')!.attrs, /Secure/);
   const c = await signIn(tls, VIEWER_TOKEN);
-  const r = await tls.request('POST', '/sign-in', { raw: form({ _csrf: hiddenCsrf(page.text), token: ADMIN_TOKEN }), headers: { ...FORM, cookie: `usage_console_signin=${setCookies(page).get('usage_console_signin')!.value}` } });
+  const r = await tls.request('POST', '/sign-in', {
+    raw: form({ _csrf: hiddenCsrf(page.text), token: ADMIN_TOKEN }),
+    headers: { ...FORM, cookie: `usage_console_signin=${setCookies(page).get('usage_console_signin')!.value}` },
+  });
   assert.equal(r.status, 303);
   assert.match(setCookies(r).get('usage_console')!.attrs, /HttpOnly; SameSite=Strict; Secure/);
   assert.equal((await c.get('/agents')).status, 200);
@@ -170,7 +180,11 @@ test('actions need the CSRF token, a same-origin post and the admin role; the vi
   const [row] = await srv.sql('SELECT ended_at FROM leases WHERE id = ?', lease);
   assert.equal(row.ended_at, null, 'the lease is still live');
   assert.equal((await srv.sql("SELECT seats FROM products WHERE id = 'cad'"))[0].seats, 2);
-  assert.equal((await srv.request('POST', `/leases/${lease}/revoke`, { raw: form({ _csrf: adminCsrf }), headers: FORM })).status, 303, 'no session: to the sign-in page');
+  assert.equal(
+    (await srv.request('POST', `/leases/${lease}/revoke`, { raw: form({ _csrf: adminCsrf }), headers: FORM })).status,
+    303,
+    'no session: to the sign-in page',
+  );
 
   const ok = await admin.post(`/leases/${lease}/revoke`, { _csrf: adminCsrf, back: '/leases?product=cad' }, { origin: srv.url });
   assert.equal(ok.status, 303, ok.text);
@@ -246,7 +260,8 @@ test('sign-in attempts are rate-limited per address; signing in again ends the p
   const first = await signIn(limited, VIEWER_TOKEN);
   const page = await limited.request('GET', '/sign-in');
   const pre = setCookies(page).get('usage_console_signin')!.value;
-  const attempt = (cookie: string) => limited.request('POST', '/sign-in', { raw: form({ _csrf: hiddenCsrf(page.text), token: 'wrong-token-0123456789' }), headers: { ...FORM, cookie } });
+  const attempt = (cookie: string) =>
+    limited.request('POST', '/sign-in', { raw: form({ _csrf: hiddenCsrf(page.text), token: 'wrong-token-0123456789' }), headers: { ...FORM, cookie } });
   // The sign-in above took one of the 30.
   for (let i = 0; i < 29; i++) assert.equal((await attempt(`usage_console_signin=${pre}`)).status, 401, `attempt ${i}`);
   const refused = await attempt(`usage_console_signin=${pre}`);
@@ -254,14 +269,20 @@ test('sign-in attempts are rate-limited per address; signing in again ends the p
   assert.equal(refused.body.code, 'rate-limited');
   assert.ok(Number(refused.headers['retry-after']) >= 1);
   // Even the right token waits now.
-  const right = await limited.request('POST', '/sign-in', { raw: form({ _csrf: hiddenCsrf(page.text), token: VIEWER_TOKEN }), headers: { ...FORM, cookie: `usage_console_signin=${pre}` } });
+  const right = await limited.request('POST', '/sign-in', {
+    raw: form({ _csrf: hiddenCsrf(page.text), token: VIEWER_TOKEN }),
+    headers: { ...FORM, cookie: `usage_console_signin=${pre}` },
+  });
   assert.equal(right.status, 429);
   assert.equal((await first.get('/agents')).status, 200, 'a session already made is not touched');
 
   const again = await signIn(srv, VIEWER_TOKEN);
   const p2 = await srv.request('GET', '/sign-in');
   const pre2 = setCookies(p2).get('usage_console_signin')!.value;
-  const second = await srv.request('POST', '/sign-in', { raw: form({ _csrf: hiddenCsrf(p2.text), token: ADMIN_TOKEN }), headers: { ...FORM, cookie: `usage_console_signin=${pre2}; ${again.cookie}` } });
+  const second = await srv.request('POST', '/sign-in', {
+    raw: form({ _csrf: hiddenCsrf(p2.text), token: ADMIN_TOKEN }),
+    headers: { ...FORM, cookie: `usage_console_signin=${pre2}; ${again.cookie}` },
+  });
   assert.equal(second.status, 303);
   assert.equal((await again.get('/agents')).status, 303, 'the previous session ended');
 });

@@ -20,7 +20,16 @@ import { leaseRequest, startServer, TEST_STORE, type TestAgent, type TestServer 
 const here = dirname(fileURLToPath(import.meta.url));
 /** This file runs from dist/test/server; artefacts go to the checkout's test-artifacts/ (git-ignored). */
 const ARTIFACTS = join(here, '..', '..', '..', 'test-artifacts', `console-${TEST_STORE}`);
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const TZ = 'Asia/Tokyo';
 const HOUR = 3_600_000;
 
@@ -33,7 +42,19 @@ let a: TestAgent, b: TestAgent, c: TestAgent;
 let bobLease: string;
 
 /** Charts each page draws with the data below. */
-const CHARTS: Record<string, number> = { overview: 1, usage: 2, denials: 1, users: 1, processes: 1, offline: 1, active: 0, harvest: 0, work: 0, agents: 0, leases: 0 };
+const CHARTS: Record<string, number> = {
+  overview: 1,
+  usage: 2,
+  denials: 1,
+  users: 1,
+  processes: 1,
+  offline: 1,
+  active: 0,
+  harvest: 0,
+  work: 0,
+  agents: 0,
+  leases: 0,
+};
 
 before(async () => {
   srv = await startServer({
@@ -61,18 +82,60 @@ before(async () => {
   const now = Date.now();
   const t = (h: number) => new Date(now - h * HOUR).toISOString();
   const proc = (seq: number, o: Record<string, unknown>) => ({
-    seq, type: 'process', time: t(1), host: 'ws-a', user: 'ann', uid: 1000, group: 'staff', gid: 50, pid: 500 + seq, ppid: 1, command: 'cad', exe: '/opt/cad/bin/cad',
-    start: t(2), end: t(1), elapsedSeconds: 3600, cpuUserSeconds: 100, cpuSystemSeconds: 20, avgRssBytes: 50e6, maxRssBytes: 80e6, avgVirtualBytes: 1e9, readBytes: 1e6, writeBytes: 2e6,
-    exitCode: 0, source: 'pacct', ...o,
+    seq,
+    type: 'process',
+    time: t(1),
+    host: 'ws-a',
+    user: 'ann',
+    uid: 1000,
+    group: 'staff',
+    gid: 50,
+    pid: 500 + seq,
+    ppid: 1,
+    command: 'cad',
+    exe: '/opt/cad/bin/cad',
+    start: t(2),
+    end: t(1),
+    elapsedSeconds: 3600,
+    cpuUserSeconds: 100,
+    cpuSystemSeconds: 20,
+    avgRssBytes: 50e6,
+    maxRssBytes: 80e6,
+    avgVirtualBytes: 1e9,
+    readBytes: 1e6,
+    writeBytes: 2e6,
+    exitCode: 0,
+    source: 'pacct',
+    ...o,
   });
   const records = [
     proc(1, {}),
-    proc(2, { user: 'dan', group: 'gis-users', command: 'gis', exe: '/opt/gis/gis', cpuUserSeconds: 10, cpuSystemSeconds: 5, exitCode: 139, elapsedSeconds: 600 }),
+    proc(2, {
+      user: 'dan',
+      group: 'gis-users',
+      command: 'gis',
+      exe: '/opt/gis/gis',
+      cpuUserSeconds: 10,
+      cpuSystemSeconds: 5,
+      exitCode: 139,
+      elapsedSeconds: 600,
+    }),
     proc(3, { cpuUserSeconds: 30, cpuSystemSeconds: 0, exitCode: 1 }),
     { seq: 4, type: 'usage-event', time: t(3), code: 10, product: 'cad', user: 'eve', host: 'ws-a', pid: 77, processStart: t(3), offline: true },
     { seq: 5, type: 'usage-event', time: t(2.5), code: 11, product: 'cad', user: 'eve', host: 'ws-a', pid: 77, processStart: t(3), offline: true },
     { seq: 6, type: 'usage-event', time: t(2), code: 12, product: 'gis', user: 'eve', host: 'ws-a', pid: 78, processStart: t(2), offline: true },
-    { seq: 7, type: 'work', time: t(1), host: 'ws-a', user: 'ann', application: 'cad', start: t(2), end: t(1), durationSeconds: 3600, periodType: 'uninterrupted' },
+    {
+      seq: 7,
+      type: 'work',
+      time: t(1),
+      host: 'ws-a',
+      user: 'ann',
+      application: 'cad',
+      start: t(2),
+      end: t(1),
+      durationSeconds: 3600,
+      periodType: 'uninterrupted',
+    },
     { seq: 8, type: 'break', time: t(0.9), host: 'ws-a', user: 'ann', start: t(1), end: t(0.9), durationSeconds: 360, breakType: 'short' },
   ];
   const up = await a.post('/v1/events', { records });
@@ -81,7 +144,12 @@ before(async () => {
 
   mkdirSync(ARTIFACTS, { recursive: true });
   userDataDir = mkdtempSync(join(tmpdir(), 'usage-console-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 900 } });
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 900 },
+  });
   page = context.pages()[0] ?? (await context.newPage());
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') errors.push(`${m.type()}: ${m.text()} (${page.url()})`);
@@ -165,14 +233,20 @@ test('signing in through the form, every page renders with its charts, no consol
   // The figures themselves, on the pages: cad's one seat in use, the queue wait, the denial, the crash of gis.
   await page.goto(srv.url + '/' + QUERY());
   const overview = await page.$$eval('section#products tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
-  assert.deepEqual(overview, [['cad', 'CAD Pro', 'floating', '1', '1', '0', '1'], ['gis', 'GIS Desktop', 'leased', '1', '2', '0', '0']]);
+  assert.deepEqual(overview, [
+    ['cad', 'CAD Pro', 'floating', '1', '1', '0', '1'],
+    ['gis', 'GIS Desktop', 'leased', '1', '2', '0', '0'],
+  ]);
   await page.goto(srv.url + '/processes' + QUERY());
   const byExit = await page.$$eval('section#by-exit tbody tr td:first-child', (tds) => tds.map((td) => td.textContent));
   assert.deepEqual(byExit, ['0', '1', '139']);
   // Work patterns from the report engine: ann's hour of work and one short break.
   await page.goto(srv.url + '/work' + QUERY());
   const work = await page.$$eval('section#patterns tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
-  assert.deepEqual(work.map((r) => [r[0], r[3], r[6]]), [['ann', '1', '1']]);
+  assert.deepEqual(
+    work.map((r) => [r[0], r[3], r[6]]),
+    [['ann', '1', '1']],
+  );
   // Printed, the page keeps its charts and tables and drops navigation, forms' buttons and download links.
   await page.goto(srv.url + '/usage' + QUERY());
   await page.emulateMedia({ media: 'print' });
@@ -209,8 +283,16 @@ test('every table downloads as CSV and JSON with the rows and columns the page s
       const json = await (await page.request.get(srv.url + tb.json)).json();
       const [head, ...rows] = parseCsv(await csv.text());
       const columns = json.columns as Array<{ key: string; label: string; kind: string }>;
-      assert.deepEqual(head, columns.map((c) => c.key), `${p.slug}/${tb.id}: CSV header`);
-      assert.deepEqual(columns.map((c) => c.label), tb.head, `${p.slug}/${tb.id}: the page's columns`);
+      assert.deepEqual(
+        head,
+        columns.map((c) => c.key),
+        `${p.slug}/${tb.id}: CSV header`,
+      );
+      assert.deepEqual(
+        columns.map((c) => c.label),
+        tb.head,
+        `${p.slug}/${tb.id}: the page's columns`,
+      );
       assert.equal(rows.length, tb.rows.length, `${p.slug}/${tb.id}: rows`);
       assert.equal(json.rows.length, tb.rows.length);
       json.rows.forEach((jr: Record<string, unknown>, i: number) => {
@@ -244,26 +326,26 @@ test('admin forms: without the CSRF token refused, with it the lease is revoked,
   await page.$eval(`${sel} input[name=_csrf]`, (i) => i.remove());
   const refused = await Promise.all([page.waitForNavigation(), page.click(`${sel} button`)]).then(([r]) => r);
   assert.equal(refused?.status(), 403);
-  assert.match(await page.textContent('main') ?? '', /no valid CSRF token/);
+  assert.match((await page.textContent('main')) ?? '', /no valid CSRF token/);
   assert.equal((await srv.sql('SELECT ended_at FROM leases WHERE id = ?', bobLease))[0].ended_at, null, 'still live');
   assert.ok(errors.length > 0 && errors.every((e) => /status of 403/.test(e)), errors.join('\n'));
   errors.length = 0;
 
   await page.goto(srv.url + '/leases' + QUERY());
   await Promise.all([page.waitForNavigation(), page.click(`${sel} button`)]);
-  assert.match(await page.textContent('p.notice') ?? '', /The lease was revoked/);
+  assert.match((await page.textContent('p.notice')) ?? '', /The lease was revoked/);
   assert.equal(new URL(page.url()).searchParams.get('tz'), TZ, 'back on the page with its filters');
   assert.equal((await srv.sql('SELECT end_reason FROM leases WHERE id = ?', bobLease))[0].end_reason, 'revoked');
   assert.equal(await page.$(sel), null, 'the lease is gone from the page');
 
   await page.fill('form[action="/products/cad/seats"] input[name=seats]', '4');
   await Promise.all([page.waitForNavigation(), page.click('form[action="/products/cad/seats"] button')]);
-  assert.match(await page.textContent('p.notice') ?? '', /seats were changed/);
+  assert.match((await page.textContent('p.notice')) ?? '', /seats were changed/);
   assert.equal((await srv.sql("SELECT seats FROM products WHERE id = 'cad'"))[0].seats, 4);
 
   await page.goto(srv.url + '/agents' + QUERY());
   await Promise.all([page.waitForNavigation(), page.click(`form[action="/agents/${c.agentId}/revoke"] button`)]);
-  assert.match(await page.textContent('p.notice') ?? '', /agent was revoked/);
+  assert.match((await page.textContent('p.notice')) ?? '', /agent was revoked/);
   assert.ok((await srv.sql('SELECT revoked_at FROM agents WHERE id = ?', c.agentId))[0].revoked_at);
   assert.equal((await c.get('/v1/policy')).status, 401);
   assert.deepEqual(errors, []);
@@ -272,7 +354,7 @@ test('admin forms: without the CSRF token refused, with it the lease is revoked,
 test('a viewer sees every page but no action, and a revoke posted with its own CSRF token is refused', async () => {
   await Promise.all([page.waitForURL((u) => u.pathname === '/sign-in'), page.click('form.signout button')]);
   await signInWith(VIEWER_TOKEN, `/leases${QUERY()}`);
-  assert.match(await page.textContent('.who') ?? '', /vera \(viewer\)/);
+  assert.match((await page.textContent('.who')) ?? '', /vera \(viewer\)/);
   const dan = (await srv.sql("SELECT id FROM leases WHERE product_id = 'gis' AND ended_at IS NULL"))[0].id as string;
   assert.equal(await page.$$eval('td.actions form, th.actions', (f) => f.length), 0, 'no action forms for a viewer');
   const csrf = await page.$eval('form.signout input[name=_csrf]', (i) => (i as HTMLInputElement).value);

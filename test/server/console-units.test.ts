@@ -17,9 +17,27 @@ const MIN = 60_000;
 const at = (m: number) => new Date(T0 + m * MIN).toISOString();
 function row(kind: UsageLogRow['kind'], user: string, host: string, start: number, end: number): UsageLogRow {
   return {
-    date: at(start).slice(0, 10), kind, product: 'cad', productName: 'CAD', user, host, pid: 1, leaseId: null, start: at(start), end: at(end), startTime: '', endTime: '',
-    seconds: (end - start) * 60, checkout: at(start), checkin: at(end), desired: 1, granted: kind === 'lease' || kind === 'allocation' ? 1 : 0, reason: null,
-    continuedFromPreviousDay: false, continuesNextDay: false, open: false,
+    date: at(start).slice(0, 10),
+    kind,
+    product: 'cad',
+    productName: 'CAD',
+    user,
+    host,
+    pid: 1,
+    leaseId: null,
+    start: at(start),
+    end: at(end),
+    startTime: '',
+    endTime: '',
+    seconds: (end - start) * 60,
+    checkout: at(start),
+    checkin: at(end),
+    desired: 1,
+    granted: kind === 'lease' || kind === 'allocation' ? 1 : 0,
+    reason: null,
+    continuedFromPreviousDay: false,
+    continuesNextDay: false,
+    open: false,
   };
 }
 
@@ -34,13 +52,45 @@ test('concurrent seats: a second window shares the seat, a hand-over is not two 
     row('allocation', 'eve', 'ws-e', 0, 120), // not counted for a floating product
   ];
   const c = concurrency(rows, false);
-  assert.deepEqual(c.used.map(([t, v]) => [(t - T0) / MIN, v]), [[0, 1], [30, 2], [90, 1], [120, 0]]);
-  assert.deepEqual(c.desired.map(([t, v]) => [(t - T0) / MIN, v]), [[0, 1], [30, 2], [40, 3], [45, 4], [45, 3], [60, 2], [90, 1], [120, 0]]);
+  assert.deepEqual(
+    c.used.map(([t, v]) => [(t - T0) / MIN, v]),
+    [
+      [0, 1],
+      [30, 2],
+      [90, 1],
+      [120, 0],
+    ],
+  );
+  assert.deepEqual(
+    c.desired.map(([t, v]) => [(t - T0) / MIN, v]),
+    [
+      [0, 1],
+      [30, 2],
+      [40, 3],
+      [45, 4],
+      [45, 3],
+      [60, 2],
+      [90, 1],
+      [120, 0],
+    ],
+  );
   // Leased/node-locked products count allocations instead.
-  assert.deepEqual(concurrency(rows, true).used.map(([t, v]) => [(t - T0) / MIN, v]), [[0, 1], [120, 0]]);
+  assert.deepEqual(
+    concurrency(rows, true).used.map(([t, v]) => [(t - T0) / MIN, v]),
+    [
+      [0, 1],
+      [120, 0],
+    ],
+  );
   // A checkout split at midnight into two rows stays one seat, without a dip.
   const split = [row('lease', 'ann', 'ws-a', 0, 30), row('lease', 'ann', 'ws-a', 30, 50)];
-  assert.deepEqual(concurrency(split, false).used.map(([t, v]) => [(t - T0) / MIN, v]), [[0, 1], [50, 0]]);
+  assert.deepEqual(
+    concurrency(split, false).used.map(([t, v]) => [(t - T0) / MIN, v]),
+    [
+      [0, 1],
+      [50, 0],
+    ],
+  );
 });
 
 test('sessions end after the idle time or the maximum age, whichever comes first, and are kept by hash only', () => {
@@ -70,7 +120,10 @@ test('sessions end after the idle time or the maximum age, whichever comes first
 });
 
 test('console tokens: roles from console.tokens, reports.adminTokens as admin, anything else nobody', () => {
-  const t = new ConsoleTokens({ console: { tokens: [{ token: 'viewer-token-0123456789', role: 'viewer', name: 'vera' }] }, reports: { adminTokens: ['admin-token-0123456789'] } });
+  const t = new ConsoleTokens({
+    console: { tokens: [{ token: 'viewer-token-0123456789', role: 'viewer', name: 'vera' }] },
+    reports: { adminTokens: ['admin-token-0123456789'] },
+  });
   assert.deepEqual(t.identify('viewer-token-0123456789'), { role: 'viewer', name: 'vera' });
   assert.deepEqual(t.identify('admin-token-0123456789'), { role: 'admin', name: 'admin token 1' });
   assert.equal(t.identify('admin-token-012345678'), undefined);
@@ -111,10 +164,26 @@ test('times in a zone, and the start of today there across a DST change', () => 
 
 test('chart SVG has no style element or attribute; its fonts become presentation attributes', async () => {
   assert.equal(
-    styleFreeSvg('<svg><style>.a:hover{fill:red}</style><text style="font: normal normal bold 12px sans-serif" x="1">a</text><text style="font-size:12px;font-family:Arial;white-space:pre;">b</text></svg>'),
+    styleFreeSvg(
+      '<svg><style>.a:hover{fill:red}</style><text style="font: normal normal bold 12px sans-serif" x="1">a</text><text style="font-size:12px;font-family:Arial;white-space:pre;">b</text></svg>',
+    ),
     '<svg><text font-size="12px" font-family="sans-serif" font-weight="bold" x="1">a</text><text font-size="12px" font-family="Arial">b</text></svg>',
   );
-  const c = await stepChart('t', [{ name: 'used', points: [[T0, 1], [T0 + MIN, 2]], peak: true }], { from: T0, to: T0 + 2 * MIN }, 'UTC');
+  const c = await stepChart(
+    't',
+    [
+      {
+        name: 'used',
+        points: [
+          [T0, 1],
+          [T0 + MIN, 2],
+        ],
+        peak: true,
+      },
+    ],
+    { from: T0, to: T0 + 2 * MIN },
+    'UTC',
+  );
   assert.match(c.svg, /^<svg /);
   assert.doesNotMatch(c.svg, /style/i);
   assert.match(c.svg, /<path /);
@@ -123,9 +192,19 @@ test('chart SVG has no style element or attribute; its fonts become presentation
 
 test('CSV: header of keys, UTC times, quoting, formula-looking text cells defused with a leading quote, numbers as they are', () => {
   const csv = tableCsv({
-    id: 't', title: 't',
-    columns: [{ key: 'user', label: 'u', kind: 'text' }, { key: 'at', label: 'a', kind: 'time' }, { key: 'n', label: 'n', kind: 'int' }],
-    rows: [{ user: 'a,"b"', at: Date.UTC(2024, 4, 1), n: -3 }, { user: '=cmd()', at: null, n: null }, { user: '-1+1', at: null, n: 0 }, { user: '@SUM(A1),x', at: null, n: 1 }],
+    id: 't',
+    title: 't',
+    columns: [
+      { key: 'user', label: 'u', kind: 'text' },
+      { key: 'at', label: 'a', kind: 'time' },
+      { key: 'n', label: 'n', kind: 'int' },
+    ],
+    rows: [
+      { user: 'a,"b"', at: Date.UTC(2024, 4, 1), n: -3 },
+      { user: '=cmd()', at: null, n: null },
+      { user: '-1+1', at: null, n: 0 },
+      { user: '@SUM(A1),x', at: null, n: 1 },
+    ],
   });
   assert.equal(csv, `user,at,n\n"a,""b""",2024-05-01T00:00:00.000Z,-3\n'=cmd(),,\n'-1+1,,0\n"'@SUM(A1),x",,1\n`);
 });

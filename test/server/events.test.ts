@@ -14,7 +14,20 @@ after(async () => {
 const T = '2024-05-01T08:00:00.000Z';
 function rec(seq: number, type = 'process', extra: Record<string, unknown> = {}) {
   const byType: Record<string, Record<string, unknown>> = {
-    process: { user: 'ann', uid: 1000, pid: 100 + seq, ppid: 1, command: 'cad --big', exe: '/opt/cad/bin/cad', start: T, end: T, elapsedSeconds: 5, cpuUserSeconds: 1.5, exitCode: 0, source: 'pacct' },
+    process: {
+      user: 'ann',
+      uid: 1000,
+      pid: 100 + seq,
+      ppid: 1,
+      command: 'cad --big',
+      exe: '/opt/cad/bin/cad',
+      start: T,
+      end: T,
+      elapsedSeconds: 5,
+      cpuUserSeconds: 1.5,
+      exitCode: 0,
+      source: 'pacct',
+    },
     'process-interval': { user: 'ann', pid: 7, command: 'cad', intervalStart: T, intervalEnd: T, cpuSeconds: 0.25 },
     break: { user: 'ann', start: T, end: T, durationSeconds: 12, breakType: 'short' },
     'input-events': { user: 'ann', application: 'cad', start: T, end: T, keyboard: 10, mouse: 4, switch: 1 },
@@ -83,27 +96,30 @@ test('records land in their tables with typed columns; unknown types are stored 
   assert.equal(r.status, 200, r.text);
   assert.equal(r.body.ackedThroughSeq, 7);
 
-  const p = (await srv.sql('SELECT * FROM process_records WHERE agent_id = ? ORDER BY seq', a.agentId));
+  const p = await srv.sql('SELECT * FROM process_records WHERE agent_id = ? ORDER BY seq', a.agentId);
   assert.equal(p.length, 2);
   assert.equal(p[0].command, 'cad --big');
   assert.equal(p[0].cpu_user_seconds, 1.5);
   assert.equal(p[0].host, 'ws-1');
   assert.deepEqual(JSON.parse(p[0].extra), { futureField: { nested: true } });
   assert.equal(p[1].cpu_seconds, 0.25);
-  const act = (await srv.sql('SELECT * FROM activity_records WHERE agent_id = ? ORDER BY seq', a.agentId));
-  assert.deepEqual(act.map((x) => x.type), ['break', 'input-events', 'work']);
+  const act = await srv.sql('SELECT * FROM activity_records WHERE agent_id = ? ORDER BY seq', a.agentId);
+  assert.deepEqual(
+    act.map((x) => x.type),
+    ['break', 'input-events', 'work'],
+  );
   assert.equal(act[1].switch_count, 1);
   assert.equal(act[2].time, '2024-05-01T08:00:00.000Z', 'times are normalised to UTC');
-  const ev = (await srv.sql("SELECT * FROM usage_events_named WHERE agent_id = ? AND origin = 'agent'", a.agentId));
+  const ev = await srv.sql("SELECT * FROM usage_events_named WHERE agent_id = ? AND origin = 'agent'", a.agentId);
   assert.equal(ev.length, 1);
   assert.equal(ev[0].event_name, 'launch');
   assert.equal(ev[0].reason, 'crashed');
   assert.equal(ev[0].offline, 0);
-  const other = (await srv.sql('SELECT * FROM other_records WHERE agent_id = ?', a.agentId));
+  const other = await srv.sql('SELECT * FROM other_records WHERE agent_id = ?', a.agentId);
   assert.equal(other.length, 1);
   assert.equal(JSON.parse(other[0].data).message, 'License for CAD will expire');
   // The event-name table follows the KeyServer codes.
-  const names = (await srv.sql<{ code: number; name: string }>('SELECT code, name FROM event_names ORDER BY code'));
+  const names = await srv.sql<{ code: number; name: string }>('SELECT code, name FROM event_names ORDER BY code');
   assert.equal(names.length, 30);
   assert.equal(names[9].name, 'launch offline');
 });

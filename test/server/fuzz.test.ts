@@ -22,14 +22,43 @@ let ticket: string;
 const T = '2026-11-30T10:00:00.000Z';
 const record = (seq: number) =>
   [
-    { seq, type: 'process', time: T, host: 'fz', user: 'ann', pid: 10 + seq, command: 'cad', start: T, end: T, elapsedSeconds: 1, exitCode: 0, source: 'pacct' },
+    {
+      seq,
+      type: 'process',
+      time: T,
+      host: 'fz',
+      user: 'ann',
+      pid: 10 + seq,
+      command: 'cad',
+      start: T,
+      end: T,
+      elapsedSeconds: 1,
+      exitCode: 0,
+      source: 'pacct',
+    },
     { seq, type: 'work', time: T, host: 'fz', user: 'ann', application: 'cad', start: T, end: T, durationSeconds: 3, keyboard: 1, mouse: 2, switch: 0 },
-    { seq, type: 'usage-event', time: T, host: 'fz', code: 3, product: 'cad', user: 'ann', pid: seq, processStart: T, leaseId: null, reason: null, offline: false },
+    {
+      seq,
+      type: 'usage-event',
+      time: T,
+      host: 'fz',
+      code: 3,
+      product: 'cad',
+      user: 'ann',
+      pid: seq,
+      processStart: T,
+      leaseId: null,
+      reason: null,
+      offline: false,
+    },
   ][seq % 3];
 
 before(async () => {
   srv = await startServer({
-    products: [{ id: 'cad', seats: 1, queue: true, leaseTtlSeconds: 60 }, { id: 'site', licenseType: 'site' }],
+    products: [
+      { id: 'cad', seats: 1, queue: true, leaseTtlSeconds: 60 },
+      { id: 'site', licenseType: 'site' },
+    ],
     config: { reports: { adminTokens: [ADMIN] }, queue: { maxWaitSeconds: 1 }, leases: { ttlSeconds: 60 } },
   });
   a = await srv.enroll('fuzz-a');
@@ -114,8 +143,20 @@ function bodyFor(rng: Rng, route: Route): { raw?: string | Buffer; contentType?:
   const k = rng.int(10);
   if (k < 6) return { raw: JSON.stringify(mutate(rng, valid)), contentType: 'application/json' };
   if (k === 6) return { raw: JSON.stringify(valid).slice(0, rng.int(40)), contentType: 'application/json' };
-  if (k === 7) return { raw: rng.bytes(rng.int(512)), contentType: rng.pick(['application/json', 'application/octet-stream', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=latin1']) };
-  if (k === 8) return { raw: JSON.stringify(randomJson(rng, 4)), contentType: rng.pick(['application/json', 'application/problem+json', 'application/merge-patch+json']) };
+  if (k === 7)
+    return {
+      raw: rng.bytes(rng.int(512)),
+      contentType: rng.pick([
+        'application/json',
+        'application/octet-stream',
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=x',
+        'application/json; charset=latin1',
+      ]),
+    };
+  if (k === 8)
+    return { raw: JSON.stringify(randomJson(rng, 4)), contentType: rng.pick(['application/json', 'application/problem+json', 'application/merge-patch+json']) };
   return { raw: JSON.stringify(valid), contentType: 'application/json' };
 }
 
@@ -127,7 +168,6 @@ function queryFor(rng: Rng, q: Record<string, string> | undefined): string {
   const s = params.toString();
   return s ? `?${s}` : '';
 }
-
 
 test('HTTP API fuzz: every answer below 500, every 4xx problem+json, memory bounded, database intact', async (t) => {
   const seed = fuzzSeed(`http-${TEST_STORE}`);
@@ -159,7 +199,9 @@ test('HTTP API fuzz: every answer below 500, every 4xx problem+json, memory boun
     }
   }
   const grown = rssKiB(srv.pid()) - rssBefore;
-  t.diagnostic(`http fuzz seed ${seed}: ${cases} cases, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((x, y) => x[0] - y[0])))}, rss +${grown} KiB`);
+  t.diagnostic(
+    `http fuzz seed ${seed}: ${cases} cases, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((x, y) => x[0] - y[0])))}, rss +${grown} KiB`,
+  );
   assert.ok(grown < 200 * 1024, `server memory grew by ${grown} KiB over ${cases} requests`);
   assert.ok((statuses.get(200) ?? 0) > 0 && [...statuses.keys()].some((s) => s >= 400), 'the fuzzer reached both accepted and refused paths');
   assert.equal((await srv.request('GET', '/v1/health')).status, 200);
@@ -180,7 +222,11 @@ test('raw request fuzz: random request lines and headers each get an HTTP 4xx, n
       () => `GET /v1/health HTTP/1.1\r\n${rng.string(40).replace(/[\r\n]/g, '')}`,
       () => `POST /v1/events HTTP/1.1\r\nContent-Length: ${rng.pick(['-1', 'abc', '99999999999999999999', '1, 2'])}`,
       () => `GET /v1/health HTTP/1.1\r\nTransfer-Encoding: ${rng.pick(['chunked, identity', 'x', 'chunked\r\nContent-Length: 3'])}`,
-      () => rng.bytes(1 + rng.int(200)).toString('latin1').replace(/\r\n\r\n/g, ''),
+      () =>
+        rng
+          .bytes(1 + rng.int(200))
+          .toString('latin1')
+          .replace(/\r\n\r\n/g, ''),
       () => `CONNECT ${rng.pick(['127.0.0.1:22', 'example.com:443', '[::1]:1'])} HTTP/1.1`,
     ])();
   let answered = 0;

@@ -25,20 +25,76 @@ function rec(seq: number): Record<string, unknown> {
   const base = { seq, type, time: T, host: `ws-${seq}` };
   switch (type) {
     case 'process':
-      return { ...base, user: 'ann', uid: seq, group: 'staff', gid: 20, pid: 1000 + seq, ppid: 1, command: `cad --n ${seq}`, exe: '/opt/cad', start: '2024-05-01T10:00:00+02:00', end: T, elapsedSeconds: seq / 4, cpuUserSeconds: 1.5, cpuSystemSeconds: 0.5, avgRssBytes: 100, maxRssBytes: 200, avgVirtualBytes: 300, readBytes: 1, writeBytes: 2, exitCode: seq % 3, source: 'pacct', package: 'cadsuite', packageVersion: `2.${seq}`, packageSource: 'dpkg' };
+      return {
+        ...base,
+        user: 'ann',
+        uid: seq,
+        group: 'staff',
+        gid: 20,
+        pid: 1000 + seq,
+        ppid: 1,
+        command: `cad --n ${seq}`,
+        exe: '/opt/cad',
+        start: '2024-05-01T10:00:00+02:00',
+        end: T,
+        elapsedSeconds: seq / 4,
+        cpuUserSeconds: 1.5,
+        cpuSystemSeconds: 0.5,
+        avgRssBytes: 100,
+        maxRssBytes: 200,
+        avgVirtualBytes: 300,
+        readBytes: 1,
+        writeBytes: 2,
+        exitCode: seq % 3,
+        source: 'pacct',
+        package: 'cadsuite',
+        packageVersion: `2.${seq}`,
+        packageSource: 'dpkg',
+      };
     case 'process-interval':
-      return { ...base, user: 'bob', pid: 2000 + seq, command: 'gis', intervalStart: '2024-05-01T07:59:00Z', intervalEnd: T, cpuSeconds: seq / 8, avgRssBytes: null };
+      return {
+        ...base,
+        user: 'bob',
+        pid: 2000 + seq,
+        command: 'gis',
+        intervalStart: '2024-05-01T07:59:00Z',
+        intervalEnd: T,
+        cpuSeconds: seq / 8,
+        avgRssBytes: null,
+      };
     case 'usage-event':
-      return { ...base, code: (seq % 30) + 1, product: 'cad', user: 'ann', pid: seq, processStart: T, leaseId: `ls_${seq}`, reason: null, offline: seq % 2 === 0 };
+      return {
+        ...base,
+        code: (seq % 30) + 1,
+        product: 'cad',
+        user: 'ann',
+        pid: seq,
+        processStart: T,
+        leaseId: `ls_${seq}`,
+        reason: null,
+        offline: seq % 2 === 0,
+      };
     case 'notification':
       return { ...base, message: `note ${seq}` };
     default:
-      return { ...base, user: 'ann', application: 'cad', start: T, end: T, durationSeconds: seq, breakType: type === 'break' ? 'short' : null, keyboard: seq, mouse: 2, switch: 3 };
+      return {
+        ...base,
+        user: 'ann',
+        application: 'cad',
+        start: T,
+        end: T,
+        durationSeconds: seq,
+        breakType: type === 'break' ? 'short' : null,
+        keyboard: seq,
+        mouse: 2,
+        switch: 3,
+      };
   }
 }
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => rec(from + i));
-const seqsIn = async (table: string, agentId: string) => (await srv.sql<{ seq: number }>(`SELECT seq FROM ${table} WHERE agent_id = ? AND seq IS NOT NULL ORDER BY seq`, agentId)).map((r) => r.seq);
+const seqsIn = async (table: string, agentId: string) =>
+  (await srv.sql<{ seq: number }>(`SELECT seq FROM ${table} WHERE agent_id = ? AND seq IS NOT NULL ORDER BY seq`, agentId)).map((r) => r.seq);
 
 test('batches of 1, 9, 10, 11 and 40 mixed records: every record once, in its table, every column', async () => {
   const a = await srv.enroll('ingest-chunks');
@@ -50,32 +106,87 @@ test('batches of 1, 9, 10, 11 and 40 mixed records: every record once, in its ta
     next += size;
   }
   const last = next - 1;
-  const expectSeqs = (types: readonly string[]) => range(1, last).filter((x) => types.includes(x.type as string)).map((x) => x.seq);
+  const expectSeqs = (types: readonly string[]) =>
+    range(1, last)
+      .filter((x) => types.includes(x.type as string))
+      .map((x) => x.seq);
   assert.deepEqual(await seqsIn('process_records', a.agentId), expectSeqs(['process', 'process-interval']));
   assert.deepEqual(await seqsIn('activity_records', a.agentId), expectSeqs(['break', 'work', 'input-events']));
   assert.deepEqual(await seqsIn('usage_events', a.agentId), expectSeqs(['usage-event']));
   assert.deepEqual(await seqsIn('other_records', a.agentId), expectSeqs(['notification']));
 
   // Column by column for one record of each table, taken from the middle of a 40-record batch.
-  const [p] = (await srv.sql('SELECT * FROM process_records WHERE agent_id = ? AND seq = 42', a.agentId));
-  assert.deepEqual({ ...p }, {
-    agent_id: a.agentId, seq: 42, type: 'process', time: T, host: 'ws-42', user: 'ann', uid: 42, grp: 'staff', gid: 20, pid: 1042, ppid: 1,
-    command: 'cad --n 42', exe: '/opt/cad', start: '2024-05-01T08:00:00.000Z', end: T, elapsed_seconds: 10.5, cpu_user_seconds: 1.5,
-    cpu_system_seconds: 0.5, avg_rss_bytes: 100, max_rss_bytes: 200, avg_virtual_bytes: 300, read_bytes: 1, write_bytes: 2, exit_code: 0,
-    source: 'pacct', interval_start: null, interval_end: null, cpu_seconds: null, package: 'cadsuite', package_version: '2.42', package_source: 'dpkg', extra: null,
-  });
-  const [pi] = (await srv.sql('SELECT * FROM process_records WHERE agent_id = ? AND seq = 43', a.agentId));
-  assert.deepEqual([pi.type, pi.user, pi.pid, pi.interval_start, pi.interval_end, pi.cpu_seconds, pi.avg_rss_bytes, pi.extra], ['process-interval', 'bob', 2043, '2024-05-01T07:59:00Z', T, 43 / 8, null, null]);
-  const [act] = (await srv.sql('SELECT * FROM activity_records WHERE agent_id = ? AND seq = 44', a.agentId));
-  assert.deepEqual({ ...act }, {
-    agent_id: a.agentId, seq: 44, type: 'break', time: T, host: 'ws-44', user: 'ann', application: 'cad', start: T, end: T, duration_seconds: 44,
-    break_type: 'short', period_type: null, keyboard: 44, mouse: 2, switch_count: 3, extra: null,
-  });
-  const [ev] = (await srv.sql("SELECT * FROM usage_events_named WHERE agent_id = ? AND seq = 47 AND origin = 'agent'", a.agentId));
-  assert.deepEqual([ev.time, ev.code, ev.event_name, ev.product, ev.user, ev.host, ev.pid, ev.process_start, ev.lease_id, ev.reason, ev.offline, ev.extra], [
-    T, 18, 'info', 'cad', 'ann', 'ws-47', 47, T, 'ls_47', null, 0, null,
-  ]);
-  const [other] = (await srv.sql('SELECT * FROM other_records WHERE agent_id = ? AND seq = 48', a.agentId));
+  const [p] = await srv.sql('SELECT * FROM process_records WHERE agent_id = ? AND seq = 42', a.agentId);
+  assert.deepEqual(
+    { ...p },
+    {
+      agent_id: a.agentId,
+      seq: 42,
+      type: 'process',
+      time: T,
+      host: 'ws-42',
+      user: 'ann',
+      uid: 42,
+      grp: 'staff',
+      gid: 20,
+      pid: 1042,
+      ppid: 1,
+      command: 'cad --n 42',
+      exe: '/opt/cad',
+      start: '2024-05-01T08:00:00.000Z',
+      end: T,
+      elapsed_seconds: 10.5,
+      cpu_user_seconds: 1.5,
+      cpu_system_seconds: 0.5,
+      avg_rss_bytes: 100,
+      max_rss_bytes: 200,
+      avg_virtual_bytes: 300,
+      read_bytes: 1,
+      write_bytes: 2,
+      exit_code: 0,
+      source: 'pacct',
+      interval_start: null,
+      interval_end: null,
+      cpu_seconds: null,
+      package: 'cadsuite',
+      package_version: '2.42',
+      package_source: 'dpkg',
+      extra: null,
+    },
+  );
+  const [pi] = await srv.sql('SELECT * FROM process_records WHERE agent_id = ? AND seq = 43', a.agentId);
+  assert.deepEqual(
+    [pi.type, pi.user, pi.pid, pi.interval_start, pi.interval_end, pi.cpu_seconds, pi.avg_rss_bytes, pi.extra],
+    ['process-interval', 'bob', 2043, '2024-05-01T07:59:00Z', T, 43 / 8, null, null],
+  );
+  const [act] = await srv.sql('SELECT * FROM activity_records WHERE agent_id = ? AND seq = 44', a.agentId);
+  assert.deepEqual(
+    { ...act },
+    {
+      agent_id: a.agentId,
+      seq: 44,
+      type: 'break',
+      time: T,
+      host: 'ws-44',
+      user: 'ann',
+      application: 'cad',
+      start: T,
+      end: T,
+      duration_seconds: 44,
+      break_type: 'short',
+      period_type: null,
+      keyboard: 44,
+      mouse: 2,
+      switch_count: 3,
+      extra: null,
+    },
+  );
+  const [ev] = await srv.sql("SELECT * FROM usage_events_named WHERE agent_id = ? AND seq = 47 AND origin = 'agent'", a.agentId);
+  assert.deepEqual(
+    [ev.time, ev.code, ev.event_name, ev.product, ev.user, ev.host, ev.pid, ev.process_start, ev.lease_id, ev.reason, ev.offline, ev.extra],
+    [T, 18, 'info', 'cad', 'ann', 'ws-47', 47, T, 'ls_47', null, 0, null],
+  );
+  const [other] = await srv.sql('SELECT * FROM other_records WHERE agent_id = ? AND seq = 48', a.agentId);
   assert.deepEqual([other.type, other.time, other.host, JSON.parse(other.data)], ['notification', T, 'ws-48', rec(48)]);
 });
 
@@ -84,8 +195,13 @@ test('an overlap across chunk boundaries is counted as duplicates and stored onc
   assert.equal((await a.post('/v1/events', { records: range(1, 25) })).body.ackedThroughSeq, 25);
   const r = await a.post('/v1/events', { records: [...range(18, 40), rec(21), rec(39)] });
   assert.deepEqual(r.body, { ackedThroughSeq: 40, stored: 15, duplicates: 10 });
-  const all = (await Promise.all(['process_records', 'activity_records', 'usage_events', 'other_records'].map((t) => seqsIn(t, a.agentId)))).flat().sort((x, y) => x - y);
-  assert.deepEqual(all, range(1, 40).map((x) => x.seq));
+  const all = (await Promise.all(['process_records', 'activity_records', 'usage_events', 'other_records'].map((t) => seqsIn(t, a.agentId))))
+    .flat()
+    .sort((x, y) => x - y);
+  assert.deepEqual(
+    all,
+    range(1, 40).map((x) => x.seq),
+  );
 });
 
 test('fields without a column are kept in extra whatever their names; times are converted to UTC', async () => {
@@ -98,12 +214,12 @@ test('fields without a column are kept in extra whatever their names; times are 
     ],
   });
   assert.equal(r.status, 200, r.text);
-  const [p] = (await srv.sql('SELECT time, extra FROM process_records WHERE agent_id = ?', a.agentId));
+  const [p] = await srv.sql('SELECT time, extra FROM process_records WHERE agent_id = ?', a.agentId);
   assert.equal(p.time, T);
   assert.deepEqual(JSON.parse(p.extra), { constructor: 'x', toString: 2, hasOwnProperty: { a: [1] } });
-  const [ev] = (await srv.sql("SELECT extra FROM usage_events WHERE agent_id = ? AND origin = 'agent'", a.agentId));
+  const [ev] = await srv.sql("SELECT extra FROM usage_events WHERE agent_id = ? AND origin = 'agent'", a.agentId);
   assert.deepEqual(JSON.parse(ev.extra), { throughSeq: 2, valueOf: null });
-  const [w] = (await srv.sql('SELECT extra FROM activity_records WHERE agent_id = ?', a.agentId));
+  const [w] = await srv.sql('SELECT extra FROM activity_records WHERE agent_id = ?', a.agentId);
   assert.deepEqual(JSON.parse(w.extra), { futureField: { nested: true } });
 });
 
@@ -127,8 +243,14 @@ test("JSON bodies: fastify's poisoning protection holds on both paths; BOM and \
   assert.equal(bom.status, 200, bom.text);
   const ok = await post('{"records":[{"seq":2,"type":"process","time":"' + T + '","command":"caf\\u00e9 \\"quoted\\"","user":"prototype-user"}]}');
   assert.equal(ok.status, 200, ok.text);
-  const rows = (await srv.sql('SELECT command, "user" FROM process_records WHERE agent_id = ? ORDER BY seq', a.agentId));
-  assert.deepEqual(rows.map((p) => [p.command, p.user]), [['plain', null], ['café "quoted"', 'prototype-user']]);
+  const rows = await srv.sql('SELECT command, "user" FROM process_records WHERE agent_id = ? ORDER BY seq', a.agentId);
+  assert.deepEqual(
+    rows.map((p) => [p.command, p.user]),
+    [
+      ['plain', null],
+      ['café "quoted"', 'prototype-user'],
+    ],
+  );
 });
 
 test('the batch limit and the error list; nothing of a refused batch is stored', async () => {
@@ -141,7 +263,10 @@ test('the batch limit and the error list; nothing of a refused batch is stored',
   assert.equal(r.status, 400);
   assert.equal(r.body.code, 'validation-failed');
   assert.equal(r.body.errors.length, 20);
-  assert.deepEqual(r.body.errors.slice(0, 2).map((e: { field: string }) => e.field), ['/records/0/pid', '/records/1/pid']);
+  assert.deepEqual(
+    r.body.errors.slice(0, 2).map((e: { field: string }) => e.field),
+    ['/records/0/pid', '/records/1/pid'],
+  );
   const mixed = await a.post('/v1/events', { records: [rec(1), rec(2), { ...rec(3), time: 'noon' }] });
   assert.equal(mixed.status, 400);
   assert.equal(mixed.body.field, '/records/2/time');
@@ -161,5 +286,8 @@ test('per-type counters count what was stored', async () => {
   assert.equal((await a.post('/v1/events', { records })).body.stored, 6);
   const afterCounts = await Promise.all(['process', 'notification', 'other'].map(metric));
   // rec(7), rec(14): process; rec(13): notification; x-custom: other.
-  assert.deepEqual(afterCounts.map((n, i) => n - before[i]), [2, 1, 1]);
+  assert.deepEqual(
+    afterCounts.map((n, i) => n - before[i]),
+    [2, 1, 1],
+  );
 });

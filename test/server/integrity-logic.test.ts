@@ -10,12 +10,24 @@ import type { UploadRecord } from '../../src/protocol/v1.js';
 
 test('planIngest: a hole is passed only by a record passGap allows; the hole is reported', () => {
   assert.deepEqual(planIngest(3, [4, 5, 8, 9]), { store: [0, 1], duplicates: 0, ackedThroughSeq: 5, gap: { expectedSeq: 6, receivedSeq: 8 } });
-  assert.deepEqual(planIngest(3, [4, 5, 8, 9], undefined, () => true), { store: [0, 1, 2, 3], duplicates: 0, ackedThroughSeq: 9, gaps: [{ fromSeq: 6, toSeq: 7 }] });
-  assert.deepEqual(planIngest(3, [4, 5, 8, 9], undefined, (i) => i !== 2), { store: [0, 1], duplicates: 0, ackedThroughSeq: 5, gap: { expectedSeq: 6, receivedSeq: 8 } });
+  assert.deepEqual(
+    planIngest(3, [4, 5, 8, 9], undefined, () => true),
+    { store: [0, 1, 2, 3], duplicates: 0, ackedThroughSeq: 9, gaps: [{ fromSeq: 6, toSeq: 7 }] },
+  );
+  assert.deepEqual(
+    planIngest(3, [4, 5, 8, 9], undefined, (i) => i !== 2),
+    { store: [0, 1], duplicates: 0, ackedThroughSeq: 5, gap: { expectedSeq: 6, receivedSeq: 8 } },
+  );
   // A hole at the start of the batch (the first records of the batch were deleted), and a covering record.
-  assert.deepEqual(planIngest(0, [3, 4], [undefined, 7], () => true), { store: [0, 1], duplicates: 0, ackedThroughSeq: 7, gaps: [{ fromSeq: 1, toSeq: 2 }] });
+  assert.deepEqual(
+    planIngest(0, [3, 4], [undefined, 7], () => true),
+    { store: [0, 1], duplicates: 0, ackedThroughSeq: 7, gaps: [{ fromSeq: 1, toSeq: 2 }] },
+  );
   // Without holes nothing changes.
-  assert.deepEqual(planIngest(0, [1, 2], undefined, () => true), { store: [0, 1], duplicates: 0, ackedThroughSeq: 2 });
+  assert.deepEqual(
+    planIngest(0, [1, 2], undefined, () => true),
+    { store: [0, 1], duplicates: 0, ackedThroughSeq: 2 },
+  );
 });
 
 const rec = (seq: number, throughSeq?: number): UploadRecord => ({ seq, type: 'process', time: `t${seq}`, ...(throughSeq ? { throughSeq } : {}) });

@@ -17,9 +17,23 @@ const N = 240;
 
 function record(seq: number): Record<string, unknown> {
   return {
-    seq, type: 'process', time: new Date(Date.UTC(2024, 4, 1, 8) + seq * 1000).toISOString(), host: 'ws-iw', user: 'ann', uid: 1000, pid: 1000 + seq, ppid: 1,
-    command: `/opt/cad/bin/cad --project p${seq}`, exe: '/opt/cad/bin/cad', start: '2024-05-01T07:00:00.000Z', end: '2024-05-01T08:00:00.000Z', elapsedSeconds: 3600,
-    cpuUserSeconds: 812.5, maxRssBytes: 1073741824, exitCode: 0, source: 'pacct',
+    seq,
+    type: 'process',
+    time: new Date(Date.UTC(2024, 4, 1, 8) + seq * 1000).toISOString(),
+    host: 'ws-iw',
+    user: 'ann',
+    uid: 1000,
+    pid: 1000 + seq,
+    ppid: 1,
+    command: `/opt/cad/bin/cad --project p${seq}`,
+    exe: '/opt/cad/bin/cad',
+    start: '2024-05-01T07:00:00.000Z',
+    end: '2024-05-01T08:00:00.000Z',
+    elapsedSeconds: 3600,
+    cpuUserSeconds: 812.5,
+    maxRssBytes: 1073741824,
+    exitCode: 0,
+    source: 'pacct',
   };
 }
 
@@ -52,7 +66,8 @@ test('verifyBody judges a batch as verifyRecords does, and leaves what it cannot
   // A seq hole, a body that is not an upload, a head that is not one: not judged here.
   const holed = JSON.parse(body) as { records: Array<{ seq: number }> };
   holed.records[10]!.seq = 500;
-  for (const b of [JSON.stringify(holed), '{"records":7}', 'not json']) assert.equal(verifyBody({ id: 2, key: encode(key), head: encode(GENESIS_CHAIN), body: b }), undefined, b);
+  for (const b of [JSON.stringify(holed), '{"records":7}', 'not json'])
+    assert.equal(verifyBody({ id: 2, key: encode(key), head: encode(GENESIS_CHAIN), body: b }), undefined, b);
   assert.equal(verifyBody({ id: 3, key: encode(key), head: 'short', body }), undefined);
 });
 
@@ -74,7 +89,13 @@ test('the records as sent: cut from the body exactly as JSON.parse + JSON.string
   const key = randomBytes(32);
   let head = GENESIS_CHAIN;
   const records = Array.from({ length: 300 }, (_, i) => {
-    const fields: Record<string, unknown> = { host: str(), command: str(), n: rand() * 1e6, nested: { a: [str(), { b: str() }], '[': str() }, list: [1, [2, [3]], str()] };
+    const fields: Record<string, unknown> = {
+      host: str(),
+      command: str(),
+      n: rand() * 1e6,
+      nested: { a: [str(), { b: str() }], '[': str() },
+      list: [1, [2, [3]], str()],
+    };
     const r: Record<string, unknown> = { seq: i + 1, type: 'process', time: new Date(1_700_000_000_000 + i).toISOString(), ...fields };
     head = nextChain(head, canonical(r));
     // The agent's member order: seq, type, time, host, chain, mac, fields.
@@ -82,9 +103,16 @@ test('the records as sent: cut from the body exactly as JSON.parse + JSON.string
     return { seq: r.seq, type: r.type, time: r.time, host, chain: encode(head), mac: encode(recordMac(key, head)), ...rest };
   });
   const body = JSON.stringify({ records });
-  assert.deepEqual(recordTexts(body), (JSON.parse(body) as { records: unknown[] }).records.map((r) => JSON.stringify(r)));
+  assert.deepEqual(
+    recordTexts(body),
+    (JSON.parse(body) as { records: unknown[] }).records.map((r) => JSON.stringify(r)),
+  );
   const asSent = verifyAsSent(key, GENESIS_CHAIN, body);
-  const parsed = verifyRecords(key, GENESIS_CHAIN, (JSON.parse(body) as { records: Array<{ seq: number }> }).records.map((record) => ({ record })));
+  const parsed = verifyRecords(
+    key,
+    GENESIS_CHAIN,
+    (JSON.parse(body) as { records: Array<{ seq: number }> }).records.map((record) => ({ record })),
+  );
   assert.ok(asSent, 'an untouched batch is judged as sent');
   assert.ok(parsed.verdicts.every((v) => v === 'ok'));
   assert.deepEqual([asSent.head, asSent.linked, asSent.seqs.length], [encode(parsed.head), true, 300]);
@@ -96,8 +124,18 @@ test('the records as sent: cut from the body exactly as JSON.parse + JSON.string
   assert.equal(verifyAsSent(key, GENESIS_CHAIN, JSON.stringify({ records: edited })), undefined);
   // verifyBody then judges it from the parsed body: the edit is found where it is.
   const judged = verifyBody({ id: 9, key: encode(key), head: encode(GENESIS_CHAIN), body: JSON.stringify({ records: edited }) });
-  assert.deepEqual(judged?.verdicts?.flatMap((v, i) => (v === 'ok' ? [] : [`${i + 1}:${v}`])), ['151:edited']);
-  for (const bad of ['', '{"records":[]}', '{"records":[{"seq":1}]', '{"records":[{"seq":1}],"x":1}', '{"records":[{"seq":1}] }', '{"records":[{"seq":"1\\"}"}]}']) {
+  assert.deepEqual(
+    judged?.verdicts?.flatMap((v, i) => (v === 'ok' ? [] : [`${i + 1}:${v}`])),
+    ['151:edited'],
+  );
+  for (const bad of [
+    '',
+    '{"records":[]}',
+    '{"records":[{"seq":1}]',
+    '{"records":[{"seq":1}],"x":1}',
+    '{"records":[{"seq":1}] }',
+    '{"records":[{"seq":"1\\"}"}]}',
+  ]) {
     assert.equal(verifyAsSent(key, GENESIS_CHAIN, bad), undefined, bad);
   }
   assert.deepEqual(recordTexts('{"records":[{"seq":"1\\"}"}]}'), ['{"seq":"1\\"}"}']);
@@ -107,7 +145,9 @@ test('one large batch checked by the worker and small batches checked in line en
   const srv = await startServer({ config: { log: { level: 'warn' } } });
   t.after(() => srv.cleanup());
   const enroll = async (host: string) => {
-    const r = await srv.request<{ agentId: string; agentToken: string; recordKey: string }>('POST', '/v1/enroll', { body: { enrollSecret: srv.enrollSecret, host, chainHead: encode(GENESIS_CHAIN) } });
+    const r = await srv.request<{ agentId: string; agentToken: string; recordKey: string }>('POST', '/v1/enroll', {
+      body: { enrollSecret: srv.enrollSecret, host, chainHead: encode(GENESIS_CHAIN) },
+    });
     assert.equal(r.status, 201, r.text);
     return { id: r.body.agentId, token: r.body.agentToken, key: Buffer.from(r.body.recordKey, 'base64url') };
   };
@@ -137,9 +177,12 @@ test('one large batch checked by the worker and small batches checked in line en
   assert.equal(await metric('worker'), 1);
 
   const flags = async (agentId: string) =>
-    (await srv.sql<{ kind: string; from_seq: number; to_seq: number; records: number }>('SELECT kind, from_seq, to_seq, records FROM integrity_flags WHERE agent_id = ? ORDER BY from_seq', agentId)).map(
-      (f) => `${f.kind}:${f.from_seq}-${f.to_seq}:${f.records}`,
-    );
+    (
+      await srv.sql<{ kind: string; from_seq: number; to_seq: number; records: number }>(
+        'SELECT kind, from_seq, to_seq, records FROM integrity_flags WHERE agent_id = ? ORDER BY from_seq',
+        agentId,
+      )
+    ).map((f) => `${f.kind}:${f.from_seq}-${f.to_seq}:${f.records}`);
   assert.deepEqual(await flags(big.id), ['edited:40-40:1', 'forged:90-90:1', 'edited:150-151:2']);
   // The same records flagged, the same way; a range that spans two batches is two flags. Record 91
   // follows a forged record that ended its batch: its link is unknown, so it is not flagged.

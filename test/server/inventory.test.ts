@@ -7,7 +7,16 @@ import { softwareChanges } from '../../src/server/storage/software.js';
 const T = (d: number) => `2026-11-${String(d).padStart(2, '0')}T12:00:00.000Z`;
 
 test('softwareChanges: the last change of a batch wins per (host, source, name, architecture)', () => {
-  const rec = (seq: number, change: string, name: string, extra: Record<string, unknown> = {}) => ({ seq, type: 'software', time: T(seq), change, source: 'dpkg', name, version: `v${seq}`, ...extra });
+  const rec = (seq: number, change: string, name: string, extra: Record<string, unknown> = {}) => ({
+    seq,
+    type: 'software',
+    time: T(seq),
+    change,
+    source: 'dpkg',
+    name,
+    version: `v${seq}`,
+    ...extra,
+  });
   const changes = softwareChanges('ag1', 'agent-host', [
     rec(1, 'inventory', 'a'),
     rec(2, 'changed', 'a'),
@@ -18,9 +27,37 @@ test('softwareChanges: the last change of a batch wins per (host, source, name, 
     rec(7, 'added', 'c', { name: 42 }),
   ]);
   assert.deepEqual(changes, [
-    { op: 'put', row: { host: 'agent-host', source: 'dpkg', name: 'a', architecture: '', version: 'v2', publisher: null, install_time: null, agent_id: 'ag1', first_seen: T(2), updated_at: T(2) } },
+    {
+      op: 'put',
+      row: {
+        host: 'agent-host',
+        source: 'dpkg',
+        name: 'a',
+        architecture: '',
+        version: 'v2',
+        publisher: null,
+        install_time: null,
+        agent_id: 'ag1',
+        first_seen: T(2),
+        updated_at: T(2),
+      },
+    },
     { op: 'delete', key: ['agent-host', 'dpkg', 'b', 'i386'] },
-    { op: 'put', row: { host: 'other-host', source: 'dpkg', name: 'b', architecture: 'amd64', version: 'v5', publisher: null, install_time: null, agent_id: 'ag1', first_seen: T(5), updated_at: T(5) } },
+    {
+      op: 'put',
+      row: {
+        host: 'other-host',
+        source: 'dpkg',
+        name: 'b',
+        architecture: 'amd64',
+        version: 'v5',
+        publisher: null,
+        install_time: null,
+        agent_id: 'ag1',
+        first_seen: T(5),
+        updated_at: T(5),
+      },
+    },
   ]);
 });
 
@@ -44,10 +81,23 @@ test('inventoryReport: hosts, versions, product use by lease or by process, recl
     ],
     // h3 holds a lease on CAD inside the window although no process record names the package.
     productUse: [{ product: 'cad', host: 'h3', last_used: T(11) }],
-    products: [{ id: 'cad', name: 'CAD', match: { executables: ['cad'], paths: [] } }, { id: 'none', name: 'Unused', match: { executables: ['nothing'], paths: [] } }],
+    products: [
+      { id: 'cad', name: 'CAD', match: { executables: ['cad'], paths: [] } },
+      { id: 'none', name: 'Unused', match: { executables: ['nothing'], paths: [] } },
+    ],
   });
   assert.deepEqual(r.packages, [
-    { source: 'dpkg', package: 'cadsuite', installedHosts: 3, usedHosts: 1, unusedHosts: 2, versions: [{ version: '2', hosts: 2 }, { version: '1', hosts: 1 }] },
+    {
+      source: 'dpkg',
+      package: 'cadsuite',
+      installedHosts: 3,
+      usedHosts: 1,
+      unusedHosts: 2,
+      versions: [
+        { version: '2', hosts: 2 },
+        { version: '1', hosts: 1 },
+      ],
+    },
     { source: 'rpm', package: 'cadsuite', installedHosts: 1, usedHosts: 0, unusedHosts: 1, versions: [{ version: '2', hosts: 1 }] },
   ]);
   assert.deepEqual(r.products, [

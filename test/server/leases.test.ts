@@ -20,7 +20,6 @@ after(async () => {
   await srv.cleanup();
 });
 
-
 test('200 concurrent clients racing for 10 seats over many rounds never hold more than 10', async () => {
   const agents: TestAgent[] = [];
   for (let i = 0; i < 200; i += 50) agents.push(...(await Promise.all(Array.from({ length: 50 }, (_, j) => srv.enroll(`race-host-${i + j}`)))));
@@ -30,7 +29,9 @@ test('200 concurrent clients racing for 10 seats over many rounds never hold mor
   const sampleDb = async () => {
     if (sampling) return;
     sampling = true;
-    const [{ n }] = await srv.sql<{ n: number }>("SELECT count(*) AS n FROM leases WHERE product_id = 'race' AND ended_at IS NULL").finally(() => (sampling = false));
+    const [{ n }] = await srv
+      .sql<{ n: number }>("SELECT count(*) AS n FROM leases WHERE product_id = 'race' AND ended_at IS NULL")
+      .finally(() => (sampling = false));
     dbMax = Math.max(dbMax, n);
     assert.ok(n <= 10, `database shows ${n} live leases`);
   };
@@ -93,7 +94,7 @@ test('200 concurrent clients racing for 10 seats over many rounds never hold mor
   const ev = await replayLeaseEvents(srv, 'race');
   assert.equal(ev.max, 10);
   assert.equal(ev.final, 0);
-  const [{ n }] = (await srv.sql<{ n: number }>("SELECT count(*) AS n FROM leases WHERE product_id = 'race' AND ended_at IS NULL"));
+  const [{ n }] = await srv.sql<{ n: number }>("SELECT count(*) AS n FROM leases WHERE product_id = 'race' AND ended_at IS NULL");
   assert.equal(n, 0);
 });
 
@@ -103,7 +104,10 @@ test('retried acquires (same requestId) and reconnects (same process) never take
   const req = leaseRequest({ product: 'cad', user: 'ann', host: a.host });
   // Ten identical requests at once, as a client retrying over a flaky network would send.
   const rs = await Promise.all(Array.from({ length: 10 }, () => a.post('/v1/leases', req)));
-  assert.ok(rs.every((r) => r.status === 201), rs.map((r) => r.status).join(','));
+  assert.ok(
+    rs.every((r) => r.status === 201),
+    rs.map((r) => r.status).join(','),
+  );
   const ids = new Set(rs.map((r) => r.body.leaseId));
   assert.equal(ids.size, 1);
   assert.equal(rs.filter((r) => r.body.existing === false).length, 1);
@@ -119,7 +123,7 @@ test('retried acquires (same requestId) and reconnects (same process) never take
   const other = await b.post('/v1/leases', leaseRequest({ product: 'cad', user: 'bob', host: b.host }));
   assert.equal(other.status, 409);
   assert.equal(other.body.inUse, 1);
-  const [{ n }] = (await srv.sql<{ n: number }>("SELECT count(*) AS n FROM leases WHERE product_id = 'cad' AND ended_at IS NULL"));
+  const [{ n }] = await srv.sql<{ n: number }>("SELECT count(*) AS n FROM leases WHERE product_id = 'cad' AND ended_at IS NULL");
   assert.equal(n, 1);
 
   // Same user on the same host, second process: shares the seat (one license per user+host).
@@ -163,7 +167,10 @@ test('renew, release (idempotent) and ownership: an agent acts only on its own l
 
   const held = await a.get('/v1/leases');
   assert.equal(held.status, 200);
-  assert.deepEqual(held.body.leases.map((l: { leaseId: string }) => l.leaseId), [id]);
+  assert.deepEqual(
+    held.body.leases.map((l: { leaseId: string }) => l.leaseId),
+    [id],
+  );
 
   // Another agent's token cannot see, renew or release it.
   const r1 = await b.post(`/v1/leases/${id}/renew`);
@@ -194,7 +201,9 @@ test('license types: site is unlimited, leased allocations use codes 27/29/30, z
   assert.equal(l2.status, 201);
   const lb = await b.post('/v1/leases', leaseRequest({ product: 'leased', user: 'bob', host: b.host }));
   assert.equal(lb.status, 409);
-  const codes = (await srv.sql<{ code: number }>("SELECT code FROM usage_events WHERE product = 'leased' AND origin = 'server' ORDER BY id")).map((r) => r.code);
+  const codes = (await srv.sql<{ code: number }>("SELECT code FROM usage_events WHERE product = 'leased' AND origin = 'server' ORDER BY id")).map(
+    (r) => r.code,
+  );
   assert.deepEqual(codes, [27, 29, 30, 29, 7]);
 
   const none = await a.post('/v1/leases', leaseRequest({ product: 'nolicense', queue: true }));

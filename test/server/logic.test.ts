@@ -12,7 +12,11 @@ test('decideAcquire: grants while seats are free, denies or queues when full', (
   assert.deepEqual(decideAcquire({ ...base, seatsInUse: 1 }), { kind: 'grant', newSeat: true });
   assert.deepEqual(decideAcquire({ ...base, seatsInUse: 2 }), { kind: 'deny', reason: 'all-seats-in-use', queueAvailable: true });
   assert.deepEqual(decideAcquire({ ...base, seatsInUse: 2, queueRequested: true }), { kind: 'queue' });
-  assert.deepEqual(decideAcquire({ ...base, seatsInUse: 2, queueRequested: true, queueAllowed: false }), { kind: 'deny', reason: 'all-seats-in-use', queueAvailable: false });
+  assert.deepEqual(decideAcquire({ ...base, seatsInUse: 2, queueRequested: true, queueAllowed: false }), {
+    kind: 'deny',
+    reason: 'all-seats-in-use',
+    queueAvailable: false,
+  });
 });
 
 test('decideAcquire: a free seat with people waiting belongs to the queue', () => {
@@ -44,13 +48,24 @@ test('planQueueGrants: strict FIFO for new seats, shared seats granted anywhere'
   assert.deepEqual(planQueueGrants(2, 2, new Set(['held', 'x']), w), ['t3']);
   assert.deepEqual(planQueueGrants(null, 100, new Set(), w), ['t1', 't2', 't3', 't4']);
   // Two tickets of the same user+host need only one seat.
-  assert.deepEqual(planQueueGrants(1, 0, new Set(), [{ ticket: 'a', seatKey: 'k' }, { ticket: 'b', seatKey: 'k' }, { ticket: 'c', seatKey: 'z' }]), ['a', 'b']);
+  assert.deepEqual(
+    planQueueGrants(1, 0, new Set(), [
+      { ticket: 'a', seatKey: 'k' },
+      { ticket: 'b', seatKey: 'k' },
+      { ticket: 'c', seatKey: 'z' },
+    ]),
+    ['a', 'b'],
+  );
 });
 
 test('planSweep: expires leases at/after expiry and silent tickets, never a ticket with a pending poll', () => {
   const r = planSweep({
     now: 10_000,
-    leases: [{ id: 'l1', expiresAt: 9_999 }, { id: 'l2', expiresAt: 10_000 }, { id: 'l3', expiresAt: 10_001 }],
+    leases: [
+      { id: 'l1', expiresAt: 9_999 },
+      { id: 'l2', expiresAt: 10_000 },
+      { id: 'l3', expiresAt: 10_001 },
+    ],
     tickets: [
       { ticket: 'a', lastPollAt: 8_000, polling: false },
       { ticket: 'b', lastPollAt: 8_001, polling: false },

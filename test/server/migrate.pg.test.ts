@@ -27,8 +27,21 @@ function migrate(from: string, to: string): Promise<{ code: number | null; stdou
 }
 
 const processRecord = (seq: number) => ({
-  seq, type: 'process', time: '2024-05-01T08:00:00.000Z', host: 'ws1', user: 'ann', uid: 1000, pid: 4000 + seq, command: 'cad', exe: '/opt/cad/bin/cad',
-  start: '2024-05-01T07:00:00.000Z', end: '2024-05-01T08:00:00.000Z', elapsedSeconds: 3600, cpuUserSeconds: 12.5, exitCode: 0, source: 'ps',
+  seq,
+  type: 'process',
+  time: '2024-05-01T08:00:00.000Z',
+  host: 'ws1',
+  user: 'ann',
+  uid: 1000,
+  pid: 4000 + seq,
+  command: 'cad',
+  exe: '/opt/cad/bin/cad',
+  start: '2024-05-01T07:00:00.000Z',
+  end: '2024-05-01T08:00:00.000Z',
+  elapsedSeconds: 3600,
+  cpuUserSeconds: 12.5,
+  exitCode: 0,
+  source: 'ps',
 });
 
 test('migrate copies a populated SQLite database; agents keep working against PostgreSQL without re-enrolling', async (t) => {
@@ -46,8 +59,27 @@ test('migrate copies a populated SQLite database; agents keep working against Po
   assert.equal(queued.status, 202, queued.text);
   const lab = await bob.post('/v1/leases', leaseRequest({ product: 'lab', user: 'bob', host: 'ws2' }));
   assert.equal(lab.status, 201, lab.text);
-  const work = { seq: 4, type: 'work', time: '2024-05-01T08:10:00.000Z', host: 'ws1', user: 'ann', start: '2024-05-01T08:00:00.000Z', end: '2024-05-01T08:10:00.000Z', durationSeconds: 600, periodType: 'uninterrupted', keyboard: 120, mouse: 300 };
-  const note = { seq: 5, type: 'notification', time: '2024-05-01T08:11:00.000Z', host: 'ws1', user: 'ann', text: 'AutoCAD: all 1 concurrent licenses are in use.' };
+  const work = {
+    seq: 4,
+    type: 'work',
+    time: '2024-05-01T08:10:00.000Z',
+    host: 'ws1',
+    user: 'ann',
+    start: '2024-05-01T08:00:00.000Z',
+    end: '2024-05-01T08:10:00.000Z',
+    durationSeconds: 600,
+    periodType: 'uninterrupted',
+    keyboard: 120,
+    mouse: 300,
+  };
+  const note = {
+    seq: 5,
+    type: 'notification',
+    time: '2024-05-01T08:11:00.000Z',
+    host: 'ws1',
+    user: 'ann',
+    text: 'AutoCAD: all 1 concurrent licenses are in use.',
+  };
   const up = await ann.post('/v1/events', { records: [processRecord(1), processRecord(2), processRecord(3), work, note] });
   assert.equal(up.status, 200, up.text);
   assert.equal(up.body.ackedThroughSeq, 5);
@@ -66,8 +98,14 @@ test('migrate copies a populated SQLite database; agents keep working against Po
     assert.ok(a.n > 0, `${table} was populated`);
   }
   const cols = 'id, agent_id, product_id, seat_key, "user", host, pid, process_start, request_id, granted_at, expires_at, ended_at, end_reason';
-  assert.deepEqual(await queryStore(target.url, `SELECT ${cols} FROM leases ORDER BY id`), await queryStore(src.dbPath, `SELECT ${cols} FROM leases ORDER BY id`));
-  assert.deepEqual(await queryStore(target.url, 'SELECT id, token_hash, acked_seq FROM agents ORDER BY id'), await queryStore(src.dbPath, 'SELECT id, token_hash, acked_seq FROM agents ORDER BY id'));
+  assert.deepEqual(
+    await queryStore(target.url, `SELECT ${cols} FROM leases ORDER BY id`),
+    await queryStore(src.dbPath, `SELECT ${cols} FROM leases ORDER BY id`),
+  );
+  assert.deepEqual(
+    await queryStore(target.url, 'SELECT id, token_hash, acked_seq FROM agents ORDER BY id'),
+    await queryStore(src.dbPath, 'SELECT id, token_hash, acked_seq FROM agents ORDER BY id'),
+  );
 
   // A second migrate into the now non-empty database is refused and changes nothing.
   const again = await migrate(src.dbPath, target.url);

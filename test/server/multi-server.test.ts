@@ -42,7 +42,6 @@ async function liveLeases(product: string): Promise<number> {
   return (await servers[0].sql<{ n: number }>('SELECT count(*) AS n FROM leases WHERE product_id = ? AND ended_at IS NULL', product))[0].n;
 }
 
-
 test(`${CLIENTS} clients race for ${SEATS} seats for ${ROUNDS} rounds over ${SERVERS} servers on one database; a server killed with SIGKILL mid-race`, async () => {
   const agents: TestAgent[] = [];
   for (let i = 0; i < CLIENTS; i += 50) {
@@ -58,7 +57,9 @@ test(`${CLIENTS} clients race for ${SEATS} seats for ${ROUNDS} rounds over ${SER
   for (let round = 0; round < ROUNDS; round++) {
     // Everyone at once, each through "its" server (agent i -> server i mod N among the living).
     const rs = await Promise.all(
-      agents.map((a, i) => via(alive[i % alive.length], a).post('/v1/leases', leaseRequest({ product: 'race', user: `u${i}`, host: a.host, pid: 10_000 + round }))),
+      agents.map((a, i) =>
+        via(alive[i % alive.length], a).post('/v1/leases', leaseRequest({ product: 'race', user: `u${i}`, host: a.host, pid: 10_000 + round })),
+      ),
     );
     rs.forEach((r, i) => note(`round ${round} acquire ${i}`, r));
     const won = rs.flatMap((r, i) => (r.status === 201 ? [{ i, leaseId: r.body.leaseId as string }] : []));
@@ -94,8 +95,14 @@ test(`${CLIENTS} clients race for ${SEATS} seats for ${ROUNDS} rounds over ${SER
         assert.ok(Date.now() < deadline, `${await liveLeases('race')} orphaned leases never expired`);
         await new Promise((r) => setTimeout(r, 100));
       }
-      const ended = await servers[0].sql<{ end_reason: string }>(`SELECT end_reason FROM leases WHERE id IN (${orphaned.map(() => '?').join(', ')})`, ...orphaned.map((w) => w.leaseId));
-      assert.deepEqual(ended.map((e) => e.end_reason), orphaned.map(() => 'lost'));
+      const ended = await servers[0].sql<{ end_reason: string }>(
+        `SELECT end_reason FROM leases WHERE id IN (${orphaned.map(() => '?').join(', ')})`,
+        ...orphaned.map((w) => w.leaseId),
+      );
+      assert.deepEqual(
+        ended.map((e) => e.end_reason),
+        orphaned.map(() => 'lost'),
+      );
       continue;
     }
     // Released through another server than the one that granted it.

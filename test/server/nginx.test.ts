@@ -72,7 +72,10 @@ test('config/nginx-usage-server.conf: nginx terminates TLS in front of usage-ser
   await waitFor(
     async () => {
       if (nginx.exitCode !== null) assert.fail(`nginx exited ${nginx.exitCode}\n${nginxOut}\n${readFileSync(join(dir, 'error.log'), 'utf8')}`);
-      return request(`${url}/v1/health`, { dispatcher: probe }).then((r) => r.body.text().then(() => r.statusCode === 200), () => false);
+      return request(`${url}/v1/health`, { dispatcher: probe }).then(
+        (r) => r.body.text().then(() => r.statusCode === 200),
+        () => false,
+      );
     },
     'nginx to serve',
     15_000,
@@ -80,14 +83,33 @@ test('config/nginx-usage-server.conf: nginx terminates TLS in front of usage-ser
   );
 
   // The agent's client, through nginx: enroll, policy, a lease renewed and released, an upload.
-  const client = new UplinkClient({ url, enrollSecret: TEST_ENROLL_SECRET, caFile: ca.cert, requestTimeoutMs: 5000, dataDir: join(pki.dir, 'agent'), hostname: 'ws-1', nextSeq: () => 1 });
+  const client = new UplinkClient({
+    url,
+    enrollSecret: TEST_ENROLL_SECRET,
+    caFile: ca.cert,
+    requestTimeoutMs: 5000,
+    dataDir: join(pki.dir, 'agent'),
+    hostname: 'ws-1',
+    nextSeq: () => 1,
+  });
   t.after(() => client.close());
   assert.equal((await client.fetchPolicy())?.products[0]?.id, 'cad');
   const got = await client.acquire({ product: 'cad', user: 'alice', host: 'ws-1', pid: 4242, processStart: '2024-05-01T08:00:00.000Z', requestId: 'r-1' });
   assert.equal(got.kind, 'granted', JSON.stringify(got));
   const leaseId = (got as { lease: { leaseId: string } }).lease.leaseId;
   assert.equal((await client.renew(leaseId)).kind, 'renewed');
-  const up = await client.upload([{ seq: 1, type: 'break', time: '2024-05-01T08:01:00.000Z', host: 'ws-1', start: '2024-05-01T08:00:00.000Z', end: '2024-05-01T08:01:00.000Z', durationSeconds: 60, breakType: 'micro' }]);
+  const up = await client.upload([
+    {
+      seq: 1,
+      type: 'break',
+      time: '2024-05-01T08:01:00.000Z',
+      host: 'ws-1',
+      start: '2024-05-01T08:00:00.000Z',
+      end: '2024-05-01T08:01:00.000Z',
+      durationSeconds: 60,
+      breakType: 'micro',
+    },
+  ]);
   assert.equal(up.kind, 'acked', JSON.stringify(up));
   assert.equal(await client.release(leaseId, 'quit'), true);
 
@@ -100,7 +122,12 @@ test('config/nginx-usage-server.conf: nginx terminates TLS in front of usage-ser
   // the addresses nginx saw, not nginx's own.
   const from = (address: string) => new Agent({ localAddress: address, connect: { ca: ca.pem } });
   const enrollFrom = async (d: Agent) => {
-    const r = await request(`${url}/v1/enroll`, { dispatcher: d, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ enrollSecret: TEST_ENROLL_SECRET, host: 'ws-x' }) });
+    const r = await request(`${url}/v1/enroll`, {
+      dispatcher: d,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ enrollSecret: TEST_ENROLL_SECRET, host: 'ws-x' }),
+    });
     return { status: r.statusCode, body: (await r.body.json()) as { detail?: string } };
   };
   const seven = from('127.0.0.7');

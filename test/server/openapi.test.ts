@@ -28,7 +28,9 @@ test('the committed openapi.json is exactly what the code generates (run `npm ru
 
 test('the document is structurally valid OpenAPI 3.1', () => {
   const doc = JSON.parse(committedText) as {
-    openapi: string; info: { title: string; version: string }; paths: Record<string, Record<string, any>>;
+    openapi: string;
+    info: { title: string; version: string };
+    paths: Record<string, Record<string, any>>;
     components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> };
   };
   assert.match(doc.openapi, /^3\.1\.\d+$/);
@@ -45,12 +47,15 @@ test('the document is structurally valid OpenAPI 3.1', () => {
       opIds.add(op.operationId);
       assert.ok(Object.keys(op.responses ?? {}).length > 0, `${method} ${path} has responses`);
       for (const code of Object.keys(op.responses)) assert.match(code, /^[1-5]\d\d$|^default$/, `${method} ${path} ${code}`);
-      const pathParams = (op.parameters ?? []).filter((p: { in: string }) => p.in === 'path').map((p: { name: string; required: boolean }) => {
-        assert.equal(p.required, true, `${method} ${path}: path parameter ${p.name} is required`);
-        return p.name;
-      });
+      const pathParams = (op.parameters ?? [])
+        .filter((p: { in: string }) => p.in === 'path')
+        .map((p: { name: string; required: boolean }) => {
+          assert.equal(p.required, true, `${method} ${path}: path parameter ${p.name} is required`);
+          return p.name;
+        });
       assert.deepEqual(pathParams.sort(), [...params].sort(), `${method} ${path}: path parameters declared`);
-      for (const s of op.security ?? []) for (const k of Object.keys(s)) assert.ok(doc.components.securitySchemes[k], `${method} ${path}: security scheme ${k}`);
+      for (const s of op.security ?? [])
+        for (const k of Object.keys(s)) assert.ok(doc.components.securitySchemes[k], `${method} ${path}: security scheme ${k}`);
     }
   }
   // Every $ref points at an existing component.
@@ -74,7 +79,9 @@ test('every route the server registers is documented, and nothing else', async (
   const printed = handle.app.printRoutes({ commonPrefix: false });
   for (const r of handle.routes) assert.ok(printed.includes(r.url.split('/').pop()!), `${r.url} in printRoutes`);
   const doc = buildOpenApi(SERVER_VERSION) as { paths: Record<string, Record<string, unknown>> };
-  const documented = Object.entries(doc.paths).flatMap(([p, item]) => Object.keys(item).map((m) => `${m} ${p}`)).sort();
+  const documented = Object.entries(doc.paths)
+    .flatMap(([p, item]) => Object.keys(item).map((m) => `${m} ${p}`))
+    .sort();
   assert.deepEqual(registered, documented);
   // The web console's pages are registered too, outside the API: none under /v1, none in the document.
   assert.ok(handle.consoleRoutes.length > 0);

@@ -8,7 +8,14 @@ let srv: TestServer;
 
 before(async () => {
   // TTL 2 s, sweep every 0.1 s, keepalive 2 s, long-poll cap 5 s (helper defaults).
-  srv = await startServer({ products: [{ id: 'cad', seats: 1 }, { id: 'gis', seats: 1 }, { id: 'viz', seats: 1 }, { id: 'cam', seats: 1 }] });
+  srv = await startServer({
+    products: [
+      { id: 'cad', seats: 1 },
+      { id: 'gis', seats: 1 },
+      { id: 'viz', seats: 1 },
+      { id: 'cam', seats: 1 },
+    ],
+  });
 });
 after(async () => {
   await srv.cleanup();
@@ -48,10 +55,13 @@ test('a holder that stops renewing loses its seat; the queued client is granted 
   assert.ok(granted.lease.leaseId);
 
   // The sweep wrote the story: holder lost, waiter dequeued and granted.
-  const lost = (await srv.sql<{ end_reason: string }>('SELECT end_reason FROM leases WHERE id = ?', h.body.leaseId));
+  const lost = await srv.sql<{ end_reason: string }>('SELECT end_reason FROM leases WHERE id = ?', h.body.leaseId);
   assert.equal(lost[0].end_reason, 'lost');
-  const story = (await srv.sql<{ code: number; user: string; reason: string | null }>(`SELECT code, "user", reason FROM usage_events WHERE product = 'cad' AND origin = 'server' ORDER BY id`))
-    .map((e) => `${e.code}:${e.user}:${e.reason ?? ''}`);
+  const story = (
+    await srv.sql<{ code: number; user: string; reason: string | null }>(
+      `SELECT code, "user", reason FROM usage_events WHERE product = 'cad' AND origin = 'server' ORDER BY id`,
+    )
+  ).map((e) => `${e.code}:${e.user}:${e.reason ?? ''}`);
   assert.deepEqual(story, ['1:hal:', '5:wen:', '5:tia:', '2:hal:lost', '6:wen:granted', '1:wen:']);
 
   // The new holder renews normally; the third client moved up to the head.
@@ -89,7 +99,10 @@ test('a ticket that stops polling loses its place; cancelled tickets are gone', 
       await new Promise((res) => setTimeout(res, 200));
     }
   })();
-  await waitFor(async () => (await srv.sql<{ state: string }>('SELECT state FROM queue WHERE ticket = ?', q1.body.ticket))[0].state === 'expired', 'quiet ticket to expire');
+  await waitFor(
+    async () => (await srv.sql<{ state: string }>('SELECT state FROM queue WHERE ticket = ?', q1.body.ticket))[0].state === 'expired',
+    'quiet ticket to expire',
+  );
   const gone = await quiet.get(`/v1/queue/${q1.body.ticket}?wait=0`);
   assert.equal(gone.status, 410);
   assert.equal(gone.body.code, 'ticket-gone');
@@ -118,7 +131,10 @@ test('a grant nobody collects expires after a keepalive instead of stranding the
   assert.equal((await holder.del(`/v1/leases/${h.body.leaseId}`)).status, 204);
   const ticket = (await srv.sql<{ state: string; lease_id: string }>('SELECT state, lease_id FROM queue WHERE ticket = ?', q.body.ticket))[0];
   assert.equal(ticket.state, 'granted');
-  await waitFor(async () => (await srv.sql<{ ended_at: number | null }>('SELECT ended_at FROM leases WHERE id = ?', ticket.lease_id))[0].ended_at !== null, 'uncollected lease to end');
+  await waitFor(
+    async () => (await srv.sql<{ ended_at: number | null }>('SELECT ended_at FROM leases WHERE id = ?', ticket.lease_id))[0].ended_at !== null,
+    'uncollected lease to end',
+  );
   const late = await ghost.get(`/v1/queue/${q.body.ticket}`);
   assert.equal(late.status, 410);
   // The seat is free again.
@@ -137,7 +153,10 @@ test('long-poll without a grant answers with the position after the wait', async
   assert.equal(r.status, 200);
   assert.deepEqual({ status: r.body.status, position: r.body.position }, { status: 'waiting', position: 1 });
   const held = await w.get('/v1/leases');
-  assert.deepEqual(held.body.tickets.map((t: { ticket: string }) => t.ticket), [q.body.ticket]);
+  assert.deepEqual(
+    held.body.tickets.map((t: { ticket: string }) => t.ticket),
+    [q.body.ticket],
+  );
   assert.equal((await w.del(`/v1/queue/${q.body.ticket}`)).status, 204);
   assert.equal((await holder.del(`/v1/leases/${h.body.leaseId}`)).status, 204);
 });

@@ -40,7 +40,7 @@ test('a real server answers 429 problem+json with Retry-After once an address us
   assert.equal((await srv.request('GET', '/v1/health')).status, 200);
   const m = await srv.request('GET', '/metrics');
   assert.match(m.text, /^usage_server_enrollments_total\{outcome="rate-limited"\} 1$/m);
-  assert.equal((await srv.sql("SELECT count(*) AS n FROM agents"))[0].n, 2);
+  assert.equal((await srv.sql('SELECT count(*) AS n FROM agents'))[0].n, 2);
 });
 
 test('trustProxy: off by default (X-Forwarded-For ignored); with the proxy trusted, each real client has its own bucket', async (t) => {

@@ -32,10 +32,13 @@ test('checkouts, a queue wait and a denial show up in the log and summaries with
   const qs = `from=${day(-1)}&to=${day(1)}&product=cad`;
 
   // Ground truth from the database.
-  const leases = (await srv.sql<{ id: string; user: string; host: string; pid: number; granted_at: number; ended_at: number }>(
+  const leases = await srv.sql<{ id: string; user: string; host: string; pid: number; granted_at: number; ended_at: number }>(
     `SELECT id, "user", host, pid, granted_at, ended_at FROM leases WHERE product_id = 'cad' ORDER BY granted_at`,
-  ));
-  assert.deepEqual(leases.map((l) => l.user), ['ann', 'bob']);
+  );
+  assert.deepEqual(
+    leases.map((l) => l.user),
+    ['ann', 'bob'],
+  );
 
   const log = await srv.request('GET', `/v1/reports/usage/log?${qs}`, { token: ADMIN });
   assert.equal(log.status, 200, log.text);
@@ -46,7 +49,11 @@ test('checkouts, a queue wait and a denial show up in the log and summaries with
     leases.map((l) => [l.user, l.host, l.pid, l.id, new Date(l.granted_at).toISOString(), new Date(l.ended_at).toISOString(), 'CAD Pro', false]),
   );
   // Unless the test straddles midnight, each lease is one row whose seconds are the database's.
-  if (leaseRows.length === 2) assert.deepEqual(leaseRows.map((r) => r.seconds), leases.map((l) => (l.ended_at - l.granted_at) / 1000));
+  if (leaseRows.length === 2)
+    assert.deepEqual(
+      leaseRows.map((r) => r.seconds),
+      leases.map((l) => (l.ended_at - l.granted_at) / 1000),
+    );
   const queueRow = rows.find((r) => r.kind === 'queue')!;
   assert.deepEqual([queueRow.user, queueRow.reason, queueRow.granted, queueRow.open], ['bob', 'granted', 0, false]);
   const denyRow = rows.find((r) => r.kind === 'deny')!;
@@ -74,12 +81,23 @@ test('checkouts, a queue wait and a denial show up in the log and summaries with
   assert.equal(cliLog.code, 0, cliLog.stderr);
   const lines = cliLog.stdout.trimEnd().split('\n');
   assert.match(lines[0], /^Date,Kind,UserName,HostName,ProcessId,ProductId,/);
-  assert.deepEqual(lines.slice(1).map((l) => l.split(',')[1]).sort(), ['deny', 'lease', 'lease', 'queue']);
+  assert.deepEqual(
+    lines
+      .slice(1)
+      .map((l) => l.split(',')[1])
+      .sort(),
+    ['deny', 'lease', 'lease', 'queue'],
+  );
   const cliSum = await srv.cli('report', 'usage', '--from', day(-1), '--to', day(1), '--period', 'day', 'month', '--format', 'json');
   assert.equal(cliSum.code, 0, cliSum.stderr);
   const j = JSON.parse(cliSum.stdout) as { periods: string[]; rows: Array<{ period: string; checkouts: number }> };
   assert.deepEqual(j.periods, ['day', 'month']);
-  for (const p of ['day', 'month']) assert.equal(j.rows.filter((r) => r.period === p).reduce((n, r) => n + r.checkouts, 0), 2, p);
+  for (const p of ['day', 'month'])
+    assert.equal(
+      j.rows.filter((r) => r.period === p).reduce((n, r) => n + r.checkouts, 0),
+      2,
+      p,
+    );
   assert.equal((await srv.cli('report', 'usage', '--from', day(-1), '--to', day(1), '--period', 'fortnight')).code, 2);
   assert.equal((await srv.request('GET', `/v1/reports/usage?from=${day(1)}&to=${day(-1)}`, { token: ADMIN })).status, 400);
   assert.equal((await srv.request('GET', `/v1/reports/usage?${qs}&period=fortnight`, { token: ADMIN })).status, 400);

@@ -35,7 +35,13 @@ const FROM = t('2024-05-01T00:00:00Z');
 const TO = t('2024-05-03T00:00:00Z');
 
 const bucket = (hours: number, totalUsed = 0, totalDesired = 0, maxUsed = 0, maxDesired = 0, weightedAverageUsed = 0, weightedAverageDesired = 0) => ({
-  hours, totalUsed, totalDesired, maxUsed, maxDesired, weightedAverageUsed, weightedAverageDesired,
+  hours,
+  totalUsed,
+  totalDesired,
+  maxUsed,
+  maxDesired,
+  weightedAverageUsed,
+  weightedAverageDesired,
 });
 const hod = (overrides: Record<number, ReturnType<typeof bucket>>, hoursEach = 1) => Array.from({ length: 24 }, (_, h) => overrides[h] ?? bucket(hoursEach));
 
@@ -56,24 +62,54 @@ test('daily summaries: midnight split, one seat per user and workstation, hand-o
   const [d1, d2] = r.summaries;
   const wed = Array.from({ length: 7 }, (_, i) => (i === 2 ? bucket(24, 3, 3.75, 2, 3, 0.375, 0.469) : bucket(0)));
   assert.deepEqual(d1, {
-    period: 'day', key: '2024-05-01', start: '2024-05-01T00:00:00.000Z', end: '2024-05-02T00:00:00.000Z', product: 'cad', productName: 'CAD Pro',
-    hours: 24, checkouts: 5, users: 4, denials: 0, queued: 1,
+    period: 'day',
+    key: '2024-05-01',
+    start: '2024-05-01T00:00:00.000Z',
+    end: '2024-05-02T00:00:00.000Z',
+    product: 'cad',
+    productName: 'CAD Pro',
+    hours: 24,
+    checkouts: 5,
+    users: 4,
+    denials: 0,
+    queued: 1,
     // 22-23h ann alone; 23:00-23:45 two seats + eve waiting; 23:45-24 ann + eve.
-    maxUsed: 2, maxDesired: 3, totalUsed: 3, totalDesired: 3.75, averageUsed: 0.125, averageDesired: 0.156,
+    maxUsed: 2,
+    maxDesired: 3,
+    totalUsed: 3,
+    totalDesired: 3.75,
+    averageUsed: 0.125,
+    averageDesired: 0.156,
     // Reference averages: the busiest 8 hours of the day are 22h (1 used, 1 desired), 23h (2, 2.75) and six idle ones:
     // 3/8 and 3.75/8. For one day, the hour-of-day values are that hour's levels.
-    weightedAverageUsed: 0.375, weightedAverageDesired: 0.469,
+    weightedAverageUsed: 0.375,
+    weightedAverageDesired: 0.469,
     hourOfDay: hod({ 22: bucket(1, 1, 1, 1, 1, 1, 1), 23: bucket(1, 2, 2.75, 2, 3, 2, 2.75) }),
     dayOfWeek: wed,
   } satisfies UsageSummaryRow);
   const thu = Array.from({ length: 7 }, (_, i) => (i === 3 ? bucket(24, 25, 25, 2, 3, 1.125, 1.125) : bucket(0)));
   assert.deepEqual(d2, {
-    period: 'day', key: '2024-05-02', start: '2024-05-02T00:00:00.000Z', end: '2024-05-03T00:00:00.000Z', product: 'cad', productName: 'CAD Pro',
+    period: 'day',
+    key: '2024-05-02',
+    start: '2024-05-02T00:00:00.000Z',
+    end: '2024-05-03T00:00:00.000Z',
+    product: 'cad',
+    productName: 'CAD Pro',
     // ann until 01:00 (lost) and eve all day; dan denied at 00:10 while two seats were in use.
-    hours: 24, checkouts: 0, users: 2, denials: 1, queued: 0,
-    maxUsed: 2, maxDesired: 3, totalUsed: 25, totalDesired: 25, averageUsed: 1.042, averageDesired: 1.042,
+    hours: 24,
+    checkouts: 0,
+    users: 2,
+    denials: 1,
+    queued: 0,
+    maxUsed: 2,
+    maxDesired: 3,
+    totalUsed: 25,
+    totalDesired: 25,
+    averageUsed: 1.042,
+    averageDesired: 1.042,
     // Busiest 8 hours: 00h at 2 and seven hours at 1: 9/8.
-    weightedAverageUsed: 1.125, weightedAverageDesired: 1.125,
+    weightedAverageUsed: 1.125,
+    weightedAverageDesired: 1.125,
     hourOfDay: hod({ 0: bucket(1, 2, 2, 2, 3, 2, 2), ...Object.fromEntries(Array.from({ length: 23 }, (_, i) => [i + 1, bucket(1, 1, 1, 1, 1, 1, 1)])) }),
     dayOfWeek: thu,
   } satisfies UsageSummaryRow);
@@ -81,17 +117,35 @@ test('daily summaries: midnight split, one seat per user and workstation, hand-o
 
 test('week, month and year summaries of the same events; a report ending before the open lease is returned', () => {
   const r = buildUsageReport({ events: EVENTS, from: FROM, to: TO, periods: ['week', 'month', 'year'] });
-  assert.deepEqual(r.summaries.map((s) => [s.period, s.key, s.hours, s.checkouts, s.users, s.denials, s.queued, s.maxUsed, s.maxDesired, s.totalUsed, s.totalDesired]), [
-    ['week', '2024-W18', 48, 5, 4, 1, 1, 2, 3, 28, 28.75],
-    ['month', '2024-05', 48, 5, 4, 1, 1, 2, 3, 28, 28.75],
-    ['year', '2024', 48, 5, 4, 1, 1, 2, 3, 28, 28.75],
-  ]);
-  assert.deepEqual(r.summaries[0].dayOfWeek.map((b) => b.totalUsed), [0, 0, 3, 25, 0, 0, 0]);
-  assert.deepEqual(r.summaries[0].hourOfDay.slice(0, 2).map((b) => [b.hours, b.totalUsed]), [[2, 2], [2, 1]]);
+  assert.deepEqual(
+    r.summaries.map((s) => [s.period, s.key, s.hours, s.checkouts, s.users, s.denials, s.queued, s.maxUsed, s.maxDesired, s.totalUsed, s.totalDesired]),
+    [
+      ['week', '2024-W18', 48, 5, 4, 1, 1, 2, 3, 28, 28.75],
+      ['month', '2024-05', 48, 5, 4, 1, 1, 2, 3, 28, 28.75],
+      ['year', '2024', 48, 5, 4, 1, 1, 2, 3, 28, 28.75],
+    ],
+  );
+  assert.deepEqual(
+    r.summaries[0].dayOfWeek.map((b) => b.totalUsed),
+    [0, 0, 3, 25, 0, 0, 0],
+  );
+  assert.deepEqual(
+    r.summaries[0].hourOfDay.slice(0, 2).map((b) => [b.hours, b.totalUsed]),
+    [
+      [2, 2],
+      [2, 1],
+    ],
+  );
 
   // The report ends at 2024-05-02T12:00 (now): eve's open lease counts until then only.
   const early = buildUsageReport({ events: EVENTS, from: FROM, to: TO, end: t('2024-05-02T12:00:00Z'), periods: ['day'] });
-  assert.deepEqual(early.summaries.map((s) => [s.key, s.hours, s.totalUsed]), [['2024-05-01', 24, 3], ['2024-05-02', 12, 13]]);
+  assert.deepEqual(
+    early.summaries.map((s) => [s.key, s.hours, s.totalUsed]),
+    [
+      ['2024-05-01', 24, 3],
+      ['2024-05-02', 12, 13],
+    ],
+  );
 });
 
 test('week and month boundaries split usage; a lease open before the report starts counts from the start', () => {
@@ -105,15 +159,21 @@ test('week and month boundaries split usage; a lease open before the report star
     ret('2024-04-30T03:00:00Z', 'NOOPEN', dan), // its obtain was not given: counted from the report start
   ];
   const r = buildUsageReport({ events, from: t('2024-04-30T00:00:00Z'), to: t('2024-05-07T00:00:00Z'), periods: ['week', 'month'] });
-  assert.deepEqual(r.summaries.map((s) => [s.period, s.key, s.start, s.end, s.hours, s.checkouts, s.users, s.maxUsed, s.totalUsed]), [
-    ['week', '2024-W18', '2024-04-30T00:00:00.000Z', '2024-05-06T00:00:00.000Z', 144, 2, 4, 2, 7],
-    ['week', '2024-W19', '2024-05-06T00:00:00.000Z', '2024-05-07T00:00:00.000Z', 24, 0, 1, 1, 1],
-    ['month', '2024-04', '2024-04-30T00:00:00.000Z', '2024-05-01T00:00:00.000Z', 24, 1, 3, 2, 5.5],
-    ['month', '2024-05', '2024-05-01T00:00:00.000Z', '2024-05-07T00:00:00.000Z', 144, 1, 2, 1, 2.5],
-  ]);
+  assert.deepEqual(
+    r.summaries.map((s) => [s.period, s.key, s.start, s.end, s.hours, s.checkouts, s.users, s.maxUsed, s.totalUsed]),
+    [
+      ['week', '2024-W18', '2024-04-30T00:00:00.000Z', '2024-05-06T00:00:00.000Z', 144, 2, 4, 2, 7],
+      ['week', '2024-W19', '2024-05-06T00:00:00.000Z', '2024-05-07T00:00:00.000Z', 24, 0, 1, 1, 1],
+      ['month', '2024-04', '2024-04-30T00:00:00.000Z', '2024-05-01T00:00:00.000Z', 24, 1, 3, 2, 5.5],
+      ['month', '2024-05', '2024-05-01T00:00:00.000Z', '2024-05-07T00:00:00.000Z', 144, 1, 2, 1, 2.5],
+    ],
+  );
   // W18: cy 2 h + dan 3 h (both from the start, overlapping: peak 2) + bob 1 h + ann 1 h.
   const cyRow = r.log.find((l) => l.leaseId === 'OLD')!;
-  assert.deepEqual([cyRow.date, cyRow.startTime, cyRow.endTime, cyRow.checkout, cyRow.checkin, cyRow.continuedFromPreviousDay], ['2024-04-30', '00:00:00', '02:00:00', '2024-04-20T08:00:00.000Z', '2024-04-30T02:00:00.000Z', true]);
+  assert.deepEqual(
+    [cyRow.date, cyRow.startTime, cyRow.endTime, cyRow.checkout, cyRow.checkin, cyRow.continuedFromPreviousDay],
+    ['2024-04-30', '00:00:00', '02:00:00', '2024-04-20T08:00:00.000Z', '2024-04-30T02:00:00.000Z', true],
+  );
   const danRow = r.log.find((l) => l.leaseId === 'NOOPEN')!;
   assert.deepEqual([danRow.startTime, danRow.endTime, danRow.checkout], ['00:00:00', '03:00:00', null]);
 });
@@ -121,7 +181,20 @@ test('week and month boundaries split usage; a lease open before the report star
 test('usage log: one row per UTC day, waits and denials, open leases, CSV', () => {
   const r = buildUsageReport({ events: EVENTS, from: FROM, to: TO, periods: [], productNames: { cad: 'CAD Pro' } });
   assert.deepEqual(r.summaries, []);
-  const brief = r.log.map((l) => [l.date, l.kind, l.user, l.leaseId, l.startTime, l.endTime, l.seconds, l.granted, l.reason, l.continuedFromPreviousDay, l.continuesNextDay, l.open]);
+  const brief = r.log.map((l) => [
+    l.date,
+    l.kind,
+    l.user,
+    l.leaseId,
+    l.startTime,
+    l.endTime,
+    l.seconds,
+    l.granted,
+    l.reason,
+    l.continuedFromPreviousDay,
+    l.continuesNextDay,
+    l.open,
+  ]);
   assert.deepEqual(brief, [
     ['2024-05-01', 'lease', 'ann', 'L1', '22:00:00', '24:00:00', 7200, 1, 'lost', false, true, false],
     ['2024-05-01', 'lease', 'ann', 'L4', '22:30:00', '22:45:00', 900, 1, null, false, false, false],
@@ -134,13 +207,22 @@ test('usage log: one row per UTC day, waits and denials, open leases, CSV', () =
     ['2024-05-02', 'deny', 'dan', null, '00:10:00', '00:10:00', 0, 0, 'all-in-use', false, false, false],
   ]);
   const l1 = r.log[0];
-  assert.deepEqual([l1.host, l1.pid, l1.productName, l1.start, l1.end, l1.checkout, l1.checkin], ['h-a1', 1, 'CAD Pro', '2024-05-01T22:00:00.000Z', '2024-05-02T00:00:00.000Z', '2024-05-01T22:00:00.000Z', '2024-05-02T01:00:00.000Z']);
+  assert.deepEqual(
+    [l1.host, l1.pid, l1.productName, l1.start, l1.end, l1.checkout, l1.checkin],
+    ['h-a1', 1, 'CAD Pro', '2024-05-01T22:00:00.000Z', '2024-05-02T00:00:00.000Z', '2024-05-01T22:00:00.000Z', '2024-05-02T01:00:00.000Z'],
+  );
   assert.equal(r.log[5].checkin, null);
 
   const csv = logToCsv(r.log).trimEnd().split('\n');
   assert.equal(csv.length, 10);
-  assert.equal(csv[0], 'Date,Kind,UserName,HostName,ProcessId,ProductId,ProductName,StartTime,EndTime,Seconds,NumberDesired,NumberGranted,Start,End,Checkout,Checkin,Reason,LeaseId,ContinuedFromPreviousDay,ContinuesNextDay,Open');
-  assert.equal(csv[1], '2024-05-01,lease,ann,h-a1,1,cad,CAD Pro,22:00:00,24:00:00,7200,1,1,2024-05-01T22:00:00.000Z,2024-05-02T00:00:00.000Z,2024-05-01T22:00:00.000Z,2024-05-02T01:00:00.000Z,lost,L1,false,true,false');
+  assert.equal(
+    csv[0],
+    'Date,Kind,UserName,HostName,ProcessId,ProductId,ProductName,StartTime,EndTime,Seconds,NumberDesired,NumberGranted,Start,End,Checkout,Checkin,Reason,LeaseId,ContinuedFromPreviousDay,ContinuesNextDay,Open',
+  );
+  assert.equal(
+    csv[1],
+    '2024-05-01,lease,ann,h-a1,1,cad,CAD Pro,22:00:00,24:00:00,7200,1,1,2024-05-01T22:00:00.000Z,2024-05-02T00:00:00.000Z,2024-05-01T22:00:00.000Z,2024-05-02T01:00:00.000Z,lost,L1,false,true,false',
+  );
 });
 
 test('summary CSV: reference column names, one line per row, formula-looking cells defused', () => {
@@ -175,12 +257,18 @@ test('leased licenses: the allocation is the seat (27..28); starts and stops ins
     ev('2024-05-01T15:00:00Z', 28, { ...w, product: 'gis', reason: 'idle' }),
   ];
   const r = buildUsageReport({ events, from: FROM, to: t('2024-05-02T00:00:00Z'), periods: ['day'] });
-  assert.deepEqual(r.summaries.map((s) => [s.key, s.product, s.checkouts, s.users, s.maxUsed, s.totalUsed]), [['2024-05-01', 'gis', 2, 1, 1, 5]]);
-  assert.deepEqual(r.log.map((l) => [l.kind, l.startTime, l.endTime, l.reason]), [
-    ['lease', '10:00:00', '11:00:00', null],
-    ['allocation', '10:00:00', '15:00:00', 'idle'],
-    ['lease', '12:00:00', '13:00:00', null],
-  ]);
+  assert.deepEqual(
+    r.summaries.map((s) => [s.key, s.product, s.checkouts, s.users, s.maxUsed, s.totalUsed]),
+    [['2024-05-01', 'gis', 2, 1, 1, 5]],
+  );
+  assert.deepEqual(
+    r.log.map((l) => [l.kind, l.startTime, l.endTime, l.reason]),
+    [
+      ['lease', '10:00:00', '11:00:00', null],
+      ['allocation', '10:00:00', '15:00:00', 'idle'],
+      ['lease', '12:00:00', '13:00:00', null],
+    ],
+  );
 });
 
 test('peak of many overlapping sessions, and input order does not matter', () => {

@@ -12,7 +12,9 @@ after(async () => {
 });
 
 const T = '2024-05-01T08:00:00.000Z';
-const batch = (from: number, n: number) => ({ records: Array.from({ length: n }, (_, i) => ({ seq: from + i, type: 'process', time: T, host: 'h', pid: from + i })) });
+const batch = (from: number, n: number) => ({
+  records: Array.from({ length: n }, (_, i) => ({ seq: from + i, type: 'process', time: T, host: 'h', pid: from + i })),
+});
 
 /** An uploader that keeps going through restarts, resuming from the server's ack after errors. */
 function uploader(agent: TestAgent) {
@@ -73,7 +75,10 @@ test('leases, queue places and records survive a clean restart and a crash', asy
   assert.equal(answered.body.status, 'waiting');
 
   const check = async (expectDuplicates: number) => {
-    for (const [agent, lease] of [[a, la], [b, lb]] as const) {
+    for (const [agent, lease] of [
+      [a, la],
+      [b, lb],
+    ] as const) {
       const r = await agent.post(`/v1/leases/${lease.body.leaseId}/renew`);
       assert.equal(r.status, 200, r.text);
     }
@@ -105,7 +110,10 @@ test('leases, queue places and records survive a clean restart and a crash', asy
   // Every record the uploader was told about is stored exactly once, with no holes.
   const serverAck = (await d.get('/v1/events/ack')).body.ackedThroughSeq;
   assert.ok(serverAck >= acked);
-  const [row] = (await srv.sql<{ n: number; lo: number; hi: number }>('SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM process_records WHERE agent_id = ?', d.agentId));
+  const [row] = await srv.sql<{ n: number; lo: number; hi: number }>(
+    'SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM process_records WHERE agent_id = ?',
+    d.agentId,
+  );
   assert.equal(row.n, serverAck);
   if (serverAck > 0) assert.deepEqual([row.lo, row.hi], [1, serverAck]);
   assert.ok(serverAck > 50, `the uploader made progress across restarts (${serverAck})`);

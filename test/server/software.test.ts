@@ -25,7 +25,18 @@ async function upload(a: TestAgent, records: Array<Record<string, unknown>>) {
   assert.equal(r.body.ackedThroughSeq, seq);
 }
 const sw = (change: string, name: string, version: string, extra: Record<string, unknown> = {}) => ({
-  type: 'software', time: iso(3 * DAY), change, source: 'dpkg', name, version, previousVersion: null, architecture: 'amd64', installTime: null, publisher: null, auditId: 'a1', ...extra,
+  type: 'software',
+  time: iso(3 * DAY),
+  change,
+  source: 'dpkg',
+  name,
+  version,
+  previousVersion: null,
+  architecture: 'amd64',
+  installTime: null,
+  publisher: null,
+  auditId: 'a1',
+  ...extra,
 });
 const admin = (path: string) => srv.request('GET', path, { token: ADMIN });
 
@@ -43,8 +54,38 @@ before(async () => {
   await upload(ws2, [sw('inventory', 'cadsuite', '2.0'), sw('inventory', 'gis-desktop', '5.0')]);
   // ws-1 ran CAD yesterday (its process record names the owning package) and GIS 200 days ago.
   await upload(ws1, [
-    { type: 'process', time: iso(DAY), user: 'ann', pid: 10, command: 'cad', exe: '/opt/cad/bin/cad', start: iso(DAY + 60_000), end: iso(DAY), elapsedSeconds: 60, exitCode: 0, source: 'pacct', package: 'cadsuite', packageVersion: '2.0', packageSource: 'dpkg' },
-    { type: 'process', time: iso(200 * DAY), user: 'ann', pid: 11, command: 'gis', exe: '/opt/gis/bin/gis', start: iso(200 * DAY + 60_000), end: iso(200 * DAY), elapsedSeconds: 60, exitCode: 0, source: 'pacct', package: 'gis-desktop', packageVersion: '5.1', packageSource: 'dpkg' },
+    {
+      type: 'process',
+      time: iso(DAY),
+      user: 'ann',
+      pid: 10,
+      command: 'cad',
+      exe: '/opt/cad/bin/cad',
+      start: iso(DAY + 60_000),
+      end: iso(DAY),
+      elapsedSeconds: 60,
+      exitCode: 0,
+      source: 'pacct',
+      package: 'cadsuite',
+      packageVersion: '2.0',
+      packageSource: 'dpkg',
+    },
+    {
+      type: 'process',
+      time: iso(200 * DAY),
+      user: 'ann',
+      pid: 11,
+      command: 'gis',
+      exe: '/opt/gis/bin/gis',
+      start: iso(200 * DAY + 60_000),
+      end: iso(200 * DAY),
+      elapsedSeconds: 60,
+      exitCode: 0,
+      source: 'pacct',
+      package: 'gis-desktop',
+      packageVersion: '5.1',
+      packageSource: 'dpkg',
+    },
   ]);
 });
 after(async () => srv?.cleanup());
@@ -53,9 +94,33 @@ test('installed vs used per package and per product, from real uploads', async (
   const pk = await admin('/v1/reports/software?days=30');
   assert.equal(pk.status, 200, pk.text);
   const byName = new Map(pk.body.rows.map((r: { package: string }) => [r.package, r]));
-  assert.deepEqual(byName.get('cadsuite'), { source: 'dpkg', package: 'cadsuite', installedHosts: 2, usedHosts: 1, unusedHosts: 1, versions: [{ version: '2.0', hosts: 2 }] });
-  assert.deepEqual(byName.get('gis-desktop'), { source: 'dpkg', package: 'gis-desktop', installedHosts: 2, usedHosts: 0, unusedHosts: 2, versions: [{ version: '5.0', hosts: 1 }, { version: '5.1', hosts: 1 }] });
-  assert.deepEqual(byName.get('editor'), { source: 'dpkg', package: 'editor', installedHosts: 1, usedHosts: 0, unusedHosts: 1, versions: [{ version: '1.0', hosts: 1 }] });
+  assert.deepEqual(byName.get('cadsuite'), {
+    source: 'dpkg',
+    package: 'cadsuite',
+    installedHosts: 2,
+    usedHosts: 1,
+    unusedHosts: 1,
+    versions: [{ version: '2.0', hosts: 2 }],
+  });
+  assert.deepEqual(byName.get('gis-desktop'), {
+    source: 'dpkg',
+    package: 'gis-desktop',
+    installedHosts: 2,
+    usedHosts: 0,
+    unusedHosts: 2,
+    versions: [
+      { version: '5.0', hosts: 1 },
+      { version: '5.1', hosts: 1 },
+    ],
+  });
+  assert.deepEqual(byName.get('editor'), {
+    source: 'dpkg',
+    package: 'editor',
+    installedHosts: 1,
+    usedHosts: 0,
+    unusedHosts: 1,
+    versions: [{ version: '1.0', hosts: 1 }],
+  });
   // 365 days: the GIS run 200 days ago counts.
   const year = await admin('/v1/reports/software?days=365');
   assert.equal(year.body.rows.find((r: { package: string }) => r.package === 'gis-desktop').usedHosts, 1);
@@ -77,7 +142,10 @@ test('installed vs used per package and per product, from real uploads', async (
 });
 
 test('deltas move the current inventory; the history keeps every record', async () => {
-  await upload(ws2, [sw('removed', 'cadsuite', '2.0', { time: iso(DAY / 2), auditId: 'a2' }), sw('changed', 'gis-desktop', '5.1', { time: iso(DAY / 2), previousVersion: '5.0', auditId: 'a2' })]);
+  await upload(ws2, [
+    sw('removed', 'cadsuite', '2.0', { time: iso(DAY / 2), auditId: 'a2' }),
+    sw('changed', 'gis-desktop', '5.1', { time: iso(DAY / 2), previousVersion: '5.0', auditId: 'a2' }),
+  ]);
   const pk = await admin('/v1/reports/software?days=30');
   const cad = pk.body.rows.find((r: { package: string }) => r.package === 'cadsuite');
   assert.deepEqual([cad.installedHosts, cad.usedHosts], [1, 1]);
@@ -86,13 +154,19 @@ test('deltas move the current inventory; the history keeps every record', async 
   assert.deepEqual(rc.body.rows, []);
 
   const inv = await admin('/v1/reports/software/inventory?host=ws-2');
-  assert.deepEqual(inv.body.rows.map((r: { name: string; version: string; firstSeen: string; updatedAt: string }) => [r.name, r.version, r.firstSeen, r.updatedAt]), [['gis-desktop', '5.1', iso(3 * DAY), iso(DAY / 2)]]);
+  assert.deepEqual(
+    inv.body.rows.map((r: { name: string; version: string; firstSeen: string; updatedAt: string }) => [r.name, r.version, r.firstSeen, r.updatedAt]),
+    [['gis-desktop', '5.1', iso(3 * DAY), iso(DAY / 2)]],
+  );
   const invCsv = await admin('/v1/reports/software/inventory?host=ws-2&format=csv');
   assert.equal(invCsv.text.split('\n')[1], `ws-2,dpkg,gis-desktop,amd64,5.1,,,${iso(3 * DAY)},${iso(DAY / 2)}`);
 
   const day = (ms: number) => new Date(now - ms).toISOString().slice(0, 10);
   const hist = await admin(`/v1/reports/software/history?host=ws-2&from=${day(10 * DAY)}&to=${day(0)}`);
-  assert.deepEqual(hist.body.rows.map((r: { change: string; name: string }) => `${r.change} ${r.name}`), ['inventory cadsuite', 'inventory gis-desktop', 'removed cadsuite', 'changed gis-desktop']);
+  assert.deepEqual(
+    hist.body.rows.map((r: { change: string; name: string }) => `${r.change} ${r.name}`),
+    ['inventory cadsuite', 'inventory gis-desktop', 'removed cadsuite', 'changed gis-desktop'],
+  );
 });
 
 test('software reports: admin token only, bad parameters named', async () => {

@@ -16,7 +16,6 @@ import { inputEvents, journalState, sessionLink, startAgent, type TestAgent as D
 import { startServer, TEST_ENROLL_SECRET, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
-
 function sqlite3(path: string, sql: string): string {
   const r = spawnSync('sqlite3', [path, sql], { encoding: 'utf8' });
   assert.equal(r.status, 0, `sqlite3 ${sql}: ${r.stderr}`);
@@ -44,7 +43,6 @@ async function daemonWithLink(t: TestContext, srv: TestServer, extra: Record<str
   return { agent, send, sent: () => n };
 }
 
-
 const allAcked = (agent: Daemon) => () => {
   const s = journalState(agent.dataDir);
   return s.acked === s.lastSeq;
@@ -54,24 +52,38 @@ async function storedSeqs(srv: TestServer, id: string): Promise<number[]> {
   const rows = await srv.sql<{ seq: number }>(
     `SELECT seq FROM activity_records WHERE agent_id = ? UNION ALL SELECT seq FROM process_records WHERE agent_id = ?
      UNION ALL SELECT seq FROM other_records WHERE agent_id = ? UNION ALL SELECT seq FROM usage_events WHERE agent_id = ? AND seq IS NOT NULL`,
-    id, id, id, id,
+    id,
+    id,
+    id,
+    id,
   );
   return rows.map((r) => Number(r.seq)).sort((a, b) => a - b);
 }
 
 const flagsOf = async (srv: TestServer, id: string) =>
-  (await srv.sql<{ kind: string; from_seq: number; to_seq: number; records: number }>('SELECT kind, from_seq, to_seq, records FROM integrity_flags WHERE agent_id = ? ORDER BY from_seq, id', id)).map((f) => ({
-    kind: f.kind, fromSeq: Number(f.from_seq), toSeq: Number(f.to_seq), records: Number(f.records),
+  (
+    await srv.sql<{ kind: string; from_seq: number; to_seq: number; records: number }>(
+      'SELECT kind, from_seq, to_seq, records FROM integrity_flags WHERE agent_id = ? ORDER BY from_seq, id',
+      id,
+    )
+  ).map((f) => ({
+    kind: f.kind,
+    fromSeq: Number(f.from_seq),
+    toSeq: Number(f.to_seq),
+    records: Number(f.records),
   }));
 
-test('a stopped agent\'s journal edited, a row deleted, two swapped, one inserted: each flagged with its seq range, nothing else, nothing lost; the chain continues across restart and re-enrollment', async (t) => {
+test("a stopped agent's journal edited, a row deleted, two swapped, one inserted: each flagged with its seq range, nothing else, nothing lost; the chain continues across restart and re-enrollment", async (t) => {
   const srv = await startServer();
   t.after(() => srv.cleanup());
   const { agent, send } = await daemonWithLink(t, srv, { log: { level: 'debug' } });
   await send(30);
   await waitFor(allAcked(agent), 'the first records acknowledged', 60_000);
   const [{ id }] = await srv.sql<{ id: string }>('SELECT id FROM agents');
-  assert.ok((await srv.sql('SELECT chain_head FROM agents WHERE id = ? AND record_key IS NOT NULL AND chain_head IS NOT NULL', id)).length === 1, 'the agent chains its records');
+  assert.ok(
+    (await srv.sql('SELECT chain_head FROM agents WHERE id = ? AND record_key IS NOT NULL AND chain_head IS NOT NULL', id)).length === 1,
+    'the agent chains its records',
+  );
 
   // Offline: records pile up unacknowledged; then the daemon stops.
   await srv.stop();
@@ -87,8 +99,11 @@ test('a stopped agent\'s journal edited, a row deleted, two swapped, one inserte
   assert.equal(swapB, swapA + 1);
   sqlite3(db, `UPDATE records SET body = json_set(body, '$.keyboard', 999999) WHERE seq = ${edited}`);
   sqlite3(db, `DELETE FROM records WHERE seq = ${deleted}`);
-  sqlite3(db, `CREATE TEMP TABLE s AS SELECT seq, body FROM records WHERE seq IN (${swapA}, ${swapB});
-    UPDATE records SET body = (SELECT body FROM s WHERE s.seq = ${swapA + swapB} - records.seq) WHERE seq IN (${swapA}, ${swapB});`);
+  sqlite3(
+    db,
+    `CREATE TEMP TABLE s AS SELECT seq, body FROM records WHERE seq IN (${swapA}, ${swapB});
+    UPDATE records SET body = (SELECT body FROM s WHERE s.seq = ${swapA + swapB} - records.seq) WHERE seq IN (${swapA}, ${swapB});`,
+  );
   assert.notEqual(sqlite3(db, `SELECT body FROM records WHERE seq = ${swapA}`), sqlite3(db, `SELECT body FROM records WHERE seq = ${swapB}`));
   // A row that looks like the agent's (a copy of a record, its chain value, a made-up MAC), at the end.
   const inserted = lastSeq + 1;
@@ -115,15 +130,25 @@ test('a stopped agent\'s journal edited, a row deleted, two swapped, one inserte
   assert.deepEqual(await storedSeqs(srv, id), expected);
   assert.equal(Number((await srv.sql<{ k: number }>('SELECT keyboard AS k FROM activity_records WHERE agent_id = ? AND seq = ?', id, edited))[0].k), 999999);
   assert.equal(Number((await srv.sql<{ k: number }>('SELECT keyboard AS k FROM activity_records WHERE agent_id = ? AND seq = ?', id, inserted))[0].k), 424242);
-  assert.deepEqual(await srv.sql("SELECT extra FROM activity_records WHERE agent_id = ? AND extra LIKE '%chain%'", id), [], 'integrity fields are not stored as data');
+  assert.deepEqual(
+    await srv.sql("SELECT extra FROM activity_records WHERE agent_id = ? AND extra LIKE '%chain%'", id),
+    [],
+    'integrity fields are not stored as data',
+  );
   // Written as server events (code 18, info) and counted.
-  const events = await srv.sql<{ reason: string; extra: string }>("SELECT reason, extra FROM usage_events WHERE origin = 'server' AND code = 18 AND agent_id = ? ORDER BY id", id);
-  assert.deepEqual(events.map((e) => [e.reason, JSON.parse(e.extra)]), [
-    ['integrity-edited', { fromSeq: edited, toSeq: edited, records: 1 }],
-    ['integrity-gap', { fromSeq: deleted, toSeq: deleted, records: 1 }],
-    ['integrity-edited', { fromSeq: swapA, toSeq: swapB, records: 2 }],
-    ['integrity-forged', { fromSeq: inserted, toSeq: inserted, records: 1 }],
-  ]);
+  const events = await srv.sql<{ reason: string; extra: string }>(
+    "SELECT reason, extra FROM usage_events WHERE origin = 'server' AND code = 18 AND agent_id = ? ORDER BY id",
+    id,
+  );
+  assert.deepEqual(
+    events.map((e) => [e.reason, JSON.parse(e.extra)]),
+    [
+      ['integrity-edited', { fromSeq: edited, toSeq: edited, records: 1 }],
+      ['integrity-gap', { fromSeq: deleted, toSeq: deleted, records: 1 }],
+      ['integrity-edited', { fromSeq: swapA, toSeq: swapB, records: 2 }],
+      ['integrity-forged', { fromSeq: inserted, toSeq: inserted, records: 1 }],
+    ],
+  );
   const metrics = (await srv.request('GET', '/metrics')).text;
   assert.match(metrics, /usage_server_integrity_flags_total\{kind="edited"\} 3\b/);
   assert.match(metrics, /usage_server_integrity_flags_total\{kind="gap"\} 1\b/);
@@ -132,11 +157,14 @@ test('a stopped agent\'s journal edited, a row deleted, two swapped, one inserte
   const summary = await srv.cli('integrity', '--json');
   assert.equal(summary.code, 0, summary.stderr);
   const rows = JSON.parse(summary.stdout) as Array<{ agent_id: string; kind: string; records: number; from_seq: number; to_seq: number }>;
-  assert.deepEqual(rows.map((r) => [r.agent_id, r.kind, Number(r.records), Number(r.from_seq), Number(r.to_seq)]), [
-    [id, 'edited', 3, edited, swapB],
-    [id, 'forged', 1, inserted, inserted],
-    [id, 'gap', 1, deleted, deleted],
-  ]);
+  assert.deepEqual(
+    rows.map((r) => [r.agent_id, r.kind, Number(r.records), Number(r.from_seq), Number(r.to_seq)]),
+    [
+      [id, 'edited', 3, edited, swapB],
+      [id, 'forged', 1, inserted, inserted],
+      [id, 'gap', 1, deleted, deleted],
+    ],
+  );
 
   // Re-enrollment: the token is revoked; the agent enrolls again (new identity, new key, its chain
   // head carried over) and what it uploads from then on verifies.
@@ -146,7 +174,7 @@ test('a stopped agent\'s journal edited, a row deleted, two swapped, one inserte
   await waitFor(async () => (await srv.sql('SELECT id FROM agents')).length === 2, 'a second identity', 60_000);
   await waitFor(allAcked(agent), 'everything acknowledged after re-enrollment', 60_000);
   const [{ id: id2 }] = await srv.sql<{ id: string }>('SELECT id FROM agents WHERE id <> ?', id);
-  assert.deepEqual(await flagsOf(srv, id2), [], 'the new identity\'s records verify');
+  assert.deepEqual(await flagsOf(srv, id2), [], "the new identity's records verify");
   assert.ok((await storedSeqs(srv, id2)).length >= 20);
   assert.equal((await flagsOf(srv, id)).length, 4, 'no new flags for the old identity');
 
@@ -171,14 +199,18 @@ test('the chain continues across compaction (journal.maxBytes): nothing flagged,
   await srv.stop();
   // Enough records to pass the bound several times over: the bound component compacts them.
   for (let i = 0; i < 8; i++) await send(1000, '-' + 'x'.repeat(200));
-  await waitFor(() => {
-    const j = Journal.open(join(agent.dataDir, 'journal.db'), { readonly: true });
-    try {
-      return j.read({ types: ['input-events'] }).some((r) => typeof r.compacted === 'number' && r.compacted > 1);
-    } finally {
-      j.close();
-    }
-  }, 'compaction', 60_000);
+  await waitFor(
+    () => {
+      const j = Journal.open(join(agent.dataDir, 'journal.db'), { readonly: true });
+      try {
+        return j.read({ types: ['input-events'] }).some((r) => typeof r.compacted === 'number' && r.compacted > 1);
+      } finally {
+        j.close();
+      }
+    },
+    'compaction',
+    60_000,
+  );
   await srv.restart();
   await send(10);
   await waitFor(allAcked(agent), 'everything acknowledged', 120_000);

@@ -18,7 +18,6 @@ import { SERVER_CLI, startServer, TEST_ENROLL_SECRET, type TestServer } from '..
 import { makePki, type Ca, type Issued, type KeyType } from '../helpers/tls.js';
 import { waitFor } from '../helpers/wait.js';
 
-
 function tmp(t: { after(fn: () => void): void }): string {
   const d = mkdtempSync(join(tmpdir(), 'server-tls-'));
   t.after(() => rmSync(d, { recursive: true, force: true }));
@@ -26,18 +25,31 @@ function tmp(t: { after(fn: () => void): void }): string {
 }
 
 /** The certificate the server presents to a new connection (SHA-256 fingerprint, hex) and the protocol agreed. */
-function handshake(port: number, ca: string, o: { maxVersion?: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' } = {}): Promise<{ fingerprint: string; protocol: string | null } | { error: string }> {
+function handshake(
+  port: number,
+  ca: string,
+  o: { maxVersion?: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' } = {},
+): Promise<{ fingerprint: string; protocol: string | null } | { error: string }> {
   return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port, ca, servername: undefined, ...(o.maxVersion ? { maxVersion: o.maxVersion, minVersion: 'TLSv1' } : {}) }, () => {
-      const fp = s.getPeerX509Certificate()!.fingerprint256.replace(/:/g, '').toLowerCase();
-      resolve({ fingerprint: fp, protocol: s.getProtocol() });
-      s.end();
-    });
+    const s = connect(
+      { host: '127.0.0.1', port, ca, servername: undefined, ...(o.maxVersion ? { maxVersion: o.maxVersion, minVersion: 'TLSv1' } : {}) },
+      () => {
+        const fp = s.getPeerX509Certificate()!.fingerprint256.replace(/:/g, '').toLowerCase();
+        resolve({ fingerprint: fp, protocol: s.getProtocol() });
+        s.end();
+      },
+    );
     s.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
   });
 }
 
-async function tlsServer(t: { after(fn: () => unknown): void }, server: Issued, ca: Ca, extra: Record<string, unknown> = {}, client?: Issued): Promise<TestServer> {
+async function tlsServer(
+  t: { after(fn: () => unknown): void },
+  server: Issued,
+  ca: Ca,
+  extra: Record<string, unknown> = {},
+  client?: Issued,
+): Promise<TestServer> {
   const srv = await startServer({
     products: [{ id: 'cad', seats: 100 }],
     config: { tls: { certFile: server.cert, keyFile: server.key, ...extra }, leases: { ttlSeconds: 30 } },
@@ -72,7 +84,10 @@ for (const keyType of ['ec', 'rsa'] as KeyType[]) {
     const v11 = await handshake(srv.port, ca.pem, { maxVersion: 'TLSv1.1' });
     assert.ok('error' in v11, `TLS 1.1 is refused: ${JSON.stringify(v11)}`);
     // Plain HTTP to the TLS port gets no usage-server answer.
-    const plain = await request(`http://127.0.0.1:${srv.port}/v1/health`).then((r) => r.statusCode, (e: Error) => e.message);
+    const plain = await request(`http://127.0.0.1:${srv.port}/v1/health`).then(
+      (r) => r.statusCode,
+      (e: Error) => e.message,
+    );
     assert.notEqual(plain, 200);
   });
 }
@@ -125,16 +140,35 @@ test('SIGHUP with a new certificate and key while 50 enrolled agents renew over 
   copyFileSync(ca.cert, caFile);
   const srv = await tlsServer(t, live, ca);
 
-  const clients = Array.from({ length: 50 }, (_, i) => new UplinkClient({ url: srv.url, enrollSecret: TEST_ENROLL_SECRET, caFile, requestTimeoutMs: 10_000, dataDir: join(dir, `agent-${i}`), hostname: `ws-${i}`, nextSeq: () => 1 }));
+  const clients = Array.from(
+    { length: 50 },
+    (_, i) =>
+      new UplinkClient({
+        url: srv.url,
+        enrollSecret: TEST_ENROLL_SECRET,
+        caFile,
+        requestTimeoutMs: 10_000,
+        dataDir: join(dir, `agent-${i}`),
+        hostname: `ws-${i}`,
+        nextSeq: () => 1,
+      }),
+  );
   t.after(() => Promise.all(clients.map((c) => c.close())));
   const leases = await Promise.all(
     clients.map(async (c, i) => {
-      const r = await c.acquire({ product: 'cad', user: `u${i}`, host: `ws-${i}`, pid: 100 + i, processStart: '2024-05-01T08:00:00.000Z', requestId: `r-${i}` });
+      const r = await c.acquire({
+        product: 'cad',
+        user: `u${i}`,
+        host: `ws-${i}`,
+        pid: 100 + i,
+        processStart: '2024-05-01T08:00:00.000Z',
+        requestId: `r-${i}`,
+      });
       assert.equal(r.kind, 'granted', JSON.stringify(r));
       return (r as { lease: { leaseId: string } }).lease.leaseId;
     }),
   );
-  assert.equal((await handshake(srv.port, ca.pem) as { fingerprint: string }).fingerprint, pki.fingerprint(first.cert));
+  assert.equal(((await handshake(srv.port, ca.pem)) as { fingerprint: string }).fingerprint, pki.fingerprint(first.cert));
 
   let stop = false;
   let renewed = 0;
@@ -151,7 +185,15 @@ test('SIGHUP with a new certificate and key while 50 enrolled agents renew over 
   const latecomers: UplinkClient[] = [];
   const enrolling = (async () => {
     for (let i = 0; !stop; i++) {
-      const c = new UplinkClient({ url: srv.url, enrollSecret: TEST_ENROLL_SECRET, caFile, requestTimeoutMs: 10_000, dataDir: join(dir, `late-${i}`), hostname: `late-${i}`, nextSeq: () => 1 });
+      const c = new UplinkClient({
+        url: srv.url,
+        enrollSecret: TEST_ENROLL_SECRET,
+        caFile,
+        requestTimeoutMs: 10_000,
+        dataDir: join(dir, `late-${i}`),
+        hostname: `late-${i}`,
+        nextSeq: () => 1,
+      });
       latecomers.push(c);
       if (!(await c.ensureEnrolled())) failures.push(`late-${i}: ${c.status.lastError}`);
       await c.close();
@@ -179,8 +221,11 @@ test('SIGHUP with a new certificate and key while 50 enrolled agents renew over 
   writeFileSync(live.key, 'not a key');
   process.kill(srv.pid(), 'SIGHUP');
   await waitFor(() => srv.output().includes('not reloaded'), 'the refused reload', 10_000, { stepMs: 20 });
-  assert.match(srv.output(), /tls\.keyFile.*holds no PEM private key.*TLS certificate or key not reloaded; the one in use stays|TLS certificate or key not reloaded/);
-  assert.equal((await handshake(srv.port, ca.pem) as { fingerprint: string }).fingerprint, pki.fingerprint(second.cert));
+  assert.match(
+    srv.output(),
+    /tls\.keyFile.*holds no PEM private key.*TLS certificate or key not reloaded; the one in use stays|TLS certificate or key not reloaded/,
+  );
+  assert.equal(((await handshake(srv.port, ca.pem)) as { fingerprint: string }).fingerprint, pki.fingerprint(second.cert));
   assert.equal((await srv.request('GET', '/v1/health')).status, 200);
 });
 
@@ -192,7 +237,8 @@ test('client certificates required (403 client-cert-required with the reason oth
   const alice = pki.issue(clientCa, 'alice', { client: true });
   const mallory = pki.issue(clientCa, 'mallory', { client: true });
   const srv = await tlsServer(t, cert, ca, { clientCaFile: clientCa.cert, requireClientCert: true }, alice);
-  const dispatcherWith = (c?: Issued) => new Agent({ connect: { ca: ca.pem, ...(c ? { cert: readFileSync(c.cert, 'utf8'), key: readFileSync(c.key, 'utf8') } : {}) } });
+  const dispatcherWith = (c?: Issued) =>
+    new Agent({ connect: { ca: ca.pem, ...(c ? { cert: readFileSync(c.cert, 'utf8'), key: readFileSync(c.key, 'utf8') } : {}) } });
 
   const a = await srv.enroll('ws-alice');
   assert.equal((await a.get('/v1/policy')).status, 200, 'the agent with its own certificate');
@@ -210,7 +256,10 @@ test('client certificates required (403 client-cert-required with the reason oth
   // Without a certificate, or with one from another CA, every request is answered 403 with the reason (the token does not help).
   const strangerCa = pki.ca('stranger-ca');
   const stranger = pki.issue(strangerCa, 'stranger', { client: true });
-  for (const [who, c, reason] of [['none', undefined, /no client certificate was presented/], ['stranger', stranger, /not accepted \(.*\).*tls\.clientCaFile/]] as const) {
+  for (const [who, c, reason] of [
+    ['none', undefined, /no client certificate was presented/],
+    ['stranger', stranger, /not accepted \(.*\).*tls\.clientCaFile/],
+  ] as const) {
     const d = dispatcherWith(c);
     t.after(() => d.close());
     for (const path of ['/v1/health', '/v1/policy', '/v1/enroll']) {
@@ -223,7 +272,12 @@ test('client certificates required (403 client-cert-required with the reason oth
     }
   }
   // Mallory's own enrollment is its own agent, bound to its own certificate.
-  const me = await request(`${srv.url}/v1/enroll`, { dispatcher: m, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ enrollSecret: TEST_ENROLL_SECRET, host: 'ws-m' }) });
+  const me = await request(`${srv.url}/v1/enroll`, {
+    dispatcher: m,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ enrollSecret: TEST_ENROLL_SECRET, host: 'ws-m' }),
+  });
   const mBody = (await me.body.json()) as { agentId: string };
   assert.equal(me.statusCode, 201);
   const mRow = await srv.sql<{ client_cert_sha256: string }>('SELECT client_cert_sha256 FROM agents WHERE id = ?', mBody.agentId);
@@ -244,7 +298,12 @@ test('client certificates optional (clientCaFile without requireClientCert): age
 
   const withCert = new Agent({ connect: { ca: ca.pem, cert: readFileSync(alice.cert, 'utf8'), key: readFileSync(alice.key, 'utf8') } });
   t.after(() => withCert.close());
-  const e = await request(`${srv.url}/v1/enroll`, { dispatcher: withCert, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ enrollSecret: TEST_ENROLL_SECRET, host: 'ws-a' }) });
+  const e = await request(`${srv.url}/v1/enroll`, {
+    dispatcher: withCert,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ enrollSecret: TEST_ENROLL_SECRET, host: 'ws-a' }),
+  });
   const token = ((await e.body.json()) as { agentToken: string }).agentToken;
   const ok = await request(`${srv.url}/v1/policy`, { dispatcher: withCert, headers: { authorization: `Bearer ${token}` } });
   await ok.body.text();

@@ -10,7 +10,15 @@ import { RECORD_TYPE_FIELDS, V1_SCHEMAS, type FieldKind } from '../../src/protoc
 import { AJV_OPTIONS } from '../../src/server/app.js';
 import { mayHoldPoisonedKey } from '../../src/server/json-body.js';
 import { ajvField } from '../../src/server/problem.js';
-import { checkUpload, codePointLength, envelopeTimeError, isCanonicalUtc, isRfc3339DateTime, isTypedTime, MAX_FIELD_ERRORS } from '../../src/server/upload-check.js';
+import {
+  checkUpload,
+  codePointLength,
+  envelopeTimeError,
+  isCanonicalUtc,
+  isRfc3339DateTime,
+  isTypedTime,
+  MAX_FIELD_ERRORS,
+} from '../../src/server/upload-check.js';
 
 const T = '2024-05-01T08:00:00.000Z';
 
@@ -65,12 +73,37 @@ test('envelope: same verdict and field as the JSON schema (fastify ajv), field b
   for (const name of ['chain', 'mac', 'chainThrough']) {
     values[name] = [b64, 'A'.repeat(43), 'A'.repeat(42) + 'B', b64.slice(1), b64 + 'A', b64.slice(0, 42) + '=', b64.slice(0, 42) + '+', 5, null, {}, ''];
   }
-  const bodies: unknown[] = [null, [], 'a string', 42, true, {}, { records: {} }, { records: 'x' }, { records: null }, { records: [], more: 1 }, { more: 1 },
-    { records: [], 5: 1 }, { records: [] }, { records: [null] }, { records: [[]] }, { records: ['x'] }, { records: [5] }, { records: [true] },
-    { records: [rec({}), rec({}, ['seq'])] }, { records: [rec({}, ['seq', 'type', 'time'])] }, { records: [rec({ type: 5 }, ['seq', 'time'])] },
-    { records: [rec({ seq: 0, type: 5, time: 'x' })] }, { records: [rec({ type: 5, time: 'x' })] }, { records: [rec({ time: 5, host: 5 })] },
-    { records: [rec({}, ['type'])] }, { records: [rec({}, ['time'])] }, { records: [rec({ extra: { nested: [1, 2] }, other: null })] },
-    { records: Array.from({ length: 5000 }, (_, i) => rec({ seq: i + 1 })) }, { records: Array.from({ length: 5001 }, (_, i) => rec({ seq: i + 1 })) }];
+  const bodies: unknown[] = [
+    null,
+    [],
+    'a string',
+    42,
+    true,
+    {},
+    { records: {} },
+    { records: 'x' },
+    { records: null },
+    { records: [], more: 1 },
+    { more: 1 },
+    { records: [], 5: 1 },
+    { records: [] },
+    { records: [null] },
+    { records: [[]] },
+    { records: ['x'] },
+    { records: [5] },
+    { records: [true] },
+    { records: [rec({}), rec({}, ['seq'])] },
+    { records: [rec({}, ['seq', 'type', 'time'])] },
+    { records: [rec({ type: 5 }, ['seq', 'time'])] },
+    { records: [rec({ seq: 0, type: 5, time: 'x' })] },
+    { records: [rec({ type: 5, time: 'x' })] },
+    { records: [rec({ time: 5, host: 5 })] },
+    { records: [rec({}, ['type'])] },
+    { records: [rec({}, ['time'])] },
+    { records: [rec({ extra: { nested: [1, 2] }, other: null })] },
+    { records: Array.from({ length: 5000 }, (_, i) => rec({ seq: i + 1 })) },
+    { records: Array.from({ length: 5001 }, (_, i) => rec({ seq: i + 1 })) },
+  ];
   for (const [name, list] of Object.entries(values)) for (const v of list) bodies.push({ records: [rec({}), rec({ [name]: v })] });
   let invalid = 0;
   for (const body of bodies) {
@@ -84,14 +117,52 @@ test('envelope: same verdict and field as the JSON schema (fastify ajv), field b
 /** Date strings around every rule: ranges, leap years and seconds, separators, zones, fractions. */
 function dateCorpus(): string[] {
   const out = new Set<string>([
-    T, '2024-05-01T08:00:00Z', '2024-02-29T23:59:59.999999999Z', '2023-02-29T00:00:00Z', '2024-02-30T00:00:00Z', '2024-04-31T00:00:00Z',
-    '1900-02-29T00:00:00Z', '2000-02-29T00:00:00Z', '2100-02-29T00:00:00Z', '2024-12-31T23:59:60Z', '2024-12-31T23:59:60.5Z', '2024-06-30T22:59:60-01:00',
-    '2024-05-01T24:00:00Z', '2024-05-01T23:60:00Z', '2024-05-01T23:59:61Z', '2024-05-01t08:00:00z', '2024-05-01 08:00:00Z', '2024-05-01T08:00:00+02:00',
-    '2024-05-01T08:00:00+0200', '2024-05-01T08:00:00+02', '2024-05-01T08:00:00-00:00', '2024-05-01T08:00:00+24:00', '2024-05-01T08:00:00+23:60',
-    '2024-05-01T08:00:00.Z', '2024-05-01T08:00Z', '2024-05-01T08:00:00', '0000-01-01T00:00:00Z', '9999-12-31T23:59:59.999Z', '+002024-05-01T08:00:00Z',
-    '2024-05-01T08:00:00.1234567891Z', '2024-05-01T08:00:00.123456789Z', '2024-5-01T08:00:00Z', '', 'tuesday', `${T} `, ` ${T}`, '2024-05-01T08:00:00.000+01:00',
-    '2024-00-01T00:00:00Z', '2024-13-01T00:00:00Z', '2024-01-00T00:00:00Z', '2024-01-32T00:00:00Z', '2024-05-01T08:00:00.000ZZ', '2024-05-01TT08:00:00Z',
-    '2024-05-01T08:00:00\u0660Z', '２０２４-05-01T08:00:00Z', '2024-05-01T08:00:00.000z',
+    T,
+    '2024-05-01T08:00:00Z',
+    '2024-02-29T23:59:59.999999999Z',
+    '2023-02-29T00:00:00Z',
+    '2024-02-30T00:00:00Z',
+    '2024-04-31T00:00:00Z',
+    '1900-02-29T00:00:00Z',
+    '2000-02-29T00:00:00Z',
+    '2100-02-29T00:00:00Z',
+    '2024-12-31T23:59:60Z',
+    '2024-12-31T23:59:60.5Z',
+    '2024-06-30T22:59:60-01:00',
+    '2024-05-01T24:00:00Z',
+    '2024-05-01T23:60:00Z',
+    '2024-05-01T23:59:61Z',
+    '2024-05-01t08:00:00z',
+    '2024-05-01 08:00:00Z',
+    '2024-05-01T08:00:00+02:00',
+    '2024-05-01T08:00:00+0200',
+    '2024-05-01T08:00:00+02',
+    '2024-05-01T08:00:00-00:00',
+    '2024-05-01T08:00:00+24:00',
+    '2024-05-01T08:00:00+23:60',
+    '2024-05-01T08:00:00.Z',
+    '2024-05-01T08:00Z',
+    '2024-05-01T08:00:00',
+    '0000-01-01T00:00:00Z',
+    '9999-12-31T23:59:59.999Z',
+    '+002024-05-01T08:00:00Z',
+    '2024-05-01T08:00:00.1234567891Z',
+    '2024-05-01T08:00:00.123456789Z',
+    '2024-5-01T08:00:00Z',
+    '',
+    'tuesday',
+    `${T} `,
+    ` ${T}`,
+    '2024-05-01T08:00:00.000+01:00',
+    '2024-00-01T00:00:00Z',
+    '2024-13-01T00:00:00Z',
+    '2024-01-00T00:00:00Z',
+    '2024-01-32T00:00:00Z',
+    '2024-05-01T08:00:00.000ZZ',
+    '2024-05-01TT08:00:00Z',
+    '2024-05-01T08:00:00\u0660Z',
+    '２０２４-05-01T08:00:00Z',
+    '2024-05-01T08:00:00.000z',
   ]);
   const alphabet = ['0', '1', '2', '3', '4', '5', '6', '9', ':', '-', 'T', 't', 'Z', 'z', '.', ' ', '+', 'a', '/'];
   for (const base of [T, '2024-02-29T23:59:59Z', '1999-12-31T23:59:59.5Z']) {
@@ -123,7 +194,7 @@ test('time: the fast path accepts only what the full checks accept; verdicts equ
   // Seeded random strings near the canonical form (two characters changed): the fast path never
   // accepts one the full checks refuse.
   let seed = 42;
-  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
   const chars = '0123456789:-.TtZz +';
   let fastFuzz = 0;
   for (let k = 0; k < 50_000; k++) {
@@ -171,21 +242,49 @@ test('exact errors: typed fields, usage events, the error cap, the batch limit',
     { field: '/records/0/code', message: "must have required property 'code'" },
     { field: '/records/0/product', message: 'must be a non-empty string' },
   ]);
-  assert.deepEqual(fail({ records: [{ seq: 1, type: 'input-events', time: T, keyboard: 2.5 }, { seq: 2, time: T }] }), [
-    { field: '/records/0/keyboard', message: 'must be an integer' },
-    { field: '/records/1/type', message: 'is required' },
+  assert.deepEqual(
+    fail({
+      records: [
+        { seq: 1, type: 'input-events', time: T, keyboard: 2.5 },
+        { seq: 2, time: T },
+      ],
+    }),
+    [
+      { field: '/records/0/keyboard', message: 'must be an integer' },
+      { field: '/records/1/type', message: 'is required' },
+    ],
+  );
+  assert.deepEqual(fail({ records: [{ seq: 1, type: 'x', time: '2024-02-30T25:00:00Z' }] }), [
+    { field: '/records/0/time', message: 'must match format "date-time"' },
   ]);
-  assert.deepEqual(fail({ records: [{ seq: 1, type: 'x', time: '2024-02-30T25:00:00Z' }] }), [{ field: '/records/0/time', message: 'must match format "date-time"' }]);
-  assert.deepEqual(fail({ records: [{ seq: 1, type: 'x', time: '2024-05-01T08:00:00+0200' }, { seq: 2, type: 'x', time: '+002024-05-01T08:00:00Z' }] }), [
-    { field: '/records/1/time', message: 'must match format "date-time"' },
-  ]);
+  assert.deepEqual(
+    fail({
+      records: [
+        { seq: 1, type: 'x', time: '2024-05-01T08:00:00+0200' },
+        { seq: 2, type: 'x', time: '+002024-05-01T08:00:00Z' },
+      ],
+    }),
+    [{ field: '/records/1/time', message: 'must match format "date-time"' }],
+  );
   const many = Array.from({ length: 30 }, (_, i) => ({ seq: i + 1, type: 'process', time: T, pid: 'x', uid: 'y' }));
   const capped = fail({ records: many });
   assert.equal(capped.length, MAX_FIELD_ERRORS);
-  assert.deepEqual(capped.slice(0, 3).map((e) => e.field), ['/records/0/uid', '/records/0/pid', '/records/1/uid']);
-  assert.deepEqual(fail({ records: [{ seq: 1, type: 'x', time: T }, { seq: 2, type: 'x', time: T }] }, 1), [
-    { field: '/records', message: "must NOT have more than 1 records (the server's limits.maxRecordsPerBatch)" },
-  ]);
+  assert.deepEqual(
+    capped.slice(0, 3).map((e) => e.field),
+    ['/records/0/uid', '/records/0/pid', '/records/1/uid'],
+  );
+  assert.deepEqual(
+    fail(
+      {
+        records: [
+          { seq: 1, type: 'x', time: T },
+          { seq: 2, type: 'x', time: T },
+        ],
+      },
+      1,
+    ),
+    [{ field: '/records', message: "must NOT have more than 1 records (the server's limits.maxRecordsPerBatch)" }],
+  );
   assert.deepEqual(fail({ records: [], extra: 1 }), [{ field: '/extra', message: 'is not a known field' }]);
 });
 
@@ -208,7 +307,11 @@ test('every typed field of every known type: null accepted, a wrong value named'
       for (const w of wrong[kind]) {
         const c = checkUpload({ records: [{ ...base, [name]: w }] });
         assert.equal(c.ok, false, `${type}.${name} = ${JSON.stringify(w)}`);
-        if (!c.ok) assert.deepEqual(c.errors.map((e) => e.field), [`/records/0/${name}`]);
+        if (!c.ok)
+          assert.deepEqual(
+            c.errors.map((e) => e.field),
+            [`/records/0/${name}`],
+          );
         cases++;
       }
     }

@@ -57,12 +57,18 @@ describe('service install --dry-run', () => {
     const unit = files.get('usage-agent.service')!.contents;
     assert.match(
       unit,
-      new RegExp(`^ExecStart="/opt/my node/bin/node" ${AGENT_NODE_FLAGS.join(' ')} /opt/usage-agent/dist/src/cli/usage-agent\\.js run --config /etc/usage-agent/agent\\.json --data-dir /var/lib/usage-agent$`, 'm'),
+      new RegExp(
+        `^ExecStart="/opt/my node/bin/node" ${AGENT_NODE_FLAGS.join(' ')} /opt/usage-agent/dist/src/cli/usage-agent\\.js run --config /etc/usage-agent/agent\\.json --data-dir /var/lib/usage-agent$`,
+        'm',
+      ),
     );
     assert.match(unit, /^ReadWritePaths=\/var\/lib\/usage-agent$/m);
     assert.match(unit, /^CapabilityBoundingSet=CAP_SYS_PACCT CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_KILL CAP_CHOWN$/m);
     const desktop = files.get('usage-agent-session.desktop')!.contents;
-    assert.match(desktop, /^Exec="\/opt\/my node\/bin\/node" \/opt\/usage-agent\/dist\/src\/cli\/usage-agent\.js session --config \/etc\/usage-agent\/session\.json$/m);
+    assert.match(
+      desktop,
+      /^Exec="\/opt\/my node\/bin\/node" \/opt\/usage-agent\/dist\/src\/cli\/usage-agent\.js session --config \/etc\/usage-agent\/session\.json$/m,
+    );
     assert.equal(JSON.parse(files.get('agent.json')!.contents).session.socketPath, '/run/usage-agent/agent.sock');
     assert.equal(files.get('agent.json')!.mode, 0o600);
     // The human-readable form shows the same contents.
@@ -142,9 +148,13 @@ function runAgentCliAsNobody(t: { after(fn: () => void): void }, args: string[])
   const script =
     'mount --bind "$1" "$2" && cd / && mp="$2" node="$3" bin="$4" && shift 4 && ' +
     'exec setpriv --reuid=65534 --regid=65534 --clear-groups "$node" "$mp/$bin" "$@"';
-  return spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', projectRoot, mountPoint, process.execPath, binInProject, ...args], {
-    encoding: 'utf8',
-  });
+  return spawnSync(
+    'unshare',
+    ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', projectRoot, mountPoint, process.execPath, binInProject, ...args],
+    {
+      encoding: 'utf8',
+    },
+  );
 }
 
 describe('service install --root (real files, real systemctl --root)', () => {
@@ -294,7 +304,10 @@ describe("the daemon unit's capability set is what the daemon's kernel operation
       ['CAP_KILL', `kill -0 ${pid}`],
       ['CAP_CHOWN', `: > ${dir}/tok2 && chown 65534 ${dir}/tok2`],
     ] as const) {
-      const r = withCaps(caps.filter((c) => c !== cap), `${op} >/dev/null 2>&1 && echo ALLOWED || echo DENIED`);
+      const r = withCaps(
+        caps.filter((c) => c !== cap),
+        `${op} >/dev/null 2>&1 && echo ALLOWED || echo DENIED`,
+      );
       assert.equal(r.stdout.trim(), 'DENIED', `${cap} is what allows: ${op}`);
     }
     // And what the set excludes stays excluded: writing a file root does not own.

@@ -28,7 +28,7 @@ const EXE = `lpcad-${process.pid}`;
 /** waitFor with this file's patience (the daemon runs as another user, checked every 100 ms). */
 const until = <T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000): Promise<T> => waitFor(fn, what, timeoutMs, { stepMs: 100 });
 
-test('as a system user with only the unit\'s ambient capabilities: pacct on, every user\'s processes, session tokens, enforcement', async (t) => {
+test("as a system user with only the unit's ambient capabilities: pacct on, every user's processes, session tokens, enforcement", async (t) => {
   const caps = /^AmbientCapabilities=(.*)$/m.exec(readFileSync(UNIT, 'utf8'))![1]!.trim().split(/\s+/);
   assert.deepEqual(caps.slice().sort(), ['CAP_CHOWN', 'CAP_DAC_READ_SEARCH', 'CAP_KILL', 'CAP_SYS_PACCT', 'CAP_SYS_PTRACE']);
   const setprivCaps = caps.map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`).join(',');
@@ -61,13 +61,16 @@ test('as a system user with only the unit\'s ambient capabilities: pacct on, eve
   old.close();
   assert.equal(statSync(join(data, 'journal.db')).uid, 0);
   const config = join(dir, 'agent.json');
-  writeFileSync(config, JSON.stringify({
-    log: { level: 'warn' },
-    journal: { flushIntervalMs: 100 },
-    processes: { sampleIntervalMs: 200, pacct: 'auto' },
-    server: { url: srv.url, enrollSecret: TEST_ENROLL_SECRET },
-    leases: { launchPollMs: 50, terminateWarningSeconds: 0, killAfterSeconds: 1 },
-  }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      log: { level: 'warn' },
+      journal: { flushIntervalMs: 100 },
+      processes: { sampleIntervalMs: 200, pacct: 'auto' },
+      server: { url: srv.url, enrollSecret: TEST_ENROLL_SECRET },
+      leases: { launchPollMs: 50, terminateWarningSeconds: 0, killAfterSeconds: 1 },
+    }),
+  );
   chmodSync(config, 0o644);
   // The controlled program: a copy of sleep under the product's executable name, world-runnable,
   // in a home directory the daemon cannot see (ProtectHome=yes hides /home in its mount namespace).
@@ -82,7 +85,11 @@ test('as a system user with only the unit\'s ambient capabilities: pacct on, eve
   spawnSync('mkdir', ['-m', '0755', mount]);
   const script = `mount --bind "$1" "$2" && mount -t tmpfs -o mode=000,size=4k tmpfs /home && cd / && exec setpriv --reuid=${DAEMON_UID} --regid=${DAEMON_GID} --clear-groups --inh-caps=${setprivCaps} --ambient-caps=${setprivCaps} "$3" "$2/$4" run --config "$5" --data-dir "$6"`;
   let stderr = '';
-  const daemon: ChildProcess = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', projectRoot, mount, process.execPath, relative(projectRoot, AGENT_BIN), config, data], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const daemon: ChildProcess = spawn(
+    'unshare',
+    ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', projectRoot, mount, process.execPath, relative(projectRoot, AGENT_BIN), config, data],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   daemon.stderr!.on('data', (d) => (stderr += String(d)));
   t.after(async () => {
     daemon.kill('SIGTERM');
@@ -127,7 +134,9 @@ test('as a system user with only the unit\'s ambient capabilities: pacct on, eve
       j.close();
     }
   };
-  const rec = await until('the root process record', () => journal().find((r) => r.command === 'sleep' && r.uid === 0 && r.exitCode === 0 && r.exe === '/usr/bin/sleep'));
+  const rec = await until('the root process record', () =>
+    journal().find((r) => r.command === 'sleep' && r.uid === 0 && r.exitCode === 0 && r.exe === '/usr/bin/sleep'),
+  );
   assert.equal(rec.user, 'root');
 
   // 3. A session agent of another user authenticates: the daemon gave that user its token file.
@@ -144,5 +153,8 @@ test('as a system user with only the unit\'s ambient capabilities: pacct on, eve
   const guard = setTimeout(() => victim.kill('SIGUSR1'), 60_000);
   t.after(() => clearTimeout(guard));
   const ended = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => victim.once('exit', (code, signal) => r({ code, signal })));
-  assert.ok(ended.signal === 'SIGTERM' || ended.signal === 'SIGKILL', `the denied program was ended by the daemon: ${JSON.stringify(ended)}; daemon stderr: ${stderr}`);
+  assert.ok(
+    ended.signal === 'SIGTERM' || ended.signal === 'SIGKILL',
+    `the denied program was ended by the daemon: ${JSON.stringify(ended)}; daemon stderr: ${stderr}`,
+  );
 });

@@ -22,7 +22,10 @@ describe('word lists in templates', () => {
   });
   it('repeat a whole-line XML element once per word (launchd ProgramArguments), none for an empty list', () => {
     const t = '<array>\n    <string>@N@</string>\n    <string>@F@</string>\n    <string>x.js</string>\n</array>\n';
-    assert.equal(renderTemplate(t, { N: '/n', F: ['--a=1', 'a&b'] }, 'xml'), '<array>\n    <string>/n</string>\n    <string>--a=1</string>\n    <string>a&amp;b</string>\n    <string>x.js</string>\n</array>\n');
+    assert.equal(
+      renderTemplate(t, { N: '/n', F: ['--a=1', 'a&b'] }, 'xml'),
+      '<array>\n    <string>/n</string>\n    <string>--a=1</string>\n    <string>a&amp;b</string>\n    <string>x.js</string>\n</array>\n',
+    );
     assert.equal(renderTemplate(t, { N: '/n', F: [] }, 'xml'), '<array>\n    <string>/n</string>\n    <string>x.js</string>\n</array>\n');
     assert.equal(renderTemplate('<a>\r\n  <s>@F@</s>\r\n</a>', { F: ['1', '2'] }, 'xml'), '<a>\r\n  <s>1</s>\r\n  <s>2</s>\r\n</a>');
   });
@@ -42,13 +45,17 @@ describe('the daemon gets AGENT_NODE_FLAGS in every shipped definition', () => {
     const layout = defaultLayout('linux', { node: '/opt/usage-agent/node/bin/node', prefix: '/opt/usage-agent', version: '1.0.0' });
     const unit = renderDefinition(definitionsFor(layout).find((d) => d.role === 'daemon')!, layout).contents;
     const exec = unit.split('\n').filter((l) => l.startsWith('ExecStart='));
-    assert.deepEqual(exec, [`ExecStart=/opt/usage-agent/node/bin/node ${AGENT_NODE_FLAGS.join(' ')} /opt/usage-agent/dist/src/cli/usage-agent.js run --config /etc/usage-agent/agent.json --data-dir /var/lib/usage-agent`]);
+    assert.deepEqual(exec, [
+      `ExecStart=/opt/usage-agent/node/bin/node ${AGENT_NODE_FLAGS.join(' ')} /opt/usage-agent/dist/src/cli/usage-agent.js run --config /etc/usage-agent/agent.json --data-dir /var/lib/usage-agent`,
+    ]);
   });
 
   it('launchd: one ProgramArguments string per flag, between node and the agent script', () => {
     const layout = defaultLayout('darwin', { version: '1.0.0' });
     const plist = renderDefinition(definitionsFor(layout).find((d) => d.role === 'daemon')!, layout).contents;
-    const args = [...plist.slice(plist.indexOf('<key>ProgramArguments</key>'), plist.indexOf('</array>')).matchAll(/<string>([^<]*)<\/string>/g)].map((m) => m[1]);
+    const args = [...plist.slice(plist.indexOf('<key>ProgramArguments</key>'), plist.indexOf('</array>')).matchAll(/<string>([^<]*)<\/string>/g)].map(
+      (m) => m[1],
+    );
     const v = templateVars(layout);
     assert.deepEqual(args.slice(0, AGENT_NODE_FLAGS.length + 3), [v.NODE, ...AGENT_NODE_FLAGS, v.AGENT_JS, 'run']);
   });

@@ -3,15 +3,7 @@ import { describe, it } from 'node:test';
 import { defaultLayout, definitionsFor, encodeContents, readTemplate, renderDefinition, templateVars, SERVICE_OSES } from '../../src/service/layout.js';
 import { AGENT_NODE_FLAGS } from '../../src/service/node-flags.js';
 import { installPlan, uninstallPlan, type MachineState } from '../../src/service/plan.js';
-import {
-  escapeDesktopArg,
-  escapeJsonString,
-  escapeSystemd,
-  escapeXml,
-  placeholdersOf,
-  renderTemplate,
-  TemplateError,
-} from '../../src/service/render.js';
+import { escapeDesktopArg, escapeJsonString, escapeSystemd, escapeXml, placeholdersOf, renderTemplate, TemplateError } from '../../src/service/render.js';
 
 describe('template renderer', () => {
   it('replaces every placeholder and escapes for the target syntax', () => {
@@ -22,11 +14,14 @@ describe('template renderer', () => {
   });
 
   it('refuses an undefined placeholder instead of rendering an empty word', () => {
-    assert.throws(() => renderTemplate('ExecStart=@NODE@ @MISSING@', { NODE: '/n' }, 'systemd'), (err: unknown) => {
-      assert.ok(err instanceof TemplateError);
-      assert.match(err.message, /@MISSING@/);
-      return true;
-    });
+    assert.throws(
+      () => renderTemplate('ExecStart=@NODE@ @MISSING@', { NODE: '/n' }, 'systemd'),
+      (err: unknown) => {
+        assert.ok(err instanceof TemplateError);
+        assert.match(err.message, /@MISSING@/);
+        return true;
+      },
+    );
     assert.throws(() => renderTemplate('@A@', { A: 'x\ny' }, 'systemd'), TemplateError);
   });
 
@@ -79,8 +74,7 @@ function machine(files: Record<string, string>, systemdRunning: boolean, hasSyst
   };
 }
 
-const runs = (plan: ReturnType<typeof installPlan>) =>
-  plan.steps.flatMap((s) => (s.kind === 'run' ? [s.argv.join(' ')] : []));
+const runs = (plan: ReturnType<typeof installPlan>) => plan.steps.flatMap((s) => (s.kind === 'run' ? [s.argv.join(' ')] : []));
 
 describe('install and uninstall plans', () => {
   const layout = defaultLayout('linux', { node: '/opt/usage-agent/node/bin/node', prefix: '/opt/usage-agent', version: '1.0.0' });
@@ -100,7 +94,13 @@ describe('install and uninstall plans', () => {
       ],
     );
     const sysusers = writes.find((w) => w.role === 'daemon-user')!;
-    assert.equal(sysusers.contents.split('\n').filter((l) => l && !l.startsWith('#')).join('\n'), 'u usage-agent - "usage-agent daemon" /var/lib/usage-agent -');
+    assert.equal(
+      sysusers.contents
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'))
+        .join('\n'),
+      'u usage-agent - "usage-agent daemon" /var/lib/usage-agent -',
+    );
     assert.match(writes.find((w) => w.role === 'daemon')!.contents, /^User=usage-agent\nGroup=usage-agent$/m);
     assert.deepEqual(runs(plan), [
       'systemd-sysusers /etc/sysusers.d/usage-agent.conf',
@@ -124,7 +124,10 @@ describe('install and uninstall plans', () => {
       ['unchanged', 'unchanged', 'unchanged', 'unchanged', 'keep', 'keep'],
     );
     // The user made by the first run is not made again.
-    assert.ok(runs(again).some((r) => r.startsWith('systemd-sysusers')), 'no passwd entry yet');
+    assert.ok(
+      runs(again).some((r) => r.startsWith('systemd-sysusers')),
+      'no passwd entry yet',
+    );
     files['/etc/passwd'] = 'root:x:0:0:root:/root:/bin/sh\nusage-agent:x:998:998:usage-agent daemon:/var/lib/usage-agent:/usr/sbin/nologin\n';
     assert.ok(!runs(installPlan(layout, machine(files, true))).some((r) => r.startsWith('systemd-sysusers')), 'user exists');
     assert.ok(runs(again).includes('systemctl start usage-agent.service'));
@@ -142,10 +145,24 @@ describe('install and uninstall plans', () => {
 
   it('without a running systemd: enables for the next boot, starts nothing, and says so', () => {
     const plan = installPlan(layout, machine({}, false));
-    assert.deepEqual(runs(plan), ['systemd-sysusers /etc/sysusers.d/usage-agent.conf', 'systemctl enable usage-agent.service', 'systemctl --global enable usage-agent-session.service']);
-    assert.ok(plan.notes.some((n) => n.includes('systemd is not running') && n.includes(`/opt/usage-agent/node/bin/node ${AGENT_NODE_FLAGS.join(' ')} /opt/usage-agent/dist/src/cli/usage-agent.js run --config /etc/usage-agent/agent.json`)));
+    assert.deepEqual(runs(plan), [
+      'systemd-sysusers /etc/sysusers.d/usage-agent.conf',
+      'systemctl enable usage-agent.service',
+      'systemctl --global enable usage-agent-session.service',
+    ]);
+    assert.ok(
+      plan.notes.some(
+        (n) =>
+          n.includes('systemd is not running') &&
+          n.includes(
+            `/opt/usage-agent/node/bin/node ${AGENT_NODE_FLAGS.join(' ')} /opt/usage-agent/dist/src/cli/usage-agent.js run --config /etc/usage-agent/agent.json`,
+          ),
+      ),
+    );
     const noSystemctl = installPlan(layout, machine({}, false, false, false));
-    assert.deepEqual(runs(noSystemctl), ['useradd --system --user-group --home-dir /var/lib/usage-agent --no-create-home --shell /usr/sbin/nologin --comment usage-agent daemon usage-agent']);
+    assert.deepEqual(runs(noSystemctl), [
+      'useradd --system --user-group --home-dir /var/lib/usage-agent --no-create-home --shell /usr/sbin/nologin --comment usage-agent daemon usage-agent',
+    ]);
     assert.ok(noSystemctl.notes.some((n) => n.includes('systemctl was not found')));
   });
 
@@ -160,7 +177,11 @@ describe('install and uninstall plans', () => {
   it('--root puts files under the root and uses systemctl --root, starting nothing', () => {
     const plan = installPlan(layout, machine({}, true), { root: '/img' });
     assert.ok(plan.steps.every((s) => s.kind === 'run' || s.path.startsWith('/img/')));
-    assert.deepEqual(runs(plan), ['systemd-sysusers --root=/img', 'systemctl --root=/img enable usage-agent.service', 'systemctl --root=/img --global enable usage-agent-session.service']);
+    assert.deepEqual(runs(plan), [
+      'systemd-sysusers --root=/img',
+      'systemctl --root=/img enable usage-agent.service',
+      'systemctl --root=/img --global enable usage-agent-session.service',
+    ]);
     const noSysusers = installPlan(layout, machine({}, true, true, false), { root: '/img' });
     assert.ok(runs(noSysusers)[0]!.startsWith('useradd --root /img --system'));
     const unit = plan.steps.find((s) => s.kind === 'write' && s.role === 'daemon');

@@ -68,7 +68,10 @@ test('focus switches between two X clients are attributed to the right executabl
   const inOrder = new RegExp(escaped.join('[\\s\\S]{0,64}?'));
   // X keycodes xdotool used for the characters, as they would appear in a JSON array or list.
   const keycodes = [...secret].map((c) => {
-    const r = spawnSync('sh', ['-c', `xmodmap -pke | grep -w "${c === '#' ? 'numbersign' : c === '!' ? 'exclam' : c}" | head -1`], { env: x.env, encoding: 'utf8' });
+    const r = spawnSync('sh', ['-c', `xmodmap -pke | grep -w "${c === '#' ? 'numbersign' : c === '!' ? 'exclam' : c}" | head -1`], {
+      env: x.env,
+      encoding: 'utf8',
+    });
     return /keycode\s+(\d+)/.exec(r.stdout)?.[1];
   });
   const keycodeSeq = keycodes.every(Boolean) ? new RegExp(keycodes.join('\\D{1,3}')) : undefined;
@@ -113,7 +116,10 @@ test('daemon down: records are queued, arrive after the daemon starts, and none 
   const firstRun = readRecords(data, 'break,work,input-events');
   // What the first session agent measured before any daemon ran: it can only have come through its queue.
   const queued = firstRun.filter((r) => Date.parse(r.end) <= s1Stopped);
-  assert.ok(queued.some((r) => r.type === 'break' && r.breakType === 'microbreak' && r.durationSeconds >= 1.2), JSON.stringify(firstRun));
+  assert.ok(
+    queued.some((r) => r.type === 'break' && r.breakType === 'microbreak' && r.durationSeconds >= 1.2),
+    JSON.stringify(firstRun),
+  );
   assert.equal(queued.filter((r) => r.type === 'work' && r.keyboard === 10 && r.periodType === 'extended').length, 1, JSON.stringify(firstRun));
 
   // 3. Another session agent on the same queue: nothing is sent twice.
@@ -162,8 +168,7 @@ test("another user's connection cannot authenticate as this user, and its record
       else if (m.kind === 'ack') { console.log('ack ' + m.through); s.end(); }
       else if (m.kind === 'error') { console.log('error ' + m.message); } } });
     s.on('close', () => process.exit(0));`;
-  const asOther = (claim: number) =>
-    spawnSync(process.execPath, ['-e', client, socket, String(claim)], { uid, gid, encoding: 'utf8', timeout: 15_000 });
+  const asOther = (claim: number) => spawnSync(process.execPath, ['-e', client, socket, String(claim)], { uid, gid, encoding: 'utf8', timeout: 15_000 });
 
   const forged = asOther(0);
   assert.match(forged.stdout, /read-denied EACCES/);

@@ -88,7 +88,13 @@ test('no X display (pure Wayland): logind IdleHint is the idle source; its idle 
   const { dir, data } = tempDataDir(t, 'ua-logind-');
   const bus = await startSessionBus(); // serves as the system bus here
   t.after(() => bus.stop());
-  const env: NodeJS.ProcessEnv = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: bus.address, XDG_SESSION_ID: 'c7', XDG_SESSION_TYPE: 'wayland', WAYLAND_DISPLAY: 'wayland-ua-test' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DBUS_SYSTEM_BUS_ADDRESS: bus.address,
+    XDG_SESSION_ID: 'c7',
+    XDG_SESSION_TYPE: 'wayland',
+    WAYLAND_DISPLAY: 'wayland-ua-test',
+  };
   delete env.DISPLAY;
   delete env.DBUS_SESSION_BUS_ADDRESS;
   const logind = await startLogind(env, 'c7');
@@ -133,7 +139,10 @@ test('notifications: sessions.notifyUser -> session agent -> notify-send -> duns
   const { dir, data } = tempDataDir(t, 'ua-notify-ipc-');
   const { env } = await startDesktop(t);
   // What crosses the bus (the urgency hint is not in dunst's history).
-  const monitor = spawn('dbus-monitor', ['--session', "interface='org.freedesktop.Notifications',member='Notify'"], { env, stdio: ['ignore', 'pipe', 'ignore'] });
+  const monitor = spawn('dbus-monitor', ['--session', "interface='org.freedesktop.Notifications',member='Notify'"], {
+    env,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   t.after(() => killChild(monitor));
   let onBus = '';
   monitor.stdout!.setEncoding('utf8').on('data', (d: string) => (onBus += d));
@@ -181,7 +190,11 @@ test('notifications: sessions.notifyUser -> session agent -> notify-send -> duns
   assert.equal(shown.uid, uid);
   assert.equal(shown.shown, true, JSON.stringify(shown));
   assert.equal(shown.error, undefined);
-  await waitFor(() => Number(spawnSync('dunstctl', ['count', 'displayed'], { env, encoding: 'utf8' }).stdout.trim()) >= 1, 'a notification displayed by dunst', 10_000);
+  await waitFor(
+    () => Number(spawnSync('dunstctl', ['count', 'displayed'], { env, encoding: 'utf8' }).stdout.trim()) >= 1,
+    'a notification displayed by dunst',
+    10_000,
+  );
   spawnSync('dunstctl', ['close-all'], { env });
   const history = spawnSync('dunstctl', ['history'], { env, encoding: 'utf8' }).stdout;
   const entries = (JSON.parse(history) as { data: Array<Array<Record<string, { data: unknown }>>> }).data.flat();

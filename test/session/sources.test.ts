@@ -5,7 +5,7 @@ import { inputCounter } from '../helpers/input.js';
 import { killChild, startXvfb, xdotool } from '../helpers/x11.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-test('gdbus monitor lines map to session events; other sessions\' locks are ignored', () => {
+test("gdbus monitor lines map to session events; other sessions' locks are ignored", () => {
   const me = `/org/freedesktop/login1/session/${busLabelEscape('2')}`;
   assert.equal(me, '/org/freedesktop/login1/session/_32');
   assert.equal(busLabelEscape('c1'), 'c1');
@@ -26,7 +26,12 @@ test("logind's IdleHint is read from gdbus call and gdbus monitor output", () =>
   const all = "({'Id': <'c7'>, 'IdleHint': <false>, 'IdleSinceHint': <uint64 0>, 'IdleSinceHintMonotonic': <uint64 0>, 'Active': <true>},)";
   assert.deepEqual(parseIdleHint(all), { idle: false, sinceMonotonicUs: 0 });
   // Other property changes (e.g. Active, LockedHint) carry no idle state.
-  assert.equal(parseIdleHint("/org/freedesktop/login1/session/c7: org.freedesktop.DBus.Properties.PropertiesChanged ('org.freedesktop.login1.Session', {'LockedHint': <true>}, @as [])"), undefined);
+  assert.equal(
+    parseIdleHint(
+      "/org/freedesktop/login1/session/c7: org.freedesktop.DBus.Properties.PropertiesChanged ('org.freedesktop.login1.Session', {'LockedHint': <true>}, @as [])",
+    ),
+    undefined,
+  );
 });
 
 test('idle polling (stand-in for GetLastInputInfo/HIDIdleTime) reports input at now - idle, only when it moved', async () => {

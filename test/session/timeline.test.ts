@@ -66,7 +66,12 @@ async function runTimeline(
   );
   t.after(() => session.stop());
   await session.waitForOutput(/connected to the daemon/);
-  const expectSource = { auto: /"mode":"hooks","source":"xinput2"/, xinput2: /"mode":"hooks","source":"xinput2"/, hooks: /"mode":"hooks","source":"uiohook"/, 'idle-poll': /"mode":"idle-poll","source":"x11-screensaver"/ };
+  const expectSource = {
+    auto: /"mode":"hooks","source":"xinput2"/,
+    xinput2: /"mode":"hooks","source":"xinput2"/,
+    hooks: /"mode":"hooks","source":"uiohook"/,
+    'idle-poll': /"mode":"idle-poll","source":"x11-screensaver"/,
+  };
   assert.match(session.output(), expectSource[input]);
   await sleep(300);
   const phases = await script(x.env);
@@ -80,22 +85,29 @@ async function runTimeline(
 const shapeOf = (records: Array<Record<string, any>>) =>
   records
     .filter((r) => r.type !== 'input-events')
-    .map((r) => (r.type === 'break' ? ['break', r.breakType, r.endReason] : ['work', r.periodType, r.keyboard, r.mouse, r.mouseMoves, r.application, r.endReason]));
+    .map((r) =>
+      r.type === 'break' ? ['break', r.breakType, r.endReason] : ['work', r.periodType, r.keyboard, r.mouse, r.mouseMoves, r.application, r.endReason],
+    );
 const shapes = new Map<string, unknown>();
 
 for (const input of ['xinput2', 'hooks'] as const) {
   test(`scripted timeline with shortened thresholds (${input}): exact breaks and work periods within 0.5 s`, async (t) => {
     // break >= 1 s; microbreak < 3 s; short < 8 s; extended >= 8 s.
     const activity = { breakSeconds: 1, microBreakMaxSeconds: 3, shortBreakMaxSeconds: 8, inputEventIntervalSeconds: 5 };
-    const { records, phases, stopAt } = await runTimeline(t, activity, async (env) => {
-      const typing1 = typeKeys(env, 15, 100); // ~1.5 s typing
-      await sleep(2000); // microbreak
-      const mouse = moveMouse(env, 10, 100, input === 'hooks' ? 'warp' : 'relative'); // ~1 s mouse
-      await sleep(4500); // short break
-      const typing2 = typeKeys(env, 10, 100); // ~1 s typing
-      await sleep(300); // under breakSeconds: no break before the stop
-      return { typing1, mouse, typing2 };
-    }, input);
+    const { records, phases, stopAt } = await runTimeline(
+      t,
+      activity,
+      async (env) => {
+        const typing1 = typeKeys(env, 15, 100); // ~1.5 s typing
+        await sleep(2000); // microbreak
+        const mouse = moveMouse(env, 10, 100, input === 'hooks' ? 'warp' : 'relative'); // ~1 s mouse
+        await sleep(4500); // short break
+        const typing2 = typeKeys(env, 10, 100); // ~1 s typing
+        await sleep(300); // under breakSeconds: no break before the stop
+        return { typing1, mouse, typing2 };
+      },
+      input,
+    );
     const { typing1, mouse, typing2 } = phases as Record<string, { first: number; last: number }>;
     const breaks = records.filter((r) => r.type === 'break');
     const work = records.filter((r) => r.type === 'work');
@@ -141,8 +153,14 @@ for (const input of ['xinput2', 'hooks'] as const) {
       assert.ok(Date.parse(r.end) <= stopAt + 500);
     }
     const ie = records.filter((r) => r.type === 'input-events');
-    assert.equal(ie.reduce((s, r) => s + r.keyboard, 0), 25);
-    assert.equal(ie.reduce((s, r) => s + r.mouse, 0), 10);
+    assert.equal(
+      ie.reduce((s, r) => s + r.keyboard, 0),
+      25,
+    );
+    assert.equal(
+      ie.reduce((s, r) => s + r.mouse, 0),
+      10,
+    );
     assert.ok(ie.every((r) => r.application === '/usr/bin/xlogo'));
   });
 }
@@ -158,13 +176,21 @@ test('the issue timeline with default thresholds (5 s / 60 s / 600 s): 3 s typin
   });
   const { typing1, mouse, typing2 } = phases as Record<string, { first: number; last: number }>;
   const breaks = records.filter((r) => r.type === 'break');
-  assert.deepEqual(breaks.map((b) => b.breakType), ['microbreak', 'short'], JSON.stringify(breaks));
+  assert.deepEqual(
+    breaks.map((b) => b.breakType),
+    ['microbreak', 'short'],
+    JSON.stringify(breaks),
+  );
   near(Date.parse(breaks[0]!.start), typing1.last, 'microbreak start');
   near(Date.parse(breaks[0]!.end), mouse.first, 'microbreak end');
   near(Date.parse(breaks[1]!.start), mouse.last, 'short break start');
   near(Date.parse(breaks[1]!.end), typing2.first, 'short break end');
   const work = records.filter((r) => r.type === 'work');
-  assert.deepEqual(work.map((w) => w.periodType), ['uninterrupted', 'uninterrupted', 'extended'], JSON.stringify(work));
+  assert.deepEqual(
+    work.map((w) => w.periodType),
+    ['uninterrupted', 'uninterrupted', 'extended'],
+    JSON.stringify(work),
+  );
   near(Date.parse(work[0]!.start), typing1.first, 'uninterrupted 1 start');
   near(Date.parse(work[0]!.end), mouse.last, 'uninterrupted 1 end');
   near(Date.parse(work[1]!.start), typing2.first, 'uninterrupted 2 start');
@@ -189,7 +215,11 @@ test('idle-time fallback (--input idle-poll): breaks and periods without a keybo
   );
   const { typing1, typing2 } = phases as Record<string, { first: number; last: number }>;
   const breaks = records.filter((r) => r.type === 'break');
-  assert.deepEqual(breaks.map((b) => b.breakType), ['microbreak'], JSON.stringify(breaks));
+  assert.deepEqual(
+    breaks.map((b) => b.breakType),
+    ['microbreak'],
+    JSON.stringify(breaks),
+  );
   // Polling every 250 ms: the break's end is seen up to one poll late, its start exactly.
   near(Date.parse(breaks[0]!.start), typing1.last, 'break start');
   near(Date.parse(breaks[0]!.end), typing2.first, 'break end');

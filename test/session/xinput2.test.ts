@@ -100,7 +100,17 @@ test('the X byte stream is split into packets at any read boundary: XInput event
   const error = packet(0, 0, 0x22);
   const otherGeneric = packet(35, 1, 0x33, 77); // another extension's GenericEvent: handed on
   const coreEvent = packet(28, 0, 0x44); // PropertyNotify
-  const stream = Buffer.concat([setup, reply, xiEvent(XI_RAW_MOTION, 10), error, xiEvent(XI_RAW_KEY_PRESS, 11), xiEvent(XI_RAW_BUTTON_PRESS, 12), otherGeneric, coreEvent, xiEvent(XI_RAW_MOTION, 13)]);
+  const stream = Buffer.concat([
+    setup,
+    reply,
+    xiEvent(XI_RAW_MOTION, 10),
+    error,
+    xiEvent(XI_RAW_KEY_PRESS, 11),
+    xiEvent(XI_RAW_BUTTON_PRESS, 12),
+    otherGeneric,
+    coreEvent,
+    xiEvent(XI_RAW_MOTION, 13),
+  ]);
   const passedExpected = Buffer.concat([setup, reply, error, otherGeneric, coreEvent]);
   for (const step of [1, 3, 7, 32, 33, 64, stream.length]) {
     const seen: string[] = [];
@@ -116,7 +126,10 @@ test('the X byte stream is split into packets at any read boundary: XInput event
   }
   // Before the opcode is known (connection setup), everything is handed on.
   const passed: Buffer[] = [];
-  const early = new XPacketSplitter(() => assert.fail('no event before the opcode is set'), (b) => passed.push(b));
+  const early = new XPacketSplitter(
+    () => assert.fail('no event before the opcode is set'),
+    (b) => passed.push(b),
+  );
   early.write(stream);
   assert.deepEqual(Buffer.concat(passed), stream);
 });
@@ -213,16 +226,25 @@ test('agent with XInput2: status names the source; no key code, button number or
   const daemon = startAgentProcess(['run', '--config', config, '--data-dir', data, '--log-level', 'trace'], join(dir, 'daemon.log'));
   t.after(() => daemon.stop());
   await daemon.waitForOutput(/listening for session agents/);
-  const session = startAgentProcess(['session', '--config', config, '--data-dir', data, '--queue', join(dir, 'queue.db'), '--log-level', 'trace'], join(dir, 'session.log'), {
-    env: x.env,
-  });
+  const session = startAgentProcess(
+    ['session', '--config', config, '--data-dir', data, '--queue', join(dir, 'queue.db'), '--log-level', 'trace'],
+    join(dir, 'session.log'),
+    {
+      env: x.env,
+    },
+  );
   t.after(() => session.stop());
   await session.waitForOutput(/connected to the daemon/);
   assert.match(session.output(), /"mode":"hooks","source":"xinput2"/);
-  await waitFor(() => {
-    const s = runAgentCli(['status', '--json', '--data-dir', data]);
-    return s.stdout.includes('"inputSource": "xinput2"');
-  }, 'status to name the xinput2 source', 10_000, { stepMs: 200 });
+  await waitFor(
+    () => {
+      const s = runAgentCli(['status', '--json', '--data-dir', data]);
+      return s.stdout.includes('"inputSource": "xinput2"');
+    },
+    'status to name the xinput2 source',
+    10_000,
+    { stepMs: 200 },
+  );
 
   // Distinctive input: a typed secret (its key codes), buttons 2 and 9, and pointer positions
   // (613, 457) ... (641, 485) reached by relative moves (the coordinates are in every RawMotion).
@@ -255,7 +277,10 @@ test('agent with XInput2: status names the source; no key code, button number or
     [641, 485],
   ].map(([px, py]) => new RegExp(`(?<!\\d)${px}\\D{1,12}${py}(?!\\d)`));
   const files = allFiles(dir).filter((f) => !f.endsWith('config.json'));
-  assert.ok(files.some((f) => f.includes('journal.db')) && files.some((f) => f.includes('queue.db')) && files.some((f) => f.endsWith('session.log')), files.join(','));
+  assert.ok(
+    files.some((f) => f.includes('journal.db')) && files.some((f) => f.includes('queue.db')) && files.some((f) => f.endsWith('session.log')),
+    files.join(','),
+  );
   for (const f of files) {
     const text = readFileSync(f).toString('latin1');
     assert.ok(!text.includes(secret), `${f} holds the secret`);

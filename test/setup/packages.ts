@@ -22,7 +22,7 @@ export const TEST_PACKAGES: Readonly<Record<string, string>> = {
   openbox: 'a window manager that keeps _NET_ACTIVE_WINDOW for the focus tests',
   'x11-utils': 'xprop reads window properties in the focus tests',
   'x11-apps': 'xlogo/xmessage windows to focus',
-  'x11-xserver-utils': 'xmodmap finds key names for the privacy tests\' typed text',
+  'x11-xserver-utils': "xmodmap finds key names for the privacy tests' typed text",
   'libglib2.0-bin': 'gdbus for the session-bus tests',
   dbus: 'a real session bus',
   'dbus-x11': 'the X11 session-bus glue the desktop tests start with',
@@ -35,7 +35,7 @@ export const TEST_PACKAGES: Readonly<Record<string, string>> = {
   systemd: 'systemd-analyze for the unit checks',
   'python3-gi': 'the stand-in screensaver on a private bus',
   openssl: 'certificates made in the TLS tests',
-  sqlite3: 'the sqlite3 CLI edits a stopped agent\'s journal in the tamper tests',
+  sqlite3: "the sqlite3 CLI edits a stopped agent's journal in the tamper tests",
   chromium: "the console tests drive Debian's headless Chromium (playwright-core, never a downloaded browser)",
   'util-linux': 'setpriv checks the unit capabilities',
   'dpkg-dev': 'dpkg-deb builds the packages the packaging and software-audit tests install',
@@ -66,7 +66,11 @@ export interface SetupResult {
 export function ensurePackages(names: readonly string[], opts: { install?: boolean; log?: (line: string) => void } = {}): SetupResult {
   const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`));
   if (!hasCommand('dpkg-query')) {
-    return { missing: [...names], installed: [], error: `no dpkg on this machine: install these packages (Debian names) with your package manager: ${names.join(' ')}` };
+    return {
+      missing: [...names],
+      installed: [],
+      error: `no dpkg on this machine: install these packages (Debian names) with your package manager: ${names.join(' ')}`,
+    };
   }
   const missing = missingPackages(names);
   if (missing.length === 0) return { missing, installed: [] };

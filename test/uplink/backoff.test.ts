@@ -12,10 +12,22 @@ test('backoff ceiling doubles per attempt and stops at the cap', () => {
 });
 
 test('full jitter is uniform over [0, ceiling): the random draw scales the window', () => {
-  assert.equal(backoffDelay(3, o, () => 0), 0);
-  assert.equal(backoffDelay(3, o, () => 0.5), 2000);
-  assert.equal(backoffDelay(3, o, () => 0.999999), 3999);
-  assert.equal(backoffDelay(50, o, () => 0.5), 150000);
+  assert.equal(
+    backoffDelay(3, o, () => 0),
+    0,
+  );
+  assert.equal(
+    backoffDelay(3, o, () => 0.5),
+    2000,
+  );
+  assert.equal(
+    backoffDelay(3, o, () => 0.999999),
+    3999,
+  );
+  assert.equal(
+    backoffDelay(50, o, () => 0.5),
+    150000,
+  );
 });
 
 test('Retry-After: delta seconds, HTTP date, garbage', () => {
@@ -29,10 +41,22 @@ test('Retry-After: delta seconds, HTTP date, garbage', () => {
 });
 
 test('Retry-After is a floor under the jittered delay, bounded at 24 h', () => {
-  assert.equal(retryDelay(1, o, 30_000, () => 0.5), 30_000);
-  assert.equal(retryDelay(10, o, 30_000, () => 0.5), 150_000);
-  assert.equal(retryDelay(1, o, undefined, () => 0.5), 500);
-  assert.equal(retryDelay(1, o, 10 * 24 * 3600 * 1000, () => 0), 24 * 3600 * 1000);
+  assert.equal(
+    retryDelay(1, o, 30_000, () => 0.5),
+    30_000,
+  );
+  assert.equal(
+    retryDelay(10, o, 30_000, () => 0.5),
+    150_000,
+  );
+  assert.equal(
+    retryDelay(1, o, undefined, () => 0.5),
+    500,
+  );
+  assert.equal(
+    retryDelay(1, o, 10 * 24 * 3600 * 1000, () => 0),
+    24 * 3600 * 1000,
+  );
 });
 
 test('status classification', () => {

@@ -19,13 +19,29 @@ async function setup(t: { after(fn: () => unknown): void }, records: NewRecord[]
   t.after(() => srv.cleanup());
   const dir = mkdtempSync(join(tmpdir(), 'uplink-batch-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const proxy = await startFaultProxy(() => srv.url, () => true);
+  const proxy = await startFaultProxy(
+    () => srv.url,
+    () => true,
+  );
   t.after(() => proxy.close());
   const journal = Journal.open(join(dir, 'journal.db'));
   t.after(() => journal.close());
-  const client = new UplinkClient({ url: proxy.url, enrollSecret: TEST_ENROLL_SECRET, requestTimeoutMs: 5000, dataDir: dir, hostname: 'ws-test', nextSeq: () => journal.ackedThroughSeq() + 1 });
+  const client = new UplinkClient({
+    url: proxy.url,
+    enrollSecret: TEST_ENROLL_SECRET,
+    requestTimeoutMs: 5000,
+    dataDir: dir,
+    hostname: 'ws-test',
+    nextSeq: () => journal.ackedThroughSeq() + 1,
+  });
   t.after(() => client.close());
-  const up = new Uploader(journal, client, { batchSize: 1000, intervalMs: 50, maxBackoffMs: 100, hostname: 'ws-test', ...(maxBodyBytes ? { maxBodyBytes } : {}) });
+  const up = new Uploader(journal, client, {
+    batchSize: 1000,
+    intervalMs: 50,
+    maxBackoffMs: 100,
+    hostname: 'ws-test',
+    ...(maxBodyBytes ? { maxBodyBytes } : {}),
+  });
   for (const r of records) journal.append(r);
   journal.flush();
   let rounds = 0;
@@ -34,7 +50,10 @@ async function setup(t: { after(fn: () => unknown): void }, records: NewRecord[]
     assert.ok(++rounds < 1000);
   }
   const stored = srv
-    .query<{ seq: number; type: string; time: string; host: string; data: string }>('SELECT seq, type, time, host, data FROM other_records WHERE agent_id = ? ORDER BY seq', client.agentId)
+    .query<{ seq: number; type: string; time: string; host: string; data: string }>(
+      'SELECT seq, type, time, host, data FROM other_records WHERE agent_id = ? ORDER BY seq',
+      client.agentId,
+    )
     .map((r) => ({ ...r, data: JSON.parse(r.data) as Record<string, unknown> }));
   const uploads = proxy.log.filter((l) => l.path === '/v1/events');
   return { journal, stored, uploads };
@@ -54,7 +73,10 @@ test('upload bodies: stored fields sent verbatim; host added only when the recor
   ];
   const { journal, stored } = await setup(t, records);
   assert.equal(journal.ackedThroughSeq(), records.length);
-  assert.deepEqual(stored.map((r) => r.host), ['own-host', 'ws-test', 'ws-test', 'late-host', 'ws-test', 'ws-test', '']);
+  assert.deepEqual(
+    stored.map((r) => r.host),
+    ['own-host', 'ws-test', 'ws-test', 'late-host', 'ws-test', 'ws-test', ''],
+  );
   for (let i = 0; i < records.length; i++) {
     const { type, time, ...fields } = records[i]!;
     const r = stored[i]!;
@@ -72,11 +94,23 @@ test('upload bodies stay under maxBodyBytes (a record larger than that goes alon
   const max = 2000;
   const { journal, stored, uploads } = await setup(t, records, max);
   assert.equal(journal.ackedThroughSeq(), 60);
-  assert.deepEqual(stored.map((r) => r.data.n), records.map((r) => r.n));
-  assert.deepEqual(stored.map((r) => r.seq), records.map((_, i) => i + 1));
+  assert.deepEqual(
+    stored.map((r) => r.data.n),
+    records.map((r) => r.n),
+  );
+  assert.deepEqual(
+    stored.map((r) => r.seq),
+    records.map((_, i) => i + 1),
+  );
   const sizes = uploads.map((u) => Number(u.headers['content-length']));
-  assert.ok(sizes.every((s) => s > 0), 'every body has a length');
+  assert.ok(
+    sizes.every((s) => s > 0),
+    'every body has a length',
+  );
   assert.ok(uploads.length >= 7, `bodies were split (${uploads.length} uploads)`);
   assert.equal(sizes.filter((s) => s > max).length, 1, `only the one oversized record exceeds the cap: ${sizes.join(',')}`);
-  assert.ok(sizes.some((s) => s > 5000), 'the oversized record was sent');
+  assert.ok(
+    sizes.some((s) => s > 5000),
+    'the oversized record was sent',
+  );
 });

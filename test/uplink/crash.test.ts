@@ -45,7 +45,10 @@ test('kill -9 of the agent during uploads, repeated: the server ends with exactl
   const lastSeq = Number(m[2]);
   assert.equal(lastSeq, total, 'one record per n, none lost or doubled in the journal itself');
   const creds = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8')) as { agentId: string };
-  const rows = srv.query<{ seq: number; data: string }>("SELECT seq, data FROM other_records WHERE agent_id = ? AND type = 'test-rec' ORDER BY seq", creds.agentId);
+  const rows = srv.query<{ seq: number; data: string }>(
+    "SELECT seq, data FROM other_records WHERE agent_id = ? AND type = 'test-rec' ORDER BY seq",
+    creds.agentId,
+  );
   assert.equal(rows.length, total);
   for (let i = 0; i < rows.length; i++) {
     assert.equal(rows[i]!.seq, i + 1);

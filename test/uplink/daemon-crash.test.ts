@@ -13,7 +13,6 @@ import { Journal, type NewRecord } from '../../src/journal/journal.js';
 import { inputEvents, journalState, sessionLink, startAgent } from '../helpers/agent.js';
 import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
 
-
 test('kill -9 of the usage-agent daemon during uploads, repeated: the server holds exactly the journal records, each once', async (t) => {
   const srv = await startServer();
   t.after(() => srv.cleanup());
@@ -97,14 +96,26 @@ test('kill -9 of the usage-agent daemon during uploads, repeated: the server hol
     .query<{ seq: number }>(
       `SELECT seq FROM activity_records WHERE agent_id = ? UNION ALL SELECT seq FROM process_records WHERE agent_id = ?
        UNION ALL SELECT seq FROM other_records WHERE agent_id = ? UNION ALL SELECT seq FROM usage_events WHERE agent_id = ? AND seq IS NOT NULL ORDER BY seq`,
-      id, id, id, id,
+      id,
+      id,
+      id,
+      id,
     )
     .map((r) => r.seq);
   assert.equal(seqs.length, s.lastSeq, 'as many stored records as the journal produced');
-  assert.deepEqual(seqs, Array.from({ length: s.lastSeq }, (_, i) => i + 1), 'seqs 1..lastSeq, none missing, none twice');
+  assert.deepEqual(
+    seqs,
+    Array.from({ length: s.lastSeq }, (_, i) => i + 1),
+    'seqs 1..lastSeq, none missing, none twice',
+  );
   // And the records themselves: every handed-over record once (no resend journaled under a new seq).
-  const markers = srv.query<{ k: number }>("SELECT keyboard AS k FROM activity_records WHERE agent_id = ? AND type = 'input-events' ORDER BY keyboard", id).map((r) => r.k);
+  const markers = srv
+    .query<{ k: number }>("SELECT keyboard AS k FROM activity_records WHERE agent_id = ? AND type = 'input-events' ORDER BY keyboard", id)
+    .map((r) => r.k);
   assert.equal(markers.length, n);
-  assert.deepEqual(markers, Array.from({ length: n }, (_, i) => i + 1));
+  assert.deepEqual(
+    markers,
+    Array.from({ length: n }, (_, i) => i + 1),
+  );
   t.diagnostic(`${rounds} kills (${midUpload} with unacknowledged records), ${n} records handed over, journal lastSeq ${s.lastSeq}`);
 });

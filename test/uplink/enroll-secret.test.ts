@@ -14,7 +14,6 @@ import { startAgent } from '../helpers/agent.js';
 import { runAgentCli } from '../helpers/cli.js';
 import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
 
-
 function tmp(t: { after(fn: () => void): void }): string {
   const d = mkdtempSync(join(tmpdir(), 'enroll-secret-'));
   t.after(() => rmSync(d, { recursive: true, force: true }));
@@ -23,7 +22,10 @@ function tmp(t: { after(fn: () => void): void }): string {
 
 test('$CREDENTIALS_DIRECTORY in server.enrollSecretFile comes from the environment; missing, empty, unset directory and both keys are config errors naming the key', (t) => {
   const dir = tmp(t);
-  assert.equal(expandCredentialsPath('${CREDENTIALS_DIRECTORY}/enroll-secret', { CREDENTIALS_DIRECTORY: '/run/credentials/usage-agent.service' }), '/run/credentials/usage-agent.service/enroll-secret');
+  assert.equal(
+    expandCredentialsPath('${CREDENTIALS_DIRECTORY}/enroll-secret', { CREDENTIALS_DIRECTORY: '/run/credentials/usage-agent.service' }),
+    '/run/credentials/usage-agent.service/enroll-secret',
+  );
   assert.equal(expandCredentialsPath('$CREDENTIALS_DIRECTORY/enroll-secret', { CREDENTIALS_DIRECTORY: '/c' }), '/c/enroll-secret');
   assert.equal(expandCredentialsPath('/etc/usage-agent/enroll-secret', {}), '/etc/usage-agent/enroll-secret');
   assert.equal(expandCredentialsPath('$CREDENTIALS_DIRECTORYX/a', {}), '$CREDENTIALS_DIRECTORYX/a');
@@ -34,17 +36,24 @@ test('$CREDENTIALS_DIRECTORY in server.enrollSecretFile comes from the environme
     writeFileSync(file, JSON.stringify({ server: { url: 'http://127.0.0.1:1', ...server } }));
     return loadConfig(file);
   };
-  assert.equal(enrollSecretOf(cfg({ enrollSecretFile: '${CREDENTIALS_DIRECTORY}/enroll-secret' }), file, { CREDENTIALS_DIRECTORY: dir }), 'the-secret-from-a-file');
+  assert.equal(
+    enrollSecretOf(cfg({ enrollSecretFile: '${CREDENTIALS_DIRECTORY}/enroll-secret' }), file, { CREDENTIALS_DIRECTORY: dir }),
+    'the-secret-from-a-file',
+  );
   assert.equal(enrollSecretOf(cfg({ enrollSecret: 'inline-secret' }), file, {}), 'inline-secret');
   const refused = (server: Record<string, unknown>, env: NodeJS.ProcessEnv, message: RegExp) =>
     assert.throws(
       () => enrollSecretOf(cfg(server), file, env),
-      (e: unknown) => e instanceof ConfigError && e.keyPath === 'server.enrollSecretFile' && message.test(e.message) && !e.message.includes('the-secret-from-a-file'),
+      (e: unknown) =>
+        e instanceof ConfigError && e.keyPath === 'server.enrollSecretFile' && message.test(e.message) && !e.message.includes('the-secret-from-a-file'),
     );
   refused({ enrollSecretFile: join(dir, 'nope') }, {}, /cannot read .*nope: ENOENT/);
   refused({ enrollSecretFile: join(dir, 'empty') }, {}, /is empty/);
   refused({ enrollSecretFile: '${CREDENTIALS_DIRECTORY}/enroll-secret' }, {}, /CREDENTIALS_DIRECTORY is not set/);
-  assert.throws(() => cfg({ enrollSecret: 'x', enrollSecretFile: '/etc/x' }), (e: unknown) => e instanceof ConfigError && e.keyPath === 'server.enrollSecretFile');
+  assert.throws(
+    () => cfg({ enrollSecret: 'x', enrollSecretFile: '/etc/x' }),
+    (e: unknown) => e instanceof ConfigError && e.keyPath === 'server.enrollSecretFile',
+  );
   // usage-agent run: exit 78.
   writeFileSync(file, JSON.stringify({ server: { url: 'http://127.0.0.1:1', enrollSecretFile: join(dir, 'nope') } }));
   const r = runAgentCli(['run', '--config', file, '--data-dir', join(dir, 'data')]);
@@ -58,13 +67,17 @@ test('an agent enrolls with the secret from server.enrollSecretFile; the secret 
   const dir = tmp(t);
   const secretFile = join(dir, 'enroll-secret');
   writeFileSync(secretFile, `${TEST_ENROLL_SECRET}\n`, { mode: 0o600 });
-  const agent = await startAgent(t, {
-    processes: { sampler: 'procfs', pacct: 'off', sampleIntervalMs: 500 },
-    activity: { enabled: false },
-    software: { enabled: false },
-    log: { level: 'debug' },
-    server: { url: srv.url, enrollSecretFile: secretFile, uploadIntervalMs: 200, requestTimeoutMs: 3000 },
-  }, { captureLog: true });
+  const agent = await startAgent(
+    t,
+    {
+      processes: { sampler: 'procfs', pacct: 'off', sampleIntervalMs: 500 },
+      activity: { enabled: false },
+      software: { enabled: false },
+      log: { level: 'debug' },
+      server: { url: srv.url, enrollSecretFile: secretFile, uploadIntervalMs: 200, requestTimeoutMs: 3000 },
+    },
+    { captureLog: true },
+  );
   const until = Date.now() + 30_000;
   // Process records come from processes that end: run one that outlives a sample (pacct is off),
   // so the test does not depend on what else happens to run on the machine.

@@ -21,7 +21,12 @@ test('failover between two servers on one database: no second seat, every record
   const dir = mkdtempSync(join(tmpdir(), 'uplink-failover-'));
   const journal = Journal.open(join(dir, 'journal.db'));
   const client = new UplinkClient({
-    url: [a.url, b.url], enrollSecret: TEST_ENROLL_SECRET, requestTimeoutMs: 2000, dataDir: dir, hostname: 'ws-fail', nextSeq: () => journal.ackedThroughSeq() + 1,
+    url: [a.url, b.url],
+    enrollSecret: TEST_ENROLL_SECRET,
+    requestTimeoutMs: 2000,
+    dataDir: dir,
+    hostname: 'ws-fail',
+    nextSeq: () => journal.ackedThroughSeq() + 1,
   });
   t.after(async () => {
     await client.close();
@@ -60,7 +65,11 @@ test('failover between two servers on one database: no second seat, every record
   assert.equal(client.url, b.url, 'the client moved to the live server');
 
   const stored = await b.sql<{ seq: number }>("SELECT seq FROM other_records WHERE type = 'test-rec' AND agent_id = ? ORDER BY seq", client.agentId);
-  assert.deepEqual(stored.map((r) => r.seq), Array.from({ length: 400 }, (_, i) => i + 1), 'every seq exactly once');
+  assert.deepEqual(
+    stored.map((r) => r.seq),
+    Array.from({ length: 400 }, (_, i) => i + 1),
+    'every seq exactly once',
+  );
 
   // The lease taken through the dead server: renewed through the other, and a reconnecting acquire gets it back.
   const r = await client.renew(leaseId);
@@ -78,5 +87,5 @@ test('failover between two servers on one database: no second seat, every record
   assert.equal((await client.renew(leaseId)).kind, 'renewed');
   assert.equal(client.url, b.url);
   assert.ok(await client.release(leaseId, 'quit'));
-  assert.equal((await a.sql<{ n: number }>("SELECT count(*) AS n FROM leases WHERE ended_at IS NULL"))[0].n, 0);
+  assert.equal((await a.sql<{ n: number }>('SELECT count(*) AS n FROM leases WHERE ended_at IS NULL'))[0].n, 0);
 });

@@ -56,7 +56,8 @@ export async function startFaultProxy(target: () => string, match: (path: string
       if (fault === 'hang') return; // the server did the work; the answer never comes
       if (fault === 'malformed') return res.writeHead(200, { 'content-type': 'application/json' }).end('{"ackedThroughSeq": 12, "sto');
       const outHeaders: Record<string, string> = {};
-      for (const [k, v] of Object.entries(up.headers)) if (typeof v === 'string' && !['connection', 'keep-alive', 'transfer-encoding', 'content-length'].includes(k)) outHeaders[k] = v;
+      for (const [k, v] of Object.entries(up.headers))
+        if (typeof v === 'string' && !['connection', 'keep-alive', 'transfer-encoding', 'content-length'].includes(k)) outHeaders[k] = v;
       if (fault === 'close-mid-body') {
         res.writeHead(up.statusCode, { ...outHeaders, 'content-length': String(Buffer.byteLength(text)) });
         res.write(text.slice(0, Math.floor(text.length / 2)));

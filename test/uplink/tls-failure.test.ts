@@ -23,5 +23,6 @@ test('TLS failures by error code: the reason, and the words IT acts on; other fa
     reason: 'expired',
     detail: 'the server certificate has expired: certificate has expired',
   });
-  for (const code of [undefined, -104, 'toString', 'ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET', 'ETIMEDOUT', 'ENOTFOUND', 'EBADJSON']) assert.equal(classifyTlsFailure(code, 'x'), undefined, String(code));
+  for (const code of [undefined, -104, 'toString', 'ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET', 'ETIMEDOUT', 'ENOTFOUND', 'EBADJSON'])
+    assert.equal(classifyTlsFailure(code, 'x'), undefined, String(code));
 });

@@ -16,7 +16,6 @@ import { journalState, startAgent } from '../helpers/agent.js';
 import { startServer, TEST_ENROLL_SECRET } from '../helpers/server.js';
 import { makePki } from '../helpers/tls.js';
 
-
 test('TLS refusals (unknown CA, pin mismatch, no client certificate, name mismatch, expired) are shown in status with the reason, logged once, retried; once fixed every record is acknowledged exactly once', async (t) => {
   const pki = makePki(t);
   const ca = pki.ca('server-ca');
@@ -82,7 +81,11 @@ test('TLS refusals (unknown CA, pin mismatch, no client certificate, name mismat
   // Lines of the agent process of this phase: the previous phase's process may still see the next
   // certificate (reloaded before it is stopped) and say so once itself.
   const refusedLines = (reason: string) =>
-    agent.stdout().split('\n').filter((l) => l.includes(`"pid":${agent.child.pid},`) && l.includes('TLS connection to the usage-server refused') && l.includes(`"reason":"${reason}"`)).length;
+    agent
+      .stdout()
+      .split('\n')
+      .filter((l) => l.includes(`"pid":${agent.child.pid},`) && l.includes('TLS connection to the usage-server refused') && l.includes(`"reason":"${reason}"`))
+      .length;
 
   for (const [i, phase] of phases.entries()) {
     if (phase.serverCert) await reload(phase.serverCert);
@@ -137,10 +140,17 @@ test('TLS refusals (unknown CA, pin mismatch, no client certificate, name mismat
   const stored = srv.query<{ seq: number }>(
     `SELECT seq FROM process_records WHERE agent_id = ? UNION ALL SELECT seq FROM activity_records WHERE agent_id = ?
      UNION ALL SELECT seq FROM other_records WHERE agent_id = ? UNION ALL SELECT seq FROM usage_events WHERE agent_id = ? AND origin = 'agent' ORDER BY seq`,
-    id, id, id, id,
+    id,
+    id,
+    id,
+    id,
   );
   const seqs = stored.map((r) => r.seq);
   assert.equal(seqs.length, agents[0]!.acked_seq, 'as many records stored as acknowledged');
-  assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1), 'seqs 1..n, each exactly once');
+  assert.deepEqual(
+    seqs,
+    Array.from({ length: seqs.length }, (_, i) => i + 1),
+    'seqs 1..n, each exactly once',
+  );
   assert.ok(seqs.length >= journaled);
 });

@@ -23,8 +23,27 @@ test('TLS: trusts server.caFile; the same server without it is refused', async (
   const srv = await startServer({ products: [{ id: 'cad', seats: 1 }] });
   t.after(() => srv.cleanup());
   const dir = tmp(t);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   const sockets = new Set<Socket>();
   // TLS terminator in front of the real server.
   const tls = createTlsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (s) => {
@@ -35,7 +54,13 @@ test('TLS: trusts server.caFile; the same server without it is refused', async (
     up.on('error', () => s.destroy());
   });
   await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); tls.close(() => r()); }));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        tls.close(() => r());
+      }),
+  );
   const url = `https://127.0.0.1:${(tls.address() as AddressInfo).port}`;
 
   const untrusted = client(url, join(dir, 'a'));
@@ -74,15 +99,27 @@ test('server.proxy: every request goes through the HTTP proxy (CONNECT)', async 
     socket.on('error', () => up.destroy());
   });
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); proxy.close(() => r()); }));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        proxy.close(() => r());
+      }),
+  );
   const c = client(srv.url, dir, { proxy: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` });
   t.after(() => c.close());
   const p = await c.fetchPolicy();
   assert.equal(p?.products[0]?.id, 'cad');
   assert.ok(seen.length >= 1, 'the proxy carried the traffic');
-  assert.ok(seen.every((s) => s === `CONNECT 127.0.0.1:${srv.port}`), JSON.stringify(seen));
+  assert.ok(
+    seen.every((s) => s === `CONNECT 127.0.0.1:${srv.port}`),
+    JSON.stringify(seen),
+  );
   // Proxy gone: the agent reports it, nothing reaches the server directly.
-  await new Promise<void>((r) => { for (const s of sockets) s.destroy(); proxy.close(() => r()); });
+  await new Promise<void>((r) => {
+    for (const s of sockets) s.destroy();
+    proxy.close(() => r());
+  });
   const c2 = client(srv.url, join(dir, 'x'), { proxy: `http://127.0.0.1:${(proxy.address() as AddressInfo | null)?.port ?? 9}` });
   t.after(() => c2.close());
   assert.equal(await c2.fetchPolicy(), undefined);

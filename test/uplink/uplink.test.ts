@@ -43,7 +43,10 @@ function serverRecords(srv: TestServer, agentId: string): Array<{ seq: number; n
 test('enrolls once, keeps credentials 0600, fetches policy with ETag and caches it on disk', async (t) => {
   const srv = await server(t, [{ id: 'cad', seats: 2, match: { executables: ['cad'], paths: [] } }]);
   const dir = tmp(t);
-  const proxy = await startFaultProxy(() => srv.url, () => true);
+  const proxy = await startFaultProxy(
+    () => srv.url,
+    () => true,
+  );
   t.after(() => proxy.close());
   const c = client(proxy.url, dir);
   t.after(() => c.close());
@@ -55,7 +58,10 @@ test('enrolls once, keeps credentials 0600, fetches policy with ETag and caches 
   const p2 = await c.fetchPolicy();
   assert.equal(p2?.version, p1?.version);
   const policyCalls = proxy.log.filter((l) => l.path === '/v1/policy');
-  assert.deepEqual(policyCalls.map((l) => l.status), [200, 304]);
+  assert.deepEqual(
+    policyCalls.map((l) => l.status),
+    [200, 304],
+  );
   assert.equal(policyCalls[1]!.headers['if-none-match'], `"${p1!.version}"`.replace(/^""/, '"'));
   assert.equal(proxy.log.filter((l) => l.path === '/v1/enroll').length, 1);
 
@@ -87,14 +93,23 @@ test('a revoked token makes the agent enroll again and carry on from its next se
   while ((await up.uploadOnce()) === 'more');
   assert.notEqual(c.agentId, first);
   assert.equal(journal.ackedThroughSeq(), 20);
-  assert.deepEqual(serverRecords(srv, first).map((x) => x.n), Array.from({ length: 15 }, (_, i) => i + 1));
-  assert.deepEqual(serverRecords(srv, c.agentId!), Array.from({ length: 5 }, (_, i) => ({ seq: 16 + i, n: 16 + i })));
+  assert.deepEqual(
+    serverRecords(srv, first).map((x) => x.n),
+    Array.from({ length: 15 }, (_, i) => i + 1),
+  );
+  assert.deepEqual(
+    serverRecords(srv, c.agentId!),
+    Array.from({ length: 5 }, (_, i) => ({ seq: 16 + i, n: 16 + i })),
+  );
 });
 
 test('500, 503 Retry-After, timeouts, connection closed mid-body, malformed JSON: retried, nothing lost or duplicated', async (t) => {
   const srv = await server(t);
   const dir = tmp(t);
-  const proxy = await startFaultProxy(() => srv.url, (p) => p === '/v1/events');
+  const proxy = await startFaultProxy(
+    () => srv.url,
+    (p) => p === '/v1/events',
+  );
   t.after(() => proxy.close());
   proxy.plan = ['500', 'hang', 'pass', 'close-mid-body', 'malformed', '503-retry-after', 'down', 'pass', 'hang', 'malformed', 'close-mid-body'];
   const planned = [...proxy.plan];
@@ -115,6 +130,9 @@ test('500, 503 Retry-After, timeouts, connection closed mid-body, malformed JSON
   assert.ok(up.stats.duplicates > 0, 'batches whose answer was lost were sent again and counted as duplicates');
   const stored = serverRecords(srv, c.agentId!);
   assert.equal(stored.length, total);
-  assert.deepEqual(stored, Array.from({ length: total }, (_, i) => ({ seq: i + 1, n: i + 1 })));
+  assert.deepEqual(
+    stored,
+    Array.from({ length: total }, (_, i) => ({ seq: i + 1, n: i + 1 })),
+  );
   assert.equal(journal.stats().records, 0, 'acknowledged records are deleted from the journal');
 });

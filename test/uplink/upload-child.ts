@@ -12,7 +12,14 @@ import { TEST_ENROLL_SECRET } from '../helpers/server.js';
 const [dataDir, url, totalArg] = process.argv.slice(2) as [string, string, string];
 const total = Number(totalArg);
 const journal = Journal.open(join(dataDir, 'journal.db'), { flushIntervalMs: 20 });
-const client = new UplinkClient({ url, enrollSecret: TEST_ENROLL_SECRET, requestTimeoutMs: 2000, dataDir, hostname: 'ws-crash', nextSeq: () => journal.ackedThroughSeq() + 1 });
+const client = new UplinkClient({
+  url,
+  enrollSecret: TEST_ENROLL_SECRET,
+  requestTimeoutMs: 2000,
+  dataDir,
+  hostname: 'ws-crash',
+  nextSeq: () => journal.ackedThroughSeq() + 1,
+});
 const up = new Uploader(journal, client, { batchSize: 50, intervalMs: 10, maxBackoffMs: 100, baseBackoffMs: 10, hostname: 'ws-crash' });
 up.start();
 let n = journal.getCursor<number>('test.n') ?? 0;

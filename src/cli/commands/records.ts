@@ -18,7 +18,10 @@ interface RecordsOptions extends CommonOptions {
 }
 
 function parseType(value: string, previous: string[] = []): string[] {
-  const types = value.split(',').map((t) => t.trim()).filter(Boolean);
+  const types = value
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
   for (const t of types) {
     if (t !== 'all' && !RECORD_TYPES.includes(t)) {
       throw new InvalidArgumentError(`unknown record type "${t}"; one of: all, ${RECORD_TYPES.join(', ')}`);
@@ -44,10 +47,15 @@ export function registerRecords(program: Command): void {
     .description('print journal records')
     .option('-t, --type <types>', `record type(s), comma-separated: all, ${RECORD_TYPES.join(', ')}`, parseType)
     .option('-s, --since <iso>', 'only records that happened at or after this time', parseSince)
-    .option('-f, --format <format>', 'jsonl or table', (v) => {
-      if (v !== 'jsonl' && v !== 'table') throw new InvalidArgumentError('jsonl or table');
-      return v;
-    }, 'jsonl')
+    .option(
+      '-f, --format <format>',
+      'jsonl or table',
+      (v) => {
+        if (v !== 'jsonl' && v !== 'table') throw new InvalidArgumentError('jsonl or table');
+        return v;
+      },
+      'jsonl',
+    )
     .option('-n, --limit <n>', 'at most this many records', parseLimit)
     .option('--summary <what>', 'print a summary instead of records: sessions (logon/logoff per user)', (v) => {
       if (v !== 'sessions') throw new InvalidArgumentError('sessions');
@@ -73,7 +81,13 @@ export function registerRecords(program: Command): void {
           try {
             // Uploaded records leave the journal: the sessions open now come from the logons
             // component's own bookkeeping (its journal cursor), so they show either way.
-            const open = (journal.getCursor<OpenSession[]>(LOGONS_CURSOR) ?? []).map((o) => ({ code: 15, time: new Date(o.since).toISOString(), user: o.user, display: o.display, session: o.session }));
+            const open = (journal.getCursor<OpenSession[]>(LOGONS_CURSOR) ?? []).map((o) => ({
+              code: 15,
+              time: new Date(o.since).toISOString(),
+              user: o.user,
+              display: o.display,
+              session: o.session,
+            }));
             printSessions([...journal.iterate({ types: ['usage-event'], since: options.since }), ...open], options.format);
           } finally {
             journal.close();
@@ -97,15 +111,32 @@ export function registerRecords(program: Command): void {
 
 /** Logon/logoff (15/16) paired per user: one JSON line each, or a table. */
 function printSessions(events: Array<{ code?: unknown; time: string; user?: unknown; display?: unknown; session?: unknown }>, format: 'jsonl' | 'table'): void {
-  const rows = summarizeSessions(events.filter((e): e is typeof e & { code: number } => typeof e.code === 'number'), Date.now());
+  const rows = summarizeSessions(
+    events.filter((e): e is typeof e & { code: number } => typeof e.code === 'number'),
+    Date.now(),
+  );
   if (format === 'jsonl') {
     for (const r of rows) process.stdout.write(`${JSON.stringify({ summary: 'sessions', ...r })}\n`);
     return;
   }
   const header = ['USER', 'SESSIONS', 'OPEN', 'SECONDS', 'FIRST LOGON', 'LAST LOGOFF', 'DISPLAYS'];
-  const cells = rows.map((r) => [r.user, String(r.sessions), String(r.open), String(r.totalSeconds), r.firstLogon ?? '-', r.lastLogoff ?? '-', r.displays.join(',') || '-']);
+  const cells = rows.map((r) => [
+    r.user,
+    String(r.sessions),
+    String(r.open),
+    String(r.totalSeconds),
+    r.firstLogon ?? '-',
+    r.lastLogoff ?? '-',
+    r.displays.join(',') || '-',
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  for (const line of [header, ...cells]) process.stdout.write(`${line.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+  for (const line of [header, ...cells])
+    process.stdout.write(
+      `${line
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
 }
 
 /** JSONL puts `type` and `seq` first so every line reads the same way; table is for people. */
@@ -137,7 +168,15 @@ const TABLE_COLUMNS: Array<[string, (r: StoredRecord) => unknown]> = [
   ['WHAT', (r) => r.command ?? r.application ?? (r.type === 'software' ? `${r.name} ${r.version}` : undefined) ?? r.product ?? r.message],
   ['SECONDS', (r) => r.elapsedSeconds ?? r.durationSeconds],
   ['CPU', (r) => r.cpuSeconds ?? sum(r.cpuUserSeconds, r.cpuSystemSeconds)],
-  ['DETAIL', (r) => r.breakType ?? r.periodType ?? r.change ?? (r.code !== undefined ? `code ${r.code}` : undefined) ?? (r.exitCode !== undefined && r.exitCode !== null ? `exit ${r.exitCode}` : undefined)],
+  [
+    'DETAIL',
+    (r) =>
+      r.breakType ??
+      r.periodType ??
+      r.change ??
+      (r.code !== undefined ? `code ${r.code}` : undefined) ??
+      (r.exitCode !== undefined && r.exitCode !== null ? `exit ${r.exitCode}` : undefined),
+  ],
   ['SOURCE', (r) => r.source],
 ];
 
@@ -146,12 +185,18 @@ function sum(a: unknown, b: unknown): number | undefined {
 }
 
 export function formatTable(rows: StoredRecord[]): string {
-  const cells = rows.map((r) => TABLE_COLUMNS.map(([, get]) => {
-    const v = get(r);
-    return v === undefined || v === null ? '-' : String(v);
-  }));
+  const cells = rows.map((r) =>
+    TABLE_COLUMNS.map(([, get]) => {
+      const v = get(r);
+      return v === undefined || v === null ? '-' : String(v);
+    }),
+  );
   const header = TABLE_COLUMNS.map(([name]) => name);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (c: string[]) =>
+    c
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...cells.map(line)].join('\n') + '\n';
 }

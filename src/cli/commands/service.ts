@@ -90,14 +90,22 @@ export function registerService(program: Command): void {
     .option('--dry-run', 'print the files (with contents) and commands, change nothing')
     .option('--json', 'with --dry-run: print the plan as JSON')
     .option('--server', 'also install the usage-server unit (Linux)')
-    .action(guarded((options: ServiceOptions) => execute(installPlan(layoutFrom(options), probeMachine(), { server: options.server, root: rootOf(options) }), options)));
+    .action(
+      guarded((options: ServiceOptions) =>
+        execute(installPlan(layoutFrom(options), probeMachine(), { server: options.server, root: rootOf(options) }), options),
+      ),
+    );
 
   withLayoutOptions(service.command('uninstall'))
     .description('stop and remove the service definitions (keeps config and data unless --purge; needs root)')
     .option('--dry-run', 'print what would be removed and run, change nothing')
     .option('--json', 'with --dry-run: print the plan as JSON')
     .option('--purge', 'also remove the configuration and the collected data (the journal, including unsent records)')
-    .action(guarded((options: ServiceOptions) => execute(uninstallPlan(layoutFrom(options), probeMachine(), { purge: options.purge, root: rootOf(options) }), options)));
+    .action(
+      guarded((options: ServiceOptions) =>
+        execute(uninstallPlan(layoutFrom(options), probeMachine(), { purge: options.purge, root: rootOf(options) }), options),
+      ),
+    );
 
   withLayoutOptions(service.command('status'))
     .description('show whether the definitions are installed and current, enabled and running (exit 3 if not installed)')

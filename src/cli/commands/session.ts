@@ -32,23 +32,25 @@ export function registerSession(program: Command): void {
       },
       'auto',
     )
-    .action(action(async (options: SessionOptions) => {
-      const { config, dataDir } = await resolveSessionConfig(options);
-      const logger = createSessionLogger(config.log.level);
-      const socketPath = options.socket ? resolve(options.socket) : resolveSocketPath(config, dataDir);
-      const agent = new SessionAgent({
-        config,
-        socketPath,
-        queuePath: options.queue ? resolve(options.queue) : defaultQueuePath(),
-        logger,
-        input: options.input,
-      });
-      try {
-        await agent.start();
-      } catch (err) {
-        logger.fatal({ err }, 'session agent could not start');
-        process.exit(1);
-      }
-      exitOnSignals((reason) => agent.stop(reason), { logger, signals: ['SIGTERM', 'SIGINT', 'SIGHUP'], failed: 'session agent shutdown failed' });
-    }));
+    .action(
+      action(async (options: SessionOptions) => {
+        const { config, dataDir } = await resolveSessionConfig(options);
+        const logger = createSessionLogger(config.log.level);
+        const socketPath = options.socket ? resolve(options.socket) : resolveSocketPath(config, dataDir);
+        const agent = new SessionAgent({
+          config,
+          socketPath,
+          queuePath: options.queue ? resolve(options.queue) : defaultQueuePath(),
+          logger,
+          input: options.input,
+        });
+        try {
+          await agent.start();
+        } catch (err) {
+          logger.fatal({ err }, 'session agent could not start');
+          process.exit(1);
+        }
+        exitOnSignals((reason) => agent.stop(reason), { logger, signals: ['SIGTERM', 'SIGINT', 'SIGHUP'], failed: 'session agent shutdown failed' });
+      }),
+    );
 }

@@ -78,7 +78,11 @@ export function registerStatus(program: Command): void {
 /** The lines read at a glance: the verdict, then one line per capability and what to do when wrong. */
 export function renderSummary(health: Health): string {
   const problems = health.checks.filter((c) => c.state === 'problem');
-  const verdict = health.healthy ? 'OK' : problems.some((p) => p.capability === 'daemon' && p.summary.startsWith('not running')) ? 'NOT RUNNING' : `PROBLEM (${problems.length})`;
+  const verdict = health.healthy
+    ? 'OK'
+    : problems.some((p) => p.capability === 'daemon' && p.summary.startsWith('not running'))
+      ? 'NOT RUNNING'
+      : `PROBLEM (${problems.length})`;
   const extra = health.backlogRecords !== null ? `; backlog ${health.backlogRecords} records, last upload ${health.lastUploadAt ?? 'none since start'}` : '';
   let out = `usage-agent: ${verdict}${extra}\n`;
   const width = Math.max(...health.checks.map((c) => c.capability.length)) + 2;

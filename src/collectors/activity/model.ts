@@ -59,7 +59,10 @@ export interface ApplicationCounts extends InputCounts {
 
 /** `application`: the one that had the focus when the break began (the one the user paused in). */
 export interface BreakRecord
-  extends Narrow<Wire<'start' | 'end' | 'durationSeconds' | 'breakType' | 'application'>, { start: string; end: string; durationSeconds: number; breakType: BreakType }> {
+  extends Narrow<
+    Wire<'start' | 'end' | 'durationSeconds' | 'breakType' | 'application'>,
+    { start: string; end: string; durationSeconds: number; breakType: BreakType }
+  > {
   type: 'break';
   time: string;
   endReason: EndReason;
@@ -68,7 +71,10 @@ export interface BreakRecord
 /** `application`: the one that received the most input during the period. */
 export interface WorkRecord
   extends InputCounts,
-    Narrow<Wire<'start' | 'end' | 'durationSeconds' | 'periodType' | 'application'>, { start: string; end: string; durationSeconds: number; periodType: PeriodType }> {
+    Narrow<
+      Wire<'start' | 'end' | 'durationSeconds' | 'periodType' | 'application'>,
+      { start: string; end: string; durationSeconds: number; periodType: PeriodType }
+    > {
   type: 'work';
   time: string;
   /** Per-application counts, most used first. */

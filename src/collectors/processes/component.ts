@@ -8,15 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 import type { Component, DaemonContext } from '../../component/index.js';
 import { identityOf } from '../../identity/resolver.js';
 import type { NewRecord } from '../../journal/journal.js';
-import {
-  accton,
-  agentPacctPath,
-  detectActiveAccounting,
-  ensureFile,
-  findAccton,
-  rotateOwned,
-  SYSTEM_PACCT_FILES,
-} from '../pacct/accounting.js';
+import { accton, agentPacctPath, detectActiveAccounting, ensureFile, findAccton, rotateOwned, SYSTEM_PACCT_FILES } from '../pacct/accounting.js';
 import type { PacctRecord } from '../pacct/decode.js';
 import { PacctReader, type PacctCursor } from '../pacct/reader.js';
 import { AccountingWatch } from '../pacct/watch.js';
@@ -32,9 +24,7 @@ export const pacctCursorKey = (path: string) => `pacct:${path}`;
 /** The identities emitted as `ps` (see merge.ts), committed with those records. */
 export const EMITTED_CURSOR = 'processes.emitted';
 
-type PacctState =
-  | { mode: 'off'; reason: string }
-  | { mode: 'file' | 'auto'; file: string; owned: boolean; reader: PacctReader; accton: string | null };
+type PacctState = { mode: 'off'; reason: string } | { mode: 'file' | 'auto'; file: string; owned: boolean; reader: PacctReader; accton: string | null };
 
 export function createProcessesComponent(ctx: DaemonContext): Component | undefined {
   const cfg = ctx.config.processes;
@@ -130,7 +120,8 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
       const was = watch.status.state;
       watch.probed(Date.now(), grew === st.file, grew === st.file ? null : grew);
       if (watch.status.state !== was) {
-        if (watch.status.state === 'lost') log.error({ file: st.file, writesTo: grew }, 'kernel accounting no longer writes to the pacct file read (another program ran accton?)');
+        if (watch.status.state === 'lost')
+          log.error({ file: st.file, writesTo: grew }, 'kernel accounting no longer writes to the pacct file read (another program ran accton?)');
         else log.info({ file: st.file }, 'kernel accounting writes to the pacct file again');
       }
     }
@@ -213,7 +204,8 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
       log.info({ file: active }, 'kernel accounting is active; reading its file');
       return { mode: 'auto', file: active, owned: false, reader: reader(active, true), accton: null };
     }
-    if (!hasCapability('CAP_SYS_PACCT')) return { mode: 'off', reason: 'accounting is not active and the agent lacks CAP_SYS_PACCT to switch it on (the installed unit grants it)' };
+    if (!hasCapability('CAP_SYS_PACCT'))
+      return { mode: 'off', reason: 'accounting is not active and the agent lacks CAP_SYS_PACCT to switch it on (the installed unit grants it)' };
     if (!acctonPath) return { mode: 'off', reason: 'accton not found (install the acct/psacct package)' };
     ensureFile(own);
     accton(acctonPath, own);
@@ -277,7 +269,9 @@ export function createProcessesComponent(ctx: DaemonContext): Component | undefi
         emittedLedger: merger.ledgerSize(),
         recordsEmitted: emitted,
         identity: names.stats(),
-        launchWatcher: watcher ? { pollMs: ctx.config.leases.launchPollMs, polls: watcher.polls, scans: watcher.scans, probes: watcher.probes, execs: watcher.execs } : null,
+        launchWatcher: watcher
+          ? { pollMs: ctx.config.leases.launchPollMs, polls: watcher.polls, scans: watcher.scans, probes: watcher.probes, execs: watcher.execs }
+          : null,
         pacct:
           pacct.mode === 'off'
             ? { mode: 'off', reason: pacct.reason }

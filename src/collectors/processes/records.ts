@@ -17,14 +17,7 @@
 import type { NameLookup } from '../../identity/resolver.js';
 import type { Narrow, Present, ProcessFields, ProcessIntervalFields, ProcessPackageFields } from '../../protocol/v1.js';
 import type { PacctRecord } from '../pacct/decode.js';
-import {
-  avgRssOf,
-  avgVszOf,
-  elapsedSecondsOf,
-  finalInterval,
-  type IntervalTotals,
-  type TrackedProcess,
-} from './tracker.js';
+import { avgRssOf, avgVszOf, elapsedSecondsOf, finalInterval, type IntervalTotals, type TrackedProcess } from './tracker.js';
 
 export const START_TOLERANCE_MS = 2500;
 
@@ -54,7 +47,10 @@ export interface ProcessRecord
 
 export interface ProcessIntervalRecord
   extends Omit<ProcessRecord, 'type' | 'end'>,
-    Narrow<Pick<Present<ProcessIntervalFields>, 'end' | 'intervalStart' | 'intervalEnd' | 'cpuSeconds'>, { intervalStart: string; intervalEnd: string; cpuSeconds: number }> {
+    Narrow<
+      Pick<Present<ProcessIntervalFields>, 'end' | 'intervalStart' | 'intervalEnd' | 'cpuSeconds'>,
+      { intervalStart: string; intervalEnd: string; cpuSeconds: number }
+    > {
   type: 'process-interval';
 }
 
@@ -151,9 +147,7 @@ export interface Finished {
 /** A sampled exit, with (`both`) or without (`ps`) its pacct record. */
 export function finishSampled(host: string, p: TrackedProcess, a: PacctRecord | null, withCmdline = false, names?: NameLookup): Finished {
   const t = a ? mergedTotals(p, a) : sampledTotals(p);
-  const exit = a
-    ? { exitCode: a.exitCode, signal: a.signal, coreDumped: a.coreDumped }
-    : { exitCode: null, signal: null, coreDumped: false };
+  const exit = a ? { exitCode: a.exitCode, signal: a.signal, coreDumped: a.coreDumped } : { exitCode: null, signal: null, coreDumped: false };
   const record = base('process', host, p, t, a ? 'both' : 'ps', exit, withCmdline, names);
   if (a && a.command !== p.comm.slice(0, 15)) {
     // It exec'd after the last sample (typically seen between fork and exec): pacct has the

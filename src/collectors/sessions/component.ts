@@ -82,7 +82,15 @@ export function createLogonsComponent(ctx: DaemonContext): Component | undefined
   };
 
   const describe = async (session: string, path: string, uid?: number, user?: string): Promise<void> => {
-    const props = await capture(['call', ...LOGIND, '--object-path', path, '--method', 'org.freedesktop.DBus.Properties.GetAll', 'org.freedesktop.login1.Session']);
+    const props = await capture([
+      'call',
+      ...LOGIND,
+      '--object-path',
+      path,
+      '--method',
+      'org.freedesktop.DBus.Properties.GetAll',
+      'org.freedesktop.login1.Session',
+    ]);
     if (!props || stopped) return;
     const p = parseSessionProperties(props);
     if (!p.type || !GRAPHICAL.has(p.type) || (p.class && p.class !== 'user')) return;
@@ -135,7 +143,13 @@ export function createLogonsComponent(ctx: DaemonContext): Component | undefined
       write(ledger.shutdown(Date.now()));
     },
     status() {
-      return { logind, open: ledger.sessions().map((s) => ({ user: s.user, display: s.display, session: s.session, source: s.source, since: new Date(s.since).toISOString() })), ...counters };
+      return {
+        logind,
+        open: ledger
+          .sessions()
+          .map((s) => ({ user: s.user, display: s.display, session: s.session, source: s.source, since: new Date(s.since).toISOString() })),
+        ...counters,
+      };
     },
   };
 }

@@ -17,7 +17,8 @@ import type { Narrow, UsageEventFields } from '../../protocol/v1.js';
  * events concern the session, not a program. `reason`: why a logoff was written other than the
  * session ending (`agent-stopped`, `gone-while-stopped`).
  */
-export interface LogonEvent extends Narrow<Pick<UsageEventFields, 'code' | 'product' | 'user' | 'reason'>, { code: 15 | 16; product: 'session'; user: string; reason?: string }> {
+export interface LogonEvent
+  extends Narrow<Pick<UsageEventFields, 'code' | 'product' | 'user' | 'reason'>, { code: 15 | 16; product: 'session'; user: string; reason?: string }> {
   type: 'usage-event';
   time: string;
   uid: number | null;
@@ -70,7 +71,17 @@ export class LogonLedger {
       if (!s.display && a.display) s.display = a.display;
       return [];
     }
-    const opened: OpenSession = { key, user: a.user, uid: a.uid, display: a.display ?? null, session: a.session ?? null, source: 'session-agent', since: at, agents: [a.conn], logind: false };
+    const opened: OpenSession = {
+      key,
+      user: a.user,
+      uid: a.uid,
+      display: a.display ?? null,
+      session: a.session ?? null,
+      source: 'session-agent',
+      since: at,
+      agents: [a.conn],
+      logind: false,
+    };
     this.open.set(key, opened);
     return [this.event(opened, 15, at)];
   }
@@ -96,7 +107,17 @@ export class LogonLedger {
       return [];
     }
     const since = l.since !== undefined && l.since <= at ? l.since : at;
-    const opened: OpenSession = { key, user: l.user, uid: l.uid, display: l.display ?? null, session: l.session, source: 'logind', since, agents: [], logind: true };
+    const opened: OpenSession = {
+      key,
+      user: l.user,
+      uid: l.uid,
+      display: l.display ?? null,
+      session: l.session,
+      source: 'logind',
+      since,
+      agents: [],
+      logind: true,
+    };
     this.open.set(key, opened);
     return [this.event(opened, 15, since)];
   }
@@ -142,7 +163,17 @@ export class LogonLedger {
   }
 
   private event(s: OpenSession, code: 15 | 16, at: number, reason?: string): LogonEvent {
-    const e: LogonEvent = { type: 'usage-event', time: iso(at), code, product: 'session', user: s.user, uid: s.uid, display: s.display, session: s.session, source: s.source };
+    const e: LogonEvent = {
+      type: 'usage-event',
+      time: iso(at),
+      code,
+      product: 'session',
+      user: s.user,
+      uid: s.uid,
+      display: s.display,
+      session: s.session,
+      source: s.source,
+    };
     if (reason) e.reason = reason;
     return e;
   }
@@ -163,7 +194,10 @@ export interface SessionSummary {
  * Pairs 15/16 events per (user, session or display) in time order. Pure. A logoff without a
  * logon (the journal was trimmed) is ignored; a logon still open counts up to `now`.
  */
-export function summarizeSessions(events: Array<{ code: number; time: string; user?: unknown; display?: unknown; session?: unknown }>, now: number): SessionSummary[] {
+export function summarizeSessions(
+  events: Array<{ code: number; time: string; user?: unknown; display?: unknown; session?: unknown }>,
+  now: number,
+): SessionSummary[] {
   const byUser = new Map<string, SessionSummary>();
   const openAt = new Map<string, number>();
   const sorted = [...events].filter((e) => e.code === 15 || e.code === 16).sort((a, b) => Date.parse(a.time) - Date.parse(b.time) || a.code - b.code);

@@ -157,7 +157,10 @@ export class SoftwareAuditor {
         added: out.added,
         removed: out.removed,
         changed: out.changed,
-        sources: this.sources.filter((s) => this.audited.has(s.name)).map((s) => s.name).join(','),
+        sources: this.sources
+          .filter((s) => this.audited.has(s.name))
+          .map((s) => s.name)
+          .join(','),
       });
     }
     if (audited) {

@@ -155,7 +155,15 @@ export class AuditScheduler {
       this.stats.checks++;
       if (mode === 'full') this.stats.fullAudits++;
       else this.stats.cheapChecks++;
-      this.stats.lastCheck = { mode, at: new Date().toISOString(), result: o.result, records: o.records, listed: o.listed, cpuMs: round(cpuMs), wallMs: round(wallMs) };
+      this.stats.lastCheck = {
+        mode,
+        at: new Date().toISOString(),
+        result: o.result,
+        records: o.records,
+        listed: o.listed,
+        cpuMs: round(cpuMs),
+        wallMs: round(wallMs),
+      };
       if (o.busy.length > 0) this.changed(); // dpkg mid-run: look again once it is quiet
       this.onOutcome(o, mode, cpuMs, wallMs);
     } catch (err) {

@@ -32,7 +32,12 @@ export function parsePlistStrings(xml: string): Record<string, string> {
 }
 
 const unescapeXml = (s: string) =>
-  s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+  s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 
 export function itemsFromBundles(bundles: Bundle[]): SoftwareItem[] {
   const out: SoftwareItem[] = [];

@@ -115,7 +115,8 @@ export class PackageOwners implements PackageOwnerLookup {
     if (this.rpm) {
       try {
         const db = this.rpmDbPath ? ['--dbpath', this.rpmDbPath] : [];
-        const out = (await run(this.rpm, [...db, '-qf', '--qf', '%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\n', exe], 30_000)).split('\n')[0] ?? '';
+        const out =
+          (await run(this.rpm, [...db, '-qf', '--qf', '%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\n', exe], 30_000)).split('\n')[0] ?? '';
         const [name, version] = out.split('\t');
         if (name && !/not owned/.test(out)) return { package: name, version: version || null, source: 'rpm' };
       } catch {

@@ -39,7 +39,10 @@ export class RpmSource implements SoftwareSource {
   readonly watch;
   private readonly dbDir: string;
 
-  constructor(dbDir?: string, private readonly rpm = findExecutable('rpm')) {
+  constructor(
+    dbDir?: string,
+    private readonly rpm = findExecutable('rpm'),
+  ) {
     this.dbDir = dbDir ?? DB_DIRS.find((d) => DB_FILES.some((f) => existsSync(join(d, f)))) ?? DB_DIRS[1]!;
     this.watch = [{ dir: this.dbDir, files: CHANGED_FILES }] as const;
   }

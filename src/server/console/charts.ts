@@ -63,7 +63,12 @@ export async function stepChart(title: string, series: StepSeries[], range: { fr
 }
 
 /** Bars per category, one series each (stacked when `stack`). */
-export async function barChart(title: string, categories: string[], series: Array<{ name: string; values: number[] }>, opts: { stack?: boolean; unit?: string; counts?: boolean } = {}): Promise<Chart> {
+export async function barChart(
+  title: string,
+  categories: string[],
+  series: Array<{ name: string; values: number[] }>,
+  opts: { stack?: boolean; unit?: string; counts?: boolean } = {},
+): Promise<Chart> {
   const svg = await render({
     legend: { top: 8 },
     xAxis: { type: 'category', data: categories, axisLabel: { hideOverlap: true } },
@@ -80,29 +85,40 @@ function axisTime(v: number, tz: string): string {
   return `${p.month}-${p.day} ${p.hour}:${p.minute}`;
 }
 
-const PRESENTATION = new Set(['font-size', 'font-family', 'font-weight', 'font-style', 'fill', 'stroke', 'opacity', 'fill-opacity', 'stroke-opacity', 'stroke-width']);
+const PRESENTATION = new Set([
+  'font-size',
+  'font-family',
+  'font-weight',
+  'font-style',
+  'fill',
+  'stroke',
+  'opacity',
+  'fill-opacity',
+  'stroke-opacity',
+  'stroke-width',
+]);
 
 /** SVG without `<style>` elements and `style` attributes (the page's CSP refuses both). */
 export function styleFreeSvg(svg: string): string {
-  return svg
-    .replace(/<style[^>]*>[\s\S]*?<\/style>/g, '')
-    .replace(/ style="([^"]*)"/g, (_, decl: string) => {
-      const attrs: string[] = [];
-      for (const d of decl.split(';')) {
-        const i = d.indexOf(':');
-        if (i < 0) continue;
-        const prop = d.slice(0, i).trim();
-        const value = d.slice(i + 1).trim();
-        if (prop === 'font') attrs.push(...fontShorthand(value));
-        else if (PRESENTATION.has(prop)) attrs.push(`${prop}="${value}"`);
-      }
-      return attrs.length ? ' ' + attrs.join(' ') : '';
-    });
+  return svg.replace(/<style[^>]*>[\s\S]*?<\/style>/g, '').replace(/ style="([^"]*)"/g, (_, decl: string) => {
+    const attrs: string[] = [];
+    for (const d of decl.split(';')) {
+      const i = d.indexOf(':');
+      if (i < 0) continue;
+      const prop = d.slice(0, i).trim();
+      const value = d.slice(i + 1).trim();
+      if (prop === 'font') attrs.push(...fontShorthand(value));
+      else if (PRESENTATION.has(prop)) attrs.push(`${prop}="${value}"`);
+    }
+    return attrs.length ? ' ' + attrs.join(' ') : '';
+  });
 }
 
 /** `font: [style] [variant] [weight] size family` as presentation attributes. */
 function fontShorthand(v: string): string[] {
-  const m = /^(?:(normal|italic|oblique)\s+)?(?:(?:normal|small-caps)\s+)?(?:(normal|bold|bolder|lighter|\d{3})\s+)?(\d+(?:\.\d+)?(?:px|pt|em|%))\s+(.+)$/.exec(v);
+  const m = /^(?:(normal|italic|oblique)\s+)?(?:(?:normal|small-caps)\s+)?(?:(normal|bold|bolder|lighter|\d{3})\s+)?(\d+(?:\.\d+)?(?:px|pt|em|%))\s+(.+)$/.exec(
+    v,
+  );
   if (!m) return [];
   const out = [`font-size="${m[3]}"`, `font-family="${m[4].replace(/"/g, "'")}"`];
   if (m[1] && m[1] !== 'normal') out.push(`font-style="${m[1]}"`);

@@ -17,15 +17,23 @@ function engineFilters(ctx: LoadContext): ReportFilters {
 }
 
 function asTable(id: string, title: string, t: { head: string[]; rows: unknown[][] }, note?: string): Table {
-  const columns = t.head.map((h, i) =>
-    col(h, h, TIME_COLUMNS.has(h) ? 'time' : t.rows.some((r) => typeof r[i] === 'number') ? 'number' : 'text'),
-  );
+  const columns = t.head.map((h, i) => col(h, h, TIME_COLUMNS.has(h) ? 'time' : t.rows.some((r) => typeof r[i] === 'number') ? 'number' : 'text'));
   return { id, title, note, columns, rows: t.rows.map((r) => Object.fromEntries(t.head.map((h, i) => [h, (r[i] ?? null) as Cell]))) };
 }
 
 export async function loadActive(ctx: LoadContext): Promise<PageData> {
   const r = await activePage(ctx.q, engineFilters(ctx));
-  return { charts: [], tables: [asTable('by-user', 'Held vs actively used, per product and user', tables.active(r), 'Held: a lease or allocation; active: input in the program (input-events, work periods).')] };
+  return {
+    charts: [],
+    tables: [
+      asTable(
+        'by-user',
+        'Held vs actively used, per product and user',
+        tables.active(r),
+        'Held: a lease or allocation; active: input in the program (input-events, work periods).',
+      ),
+    ],
+  };
 }
 
 export async function loadHarvest(ctx: LoadContext): Promise<PageData> {

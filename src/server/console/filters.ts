@@ -117,7 +117,16 @@ export function formatInZone(t: number | string | null | undefined, tz: string):
   if (!Number.isFinite(ms)) return String(t);
   let fmt = formatters.get(tz);
   if (!fmt) {
-    fmt = new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+    fmt = new Intl.DateTimeFormat('en-CA', {
+      timeZone: tz,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+    });
     formatters.set(tz, fmt);
   }
   const parts = Object.fromEntries(fmt.formatToParts(ms).map((p) => [p.type, p.value]));

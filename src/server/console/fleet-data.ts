@@ -58,10 +58,12 @@ export async function loadOverview(ctx: LoadContext): Promise<PageData> {
   const waiting = new Map((await q.waitingCounts()).map((r) => [r.product_id, num(r.n)]));
   const today = startOfDayInZone(ctx.now, f.tz);
   const denials = new Map(
-    (await q.sql.all<{ product: string; n: number }>(
-      "SELECT product, count(*) AS n FROM usage_events WHERE origin = 'server' AND code = 7 AND time >= ? AND product IS NOT NULL GROUP BY product",
-      [iso(today)],
-    )).map((r) => [r.product, num(r.n)]),
+    (
+      await q.sql.all<{ product: string; n: number }>(
+        "SELECT product, count(*) AS n FROM usage_events WHERE origin = 'server' AND code = 7 AND time >= ? AND product IS NOT NULL GROUP BY product",
+        [iso(today)],
+      )
+    ).map((r) => [r.product, num(r.n)]),
   );
   const agents = await agentStates(ctx);
   const live = agents.filter((a) => !a.row.revoked_at);
@@ -70,13 +72,22 @@ export async function loadOverview(ctx: LoadContext): Promise<PageData> {
     title: 'Products now',
     note: `Denials today: since midnight in ${f.tz}.`,
     columns: [
-      col('product', 'product'), col('name', 'name'), col('type', 'license type'), col('inUse', 'seats in use', 'int'), col('seats', 'seats', 'int'),
-      col('queue', 'queue length', 'int'), col('denialsToday', 'denials today', 'int'),
+      col('product', 'product'),
+      col('name', 'name'),
+      col('type', 'license type'),
+      col('inUse', 'seats in use', 'int'),
+      col('seats', 'seats', 'int'),
+      col('queue', 'queue length', 'int'),
+      col('denialsToday', 'denials today', 'int'),
     ],
     rows: products.map((p) => ({
-      product: p.id, name: p.name, type: p.license_type,
+      product: p.id,
+      name: p.name,
+      type: p.license_type,
       inUse: (isAllocatingType(p.license_type) ? allocations.get(p.id) : leases.get(p.id)) ?? 0,
-      seats: p.seats, queue: waiting.get(p.id) ?? 0, denialsToday: denials.get(p.id) ?? 0,
+      seats: p.seats,
+      queue: waiting.get(p.id) ?? 0,
+      denialsToday: denials.get(p.id) ?? 0,
     })),
   };
   const fleet: Table = {
@@ -84,15 +95,22 @@ export async function loadOverview(ctx: LoadContext): Promise<PageData> {
     title: 'Agents',
     note: `Online: seen within ${ctx.cfg.console.onlineSeconds} s.`,
     columns: [col('enrolled', 'enrolled', 'int'), col('online', 'online', 'int'), col('behind', 'behind on uploads', 'int'), col('revoked', 'revoked', 'int')],
-    rows: [{ enrolled: live.length, online: live.filter((a) => a.online).length, behind: live.filter((a) => a.behind).length, revoked: agents.length - live.length }],
+    rows: [
+      { enrolled: live.length, online: live.filter((a) => a.online).length, behind: live.filter((a) => a.behind).length, revoked: agents.length - live.length },
+    ],
   };
   const charts: Chart[] = [];
   if (ctx.charts && table.rows.length > 0) {
     charts.push(
-      await barChart('Seats in use now', table.rows.map((r) => String(r.product)), [
-        { name: 'in use', values: table.rows.map((r) => Number(r.inUse)) },
-        { name: 'free', values: table.rows.map((r) => (r.seats === null ? 0 : Math.max(0, Number(r.seats) - Number(r.inUse)))) },
-      ], { stack: true, unit: 'seats', counts: true }),
+      await barChart(
+        'Seats in use now',
+        table.rows.map((r) => String(r.product)),
+        [
+          { name: 'in use', values: table.rows.map((r) => Number(r.inUse)) },
+          { name: 'free', values: table.rows.map((r) => (r.seats === null ? 0 : Math.max(0, Number(r.seats) - Number(r.inUse)))) },
+        ],
+        { stack: true, unit: 'seats', counts: true },
+      ),
     );
   }
   return { charts, tables: [table, fleet], notes: [LAG_NOTE(ctx.cfg.console.uploadLagSeconds)] };
@@ -106,14 +124,30 @@ export async function loadAgents(ctx: LoadContext): Promise<PageData> {
     id: 'agents',
     title: 'Enrolled agents',
     columns: [
-      col('id', 'agent'), col('host', 'host'), col('version', 'version'), col('os', 'OS'), col('enrolled', 'enrolled', 'time'), col('lastSeen', 'last seen', 'time'),
-      col('state', 'state'), col('ackedSeq', 'records acknowledged', 'int'), col('newestAcked', 'newest acknowledged record', 'time'),
-      col('lagSeconds', 'upload lag', 'seconds'), col('leases', 'live leases', 'int'),
+      col('id', 'agent'),
+      col('host', 'host'),
+      col('version', 'version'),
+      col('os', 'OS'),
+      col('enrolled', 'enrolled', 'time'),
+      col('lastSeen', 'last seen', 'time'),
+      col('state', 'state'),
+      col('ackedSeq', 'records acknowledged', 'int'),
+      col('newestAcked', 'newest acknowledged record', 'time'),
+      col('lagSeconds', 'upload lag', 'seconds'),
+      col('leases', 'live leases', 'int'),
     ],
     rows: states.map((a) => ({
-      id: a.row.id, host: a.row.host, version: a.row.agent_version, os: a.row.os, enrolled: a.row.enrolled_at, lastSeen: a.row.last_seen_at,
+      id: a.row.id,
+      host: a.row.host,
+      version: a.row.agent_version,
+      os: a.row.os,
+      enrolled: a.row.enrolled_at,
+      lastSeen: a.row.last_seen_at,
       state: a.row.revoked_at ? `revoked` : a.behind ? 'behind on uploads' : a.online ? 'online' : 'offline',
-      ackedSeq: num(a.row.acked_seq), newestAcked: a.newestAcked, lagSeconds: a.lagSeconds, leases: leases.get(a.row.id) ?? 0,
+      ackedSeq: num(a.row.acked_seq),
+      newestAcked: a.newestAcked,
+      lagSeconds: a.lagSeconds,
+      leases: leases.get(a.row.id) ?? 0,
     })),
     actions: states.map((a): RowAction[] => (a.row.revoked_at ? [] : [{ url: `/agents/${encodeURIComponent(a.row.id)}/revoke`, label: 'Revoke' }])),
   };
@@ -122,7 +156,8 @@ export async function loadAgents(ctx: LoadContext): Promise<PageData> {
 
 export async function loadLeasesNow(ctx: LoadContext): Promise<PageData> {
   const { q, filters: f, now } = ctx;
-  const match = (r: { product_id: string; user: string; host: string }) => (!f.product || r.product_id === f.product) && (!f.user || r.user === f.user) && (!f.host || r.host === f.host);
+  const match = (r: { product_id: string; user: string; host: string }) =>
+    (!f.product || r.product_id === f.product) && (!f.user || r.user === f.user) && (!f.host || r.host === f.host);
   const products = (await q.products()).filter((p) => !f.product || p.id === f.product);
   const live = (await q.liveLeases()).filter(match);
   const allocs = (await q.liveAllocations()).filter(match);
@@ -132,28 +167,65 @@ export async function loadLeasesNow(ctx: LoadContext): Promise<PageData> {
   const productTable: Table = {
     id: 'products',
     title: 'Products',
-    columns: [col('product', 'product'), col('name', 'name'), col('type', 'license type'), col('inUse', 'seats in use', 'int'), col('seats', 'seats', 'int'), col('source', 'defined by'), col('updated', 'changed', 'time')],
+    columns: [
+      col('product', 'product'),
+      col('name', 'name'),
+      col('type', 'license type'),
+      col('inUse', 'seats in use', 'int'),
+      col('seats', 'seats', 'int'),
+      col('source', 'defined by'),
+      col('updated', 'changed', 'time'),
+    ],
     rows: products.map((p) => ({
-      product: p.id, name: p.name, type: p.license_type, inUse: (isAllocatingType(p.license_type) ? allocCounts.get(p.id) : leases.get(p.id)) ?? 0,
-      seats: p.seats, source: p.source, updated: p.updated_at,
+      product: p.id,
+      name: p.name,
+      type: p.license_type,
+      inUse: (isAllocatingType(p.license_type) ? allocCounts.get(p.id) : leases.get(p.id)) ?? 0,
+      seats: p.seats,
+      source: p.source,
+      updated: p.updated_at,
     })),
-    actions: products.map((p): RowAction[] => (p.seats === null ? [] : [{ url: `/products/${encodeURIComponent(p.id)}/seats`, label: 'Set seats', input: { name: 'seats', value: p.seats, min: 0 } }])),
+    actions: products.map((p): RowAction[] =>
+      p.seats === null ? [] : [{ url: `/products/${encodeURIComponent(p.id)}/seats`, label: 'Set seats', input: { name: 'seats', value: p.seats, min: 0 } }],
+    ),
     note: 'Seats set here last until the server restarts with a config file that names the product (the file wins for its products).',
   };
   const leaseTable: Table = {
     id: 'leases',
     title: 'Live leases',
     columns: [
-      col('id', 'lease'), col('product', 'product'), col('user', 'user'), col('host', 'host'), col('pid', 'pid', 'int'), col('granted', 'granted', 'time'),
-      col('held', 'held', 'seconds'), col('expires', 'expires', 'time'),
+      col('id', 'lease'),
+      col('product', 'product'),
+      col('user', 'user'),
+      col('host', 'host'),
+      col('pid', 'pid', 'int'),
+      col('granted', 'granted', 'time'),
+      col('held', 'held', 'seconds'),
+      col('expires', 'expires', 'time'),
     ],
-    rows: live.map((l) => ({ id: l.id, product: l.product_id, user: l.user, host: l.host, pid: l.pid, granted: l.granted_at, held: (now - l.granted_at) / 1000, expires: l.expires_at })),
+    rows: live.map((l) => ({
+      id: l.id,
+      product: l.product_id,
+      user: l.user,
+      host: l.host,
+      pid: l.pid,
+      granted: l.granted_at,
+      held: (now - l.granted_at) / 1000,
+      expires: l.expires_at,
+    })),
     actions: live.map((l): RowAction[] => [{ url: `/leases/${encodeURIComponent(l.id)}/revoke`, label: 'Revoke' }]),
   };
   const allocTable: Table = {
     id: 'allocations',
     title: 'Live allocations (leased and node-locked products)',
-    columns: [col('id', 'allocation', 'int'), col('product', 'product'), col('user', 'user'), col('host', 'host'), col('issued', 'issued', 'time'), col('lastUsed', 'last used', 'time')],
+    columns: [
+      col('id', 'allocation', 'int'),
+      col('product', 'product'),
+      col('user', 'user'),
+      col('host', 'host'),
+      col('issued', 'issued', 'time'),
+      col('lastUsed', 'last used', 'time'),
+    ],
     rows: allocs.map((a) => ({ id: a.id, product: a.product_id, user: a.user, host: a.host, issued: a.issued_at, lastUsed: a.last_used_at })),
     actions: allocs.map((a): RowAction[] => [{ url: `/allocations/${a.id}/revoke`, label: 'Revoke' }]),
   };
@@ -161,7 +233,15 @@ export async function loadLeasesNow(ctx: LoadContext): Promise<PageData> {
   const queueTable: Table = {
     id: 'queue',
     title: 'Waiting in queues',
-    columns: [col('product', 'product'), col('position', 'position', 'int'), col('user', 'user'), col('host', 'host'), col('pid', 'pid', 'int'), col('enqueued', 'queued at', 'time'), col('waited', 'waiting for', 'seconds')],
+    columns: [
+      col('product', 'product'),
+      col('position', 'position', 'int'),
+      col('user', 'user'),
+      col('host', 'host'),
+      col('pid', 'pid', 'int'),
+      col('enqueued', 'queued at', 'time'),
+      col('waited', 'waiting for', 'seconds'),
+    ],
     rows: waiting.map((t) => {
       const n = (position.get(t.product_id) ?? 0) + 1;
       position.set(t.product_id, n);
@@ -176,7 +256,11 @@ export async function loadLeasesNow(ctx: LoadContext): Promise<PageData> {
 async function processWhere(q: Queries, f: Filters): Promise<{ where: string; params: unknown[]; note?: string }> {
   const conds: string[] = [];
   const params: unknown[] = [];
-  for (const [k, column] of [['user', '"user"'], ['host', 'host'], ['group', 'grp']] as const) {
+  for (const [k, column] of [
+    ['user', '"user"'],
+    ['host', 'host'],
+    ['group', 'grp'],
+  ] as const) {
     if (f[k]) {
       conds.push(`${column} = ?`);
       params.push(f[k]);
@@ -189,7 +273,7 @@ async function processWhere(q: Queries, f: Filters): Promise<{ where: string; pa
     note = `Product ${f.product}: processes whose command or executable file name is one of its match.executables (${exes.join(', ') || 'none'}).`;
     if (exes.length === 0) conds.push('1 = 0');
     else {
-      conds.push(`(command IN (${exes.map(() => '?').join(', ')}) OR ${exes.map(() => "exe LIKE ?").join(' OR ')})`);
+      conds.push(`(command IN (${exes.map(() => '?').join(', ')}) OR ${exes.map(() => 'exe LIKE ?').join(' OR ')})`);
       params.push(...exes, ...exes.map((e) => `%/${e.replace(/[%_]/g, '')}`));
     }
   }
@@ -197,9 +281,11 @@ async function processWhere(q: Queries, f: Filters): Promise<{ where: string; pa
 }
 
 type Group = Record<string, number | string | null>;
-const RECORD_SUMS = 'count(*) AS n, sum(coalesce(cpu_user_seconds, 0) + coalesce(cpu_system_seconds, 0)) AS cpu, sum(elapsed_seconds) AS elapsed, ' +
+const RECORD_SUMS =
+  'count(*) AS n, sum(coalesce(cpu_user_seconds, 0) + coalesce(cpu_system_seconds, 0)) AS cpu, sum(elapsed_seconds) AS elapsed, ' +
   'sum(avg_rss_bytes) AS rss_sum, count(avg_rss_bytes) AS rss_count, max(max_rss_bytes) AS max_rss, sum(read_bytes) AS read_bytes, sum(write_bytes) AS write_bytes';
-const ROLLUP_SUMS = 'sum(n) AS n, sum(cpu) AS cpu, sum(elapsed) AS elapsed, sum(rss_sum) AS rss_sum, sum(rss_n) AS rss_count, max(max_rss) AS max_rss, ' +
+const ROLLUP_SUMS =
+  'sum(n) AS n, sum(cpu) AS cpu, sum(elapsed) AS elapsed, sum(rss_sum) AS rss_sum, sum(rss_n) AS rss_count, max(max_rss) AS max_rss, ' +
   'CASE WHEN sum(read_n) > 0 THEN sum(read_sum) END AS read_bytes, CASE WHEN sum(write_n) > 0 THEN sum(write_sum) END AS write_bytes';
 
 /**
@@ -211,13 +297,18 @@ const ROLLUP_SUMS = 'sum(n) AS n, sum(cpu) AS cpu, sum(elapsed) AS elapsed, sum(
 async function processGroups(q: Queries, f: Filters): Promise<{ groupsByCommand: Group[]; groupsByUser: Group[]; note?: string }> {
   const { where, params, note } = await processWhere(q, f);
   const and = where ? ` AND ${where}` : '';
-  const split = q.reports.useRollups && !f.group ? splitDays(iso(rangeStart(f)), iso(rangeEnd(f))) : { days: undefined, edges: [{ fromIso: iso(rangeStart(f)), toIso: iso(rangeEnd(f)) }] };
+  const split =
+    q.reports.useRollups && !f.group
+      ? splitDays(iso(rangeStart(f)), iso(rangeEnd(f)))
+      : { days: undefined, edges: [{ fromIso: iso(rangeStart(f)), toIso: iso(rangeEnd(f)) }] };
   let edges: Group[] = [];
   for (const e of split.edges) {
-    edges = edges.concat(await q.sql.all<Group>(
-      `SELECT command, "user", host, exit_code, ${RECORD_SUMS} FROM process_records WHERE type = 'process' AND time >= ? AND time < ?${and} GROUP BY command, "user", host, exit_code`,
-      [e.fromIso, e.toIso, ...params],
-    ));
+    edges = edges.concat(
+      await q.sql.all<Group>(
+        `SELECT command, "user", host, exit_code, ${RECORD_SUMS} FROM process_records WHERE type = 'process' AND time >= ? AND time < ?${and} GROUP BY command, "user", host, exit_code`,
+        [e.fromIso, e.toIso, ...params],
+      ),
+    );
   }
   if (!split.days) return { groupsByCommand: edges, groupsByUser: edges, note };
   const days = [split.days.from, split.days.to];
@@ -230,10 +321,12 @@ async function processGroups(q: Queries, f: Filters): Promise<{ groupsByCommand:
   );
   let byUser: Group[] = [];
   for (const r of rollupRanges(userTable, split.days)) {
-    byUser = byUser.concat(await q.sql.all<Group>(
-      `SELECT nullif("user", '') AS "user", nullif(host, '') AS host, ${ROLLUP_SUMS} FROM ${r.table} WHERE ${r.column} >= ? AND ${r.column} < ?${and} GROUP BY "user", host`,
-      [r.from, r.to, ...params],
-    ));
+    byUser = byUser.concat(
+      await q.sql.all<Group>(
+        `SELECT nullif("user", '') AS "user", nullif(host, '') AS host, ${ROLLUP_SUMS} FROM ${r.table} WHERE ${r.column} >= ? AND ${r.column} < ?${and} GROUP BY "user", host`,
+        [r.from, r.to, ...params],
+      ),
+    );
   }
   return { groupsByCommand: [...edges, ...byCommand], groupsByUser: [...edges, ...byUser], note };
 }
@@ -281,11 +374,24 @@ export async function loadProcesses(ctx: LoadContext): Promise<PageData> {
       id: `by-${id}`,
       title: `By ${label}`,
       columns: [
-        col('key', label, id === 'exit' ? 'int' : 'text'), col('count', 'processes', 'int'), col('cpuSeconds', 'CPU', 'seconds'), col('elapsedSeconds', 'elapsed', 'seconds'),
-        col('avgRss', 'average memory (RSS)', 'bytes'), col('maxRss', 'peak memory (RSS)', 'bytes'), col('readBytes', 'read', 'bytes'), col('writeBytes', 'written', 'bytes'),
+        col('key', label, id === 'exit' ? 'int' : 'text'),
+        col('count', 'processes', 'int'),
+        col('cpuSeconds', 'CPU', 'seconds'),
+        col('elapsedSeconds', 'elapsed', 'seconds'),
+        col('avgRss', 'average memory (RSS)', 'bytes'),
+        col('maxRss', 'peak memory (RSS)', 'bytes'),
+        col('readBytes', 'read', 'bytes'),
+        col('writeBytes', 'written', 'bytes'),
       ],
       rows: rows.slice(0, 200).map((e) => ({
-        key: e.key, count: e.n, cpuSeconds: e.cpu, elapsedSeconds: e.elapsed, avgRss: e.rssCount ? e.rssSum / e.rssCount : null, maxRss: e.maxRss, readBytes: e.read, writeBytes: e.write,
+        key: e.key,
+        count: e.n,
+        cpuSeconds: e.cpu,
+        elapsedSeconds: e.elapsed,
+        avgRss: e.rssCount ? e.rssSum / e.rssCount : null,
+        maxRss: e.maxRss,
+        readBytes: e.read,
+        writeBytes: e.write,
       })),
       note: id === 'command' ? 'Completed processes (record type "process") ending in the range; the 200 largest by CPU per table.' : undefined,
     });
@@ -293,7 +399,14 @@ export async function loadProcesses(ctx: LoadContext): Promise<PageData> {
   const charts: Chart[] = [];
   const top = tables[0].rows.slice(0, 15);
   if (ctx.charts && top.length > 0) {
-    charts.push(await barChart('CPU time by command (top 15)', top.map((r) => String(r.key)), [{ name: 'CPU seconds', values: top.map((r) => Math.round(Number(r.cpuSeconds) * 100) / 100) }], { unit: 'seconds' }));
+    charts.push(
+      await barChart(
+        'CPU time by command (top 15)',
+        top.map((r) => String(r.key)),
+        [{ name: 'CPU seconds', values: top.map((r) => Math.round(Number(r.cpuSeconds) * 100) / 100) }],
+        { unit: 'seconds' },
+      ),
+    );
   }
   return { charts, tables, notes: note ? [note] : [] };
 }
@@ -302,16 +415,26 @@ export async function loadOffline(ctx: LoadContext): Promise<PageData> {
   const f = ctx.filters;
   const conds = ["origin = 'agent'", 'code IN (10, 11, 12, 13)', 'product IS NOT NULL', 'time >= ?', 'time < ?'];
   const params: unknown[] = [iso(rangeStart(f)), iso(rangeEnd(f))];
-  for (const [k, column] of [['product', 'product'], ['user', '"user"'], ['host', 'host']] as const) {
+  for (const [k, column] of [
+    ['product', 'product'],
+    ['user', '"user"'],
+    ['host', 'host'],
+  ] as const) {
     if (f[k]) {
       conds.push(`${column} = ?`);
       params.push(f[k]);
     }
   }
-  const events = await ctx.q.sql.all<{ agent_id: string; time: string; code: number; product: string; user: string | null; host: string | null; pid: number | null; process_start: string | null }>(
-    `SELECT agent_id, time, code, product, "user", host, pid, process_start FROM usage_events WHERE ${conds.join(' AND ')} ORDER BY time, id`,
-    params,
-  );
+  const events = await ctx.q.sql.all<{
+    agent_id: string;
+    time: string;
+    code: number;
+    product: string;
+    user: string | null;
+    host: string | null;
+    pid: number | null;
+    process_start: string | null;
+  }>(`SELECT agent_id, time, code, product, "user", host, pid, process_start FROM usage_events WHERE ${conds.join(' AND ')} ORDER BY time, id`, params);
   // Pair launches (10, 12) with their quits (11, 13) by agent, product, pid and process start.
   const open = new Map<string, number>();
   const per = new Map<string, { onlineCheckouts: number; onlineHours: number; offline: number; offlineHours: number; logged: number; loggedHours: number }>();
@@ -349,18 +472,30 @@ export async function loadOffline(ctx: LoadContext): Promise<PageData> {
     title: 'Offline and online use per product',
     note: 'Offline: launches the agents recorded without a lease (10 launch offline / 11 quit offline; 12/13 logged, no license control); online: leases and allocations the server granted.',
     columns: [
-      col('product', 'product'), col('onlineCheckouts', 'online checkouts', 'int'), col('onlineHours', 'online hours', 'hours'), col('offline', 'offline launches (10)', 'int'),
-      col('offlineHours', 'offline hours (10-11)', 'hours'), col('logged', 'logged offline launches (12)', 'int'), col('loggedHours', 'logged offline hours (12-13)', 'hours'),
+      col('product', 'product'),
+      col('onlineCheckouts', 'online checkouts', 'int'),
+      col('onlineHours', 'online hours', 'hours'),
+      col('offline', 'offline launches (10)', 'int'),
+      col('offlineHours', 'offline hours (10-11)', 'hours'),
+      col('logged', 'logged offline launches (12)', 'int'),
+      col('loggedHours', 'logged offline hours (12-13)', 'hours'),
     ],
     rows: [...per.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([product, e]) => ({ product, ...e })),
   };
   const charts: Chart[] = [];
   if (ctx.charts && table.rows.length > 0) {
-    charts.push(await barChart('Hours online and offline per product', table.rows.map((x) => String(x.product)), [
-      { name: 'online', values: table.rows.map((x) => Math.round(Number(x.onlineHours) * 100) / 100) },
-      { name: 'offline', values: table.rows.map((x) => Math.round(Number(x.offlineHours) * 100) / 100) },
-      { name: 'logged offline', values: table.rows.map((x) => Math.round(Number(x.loggedHours) * 100) / 100) },
-    ], { stack: true, unit: 'hours' }));
+    charts.push(
+      await barChart(
+        'Hours online and offline per product',
+        table.rows.map((x) => String(x.product)),
+        [
+          { name: 'online', values: table.rows.map((x) => Math.round(Number(x.onlineHours) * 100) / 100) },
+          { name: 'offline', values: table.rows.map((x) => Math.round(Number(x.offlineHours) * 100) / 100) },
+          { name: 'logged offline', values: table.rows.map((x) => Math.round(Number(x.loggedHours) * 100) / 100) },
+        ],
+        { stack: true, unit: 'hours' },
+      ),
+    );
   }
   return { charts, tables: [table] };
 }

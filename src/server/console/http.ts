@@ -86,4 +86,3 @@ export function formFields(req: FastifyRequest): Record<string, string> {
   }
   return out;
 }
-

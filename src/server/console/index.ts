@@ -86,7 +86,15 @@ export default async function consolePlugin(app: FastifyInstance, { ctx }: Route
     const check = async (req: FastifyRequest, reply: FastifyReply) => {
       const s = sessionOf(req);
       if (!s.session) {
-        if (access === 'download') return consoleError(req, reply, 401, s.expired ? 'token-unknown' : 'token-missing', s.expired ? 'The console session has expired: sign in again.' : 'Sign in to the console first.', `cookie:${SESSION_COOKIE}`);
+        if (access === 'download')
+          return consoleError(
+            req,
+            reply,
+            401,
+            s.expired ? 'token-unknown' : 'token-missing',
+            s.expired ? 'The console session has expired: sign in again.' : 'Sign in to the console first.',
+            `cookie:${SESSION_COOKIE}`,
+          );
         return toSignIn(req, reply, s.expired === true);
       }
       req.consoleSession = s.session;

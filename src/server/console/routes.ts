@@ -80,7 +80,9 @@ export default async function pageRoutes(app: FastifyInstance, { ctx }: RouteOpt
   };
 
   for (const page of PAGES) {
-    app.get<{ Querystring: Record<string, unknown> }>(page.path, { config: { auth: 'console', consoleAccess: 'page' } }, (req, reply) => render(page, req, reply));
+    app.get<{ Querystring: Record<string, unknown> }>(page.path, { config: { auth: 'console', consoleAccess: 'page' } }, (req, reply) =>
+      render(page, req, reply),
+    );
   }
 
   app.get<{ Params: { page: string; file: string }; Querystring: Record<string, unknown> }>(
@@ -95,7 +97,15 @@ export default async function pageRoutes(app: FastifyInstance, { ctx }: RouteOpt
       const filters: Filters = parseFilters(req.query, now, ['at']);
       const data = await page.load({ q: store.q, cfg: ctx.cfg, filters, now, charts: false });
       const table = data.tables.find((t) => t.id === m[1]);
-      if (!table) return consoleError(req, reply, 404, 'not-found', `Page ${page.slug} has no table "${m[1]}" (tables: ${data.tables.map((t) => t.id).join(', ')}).`, 'path:file');
+      if (!table)
+        return consoleError(
+          req,
+          reply,
+          404,
+          'not-found',
+          `Page ${page.slug} has no table "${m[1]}" (tables: ${data.tables.map((t) => t.id).join(', ')}).`,
+          'path:file',
+        );
       securityHeaders(reply, false);
       const name = `${page.slug}-${table.id}-${filters.from}-${filters.to}.${m[2]}`;
       reply.header('Content-Disposition', `attachment; filename="${name}"`);
@@ -114,7 +124,8 @@ export default async function pageRoutes(app: FastifyInstance, { ctx }: RouteOpt
     return reply.redirect(u.pathname + u.search, 303);
   };
   const checkFields = (req: FastifyRequest, allowed: string[]) => {
-    for (const k of Object.keys(formFields(req))) if (!['_csrf', 'back', ...allowed].includes(k)) throw new FieldError(`form:${k}`, 'is not a field of this form');
+    for (const k of Object.keys(formFields(req)))
+      if (!['_csrf', 'back', ...allowed].includes(k)) throw new FieldError(`form:${k}`, 'is not a field of this form');
   };
   const action = { config: { auth: 'console' as const, consoleAccess: 'action' as const, adminOnly: true } };
   const outcome = (req: FastifyRequest, reply: FastifyReply, r: 'revoked' | 'already' | 'not-found', what: string, fallback: string, notice: string) => {

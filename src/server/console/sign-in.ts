@@ -19,17 +19,26 @@ export default async function signInRoutes(app: FastifyInstance, { ctx, deps }: 
   const cfg = ctx.cfg.console;
   const attempts = new TokenBuckets({ ...SIGN_IN_RATE, maxKeys: 10_000 });
 
-  const form = (req: Parameters<typeof consoleError>[0], reply: Parameters<typeof consoleError>[1], status: number, o: { next: string; message?: string; notice?: string }) => {
+  const form = (
+    req: Parameters<typeof consoleError>[0],
+    reply: Parameters<typeof consoleError>[1],
+    status: number,
+    o: { next: string; message?: string; notice?: string },
+  ) => {
     const csrf = newSecret();
     securityHeaders(reply, false);
     reply.header('Set-Cookie', cookie(req, SIGN_IN_COOKIE, csrf, { maxAgeSeconds: SIGN_IN_FORM_SECONDS, path: '/sign-in' }));
-    return reply.code(status).type('text/html; charset=utf-8').send(renderView('sign-in', { title: 'Sign in', csrf, enabled: deps.tokens.count > 0, ...o }));
+    return reply
+      .code(status)
+      .type('text/html; charset=utf-8')
+      .send(renderView('sign-in', { title: 'Sign in', csrf, enabled: deps.tokens.count > 0, ...o }));
   };
 
   app.get<{ Querystring: Record<string, string> }>('/sign-in', { config: { auth: 'console', consoleAccess: 'public' } }, async (req, reply) => {
     const q = req.query;
     for (const k of Object.keys(q)) {
-      if (k !== 'next' && k !== 'expired') return consoleError(req, reply, 400, 'validation-failed', `query:${k} is not a known parameter (next, expired)`, `query:${k}`);
+      if (k !== 'next' && k !== 'expired')
+        return consoleError(req, reply, 400, 'validation-failed', `query:${k} is not a known parameter (next, expired)`, `query:${k}`);
     }
     return form(req, reply, 200, { next: localPath(q.next, '/'), notice: q.expired ? 'Your session has expired: sign in again.' : undefined });
   });
@@ -38,11 +47,19 @@ export default async function signInRoutes(app: FastifyInstance, { ctx, deps }: 
     const allowed = attempts.take(req.ip, Date.now());
     if (!allowed.ok) {
       reply.header('Retry-After', String(allowed.retryAfterSeconds));
-      return consoleError(req, reply, 429, 'rate-limited', `Too many sign-in attempts from this address: try again in ${allowed.retryAfterSeconds} s.`, 'form:token');
+      return consoleError(
+        req,
+        reply,
+        429,
+        'rate-limited',
+        `Too many sign-in attempts from this address: try again in ${allowed.retryAfterSeconds} s.`,
+        'form:token',
+      );
     }
     const f = formFields(req);
     for (const k of Object.keys(f)) {
-      if (!['_csrf', 'token', 'next'].includes(k)) return consoleError(req, reply, 400, 'validation-failed', `form:${k} is not a field of the sign-in form`, `form:${k}`);
+      if (!['_csrf', 'token', 'next'].includes(k))
+        return consoleError(req, reply, 400, 'validation-failed', `form:${k} is not a field of the sign-in form`, `form:${k}`);
     }
     const expected = parseCookies(req.headers.cookie).get(SIGN_IN_COOKIE);
     if (!expected || typeof f._csrf !== 'string' || !sameSecret(f._csrf, expected)) {

@@ -88,7 +88,10 @@ function exportCell(v: Cell | undefined, kind: ColumnKind): Cell {
 
 /** CSV: a header of the column keys, then the rows. */
 export function tableCsv(t: Table): string {
-  return toCsv(t.columns.map((c) => c.key), t.rows.map((r) => t.columns.map((c) => exportCell(r[c.key], c.kind))));
+  return toCsv(
+    t.columns.map((c) => c.key),
+    t.rows.map((r) => t.columns.map((c) => exportCell(r[c.key], c.kind))),
+  );
 }
 
 /** JSON: the columns (key, label, kind) and the rows as objects keyed by column. */

@@ -14,7 +14,11 @@ import { col, type Row, type Table } from './table.js';
 /** Products a page draws a chart each for, at most. */
 const MAX_CHARTS = 12;
 
-async function report(ctx: LoadContext, periods: Array<'day'>, queueAndDenialsOnly = false): Promise<{ r: UsageReport; log: UsageLogRow[]; products: ProductRow[] }> {
+async function report(
+  ctx: LoadContext,
+  periods: Array<'day'>,
+  queueAndDenialsOnly = false,
+): Promise<{ r: UsageReport; log: UsageLogRow[]; products: ProductRow[] }> {
   const f = ctx.filters;
   const r = await usageReport(ctx.q, { from: f.from, to: f.to, product: f.product, periods, now: ctx.now, queueAndDenialsOnly });
   return { r, log: r.log.filter((row) => matchesPerson(row, f)), products: await ctx.q.products() };
@@ -75,13 +79,28 @@ export async function loadUsage(ctx: LoadContext): Promise<PageData> {
   const shown = products.filter((p) => used.has(p.id) && (!f.product || p.id === f.product));
   if (ctx.charts) {
     for (const p of shown.slice(0, MAX_CHARTS)) {
-      const c = concurrency(log.filter((x) => x.product === p.id), isAllocatingType(p.license_type));
-      const withStart = (pts: Array<[number, number]>) => [[from, 0] as [number, number], ...pts, [to, pts.length ? pts[pts.length - 1][1] : 0] as [number, number]];
+      const c = concurrency(
+        log.filter((x) => x.product === p.id),
+        isAllocatingType(p.license_type),
+      );
+      const withStart = (pts: Array<[number, number]>) => [
+        [from, 0] as [number, number],
+        ...pts,
+        [to, pts.length ? pts[pts.length - 1][1] : 0] as [number, number],
+      ];
       const series = [
         { name: 'used', points: withStart(c.used), peak: true },
         { name: 'desired', points: withStart(c.desired), peak: true },
       ] as StepSeries[];
-      if (p.seats !== null) series.push({ name: `seats (${p.seats} now)`, points: [[from, p.seats], [to, p.seats]], dashed: true });
+      if (p.seats !== null)
+        series.push({
+          name: `seats (${p.seats} now)`,
+          points: [
+            [from, p.seats],
+            [to, p.seats],
+          ],
+          dashed: true,
+        });
       charts.push(await stepChart(`${p.name} (${p.id}): concurrent seats`, series, { from, to }, f.tz));
     }
   }
@@ -90,32 +109,83 @@ export async function loadUsage(ctx: LoadContext): Promise<PageData> {
     title: 'Daily summary per product (UTC days)',
     note: 'Per product, from the report summaries: the user and host filters do not apply to this table.',
     columns: [
-      col('day', 'day'), col('product', 'product'), col('checkouts', 'checkouts', 'int'), col('users', 'users', 'int'), col('denials', 'denials', 'int'),
-      col('queued', 'queued', 'int'), col('maxUsed', 'peak used', 'int'), col('maxDesired', 'peak desired', 'int'), col('usedHours', 'license-hours used', 'hours'),
-      col('desiredHours', 'license-hours desired', 'hours'), col('averageUsed', 'average used', 'number'),
+      col('day', 'day'),
+      col('product', 'product'),
+      col('checkouts', 'checkouts', 'int'),
+      col('users', 'users', 'int'),
+      col('denials', 'denials', 'int'),
+      col('queued', 'queued', 'int'),
+      col('maxUsed', 'peak used', 'int'),
+      col('maxDesired', 'peak desired', 'int'),
+      col('usedHours', 'license-hours used', 'hours'),
+      col('desiredHours', 'license-hours desired', 'hours'),
+      col('averageUsed', 'average used', 'number'),
     ],
     rows: r.summaries.map((s) => ({
-      day: s.key, product: s.product, checkouts: s.checkouts, users: s.users, denials: s.denials, queued: s.queued, maxUsed: s.maxUsed,
-      maxDesired: s.maxDesired, usedHours: s.totalUsed, desiredHours: s.totalDesired, averageUsed: s.averageUsed,
+      day: s.key,
+      product: s.product,
+      checkouts: s.checkouts,
+      users: s.users,
+      denials: s.denials,
+      queued: s.queued,
+      maxUsed: s.maxUsed,
+      maxDesired: s.maxDesired,
+      usedHours: s.totalUsed,
+      desiredHours: s.totalDesired,
+      averageUsed: s.averageUsed,
     })),
   };
   const usageLog: Table = {
     id: 'log',
     title: 'Usage log (one row per checkout, wait or denial per UTC day)',
     columns: [
-      col('start', 'start', 'time'), col('end', 'end', 'time'), col('kind', 'kind'), col('product', 'product'), col('user', 'user'), col('host', 'host'),
-      col('pid', 'pid', 'int'), col('seconds', 'duration', 'seconds'), col('reason', 'reason'), col('open', 'still open'),
+      col('start', 'start', 'time'),
+      col('end', 'end', 'time'),
+      col('kind', 'kind'),
+      col('product', 'product'),
+      col('user', 'user'),
+      col('host', 'host'),
+      col('pid', 'pid', 'int'),
+      col('seconds', 'duration', 'seconds'),
+      col('reason', 'reason'),
+      col('open', 'still open'),
     ],
-    rows: log.map((x) => ({ start: x.start, end: x.end, kind: x.kind, product: x.product, user: x.user, host: x.host, pid: x.pid, seconds: x.seconds, reason: x.reason, open: x.open ? 'yes' : '' })),
+    rows: log.map((x) => ({
+      start: x.start,
+      end: x.end,
+      kind: x.kind,
+      product: x.product,
+      user: x.user,
+      host: x.host,
+      pid: x.pid,
+      seconds: x.seconds,
+      reason: x.reason,
+      open: x.open ? 'yes' : '',
+    })),
   };
-  const notes = ['Charts: used = seats held; desired = used + queued + denied (a denial counts at its instant); pins mark the peaks. The seat line is the seat count now (its history is not recorded).'];
+  const notes = [
+    'Charts: used = seats held; desired = used + queued + denied (a denial counts at its instant); pins mark the peaks. The seat line is the seat count now (its history is not recorded).',
+  ];
   if (shown.length > MAX_CHARTS) notes.push(`Charts for the first ${MAX_CHARTS} of ${shown.length} products; choose a product to see another.`);
   return { charts, tables: [daily, usageLog], notes };
 }
 
 /** One entry per wait: the day-split rows of one wait joined (same product, user, host, pid and start). */
-function waits(log: readonly UsageLogRow[]): Array<{ start: string; end: string; product: string; user: string; host: string; pid: number | null; seconds: number; reason: string | null; open: boolean }> {
-  const byKey = new Map<string, { start: string; end: string; product: string; user: string; host: string; pid: number | null; seconds: number; reason: string | null; open: boolean }>();
+function waits(log: readonly UsageLogRow[]): Array<{
+  start: string;
+  end: string;
+  product: string;
+  user: string;
+  host: string;
+  pid: number | null;
+  seconds: number;
+  reason: string | null;
+  open: boolean;
+}> {
+  const byKey = new Map<
+    string,
+    { start: string; end: string; product: string; user: string; host: string; pid: number | null; seconds: number; reason: string | null; open: boolean }
+  >();
   for (const x of log) {
     if (x.kind !== 'queue') continue;
     const k = [x.product, x.user, x.host, x.pid, x.checkout ?? 'before'].join('\u0000');
@@ -125,7 +195,18 @@ function waits(log: readonly UsageLogRow[]): Array<{ start: string; end: string;
       w.seconds += x.seconds;
       w.reason = x.reason;
       w.open = x.open;
-    } else byKey.set(k, { start: x.start, end: x.end, product: x.product, user: x.user, host: x.host, pid: x.pid, seconds: x.seconds, reason: x.reason, open: x.open });
+    } else
+      byKey.set(k, {
+        start: x.start,
+        end: x.end,
+        product: x.product,
+        user: x.user,
+        host: x.host,
+        pid: x.pid,
+        seconds: x.seconds,
+        reason: x.reason,
+        open: x.open,
+      });
   }
   return [...byKey.values()];
 }
@@ -162,37 +243,80 @@ export async function loadDenials(ctx: LoadContext): Promise<PageData> {
     const perDay = new Map<string, number>();
     for (const d of denials) perDay.set(`${d.product}\u0000${d.date}`, (perDay.get(`${d.product}\u0000${d.date}`) ?? 0) + 1);
     charts.push(
-      await barChart('Denials per UTC day', days, products.map((p) => ({ name: p, values: days.map((day) => perDay.get(`${p}\u0000${day}`) ?? 0) })), { stack: true, unit: 'denials', counts: true }),
+      await barChart(
+        'Denials per UTC day',
+        days,
+        products.map((p) => ({ name: p, values: days.map((day) => perDay.get(`${p}\u0000${day}`) ?? 0) })),
+        { stack: true, unit: 'denials', counts: true },
+      ),
     );
   }
   const products: Table = {
     id: 'by-product',
     title: 'By product',
-    columns: [col('product', 'product'), col('denials', 'denials', 'int'), col('waits', 'queue waits', 'int'), col('averageWait', 'average wait', 'seconds'), col('maxWait', 'longest wait', 'seconds')],
-    rows: [...byProduct.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([product, e]) => ({
-      product, denials: e.denials, waits: e.waits, averageWait: e.waits ? e.waitSeconds / e.waits : null, maxWait: e.waits ? e.maxWait : null,
-    })),
+    columns: [
+      col('product', 'product'),
+      col('denials', 'denials', 'int'),
+      col('waits', 'queue waits', 'int'),
+      col('averageWait', 'average wait', 'seconds'),
+      col('maxWait', 'longest wait', 'seconds'),
+    ],
+    rows: [...byProduct.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([product, e]) => ({
+        product,
+        denials: e.denials,
+        waits: e.waits,
+        averageWait: e.waits ? e.waitSeconds / e.waits : null,
+        maxWait: e.waits ? e.maxWait : null,
+      })),
   };
   const users: Table = {
     id: 'by-user',
     title: 'By user and product',
-    columns: [col('user', 'user'), col('product', 'product'), col('denials', 'denials', 'int'), col('waits', 'queue waits', 'int'), col('waitSeconds', 'time waited', 'seconds')],
+    columns: [
+      col('user', 'user'),
+      col('product', 'product'),
+      col('denials', 'denials', 'int'),
+      col('waits', 'queue waits', 'int'),
+      col('waitSeconds', 'time waited', 'seconds'),
+    ],
     rows: [...byUser.values()].sort((a, b) => b.denials - a.denials || b.waitSeconds - a.waitSeconds || a.user.localeCompare(b.user)).map((e) => ({ ...e })),
   };
   const denialRows: Table = {
     id: 'denials',
     title: 'Denials',
-    columns: [col('time', 'time', 'time'), col('product', 'product'), col('user', 'user'), col('host', 'host'), col('pid', 'pid', 'int'), col('reason', 'reason')],
+    columns: [
+      col('time', 'time', 'time'),
+      col('product', 'product'),
+      col('user', 'user'),
+      col('host', 'host'),
+      col('pid', 'pid', 'int'),
+      col('reason', 'reason'),
+    ],
     rows: denials.map((d) => ({ time: d.start, product: d.product, user: d.user, host: d.host, pid: d.pid, reason: d.reason })),
   };
   const waitRows: Table = {
     id: 'waits',
     title: 'Queue waits',
     columns: [
-      col('start', 'queued at', 'time'), col('end', 'left queue', 'time'), col('product', 'product'), col('user', 'user'), col('host', 'host'),
-      col('seconds', 'waited', 'seconds'), col('outcome', 'outcome'),
+      col('start', 'queued at', 'time'),
+      col('end', 'left queue', 'time'),
+      col('product', 'product'),
+      col('user', 'user'),
+      col('host', 'host'),
+      col('seconds', 'waited', 'seconds'),
+      col('outcome', 'outcome'),
     ],
-    rows: ws.map((w) => ({ start: w.start, end: w.end, product: w.product, user: w.user, host: w.host, seconds: w.seconds, outcome: w.open ? 'still waiting' : w.reason })),
+    rows: ws.map((w) => ({
+      start: w.start,
+      end: w.end,
+      product: w.product,
+      user: w.user,
+      host: w.host,
+      seconds: w.seconds,
+      outcome: w.open ? 'still waiting' : w.reason,
+    })),
   };
   return { charts, tables: [products, users, denialRows, waitRows] };
 }
@@ -201,7 +325,10 @@ export async function loadUsers(ctx: LoadContext): Promise<PageData> {
   const { log } = await report(ctx, []);
   const held = log.filter((x) => x.kind === 'lease' || x.kind === 'allocation');
   const users = new Map<string, { hours: number; checkouts: Set<string>; products: Set<string>; lastUsed: string }>();
-  const checkouts = new Map<string, { product: string; user: string; host: string; kind: string; start: string; end: string; seconds: number; open: boolean }>();
+  const checkouts = new Map<
+    string,
+    { product: string; user: string; host: string; kind: string; start: string; end: string; seconds: number; open: boolean }
+  >();
   const last = new Map<string, { user: string; product: string; lastUsed: string; hours: number }>();
   for (const x of held) {
     const ck = x.leaseId ?? [x.kind, x.product, x.user, x.host, x.checkout ?? 'before'].join('\u0000');
@@ -225,7 +352,13 @@ export async function loadUsers(ctx: LoadContext): Promise<PageData> {
   const top: Table = {
     id: 'top-users',
     title: 'Top users by license-hours',
-    columns: [col('user', 'user'), col('hours', 'license-hours', 'hours'), col('checkouts', 'checkouts', 'int'), col('products', 'products'), col('lastUsed', 'last used', 'time')],
+    columns: [
+      col('user', 'user'),
+      col('hours', 'license-hours', 'hours'),
+      col('checkouts', 'checkouts', 'int'),
+      col('products', 'products'),
+      col('lastUsed', 'last used', 'time'),
+    ],
     rows: [...users.entries()]
       .sort(([a, x], [b, y]) => y.hours - x.hours || a.localeCompare(b))
       .map(([user, u]) => ({ user, hours: u.hours, checkouts: u.checkouts.size, products: [...u.products].sort().join(' '), lastUsed: u.lastUsed })),
@@ -233,14 +366,32 @@ export async function loadUsers(ctx: LoadContext): Promise<PageData> {
   const longest: Table = {
     id: 'longest-checkouts',
     title: 'Longest checkouts (within the range)',
-    columns: [col('product', 'product'), col('user', 'user'), col('host', 'host'), col('kind', 'kind'), col('start', 'from', 'time'), col('end', 'to', 'time'), col('seconds', 'held', 'seconds'), col('open', 'still open')],
-    rows: [...checkouts.values()].sort((a, b) => b.seconds - a.seconds || a.start.localeCompare(b.start)).slice(0, 50).map((c) => ({ ...c, open: c.open ? 'yes' : '' })),
+    columns: [
+      col('product', 'product'),
+      col('user', 'user'),
+      col('host', 'host'),
+      col('kind', 'kind'),
+      col('start', 'from', 'time'),
+      col('end', 'to', 'time'),
+      col('seconds', 'held', 'seconds'),
+      col('open', 'still open'),
+    ],
+    rows: [...checkouts.values()]
+      .sort((a, b) => b.seconds - a.seconds || a.start.localeCompare(b.start))
+      .slice(0, 50)
+      .map((c) => ({ ...c, open: c.open ? 'yes' : '' })),
   };
   const lastUsed: Table = {
     id: 'last-used',
     title: 'Last use per user and product',
     note: 'Days idle: from the last use to the end of the range (or now). Users with no use in the range are not listed.',
-    columns: [col('user', 'user'), col('product', 'product'), col('lastUsed', 'last used', 'time'), col('daysIdle', 'days idle', 'number'), col('hours', 'license-hours', 'hours')],
+    columns: [
+      col('user', 'user'),
+      col('product', 'product'),
+      col('lastUsed', 'last used', 'time'),
+      col('daysIdle', 'days idle', 'number'),
+      col('hours', 'license-hours', 'hours'),
+    ],
     rows: [...last.values()]
       .sort((a, b) => a.lastUsed.localeCompare(b.lastUsed) || a.user.localeCompare(b.user))
       .map((l) => ({ ...l, daysIdle: Math.max(0, (end - Date.parse(l.lastUsed)) / 86_400_000) })),
@@ -248,7 +399,14 @@ export async function loadUsers(ctx: LoadContext): Promise<PageData> {
   const charts: Chart[] = [];
   if (ctx.charts && top.rows.length > 0) {
     const t = top.rows.slice(0, 15);
-    charts.push(await barChart('License-hours of the top users', t.map((r) => String(r.user)), [{ name: 'license-hours', values: t.map((r: Row) => Math.round(Number(r.hours) * 100) / 100) }], { unit: 'hours' }));
+    charts.push(
+      await barChart(
+        'License-hours of the top users',
+        t.map((r) => String(r.user)),
+        [{ name: 'license-hours', values: t.map((r: Row) => Math.round(Number(r.hours) * 100) / 100) }],
+        { unit: 'hours' },
+      ),
+    );
   }
   return { charts, tables: [top, longest, lastUsed] };
 }

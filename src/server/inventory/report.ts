@@ -124,12 +124,27 @@ export function inventoryReport(input: InventoryInput): InventoryReport {
     let used = 0;
     for (const [host, inst] of [...hosts].sort((a, b) => a[0].localeCompare(b[0]))) {
       const lastProduct = prodLast.get(key(host, product.id));
-      const lastPackage = pkgs.map((n) => pkgLast.get(key(host, n))).filter((x): x is string => x !== undefined).sort().pop();
-      const last = [lastProduct, lastPackage].filter((x): x is string => x !== undefined).sort().pop() ?? null;
+      const lastPackage = pkgs
+        .map((n) => pkgLast.get(key(host, n)))
+        .filter((x): x is string => x !== undefined)
+        .sort()
+        .pop();
+      const last =
+        [lastProduct, lastPackage]
+          .filter((x): x is string => x !== undefined)
+          .sort()
+          .pop() ?? null;
       if (last !== null && last >= since) used++;
       else reclaim.push({ product: product.id, host, package: inst.package, version: inst.version, lastUsed: last });
     }
-    products.push({ product: product.id, name: product.name, packages: pkgs, installedHosts: hosts.size, usedHosts: used, reclaimCandidates: hosts.size - used });
+    products.push({
+      product: product.id,
+      name: product.name,
+      packages: pkgs,
+      installedHosts: hosts.size,
+      usedHosts: used,
+      reclaimCandidates: hosts.size - used,
+    });
   }
   return { since, packages, products, reclaim };
 }

@@ -23,15 +23,44 @@ export async function revokeAgent(store: Store, agentId: string, now = Date.now(
       const t = types.get(l.product_id);
       const allocating = t !== undefined && isAllocatingType(t);
       if ((await tx.endLease(l.id, now, 'revoked')) === 0) continue;
-      await tx.writeServerEvent({ time: now, code: allocating ? EventCode.licenseStop : EventCode.return, agentId, product: l.product_id, user: l.user, host: l.host, pid: l.pid, processStart: l.process_start, leaseId: l.id, reason: 'revoked' });
+      await tx.writeServerEvent({
+        time: now,
+        code: allocating ? EventCode.licenseStop : EventCode.return,
+        agentId,
+        product: l.product_id,
+        user: l.user,
+        host: l.host,
+        pid: l.pid,
+        processStart: l.process_start,
+        leaseId: l.id,
+        reason: 'revoked',
+      });
     }
     for (const a of await tx.liveAllocationsOfAgent(agentId)) {
       if ((await tx.revokeAllocation(a.id, now, 'agent-revoked')) === 0) continue;
-      await tx.writeServerEvent({ time: now, code: EventCode.licenseRevoked, agentId, product: a.product_id, user: a.user, host: a.host, reason: 'agent-revoked' });
+      await tx.writeServerEvent({
+        time: now,
+        code: EventCode.licenseRevoked,
+        agentId,
+        product: a.product_id,
+        user: a.user,
+        host: a.host,
+        reason: 'agent-revoked',
+      });
     }
     for (const t of await tx.waitingOfAgent(agentId)) {
       if ((await tx.endTicket(t.ticket, 'cancelled', now, null)) === 0) continue;
-      await tx.writeServerEvent({ time: now, code: EventCode.dequeue, agentId, product: t.product_id, user: t.user, host: t.host, pid: t.pid, processStart: t.process_start, reason: 'revoked' });
+      await tx.writeServerEvent({
+        time: now,
+        code: EventCode.dequeue,
+        agentId,
+        product: t.product_id,
+        user: t.user,
+        host: t.host,
+        pid: t.pid,
+        processStart: t.process_start,
+        reason: 'revoked',
+      });
       tx.signal({ kind: 'ticket', ticket: t.ticket });
     }
     await tx.writeServerEvent({ time: now, code: EventCode.revoked, agentId, host: agent.host, reason: 'admin' });
@@ -54,7 +83,18 @@ export async function revokeLease(store: Store, leaseId: string, now = Date.now(
     const allocating = row ? isAllocatingType(row.license_type) : false;
     if ((await tx.endLease(l.id, now, 'revoked')) === 0) return 'already';
     if (allocating) await tx.useAllocation(l.product_id, l.seat_key, now);
-    await tx.writeServerEvent({ time: now, code: allocating ? EventCode.licenseStop : EventCode.return, agentId: l.agent_id, product: l.product_id, user: l.user, host: l.host, pid: l.pid, processStart: l.process_start, leaseId: l.id, reason: 'revoked' });
+    await tx.writeServerEvent({
+      time: now,
+      code: allocating ? EventCode.licenseStop : EventCode.return,
+      agentId: l.agent_id,
+      product: l.product_id,
+      user: l.user,
+      host: l.host,
+      pid: l.pid,
+      processStart: l.process_start,
+      leaseId: l.id,
+      reason: 'revoked',
+    });
     tx.signal({ kind: 'changed' });
     return 'revoked';
   });
@@ -74,9 +114,28 @@ export async function revokeAllocation(store: Store, allocationId: number, now =
     if ((await tx.revokeAllocation(a.id, now, 'admin')) === 0) return 'already';
     for (const l of await tx.liveLeasesOfSeat(a.product_id, a.seat_key)) {
       if ((await tx.endLease(l.id, now, 'revoked')) === 0) continue;
-      await tx.writeServerEvent({ time: now, code: EventCode.licenseStop, agentId: l.agent_id, product: l.product_id, user: l.user, host: l.host, pid: l.pid, processStart: l.process_start, leaseId: l.id, reason: 'revoked' });
+      await tx.writeServerEvent({
+        time: now,
+        code: EventCode.licenseStop,
+        agentId: l.agent_id,
+        product: l.product_id,
+        user: l.user,
+        host: l.host,
+        pid: l.pid,
+        processStart: l.process_start,
+        leaseId: l.id,
+        reason: 'revoked',
+      });
     }
-    await tx.writeServerEvent({ time: now, code: EventCode.licenseRevoked, agentId: a.agent_id, product: a.product_id, user: a.user, host: a.host, reason: 'admin' });
+    await tx.writeServerEvent({
+      time: now,
+      code: EventCode.licenseRevoked,
+      agentId: a.agent_id,
+      product: a.product_id,
+      user: a.user,
+      host: a.host,
+      reason: 'admin',
+    });
     tx.signal({ kind: 'changed' });
     return 'revoked';
   });

@@ -93,10 +93,19 @@ export class Leases {
     const tickets = await q.waitingOfAgent(agent.id);
     return {
       leases: leases.map((l) => ({
-        leaseId: l.id, product: l.product_id, user: l.user, host: l.host, pid: l.pid, processStart: l.process_start,
-        requestId: l.request_id, grantedAt: new Date(l.granted_at).toISOString(), expiresAt: new Date(l.expires_at).toISOString(),
+        leaseId: l.id,
+        product: l.product_id,
+        user: l.user,
+        host: l.host,
+        pid: l.pid,
+        processStart: l.process_start,
+        requestId: l.request_id,
+        grantedAt: new Date(l.granted_at).toISOString(),
+        expiresAt: new Date(l.expires_at).toISOString(),
       })),
-      tickets: await Promise.all(tickets.map(async (t) => ({ ticket: t.ticket, product: t.product_id, position: await q.position(t.product_id, t.qseq), requestId: t.request_id }))),
+      tickets: await Promise.all(
+        tickets.map(async (t) => ({ ticket: t.ticket, product: t.product_id, position: await q.position(t.product_id, t.qseq), requestId: t.request_id })),
+      ),
     };
   }
 

@@ -45,7 +45,13 @@ export class QueuePolls {
     if (t.state === 'waiting') {
       return {
         kind: 'status',
-        body: { status: 'waiting', ticket: t.ticket, product: t.product_id, position: await this.store.q.position(t.product_id, t.qseq), keepaliveSeconds: this.cfg.queue.keepaliveSeconds },
+        body: {
+          status: 'waiting',
+          ticket: t.ticket,
+          product: t.product_id,
+          position: await this.store.q.position(t.product_id, t.qseq),
+          keepaliveSeconds: this.cfg.queue.keepaliveSeconds,
+        },
       };
     }
     if (t.state === 'granted' && t.lease_id) {
@@ -56,11 +62,23 @@ export class QueuePolls {
         const now = this.clock();
         const times = leaseTimes(now, product.policy.leaseTtlSeconds);
         if (!this.closing) await this.store.q.claimLease(lease.id, lease.agent_id, times.expiresAt, now);
-        return { kind: 'status', body: { status: 'granted', ticket: t.ticket, product: t.product_id, lease: grantedBody({ ...lease, expires_at: times.expiresAt }, product, now, false) } };
+        return {
+          kind: 'status',
+          body: {
+            status: 'granted',
+            ticket: t.ticket,
+            product: t.product_id,
+            lease: grantedBody({ ...lease, expires_at: times.expiresAt }, product, now, false),
+          },
+        };
       }
       return { kind: 'gone', detail: 'The lease granted to this ticket was not collected in time and has ended; acquire again.' };
     }
-    return { kind: 'gone', detail: t.state === 'expired' ? 'The ticket stopped polling for longer than its keepalive and lost its place; acquire again.' : 'The ticket was cancelled.' };
+    return {
+      kind: 'gone',
+      detail:
+        t.state === 'expired' ? 'The ticket stopped polling for longer than its keepalive and lost its place; acquire again.' : 'The ticket was cancelled.',
+    };
   }
 
   /** Answer this ticket's open polls if it is no longer waiting. */

@@ -77,10 +77,26 @@ export class Seats {
 
   /** Start-of-use events for a lease; allocating types also issue the allocation when new. */
   private async grantEvents(tx: Tx, lease: LeaseRow, type: LicenseType, newSeat: boolean, now: number): Promise<void> {
-    const base = { time: now, agentId: lease.agent_id, product: lease.product_id, user: lease.user, host: lease.host, pid: lease.pid, processStart: lease.process_start, leaseId: lease.id };
+    const base = {
+      time: now,
+      agentId: lease.agent_id,
+      product: lease.product_id,
+      user: lease.user,
+      host: lease.host,
+      pid: lease.pid,
+      processStart: lease.process_start,
+      leaseId: lease.id,
+    };
     if (isAllocatingType(type)) {
       if (newSeat) {
-        await tx.insertAllocation({ product_id: lease.product_id, seat_key: lease.seat_key, agent_id: lease.agent_id, user: lease.user, host: lease.host, now });
+        await tx.insertAllocation({
+          product_id: lease.product_id,
+          seat_key: lease.seat_key,
+          agent_id: lease.agent_id,
+          user: lease.user,
+          host: lease.host,
+          now,
+        });
         await tx.writeServerEvent({ ...base, code: EventCode.licenseIssued });
       } else {
         await tx.useAllocation(lease.product_id, lease.seat_key, now);
@@ -97,9 +113,16 @@ export class Seats {
     if ((await tx.endLease(lease.id, now, reason)) === 0) return false;
     if (isAllocatingType(type)) await tx.useAllocation(lease.product_id, lease.seat_key, now);
     await tx.writeServerEvent({
-      time: now, code: isAllocatingType(type) ? EventCode.licenseStop : EventCode.return, agentId: lease.agent_id,
-      product: lease.product_id, user: lease.user, host: lease.host, pid: lease.pid, processStart: lease.process_start,
-      leaseId: lease.id, reason: reason === 'released' ? null : reason,
+      time: now,
+      code: isAllocatingType(type) ? EventCode.licenseStop : EventCode.return,
+      agentId: lease.agent_id,
+      product: lease.product_id,
+      user: lease.user,
+      host: lease.host,
+      pid: lease.pid,
+      processStart: lease.process_start,
+      leaseId: lease.id,
+      reason: reason === 'released' ? null : reason,
     });
     tx.afterCommit(() => {
       this.onLeaseEnded(lease.id);
@@ -137,15 +160,38 @@ export class Seats {
       const held = await tx.seatKeysInUse(product.row.id, isAllocatingType(product.spec.licenseType));
       const key = seatKey(product.spec.licenseType, agent.id, req.user);
       const waiting = await tx.waitingCount(product.row.id);
-      const d = decideAcquire({ seats, seatsInUse: held.size, holdsSeat: held.has(key), waiting, queueRequested: req.queue === true, queueAllowed: product.policy.queue });
+      const d = decideAcquire({
+        seats,
+        seatsInUse: held.size,
+        holdsSeat: held.has(key),
+        waiting,
+        queueRequested: req.queue === true,
+        queueAllowed: product.policy.queue,
+      });
       const rowBase = {
-        agent_id: agent.id, product_id: product.row.id, seat_key: key, user: req.user, host: req.host, pid: req.pid,
-        process_start: req.processStart, request_id: req.requestId,
+        agent_id: agent.id,
+        product_id: product.row.id,
+        seat_key: key,
+        user: req.user,
+        host: req.host,
+        pid: req.pid,
+        process_start: req.processStart,
+        request_id: req.requestId,
       };
       const evBase = { time: now, agentId: agent.id, product: product.row.id, user: req.user, host: req.host, pid: req.pid, processStart: req.processStart };
       if (d.kind === 'grant') {
         const t = leaseTimes(now, product.policy.leaseTtlSeconds);
-        const lease: LeaseRow = { ...rowBase, id: newId('ls'), ticket: null, granted_at: now, expires_at: t.expiresAt, renewed_at: null, claimed: 1, ended_at: null, end_reason: null };
+        const lease: LeaseRow = {
+          ...rowBase,
+          id: newId('ls'),
+          ticket: null,
+          granted_at: now,
+          expires_at: t.expiresAt,
+          renewed_at: null,
+          claimed: 1,
+          ended_at: null,
+          end_reason: null,
+        };
         await tx.insertLease(lease);
         await this.grantEvents(tx, lease, product.spec.licenseType, d.newSeat, now);
         return { status: 201, body: grantedBody(lease, product, now, false) };
@@ -167,8 +213,17 @@ export class Seats {
       return {
         status: 409,
         body: {
-          type: PROBLEM_TYPE_BASE + 'lease-denied', title: 'Lease denied', status: 409, code: 'lease-denied',
-          detail: message, reason: d.reason, product: product.row.id, inUse: held.size, seats, message, queueAvailable: d.queueAvailable,
+          type: PROBLEM_TYPE_BASE + 'lease-denied',
+          title: 'Lease denied',
+          status: 409,
+          code: 'lease-denied',
+          detail: message,
+          reason: d.reason,
+          product: product.row.id,
+          inUse: held.size,
+          seats,
+          message,
+          queueAvailable: d.queueAvailable,
         },
       };
     });
@@ -195,7 +250,17 @@ export class Seats {
     return this.store.transaction(async (tx) => {
       const seats = product ? await this.lockedSeats(tx, product) : null;
       if ((await tx.endTicket(row.ticket, 'cancelled', now, null)) === 0) return false;
-      await tx.writeServerEvent({ time: now, code: EventCode.dequeue, agentId: row.agent_id, product: row.product_id, user: row.user, host: row.host, pid: row.pid, processStart: row.process_start, reason: 'cancelled' });
+      await tx.writeServerEvent({
+        time: now,
+        code: EventCode.dequeue,
+        agentId: row.agent_id,
+        product: row.product_id,
+        user: row.user,
+        host: row.host,
+        pid: row.pid,
+        processStart: row.process_start,
+        reason: 'cancelled',
+      });
       tx.afterCommit(() => this.metrics.inc('usage_server_queue_dequeues_total', { product: row.product_id, outcome: 'cancelled' }));
       tx.signal({ kind: 'ticket', ticket: row.ticket });
       if (product) await this.grantQueue(tx, product, seats, now);
@@ -212,7 +277,12 @@ export class Seats {
     const waiting = await tx.waitingOfProduct(product.row.id);
     if (waiting.length === 0) return 0;
     const held = await tx.seatKeysInUse(product.row.id, isAllocatingType(product.spec.licenseType));
-    const grants = planQueueGrants(seats, held.size, held, waiting.map((t) => ({ ticket: t.ticket, seatKey: t.seat_key })));
+    const grants = planQueueGrants(
+      seats,
+      held.size,
+      held,
+      waiting.map((t) => ({ ticket: t.ticket, seatKey: t.seat_key })),
+    );
     const byTicket = new Map(waiting.map((t) => [t.ticket, t]));
     // Until collected by a poll, a granted lease only lives as long as a queue keepalive.
     const uncollectedMs = Math.min(Math.round(product.policy.leaseTtlSeconds * 1000), this.keepaliveMs);
@@ -221,13 +291,37 @@ export class Seats {
       const t = byTicket.get(ticket)!;
       const newSeat = !held.has(t.seat_key);
       const lease: LeaseRow = {
-        id: newId('ls'), agent_id: t.agent_id, product_id: t.product_id, seat_key: t.seat_key, user: t.user, host: t.host, pid: t.pid,
-        process_start: t.process_start, request_id: t.request_id, ticket: t.ticket, granted_at: now, expires_at: now + uncollectedMs,
-        renewed_at: null, claimed: 0, ended_at: null, end_reason: null,
+        id: newId('ls'),
+        agent_id: t.agent_id,
+        product_id: t.product_id,
+        seat_key: t.seat_key,
+        user: t.user,
+        host: t.host,
+        pid: t.pid,
+        process_start: t.process_start,
+        request_id: t.request_id,
+        ticket: t.ticket,
+        granted_at: now,
+        expires_at: now + uncollectedMs,
+        renewed_at: null,
+        claimed: 0,
+        ended_at: null,
+        end_reason: null,
       };
       if ((await tx.endTicket(ticket, 'granted', now, lease.id)) === 0) continue;
       held.add(t.seat_key);
-      await tx.writeServerEvent({ time: now, code: EventCode.dequeue, agentId: t.agent_id, product: t.product_id, user: t.user, host: t.host, pid: t.pid, processStart: t.process_start, leaseId: lease.id, reason: 'granted' });
+      await tx.writeServerEvent({
+        time: now,
+        code: EventCode.dequeue,
+        agentId: t.agent_id,
+        product: t.product_id,
+        user: t.user,
+        host: t.host,
+        pid: t.pid,
+        processStart: t.process_start,
+        leaseId: lease.id,
+        reason: 'granted',
+      });
       tx.afterCommit(() => this.metrics.inc('usage_server_queue_dequeues_total', { product: t.product_id, outcome: 'granted' }));
       await tx.insertLease(lease);
       await this.grantEvents(tx, lease, product.spec.licenseType, newSeat, now);

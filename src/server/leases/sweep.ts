@@ -55,7 +55,17 @@ export async function sweep(
         if (!expireTickets.has(t.ticket)) continue;
         if ((await tx.endTicket(t.ticket, 'expired', now, null)) === 0) continue;
         expiredTickets++;
-        await tx.writeServerEvent({ time: now, code: EventCode.dequeue, agentId: t.agent_id, product: t.product_id, user: t.user, host: t.host, pid: t.pid, processStart: t.process_start, reason: 'expired' });
+        await tx.writeServerEvent({
+          time: now,
+          code: EventCode.dequeue,
+          agentId: t.agent_id,
+          product: t.product_id,
+          user: t.user,
+          host: t.host,
+          pid: t.pid,
+          processStart: t.process_start,
+          reason: 'expired',
+        });
         tx.afterCommit(() => metrics.inc('usage_server_queue_dequeues_total', { product: t.product_id, outcome: 'expired' }));
         tx.signal({ kind: 'ticket', ticket: t.ticket });
       }
@@ -65,7 +75,15 @@ export async function sweep(
         if (hold === undefined) continue;
         for (const a of await tx.idleAllocations(p.row.id, now - hold * 1000)) {
           if ((await tx.revokeAllocation(a.id, now, 'idle')) === 0) continue;
-          await tx.writeServerEvent({ time: now, code: EventCode.licenseRevoked, agentId: a.agent_id, product: a.product_id, user: a.user, host: a.host, reason: 'idle' });
+          await tx.writeServerEvent({
+            time: now,
+            code: EventCode.licenseRevoked,
+            agentId: a.agent_id,
+            product: a.product_id,
+            user: a.user,
+            host: a.host,
+            reason: 'idle',
+          });
           touched.add(p.row.id);
         }
       }

@@ -79,48 +79,50 @@ async function auth(app: FastifyInstance, opts: AuthOptions): Promise<void> {
     sendProblem(reply, problem(401, code, detail, { field: 'header:authorization', action: 'enroll' }), wwwAuth);
 
   // Callback style: no promise for fastify to settle per request on the hot path.
-  const agentHook = (mayBeStale: boolean): Hook => (req, reply, done) => {
-    const h = req.headers.authorization;
-    const m = typeof h === 'string' ? bearer.exec(h) : null;
-    if (!m) {
-      refuse(reply, 'token-missing', h ? 'Authorization must be "Bearer <agentToken>".' : 'Send Authorization: Bearer <agentToken> (from POST /v1/enroll).');
-      return;
-    }
-    const hash = sha256(m[1]);
-    store.agentByTokenHash(hash.toString('hex'), { mayBeStale }).then(
-      (row) => {
-        if (!row || !timingSafeEqual(Buffer.from(row.token_hash, 'hex'), hash)) {
-          refuse(reply, 'token-unknown', 'This agent token is not known to the server; enroll again.');
-          return;
-        }
-        if (row.revoked_at) {
-          refuse(reply, 'token-revoked', `This agent was revoked at ${row.revoked_at}; enroll again if it should report.`);
-          return;
-        }
-        if (opts.clientCerts) {
-          const presented = verifiedClientCertSha256(req.raw.socket);
-          if (row.client_cert_sha256 ? row.client_cert_sha256 !== presented : opts.requireClientCert === true) {
-            refuse(
-              reply,
-              'client-cert-mismatch',
-              row.client_cert_sha256
-                ? 'This agent token is bound to the client certificate it enrolled with; present that certificate, or enroll again with the new one.'
-                : 'This agent enrolled without a client certificate, and the server requires one now; enroll again with it.',
-            );
+  const agentHook =
+    (mayBeStale: boolean): Hook =>
+    (req, reply, done) => {
+      const h = req.headers.authorization;
+      const m = typeof h === 'string' ? bearer.exec(h) : null;
+      if (!m) {
+        refuse(reply, 'token-missing', h ? 'Authorization must be "Bearer <agentToken>".' : 'Send Authorization: Bearer <agentToken> (from POST /v1/enroll).');
+        return;
+      }
+      const hash = sha256(m[1]);
+      store.agentByTokenHash(hash.toString('hex'), { mayBeStale }).then(
+        (row) => {
+          if (!row || !timingSafeEqual(Buffer.from(row.token_hash, 'hex'), hash)) {
+            refuse(reply, 'token-unknown', 'This agent token is not known to the server; enroll again.');
             return;
           }
-        }
-        const now = Date.now();
-        if ((lastTouch.get(row.id) ?? 0) + TOUCH_EVERY_MS < now) {
-          lastTouch.set(row.id, now);
-          pendingTouches.add(row.id);
-        }
-        req.agent = row;
-        done();
-      },
-      (err: Error) => done(err),
-    );
-  };
+          if (row.revoked_at) {
+            refuse(reply, 'token-revoked', `This agent was revoked at ${row.revoked_at}; enroll again if it should report.`);
+            return;
+          }
+          if (opts.clientCerts) {
+            const presented = verifiedClientCertSha256(req.raw.socket);
+            if (row.client_cert_sha256 ? row.client_cert_sha256 !== presented : opts.requireClientCert === true) {
+              refuse(
+                reply,
+                'client-cert-mismatch',
+                row.client_cert_sha256
+                  ? 'This agent token is bound to the client certificate it enrolled with; present that certificate, or enroll again with the new one.'
+                  : 'This agent enrolled without a client certificate, and the server requires one now; enroll again with it.',
+              );
+              return;
+            }
+          }
+          const now = Date.now();
+          if ((lastTouch.get(row.id) ?? 0) + TOUCH_EVERY_MS < now) {
+            lastTouch.set(row.id, now);
+            pendingTouches.add(row.id);
+          }
+          req.agent = row;
+          done();
+        },
+        (err: Error) => done(err),
+      );
+    };
 
   const authAgent = agentHook(false);
   const authRenewal = agentHook(true);
@@ -135,7 +137,10 @@ async function auth(app: FastifyInstance, opts: AuthOptions): Promise<void> {
     let ok = false;
     for (const t of adminTokens) ok = timingSafeEqual(t, given) || ok;
     if (!m || !ok) {
-      sendProblem(reply, problem(401, m ? 'token-unknown' : 'token-missing', 'An admin token from reports.adminTokens is required.', { field: 'header:authorization' }));
+      sendProblem(
+        reply,
+        problem(401, m ? 'token-unknown' : 'token-missing', 'An admin token from reports.adminTokens is required.', { field: 'header:authorization' }),
+      );
       return;
     }
     done();
@@ -153,7 +158,10 @@ async function auth(app: FastifyInstance, opts: AuthOptions): Promise<void> {
 export function refuseRevoked(reply: FastifyReply, revokedAt: string): FastifyReply {
   return sendProblem(
     reply,
-    problem(401, 'token-revoked', `This agent was revoked at ${revokedAt}; enroll again if it should report.`, { field: 'header:authorization', action: 'enroll' }),
+    problem(401, 'token-revoked', `This agent was revoked at ${revokedAt}; enroll again if it should report.`, {
+      field: 'header:authorization',
+      action: 'enroll',
+    }),
     { 'WWW-Authenticate': 'Bearer realm="usage-server"' },
   );
 }

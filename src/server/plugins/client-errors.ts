@@ -27,14 +27,23 @@ function raw(socket: Duplex, status: number, reason: string, body: object, extra
 export function clientErrorHandler(err: Error & { code?: string }, socket: Duplex): void {
   // A reset connection has nobody left to answer.
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return raw(socket, 408, 'Request Timeout', problem(408, 'request-timeout', 'The request was not received in time.'));
-  if (err.code === 'HPE_HEADER_OVERFLOW') return raw(socket, 431, 'Request Header Fields Too Large', problem(431, 'headers-too-large', 'The request headers are too large.', { field: 'headers' }));
-  return raw(socket, 400, 'Bad Request', problem(400, 'malformed-request', 'The request line or headers could not be parsed as HTTP/1.1.', { field: 'request-line' }));
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT')
+    return raw(socket, 408, 'Request Timeout', problem(408, 'request-timeout', 'The request was not received in time.'));
+  if (err.code === 'HPE_HEADER_OVERFLOW')
+    return raw(socket, 431, 'Request Header Fields Too Large', problem(431, 'headers-too-large', 'The request headers are too large.', { field: 'headers' }));
+  return raw(
+    socket,
+    400,
+    'Bad Request',
+    problem(400, 'malformed-request', 'The request line or headers could not be parsed as HTTP/1.1.', { field: 'request-line' }),
+  );
 }
 
 /** node's 'connect' event (a CONNECT request): this is not a proxy. */
 export function answerConnect(_req: IncomingMessage, socket: Duplex): void {
-  raw(socket, 405, 'Method Not Allowed', problem(405, 'method-not-allowed', 'CONNECT is not supported: usage-server is not a proxy.', { field: 'method' }), { Allow: 'GET, POST, DELETE' });
+  raw(socket, 405, 'Method Not Allowed', problem(405, 'method-not-allowed', 'CONNECT is not supported: usage-server is not a proxy.', { field: 'method' }), {
+    Allow: 'GET, POST, DELETE',
+  });
 }
 
 /**

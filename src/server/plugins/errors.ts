@@ -13,11 +13,20 @@ async function errors(app: FastifyInstance, opts: { bodyLimitBytes: number }): P
   app.setErrorHandler((err: ErrorLike, req, reply) => {
     if (err.validation) {
       const errors = (err.validation as Parameters<typeof ajvField>[0][]).map((e) => ajvField(e, err.validationContext));
-      return sendProblem(reply, problem(400, 'validation-failed', `${errors[0]?.field ?? '/'} ${errors[0]?.message ?? 'is invalid'}`, { field: errors[0]?.field, errors }));
+      return sendProblem(
+        reply,
+        problem(400, 'validation-failed', `${errors[0]?.field ?? '/'} ${errors[0]?.message ?? 'is invalid'}`, { field: errors[0]?.field, errors }),
+      );
     }
     switch (err.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return sendProblem(reply, problem(413, 'body-too-large', `The body exceeds the ${opts.bodyLimitBytes}-byte limit; send smaller batches.`, { field: '/', limitBytes: opts.bodyLimitBytes }));
+        return sendProblem(
+          reply,
+          problem(413, 'body-too-large', `The body exceeds the ${opts.bodyLimitBytes}-byte limit; send smaller batches.`, {
+            field: '/',
+            limitBytes: opts.bodyLimitBytes,
+          }),
+        );
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
         return sendProblem(reply, problem(415, 'unsupported-media-type', 'Send the body as application/json.', { field: 'header:content-type' }));
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':

@@ -21,14 +21,27 @@ export interface ActivityInterval {
   mouse?: number | null;
 }
 
-export interface ActiveRow { product: string; user: string; heldHours: number; activeHours: number; activeShare: number }
+export interface ActiveRow {
+  product: string;
+  user: string;
+  heldHours: number;
+  activeHours: number;
+  activeShare: number;
+}
 export interface ActiveProduct extends Omit<ActiveRow, 'user'> {
   users: number;
   /** Seats the checkouts needed 95 % / 99 % of the time, and those active use alone would have needed. */
-  heldSeats95: number; heldSeats99: number; heldMax: number;
-  activeSeats95: number; activeSeats99: number; activeMax: number;
+  heldSeats95: number;
+  heldSeats99: number;
+  heldMax: number;
+  activeSeats95: number;
+  activeSeats99: number;
+  activeMax: number;
 }
-export interface ActiveReport { byProduct: ActiveProduct[]; byUser: ActiveRow[] }
+export interface ActiveReport {
+  byProduct: ActiveProduct[];
+  byUser: ActiveRow[];
+}
 
 const base = (s: string) => s.slice(s.lastIndexOf('/') + 1).toLowerCase();
 
@@ -101,8 +114,17 @@ export function activeReport(input: {
     const heldHours = us.reduce((s, r) => s + r.heldHours, 0);
     const activeHours = us.reduce((s, r) => s + r.activeHours, 0);
     return {
-      product, users: us.length, heldHours, activeHours, activeShare: heldHours > 0 ? activeHours / heldHours : 0,
-      heldSeats95: h.seats95, heldSeats99: h.seats99, heldMax: h.max, activeSeats95: a.seats95, activeSeats99: a.seats99, activeMax: a.max,
+      product,
+      users: us.length,
+      heldHours,
+      activeHours,
+      activeShare: heldHours > 0 ? activeHours / heldHours : 0,
+      heldSeats95: h.seats95,
+      heldSeats99: h.seats99,
+      heldMax: h.max,
+      activeSeats95: a.seats95,
+      activeSeats99: a.seats99,
+      activeMax: a.max,
     };
   });
   return { byProduct, byUser };

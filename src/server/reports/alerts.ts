@@ -5,9 +5,7 @@
  */
 import type { ConcurrencySeries } from './concurrency.js';
 
-export type AlertRule =
-  | { product?: string; seatsAbovePercent: number; forMinutes: number }
-  | { product?: string; deniesPerDay: number };
+export type AlertRule = { product?: string; seatsAbovePercent: number; forMinutes: number } | { product?: string; deniesPerDay: number };
 
 export interface AlertFinding {
   /** Stable while the condition lasts (denials: per UTC day), so it fires once. */
@@ -24,7 +22,12 @@ export interface AlertFinding {
  * `seats(rule)`: the concurrency series over [now - forMinutes, now); `denials`: today's denials
  * per product. Products without a seat count cannot be above a share of it.
  */
-export function evaluateAlerts(rules: readonly AlertRule[], seats: (rule: { forMinutes: number }) => readonly ConcurrencySeries[], denialsToday: ReadonlyMap<string, number>, today: string): AlertFinding[] {
+export function evaluateAlerts(
+  rules: readonly AlertRule[],
+  seats: (rule: { forMinutes: number }) => readonly ConcurrencySeries[],
+  denialsToday: ReadonlyMap<string, number>,
+  today: string,
+): AlertFinding[] {
   const out: AlertFinding[] = [];
   rules.forEach((rule, i) => {
     if ('seatsAbovePercent' in rule) {
@@ -36,7 +39,11 @@ export function evaluateAlerts(rules: readonly AlertRule[], seats: (rule: { forM
         const threshold = (rule.seatsAbovePercent / 100) * s.seats;
         if (Number.isFinite(lowest) && lowest >= threshold && lowest > 0) {
           out.push({
-            key: `${i}\u0000seats\u0000${s.product}`, kind: 'seats', product: s.product, value: lowest, limit: s.seats,
+            key: `${i}\u0000seats\u0000${s.product}`,
+            kind: 'seats',
+            product: s.product,
+            value: lowest,
+            limit: s.seats,
             message: `${s.product}: ${lowest} of ${s.seats} seats in use (at least ${rule.seatsAbovePercent} %) for ${rule.forMinutes} minutes`,
           });
         }
@@ -45,7 +52,14 @@ export function evaluateAlerts(rules: readonly AlertRule[], seats: (rule: { forM
       for (const [product, n] of denialsToday) {
         if (rule.product !== undefined && product !== rule.product) continue;
         if (n >= rule.deniesPerDay) {
-          out.push({ key: `${i}\u0000denials\u0000${product}\u0000${today}`, kind: 'denials', product, value: n, limit: rule.deniesPerDay, message: `${product}: ${n} denials today (${today}), limit ${rule.deniesPerDay}` });
+          out.push({
+            key: `${i}\u0000denials\u0000${product}\u0000${today}`,
+            kind: 'denials',
+            product,
+            value: n,
+            limit: rule.deniesPerDay,
+            message: `${product}: ${n} denials today (${today}), limit ${rule.deniesPerDay}`,
+          });
         }
       }
     }

@@ -69,7 +69,11 @@ interface DayUse {
 export class WeightedTimeline {
   private readonly days: DayUse[];
 
-  constructor(licenseHours: ReadonlyMap<number, number>, private readonly from: number, private readonly end: number) {
+  constructor(
+    licenseHours: ReadonlyMap<number, number>,
+    private readonly from: number,
+    private readonly end: number,
+  ) {
     const byDay = new Map<number, DayUse>();
     for (const [slot, lh] of licenseHours) {
       if (lh === 0) continue;

@@ -124,7 +124,16 @@ export function zonedParts(t: number, timeZone: string): { hour: number; weekday
   let f = zoneFormats.get(timeZone);
   if (!f) {
     checkTimeZone(timeZone);
-    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
     zoneFormats.set(timeZone, f);
   }
   const p: Record<string, number> = {};

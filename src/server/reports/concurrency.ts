@@ -37,7 +37,11 @@ export interface ConcurrencySeries {
 
 /** Seat-holding spans (leases and allocations, keyed by seat) and queue waits as step series per product over [from, end). */
 export function stepSeries(spans: readonly Span[], from: number, end: number): Map<string, Step[]> {
-  interface Edge { t: number; d: 1 | -1; seat: string | null }
+  interface Edge {
+    t: number;
+    d: 1 | -1;
+    seat: string | null;
+  }
   const edges = new Map<string, Edge[]>();
   for (const s of spans) {
     if (s.seatKey === null && s.kind !== 'queue') continue;
@@ -130,10 +134,12 @@ export function concurrency(input: ConcurrencyInput): ConcurrencySeries[] {
       if (s.used > peakUsed.value) Object.assign(peakUsed, { value: s.used, at: s.t });
       if (s.used + s.queued > peakDesired.value) Object.assign(peakDesired, { value: s.used + s.queued, at: s.t });
     });
-    const dl = [...(denyAt.get(product) ?? new Map<number, number>())].sort((a, b) => a[0] - b[0]).map(([t, count]) => {
-      const l = levelAt(steps, t);
-      return { t, count, desired: l.used + l.queued + count };
-    });
+    const dl = [...(denyAt.get(product) ?? new Map<number, number>())]
+      .sort((a, b) => a[0] - b[0])
+      .map(([t, count]) => {
+        const l = levelAt(steps, t);
+        return { t, count, desired: l.used + l.queued + count };
+      });
     for (const d of dl) if (d.desired > peakDesired.value) Object.assign(peakDesired, { value: d.desired, at: d.t });
     out.push({ product, seats: input.seats?.[product] ?? null, from, end, steps, denials: dl, peakUsed, peakDesired, usedHours, desiredHours });
   }

@@ -16,10 +16,19 @@ import { dayKey, dayStart, periodOf } from './calendar.js';
 import { concurrency } from './concurrency.js';
 import { csv } from './csv.js';
 import {
-  activePage, denialsPage, harvestPage, loadLicenseEvents, offlinePage, processesPage, summariesPage, usagePage, usersPage, workPage, type ReportFilters,
+  activePage,
+  denialsPage,
+  harvestPage,
+  loadLicenseEvents,
+  offlinePage,
+  processesPage,
+  summariesPage,
+  usagePage,
+  usersPage,
+  workPage,
+  type ReportFilters,
 } from './loaders.js';
 import { tableToHtml, tables, type SchedulePeriod, type Table, type TableReport } from './tables.js';
-
 
 export interface Schedule {
   name: string;
@@ -54,16 +63,26 @@ export function lastCompletePeriod(period: SchedulePeriod, now: number): { key: 
 export async function reportTable(store: Store, report: TableReport, f: ReportFilters): Promise<Table> {
   const q = store.q;
   switch (report) {
-    case 'usage': return tables.usage(await usagePage(q, f));
-    case 'summaries': return tables.summaries(await summariesPage(q, f, ['day']));
-    case 'log': return tables.log(await summariesPage(q, f, []));
-    case 'denials': return tables.denials(await denialsPage(q, f));
-    case 'users': return tables.users(await usersPage(q, f));
-    case 'active': return tables.active(await activePage(q, f));
-    case 'harvest': return tables.harvest(await harvestPage(q, f));
-    case 'processes': return tables.processes(await processesPage(q, f));
-    case 'work': return tables.work(await workPage(q, f));
-    case 'offline': return tables.offline(await offlinePage(q, f));
+    case 'usage':
+      return tables.usage(await usagePage(q, f));
+    case 'summaries':
+      return tables.summaries(await summariesPage(q, f, ['day']));
+    case 'log':
+      return tables.log(await summariesPage(q, f, []));
+    case 'denials':
+      return tables.denials(await denialsPage(q, f));
+    case 'users':
+      return tables.users(await usersPage(q, f));
+    case 'active':
+      return tables.active(await activePage(q, f));
+    case 'harvest':
+      return tables.harvest(await harvestPage(q, f));
+    case 'processes':
+      return tables.processes(await processesPage(q, f));
+    case 'work':
+      return tables.work(await workPage(q, f));
+    case 'offline':
+      return tables.offline(await offlinePage(q, f));
   }
 }
 
@@ -98,7 +117,9 @@ export async function checkAlerts(store: Store, rules: readonly AlertRule[], now
   const denials = new Map<string, number>();
   if (rules.some((r) => 'deniesPerDay' in r)) {
     const from = dayStart(now);
-    if (now > from) for (const e of await loadLicenseEvents(store.q, { from, to: now, now })) if (e.code === 7 && e.time >= from) denials.set(e.product, (denials.get(e.product) ?? 0) + 1);
+    if (now > from)
+      for (const e of await loadLicenseEvents(store.q, { from, to: now, now }))
+        if (e.code === 7 && e.time >= from) denials.set(e.product, (denials.get(e.product) ?? 0) + 1);
   }
   return evaluateAlerts(rules, (r) => windows.get(r.forMinutes) ?? [], denials, dayKey(now));
 }
@@ -113,8 +134,18 @@ export function startDelivery(store: Store, cfg: DeliveryConfig, log: Log): { st
     if (!cfg.webhookUrl) return;
     try {
       const r = await fetch(cfg.webhookUrl, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(10_000),
-        body: JSON.stringify({ source: 'usage-server', kind: f.kind, product: f.product, value: f.value, limit: f.limit, message: f.message, at: new Date().toISOString() }),
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        signal: AbortSignal.timeout(10_000),
+        body: JSON.stringify({
+          source: 'usage-server',
+          kind: f.kind,
+          product: f.product,
+          value: f.value,
+          limit: f.limit,
+          message: f.message,
+          at: new Date().toISOString(),
+        }),
       });
       await r.body?.cancel();
       if (!r.ok) log.warn({ status: r.status, alert: f.kind, product: f.product }, 'alert webhook answered with an error');

@@ -6,9 +6,17 @@
 import { zonedParts } from './calendar.js';
 import { pairEvents, type ReportEvent } from './pairing.js';
 
-export interface DenialRow { t: number; product: string; user: string; host: string; reason: string | null }
+export interface DenialRow {
+  t: number;
+  product: string;
+  user: string;
+  host: string;
+  reason: string | null;
+}
 export interface WaitRow {
-  product: string; user: string; host: string;
+  product: string;
+  user: string;
+  host: string;
   /** Null: waiting since before anything the report saw (counted from its start). */
   start: number | null;
   /** Null: still waiting at the report end. */
@@ -16,7 +24,13 @@ export interface WaitRow {
   seconds: number;
   outcome: string | null;
 }
-export interface WaitStats { waits: number; granted: number; meanSeconds: number; p95Seconds: number; maxSeconds: number }
+export interface WaitStats {
+  waits: number;
+  granted: number;
+  meanSeconds: number;
+  p95Seconds: number;
+  maxSeconds: number;
+}
 export interface DenialsReport {
   denials: DenialRow[];
   waits: WaitRow[];
@@ -71,7 +85,15 @@ export function denialsReport(input: { events: readonly ReportEvent[]; from: num
     .map((s) => {
       const a = Math.max(s.start ?? from, from);
       const b = Math.min(s.end ?? end, end);
-      return { product: s.product, user: s.user, host: s.host, start: s.start, end: s.end !== null && s.end <= end ? s.end : null, seconds: (b - a) / 1000, outcome: s.end !== null && s.end <= end ? s.reason : null };
+      return {
+        product: s.product,
+        user: s.user,
+        host: s.host,
+        start: s.start,
+        end: s.end !== null && s.end <= end ? s.end : null,
+        seconds: (b - a) / 1000,
+        outcome: s.end !== null && s.end <= end ? s.reason : null,
+      };
     });
   const products = new Set([...denials.map((x) => x.product), ...waits.map((w) => w.product)]);
   const users = new Set([...denials.map((x) => x.user), ...waits.map((w) => w.user)]);

@@ -9,10 +9,35 @@
 import { levelAt, stepSeries } from './concurrency.js';
 import { pairEvents, type ReportEvent } from './pairing.js';
 
-export interface IdleNotification { time: number; user: string; host: string; product: string; messageKey: string }
-export interface IdleRelease { t: number; product: string; user: string; host: string; leaseId: string | null; action: 'release' | 'suspend' | 'terminate'; givenBackHours: number; until: number | null }
-export interface HarvestProduct { product: string; idleReleases: number; suspends: number; terminations: number; givenBackHours: number; denialsAvoided: number }
-export interface HarvestReport { releases: IdleRelease[]; byProduct: HarvestProduct[] }
+export interface IdleNotification {
+  time: number;
+  user: string;
+  host: string;
+  product: string;
+  messageKey: string;
+}
+export interface IdleRelease {
+  t: number;
+  product: string;
+  user: string;
+  host: string;
+  leaseId: string | null;
+  action: 'release' | 'suspend' | 'terminate';
+  givenBackHours: number;
+  until: number | null;
+}
+export interface HarvestProduct {
+  product: string;
+  idleReleases: number;
+  suspends: number;
+  terminations: number;
+  givenBackHours: number;
+  denialsAvoided: number;
+}
+export interface HarvestReport {
+  releases: IdleRelease[];
+  byProduct: HarvestProduct[];
+}
 
 const ACTION: Readonly<Record<string, 'suspend' | 'terminate'>> = { 'idle.paused': 'suspend', 'idle.closed': 'terminate' };
 
@@ -66,8 +91,14 @@ export function harvestReport(input: {
     // The agent's notification about this release (same user and product, within a minute after it).
     const note = notes.get(k)?.find((n) => n.time >= e.time && n.time <= e.time + 60_000);
     releases.push({
-      t: e.time, product: e.product, user: e.user ?? '', host: e.host ?? '', leaseId: e.leaseId ?? null,
-      action: note ? ACTION[note.messageKey] : 'release', givenBackHours: ((until ?? end) - e.time) / 3_600_000, until,
+      t: e.time,
+      product: e.product,
+      user: e.user ?? '',
+      host: e.host ?? '',
+      leaseId: e.leaseId ?? null,
+      action: note ? ACTION[note.messageKey] : 'release',
+      givenBackHours: ((until ?? end) - e.time) / 3_600_000,
+      until,
     });
   }
   const per = new Map<string, HarvestProduct>();

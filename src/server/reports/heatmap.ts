@@ -77,7 +77,12 @@ export function heatmaps(series: ReadonlyArray<{ steps: readonly Step[] }>, from
       const row: HeatCell[] = [];
       for (let h = 0; h < 24; h++) {
         const c = w * 24 + h;
-        row.push({ hours: covered[c], averageUsed: covered[c] > 0 ? used[c] / covered[c] : 0, averageDesired: covered[c] > 0 ? desired[c] / covered[c] : 0, maxUsed: max[c] });
+        row.push({
+          hours: covered[c],
+          averageUsed: covered[c] > 0 ? used[c] / covered[c] : 0,
+          averageDesired: covered[c] > 0 ? desired[c] / covered[c] : 0,
+          maxUsed: max[c],
+        });
       }
       grid.push(row);
     }

@@ -1,6 +1,9 @@
 /** Half-open time intervals [start, end): merging, intersecting, measuring. */
 
-export interface Interval { start: number; end: number }
+export interface Interval {
+  start: number;
+  end: number;
+}
 
 /** Sorted, non-overlapping union (touching intervals join). */
 export function mergeIntervals(list: readonly Interval[]): Interval[] {

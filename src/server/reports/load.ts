@@ -6,8 +6,16 @@ import { buildLogFiles, type LogFile, type LogMode } from './logfiles.js';
 import { buildUsageReport, type UsageReport } from './usage.js';
 
 const toEvent = (r: ReportEventRow): ReportEvent => ({
-  time: Date.parse(r.time), code: r.code, product: r.product, agentId: r.agent_id, user: r.user, host: r.host, pid: r.pid,
-  processStart: r.process_start, leaseId: r.lease_id, reason: r.reason,
+  time: Date.parse(r.time),
+  code: r.code,
+  product: r.product,
+  agentId: r.agent_id,
+  user: r.user,
+  host: r.host,
+  pid: r.pid,
+  processStart: r.process_start,
+  leaseId: r.lease_id,
+  reason: r.reason,
 });
 
 /**
@@ -22,7 +30,18 @@ export async function loadReportEvents(q: Queries, r: { from: number; to: number
   const openTickets = await q.reportOpenTickets(r.from, r.product);
   return [
     ...openAllocations.map((a): ReportEvent => ({ time: a.issued_at, code: 27, product: a.product_id, agentId: a.agent_id, user: a.user, host: a.host })),
-    ...openTickets.map((t): ReportEvent => ({ time: t.enqueued_at, code: 5, product: t.product_id, agentId: t.agent_id, user: t.user, host: t.host, pid: t.pid, processStart: t.process_start })),
+    ...openTickets.map(
+      (t): ReportEvent => ({
+        time: t.enqueued_at,
+        code: 5,
+        product: t.product_id,
+        agentId: t.agent_id,
+        user: t.user,
+        host: t.host,
+        pid: t.pid,
+        processStart: t.process_start,
+      }),
+    ),
     ...openLeases.map(toEvent),
     ...inRange.map(toEvent),
   ];
@@ -46,7 +65,6 @@ export async function usageReport(db: Queries, q: UsageReportQuery): Promise<Usa
   const events = await loadReportEvents(db, { from, to, product: q.product, queueAndDenialsOnly: q.queueAndDenialsOnly });
   return buildUsageReport({ events, from, to, end: Math.min(to, q.now), periods: q.periods, productNames: names });
 }
-
 
 export interface LogFilesQuery {
   /** First and last UTC day, inclusive (YYYY-MM-DD). */

@@ -14,7 +14,16 @@ import { heatmaps, type Heatmap } from './heatmap.js';
 import { loadReportEvents } from './load.js';
 import { offlineReport, type OfflineRow } from './offline.js';
 import type { ReportEvent } from './pairing.js';
-import { hourlyProcessAccounting, processAccounting, productCosts, type HourlyRow, type ProcessAccountingRow, type ProcessDimension, type ProcessSums, type ProductCost } from './processes.js';
+import {
+  hourlyProcessAccounting,
+  processAccounting,
+  productCosts,
+  type HourlyRow,
+  type ProcessAccountingRow,
+  type ProcessDimension,
+  type ProcessSums,
+  type ProductCost,
+} from './processes.js';
 import { selectionCodes, type EventSelection } from './selections.js';
 import { buildUsageReport, type UsageReport } from './usage.js';
 import type { SummaryPeriod } from './calendar.js';
@@ -40,7 +49,10 @@ export interface ReportFilters {
 
 /** Bad filters: a message naming the field, for a 400 answer. */
 export class FilterError extends Error {
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -99,7 +111,16 @@ export async function loadLicenseEvents(q: Queries, f: ReportFilters, opts: { qu
 }
 
 const toEvent = (r: EventCodeRow): ReportEvent => ({
-  time: Date.parse(r.time), code: r.code, product: r.product, agentId: r.agent_id, user: r.user, host: r.host, pid: r.pid, processStart: r.process_start, leaseId: r.lease_id, reason: r.reason,
+  time: Date.parse(r.time),
+  code: r.code,
+  product: r.product,
+  agentId: r.agent_id,
+  user: r.user,
+  host: r.host,
+  pid: r.pid,
+  processStart: r.process_start,
+  leaseId: r.lease_id,
+  reason: r.reason,
 });
 
 /** Usage events of a selection (default: all license and program codes) for an event table or download; license codes as the server wrote them. */
@@ -107,8 +128,10 @@ export async function loadSelectedEvents(q: Queries, f: ReportFilters): Promise<
   checkFilters(f);
   const codes = f.selection ? selectionCodes(f.selection) : [...LICENSE_CODES, 3, 4, 8, 9, 10, 11, 12, 13];
   const rows = await q.reports.eventsByCode({
-    ...(await recordFilter(q, f)), product: f.product,
-    serverCodes: codes.filter((c) => LICENSE_CODES.includes(c)), agentCodes: codes.filter((c) => !LICENSE_CODES.includes(c)),
+    ...(await recordFilter(q, f)),
+    product: f.product,
+    serverCodes: codes.filter((c) => LICENSE_CODES.includes(c)),
+    agentCodes: codes.filter((c) => !LICENSE_CODES.includes(c)),
   });
   return rows.map(toEvent);
 }
@@ -131,7 +154,11 @@ async function productInfo(q: Queries): Promise<{ seats: Record<string, number |
   return { seats, programs, names };
 }
 
-export interface UsagePage { series: ConcurrencySeries[]; efficiency: Array<{ product: string; used: EfficiencyCurve; desired: EfficiencyCurve }>; heatmaps: Array<{ product: string } & Heatmap> }
+export interface UsagePage {
+  series: ConcurrencySeries[];
+  efficiency: Array<{ product: string; used: EfficiencyCurve; desired: EfficiencyCurve }>;
+  heatmaps: Array<{ product: string } & Heatmap>;
+}
 
 /** Product usage over time: step series with peaks against the seats, the efficiency curves, and the heatmap in the filters' zone. */
 export async function usagePage(q: Queries, f: ReportFilters): Promise<UsagePage> {
@@ -142,7 +169,11 @@ export async function usagePage(q: Queries, f: ReportFilters): Promise<UsagePage
   const maps = heatmaps(series, f.from, end, f.timeZone ?? 'UTC');
   return {
     series,
-    efficiency: series.map((s) => ({ product: s.product, used: efficiencyCurve(s.steps, end), desired: efficiencyCurve(s.steps, end, (x) => x.used + x.queued) })),
+    efficiency: series.map((s) => ({
+      product: s.product,
+      used: efficiencyCurve(s.steps, end),
+      desired: efficiencyCurve(s.steps, end, (x) => x.used + x.queued),
+    })),
     heatmaps: series.map((s, i) => ({ product: s.product, ...maps[i] })),
   };
 }
@@ -159,7 +190,10 @@ export async function denialsPage(q: Queries, f: ReportFilters): Promise<Denials
   return denialsReport({ events: await loadLicenseEvents(q, f, { queueAndDenialsOnly: true }), from: f.from, end: endOf(f), timeZone: f.timeZone });
 }
 
-export interface UsersPage extends UsersReport { inactive: InactiveUser[]; inactiveDays: number }
+export interface UsersPage extends UsersReport {
+  inactive: InactiveUser[];
+  inactiveDays: number;
+}
 
 /** Top users and longest checkouts in the range; users whose last checkout of a product is older than `inactiveDays` (default 30) before now. */
 export async function usersPage(q: Queries, f: ReportFilters, opts: { limit?: number; inactiveDays?: number } = {}): Promise<UsersPage> {
@@ -168,7 +202,15 @@ export async function usersPage(q: Queries, f: ReportFilters, opts: { limit?: nu
   const users = await allowedUsers(q, f);
   const last = (await q.reports.lastUse(f.product)).filter((x) => !users || users.includes(x.user));
   const inactiveDays = opts.inactiveDays ?? 30;
-  return { ...r, inactiveDays, inactive: inactiveUsers(last.map((x) => ({ user: x.user, product: x.product, lastUsed: x.last })), f.now ?? Date.now(), inactiveDays) };
+  return {
+    ...r,
+    inactiveDays,
+    inactive: inactiveUsers(
+      last.map((x) => ({ user: x.user, product: x.product, lastUsed: x.last })),
+      f.now ?? Date.now(),
+      inactiveDays,
+    ),
+  };
 }
 
 export async function activePage(q: Queries, f: ReportFilters): Promise<ActiveReport> {
@@ -178,7 +220,16 @@ export async function activePage(q: Queries, f: ReportFilters): Promise<ActiveRe
   const activity: ActivityInterval[] = [];
   for (const r of rows) {
     if (!r.start || !r.end) continue;
-    activity.push({ type: r.type, user: r.user ?? '', host: r.host ?? '', application: r.application, start: Date.parse(r.start), end: Date.parse(r.end), keyboard: r.keyboard, mouse: r.mouse });
+    activity.push({
+      type: r.type,
+      user: r.user ?? '',
+      host: r.host ?? '',
+      application: r.application,
+      start: Date.parse(r.start),
+      end: Date.parse(r.end),
+      keyboard: r.keyboard,
+      mouse: r.mouse,
+    });
   }
   return activeReport({ events, activity, programs, from: f.from, end: endOf(f) });
 }
@@ -200,21 +251,50 @@ export async function harvestPage(q: Queries, f: ReportFilters): Promise<Harvest
   return harvestReport({ events, notifications, seats, from: f.from, end: endOf(f) });
 }
 
-export interface ProcessesPage { rows: ProcessAccountingRow[]; hourly: HourlyRow[]; products: ProductCost[] }
+export interface ProcessesPage {
+  rows: ProcessAccountingRow[];
+  hourly: HourlyRow[];
+  products: ProductCost[];
+}
 
 /** Process accounting grouped `by` (default command), the hourly Process Accounting, and cost and crash rate per licensed product. */
 export async function processesPage(q: Queries, f: ReportFilters, opts: { by?: readonly ProcessDimension[]; limit?: number } = {}): Promise<ProcessesPage> {
   checkFilters(f);
   const rf = await recordFilter(q, f);
   const by = opts.by ?? ['command'];
-  const toSums = (rows: ProcessSumRow[]): ProcessSums[] => rows.map((r) => ({
-    command: r.command ?? '', exe: r.exe ?? '', user: r.user ?? '', host: r.host ?? '', exitCode: r.exit_code, count: r.n, cpuSeconds: r.cpu, elapsedSeconds: r.elapsed, ioBytes: r.io, memoryByteSeconds: r.mem,
-  }));
+  const toSums = (rows: ProcessSumRow[]): ProcessSums[] =>
+    rows.map((r) => ({
+      command: r.command ?? '',
+      exe: r.exe ?? '',
+      user: r.user ?? '',
+      host: r.host ?? '',
+      exitCode: r.exit_code,
+      count: r.n,
+      cpuSeconds: r.cpu,
+      elapsedSeconds: r.elapsed,
+      ioBytes: r.io,
+      memoryByteSeconds: r.mem,
+    }));
   // Two sums: by the page's dimensions (the table), by program and exit status (the cost per
   // product); each from the smallest roll-up that has its columns.
-  const sums = toSums(await q.reports.processSums(rf, by.map((d) => (d === 'exit' ? 'exit_code' : d))));
+  const sums = toSums(
+    await q.reports.processSums(
+      rf,
+      by.map((d) => (d === 'exit' ? 'exit_code' : d)),
+    ),
+  );
   const programSums = toSums(await q.reports.processSums(rf, ['command', 'exe', 'exit_code']));
-  const hourly = hourlyProcessAccounting((await q.reports.intervalSums(rf)).map((r) => ({ hour: r.hour, command: r.command ?? '', count: r.n, cpuSeconds: r.cpu, elapsedSeconds: r.elapsed, ioBytes: r.io, rssByteSeconds: r.rss })));
+  const hourly = hourlyProcessAccounting(
+    (await q.reports.intervalSums(rf)).map((r) => ({
+      hour: r.hour,
+      command: r.command ?? '',
+      count: r.n,
+      cpuSeconds: r.cpu,
+      elapsedSeconds: r.elapsed,
+      ioBytes: r.io,
+      rssByteSeconds: r.rss,
+    })),
+  );
   const { programs } = await productInfo(q);
   const wanted = f.product ? { [f.product]: programs[f.product] ?? [] } : programs;
   return { rows: processAccounting(sums, by, opts.limit ?? 200), hourly, products: productCosts(programSums, wanted) };
@@ -225,7 +305,16 @@ export async function workPage(q: Queries, f: ReportFilters, opts: { by?: 'user'
   checkFilters(f);
   const rf = await recordFilter(q, f);
   const sums = (await q.reports.activitySums(rf)).map((r) => ({
-    user: r.user ?? '', type: r.type, breakType: r.break_type, periodType: r.period_type, count: r.n, totalSeconds: r.total, maxSeconds: r.longest, keyboard: r.keyboard, mouse: r.mouse, switches: r.switches,
+    user: r.user ?? '',
+    type: r.type,
+    breakType: r.break_type,
+    periodType: r.period_type,
+    count: r.n,
+    totalSeconds: r.total,
+    maxSeconds: r.longest,
+    keyboard: r.keyboard,
+    mouse: r.mouse,
+    switches: r.switches,
   }));
   const applicationSwitches = await q.reports.applicationSwitches(rf);
   let groups: Record<string, string> | undefined;

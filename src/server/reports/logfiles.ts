@@ -23,19 +23,46 @@ export const LOG_MODES = ['AllLogging', 'UserSummary'] as const;
 export type LogMode = (typeof LOG_MODES)[number];
 
 export const LOG_COLUMNS = [
-  'UserName', 'HostName', 'ProcessId', 'ProductId', 'ProductName', 'StartTime(InSeconds)', 'EndTime(inSeconds)',
-  'NumberDesired', 'NumberGranted', 'Date', 'StartTime', 'EndTime',
+  'UserName',
+  'HostName',
+  'ProcessId',
+  'ProductId',
+  'ProductName',
+  'StartTime(InSeconds)',
+  'EndTime(inSeconds)',
+  'NumberDesired',
+  'NumberGranted',
+  'Date',
+  'StartTime',
+  'EndTime',
 ] as const;
 
 const HH = Array.from({ length: 24 }, (_, h) => String(h).padStart(2, '0'));
 /** The reference's weekday order: Sunday first. Index into our Monday-first buckets. */
-const REF_WEEKDAYS = [['Sunday', 6], ['Monday', 0], ['Tuesday', 1], ['Wednesday', 2], ['Thursday', 3], ['Friday', 4], ['Saturday', 5]] as const;
+const REF_WEEKDAYS = [
+  ['Sunday', 6],
+  ['Monday', 0],
+  ['Tuesday', 1],
+  ['Wednesday', 2],
+  ['Thursday', 3],
+  ['Friday', 4],
+  ['Saturday', 5],
+] as const;
 const BUCKET_COLUMNS = ['Hours', 'AverageDesired', 'AverageUsed', 'MaxDesired', 'MaxUsed', 'TotalDesired', 'TotalUsed'] as const;
 
 /** Summary.txt columns; a day's summary has no day-of-week columns (the reference: "a one-day entry has no weekday summary"). */
 export function summaryColumns(withWeekdays: boolean): string[] {
   return [
-    'UserName', 'ProductId', 'ProductName', 'NrHours', 'AverageDesired', 'AverageUsed', 'MaxDesired', 'MaxUsed', 'TotalDesired', 'TotalUsed',
+    'UserName',
+    'ProductId',
+    'ProductName',
+    'NrHours',
+    'AverageDesired',
+    'AverageUsed',
+    'MaxDesired',
+    'MaxUsed',
+    'TotalDesired',
+    'TotalUsed',
     ...HH.flatMap((h) => BUCKET_COLUMNS.map((c) => `${c}${h}`)),
     ...(withWeekdays ? REF_WEEKDAYS.flatMap(([d]) => BUCKET_COLUMNS.map((c) => `${c}${d}`)) : []),
   ];
@@ -45,7 +72,16 @@ const bucketCells = (b: HourBucket) => [b.hours, b.weightedAverageDesired, b.wei
 
 function summaryCells(r: UsageSummaryRow, user: string, withWeekdays: boolean): unknown[] {
   return [
-    user, r.product, r.productName, r.hours, r.weightedAverageDesired, r.weightedAverageUsed, r.maxDesired, r.maxUsed, r.totalDesired, r.totalUsed,
+    user,
+    r.product,
+    r.productName,
+    r.hours,
+    r.weightedAverageDesired,
+    r.weightedAverageUsed,
+    r.maxDesired,
+    r.maxUsed,
+    r.totalDesired,
+    r.totalUsed,
     ...r.hourOfDay.flatMap(bucketCells),
     ...(withWeekdays ? REF_WEEKDAYS.flatMap(([, i]) => bucketCells(r.dayOfWeek[i])) : []),
   ];
@@ -57,8 +93,18 @@ const tsv = (head: readonly string[], rows: readonly (readonly unknown[])[]) => 
 
 function logCells(l: UsageLogRow): unknown[] {
   return [
-    l.user, l.host, l.pid, l.product, l.productName, eraSeconds(Date.parse(l.start)), eraSeconds(Date.parse(l.end)),
-    l.desired, l.granted, l.date.replace(/-/g, '/'), l.startTime, l.endTime,
+    l.user,
+    l.host,
+    l.pid,
+    l.product,
+    l.productName,
+    eraSeconds(Date.parse(l.start)),
+    eraSeconds(Date.parse(l.end)),
+    l.desired,
+    l.granted,
+    l.date.replace(/-/g, '/'),
+    l.startTime,
+    l.endTime,
   ];
 }
 

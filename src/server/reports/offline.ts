@@ -8,22 +8,44 @@ import { pairEvents, type ReportEvent } from './pairing.js';
 
 export interface OfflineRow {
   product: string;
-  onlineCheckouts: number; onlineHours: number;
-  offlineLaunches: number; offlineHours: number;
-  loggedOfflineLaunches: number; loggedOfflineHours: number;
+  onlineCheckouts: number;
+  onlineHours: number;
+  offlineLaunches: number;
+  offlineHours: number;
+  loggedOfflineLaunches: number;
+  loggedOfflineHours: number;
   /** Offline hours ÷ (online + offline hours) of the licensed use. */
   offlineShare: number;
 }
 
-const OFFLINE_PAIRS: ReadonlyMap<number, 'licensed' | 'logged'> = new Map([[10, 'licensed'], [12, 'logged']]);
-const OFFLINE_ENDS: ReadonlyMap<number, 'licensed' | 'logged'> = new Map([[11, 'licensed'], [13, 'logged']]);
+const OFFLINE_PAIRS: ReadonlyMap<number, 'licensed' | 'logged'> = new Map([
+  [10, 'licensed'],
+  [12, 'logged'],
+]);
+const OFFLINE_ENDS: ReadonlyMap<number, 'licensed' | 'logged'> = new Map([
+  [11, 'licensed'],
+  [13, 'logged'],
+]);
 
 export function offlineReport(input: { events: readonly ReportEvent[]; from: number; end: number }): OfflineRow[] {
   const { from, end } = input;
   const per = new Map<string, OfflineRow>();
   const row = (p: string) => {
     let r = per.get(p);
-    if (!r) per.set(p, (r = { product: p, onlineCheckouts: 0, onlineHours: 0, offlineLaunches: 0, offlineHours: 0, loggedOfflineLaunches: 0, loggedOfflineHours: 0, offlineShare: 0 }));
+    if (!r)
+      per.set(
+        p,
+        (r = {
+          product: p,
+          onlineCheckouts: 0,
+          onlineHours: 0,
+          offlineLaunches: 0,
+          offlineHours: 0,
+          loggedOfflineLaunches: 0,
+          loggedOfflineHours: 0,
+          offlineShare: 0,
+        }),
+      );
     return r;
   };
   const clipHours = (a: number | null, b: number | null) => Math.max(0, Math.min(b ?? end, end) - Math.max(a ?? from, from)) / 3_600_000;
@@ -63,5 +85,7 @@ export function offlineReport(input: { events: readonly ReportEvent[]; from: num
     const [kind, , product] = k.split('\u0000');
     for (const s of starts) add(product, kind as 'licensed' | 'logged', s, null);
   }
-  return [...per.values()].map((r) => ({ ...r, offlineShare: r.onlineHours + r.offlineHours > 0 ? r.offlineHours / (r.onlineHours + r.offlineHours) : 0 })).sort((a, b) => a.product.localeCompare(b.product));
+  return [...per.values()]
+    .map((r) => ({ ...r, offlineShare: r.onlineHours + r.offlineHours > 0 ? r.offlineHours / (r.onlineHours + r.offlineHours) : 0 }))
+    .sort((a, b) => a.product.localeCompare(b.product));
 }

@@ -28,15 +28,24 @@ export interface Span {
 }
 
 const OPEN_CODES = new Map<number, 'lease' | 'leaseInAllocation' | 'allocation' | 'queue'>([
-  [1, 'lease'], [29, 'leaseInAllocation'], [27, 'allocation'], [5, 'queue'],
+  [1, 'lease'],
+  [29, 'leaseInAllocation'],
+  [27, 'allocation'],
+  [5, 'queue'],
 ]);
 const CLOSE_CODES = new Map<number, 'lease' | 'leaseInAllocation' | 'allocation' | 'queue'>([
-  [2, 'lease'], [30, 'leaseInAllocation'], [28, 'allocation'], [6, 'queue'],
+  [2, 'lease'],
+  [30, 'leaseInAllocation'],
+  [28, 'allocation'],
+  [6, 'queue'],
 ]);
 
 /** Pair opening and closing events: 1/2 and 29/30 by lease id, 27/28 by (product, agent, user), 5/6 by the process. */
 export function pairEvents(events: readonly ReportEvent[]): { spans: Span[]; denials: Span[] } {
-  const sorted = events.map((e, i) => ({ e, i })).sort((a, b) => a.e.time - b.e.time || a.i - b.i).map((x) => x.e);
+  const sorted = events
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) => a.e.time - b.e.time || a.i - b.i)
+    .map((x) => x.e);
   const open = new Map<string, Span[]>();
   const spans: Span[] = [];
   const denials: Span[] = [];
@@ -62,7 +71,12 @@ export function pairEvents(events: readonly ReportEvent[]): { spans: Span[]; den
     start,
     end: null,
     reason: null,
-    seatKey: kind === 'lease' ? `${e.product}\u0000${e.agentId ?? e.host}\u0000${e.user}` : kind === 'allocation' ? `alloc\u0000${e.product}\u0000${e.agentId ?? e.host}\u0000${e.user}` : null,
+    seatKey:
+      kind === 'lease'
+        ? `${e.product}\u0000${e.agentId ?? e.host}\u0000${e.user}`
+        : kind === 'allocation'
+          ? `alloc\u0000${e.product}\u0000${e.agentId ?? e.host}\u0000${e.user}`
+          : null,
   });
   for (const e of sorted) {
     if (e.code === 7) {
@@ -93,4 +107,3 @@ export function pairEvents(events: readonly ReportEvent[]): { spans: Span[]; den
   }
   return { spans, denials };
 }
-

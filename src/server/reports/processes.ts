@@ -12,18 +12,33 @@
 
 /** Sums over the completed processes of one (command, exe, user, host, exit code). */
 export interface ProcessSums {
-  command: string; exe: string; user: string; host: string;
+  command: string;
+  exe: string;
+  user: string;
+  host: string;
   /** null: no exit status (ended by a signal). */
   exitCode: number | null;
-  count: number; cpuSeconds: number; elapsedSeconds: number; ioBytes: number;
+  count: number;
+  cpuSeconds: number;
+  elapsedSeconds: number;
+  ioBytes: number;
   /** Σ average RSS x elapsed seconds. */
   memoryByteSeconds: number;
 }
 
 /** One uploaded `process` record (the columns the reports use). */
 export interface ProcessRecordRow {
-  command: string | null; exe: string | null; user: string | null; host: string | null; exitCode: number | null;
-  elapsedSeconds: number | null; cpuUserSeconds: number | null; cpuSystemSeconds: number | null; avgRssBytes: number | null; readBytes: number | null; writeBytes: number | null;
+  command: string | null;
+  exe: string | null;
+  user: string | null;
+  host: string | null;
+  exitCode: number | null;
+  elapsedSeconds: number | null;
+  cpuUserSeconds: number | null;
+  cpuSystemSeconds: number | null;
+  avgRssBytes: number | null;
+  readBytes: number | null;
+  writeBytes: number | null;
 }
 
 const n = (x: number | null | undefined) => x ?? 0;
@@ -34,7 +49,22 @@ export function sumProcesses(rows: readonly ProcessRecordRow[]): ProcessSums[] {
   for (const r of rows) {
     const k = [r.command, r.exe, r.user, r.host, r.exitCode].join('\u0000');
     let s = m.get(k);
-    if (!s) m.set(k, (s = { command: r.command ?? '', exe: r.exe ?? '', user: r.user ?? '', host: r.host ?? '', exitCode: r.exitCode, count: 0, cpuSeconds: 0, elapsedSeconds: 0, ioBytes: 0, memoryByteSeconds: 0 }));
+    if (!s)
+      m.set(
+        k,
+        (s = {
+          command: r.command ?? '',
+          exe: r.exe ?? '',
+          user: r.user ?? '',
+          host: r.host ?? '',
+          exitCode: r.exitCode,
+          count: 0,
+          cpuSeconds: 0,
+          elapsedSeconds: 0,
+          ioBytes: 0,
+          memoryByteSeconds: 0,
+        }),
+      );
     s.count++;
     s.cpuSeconds += n(r.cpuUserSeconds) + n(r.cpuSystemSeconds);
     s.elapsedSeconds += n(r.elapsedSeconds);
@@ -50,8 +80,12 @@ export type ProcessDimension = (typeof PROCESS_DIMENSIONS)[number];
 export interface ProcessAccountingRow {
   /** The grouping values, in the order asked for (exit: the exit code, or `signal`). */
   key: Record<string, string>;
-  count: number; cpuSeconds: number; elapsedHours: number; ioBytes: number;
-  averageMemoryBytes: number; accumulatedMemoryByteSeconds: number;
+  count: number;
+  cpuSeconds: number;
+  elapsedHours: number;
+  ioBytes: number;
+  averageMemoryBytes: number;
+  accumulatedMemoryByteSeconds: number;
 }
 
 const exitLabel = (c: number | null) => (c === null ? 'signal' : String(c));
@@ -64,7 +98,8 @@ export function processAccounting(sums: readonly ProcessSums[], by: readonly Pro
     for (const d of by) key[d] = d === 'exit' ? exitLabel(s.exitCode) : s[d];
     const k = by.map((d) => key[d]).join('\u0000');
     let r = m.get(k);
-    if (!r) m.set(k, (r = { key, count: 0, cpuSeconds: 0, elapsedHours: 0, ioBytes: 0, averageMemoryBytes: 0, accumulatedMemoryByteSeconds: 0, mem: 0, el: 0 }));
+    if (!r)
+      m.set(k, (r = { key, count: 0, cpuSeconds: 0, elapsedHours: 0, ioBytes: 0, averageMemoryBytes: 0, accumulatedMemoryByteSeconds: 0, mem: 0, el: 0 }));
     r.count += s.count;
     r.cpuSeconds += s.cpuSeconds;
     r.el += s.elapsedSeconds;
@@ -78,14 +113,37 @@ export function processAccounting(sums: readonly ProcessSums[], by: readonly Pro
 }
 
 /** Sums of the `process-interval` records of one UTC hour and command. */
-export interface IntervalSums { hour: string; command: string; count: number; cpuSeconds: number; elapsedSeconds: number; ioBytes: number; rssByteSeconds: number }
-export interface HourlyRow { hour: string; command: string; count: number; cpuSeconds: number; elapsedHours: number; ioBytes: number; averageProcesses: number; averageRssBytes: number; accumulatedRssByteHours: number }
+export interface IntervalSums {
+  hour: string;
+  command: string;
+  count: number;
+  cpuSeconds: number;
+  elapsedSeconds: number;
+  ioBytes: number;
+  rssByteSeconds: number;
+}
+export interface HourlyRow {
+  hour: string;
+  command: string;
+  count: number;
+  cpuSeconds: number;
+  elapsedHours: number;
+  ioBytes: number;
+  averageProcesses: number;
+  averageRssBytes: number;
+  accumulatedRssByteHours: number;
+}
 
 /** Hourly Process Accounting: one row per UTC hour (`YYYY-MM-DDTHH`) and command. */
 export function hourlyProcessAccounting(sums: readonly IntervalSums[]): HourlyRow[] {
   return sums
     .map((s) => ({
-      hour: s.hour, command: s.command, count: s.count, cpuSeconds: s.cpuSeconds, elapsedHours: s.elapsedSeconds / 3600, ioBytes: s.ioBytes,
+      hour: s.hour,
+      command: s.command,
+      count: s.count,
+      cpuSeconds: s.cpuSeconds,
+      elapsedHours: s.elapsedSeconds / 3600,
+      ioBytes: s.ioBytes,
       // Process-seconds in the hour / 3600 s: processes running on average.
       averageProcesses: s.elapsedSeconds / 3600,
       averageRssBytes: s.elapsedSeconds > 0 ? s.rssByteSeconds / s.elapsedSeconds : 0,
@@ -94,7 +152,16 @@ export function hourlyProcessAccounting(sums: readonly IntervalSums[]): HourlyRo
     .sort((a, b) => a.hour.localeCompare(b.hour) || b.cpuSeconds - a.cpuSeconds || a.command.localeCompare(b.command));
 }
 
-export interface ProductCost { product: string; processes: number; cpuSeconds: number; elapsedHours: number; ioBytes: number; accumulatedMemoryByteSeconds: number; crashes: number; crashRate: number }
+export interface ProductCost {
+  product: string;
+  processes: number;
+  cpuSeconds: number;
+  elapsedHours: number;
+  ioBytes: number;
+  accumulatedMemoryByteSeconds: number;
+  crashes: number;
+  crashRate: number;
+}
 
 /**
  * Resource cost and crash rate of each licensed product: its processes are those whose command or
@@ -118,5 +185,7 @@ export function productCosts(sums: readonly ProcessSums[], programs: Readonly<Re
     r.accumulatedMemoryByteSeconds += s.memoryByteSeconds;
     if (s.exitCode !== 0) r.crashes += s.count;
   }
-  return [...m.values()].map((r) => ({ ...r, elapsedHours: r.elapsedHours / 3600, crashRate: r.processes > 0 ? r.crashes / r.processes : 0 })).sort((a, b) => a.product.localeCompare(b.product));
+  return [...m.values()]
+    .map((r) => ({ ...r, elapsedHours: r.elapsedHours / 3600, crashRate: r.processes > 0 ? r.crashes / r.processes : 0 }))
+    .sort((a, b) => a.product.localeCompare(b.product));
 }

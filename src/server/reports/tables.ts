@@ -21,12 +21,59 @@ const t = (ms: number | null) => (ms === null ? null : iso(ms));
 export const tables = {
   usage: (p: UsagePage): Table => ({
     head: ['ProductId', 'Seats', 'PeakUsed', 'PeakUsedAt', 'PeakDesired', 'PeakDesiredAt', 'UsedHours', 'DesiredHours', 'Seats95', 'Seats99', 'Denials'],
-    rows: p.series.map((s, i) => [s.product, s.seats, s.peakUsed.value, t(s.peakUsed.at), s.peakDesired.value, t(s.peakDesired.at), s.usedHours, s.desiredHours,
-      p.efficiency[i].used.seats95, p.efficiency[i].used.seats99, s.denials.reduce((n, d) => n + d.count, 0)]),
+    rows: p.series.map((s, i) => [
+      s.product,
+      s.seats,
+      s.peakUsed.value,
+      t(s.peakUsed.at),
+      s.peakDesired.value,
+      t(s.peakDesired.at),
+      s.usedHours,
+      s.desiredHours,
+      p.efficiency[i].used.seats95,
+      p.efficiency[i].used.seats99,
+      s.denials.reduce((n, d) => n + d.count, 0),
+    ]),
   }),
   summaries: (r: UsageReport): Table => ({
-    head: ['Period', 'Key', 'ProductId', 'ProductName', 'NrHours', 'Checkouts', 'Users', 'Denials', 'Queued', 'MaxUsed', 'MaxDesired', 'TotalUsed', 'TotalDesired', 'AverageUsed', 'AverageDesired', 'WeightedAverageUsed', 'WeightedAverageDesired'],
-    rows: r.summaries.map((s) => [s.period, s.key, s.product, s.productName, s.hours, s.checkouts, s.users, s.denials, s.queued, s.maxUsed, s.maxDesired, s.totalUsed, s.totalDesired, s.averageUsed, s.averageDesired, s.weightedAverageUsed, s.weightedAverageDesired]),
+    head: [
+      'Period',
+      'Key',
+      'ProductId',
+      'ProductName',
+      'NrHours',
+      'Checkouts',
+      'Users',
+      'Denials',
+      'Queued',
+      'MaxUsed',
+      'MaxDesired',
+      'TotalUsed',
+      'TotalDesired',
+      'AverageUsed',
+      'AverageDesired',
+      'WeightedAverageUsed',
+      'WeightedAverageDesired',
+    ],
+    rows: r.summaries.map((s) => [
+      s.period,
+      s.key,
+      s.product,
+      s.productName,
+      s.hours,
+      s.checkouts,
+      s.users,
+      s.denials,
+      s.queued,
+      s.maxUsed,
+      s.maxDesired,
+      s.totalUsed,
+      s.totalDesired,
+      s.averageUsed,
+      s.averageDesired,
+      s.weightedAverageUsed,
+      s.weightedAverageDesired,
+    ]),
   }),
   log: (r: UsageReport): Table => ({
     head: ['Date', 'Kind', 'UserName', 'HostName', 'ProcessId', 'ProductId', 'StartTime', 'EndTime', 'Seconds', 'NumberGranted', 'Reason'],
@@ -55,17 +102,57 @@ export const tables = {
     const dims = r.rows[0] ? Object.keys(r.rows[0].key) : ['command'];
     return {
       head: [...dims, 'Count', 'CpuSeconds', 'ElapsedHours', 'IoBytes', 'AverageMemoryBytes', 'AccumulatedMemoryByteSeconds'],
-      rows: r.rows.map((x) => [...dims.map((d) => x.key[d]), x.count, x.cpuSeconds, x.elapsedHours, x.ioBytes, x.averageMemoryBytes, x.accumulatedMemoryByteSeconds]),
+      rows: r.rows.map((x) => [
+        ...dims.map((d) => x.key[d]),
+        x.count,
+        x.cpuSeconds,
+        x.elapsedHours,
+        x.ioBytes,
+        x.averageMemoryBytes,
+        x.accumulatedMemoryByteSeconds,
+      ]),
     };
   },
   work: (rows: WorkPatternRow[]): Table => ({
-    head: ['Name', 'Users', 'Microbreaks', 'ShortBreaks', 'ExtendedBreaks', 'BreakHours', 'WorkHours', 'InputHours', 'KeyboardPerHour', 'MousePerHour', 'ApplicationSwitches'],
-    rows: rows.map((r) => [r.name, r.users, r.breaks.microbreak.count, r.breaks.short.count, r.breaks.extended.count,
-      Object.values(r.breaks).reduce((s, b) => s + b.totalHours, 0), Object.values(r.work).reduce((s, b) => s + b.totalHours, 0), r.inputHours, r.keyboardPerHour, r.mousePerHour, r.applicationSwitches]),
+    head: [
+      'Name',
+      'Users',
+      'Microbreaks',
+      'ShortBreaks',
+      'ExtendedBreaks',
+      'BreakHours',
+      'WorkHours',
+      'InputHours',
+      'KeyboardPerHour',
+      'MousePerHour',
+      'ApplicationSwitches',
+    ],
+    rows: rows.map((r) => [
+      r.name,
+      r.users,
+      r.breaks.microbreak.count,
+      r.breaks.short.count,
+      r.breaks.extended.count,
+      Object.values(r.breaks).reduce((s, b) => s + b.totalHours, 0),
+      Object.values(r.work).reduce((s, b) => s + b.totalHours, 0),
+      r.inputHours,
+      r.keyboardPerHour,
+      r.mousePerHour,
+      r.applicationSwitches,
+    ]),
   }),
   offline: (rows: OfflineRow[]): Table => ({
     head: ['ProductId', 'OnlineCheckouts', 'OnlineHours', 'OfflineLaunches', 'OfflineHours', 'LoggedOfflineLaunches', 'LoggedOfflineHours', 'OfflineShare'],
-    rows: rows.map((r) => [r.product, r.onlineCheckouts, r.onlineHours, r.offlineLaunches, r.offlineHours, r.loggedOfflineLaunches, r.loggedOfflineHours, r.offlineShare]),
+    rows: rows.map((r) => [
+      r.product,
+      r.onlineCheckouts,
+      r.onlineHours,
+      r.offlineLaunches,
+      r.offlineHours,
+      r.loggedOfflineLaunches,
+      r.loggedOfflineHours,
+      r.offlineShare,
+    ]),
   }),
 };
 
@@ -79,9 +166,11 @@ const esc = (v: unknown) => (v === null || v === undefined ? '' : String(v)).rep
 
 /** A self-contained HTML page with one table. */
 export function tableToHtml(title: string, table: Table): string {
-  return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>` +
+  return (
+    `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>` +
     '<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 6px;text-align:left}</style></head>' +
     `<body><h1>${esc(title)}</h1><table><thead><tr>${table.head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>\n` +
     table.rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n') +
-    '\n</tbody></table></body></html>\n';
+    '\n</tbody></table></body></html>\n'
+  );
 }

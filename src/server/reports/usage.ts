@@ -123,7 +123,15 @@ interface Acc {
   users: Set<string>;
 }
 
-const emptyBucket = (): HourBucket => ({ hours: 0, totalUsed: 0, totalDesired: 0, maxUsed: 0, maxDesired: 0, weightedAverageUsed: 0, weightedAverageDesired: 0 });
+const emptyBucket = (): HourBucket => ({
+  hours: 0,
+  totalUsed: 0,
+  totalDesired: 0,
+  maxUsed: 0,
+  maxDesired: 0,
+  weightedAverageUsed: 0,
+  weightedAverageDesired: 0,
+});
 
 export function buildUsageReport(input: UsageReportInput): UsageReport {
   const from = input.from;
@@ -140,10 +148,24 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
     for (const p of pieces) {
       const d0 = dayStart(p.start);
       log.push({
-        date: p.day, kind: s.kind, product: s.product, productName: name(s.product), user: s.user, host: s.host, pid: s.pid, leaseId: s.leaseId,
-        start: iso(p.start), end: iso(p.end), startTime: hms(p.start, d0), endTime: hms(p.end, d0), seconds: round3((p.end - p.start) / 1000),
-        checkout: s.start === null ? null : iso(s.start), checkin: s.end === null ? null : iso(s.end),
-        desired: 1, granted: s.kind === 'lease' || s.kind === 'allocation' ? 1 : 0, reason: s.reason,
+        date: p.day,
+        kind: s.kind,
+        product: s.product,
+        productName: name(s.product),
+        user: s.user,
+        host: s.host,
+        pid: s.pid,
+        leaseId: s.leaseId,
+        start: iso(p.start),
+        end: iso(p.end),
+        startTime: hms(p.start, d0),
+        endTime: hms(p.end, d0),
+        seconds: round3((p.end - p.start) / 1000),
+        checkout: s.start === null ? null : iso(s.start),
+        checkin: s.end === null ? null : iso(s.end),
+        desired: 1,
+        granted: s.kind === 'lease' || s.kind === 'allocation' ? 1 : 0,
+        reason: s.reason,
         continuedFromPreviousDay: p.start > (s.start ?? -Infinity) && p.start === d0,
         continuesNextDay: p.end === d0 + DAY_MS && (s.end === null || s.end > p.end),
         open: s.end === null || s.end > end,
@@ -158,7 +180,14 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
   }
   for (const d of denials) if (d.start! >= from && d.start! < end) pushLog(d, d.start!, d.start!, true);
   const kindOrder: Record<LogKind, number> = { lease: 0, allocation: 1, queue: 2, deny: 3 };
-  log.sort((x, y) => x.start.localeCompare(y.start) || x.product.localeCompare(y.product) || kindOrder[x.kind] - kindOrder[y.kind] || x.user.localeCompare(y.user) || x.host.localeCompare(y.host));
+  log.sort(
+    (x, y) =>
+      x.start.localeCompare(y.start) ||
+      x.product.localeCompare(y.product) ||
+      kindOrder[x.kind] - kindOrder[y.kind] ||
+      x.user.localeCompare(y.user) ||
+      x.host.localeCompare(y.host),
+  );
 
   // ---- summaries ----
   const accs = new Map<string, Acc>();
@@ -190,8 +219,25 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
       a = {
         users: new Set(),
         row: {
-          period, key: p.key, start: iso(p.ph.start), end: iso(p.ph.end), product, productName: name(product), hours: p.ph.hours,
-          checkouts: 0, users: 0, denials: 0, queued: 0, maxUsed: 0, maxDesired: 0, totalUsed: 0, totalDesired: 0, averageUsed: 0, averageDesired: 0, weightedAverageUsed: 0, weightedAverageDesired: 0,
+          period,
+          key: p.key,
+          start: iso(p.ph.start),
+          end: iso(p.ph.end),
+          product,
+          productName: name(product),
+          hours: p.ph.hours,
+          checkouts: 0,
+          users: 0,
+          denials: 0,
+          queued: 0,
+          maxUsed: 0,
+          maxDesired: 0,
+          totalUsed: 0,
+          totalDesired: 0,
+          averageUsed: 0,
+          averageDesired: 0,
+          weightedAverageUsed: 0,
+          weightedAverageDesired: 0,
           hourOfDay: p.ph.hod.map((h) => ({ ...emptyBucket(), hours: h })),
           dayOfWeek: p.ph.dow.map((h) => ({ ...emptyBucket(), hours: h })),
         },
@@ -217,9 +263,19 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
   for (const d of denials) if (inSpan(d.start!)) for (const p of periods) acc(p, d.product, d.start!).row.denials++;
 
   // Levels: a sweep over each product's timeline of used seats and waiting tickets.
-  interface Edge { t: number; d: 1 | -1; seat: string | null; wait: boolean }
+  interface Edge {
+    t: number;
+    d: 1 | -1;
+    seat: string | null;
+    wait: boolean;
+  }
   // License-hours per UTC clock hour, for the weighted averages.
-  interface ProductTimeline { edges: Edge[]; denyAt: Map<number, number>; usedByHour: Map<number, number>; desiredByHour: Map<number, number> }
+  interface ProductTimeline {
+    edges: Edge[];
+    denyAt: Map<number, number>;
+    usedByHour: Map<number, number>;
+    desiredByHour: Map<number, number>;
+  }
   const byProduct = new Map<string, ProductTimeline>();
   const prod = (p: string) => {
     let x = byProduct.get(p);
@@ -234,10 +290,11 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
     const x = prod(s.product);
     x.edges.push({ t: a, d: 1, seat: s.seatKey, wait: s.kind === 'queue' }, { t: b, d: -1, seat: s.seatKey, wait: s.kind === 'queue' });
   }
-  for (const d of denials) if (inSpan(d.start!)) {
-    const x = prod(d.product);
-    x.denyAt.set(d.start!, (x.denyAt.get(d.start!) ?? 0) + 1);
-  }
+  for (const d of denials)
+    if (inSpan(d.start!)) {
+      const x = prod(d.product);
+      x.denyAt.set(d.start!, (x.denyAt.get(d.start!) ?? 0) + 1);
+    }
 
   for (const [product, x] of byProduct) {
     // Ends before starts at the same instant: a seat handed over is not two seats.
@@ -285,7 +342,7 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
         }
       }
       const nextEdge = i < x.edges.length ? x.edges[i].t : Infinity;
-      const nextDeny = di < denyTimes.length ? (denyTimes[di] > t ? denyTimes[di] : denyTimes[di + 1] ?? Infinity) : Infinity;
+      const nextDeny = di < denyTimes.length ? (denyTimes[di] > t ? denyTimes[di] : (denyTimes[di + 1] ?? Infinity)) : Infinity;
       if (used === 0 && waiting === 0) {
         t = Math.min(nextEdge, nextDeny, end);
       } else {
@@ -321,7 +378,10 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
     let x = timelines.get(product);
     if (!x) {
       const tl = byProduct.get(product);
-      timelines.set(product, (x = { used: new WeightedTimeline(tl?.usedByHour ?? new Map(), from, end), desired: new WeightedTimeline(tl?.desiredByHour ?? new Map(), from, end) }));
+      timelines.set(
+        product,
+        (x = { used: new WeightedTimeline(tl?.usedByHour ?? new Map(), from, end), desired: new WeightedTimeline(tl?.desiredByHour ?? new Map(), from, end) }),
+      );
     }
     return x;
   };
@@ -358,4 +418,3 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
   summaries.sort((a, b) => periodOrder(a.period) - periodOrder(b.period) || a.start.localeCompare(b.start) || a.product.localeCompare(b.product));
   return { from: iso(from), to: iso(to), end: iso(end), log, summaries };
 }
-

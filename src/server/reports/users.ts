@@ -5,9 +5,25 @@
 import { mergeIntervals, totalMs, type Interval } from './intervals.js';
 import { pairEvents, type ReportEvent } from './pairing.js';
 
-export interface UserUsage { user: string; licenseHours: number; checkouts: number; products: string[] }
-export interface Checkout { product: string; user: string; host: string; leaseId: string | null; start: number | null; end: number | null; hours: number }
-export interface UsersReport { topUsers: UserUsage[]; longestCheckouts: Checkout[] }
+export interface UserUsage {
+  user: string;
+  licenseHours: number;
+  checkouts: number;
+  products: string[];
+}
+export interface Checkout {
+  product: string;
+  user: string;
+  host: string;
+  leaseId: string | null;
+  start: number | null;
+  end: number | null;
+  hours: number;
+}
+export interface UsersReport {
+  topUsers: UserUsage[];
+  longestCheckouts: Checkout[];
+}
 
 /** Leases and allocations inside [from, end): license-hours per user (descending), and the `limit` longest checkouts. */
 export function usersReport(input: { events: readonly ReportEvent[]; from: number; end: number; limit?: number }): UsersReport {
@@ -33,17 +49,34 @@ export function usersReport(input: { events: readonly ReportEvent[]; from: numbe
     }
     if (s.kind === 'lease' && s.start !== null && s.start >= from) u.checkouts++;
     u.products.add(s.product);
-    if (s.kind === 'lease') checkouts.push({ product: s.product, user: s.user, host: s.host, leaseId: s.leaseId, start: s.start, end: s.end !== null && s.end <= end ? s.end : null, hours });
+    if (s.kind === 'lease')
+      checkouts.push({
+        product: s.product,
+        user: s.user,
+        host: s.host,
+        leaseId: s.leaseId,
+        start: s.start,
+        end: s.end !== null && s.end <= end ? s.end : null,
+        hours,
+      });
   }
   const seatHours = (m: Map<string, Interval[]>) => [...m.values()].reduce((sum, l) => sum + totalMs(mergeIntervals(l)), 0) / 3_600_000;
-  const topUsers = [...per].map(([user, u]) => ({ user, licenseHours: seatHours(u.seats), checkouts: u.checkouts, products: [...u.products].sort() }))
-    .sort((a, b) => b.licenseHours - a.licenseHours || a.user.localeCompare(b.user)).slice(0, limit);
+  const topUsers = [...per]
+    .map(([user, u]) => ({ user, licenseHours: seatHours(u.seats), checkouts: u.checkouts, products: [...u.products].sort() }))
+    .sort((a, b) => b.licenseHours - a.licenseHours || a.user.localeCompare(b.user))
+    .slice(0, limit);
   const longestCheckouts = checkouts.sort((a, b) => b.hours - a.hours || (a.start ?? 0) - (b.start ?? 0)).slice(0, limit);
   return { topUsers, longestCheckouts };
 }
 
-export interface LastUse { user: string; product: string; lastUsed: number | null }
-export interface InactiveUser extends LastUse { idleDays: number | null }
+export interface LastUse {
+  user: string;
+  product: string;
+  lastUsed: number | null;
+}
+export interface InactiveUser extends LastUse {
+  idleDays: number | null;
+}
 
 /**
  * Users of a product whose last checkout is older than `days` before `now` (or who never checked

@@ -11,12 +11,23 @@ export interface ActivitySums {
   type: 'break' | 'work' | 'input-events';
   breakType: string | null;
   periodType: string | null;
-  count: number; totalSeconds: number; maxSeconds: number; keyboard: number; mouse: number; switches: number;
+  count: number;
+  totalSeconds: number;
+  maxSeconds: number;
+  keyboard: number;
+  mouse: number;
+  switches: number;
 }
 
 export interface ActivityRecordRow {
-  user: string | null; type: 'break' | 'work' | 'input-events'; breakType: string | null; periodType: string | null;
-  durationSeconds: number | null; keyboard: number | null; mouse: number | null; switch: number | null;
+  user: string | null;
+  type: 'break' | 'work' | 'input-events';
+  breakType: string | null;
+  periodType: string | null;
+  durationSeconds: number | null;
+  keyboard: number | null;
+  mouse: number | null;
+  switch: number | null;
 }
 
 export function sumActivity(rows: readonly ActivityRecordRow[]): ActivitySums[] {
@@ -24,7 +35,22 @@ export function sumActivity(rows: readonly ActivityRecordRow[]): ActivitySums[] 
   for (const r of rows) {
     const k = [r.user, r.type, r.breakType, r.periodType].join('\u0000');
     let s = m.get(k);
-    if (!s) m.set(k, (s = { user: r.user ?? '', type: r.type, breakType: r.breakType, periodType: r.periodType, count: 0, totalSeconds: 0, maxSeconds: 0, keyboard: 0, mouse: 0, switches: 0 }));
+    if (!s)
+      m.set(
+        k,
+        (s = {
+          user: r.user ?? '',
+          type: r.type,
+          breakType: r.breakType,
+          periodType: r.periodType,
+          count: 0,
+          totalSeconds: 0,
+          maxSeconds: 0,
+          keyboard: 0,
+          mouse: 0,
+          switches: 0,
+        }),
+      );
     s.count++;
     s.totalSeconds += r.durationSeconds ?? 0;
     s.maxSeconds = Math.max(s.maxSeconds, r.durationSeconds ?? 0);
@@ -35,7 +61,12 @@ export function sumActivity(rows: readonly ActivityRecordRow[]): ActivitySums[] 
   return [...m.values()];
 }
 
-export interface PeriodStats { count: number; totalHours: number; averageHours: number; maxHours: number }
+export interface PeriodStats {
+  count: number;
+  totalHours: number;
+  averageHours: number;
+  maxHours: number;
+}
 export interface WorkPatternRow {
   /** A user, or a group (`by: 'group'`). */
   name: string;
@@ -43,8 +74,12 @@ export interface WorkPatternRow {
   breaks: Record<string, PeriodStats>;
   work: Record<string, PeriodStats>;
   /** Hours covered by input-events intervals, and the events in them. */
-  inputHours: number; keyboard: number; mouse: number; keyboardMouseSwitches: number;
-  keyboardPerHour: number; mousePerHour: number;
+  inputHours: number;
+  keyboard: number;
+  mouse: number;
+  keyboardMouseSwitches: number;
+  keyboardPerHour: number;
+  mousePerHour: number;
   applicationSwitches: number;
 }
 
@@ -63,17 +98,29 @@ export function workPatterns(input: {
   groups?: Readonly<Record<string, string>>;
   by?: 'user' | 'group';
 }): WorkPatternRow[] {
-  const nameOf = (u: string) => (input.by === 'group' ? input.groups?.[u] ?? '' : u);
+  const nameOf = (u: string) => (input.by === 'group' ? (input.groups?.[u] ?? '') : u);
   const m = new Map<string, WorkPatternRow & { members: Set<string> }>();
   const row = (u: string) => {
     const name = nameOf(u);
     let r = m.get(name);
     if (!r) {
-      m.set(name, (r = {
-        name, users: 0, members: new Set(),
-        breaks: Object.fromEntries(BREAK_TYPES.map((b) => [b, emptyStats()])), work: Object.fromEntries(PERIOD_TYPES.map((p) => [p, emptyStats()])),
-        inputHours: 0, keyboard: 0, mouse: 0, keyboardMouseSwitches: 0, keyboardPerHour: 0, mousePerHour: 0, applicationSwitches: 0,
-      }));
+      m.set(
+        name,
+        (r = {
+          name,
+          users: 0,
+          members: new Set(),
+          breaks: Object.fromEntries(BREAK_TYPES.map((b) => [b, emptyStats()])),
+          work: Object.fromEntries(PERIOD_TYPES.map((p) => [p, emptyStats()])),
+          inputHours: 0,
+          keyboard: 0,
+          mouse: 0,
+          keyboardMouseSwitches: 0,
+          keyboardPerHour: 0,
+          mousePerHour: 0,
+          applicationSwitches: 0,
+        }),
+      );
     }
     r.members.add(u);
     return r;
@@ -99,13 +146,20 @@ export function workPatterns(input: {
   return [...m.values()]
     .map(({ members, ...r }) => {
       for (const st of [...Object.values(r.breaks), ...Object.values(r.work)]) st.averageHours = st.count > 0 ? st.totalHours / st.count : 0;
-      return { ...r, users: members.size, keyboardPerHour: r.inputHours > 0 ? r.keyboard / r.inputHours : 0, mousePerHour: r.inputHours > 0 ? r.mouse / r.inputHours : 0 };
+      return {
+        ...r,
+        users: members.size,
+        keyboardPerHour: r.inputHours > 0 ? r.keyboard / r.inputHours : 0,
+        mousePerHour: r.inputHours > 0 ? r.mouse / r.inputHours : 0,
+      };
     })
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** Application switches of one user's input-events intervals in time order: each change of application counts one. */
-export function countApplicationSwitches(rows: ReadonlyArray<{ user: string; host: string; application: string | null; start: number }>): Array<{ user: string; switches: number }> {
+export function countApplicationSwitches(
+  rows: ReadonlyArray<{ user: string; host: string; application: string | null; start: number }>,
+): Array<{ user: string; switches: number }> {
   const sorted = [...rows].sort((a, b) => a.user.localeCompare(b.user) || a.host.localeCompare(b.host) || a.start - b.start);
   const m = new Map<string, number>();
   for (let i = 0; i < sorted.length; i++) {

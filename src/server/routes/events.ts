@@ -40,9 +40,20 @@ export default async function eventRoutes(app: FastifyInstance, { ctx }: RouteOp
     if (!r.ok) {
       return sendProblem(
         reply,
-        problem(409, 'seq-gap', `Expected seq ${r.expectedSeq} but the batch continues with ${r.receivedSeq}; records through ${r.ackedThroughSeq} are stored. Resend from ${r.expectedSeq}.`, {
-          field: '/records', action: 'resend-from', expectedSeq: r.expectedSeq, receivedSeq: r.receivedSeq, ackedThroughSeq: r.ackedThroughSeq, stored: r.stored, duplicates: r.duplicates,
-        } satisfies Pick<SeqGapProblem, 'field' | 'action' | 'expectedSeq' | 'receivedSeq' | 'ackedThroughSeq'> & { stored: number; duplicates: number }),
+        problem(
+          409,
+          'seq-gap',
+          `Expected seq ${r.expectedSeq} but the batch continues with ${r.receivedSeq}; records through ${r.ackedThroughSeq} are stored. Resend from ${r.expectedSeq}.`,
+          {
+            field: '/records',
+            action: 'resend-from',
+            expectedSeq: r.expectedSeq,
+            receivedSeq: r.receivedSeq,
+            ackedThroughSeq: r.ackedThroughSeq,
+            stored: r.stored,
+            duplicates: r.duplicates,
+          } satisfies Pick<SeqGapProblem, 'field' | 'action' | 'expectedSeq' | 'receivedSeq' | 'ackedThroughSeq'> & { stored: number; duplicates: number },
+        ),
       );
     }
     return { ackedThroughSeq: r.ackedThroughSeq, stored: r.stored, duplicates: r.duplicates } satisfies EventsUploadResponse;

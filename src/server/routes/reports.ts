@@ -21,7 +21,8 @@ const reportQuery = (extra: Record<string, unknown>) => ({
 
 export default async function reportRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
   const { store } = ctx;
-  const badRange = (reply: FastifyReply, q: ReportQs) => (q.from > q.to ? sendProblem(reply, problem(400, 'validation-failed', 'from is after to.', { field: 'query:from' })) : null);
+  const badRange = (reply: FastifyReply, q: ReportQs) =>
+    q.from > q.to ? sendProblem(reply, problem(400, 'validation-failed', 'from is after to.', { field: 'query:from' })) : null;
 
   app.get<{ Querystring: ReportQs }>(
     '/v1/reports/usage',

@@ -20,7 +20,13 @@ export default async function systemRoutes(app: FastifyInstance, { ctx }: RouteO
 
   app.get('/v1/health', { config: { auth: 'none' } }, async (_req, reply) => {
     const dbOk = await dbHealthy();
-    const body = { status: dbOk ? 'ok' : 'degraded', version: SERVER_VERSION, protocol: PROTOCOL_VERSION, time: new Date().toISOString(), uptimeSeconds: (Date.now() - startedAt) / 1000 } satisfies HealthResponse;
+    const body = {
+      status: dbOk ? 'ok' : 'degraded',
+      version: SERVER_VERSION,
+      protocol: PROTOCOL_VERSION,
+      time: new Date().toISOString(),
+      uptimeSeconds: (Date.now() - startedAt) / 1000,
+    } satisfies HealthResponse;
     return reply.code(dbOk ? 200 : 503).send(body);
   });
 
@@ -29,7 +35,13 @@ export default async function systemRoutes(app: FastifyInstance, { ctx }: RouteO
   if (!cfg.metrics.enabled) return;
   app.get('/metrics', { config: { auth: 'none' } }, async (_req, reply) => {
     const q = store.q;
-    const [held, waiting, allocations, products, agents] = [await q.liveLeaseCounts(), await q.waitingCounts(), await q.liveAllocationCounts(), await leases.allProducts(), await q.agentCounts()];
+    const [held, waiting, allocations, products, agents] = [
+      await q.liveLeaseCounts(),
+      await q.waitingCounts(),
+      await q.liveAllocationCounts(),
+      await leases.allProducts(),
+      await q.agentCounts(),
+    ];
     const byProduct = <T extends { product_id: string }>(rows: T[], f: (r: T) => number) =>
       products.map((p) => {
         const r = rows.find((x) => x.product_id === p.row.id);
@@ -42,10 +54,17 @@ export default async function systemRoutes(app: FastifyInstance, { ctx }: RouteO
         help: 'Seats in use (distinct user+host holders, or live allocations), by product.',
         values: products.map((p) => ({
           labels: { product: p.row.id },
-          value: (p.spec.licenseType === 'leased' || p.spec.licenseType === 'node-locked' ? allocations.find((a) => a.product_id === p.row.id)?.n : held.find((h) => h.product_id === p.row.id)?.seats) ?? 0,
+          value:
+            (p.spec.licenseType === 'leased' || p.spec.licenseType === 'node-locked'
+              ? allocations.find((a) => a.product_id === p.row.id)?.n
+              : held.find((h) => h.product_id === p.row.id)?.seats) ?? 0,
         })),
       },
-      { name: 'usage_server_seats', help: 'Configured seats, by product (-1 = unlimited).', values: products.map((p) => ({ labels: { product: p.row.id }, value: p.policy.seats ?? -1 })) },
+      {
+        name: 'usage_server_seats',
+        help: 'Configured seats, by product (-1 = unlimited).',
+        values: products.map((p) => ({ labels: { product: p.row.id }, value: p.policy.seats ?? -1 })),
+      },
       { name: 'usage_server_queue_length', help: 'Tickets waiting, by product.', values: byProduct(waiting, (r) => r.n) },
       {
         name: 'usage_server_agents',

@@ -46,8 +46,15 @@ export async function copySqliteToPostgres(from: SqliteStore, to: PostgresStore,
     // without its partition would land in the default partition, out of retention's reach), and
     // before the copy's transaction: making a partition waits for every open use of its table.
     const needs: Array<{ table: RecordTable; type: string; month: string }> = [];
-    for (const [table, name] of [['process', 'process_records'], ['activity', 'activity_records'], ['other', 'other_records'], ['event', 'usage_events']] as const) {
-      const rows = db.prepare(`SELECT DISTINCT ${table === 'event' ? "'usage-event'" : 'type'} AS type, substr(time, 1, 7) AS month FROM ${name}`).all() as Array<{ type: string; month: string }>;
+    for (const [table, name] of [
+      ['process', 'process_records'],
+      ['activity', 'activity_records'],
+      ['other', 'other_records'],
+      ['event', 'usage_events'],
+    ] as const) {
+      const rows = db
+        .prepare(`SELECT DISTINCT ${table === 'event' ? "'usage-event'" : 'type'} AS type, substr(time, 1, 7) AS month FROM ${name}`)
+        .all() as Array<{ type: string; month: string }>;
       for (const r of rows) if (monthOf(r.month) !== undefined) needs.push({ table, type: r.type, month: r.month });
     }
     await to.partitions.ensure(needs);
@@ -75,14 +82,19 @@ export async function copySqliteToPostgres(from: SqliteStore, to: PostgresStore,
         batch = [];
         rows = 0;
       };
-      for (const row of db.prepare(`SELECT ${columns.map(quote).join(', ')} FROM ${t.name} ORDER BY ${t.order}`).raw().iterate() as IterableIterator<unknown[]>) {
+      for (const row of db
+        .prepare(`SELECT ${columns.map(quote).join(', ')} FROM ${t.name} ORDER BY ${t.order}`)
+        .raw()
+        .iterate() as IterableIterator<unknown[]>) {
         for (const v of row) batch.push(typeof v === 'bigint' ? Number(v) : v);
         if (++rows === perInsert) await flush();
       }
       await flush();
       if (t.identity) {
         // New rows continue after the copied ids, as they would have in SQLite.
-        await client.query(`SELECT setval(pg_get_serial_sequence('${t.name}', '${t.identity}'), coalesce((SELECT max(${t.identity}) FROM ${t.name}), 0) + 1, false)`);
+        await client.query(
+          `SELECT setval(pg_get_serial_sequence('${t.name}', '${t.identity}'), coalesce((SELECT max(${t.identity}) FROM ${t.name}), 0) + 1, false)`,
+        );
       }
     }
     for (const t of TABLES) {

@@ -38,7 +38,19 @@ export class Queries {
   insertAgent(a: Omit<AgentRow, 'revoked_at' | 'client_cert_sha256'> & { client_cert_sha256?: string | null }): Promise<number> {
     return this.sql.run(
       'INSERT INTO agents (id, host, token_hash, agent_version, os, enrolled_at, last_seen_at, acked_seq, record_key, chain_head, client_cert_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      [a.id, a.host, a.token_hash, a.agent_version, a.os, a.enrolled_at, a.last_seen_at, a.acked_seq, a.record_key ?? null, a.chain_head ?? null, a.client_cert_sha256 ?? null],
+      [
+        a.id,
+        a.host,
+        a.token_hash,
+        a.agent_version,
+        a.os,
+        a.enrolled_at,
+        a.last_seen_at,
+        a.acked_seq,
+        a.record_key ?? null,
+        a.chain_head ?? null,
+        a.client_cert_sha256 ?? null,
+      ],
     );
   }
 
@@ -46,7 +58,16 @@ export class Queries {
     return this.sql.run('UPDATE agents SET chain_head = ? WHERE id = ?', [head, id]);
   }
 
-  insertIntegrityFlag(f: { agentId: string; kind: string; fromSeq: number; toSeq: number; records: number; firstTime: string | null; lastTime: string | null; detectedAt: string }): Promise<number> {
+  insertIntegrityFlag(f: {
+    agentId: string;
+    kind: string;
+    fromSeq: number;
+    toSeq: number;
+    records: number;
+    firstTime: string | null;
+    lastTime: string | null;
+    detectedAt: string;
+  }): Promise<number> {
     return this.sql.run(
       'INSERT INTO integrity_flags (agent_id, kind, from_seq, to_seq, records, first_time, last_time, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       [f.agentId, f.kind, f.fromSeq, f.toSeq, f.records, f.firstTime, f.lastTime, f.detectedAt],
@@ -54,8 +75,15 @@ export class Queries {
   }
 
   /** The integrity flags of one agent, in seq order. */
-  integrityFlags(agentId: string): Promise<Array<{ kind: string; from_seq: number; to_seq: number; records: number; first_time: string | null; last_time: string | null; detected_at: string }>> {
-    return this.sql.all('SELECT kind, from_seq, to_seq, records, first_time, last_time, detected_at FROM integrity_flags WHERE agent_id = ? ORDER BY from_seq, id', [agentId]);
+  integrityFlags(
+    agentId: string,
+  ): Promise<
+    Array<{ kind: string; from_seq: number; to_seq: number; records: number; first_time: string | null; last_time: string | null; detected_at: string }>
+  > {
+    return this.sql.all(
+      'SELECT kind, from_seq, to_seq, records, first_time, last_time, detected_at FROM integrity_flags WHERE agent_id = ? ORDER BY from_seq, id',
+      [agentId],
+    );
   }
 
   /** Integrity flags per agent and kind (agents with none are left out). */
@@ -154,7 +182,10 @@ export class Queries {
   }
 
   liveLeasesOfSeat(productId: string, seatKey: string): Promise<LeaseRow[]> {
-    return this.sql.all<LeaseRow>('SELECT * FROM leases WHERE product_id = ? AND seat_key = ? AND ended_at IS NULL ORDER BY granted_at, id', [productId, seatKey]);
+    return this.sql.all<LeaseRow>('SELECT * FROM leases WHERE product_id = ? AND seat_key = ? AND ended_at IS NULL ORDER BY granted_at, id', [
+      productId,
+      seatKey,
+    ]);
   }
 
   liveLeases(): Promise<LeaseRow[]> {
@@ -187,7 +218,12 @@ export class Queries {
 
   /** Set a live lease's expiry (a re-acquire or a collected queue grant claims it for a full TTL). */
   claimLease(id: string, agentId: string, expiresAt: number, now: number): Promise<number> {
-    return this.sql.run('UPDATE leases SET expires_at = ?, renewed_at = ?, claimed = 1 WHERE id = ? AND agent_id = ? AND ended_at IS NULL', [expiresAt, now, id, agentId]);
+    return this.sql.run('UPDATE leases SET expires_at = ?, renewed_at = ?, claimed = 1 WHERE id = ? AND agent_id = ? AND ended_at IS NULL', [
+      expiresAt,
+      now,
+      id,
+      agentId,
+    ]);
   }
 
   /** A renewal: never shortens an expiry, never brings back an ended lease. Resolves with 1 when the lease is live and this agent's. */
@@ -234,7 +270,13 @@ export class Queries {
 
   insertAllocation(a: { product_id: string; seat_key: string; agent_id: string; user: string; host: string; now: number }): Promise<number> {
     return this.sql.run('INSERT INTO allocations (product_id, seat_key, agent_id, "user", host, issued_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [
-      a.product_id, a.seat_key, a.agent_id, a.user, a.host, a.now, a.now,
+      a.product_id,
+      a.seat_key,
+      a.agent_id,
+      a.user,
+      a.host,
+      a.now,
+      a.now,
     ]);
   }
 
@@ -282,7 +324,8 @@ export class Queries {
 
   /** Place in the product's queue (1 = next). */
   async position(productId: string, qseq: number): Promise<number> {
-    return (await this.sql.get<{ n: number }>("SELECT count(*) AS n FROM queue WHERE product_id = ? AND state = 'waiting' AND qseq <= ?", [productId, qseq]))!.n;
+    return (await this.sql.get<{ n: number }>("SELECT count(*) AS n FROM queue WHERE product_id = ? AND state = 'waiting' AND qseq <= ?", [productId, qseq]))!
+      .n;
   }
 
   waitingAll(): Promise<TicketRow[]> {
@@ -298,7 +341,9 @@ export class Queries {
   }
 
   async productsWithWaiting(): Promise<string[]> {
-    return (await this.sql.all<{ product_id: string }>("SELECT DISTINCT product_id FROM queue WHERE state = 'waiting' ORDER BY product_id")).map((r) => r.product_id);
+    return (await this.sql.all<{ product_id: string }>("SELECT DISTINCT product_id FROM queue WHERE state = 'waiting' ORDER BY product_id")).map(
+      (r) => r.product_id,
+    );
   }
 
   insertTicket(t: Omit<TicketRow, 'qseq' | 'state' | 'lease_id' | 'ended_at'>): Promise<number> {
@@ -328,7 +373,19 @@ export class Queries {
     return this.sql.run(
       'INSERT INTO usage_events (origin, agent_id, seq, time, code, product, "user", host, pid, process_start, lease_id, reason, offline, extra) ' +
         "VALUES ('server', ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
-      [e.agentId ?? null, new Date(e.time).toISOString(), e.code, e.product ?? null, e.user ?? null, e.host ?? null, e.pid ?? null, e.processStart ?? null, e.leaseId ?? null, e.reason ?? null, e.extra ?? null],
+      [
+        e.agentId ?? null,
+        new Date(e.time).toISOString(),
+        e.code,
+        e.product ?? null,
+        e.user ?? null,
+        e.host ?? null,
+        e.pid ?? null,
+        e.processStart ?? null,
+        e.leaseId ?? null,
+        e.reason ?? null,
+        e.extra ?? null,
+      ],
     );
   }
 
@@ -360,7 +417,10 @@ export class Queries {
     );
   }
 
-  reportOpenTickets(from: number, product?: string): Promise<Array<Pick<TicketRow, 'product_id' | 'agent_id' | 'user' | 'host' | 'pid' | 'process_start' | 'enqueued_at'>>> {
+  reportOpenTickets(
+    from: number,
+    product?: string,
+  ): Promise<Array<Pick<TicketRow, 'product_id' | 'agent_id' | 'user' | 'host' | 'pid' | 'process_start' | 'enqueued_at'>>> {
     return this.sql.all(
       `SELECT product_id, agent_id, "user", host, pid, process_start, enqueued_at FROM queue WHERE enqueued_at < ? AND (ended_at IS NULL OR ended_at >= ?)${product ? ' AND product_id = ?' : ''} ORDER BY qseq`,
       product ? [from, from, product] : [from, from],

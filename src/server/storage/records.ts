@@ -8,35 +8,101 @@ import { RECORD_TYPE_FIELDS, type UploadRecord } from '../../protocol/v1.js';
 
 type Col = readonly [name: string, pgType: 'text' | 'bigint' | 'double precision' | 'integer'];
 
-const T = 'text', I = 'bigint', R = 'double precision', S = 'integer';
+const T = 'text',
+  I = 'bigint',
+  R = 'double precision',
+  S = 'integer';
 
 /** The tables uploaded records go into: columns in the order values are laid out. */
 export const RECORD_TABLES = {
   process: {
     table: 'process_records',
     columns: [
-      ['agent_id', T], ['seq', I], ['type', T], ['time', T], ['host', T], ['user', T], ['uid', I], ['grp', T], ['gid', I], ['pid', I], ['ppid', I],
-      ['command', T], ['exe', T], ['start', T], ['end', T], ['elapsed_seconds', R], ['cpu_user_seconds', R], ['cpu_system_seconds', R],
-      ['avg_rss_bytes', R], ['max_rss_bytes', R], ['avg_virtual_bytes', R], ['read_bytes', R], ['write_bytes', R], ['exit_code', I],
-      ['source', T], ['interval_start', T], ['interval_end', T], ['cpu_seconds', R], ['package', T], ['package_version', T], ['package_source', T], ['extra', T],
+      ['agent_id', T],
+      ['seq', I],
+      ['type', T],
+      ['time', T],
+      ['host', T],
+      ['user', T],
+      ['uid', I],
+      ['grp', T],
+      ['gid', I],
+      ['pid', I],
+      ['ppid', I],
+      ['command', T],
+      ['exe', T],
+      ['start', T],
+      ['end', T],
+      ['elapsed_seconds', R],
+      ['cpu_user_seconds', R],
+      ['cpu_system_seconds', R],
+      ['avg_rss_bytes', R],
+      ['max_rss_bytes', R],
+      ['avg_virtual_bytes', R],
+      ['read_bytes', R],
+      ['write_bytes', R],
+      ['exit_code', I],
+      ['source', T],
+      ['interval_start', T],
+      ['interval_end', T],
+      ['cpu_seconds', R],
+      ['package', T],
+      ['package_version', T],
+      ['package_source', T],
+      ['extra', T],
     ] as readonly Col[],
   },
   activity: {
     table: 'activity_records',
     columns: [
-      ['agent_id', T], ['seq', I], ['type', T], ['time', T], ['host', T], ['user', T], ['application', T], ['start', T], ['end', T],
-      ['duration_seconds', R], ['break_type', T], ['period_type', T], ['keyboard', I], ['mouse', I], ['switch_count', I], ['extra', T],
+      ['agent_id', T],
+      ['seq', I],
+      ['type', T],
+      ['time', T],
+      ['host', T],
+      ['user', T],
+      ['application', T],
+      ['start', T],
+      ['end', T],
+      ['duration_seconds', R],
+      ['break_type', T],
+      ['period_type', T],
+      ['keyboard', I],
+      ['mouse', I],
+      ['switch_count', I],
+      ['extra', T],
     ] as readonly Col[],
   },
   /** Agent-sent usage events; `origin` is the constant 'agent'. */
   event: {
     table: 'usage_events',
     columns: [
-      ['agent_id', T], ['seq', I], ['time', T], ['code', S], ['product', T], ['user', T], ['host', T], ['pid', I], ['process_start', T],
-      ['lease_id', T], ['reason', T], ['offline', S], ['extra', T],
+      ['agent_id', T],
+      ['seq', I],
+      ['time', T],
+      ['code', S],
+      ['product', T],
+      ['user', T],
+      ['host', T],
+      ['pid', I],
+      ['process_start', T],
+      ['lease_id', T],
+      ['reason', T],
+      ['offline', S],
+      ['extra', T],
     ] as readonly Col[],
   },
-  other: { table: 'other_records', columns: [['agent_id', T], ['seq', I], ['type', T], ['time', T], ['host', T], ['data', T]] as readonly Col[] },
+  other: {
+    table: 'other_records',
+    columns: [
+      ['agent_id', T],
+      ['seq', I],
+      ['type', T],
+      ['time', T],
+      ['host', T],
+      ['data', T],
+    ] as readonly Col[],
+  },
 } as const;
 export type RecordTable = keyof typeof RECORD_TABLES;
 export const RECORD_TABLE_NAMES = Object.keys(RECORD_TABLES) as RecordTable[];
@@ -85,7 +151,10 @@ export interface BatchRows {
 /** The rows of the records at `indices` (the ack plan's choice), by table. */
 export function batchRows(agentId: string, records: readonly UploadRecord[], indices: readonly number[], hasExtra: ArrayLike<number | boolean>): BatchRows {
   const tables: Record<RecordTable, TableValues> = {
-    process: { values: [], rows: 0 }, activity: { values: [], rows: 0 }, event: { values: [], rows: 0 }, other: { values: [], rows: 0 },
+    process: { values: [], rows: 0 },
+    activity: { values: [], rows: 0 },
+    event: { values: [], rows: 0 },
+    other: { values: [], rows: 0 },
   };
   const perType = new Map<string, number>();
   let lastType = '';
@@ -99,9 +168,37 @@ export function batchRows(agentId: string, records: readonly UploadRecord[], ind
       case 'process-interval': {
         const t = tables.process;
         t.values.push(
-          agentId, r.seq, r.type, time, host, v(r.user), v(r.uid), v(r.group), v(r.gid), v(r.pid), v(r.ppid), v(r.command), v(r.exe), utc(r.start), utc(r.end),
-          v(r.elapsedSeconds), v(r.cpuUserSeconds), v(r.cpuSystemSeconds), v(r.avgRssBytes), v(r.maxRssBytes), v(r.avgVirtualBytes), v(r.readBytes),
-          v(r.writeBytes), v(r.exitCode), v(r.source), utc(r.intervalStart), utc(r.intervalEnd), v(r.cpuSeconds), v(r.package), v(r.packageVersion), v(r.packageSource),
+          agentId,
+          r.seq,
+          r.type,
+          time,
+          host,
+          v(r.user),
+          v(r.uid),
+          v(r.group),
+          v(r.gid),
+          v(r.pid),
+          v(r.ppid),
+          v(r.command),
+          v(r.exe),
+          utc(r.start),
+          utc(r.end),
+          v(r.elapsedSeconds),
+          v(r.cpuUserSeconds),
+          v(r.cpuSystemSeconds),
+          v(r.avgRssBytes),
+          v(r.maxRssBytes),
+          v(r.avgVirtualBytes),
+          v(r.readBytes),
+          v(r.writeBytes),
+          v(r.exitCode),
+          v(r.source),
+          utc(r.intervalStart),
+          utc(r.intervalEnd),
+          v(r.cpuSeconds),
+          v(r.package),
+          v(r.packageVersion),
+          v(r.packageSource),
           hasExtra[idx] ? extra(r) : null,
         );
         t.rows++;
@@ -112,8 +209,22 @@ export function batchRows(agentId: string, records: readonly UploadRecord[], ind
       case 'input-events': {
         const t = tables.activity;
         t.values.push(
-          agentId, r.seq, r.type, time, host, v(r.user), v(r.application), utc(r.start), utc(r.end), v(r.durationSeconds), v(r.breakType), v(r.periodType),
-          v(r.keyboard), v(r.mouse), v(r.switch), hasExtra[idx] ? extra(r) : null,
+          agentId,
+          r.seq,
+          r.type,
+          time,
+          host,
+          v(r.user),
+          v(r.application),
+          utc(r.start),
+          utc(r.end),
+          v(r.durationSeconds),
+          v(r.breakType),
+          v(r.periodType),
+          v(r.keyboard),
+          v(r.mouse),
+          v(r.switch),
+          hasExtra[idx] ? extra(r) : null,
         );
         t.rows++;
         break;
@@ -121,15 +232,33 @@ export function batchRows(agentId: string, records: readonly UploadRecord[], ind
       case 'usage-event': {
         const t = tables.event;
         t.values.push(
-          agentId, r.seq, time, r.code as number, v(r.product), v(r.user), host, v(r.pid), utc(r.processStart), v(r.leaseId), v(r.reason),
-          typeof r.offline === 'boolean' ? (r.offline ? 1 : 0) : null, hasExtra[idx] ? extra(r) : null,
+          agentId,
+          r.seq,
+          time,
+          r.code as number,
+          v(r.product),
+          v(r.user),
+          host,
+          v(r.pid),
+          utc(r.processStart),
+          v(r.leaseId),
+          v(r.reason),
+          typeof r.offline === 'boolean' ? (r.offline ? 1 : 0) : null,
+          hasExtra[idx] ? extra(r) : null,
         );
         t.rows++;
         break;
       }
       default: {
         const t = tables.other;
-        t.values.push(agentId, r.seq, r.type, time, host, JSON.stringify(r.chain === undefined && r.mac === undefined && r.chainThrough === undefined ? r : withoutIntegrity(r)));
+        t.values.push(
+          agentId,
+          r.seq,
+          r.type,
+          time,
+          host,
+          JSON.stringify(r.chain === undefined && r.mac === undefined && r.chainThrough === undefined ? r : withoutIntegrity(r)),
+        );
         t.rows++;
       }
     }

@@ -34,13 +34,61 @@ function where(f: RecordFilter, userCol = '"user"'): { sql: string; params: unkn
 }
 
 export interface EventCodeRow {
-  time: string; code: number; product: string; agent_id: string | null; user: string | null; host: string | null;
-  pid: number | null; process_start: string | null; lease_id: string | null; reason: string | null; offline: number | null;
+  time: string;
+  code: number;
+  product: string;
+  agent_id: string | null;
+  user: string | null;
+  host: string | null;
+  pid: number | null;
+  process_start: string | null;
+  lease_id: string | null;
+  reason: string | null;
+  offline: number | null;
 }
-export interface ProcessSumRow { command: string | null; exe: string | null; user: string | null; host: string | null; exit_code: number | null; n: number; cpu: number; elapsed: number; io: number; mem: number }
-export interface IntervalSumRow { hour: string; command: string | null; n: number; cpu: number; elapsed: number; io: number; rss: number }
-export interface ActivitySumRow { user: string | null; type: 'break' | 'work' | 'input-events'; break_type: string | null; period_type: string | null; n: number; total: number; longest: number; keyboard: number; mouse: number; switches: number }
-export interface ActivityRow { type: 'break' | 'work' | 'input-events'; user: string | null; host: string | null; application: string | null; start: string | null; end: string | null; keyboard: number | null; mouse: number | null }
+export interface ProcessSumRow {
+  command: string | null;
+  exe: string | null;
+  user: string | null;
+  host: string | null;
+  exit_code: number | null;
+  n: number;
+  cpu: number;
+  elapsed: number;
+  io: number;
+  mem: number;
+}
+export interface IntervalSumRow {
+  hour: string;
+  command: string | null;
+  n: number;
+  cpu: number;
+  elapsed: number;
+  io: number;
+  rss: number;
+}
+export interface ActivitySumRow {
+  user: string | null;
+  type: 'break' | 'work' | 'input-events';
+  break_type: string | null;
+  period_type: string | null;
+  n: number;
+  total: number;
+  longest: number;
+  keyboard: number;
+  mouse: number;
+  switches: number;
+}
+export interface ActivityRow {
+  type: 'break' | 'work' | 'input-events';
+  user: string | null;
+  host: string | null;
+  application: string | null;
+  start: string | null;
+  end: string | null;
+  keyboard: number | null;
+  mouse: number | null;
+}
 
 /** The columns process sums can be grouped by. */
 export const PROCESS_COLUMNS = ['command', 'exe', 'user', 'host', 'exit_code'] as const;
@@ -85,14 +133,19 @@ export function mergeSums<T extends object>(parts: readonly T[][], keys: Readonl
  * Whole UTC days [from, to) as the roll-up ranges to read: for the per-user roll-up the whole
  * months in them from process_monthly_user and the days around those; for the others the days.
  */
-export function rollupRanges(table: ProcessRollup, days: { from: string; to: string }): Array<{ table: ProcessRollup; column: 'day' | 'month'; from: string; to: string }> {
+export function rollupRanges(
+  table: ProcessRollup,
+  days: { from: string; to: string },
+): Array<{ table: ProcessRollup; column: 'day' | 'month'; from: string; to: string }> {
   const byDay = (from: string, to: string) => ({ table, column: 'day' as const, from, to });
   if (table !== 'process_daily_user') return [byDay(days.from, days.to)];
   const nextMonth = (m: string) => new Date(Date.UTC(Number(m.slice(0, 4)), Number(m.slice(5, 7)), 1)).toISOString().slice(0, 7);
   const first = days.from.endsWith('-01') ? days.from.slice(0, 7) : nextMonth(days.from.slice(0, 7));
   const last = days.to.slice(0, 7);
   if (!(first < last)) return [byDay(days.from, days.to)];
-  const out: Array<{ table: ProcessRollup; column: 'day' | 'month'; from: string; to: string }> = [{ table: 'process_monthly_user', column: 'month', from: first, to: last }];
+  const out: Array<{ table: ProcessRollup; column: 'day' | 'month'; from: string; to: string }> = [
+    { table: 'process_monthly_user', column: 'month', from: first, to: last },
+  ];
   if (days.from < `${first}-01`) out.push(byDay(days.from, `${first}-01`));
   if (`${last}-01` < days.to) out.push(byDay(`${last}-01`, days.to));
   return out;
@@ -148,7 +201,10 @@ export class ReportQueries {
 
   /** Users that ran processes as a group (the group filter and the work-pattern groups). */
   userGroups(grp?: string): Promise<Array<{ user: string; grp: string; n: number }>> {
-    return this.sql.all(`SELECT "user", grp, n FROM ${this.groupCounts()}${grp === undefined ? '' : ' WHERE grp = ?'} ORDER BY "user", grp`, grp === undefined ? [] : [grp]);
+    return this.sql.all(
+      `SELECT "user", grp, n FROM ${this.groupCounts()}${grp === undefined ? '' : ' WHERE grp = ?'} ORDER BY "user", grp`,
+      grp === undefined ? [] : [grp],
+    );
   }
 
   /** Each user's most frequent group (a tie: the first group by name). */
@@ -190,7 +246,11 @@ export class ReportQueries {
     return mergeSums<ProcessSumRow>(parts, PROCESS_COLUMNS, ['n', 'cpu', 'elapsed', 'io', 'mem']);
   }
 
-  private processSumsOfRollup(f: RecordFilter, r: { table: ProcessRollup; column: 'day' | 'month'; from: string; to: string }, by: readonly ProcessColumn[]): Promise<ProcessSumRow[]> {
+  private processSumsOfRollup(
+    f: RecordFilter,
+    r: { table: ProcessRollup; column: 'day' | 'month'; from: string; to: string },
+    by: readonly ProcessColumn[],
+  ): Promise<ProcessSumRow[]> {
     const table = r.table;
     const w = where({ ...f, fromIso: r.from, toIso: r.to });
     // The roll-ups' '' and NO_EXIT keys back as the records' NULLs.
@@ -218,13 +278,16 @@ export class ReportQueries {
   /** process-interval records per UTC hour of their interval start (`YYYY-MM-DDTHH`) and command. */
   async intervalSums(f: RecordFilter): Promise<IntervalSumRow[]> {
     // process_hourly has no user or host: filtered pages read the records.
-    const split = this.useRollups && f.users === undefined && f.host === undefined ? splitDays(f.fromIso, f.toIso) : { edges: [{ fromIso: f.fromIso, toIso: f.toIso }] };
+    const split =
+      this.useRollups && f.users === undefined && f.host === undefined ? splitDays(f.fromIso, f.toIso) : { edges: [{ fromIso: f.fromIso, toIso: f.toIso }] };
     const parts = await Promise.all(split.edges.map((e) => this.intervalSumsOfRecords({ ...f, ...e })));
     if (split.days) {
-      parts.push(await this.sql.all<IntervalSumRow>(
-        `SELECT hour, nullif(command, '') AS command, sum(n) AS n, sum(cpu) AS cpu, sum(elapsed) AS elapsed, sum(io) AS io, sum(rss) AS rss FROM process_hourly WHERE day >= ? AND day < ? GROUP BY hour, command`,
-        [split.days.from, split.days.to],
-      ));
+      parts.push(
+        await this.sql.all<IntervalSumRow>(
+          `SELECT hour, nullif(command, '') AS command, sum(n) AS n, sum(cpu) AS cpu, sum(elapsed) AS elapsed, sum(io) AS io, sum(rss) AS rss FROM process_hourly WHERE day >= ? AND day < ? GROUP BY hour, command`,
+          [split.days.from, split.days.to],
+        ),
+      );
     }
     return mergeSums<IntervalSumRow>(parts, ['hour', 'command'], ['n', 'cpu', 'elapsed', 'io', 'rss']);
   }

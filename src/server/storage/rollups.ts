@@ -37,8 +37,13 @@ export type ProcessRollup = keyof typeof KEYS;
 
 /** Key expressions over a process_records row. */
 const KEY_EXPR: Record<string, string> = {
-  day: 'substr(r.time, 1, 10)', month: 'substr(r.time, 1, 7)', '"user"': `coalesce(r."user", '')`, host: `coalesce(r.host, '')`, command: `coalesce(r.command, '')`,
-  exe: `coalesce(r.exe, '')`, exit_code: `coalesce(r.exit_code, ${NO_EXIT})`,
+  day: 'substr(r.time, 1, 10)',
+  month: 'substr(r.time, 1, 7)',
+  '"user"': `coalesce(r."user", '')`,
+  host: `coalesce(r.host, '')`,
+  command: `coalesce(r.command, '')`,
+  exe: `coalesce(r.exe, '')`,
+  exit_code: `coalesce(r.exit_code, ${NO_EXIT})`,
 };
 
 /** Metric columns and their aggregate over process_records rows `r`. */
@@ -77,9 +82,11 @@ function selectSums(exprs: readonly string[], keys: readonly string[], from: str
 export function rollupInsert(table: ProcessRollup, from: string): string {
   const keys = KEYS[table];
   const keyExprs = keys.map((k) => KEY_EXPR[k]);
-  return `INSERT INTO ${table} (${[...keys, ...METRICS.map(([m]) => m)].join(', ')}) ` +
+  return (
+    `INSERT INTO ${table} (${[...keys, ...METRICS.map(([m]) => m)].join(', ')}) ` +
     `${selectSums([...keyExprs, ...METRICS.map(([, e]) => e)], keyExprs, from, "r.type = 'process'")} ` +
-    `ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${mergeClause(table)};`;
+    `ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${mergeClause(table)};`
+  );
 }
 
 /** The upsert's SET: sums and counts added, the peak kept. */
@@ -92,33 +99,46 @@ function mergeClause(table: ProcessRollup): string {
 }
 
 export function userGroupsInsert(from: string): string {
-  return `INSERT INTO process_user_groups ("user", grp, n) ${selectSums(['r."user"', 'r.grp', 'count(*)'], ['r."user"', 'r.grp'], from, `r.type = 'process' AND r."user" IS NOT NULL AND r.grp IS NOT NULL`)} ` +
-    `ON CONFLICT ("user", grp) DO UPDATE SET n = process_user_groups.n + excluded.n;`;
+  return (
+    `INSERT INTO process_user_groups ("user", grp, n) ${selectSums(['r."user"', 'r.grp', 'count(*)'], ['r."user"', 'r.grp'], from, `r.type = 'process' AND r."user" IS NOT NULL AND r.grp IS NOT NULL`)} ` +
+    `ON CONFLICT ("user", grp) DO UPDATE SET n = process_user_groups.n + excluded.n;`
+  );
 }
 
 /**
  * `process_hourly`: process-interval records per UTC day of their record time x UTC hour of their
  * interval start x command (the hourly Process Accounting without a user or host filter).
  */
-const INTERVAL_KEYS: ReadonlyArray<[string, string]> = [['day', 'substr(r.time, 1, 10)'], ['hour', 'substr(r.interval_start, 1, 13)'], ['command', `coalesce(r.command, '')`]];
+const INTERVAL_KEYS: ReadonlyArray<[string, string]> = [
+  ['day', 'substr(r.time, 1, 10)'],
+  ['hour', 'substr(r.interval_start, 1, 13)'],
+  ['command', `coalesce(r.command, '')`],
+];
 const INTERVAL_METRICS: ReadonlyArray<[string, string]> = [
-  ['n', 'count(*)'], ['cpu', 'sum(coalesce(r.cpu_seconds, 0))'], ['elapsed', 'sum(coalesce(r.elapsed_seconds, 0))'],
-  ['io', 'sum(coalesce(r.read_bytes, 0) + coalesce(r.write_bytes, 0))'], ['rss', 'sum(coalesce(r.avg_rss_bytes, 0) * coalesce(r.elapsed_seconds, 0))'],
+  ['n', 'count(*)'],
+  ['cpu', 'sum(coalesce(r.cpu_seconds, 0))'],
+  ['elapsed', 'sum(coalesce(r.elapsed_seconds, 0))'],
+  ['io', 'sum(coalesce(r.read_bytes, 0) + coalesce(r.write_bytes, 0))'],
+  ['rss', 'sum(coalesce(r.avg_rss_bytes, 0) * coalesce(r.elapsed_seconds, 0))'],
 ];
 
 function intervalDdl(d: Dialect): string {
   const text = d === 'postgres' ? 'text COLLATE "C"' : 'TEXT';
   const int = d === 'postgres' ? 'bigint' : 'INTEGER';
   const real = d === 'postgres' ? 'double precision' : 'REAL';
-  return `CREATE TABLE IF NOT EXISTS process_hourly (day ${text} NOT NULL, hour ${text} NOT NULL, command ${text} NOT NULL, n ${int} NOT NULL, cpu ${real} NOT NULL, ` +
-    `elapsed ${real} NOT NULL, io ${real} NOT NULL, rss ${real} NOT NULL, PRIMARY KEY (day, hour, command))${d === 'sqlite' ? ' WITHOUT ROWID' : ''};`;
+  return (
+    `CREATE TABLE IF NOT EXISTS process_hourly (day ${text} NOT NULL, hour ${text} NOT NULL, command ${text} NOT NULL, n ${int} NOT NULL, cpu ${real} NOT NULL, ` +
+    `elapsed ${real} NOT NULL, io ${real} NOT NULL, rss ${real} NOT NULL, PRIMARY KEY (day, hour, command))${d === 'sqlite' ? ' WITHOUT ROWID' : ''};`
+  );
 }
 
 export function intervalInsert(from: string): string {
   const keys = INTERVAL_KEYS.map(([, e]) => e);
-  return `INSERT INTO process_hourly (${[...INTERVAL_KEYS, ...INTERVAL_METRICS].map(([c]) => c).join(', ')}) ` +
+  return (
+    `INSERT INTO process_hourly (${[...INTERVAL_KEYS, ...INTERVAL_METRICS].map(([c]) => c).join(', ')}) ` +
     `${selectSums([...keys, ...INTERVAL_METRICS.map(([, e]) => e)], keys, from, "r.type = 'process-interval' AND r.interval_start IS NOT NULL")} ` +
-    `ON CONFLICT (day, hour, command) DO UPDATE SET ${INTERVAL_METRICS.map(([m]) => `${m} = process_hourly.${m} + excluded.${m}`).join(', ')};`;
+    `ON CONFLICT (day, hour, command) DO UPDATE SET ${INTERVAL_METRICS.map(([m]) => `${m} = process_hourly.${m} + excluded.${m}`).join(', ')};`
+  );
 }
 
 /** The day roll-ups of process records (the month one is kept beside them). */
@@ -127,8 +147,10 @@ const ROLLUPS: readonly ProcessRollup[] = ['process_daily', 'process_daily_comma
 /** process_monthly_user of the months [fromMonth, toMonth) summed again from the day rows (after those were made right). */
 function monthlyFromDaily(): string {
   const sums = METRICS.map(([m]) => (m === 'max_rss' ? 'max(max_rss)' : `sum(${m})`)).join(', ');
-  return `INSERT INTO process_monthly_user (month, "user", host, ${METRICS.map(([m]) => m).join(', ')}) SELECT substr(day, 1, 7), "user", host, ${sums} ` +
-    `FROM process_daily_user WHERE day >= ? AND day < ? GROUP BY substr(day, 1, 7), "user", host`;
+  return (
+    `INSERT INTO process_monthly_user (month, "user", host, ${METRICS.map(([m]) => m).join(', ')}) SELECT substr(day, 1, 7), "user", host, ${sums} ` +
+    `FROM process_daily_user WHERE day >= ? AND day < ? GROUP BY substr(day, 1, 7), "user", host`
+  );
 }
 
 /** The migration: tables, their fill from the records already stored (the backfill), and the triggers. */
@@ -147,9 +169,11 @@ export function rollupMigration(d: Dialect): string {
   const backfill = [...withMonth.map((t) => rollupInsert(t, all)), userGroupsInsert(all), intervalInsert(all)];
   if (d === 'sqlite') return [...tables, ...backfill].join('\n');
   const ins = 'inserted r WHERE true';
-  const fn = `CREATE OR REPLACE FUNCTION process_rollups_insert() RETURNS trigger LANGUAGE plpgsql AS $body$\nBEGIN\n` +
+  const fn =
+    `CREATE OR REPLACE FUNCTION process_rollups_insert() RETURNS trigger LANGUAGE plpgsql AS $body$\nBEGIN\n` +
     `${[...withMonth.map((t) => rollupInsert(t, ins)), userGroupsInsert(ins), intervalInsert(ins)].join('\n')}\nRETURN NULL;\nEND\n$body$;`;
-  const trigger = `DROP TRIGGER IF EXISTS process_rollups_insert ON process_records;\n` +
+  const trigger =
+    `DROP TRIGGER IF EXISTS process_rollups_insert ON process_records;\n` +
     `CREATE TRIGGER process_rollups_insert AFTER INSERT ON process_records REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION process_rollups_insert();`;
   return [...tables, ...backfill, fn, trigger].join('\n');
 }
@@ -171,12 +195,21 @@ export const BATCH_ROLLUPS = (() => {
   const resum = METRICS.map(([m]) => (m === 'max_rss' ? 'max(r.max_rss)' : `sum(r.${m})`));
   const rollups = [...ROLLUPS, 'process_monthly_user' as const].map((t) => {
     const keys = KEYS[t].map((k) => `r.${k}`);
-    return `INSERT INTO ${t} (${[...KEYS[t], ...METRICS.map(([m]) => m)].join(', ')}) SELECT ${[...keys, ...resum].join(', ')} FROM temp.rollup_batch r GROUP BY ${keys.join(', ')} ` +
-      `ON CONFLICT (${KEYS[t].join(', ')}) DO UPDATE SET ${mergeClause(t)}`;
+    return (
+      `INSERT INTO ${t} (${[...KEYS[t], ...METRICS.map(([m]) => m)].join(', ')}) SELECT ${[...keys, ...resum].join(', ')} FROM temp.rollup_batch r GROUP BY ${keys.join(', ')} ` +
+      `ON CONFLICT (${KEYS[t].join(', ')}) DO UPDATE SET ${mergeClause(t)}`
+    );
   });
-  const groups = `INSERT INTO process_user_groups ("user", grp, n) SELECT r."user", r.grp, sum(r.n) FROM temp.rollup_batch r WHERE r.has_user AND r.grp IS NOT NULL GROUP BY r."user", r.grp ` +
+  const groups =
+    `INSERT INTO process_user_groups ("user", grp, n) SELECT r."user", r.grp, sum(r.n) FROM temp.rollup_batch r WHERE r.has_user AND r.grp IS NOT NULL GROUP BY r."user", r.grp ` +
     `ON CONFLICT ("user", grp) DO UPDATE SET n = process_user_groups.n + excluded.n`;
-  return { create, clear: 'DELETE FROM temp.rollup_batch', fill, rollups: [...rollups, groups], intervals: intervalInsert('process_records r WHERE r.agent_id = ? AND r.seq BETWEEN ? AND ?') };
+  return {
+    create,
+    clear: 'DELETE FROM temp.rollup_batch',
+    fill,
+    rollups: [...rollups, groups],
+    intervals: intervalInsert('process_records r WHERE r.agent_id = ? AND r.seq BETWEEN ? AND ?'),
+  };
 })();
 
 /**

@@ -39,7 +39,18 @@ export function softwareChanges(agentId: string, agentHost: string, records: rea
     const s = (x: unknown) => (typeof x === 'string' ? x : null);
     last.set(k, {
       op: 'put',
-      row: { host, source: r.source, name: r.name, architecture: arch, version: s(r.version), publisher: s(r.publisher), install_time: s(r.installTime), agent_id: agentId, first_seen: r.time, updated_at: r.time },
+      row: {
+        host,
+        source: r.source,
+        name: r.name,
+        architecture: arch,
+        version: s(r.version),
+        publisher: s(r.publisher),
+        install_time: s(r.installTime),
+        agent_id: agentId,
+        first_seen: r.time,
+        updated_at: r.time,
+      },
     });
   }
   return [...last.values()];
@@ -74,7 +85,9 @@ export function installed(sql: Sql, host?: string): Promise<InstalledRow[]> {
 
 /** Per host and package: when a process of it last ran (process records carry the owning package). */
 export function packageUse(sql: Sql): Promise<Array<{ host: string; package: string; package_source: string | null; last_used: string }>> {
-  return sql.all('SELECT host, package, package_source, max(time) AS last_used FROM process_records WHERE package IS NOT NULL AND host IS NOT NULL GROUP BY host, package, package_source');
+  return sql.all(
+    'SELECT host, package, package_source, max(time) AS last_used FROM process_records WHERE package IS NOT NULL AND host IS NOT NULL GROUP BY host, package, package_source',
+  );
 }
 
 /** The executables seen running from each package (to tell which products a package serves). */
@@ -84,7 +97,9 @@ export function packageExecutables(sql: Sql): Promise<Array<{ package: string; e
 
 /** Per product and host: the last start of the program or of a lease (codes 1, 3, 10, 29). */
 export function productUse(sql: Sql): Promise<Array<{ product: string; host: string; last_used: string }>> {
-  return sql.all("SELECT product, host, max(time) AS last_used FROM usage_events WHERE code IN (1, 3, 10, 29) AND product IS NOT NULL AND host IS NOT NULL GROUP BY product, host");
+  return sql.all(
+    'SELECT product, host, max(time) AS last_used FROM usage_events WHERE code IN (1, 3, 10, 29) AND product IS NOT NULL AND host IS NOT NULL GROUP BY product, host',
+  );
 }
 
 /** Software records as uploaded (the inventory's history), oldest first. */

@@ -66,7 +66,6 @@ export interface Store {
   close(): Promise<void>;
 }
 
-
 /** A database given as a URL `postgres://` or `postgresql://` is PostgreSQL; anything else is a SQLite file. */
 export function isPostgresUrl(db: string): boolean {
   return /^postgres(ql)?:\/\//i.test(db);

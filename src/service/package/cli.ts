@@ -32,7 +32,13 @@ try {
     });
     process.stdout.write(`${r.path}\n`);
   } else if (kind === 'rpm') {
-    const r = buildRpm({ version, outDir: values.out, compression: values.compression as 'xz' | 'gzip' | 'zstd' | 'none' | undefined, keepStaging: values['keep-staging'], node: values.node });
+    const r = buildRpm({
+      version,
+      outDir: values.out,
+      compression: values.compression as 'xz' | 'gzip' | 'zstd' | 'none' | undefined,
+      keepStaging: values['keep-staging'],
+      node: values.node,
+    });
     process.stdout.write(`${r.path}\n`);
   } else if (kind === 'tarball') {
     const r = buildTarball({ version, outDir: values.out, keepStaging: values['keep-staging'] });

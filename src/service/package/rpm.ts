@@ -78,7 +78,15 @@ export function buildRpm(options: RpmOptions = {}): RpmResult {
   const outDir = options.outDir ?? join(PACKAGE_ROOT, 'packaging', 'out');
   const staging = mkdtempSync(join(tmpdir(), 'usage-agent-rpm-'));
   try {
-    const { contents, conffiles } = stageRoot(join(staging, 'root'), staging, rpmLayout(version), version, RPM_TARGETS, bundledNode(options.node, staging, log), log);
+    const { contents, conffiles } = stageRoot(
+      join(staging, 'root'),
+      staging,
+      rpmLayout(version),
+      version,
+      RPM_TARGETS,
+      bundledNode(options.node, staging, log),
+      log,
+    );
     const { path, arch } = packRpm(staging, version, conffiles, outDir, options.compression ?? 'xz', log);
     return { path, version, arch, contents, conffiles, ...(options.keepStaging ? { staging } : {}) };
   } finally {
@@ -92,7 +100,14 @@ function checkVersion(version: string): void {
 }
 
 /** rpmbuild over a staged tree (`<staging>/root`): the spec rendered for `version`, then the .rpm. */
-export function packRpm(staging: string, version: string, conffiles: string[], outDir: string, compression: RpmCompression, log: (l: string) => void): { path: string; arch: string } {
+export function packRpm(
+  staging: string,
+  version: string,
+  conffiles: string[],
+  outDir: string,
+  compression: RpmCompression,
+  log: (l: string) => void,
+): { path: string; arch: string } {
   checkVersion(version);
   const arch = rpmArch();
   const spec = join(staging, 'usage-agent.spec');
@@ -105,7 +120,8 @@ export function packRpm(staging: string, version: string, conffiles: string[], o
     'rpmbuild',
     [
       '-bb',
-      '--target', `${arch}-linux`,
+      '--target',
+      `${arch}-linux`,
       ...define('_topdir', top),
       ...define('staged', join(staging, 'root')),
       // The tree is built already: no stripping, debuginfo, build-id links or byte-compiling.

@@ -43,7 +43,8 @@ export function fetchNodeRuntime(work: string, log: (l: string) => void, spec = 
   mkdirSync(dir, { recursive: true });
   run('tar', ['-xzf', tgz, '-C', dir, '--strip-components=1'], work, log);
   const node = join(dir, 'bin', 'node');
-  if (!existsSync(node) || !existsSync(join(dir, 'include', 'node', 'common.gypi'))) throw new Error(`${tgz} is not a node-linux-* package (no bin/node or include/node)`);
+  if (!existsSync(node) || !existsSync(join(dir, 'include', 'node', 'common.gypi')))
+    throw new Error(`${tgz} is not a node-linux-* package (no bin/node or include/node)`);
   const [version, modules] = run(node, ['-p', 'process.version + " " + process.versions.modules'], work, log).trim().split(' ');
   return { dir, node, version: version!, modules: modules! };
 }

@@ -14,7 +14,6 @@ import { rebuildNativeModules, type BundledNode } from './runtime.js';
 export const PACKAGE_PREFIX = '/opt/usage-agent';
 export const PACKAGE_NODE = `${PACKAGE_PREFIX}/node/bin/node`;
 
-
 export function write(root: string, path: string, contents: string | Buffer, mode: number): void {
   const full = join(root, path);
   mkdirSync(dirname(full), { recursive: true });
@@ -91,7 +90,15 @@ export function productionModules(app: string, runtime: BundledNode, log: (l: st
   if (runtime.rebuildFor) rebuildNativeModules(app, runtime.rebuildFor, log);
   const sqlite = join(app, 'node_modules', 'better-sqlite3');
   // The addon is all that is needed at run time; sources, objects and the static SQLite go.
-  for (const leftover of ['deps', 'src', 'build/Release/obj', 'build/Release/obj.target', 'build/Release/.deps', 'build/Release/test_extension.node', 'build/deps']) {
+  for (const leftover of [
+    'deps',
+    'src',
+    'build/Release/obj',
+    'build/Release/obj.target',
+    'build/Release/.deps',
+    'build/Release/test_extension.node',
+    'build/deps',
+  ]) {
     rmSync(join(sqlite, leftover), { recursive: true, force: true });
   }
   for (const f of readdirSync(join(sqlite, 'build', 'Release'))) if (f.endsWith('.a')) rmSync(join(sqlite, 'build', 'Release', f));
@@ -161,7 +168,16 @@ export interface StagedTree {
  * goes (the distribution's unit directories), `node` is the runtime to bundle (its native modules
  * must load in it), `licenseFile` the copyright file's path.
  */
-export function stageRoot(root: string, staging: string, layout: ServiceLayout, version: string, targets: Record<string, string>, runtime: BundledNode, log: (l: string) => void, licenseFile = 'usr/share/doc/usage-agent/copyright'): StagedTree {
+export function stageRoot(
+  root: string,
+  staging: string,
+  layout: ServiceLayout,
+  version: string,
+  targets: Record<string, string>,
+  runtime: BundledNode,
+  log: (l: string) => void,
+  licenseFile = 'usr/share/doc/usage-agent/copyright',
+): StagedTree {
   const node = runtime.node;
   const app = join(root, PACKAGE_PREFIX.slice(1));
   const vars = templateVars(layout);
@@ -207,7 +223,7 @@ export function copyright(nodeLicense: string | undefined): string {
     'Upstream-Name: usage-agent\n\n' +
     'Files: *\nLicense: Apache-2.0\n On Debian systems the full text is in /usr/share/common-licenses/Apache-2.0.\n\n' +
     'Files: opt/usage-agent/node/*\nLicense: MIT and others (Node.js; full text below)\n\n' +
-    'Files: opt/usage-agent/node_modules/*\nLicense: see each module\'s package.json and LICENSE file\n';
+    "Files: opt/usage-agent/node_modules/*\nLicense: see each module's package.json and LICENSE file\n";
   if (nodeLicense) text += `\n----- Node.js LICENSE -----\n${readFileSync(nodeLicense, 'utf8')}`;
   return text;
 }

@@ -15,10 +15,27 @@ const ORIGIN = Date.UTC(2026, 0, 5, 9, 0, 0);
 /** Deterministic pseudo-random stream: bursts of mixed input with gaps around the thresholds. */
 function stream(seed: number, n: number, th: ActivityThresholds): StreamEvent[] {
   let s = seed >>> 0;
-  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   const cats: InputCategory[] = ['keyboard', 'move', 'move', 'move', 'button', 'wheel'];
-  const gaps = [1, 3, 7, 20, 49, 50, 51, 99, 100, 101, 400, th.breakSeconds * 1000 - 1, th.breakSeconds * 1000, th.breakSeconds * 1000 + 1,
-    th.microBreakMaxSeconds * 1000, th.microBreakMaxSeconds * 1000 + 37, th.shortBreakMaxSeconds * 1000 + 5];
+  const gaps = [
+    1,
+    3,
+    7,
+    20,
+    49,
+    50,
+    51,
+    99,
+    100,
+    101,
+    400,
+    th.breakSeconds * 1000 - 1,
+    th.breakSeconds * 1000,
+    th.breakSeconds * 1000 + 1,
+    th.microBreakMaxSeconds * 1000,
+    th.microBreakMaxSeconds * 1000 + 37,
+    th.shortBreakMaxSeconds * 1000 + 5,
+  ];
   const out: StreamEvent[] = [];
   let t = 0;
   let focusN = 0;
@@ -88,7 +105,9 @@ for (const [name, th] of [
 
 test('coalescer: counts, switches and window bound; one batch per window, none when idle', () => {
   const batches: Array<{ first: number; last: number; events: number; keyboard: number; moves: number; buttons: number; wheel: number; switches: number }> = [];
-  const c = new InputCoalescer(100, (first, last, b) => batches.push({ first, last, events: b.events, keyboard: b.keyboard, moves: b.moves, buttons: b.buttons, wheel: b.wheel, switches: b.switches }));
+  const c = new InputCoalescer(100, (first, last, b) =>
+    batches.push({ first, last, events: b.events, keyboard: b.keyboard, moves: b.moves, buttons: b.buttons, wheel: b.wheel, switches: b.switches }),
+  );
   assert.equal(c.add('move', 1000), true);
   assert.equal(c.add('move', 1010), false);
   c.add('keyboard', 1020); // switch

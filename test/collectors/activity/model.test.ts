@@ -1,12 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  ActivityModel,
-  runStream,
-  type ActivityRecord,
-  type InputCategory,
-  type StreamEvent,
-} from '../../../src/collectors/activity/model.js';
+import { ActivityModel, runStream, type ActivityRecord, type InputCategory, type StreamEvent } from '../../../src/collectors/activity/model.js';
 
 const ORIGIN = Date.UTC(2026, 0, 5, 9, 0, 0); // 09:00:00.000Z, a whole minute
 const iso = (t: number, origin = ORIGIN) => new Date(origin + t).toISOString();
@@ -208,7 +202,10 @@ test('per-application attribution: interval records per application, work lists 
   );
   // The break carries the application the user paused in.
   const breaks = only(records, 'break');
-  assert.deepEqual(breaks.map((b) => [b.application, b.durationSeconds]), [['/usr/bin/b', 59.5]]);
+  assert.deepEqual(
+    breaks.map((b) => [b.application, b.durationSeconds]),
+    [['/usr/bin/b', 59.5]],
+  );
 });
 
 test('lock ends the current periods and the break at the lock; locked time is neither break nor work; input while locked is ignored', () => {
@@ -276,11 +273,9 @@ test('suspend: the sleep is not a break, periods end at suspend, wall times afte
 
 test('undetected suspend: monotonic time excludes the sleep, so no phantom break; times follow the jumped clock', () => {
   const sleep = 3600_000;
-  const records = runStream(
-    {},
-    [at(0), at(2000), { kind: 'input', t: 3000, wall: ORIGIN + 3000 + sleep, category: 'keyboard' }],
-    { endAt: { t: 3000, wall: ORIGIN + 3000 + sleep } },
-  );
+  const records = runStream({}, [at(0), at(2000), { kind: 'input', t: 3000, wall: ORIGIN + 3000 + sleep, category: 'keyboard' }], {
+    endAt: { t: 3000, wall: ORIGIN + 3000 + sleep },
+  });
   assert.deepEqual(only(records, 'break'), []);
   // Re-anchored at the jump: the whole period is printed in the new clock, duration from monotonic.
   assert.deepEqual(brief(only(records, 'work')), [
@@ -291,11 +286,9 @@ test('undetected suspend: monotonic time excludes the sleep, so no phantom break
 
 test('wall clock stepped back mid-period: durations stay monotonic and start/end stay consistent', () => {
   const back = -30 * 60_000;
-  const records = runStream(
-    {},
-    [at(0), at(1000), { kind: 'input', t: 8000, wall: ORIGIN + 8000 + back, category: 'keyboard' }],
-    { endAt: { t: 8000, wall: ORIGIN + 8000 + back } },
-  );
+  const records = runStream({}, [at(0), at(1000), { kind: 'input', t: 8000, wall: ORIGIN + 8000 + back, category: 'keyboard' }], {
+    endAt: { t: 8000, wall: ORIGIN + 8000 + back },
+  });
   const b = only(records, 'break');
   assert.deepEqual(brief(b), ['break 08:30:01.000-08:30:08.000 7 microbreak input']);
   for (const r of records) {

@@ -93,7 +93,24 @@ test('big-endian records (version 0x83) decode too; other versions are rejected'
   const be = Buffer.alloc(64);
   be[0] = le[0]!;
   be[1] = 0x83;
-  for (const [off, size] of [[2, 2], [4, 4], [8, 4], [12, 4], [16, 4], [20, 4], [24, 4], [28, 4], [32, 2], [34, 2], [36, 2], [38, 2], [40, 2], [42, 2], [44, 2], [46, 2]] as const) {
+  for (const [off, size] of [
+    [2, 2],
+    [4, 4],
+    [8, 4],
+    [12, 4],
+    [16, 4],
+    [20, 4],
+    [24, 4],
+    [28, 4],
+    [32, 2],
+    [34, 2],
+    [36, 2],
+    [38, 2],
+    [40, 2],
+    [42, 2],
+    [44, 2],
+    [46, 2],
+  ] as const) {
     for (let i = 0; i < size; i++) be[off + i] = le[off + size - 1 - i]!;
   }
   le.copy(be, 48, 48, 64);

@@ -14,7 +14,8 @@ import { tempDir } from '../../helpers/cli.js';
 import { fuzzCases, fuzzSeed, Rng } from '../../helpers/fuzz.js';
 
 function sane(r: PacctRecord, what: string): void {
-  for (const k of ['uid', 'gid', 'pid', 'ppid', 'btime', 'tty', 'rawExitCode'] as const) assert.ok(Number.isInteger(r[k]) && r[k] >= 0, `${what}: ${k} ${r[k]}`);
+  for (const k of ['uid', 'gid', 'pid', 'ppid', 'btime', 'tty', 'rawExitCode'] as const)
+    assert.ok(Number.isInteger(r[k]) && r[k] >= 0, `${what}: ${k} ${r[k]}`);
   for (const k of ['elapsedSeconds', 'cpuUserSeconds', 'cpuSystemSeconds', 'memBytes', 'io', 'rw', 'minorFaults', 'majorFaults', 'swaps'] as const) {
     assert.ok(Number.isFinite(r[k]) && r[k] >= 0, `${what}: ${k} ${r[k]}`);
   }
@@ -26,7 +27,9 @@ test('pacct decoder fuzz: any 64 bytes decode to sane values or to "unreadable",
   const seed = fuzzSeed('pacct-decode');
   const rng = new Rng(seed);
   for (let i = 0, n = fuzzCases(20_000); i < n; i++) {
-    const buf = rng.chance(0.5) ? rng.bytes(ACCT_V3_SIZE) : Buffer.from(encodeAcctV3({ pid: rng.int(1 << 22), btime: rng.int(2 ** 32), comm: rng.string(20).slice(0, 16) }));
+    const buf = rng.chance(0.5)
+      ? rng.bytes(ACCT_V3_SIZE)
+      : Buffer.from(encodeAcctV3({ pid: rng.int(1 << 22), btime: rng.int(2 ** 32), comm: rng.string(20).slice(0, 16) }));
     if (rng.chance(0.5)) buf[1] = rng.pick([3, 0x83, buf[1]!]); // aim at the v3 paths, both byte orders
     for (let f = rng.int(6); f > 0; f--) buf[rng.int(ACCT_V3_SIZE)] = rng.int(256);
     const r = decodeAcctV3(buf);
@@ -77,10 +80,13 @@ test('pacct reader fuzz: every whole block is a record or unreadable, torn tails
         }
         appendFileSync(file, data);
         written += data.length;
-        reader.poll((r) => {
-          sane(r, `case ${c} (seed ${seed})`);
-          seen.push(r);
-        }, rng.chance(0.3) ? 1 + rng.int(10) : Infinity);
+        reader.poll(
+          (r) => {
+            sane(r, `case ${c} (seed ${seed})`);
+            seen.push(r);
+          },
+          rng.chance(0.3) ? 1 + rng.int(10) : Infinity,
+        );
       }
       while (reader.poll((r) => seen.push(r)) > 0);
       const s = reader.stats();

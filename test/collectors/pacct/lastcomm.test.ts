@@ -52,11 +52,14 @@ test('decoder agrees with dump-acct and lastcomm on a real pacct file', (t) => {
     assert.equal(Number(f[10]), r.ppid);
     assert.equal(f[11]!.split('').sort().join(''), flagStr(r).split('').sort().join(''), `flags #${i}`);
     // dump-acct prints the wait status >> 8: the exit code, or 0 for a signal death
-    assert.equal(Number(f[12]), r.exitCode ?? (r.rawExitCode >> 8), `exit #${i}`);
+    assert.equal(Number(f[12]), r.exitCode ?? r.rawExitCode >> 8, `exit #${i}`);
     assert.equal(new Date(f[14]!).getTime() / 1000, r.btime, `btime #${i}`);
   });
   const exits = ours.filter((r) => r.command === 'sh').map((r) => r.exitCode);
-  assert.deepEqual(exits.slice(0, 20), Array.from({ length: 20 }, (_, i) => i % 4));
+  assert.deepEqual(
+    exits.slice(0, 20),
+    Array.from({ length: 20 }, (_, i) => i % 4),
+  );
   const killed = ours.filter((r) => r.command === 'sh')[20]!;
   assert.equal(killed.signal, 15);
   assert.equal(killed.exitCode, null);

@@ -64,12 +64,12 @@ test('real processes through `usage-agent run` with pacct auto: CPU, wall time, 
   assert.equal(three.code, 3);
   const pids = [burner.pid, sleeper.pid, holder.pid, three.pid];
   const recs = await agent.waitFor(
-    (rs) => pids.every((pid) => rs.some((r) => r.type === 'process' && r.pid === pid)) &&
-      rs.filter((r) => r.command === marker).length >= 200,
+    (rs) => pids.every((pid) => rs.some((r) => r.type === 'process' && r.pid === pid)) && rs.filter((r) => r.command === marker).length >= 200,
     30_000,
     'the test processes',
   );
-  const byPid = (pid: number) => recs.filter((r) => r.type === 'process' && r.pid === pid && (r.start as string) >= new Date(Date.now() - 120_000).toISOString());
+  const byPid = (pid: number) =>
+    recs.filter((r) => r.type === 'process' && r.pid === pid && (r.start as string) >= new Date(Date.now() - 120_000).toISOString());
   const one = (pid: number) => {
     const found = byPid(pid);
     assert.equal(found.length, 1, `exactly one record for pid ${pid}`);
@@ -113,7 +113,32 @@ test('real processes through `usage-agent run` with pacct auto: CPU, wall time, 
   assert.equal(new Set(burstRecs.map((r) => r.pid)).size, 200);
   // Field order is the documented one.
   const keys = Object.keys(agent.records({ type: 'process' }).find((r) => r.pid === sleeper.pid)!);
-  assert.deepEqual(keys, ['type', 'seq', 'host', 'user', 'uid', 'group', 'gid', 'pid', 'ppid', 'command', 'exe', 'start', 'end', 'elapsedSeconds', 'cpuUserSeconds', 'cpuSystemSeconds', 'avgRssBytes', 'maxRssBytes', 'avgVirtualBytes', 'readBytes', 'writeBytes', 'exitCode', 'source', 'time']);
+  assert.deepEqual(keys, [
+    'type',
+    'seq',
+    'host',
+    'user',
+    'uid',
+    'group',
+    'gid',
+    'pid',
+    'ppid',
+    'command',
+    'exe',
+    'start',
+    'end',
+    'elapsedSeconds',
+    'cpuUserSeconds',
+    'cpuSystemSeconds',
+    'avgRssBytes',
+    'maxRssBytes',
+    'avgVirtualBytes',
+    'readBytes',
+    'writeBytes',
+    'exitCode',
+    'source',
+    'time',
+  ]);
   // status shows the sampler and pacct state
   // status.json is rewritten every 5 s: wait for one written after the burst was read
   let ps: Record<string, any> = {};

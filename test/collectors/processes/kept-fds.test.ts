@@ -68,7 +68,10 @@ test('stat descriptors are kept for live processes, re-read with fresh values, c
   await killAll([gone]);
   r.sample(tr);
   const { exited } = tr.endSample();
-  assert.ok(exited.some((p) => p.pid === gone.pid), 'exit of the killed sleeper detected');
+  assert.ok(
+    exited.some((p) => p.pid === gone.pid),
+    'exit of the killed sleeper detected',
+  );
   assert.ok(!openStatPaths().includes(`/proc/${gone.pid}/stat`), 'its descriptor is closed');
   assert.ok(openStatPaths().includes(`/proc/${kids[1]!.pid}/stat`), 'the others stay open');
   assert.equal(r.keptDescriptors, openStatPaths().length);

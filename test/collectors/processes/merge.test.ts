@@ -99,7 +99,10 @@ test('without the ledger the same timeline double counts (the bug the ledger fix
   d.tick(250, [], []);
   d.tick(1500, [], []);
   d.tick(1750, [], [pacct(100, s, 'work', 3)]);
-  assert.deepEqual(d.out.map((e) => e.source), ['ps', 'pacct']);
+  assert.deepEqual(
+    d.out.map((e) => e.source),
+    ['ps', 'pacct'],
+  );
 });
 
 test('accounting switched to another file mid-run and back: no duplicates, nothing lost', () => {
@@ -144,7 +147,10 @@ test('reader lag: pacct read only every 8th tick, ps emitted before the records 
   d.tick(mono + 100, [], backlog.splice(0));
   d.tick(mono + 5000, [], []);
   for (let k = 0; k < 200; k++) assert.equal(d.count(1000 + k), 1, `pid ${1000 + k}`);
-  assert.ok(d.out.some((e) => e.source === 'ps'), 'the lag did make some exits ps-only');
+  assert.ok(
+    d.out.some((e) => e.source === 'ps'),
+    'the lag did make some exits ps-only',
+  );
   assert.ok(d.out.some((e) => e.source === 'both'));
 });
 
@@ -167,7 +173,14 @@ test("accton's two records (one written into the old file at the switch, one at 
 test('restart: the ps ledger persisted with the ps records suppresses a late record read by the next run', () => {
   const d = new Driver();
   const s = T0 - 300;
-  d.tick(0, [[100, s, 'work'], [101, s, 'other']], []);
+  d.tick(
+    0,
+    [
+      [100, s, 'work'],
+      [101, s, 'other'],
+    ],
+    [],
+  );
   d.tick(250, [[101, s, 'other']], []); // 100 gone, record not there
   d.tick(400, [[101, s, 'other']], []); // the agent stops before the wait is over
   d.stop(400); // flushed as ps rather than lost
@@ -188,7 +201,10 @@ test('ledger is bounded: entries expire after ledgerMs and beyond ledgerMax; a r
   for (let i = 0; i < 5; i++) m.emitted('ps', i, T0, 'x', T0 + i);
   assert.equal(m.prune(T0 + 10), true);
   assert.deepEqual(m.ledgerSize(), { ps: 3, pacct: 0 });
-  assert.deepEqual(m.takePersist()!.map((e) => e[0]), [2, 3, 4]);
+  assert.deepEqual(
+    m.takePersist()!.map((e) => e[0]),
+    [2, 3, 4],
+  );
   m.prune(T0 + 61_000);
   assert.deepEqual(m.ledgerSize(), { ps: 0, pacct: 0 });
   // same pid, start 30 s later: not the emitted process
@@ -218,9 +234,19 @@ test('wall clock stepped +90 s after the agent read the boot time: the offset ke
 
 test('pacct off: every exit is emitted at once as ps and nothing is remembered', () => {
   const d = new Driver(false);
-  d.tick(0, [[1, T0, 'a'], [2, T0, 'b']], null);
+  d.tick(
+    0,
+    [
+      [1, T0, 'a'],
+      [2, T0, 'b'],
+    ],
+    null,
+  );
   d.tick(100, [], null);
-  assert.deepEqual(d.out.map((e) => e.source), ['ps', 'ps']);
+  assert.deepEqual(
+    d.out.map((e) => e.source),
+    ['ps', 'ps'],
+  );
   assert.deepEqual(d.merger.ledgerSize(), { ps: 0, pacct: 0 });
   void (null as unknown as TrackedProcess);
 });

@@ -46,7 +46,9 @@ for (const on of [false, true]) {
     } else {
       assert.equal('commandLine' in rec, false, 'no commandLine field at all');
       // nothing the agent wrote holds the argument: journal, WAL, status file
-      for (const f of readdirSync(agent.dataDir, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name)) {
+      for (const f of readdirSync(agent.dataDir, { withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => e.name)) {
         const bytes = readFileSync(join(agent.dataDir, f));
         assert.equal(bytes.includes(secret), false, `${f} does not contain the argument`);
       }

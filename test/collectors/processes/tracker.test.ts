@@ -6,13 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { finishSampled, matchPacct } from '../../../src/collectors/processes/records.js';
-import {
-  elapsedSecondsOf,
-  HOUR_MS,
-  Observed,
-  ProcessTracker,
-  type ProcessObservation,
-} from '../../../src/collectors/processes/tracker.js';
+import { elapsedSecondsOf, HOUR_MS, Observed, ProcessTracker, type ProcessObservation } from '../../../src/collectors/processes/tracker.js';
 import { encodeAcctV3, decodeAcctV3 } from '../../../src/collectors/pacct/decode.js';
 
 const T0 = Date.UTC(2026, 0, 1, 10, 0, 0); // 10:00:00 UTC

@@ -33,7 +33,9 @@ test('a session agent started and stopped twice: two 15/16 pairs on the server a
   const spans: Array<{ from: number; to: number; stopFrom: number; stopTo: number }> = [];
   for (let i = 0; i < 2; i++) {
     const before = Date.now();
-    const session = startAgentProcess(['session', '--config', config, '--data-dir', data, '--queue', join(dir, 'queue.db')], join(dir, `session${i}.log`), { env });
+    const session = startAgentProcess(['session', '--config', config, '--data-dir', data, '--queue', join(dir, 'queue.db')], join(dir, `session${i}.log`), {
+      env,
+    });
     t.after(() => session.stop());
     await session.waitForOutput(/connected to the daemon/);
     const connected = Date.now();
@@ -54,24 +56,41 @@ test('a session agent started and stopped twice: two 15/16 pairs on the server a
   const events = () => srv.query<Ev>("SELECT e.code, e.time, e.user, e.host, e.extra FROM usage_events e WHERE e.product = 'session' ORDER BY e.seq");
   await waitFor(() => events().length >= 4, 'four logon/logoff events', 20_000);
   const evs = events();
-  assert.deepEqual(evs.map((e) => e.code), [15, 16, 15, 16], JSON.stringify(evs));
+  assert.deepEqual(
+    evs.map((e) => e.code),
+    [15, 16, 15, 16],
+    JSON.stringify(evs),
+  );
   const host = runAgentCli(['status', '--json', '--data-dir', data]);
   for (const [i, e] of evs.entries()) {
     const span = spans[i >> 1]!;
     const t = Date.parse(e.time);
-    if (e.code === 15) assert.ok(t >= span.from && t <= span.to, `logon ${i} at ${e.time}, expected between ${new Date(span.from).toISOString()} and ${new Date(span.to).toISOString()}`);
-    else assert.ok(t >= span.stopFrom && t <= span.stopTo, `logoff ${i} at ${e.time}, expected between ${new Date(span.stopFrom).toISOString()} and ${new Date(span.stopTo).toISOString()}`);
+    if (e.code === 15)
+      assert.ok(
+        t >= span.from && t <= span.to,
+        `logon ${i} at ${e.time}, expected between ${new Date(span.from).toISOString()} and ${new Date(span.to).toISOString()}`,
+      );
+    else
+      assert.ok(
+        t >= span.stopFrom && t <= span.stopTo,
+        `logoff ${i} at ${e.time}, expected between ${new Date(span.stopFrom).toISOString()} and ${new Date(span.stopTo).toISOString()}`,
+      );
     assert.equal(e.user, 'root');
     assert.ok(e.host && host.stdout.includes(e.host), `host ${e.host}`);
     assert.equal(JSON.parse(e.extra ?? '{}').display, x.display);
   }
   // Acknowledged by the server, the events leave the agent's journal; no session is open, so the
   // local summary ends up empty (the standalone test below covers its contents).
-  await waitFor(() => {
-    const after = runAgentCli(['records', '--data-dir', data, '--summary', 'sessions']);
-    assert.equal(after.code, 0, after.stderr);
-    return after.stdout.trim() === '';
-  }, 'an empty local summary', 10_000, { stepMs: 200 });
+  await waitFor(
+    () => {
+      const after = runAgentCli(['records', '--data-dir', data, '--summary', 'sessions']);
+      assert.equal(after.code, 0, after.stderr);
+      return after.stdout.trim() === '';
+    },
+    'an empty local summary',
+    10_000,
+    { stepMs: 200 },
+  );
 });
 
 test('records --summary sessions: sessions per user from the journal, the one open now included (standalone daemon)', async (t) => {
@@ -88,10 +107,16 @@ test('records --summary sessions: sessions per user from the journal, the one op
   const summary = () => {
     const r = runAgentCli(['records', '--data-dir', data, '--summary', 'sessions']);
     assert.equal(r.code, 0, r.stderr);
-    return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    return r.stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   };
   for (let i = 0; i < 3; i++) {
-    const session = startAgentProcess(['session', '--config', config, '--data-dir', data, '--queue', join(dir, 'queue.db')], join(dir, `session${i}.log`), { env });
+    const session = startAgentProcess(['session', '--config', config, '--data-dir', data, '--queue', join(dir, 'queue.db')], join(dir, `session${i}.log`), {
+      env,
+    });
     t.after(() => session.stop());
     await session.waitForOutput(/connected to the daemon/);
     await sleep(1200);
@@ -107,8 +132,15 @@ test('records --summary sessions: sessions per user from the journal, the one op
   assert.match(table.stdout, /^USER\s+SESSIONS\s+OPEN\s+SECONDS/);
   assert.match(table.stdout, /\nroot\s+3\s+1\s+\d+/);
   // Session events only: the daemon journals other usage events too (the software audit's 24).
-  const events = runAgentCli(['records', '--data-dir', data, '--type', 'usage-event']).stdout.trim().split('\n').map((l) => JSON.parse(l) as { code: number; product: string }).filter((e) => e.product === 'session');
-  assert.deepEqual(events.map((e) => e.code), [15, 16, 15, 16, 15]);
+  const events = runAgentCli(['records', '--data-dir', data, '--type', 'usage-event'])
+    .stdout.trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { code: number; product: string })
+    .filter((e) => e.product === 'session');
+  assert.deepEqual(
+    events.map((e) => e.code),
+    [15, 16, 15, 16, 15],
+  );
 });
 
 test('logind where present (a stand-in on a private system bus): its graphical sessions log on at their start and off at their removal; an agent leaving is no logoff; tty sessions do not count', async (t) => {
@@ -126,9 +158,17 @@ test('logind where present (a stand-in on a private system bus): its graphical s
   t.after(() => daemon.stop());
   await daemon.waitForOutput(/listening for session agents/);
   const events = () =>
-    runAgentCli(['records', '--data-dir', data, '--type', 'usage-event']).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { code: number; product: string; time: string; session: string; source: string; display: string }).filter((e) => e.product === 'session');
+    runAgentCli(['records', '--data-dir', data, '--type', 'usage-event'])
+      .stdout.trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { code: number; product: string; time: string; session: string; source: string; display: string })
+      .filter((e) => e.product === 'session');
   await waitFor(() => events().length === 1, 'one event', 10_000, { stepMs: 100 });
-  assert.deepEqual(events().map((e) => [e.code, e.session, e.source, e.display]), [[15, 'c7', 'logind', x.display]]);
+  assert.deepEqual(
+    events().map((e) => [e.code, e.session, e.source, e.display]),
+    [[15, 'c7', 'logind', x.display]],
+  );
   const t15 = Date.parse(events()[0]!.time);
   assert.ok(t15 >= before - 1000 && t15 <= Date.now(), `logon at the session's own start (${events()[0]!.time})`);
   // The session agent of that session comes and goes: neither a second logon nor a logoff.
@@ -148,7 +188,14 @@ test('logind where present (a stand-in on a private system bus): its graphical s
   await logind.remove('c7');
   await waitFor(() => events().length === 3, 'three events', 10_000, { stepMs: 100 });
   const evs = events();
-  assert.deepEqual(evs.map((e) => [e.code, e.session]), [[15, 'c7'], [15, 'c9'], [16, 'c7']]);
+  assert.deepEqual(
+    evs.map((e) => [e.code, e.session]),
+    [
+      [15, 'c7'],
+      [15, 'c9'],
+      [16, 'c7'],
+    ],
+  );
   assert.ok(Date.parse(evs[2]!.time) >= removedAt, 'logoff when logind removed it');
   // A daemon stop keeps logind's sessions open (no 16), and its restart writes no second 15.
   await daemon.stop('SIGTERM');
@@ -156,7 +203,18 @@ test('logind where present (a stand-in on a private system bus): its graphical s
   t.after(() => again.stop());
   await again.waitForOutput(/listening for session agents/);
   await sleep(1500);
-  assert.deepEqual(events().map((e) => [e.code, e.session]), [[15, 'c7'], [15, 'c9'], [16, 'c7']], `${JSON.stringify(events())}\n${again.output()}`);
-  const [root] = runAgentCli(['records', '--data-dir', data, '--summary', 'sessions']).stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(
+    events().map((e) => [e.code, e.session]),
+    [
+      [15, 'c7'],
+      [15, 'c9'],
+      [16, 'c7'],
+    ],
+    `${JSON.stringify(events())}\n${again.output()}`,
+  );
+  const [root] = runAgentCli(['records', '--data-dir', data, '--summary', 'sessions'])
+    .stdout.trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.deepEqual([root!.sessions, root!.open], [2, 1]);
 });

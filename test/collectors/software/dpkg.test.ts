@@ -96,11 +96,18 @@ test('software audit: inventory = dpkg-query -W; install and removal are one del
   const expected = dpkgQuery();
   const statusChanged = statSync('/var/lib/dpkg/status').mtimeMs > Date.parse(inventoryEvent.time);
   const actual = inventory.map((r) => `${r.name}\t${r.architecture}\t${r.version}`).sort();
-  assert.deepEqual(actual, expected.present, statusChanged ? 'dpkg status changed since the audit (another dpkg run on this shared machine?)' : 'inventory differs from dpkg-query -W');
+  assert.deepEqual(
+    actual,
+    expected.present,
+    statusChanged ? 'dpkg status changed since the audit (another dpkg run on this shared machine?)' : 'inventory differs from dpkg-query -W',
+  );
   // Removed packages whose configuration files remain (dpkg "rc") are listed by dpkg-query but are not installed.
   assert.equal(inventory.length, expected.all - expected.configFilesOnly);
   assert.equal(inventoryEvent.packages, expected.present.length);
-  assert.ok(inventory.every((r) => typeof r.installTime === 'string' && !Number.isNaN(Date.parse(r.installTime as string))), 'dpkg file lists give install times');
+  assert.ok(
+    inventory.every((r) => typeof r.installTime === 'string' && !Number.isNaN(Date.parse(r.installTime as string))),
+    'dpkg file lists give install times',
+  );
 
   // 2. Install: one `added` for the package (from inotify on /var/lib/dpkg), and its event 24.
   dpkg(['-i', deb]);
@@ -131,7 +138,9 @@ test('software audit: inventory = dpkg-query -W; install and removal are one del
   assert.equal(removed[0]!.version, '1.0-1');
   recs = await agent.waitFor((r) => audited(r).some((e) => e.auditId === removed[0]!.auditId), 10_000, 'event 24 of the removed delta');
   assert.deepEqual(
-    software(recs).filter((s) => s.name === PKG).map((s) => s.change),
+    software(recs)
+      .filter((s) => s.name === PKG)
+      .map((s) => s.change),
     ['added', 'removed'],
   );
 
@@ -175,7 +184,13 @@ test('dpkg mid-run (journal entries in updates/) is busy: nothing is sent until 
   scheduler.start();
   await scheduler.idle();
   const sw = () => journal.read().filter((r) => r.type === 'software');
-  assert.deepEqual(sw().map((r) => [r.name, r.version, r.installTime]), [['a', '1', '2024-02-03T04:05:06.000Z'], ['b', '1', null]]);
+  assert.deepEqual(
+    sw().map((r) => [r.name, r.version, r.installTime]),
+    [
+      ['a', '1', '2024-02-03T04:05:06.000Z'],
+      ['b', '1', null],
+    ],
+  );
 
   // dpkg starts: a checkpoint of status plus a journal entry not merged yet.
   writeFileSync(join(admin, 'updates', '0000'), stanza('c', '7', 'unpacked'));
@@ -192,5 +207,13 @@ test('dpkg mid-run (journal entries in updates/) is busy: nothing is sent until 
   rmSync(join(admin, 'updates', '0000'));
   const end = Date.now() + 10_000;
   while (sw().length < 4 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-  assert.deepEqual(sw().slice(2).map((r) => [r.change, r.name, r.version, r.previousVersion]), [['added', 'c', '7', null], ['changed', 'a', '2', '1']]);
+  assert.deepEqual(
+    sw()
+      .slice(2)
+      .map((r) => [r.change, r.name, r.version, r.previousVersion]),
+    [
+      ['added', 'c', '7', null],
+      ['changed', 'a', '2', '1'],
+    ],
+  );
 });

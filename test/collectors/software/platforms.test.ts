@@ -11,7 +11,13 @@ import { test } from 'node:test';
 import { SoftwareAuditor, SOFTWARE_CURSOR } from '../../../src/collectors/software/auditor.js';
 import { AuditScheduler, selectSources } from '../../../src/collectors/software/component.js';
 import { MacBundlesSource, parsePlistStrings, type Bundle, type BundleReader } from '../../../src/collectors/software/macos.js';
-import { itemsFromUninstall, parseRegQuery, WindowsRegistrySource, type RegistryReader, type UninstallEntry } from '../../../src/collectors/software/windows.js';
+import {
+  itemsFromUninstall,
+  parseRegQuery,
+  WindowsRegistrySource,
+  type RegistryReader,
+  type UninstallEntry,
+} from '../../../src/collectors/software/windows.js';
 import { Journal } from '../../../src/journal/journal.js';
 
 function tempJournal(t: { after(fn: () => void): void }) {
@@ -52,7 +58,14 @@ test('reg query output -> entries -> what "Apps & features" lists (no system com
   assert.equal(entries.length, 4);
   assert.equal(entries[0]!.values.EstimatedSize, '1000');
   assert.deepEqual(itemsFromUninstall(entries), [
-    { source: 'windows-registry', name: 'Microsoft Office Professional Plus 2016', version: '16.0.4266.1001', architecture: 'x64', installTime: '2024-03-15T00:00:00.000Z', publisher: 'Microsoft Corporation' },
+    {
+      source: 'windows-registry',
+      name: 'Microsoft Office Professional Plus 2016',
+      version: '16.0.4266.1001',
+      architecture: 'x64',
+      installTime: '2024-03-15T00:00:00.000Z',
+      publisher: 'Microsoft Corporation',
+    },
     { source: 'windows-registry', name: 'AutoCAD 2024 - English', version: '24.3.61.0', architecture: 'x64', installTime: null, publisher: 'Autodesk, Inc.' },
   ]);
 });
@@ -86,24 +99,34 @@ test('Windows: full inventory, nothing again after a restart, then a delta with 
   assert.equal(reg.reads, 1, 'the registry has no cheap fingerprint: a cheap check does not read it');
 
   reg.entries[3]!.values.DisplayVersion = '24.3.62.0';
-  reg.entries.push({ key: 'HKLM\\...\\Uninstall\\Revit', architecture: 'x86', values: { DisplayName: 'Revit 2024', DisplayVersion: '24.1', Publisher: 'Autodesk, Inc.' } });
+  reg.entries.push({
+    key: 'HKLM\\...\\Uninstall\\Revit',
+    architecture: 'x86',
+    values: { DisplayName: 'Revit 2024', DisplayVersion: '24.1', Publisher: 'Autodesk, Inc.' },
+  });
   const delta = await auditor.check('full');
   assert.equal(delta.result, 'delta');
   assert.equal(reg.reads, 2);
   const records = journal.read();
   journal.close();
   const sw = records.filter((r) => r.type === 'software');
-  assert.deepEqual(sw.map((r) => [r.change, r.name, r.version, r.previousVersion ?? null]), [
-    ['inventory', 'AutoCAD 2024 - English', '24.3.61.0', null],
-    ['inventory', 'Microsoft Office Professional Plus 2016', '16.0.4266.1001', null],
-    ['added', 'Revit 2024', '24.1', null],
-    ['changed', 'AutoCAD 2024 - English', '24.3.62.0', '24.3.61.0'],
-  ]);
+  assert.deepEqual(
+    sw.map((r) => [r.change, r.name, r.version, r.previousVersion ?? null]),
+    [
+      ['inventory', 'AutoCAD 2024 - English', '24.3.61.0', null],
+      ['inventory', 'Microsoft Office Professional Plus 2016', '16.0.4266.1001', null],
+      ['added', 'Revit 2024', '24.1', null],
+      ['changed', 'AutoCAD 2024 - English', '24.3.62.0', '24.3.61.0'],
+    ],
+  );
   const events = records.filter((r) => r.type === 'usage-event');
-  assert.deepEqual(events.map((e) => [e.code, e.product, e.reason, e.packages, e.added, e.changed]), [
-    [24, 'software-audit', 'inventory', 2, 0, 0],
-    [24, 'software-audit', 'delta', 3, 1, 1],
-  ]);
+  assert.deepEqual(
+    events.map((e) => [e.code, e.product, e.reason, e.packages, e.added, e.changed]),
+    [
+      [24, 'software-audit', 'inventory', 2, 0, 0],
+      [24, 'software-audit', 'delta', 3, 1, 1],
+    ],
+  );
   // Each event follows the records of its own audit.
   assert.equal(events[0]!.auditId, sw[0]!.auditId);
   assert.equal(events[1]!.auditId, sw[3]!.auditId);
@@ -113,7 +136,11 @@ test('Windows: full inventory, nothing again after a restart, then a delta with 
 class FakeBundles implements BundleReader {
   reads = 0;
   bundles_: Bundle[] = [
-    { path: '/Applications/Xcode.app', info: { CFBundleName: 'Xcode', CFBundleIdentifier: 'com.apple.dt.Xcode', CFBundleShortVersionString: '15.2' }, mtimeMs: Date.UTC(2024, 0, 2) },
+    {
+      path: '/Applications/Xcode.app',
+      info: { CFBundleName: 'Xcode', CFBundleIdentifier: 'com.apple.dt.Xcode', CFBundleShortVersionString: '15.2' },
+      mtimeMs: Date.UTC(2024, 0, 2),
+    },
     { path: '/Applications/Utilities/Tool.app', info: {}, mtimeMs: null },
   ];
   constructor(readonly roots: string[]) {}
@@ -136,27 +163,41 @@ test('macOS: bundles by identifier; a cheap check reads no bundle until the Appl
   assert.equal((await auditor.check('cheap')).result, 'unchanged');
   assert.equal(reader.reads, 1);
   mkdirSync(join(apps, 'Figma.app'));
-  reader.bundles_ = [...reader.bundles_, { path: join(apps, 'Figma.app'), info: { CFBundleIdentifier: 'com.figma.Desktop', CFBundleShortVersionString: '116.15.4' }, mtimeMs: Date.UTC(2024, 1, 1) }];
+  reader.bundles_ = [
+    ...reader.bundles_,
+    { path: join(apps, 'Figma.app'), info: { CFBundleIdentifier: 'com.figma.Desktop', CFBundleShortVersionString: '116.15.4' }, mtimeMs: Date.UTC(2024, 1, 1) },
+  ];
   const delta = await auditor.check('cheap');
   assert.equal(delta.result, 'delta');
   assert.equal(delta.added, 1);
   assert.equal(reader.reads, 2);
   const sw = journal.read().filter((r) => r.type === 'software');
-  assert.deepEqual(sw.map((r) => [r.change, r.name, r.version, r.installTime]), [
-    ['inventory', 'Tool', '', null],
-    ['inventory', 'com.apple.dt.Xcode', '15.2', '2024-01-02T00:00:00.000Z'],
-    ['added', 'com.figma.Desktop', '116.15.4', '2024-02-01T00:00:00.000Z'],
-  ]);
+  assert.deepEqual(
+    sw.map((r) => [r.change, r.name, r.version, r.installTime]),
+    [
+      ['inventory', 'Tool', '', null],
+      ['inventory', 'com.apple.dt.Xcode', '15.2', '2024-01-02T00:00:00.000Z'],
+      ['added', 'com.figma.Desktop', '116.15.4', '2024-02-01T00:00:00.000Z'],
+    ],
+  );
   assert.equal(journal.getCursor<{ sources: Record<string, unknown> }>(SOFTWARE_CURSOR)!.sources['macos-bundles'] !== undefined, true);
 });
 
 test('plist strings and source selection on this OS', () => {
-  assert.deepEqual(parsePlistStrings('<dict><key>CFBundleName</key><string>A &amp; B</string><key>LSRequiresNativeExecution</key><true/><key>CFBundleShortVersionString</key>\n\t<string>1.2</string></dict>'), {
-    CFBundleName: 'A & B',
-    CFBundleShortVersionString: '1.2',
-  });
+  assert.deepEqual(
+    parsePlistStrings(
+      '<dict><key>CFBundleName</key><string>A &amp; B</string><key>LSRequiresNativeExecution</key><true/><key>CFBundleShortVersionString</key>\n\t<string>1.2</string></dict>',
+    ),
+    {
+      CFBundleName: 'A & B',
+      CFBundleShortVersionString: '1.2',
+    },
+  );
   const { sources, absent } = selectSources(['dpkg', 'windows-registry', 'macos-bundles']);
-  assert.deepEqual(sources.map((s) => s.name), ['dpkg']);
+  assert.deepEqual(
+    sources.map((s) => s.name),
+    ['dpkg'],
+  );
   assert.deepEqual(absent, ['windows-registry', 'macos-bundles']);
 });
 
@@ -173,13 +214,20 @@ test('scheduled audits: a full audit every auditMs (event 24 "unchanged" when no
   await s1.stop();
   const ev = events();
   assert.ok(ev.length >= 3, `full audits ran every auditMs (${ev.length} events)`);
-  assert.deepEqual(ev.map((e) => e.reason), ['inventory', ...ev.slice(1).map(() => 'unchanged')]);
+  assert.deepEqual(
+    ev.map((e) => e.reason),
+    ['inventory', ...ev.slice(1).map(() => 'unchanged')],
+  );
   assert.equal(journal.read().filter((r) => r.type === 'software').length, 2, 'unchanged audits send no software records');
   assert.equal(reg.reads, ev.length, 'the registry is read by full audits only (the 50 ms cheap checks cannot fingerprint it)');
   assert.ok(s1.stats.cheapChecks > 0);
 
   // The agent restarts within auditMs of the last full audit: a cheap check, nothing read or sent.
-  const s2 = new AuditScheduler(new SoftwareAuditor(journal, 'ws-8', [new WindowsRegistrySource(reg, 'win32')]), { recheckMs: 60_000, auditMs: 60_000, settleMs: 10 });
+  const s2 = new AuditScheduler(new SoftwareAuditor(journal, 'ws-8', [new WindowsRegistrySource(reg, 'win32')]), {
+    recheckMs: 60_000,
+    auditMs: 60_000,
+    settleMs: 10,
+  });
   s2.start();
   await s2.idle();
   await s2.stop();

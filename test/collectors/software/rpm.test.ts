@@ -32,15 +32,27 @@ function buildRpm(dir: string): string {
   writeFileSync(
     spec,
     [
-      'Name: ua-rpm-test', 'Version: 2.5', 'Release: 3', 'Epoch: 1', 'Summary: usage-agent rpm source test', 'License: Apache-2.0',
-      'BuildArch: noarch', 'Vendor: usage-agent tests', '%description', 'test package', '%install',
-      'mkdir -p %{buildroot}/opt/ua-rpm-test', 'echo hello > %{buildroot}/opt/ua-rpm-test/hello', '%files', '/opt/ua-rpm-test/hello', '',
+      'Name: ua-rpm-test',
+      'Version: 2.5',
+      'Release: 3',
+      'Epoch: 1',
+      'Summary: usage-agent rpm source test',
+      'License: Apache-2.0',
+      'BuildArch: noarch',
+      'Vendor: usage-agent tests',
+      '%description',
+      'test package',
+      '%install',
+      'mkdir -p %{buildroot}/opt/ua-rpm-test',
+      'echo hello > %{buildroot}/opt/ua-rpm-test/hello',
+      '%files',
+      '/opt/ua-rpm-test/hello',
+      '',
     ].join('\n'),
   );
   sh('rpmbuild', ['-bb', '--quiet', '--define', `_topdir ${top}`, spec]);
   return join(top, 'RPMS', 'noarch', readdirSync(join(top, 'RPMS', 'noarch'))[0]!);
 }
-
 
 test('rpm: a real database; install and erase are one delta each through inotify; rpm -qf names the owner', async (t) => {
   if (!findExecutable('rpm') || !findExecutable('rpmbuild')) throw new Error('rpm and rpmbuild are needed (Debian package rpm, see .ci/run)');
@@ -62,7 +74,10 @@ test('rpm: a real database; install and erase are one delta each through inotify
   const software = () => journal.read().filter((r) => r.type === 'software');
   const events = () => journal.read().filter((r) => r.type === 'usage-event' && r.code === 24);
   assert.deepEqual(software(), []);
-  assert.deepEqual(events().map((e) => [e.reason, e.packages]), [['inventory', 0]]);
+  assert.deepEqual(
+    events().map((e) => [e.reason, e.packages]),
+    [['inventory', 0]],
+  );
 
   const installedAt = Date.now();
   sh('rpm', ['-i', '--dbpath', db, '--justdb', '--nodeps', '--ignoreos', pkg]);
@@ -84,5 +99,8 @@ test('rpm: a real database; install and erase are one delta each through inotify
   await waitFor(() => events().find((e) => e.auditId === removed.auditId), 'event 24 of the removal');
   await scheduler.idle();
   const all: StoredRecord[] = software();
-  assert.deepEqual(all.map((r) => r.change), ['added', 'removed']);
+  assert.deepEqual(
+    all.map((r) => r.change),
+    ['added', 'removed'],
+  );
 });

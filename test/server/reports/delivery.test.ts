@@ -26,23 +26,60 @@ test('alert conditions: at or above a share of the seats for the whole window; d
   const from = t('2024-05-08T09:00:00Z');
   const end = t('2024-05-08T10:00:00Z');
   const series = (product: string, seats: number | null, steps: Array<[string, number]>): ConcurrencySeries => ({
-    product, seats, from, end, steps: steps.map(([hm, used]) => ({ t: t(`2024-05-08T${hm}:00Z`), used, queued: 0 })), denials: [], peakUsed: { value: 0, at: null }, peakDesired: { value: 0, at: null }, usedHours: 0, desiredHours: 0,
+    product,
+    seats,
+    from,
+    end,
+    steps: steps.map(([hm, used]) => ({ t: t(`2024-05-08T${hm}:00Z`), used, queued: 0 })),
+    denials: [],
+    peakUsed: { value: 0, at: null },
+    peakDesired: { value: 0, at: null },
+    usedHours: 0,
+    desiredHours: 0,
   });
   const window = [
-    series('cad', 10, [['09:00', 9], ['09:30', 10]]), // lowest 9 = 90 %
-    series('cam', 10, [['09:00', 10], ['09:59', 8]]), // dipped to 80 %
+    series('cad', 10, [
+      ['09:00', 9],
+      ['09:30', 10],
+    ]), // lowest 9 = 90 %
+    series('cam', 10, [
+      ['09:00', 10],
+      ['09:59', 8],
+    ]), // dipped to 80 %
     series('gis', null, [['09:00', 50]]), // no seat count
   ];
-  const rules = [{ seatsAbovePercent: 90, forMinutes: 60 }, { product: 'cam', deniesPerDay: 3 }];
-  const f = evaluateAlerts(rules, () => window, new Map([['cam', 3], ['cad', 5]]), '2024-05-08');
-  assert.deepEqual(f.map((x) => [x.kind, x.product, x.value, x.limit]), [['seats', 'cad', 9, 10], ['denials', 'cam', 3, 3]]);
+  const rules = [
+    { seatsAbovePercent: 90, forMinutes: 60 },
+    { product: 'cam', deniesPerDay: 3 },
+  ];
+  const f = evaluateAlerts(
+    rules,
+    () => window,
+    new Map([
+      ['cam', 3],
+      ['cad', 5],
+    ]),
+    '2024-05-08',
+  );
+  assert.deepEqual(
+    f.map((x) => [x.kind, x.product, x.value, x.limit]),
+    [
+      ['seats', 'cad', 9, 10],
+      ['denials', 'cam', 3, 3],
+    ],
+  );
   assert.match(f[0].message, /cad: 9 of 10 seats in use \(at least 90 %\) for 60 minutes/);
   const first = newFindings(f, new Set());
   assert.equal(first.fire.length, 2);
   const again = newFindings(f, first.holding);
   assert.equal(again.fire.length, 0); // still holding: not again
   const later = newFindings(f.slice(1), again.holding); // cad fell below, then ...
-  assert.equal(newFindings(f, later.holding).fire.map((x) => x.product).join(), 'cad'); // ... above again: fires again
+  assert.equal(
+    newFindings(f, later.holding)
+      .fire.map((x) => x.product)
+      .join(),
+    'cad',
+  ); // ... above again: fires again
 });
 
 test('HTML tables escape what they show', () => {
@@ -56,10 +93,13 @@ test('a real server writes the scheduled reports and posts alerts to a real webh
   const received: Array<Record<string, unknown>> = [];
   const hook = createServer((req: IncomingMessage, res) => {
     let body = '';
-    req.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => {
-      received.push({ ...JSON.parse(body), path: req.url, type: req.headers['content-type'] });
-      res.writeHead(204).end();
-    });
+    req
+      .setEncoding('utf8')
+      .on('data', (d: string) => (body += d))
+      .on('end', () => {
+        received.push({ ...JSON.parse(body), path: req.url, type: req.headers['content-type'] });
+        res.writeHead(204).end();
+      });
   });
   await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
   t.after(() => hook.close());
@@ -100,13 +140,26 @@ test('a real server writes the scheduled reports and posts alerts to a real webh
   const yesterday = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - 1)).toISOString().slice(0, 10);
   const lastMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1)).toISOString().slice(0, 7);
   assert.deepEqual(readdirSync(dir).sort(), [`daily-summaries-${yesterday}.csv`, `monthly-users-${lastMonth}.html`]);
-  assert.equal(readFileSync(join(dir, `daily-summaries-${yesterday}.csv`), 'utf8'), 'Period,Key,ProductId,ProductName,NrHours,Checkouts,Users,Denials,Queued,MaxUsed,MaxDesired,TotalUsed,TotalDesired,AverageUsed,AverageDesired,WeightedAverageUsed,WeightedAverageDesired\n');
+  assert.equal(
+    readFileSync(join(dir, `daily-summaries-${yesterday}.csv`), 'utf8'),
+    'Period,Key,ProductId,ProductName,NrHours,Checkouts,Users,Denials,Queued,MaxUsed,MaxDesired,TotalUsed,TotalDesired,AverageUsed,AverageDesired,WeightedAverageUsed,WeightedAverageDesired\n',
+  );
   assert.match(readFileSync(join(dir, `monthly-users-${lastMonth}.html`), 'utf8'), new RegExp(`<h1>monthly-users: users, ${lastMonth} \\(UTC\\)</h1>`));
 });
 
 test('schedule and alert config errors name the key', async () => {
   const { parseServerConfig } = await import('../../../src/server/config.js');
-  assert.throws(() => parseServerConfig({ reports: { schedules: [{ name: 'x', report: 'nope', period: 'day', dir: '/tmp' }] } }, 'server.json'), /server\.json.*reports\.schedules\[0\]\.report/s);
-  assert.throws(() => parseServerConfig({ reports: { schedules: [{ name: 'x', report: 'users', period: 'day', dir: '/tmp', filters: { timeZone: 'Mars/Base' } }] } }, 'server.json'), /reports\.schedules\[0\]\.filters\.timeZone/);
+  assert.throws(
+    () => parseServerConfig({ reports: { schedules: [{ name: 'x', report: 'nope', period: 'day', dir: '/tmp' }] } }, 'server.json'),
+    /server\.json.*reports\.schedules\[0\]\.report/s,
+  );
+  assert.throws(
+    () =>
+      parseServerConfig(
+        { reports: { schedules: [{ name: 'x', report: 'users', period: 'day', dir: '/tmp', filters: { timeZone: 'Mars/Base' } }] } },
+        'server.json',
+      ),
+    /reports\.schedules\[0\]\.filters\.timeZone/,
+  );
   assert.throws(() => parseServerConfig({ reports: { webhookUrl: 'ftp://example.com/' } }, 'server.json'), /reports\.webhookUrl/);
 });

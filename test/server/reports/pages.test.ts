@@ -6,12 +6,26 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  concurrency, denialsReport, efficiencyCurve, heatmaps, inactiveUsers, parseSelection, selectionCodes, usersReport, type ReportEvent,
+  concurrency,
+  denialsReport,
+  efficiencyCurve,
+  heatmaps,
+  inactiveUsers,
+  parseSelection,
+  selectionCodes,
+  usersReport,
+  type ReportEvent,
 } from '../../../src/server/reports/index.js';
 
 const t = (hm: string) => Date.parse(`2024-05-06T${hm}:00Z`); // a Monday
 const who = (agentId: string, user: string, pid = 1) => ({ agentId, user, host: `h-${agentId}`, pid, processStart: '2024-05-06T00:00:00.000Z' });
-const ev = (hm: string, code: number, w: ReturnType<typeof who>, o: Partial<ReportEvent> = {}): ReportEvent => ({ time: t(hm), code, product: 'cad', ...w, ...o });
+const ev = (hm: string, code: number, w: ReturnType<typeof who>, o: Partial<ReportEvent> = {}): ReportEvent => ({
+  time: t(hm),
+  code,
+  product: 'cad',
+  ...w,
+  ...o,
+});
 const ann = who('a1', 'ann');
 const ann2 = who('a1', 'ann', 2);
 const bob = who('a2', 'bob');
@@ -62,15 +76,31 @@ test('efficiency curve: the share of time covered by N seats, used and desired',
   const [s] = concurrency({ events: T, from: FROM, end: END });
   // Used: 0 seats 11-12 (1 h), 1 seat 08-09 and 10:30-11 (1.5 h), 2 seats 09-10:30 (1.5 h) of 4 h.
   assert.deepEqual(efficiencyCurve(s.steps, END), {
-    curve: [{ seats: 0, share: 0.25 }, { seats: 1, share: 0.625 }, { seats: 2, share: 1 }], seats95: 2, seats99: 2, max: 2,
+    curve: [
+      { seats: 0, share: 0.25 },
+      { seats: 1, share: 0.625 },
+      { seats: 2, share: 1 },
+    ],
+    seats95: 2,
+    seats99: 2,
+    max: 2,
   });
   // Desired: 3 during 09:30-10:00, 2 during 09:00-09:30 and 10:00-10:30.
   const d = efficiencyCurve(s.steps, END, (x) => x.used + x.queued);
-  assert.deepEqual(d.curve.map((c) => c.share), [0.25, 0.625, 0.875, 1]);
+  assert.deepEqual(
+    d.curve.map((c) => c.share),
+    [0.25, 0.625, 0.875, 1],
+  );
   assert.deepEqual([d.seats95, d.seats99, d.max], [3, 3, 3]);
   // 19 h at one seat and 1 h at two: one seat covers exactly 95 %, not 99 %.
   const h = 3_600_000;
-  const e = efficiencyCurve([{ t: 0, used: 1, queued: 0 }, { t: 19 * h, used: 2, queued: 0 }], 20 * h);
+  const e = efficiencyCurve(
+    [
+      { t: 0, used: 1, queued: 0 },
+      { t: 19 * h, used: 2, queued: 0 },
+    ],
+    20 * h,
+  );
   assert.deepEqual([e.seats95, e.seats99, e.max], [1, 2, 2]);
 });
 
@@ -79,12 +109,32 @@ test('heatmap: hour of day x weekday in New York (UTC-4 in May) and Kolkata (UTC
   const [ny] = heatmaps([s], FROM, END, 'America/New_York');
   const mon = ny.cells[0];
   // 08-12 UTC is Monday 04-08 in New York.
-  assert.deepEqual(mon.slice(4, 8).map((c) => [c.hours, c.averageUsed, c.averageDesired, c.maxUsed]), [[1, 1, 1, 1], [1, 2, 2.5, 2], [1, 1.5, 1.5, 2], [1, 0, 0, 0]]);
-  assert.equal(ny.cells.flat().reduce((sum, c) => sum + c.hours, 0), 4);
+  assert.deepEqual(
+    mon.slice(4, 8).map((c) => [c.hours, c.averageUsed, c.averageDesired, c.maxUsed]),
+    [
+      [1, 1, 1, 1],
+      [1, 2, 2.5, 2],
+      [1, 1.5, 1.5, 2],
+      [1, 0, 0, 0],
+    ],
+  );
+  assert.equal(
+    ny.cells.flat().reduce((sum, c) => sum + c.hours, 0),
+    4,
+  );
   assert.equal(ny.cells[6][4].hours, 0); // Sunday: not covered
   const [kol] = heatmaps([s], FROM, END, 'Asia/Kolkata');
   // 08:00 UTC is 13:30 in Kolkata: 13h has half an hour, 14h = 08:30-09:30 UTC (1 and 2 seats), 15h = 09:30-10:30 UTC.
-  assert.deepEqual(kol.cells[0].slice(13, 18).map((c) => [c.hours, c.averageUsed, c.averageDesired]), [[0.5, 1, 1], [1, 1.5, 1.5], [1, 2, 2.5], [1, 0.5, 0.5], [0.5, 0, 0]]);
+  assert.deepEqual(
+    kol.cells[0].slice(13, 18).map((c) => [c.hours, c.averageUsed, c.averageDesired]),
+    [
+      [0.5, 1, 1],
+      [1, 1.5, 1.5],
+      [1, 2, 2.5],
+      [1, 0.5, 0.5],
+      [0.5, 0, 0],
+    ],
+  );
   assert.throws(() => heatmaps([s], FROM, END, 'Mars/Olympus'), /unknown time zone: Mars\/Olympus/);
 });
 
@@ -100,7 +150,14 @@ test('denials and queue waits: reasons, wait lengths, still waiting at the end, 
     { product: 'cad', denials: 1, waits: 1, granted: 1, meanSeconds: 1800, p95Seconds: 1800, maxSeconds: 1800 },
     { product: 'cam', denials: 0, waits: 1, granted: 0, meanSeconds: 6300, p95Seconds: 6300, maxSeconds: 6300 },
   ]);
-  assert.deepEqual(r.byUser.map((u) => [u.user, u.denials, u.waits]), [['cy', 0, 1], ['dan', 1, 0], ['eve', 0, 1]]);
+  assert.deepEqual(
+    r.byUser.map((u) => [u.user, u.denials, u.waits]),
+    [
+      ['cy', 0, 1],
+      ['dan', 1, 0],
+      ['eve', 0, 1],
+    ],
+  );
   assert.deepEqual(r.byReason, [{ reason: 'all-seats-in-use', denials: 1 }]);
   assert.equal(r.byHour[9], 1);
   // In Tokyo (UTC+9) the denial is at 18:45.
@@ -114,7 +171,15 @@ test('users: seat-hours (a second window adds none), checkouts, longest checkout
     { user: 'bob', licenseHours: 2, checkouts: 1, products: ['cad'] },
     { user: 'cy', licenseHours: 0.5, checkouts: 1, products: ['cad'] },
   ]);
-  assert.deepEqual(r.longestCheckouts.map((c) => [c.leaseId, c.user, c.hours]), [['L1', 'ann', 2], ['L2', 'bob', 2], ['L4', 'ann', 0.5], ['L3', 'cy', 0.5]]);
+  assert.deepEqual(
+    r.longestCheckouts.map((c) => [c.leaseId, c.user, c.hours]),
+    [
+      ['L1', 'ann', 2],
+      ['L2', 'bob', 2],
+      ['L4', 'ann', 0.5],
+      ['L3', 'cy', 0.5],
+    ],
+  );
   assert.equal(usersReport({ events: T, from: FROM, end: END, limit: 1 }).topUsers.length, 1);
 
   const now = Date.parse('2024-06-01T00:00:00Z');
@@ -126,7 +191,14 @@ test('users: seat-hours (a second window adds none), checkouts, longest checkout
     { user: 'dan', product: 'cam', lastUsed: now - 31.5 * day },
     { user: 'eve', product: 'cam', lastUsed: now - 30 * day }, // exactly 30 days: still counts as used in the last 30
   ];
-  assert.deepEqual(inactiveUsers(rows, now, 30).map((r) => [r.user, r.idleDays]), [['cy', null], ['bob', 40], ['dan', 31]]);
+  assert.deepEqual(
+    inactiveUsers(rows, now, 30).map((r) => [r.user, r.idleDays]),
+    [
+      ['cy', null],
+      ['bob', 40],
+      ['dan', 31],
+    ],
+  );
 });
 
 test('event selections of reference 000 as presets, and end events only', () => {

@@ -6,7 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  buildLogFiles, buildUsageReport, eraSeconds, meanOfTop, refWeekNumber, summaryColumns, weightedAverages, type ReportEvent,
+  buildLogFiles,
+  buildUsageReport,
+  eraSeconds,
+  meanOfTop,
+  refWeekNumber,
+  summaryColumns,
+  weightedAverages,
+  type ReportEvent,
 } from '../../../src/server/reports/index.js';
 
 const t = (s: string) => Date.parse(s);
@@ -73,11 +80,20 @@ test('reference averages over a crafted week differ from the plain time-weighted
   assert.equal(w.weightedAverageUsed, 0.9);
   assert.equal(w.weightedAverageDesired, 0.9);
   // Per weekday (Monday first): the day's busiest-8-hours mean.
-  assert.deepEqual(w.dayOfWeek.map((b) => b.weightedAverageUsed), [1, 1, 1, 1, 0.5, 0.125, 0]);
-  assert.deepEqual(w.dayOfWeek.map((b) => b.weightedAverageDesired), [1, 1, 1, 1, 0.5, 0.375, 0]);
+  assert.deepEqual(
+    w.dayOfWeek.map((b) => b.weightedAverageUsed),
+    [1, 1, 1, 1, 0.5, 0.125, 0],
+  );
+  assert.deepEqual(
+    w.dayOfWeek.map((b) => b.weightedAverageDesired),
+    [1, 1, 1, 1, 0.5, 0.375, 0],
+  );
   // Per hour of day: the busiest 5 days of that hour. 13h: Monday-Thursday 1, the rest 0 -> 4/5 (plain: 4 / 7 days).
   const hod = w.hourOfDay;
-  assert.deepEqual([hod[9].weightedAverageUsed, hod[10].weightedAverageUsed, hod[13].weightedAverageUsed, hod[17].weightedAverageUsed, hod[3].weightedAverageUsed], [1, 1, 0.8, 0, 0]);
+  assert.deepEqual(
+    [hod[9].weightedAverageUsed, hod[10].weightedAverageUsed, hod[13].weightedAverageUsed, hod[17].weightedAverageUsed, hod[3].weightedAverageUsed],
+    [1, 1, 0.8, 0, 0],
+  );
   assert.deepEqual([hod[13].totalUsed, hod[13].hours, hod[11].totalDesired, hod[11].weightedAverageDesired, hod[12].maxDesired], [4, 7, 6, 1, 2]);
 
   // The Friday alone: busiest 8 hours 4/8 = 0.5 against the plain 4/24.
@@ -90,38 +106,102 @@ test('log files: the reference tree, columns in order, a checkout open at midnig
   const files = buildLogFiles({ events, from: t('2007-06-30T00:00:00Z'), to: TO, mode: 'UserSummary', productNames: { cad: 'CAD Pro' } });
   const byPath = new Map(files.map((f) => [f.path, f.text]));
   assert.deepEqual([...byPath.keys()].filter((p) => !/\/\d\d\/\d\d\//.test(p)).sort(), [
-    '2007/06/Summary.txt', '2007/07/Summary.txt', '2007/Summary.txt',
-    'WeeklySummaries/SummaryW104694.txt/Summary.txt', 'WeeklySummaries/SummaryW104695.txt/Summary.txt',
+    '2007/06/Summary.txt',
+    '2007/07/Summary.txt',
+    '2007/Summary.txt',
+    'WeeklySummaries/SummaryW104694.txt/Summary.txt',
+    'WeeklySummaries/SummaryW104695.txt/Summary.txt',
   ]);
   assert.equal(files.filter((f) => f.path.endsWith('/Log.txt')).length, 8); // 2007-06-30 .. 07-07
 
-  const rows = (p: string) => byPath.get(p)!.trimEnd().split('\n').map((l) => l.split('\t'));
+  const rows = (p: string) =>
+    byPath
+      .get(p)!
+      .trimEnd()
+      .split('\n')
+      .map((l) => l.split('\t'));
   const [logHead, ...sat] = rows('2007/06/30/Log.txt');
-  assert.deepEqual(logHead, ['UserName', 'HostName', 'ProcessId', 'ProductId', 'ProductName', 'StartTime(InSeconds)', 'EndTime(inSeconds)', 'NumberDesired', 'NumberGranted', 'Date', 'StartTime', 'EndTime']);
+  assert.deepEqual(logHead, [
+    'UserName',
+    'HostName',
+    'ProcessId',
+    'ProductId',
+    'ProductName',
+    'StartTime(InSeconds)',
+    'EndTime(inSeconds)',
+    'NumberDesired',
+    'NumberGranted',
+    'Date',
+    'StartTime',
+    'EndTime',
+  ]);
   const midnight = 63318844800; // 2007-07-01T00:00:00Z
   assert.deepEqual(sat, [['bob', 'ws-b', '20', 'cad', 'CAD Pro', String(midnight - 7200), String(midnight), '1', '1', '2007/06/30', '22:00:00', '24:00:00']]);
   const sun = rows('2007/07/01/Log.txt').slice(1);
   assert.deepEqual(sun, [['bob', 'ws-b', '20', 'cad', 'CAD Pro', String(midnight), String(midnight + 9000), '1', '1', '2007/07/01', '00:00:00', '02:30:00']]);
   // Tuesday: ann's checkout, and bob's denial (desired, not granted) at noon.
   const tue = rows('2007/07/03/Log.txt').slice(1);
-  assert.deepEqual(tue.map((r) => [r[0], r[7], r[8], r[10], r[11]]), [['ann', '1', '1', '09:00:00', '17:00:00'], ['bob', '1', '0', '12:00:00', '12:00:00']]);
+  assert.deepEqual(
+    tue.map((r) => [r[0], r[7], r[8], r[10], r[11]]),
+    [
+      ['ann', '1', '1', '09:00:00', '17:00:00'],
+      ['bob', '1', '0', '12:00:00', '12:00:00'],
+    ],
+  );
 
   // The week's summary: the all-users row, then one row per user; the reference's columns in order, Sunday first.
   const [head, ...week] = rows('WeeklySummaries/SummaryW104695.txt/Summary.txt');
-  assert.deepEqual(head.slice(0, 17), ['UserName', 'ProductId', 'ProductName', 'NrHours', 'AverageDesired', 'AverageUsed', 'MaxDesired', 'MaxUsed', 'TotalDesired', 'TotalUsed',
-    'Hours00', 'AverageDesired00', 'AverageUsed00', 'MaxDesired00', 'MaxUsed00', 'TotalDesired00', 'TotalUsed00']);
-  assert.deepEqual(head.slice(10 + 24 * 7, 10 + 24 * 7 + 8), ['HoursSunday', 'AverageDesiredSunday', 'AverageUsedSunday', 'MaxDesiredSunday', 'MaxUsedSunday', 'TotalDesiredSunday', 'TotalUsedSunday', 'HoursMonday']);
+  assert.deepEqual(head.slice(0, 17), [
+    'UserName',
+    'ProductId',
+    'ProductName',
+    'NrHours',
+    'AverageDesired',
+    'AverageUsed',
+    'MaxDesired',
+    'MaxUsed',
+    'TotalDesired',
+    'TotalUsed',
+    'Hours00',
+    'AverageDesired00',
+    'AverageUsed00',
+    'MaxDesired00',
+    'MaxUsed00',
+    'TotalDesired00',
+    'TotalUsed00',
+  ]);
+  assert.deepEqual(head.slice(10 + 24 * 7, 10 + 24 * 7 + 8), [
+    'HoursSunday',
+    'AverageDesiredSunday',
+    'AverageUsedSunday',
+    'MaxDesiredSunday',
+    'MaxUsedSunday',
+    'TotalDesiredSunday',
+    'TotalUsedSunday',
+    'HoursMonday',
+  ]);
   assert.equal(head.length, 10 + 7 * 24 + 7 * 7);
-  assert.deepEqual(week.map((r) => r[0]), ['', 'ann', 'bob']);
+  assert.deepEqual(
+    week.map((r) => r[0]),
+    ['', 'ann', 'bob'],
+  );
   const col = (r: string[], name: string) => r[head.indexOf(name)];
   const [allUsers, annRow, bobRow] = week;
   // All users: bob's 2.5 h on Sunday morning add to ann's 37 h; Sunday's busiest 8 hours: 2.5/8.
-  assert.deepEqual(['NrHours', 'TotalUsed', 'TotalDesired', 'AverageUsed', 'MaxUsed', 'MaxDesired', 'AverageUsedSunday', 'TotalUsedSunday'].map((c) => col(allUsers, c)),
-    ['168', '39.5', '41.5', '0.9', '1', '2', '0.313', '2.5']);
-  assert.deepEqual(['TotalUsed', 'TotalDesired', 'AverageUsed', 'AverageUsedSaturday'].map((c) => col(annRow, c)), ['37', '37', '0.9', '0.125']);
+  assert.deepEqual(
+    ['NrHours', 'TotalUsed', 'TotalDesired', 'AverageUsed', 'MaxUsed', 'MaxDesired', 'AverageUsedSunday', 'TotalUsedSunday'].map((c) => col(allUsers, c)),
+    ['168', '39.5', '41.5', '0.9', '1', '2', '0.313', '2.5'],
+  );
+  assert.deepEqual(
+    ['TotalUsed', 'TotalDesired', 'AverageUsed', 'AverageUsedSaturday'].map((c) => col(annRow, c)),
+    ['37', '37', '0.9', '0.125'],
+  );
   // bob: used 2.5 h (Sunday), desired 2.5 + 2 h waiting on Saturday + the denial's instant (peak 1).
   // Used: busiest 5 days 2.5/8, 0, 0, 0, 0 -> 0.0625. Desired: Sunday 2.5/8, Saturday 2/8, 0, 0, 0 -> 0.5625 / 5 = 0.1125.
-  assert.deepEqual(['TotalUsed', 'TotalDesired', 'MaxUsed', 'MaxDesired', 'AverageUsed', 'AverageDesired'].map((c) => col(bobRow, c)), ['2.5', '4.5', '1', '1', '0.063', '0.113']);
+  assert.deepEqual(
+    ['TotalUsed', 'TotalDesired', 'MaxUsed', 'MaxDesired', 'AverageUsed', 'AverageDesired'].map((c) => col(bobRow, c)),
+    ['2.5', '4.5', '1', '1', '0.063', '0.113'],
+  );
 
   // A day's summary has no day-of-week columns.
   const [dayHead, dayRow] = rows('2007/06/30/Summary.txt');

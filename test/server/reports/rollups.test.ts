@@ -17,11 +17,27 @@ import { startServer, type TestAgent, type TestServer } from '../../helpers/serv
 const DAY = 86_400_000;
 const D0 = Date.parse('2024-05-05T00:00:00Z');
 const NOW = Date.parse('2024-06-01T00:00:00Z');
-const COMMANDS = [['cadpro', '/opt/cad/bin/cadpro'], ['bash', '/usr/bin/bash'], ['make', '/usr/bin/make']] as const;
+const COMMANDS = [
+  ['cadpro', '/opt/cad/bin/cadpro'],
+  ['bash', '/usr/bin/bash'],
+  ['make', '/usr/bin/make'],
+] as const;
 
 interface Proc {
-  time: number; user: string; host: string; group: string; command: string; exe: string; exitCode: number | null;
-  elapsedSeconds: number; cpuUserSeconds: number; cpuSystemSeconds: number; avgRssBytes: number | null; maxRssBytes: number | null; readBytes: number | null; writeBytes: number | null;
+  time: number;
+  user: string;
+  host: string;
+  group: string;
+  command: string;
+  exe: string;
+  exitCode: number | null;
+  elapsedSeconds: number;
+  cpuUserSeconds: number;
+  cpuSystemSeconds: number;
+  avgRssBytes: number | null;
+  maxRssBytes: number | null;
+  readBytes: number | null;
+  writeBytes: number | null;
 }
 
 /** Whole numbers and halves only: every sum is exact in any order, so the paths must agree to the bit. */
@@ -32,9 +48,19 @@ function processes(agent: number): Proc[] {
     out.push({
       // Four days and a few hours of April (a month PostgreSQL's retention can drop whole).
       time: i % 40 === 0 ? Date.parse('2024-04-20T10:00:00Z') + i * 60_000 : D0 + ((i * 7 + agent * 3) % 96) * 3_600_000 + i * 1000,
-      user: `u${i % 4}`, host: `h${i % 2}`, group: i % 5 === 0 ? 'ops' : 'eng', command, exe, exitCode: i % 11 === 0 ? null : i % 7 === 0 ? 1 : 0,
-      elapsedSeconds: 10 + (i % 13), cpuUserSeconds: (i % 5) / 2, cpuSystemSeconds: 1, avgRssBytes: i % 9 === 0 ? null : 1000 * (i % 6), maxRssBytes: i % 9 === 0 ? null : 2000 + i,
-      readBytes: i % 4 === 0 ? null : 100 * (i % 3), writeBytes: 10 * (i % 8),
+      user: `u${i % 4}`,
+      host: `h${i % 2}`,
+      group: i % 5 === 0 ? 'ops' : 'eng',
+      command,
+      exe,
+      exitCode: i % 11 === 0 ? null : i % 7 === 0 ? 1 : 0,
+      elapsedSeconds: 10 + (i % 13),
+      cpuUserSeconds: (i % 5) / 2,
+      cpuSystemSeconds: 1,
+      avgRssBytes: i % 9 === 0 ? null : 1000 * (i % 6),
+      maxRssBytes: i % 9 === 0 ? null : 2000 + i,
+      readBytes: i % 4 === 0 ? null : 100 * (i % 3),
+      writeBytes: 10 * (i % 8),
     });
   }
   return out;
@@ -44,24 +70,69 @@ const iso = (t: number) => new Date(t).toISOString();
 const upload = (a: TestAgent, list: Proc[], seq0: number) =>
   a.post('/v1/events', {
     records: list.map((p, k) => ({
-      seq: seq0 + k, type: 'process', time: iso(p.time), host: p.host, user: p.user, group: p.group, pid: 100 + k, ppid: 1, command: p.command, exe: p.exe,
-      start: iso(p.time - p.elapsedSeconds * 1000), end: iso(p.time), elapsedSeconds: p.elapsedSeconds, cpuUserSeconds: p.cpuUserSeconds, cpuSystemSeconds: p.cpuSystemSeconds,
-      ...(p.avgRssBytes === null ? {} : { avgRssBytes: p.avgRssBytes }), ...(p.maxRssBytes === null ? {} : { maxRssBytes: p.maxRssBytes }),
-      ...(p.readBytes === null ? {} : { readBytes: p.readBytes }), ...(p.writeBytes === null ? {} : { writeBytes: p.writeBytes }),
-      ...(p.exitCode === null ? { signal: 9 } : { exitCode: p.exitCode }), source: 'pacct',
+      seq: seq0 + k,
+      type: 'process',
+      time: iso(p.time),
+      host: p.host,
+      user: p.user,
+      group: p.group,
+      pid: 100 + k,
+      ppid: 1,
+      command: p.command,
+      exe: p.exe,
+      start: iso(p.time - p.elapsedSeconds * 1000),
+      end: iso(p.time),
+      elapsedSeconds: p.elapsedSeconds,
+      cpuUserSeconds: p.cpuUserSeconds,
+      cpuSystemSeconds: p.cpuSystemSeconds,
+      ...(p.avgRssBytes === null ? {} : { avgRssBytes: p.avgRssBytes }),
+      ...(p.maxRssBytes === null ? {} : { maxRssBytes: p.maxRssBytes }),
+      ...(p.readBytes === null ? {} : { readBytes: p.readBytes }),
+      ...(p.writeBytes === null ? {} : { writeBytes: p.writeBytes }),
+      ...(p.exitCode === null ? { signal: 9 } : { exitCode: p.exitCode }),
+      source: 'pacct',
     })),
   });
 
-interface Interval { time: number; command: string; intervalStart: number; elapsedSeconds: number; cpuSeconds: number; avgRssBytes: number; readBytes: number }
+interface Interval {
+  time: number;
+  command: string;
+  intervalStart: number;
+  elapsedSeconds: number;
+  cpuSeconds: number;
+  avgRssBytes: number;
+  readBytes: number;
+}
 const INTERVALS: Interval[] = Array.from({ length: 90 }, (_, i) => {
   const time = i % 30 === 0 ? Date.parse('2024-04-21T10:30:00Z') : D0 + ((i * 5) % 96) * 3_600_000 + 1_800_000;
-  return { time, command: COMMANDS[i % 3][0], intervalStart: time - 1_800_000 - (i % 2) * 3_600_000, elapsedSeconds: 60 * (i % 7), cpuSeconds: i % 4, avgRssBytes: 1024 * (i % 5), readBytes: 7 * i };
+  return {
+    time,
+    command: COMMANDS[i % 3][0],
+    intervalStart: time - 1_800_000 - (i % 2) * 3_600_000,
+    elapsedSeconds: 60 * (i % 7),
+    cpuSeconds: i % 4,
+    avgRssBytes: 1024 * (i % 5),
+    readBytes: 7 * i,
+  };
 });
 const uploadIntervals = (a: TestAgent, list: Interval[], seq0: number) =>
   a.post('/v1/events', {
     records: list.map((x, k) => ({
-      seq: seq0 + k, type: 'process-interval', time: iso(x.time), host: 'h0', user: 'u0', command: x.command, exe: `/usr/bin/${x.command}`, pid: 500 + k,
-      intervalStart: iso(x.intervalStart), intervalEnd: iso(x.time), elapsedSeconds: x.elapsedSeconds, cpuSeconds: x.cpuSeconds, avgRssBytes: x.avgRssBytes, readBytes: x.readBytes, writeBytes: 0,
+      seq: seq0 + k,
+      type: 'process-interval',
+      time: iso(x.time),
+      host: 'h0',
+      user: 'u0',
+      command: x.command,
+      exe: `/usr/bin/${x.command}`,
+      pid: 500 + k,
+      intervalStart: iso(x.intervalStart),
+      intervalEnd: iso(x.time),
+      elapsedSeconds: x.elapsedSeconds,
+      cpuSeconds: x.cpuSeconds,
+      avgRssBytes: x.avgRssBytes,
+      readBytes: x.readBytes,
+      writeBytes: 0,
     })),
   });
 
@@ -75,12 +146,14 @@ before(async () => {
   const agents = [await servers[0].enroll('h0'), await servers[1].enroll('h1')];
   const lists = [processes(0), processes(1)];
   // Both agents at once, each in batches of 40, through both servers: concurrent upserts of the same roll-up rows.
-  await Promise.all(agents.map(async (a, n) => {
-    for (let b = 0; b < lists[n].length; b += 40) {
-      const r = await upload(a, lists[n].slice(b, b + 40), b + 1);
-      assert.equal(r.status, 200, r.text);
-    }
-  }));
+  await Promise.all(
+    agents.map(async (a, n) => {
+      for (let b = 0; b < lists[n].length; b += 40) {
+        const r = await upload(a, lists[n].slice(b, b + 40), b + 1);
+        assert.equal(r.status, 200, r.text);
+      }
+    }),
+  );
   const iv = await uploadIntervals(agents[1], INTERVALS, lists[1].length + 1);
   assert.equal(iv.status, 200, iv.text);
   // A batch sent again (the agent did not see the acknowledgement): stored once, counted once.
@@ -126,8 +199,16 @@ async function checkPages(list: Proc[], intervals: Interval[]) {
       if (!f.user) {
         const hourly = intervals.filter((x) => x.time >= f.from && x.time < f.to);
         assert.ok(hourly.length > 0, name);
-        assert.equal(rolled.hourly.reduce((n, h) => n + h.count, 0), hourly.length, name);
-        assert.equal(rolled.hourly.reduce((n, h) => n + h.cpuSeconds, 0), hourly.reduce((n, x) => n + x.cpuSeconds, 0), name);
+        assert.equal(
+          rolled.hourly.reduce((n, h) => n + h.count, 0),
+          hourly.length,
+          name,
+        );
+        assert.equal(
+          rolled.hourly.reduce((n, h) => n + h.cpuSeconds, 0),
+          hourly.reduce((n, x) => n + x.cpuSeconds, 0),
+          name,
+        );
       }
       const want = inRange(list, f.from, f.to).filter((p) => (!f.user || p.user === f.user) && (!f.host || p.host === f.host));
       assert.ok(want.length > 0, name);
@@ -145,9 +226,15 @@ async function checkPages(list: Proc[], intervals: Interval[]) {
   assert.equal(main.rolled.length, new Set(list.map((p) => p.user)).size);
   const counts = new Map<string, number>();
   for (const p of list) counts.set(`${p.user} ${p.group}`, (counts.get(`${p.user} ${p.group}`) ?? 0) + 1);
-  assert.deepEqual(ug.rolled.map((g) => [`${g.user} ${g.grp}`, g.n]), [...counts.entries()].sort(([a], [b]) => a.localeCompare(b)));
+  assert.deepEqual(
+    ug.rolled.map((g) => [`${g.user} ${g.grp}`, g.n]),
+    [...counts.entries()].sort(([a], [b]) => a.localeCompare(b)),
+  );
   // The console's process page (whole UTC days), with and without filters.
-  for (const filters of [{ from: '2024-05-05', to: '2024-05-08', tz: 'UTC' }, { from: '2024-04-01', to: '2024-05-06', tz: 'UTC', user: 'u2', host: 'h0' }]) {
+  for (const filters of [
+    { from: '2024-05-05', to: '2024-05-08', tz: 'UTC' },
+    { from: '2024-04-01', to: '2024-05-06', tz: 'UTC', user: 'u2', host: 'h0' },
+  ]) {
     const ctx: LoadContext = { q: store.q, cfg: {} as ServerConfig, filters, now: NOW, charts: false };
     const page = await bothPaths(() => loadProcesses(ctx));
     assert.deepEqual(page.rolled, page.raw, JSON.stringify(filters));

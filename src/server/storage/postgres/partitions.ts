@@ -70,9 +70,10 @@ export class Partitions {
         await c.query('SAVEPOINT p');
         try {
           await c.query(`CREATE TABLE IF NOT EXISTS ${p.name} PARTITION OF ${p.parent} FOR VALUES ${bound}`);
-          await c.query('INSERT INTO record_partitions (name, parent, type, month, starts, ends) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING', [
-            p.name, p.parent, p.type, p.starts.slice(0, 7), p.starts, p.ends,
-          ]);
+          await c.query(
+            'INSERT INTO record_partitions (name, parent, type, month, starts, ends) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING',
+            [p.name, p.parent, p.type, p.starts.slice(0, 7), p.starts, p.ends],
+          );
           await c.query('RELEASE SAVEPOINT p');
         } catch (err) {
           // Rows of that month already sit in the default partition (written before it existed):

@@ -151,7 +151,9 @@ export async function migratePostgres(client: pg.PoolClient): Promise<void> {
         [e.code, e.name, e.description],
       );
     }
-    await client.query("INSERT INTO meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(POSTGRES_SCHEMA_VERSION)]);
+    await client.query("INSERT INTO meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
+      String(POSTGRES_SCHEMA_VERSION),
+    ]);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);

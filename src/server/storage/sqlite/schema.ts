@@ -137,8 +137,12 @@ export function migrateSqlite(db: Database.Database): void {
       throw new Error(`database schema version ${from} is newer than this server understands (${SQLITE_SCHEMA_VERSION})`);
     }
     for (let v = from; v < SQLITE_SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]);
-    const ins = db.prepare('INSERT INTO event_names (code, name, description) VALUES (?, ?, ?) ON CONFLICT (code) DO UPDATE SET name = excluded.name, description = excluded.description');
+    const ins = db.prepare(
+      'INSERT INTO event_names (code, name, description) VALUES (?, ?, ?) ON CONFLICT (code) DO UPDATE SET name = excluded.name, description = excluded.description',
+    );
     for (const e of EVENT_CODE_TABLE) ins.run(e.code, e.name, e.description);
-    db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(SQLITE_SCHEMA_VERSION));
+    db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(
+      String(SQLITE_SCHEMA_VERSION),
+    );
   }).immediate();
 }

@@ -298,19 +298,21 @@ export class SqliteStore implements Store {
       const sql = `DELETE FROM ${name} WHERE ${key} IN (SELECT ${table === 'event' ? 'id' : 'agent_id, seq'} FROM ${name} WHERE ${where} LIMIT 5000)`;
       let total = 0;
       // The roll-ups first, in one transaction: as they will be once the rows below are gone.
-      if (type === 'process' || type === 'process-interval') await this.transaction(async (tx) => {
-        // Only when rows will go (the hourly run usually finds none).
-        if (!(await tx.sql.get(`SELECT 1 AS x FROM ${name} WHERE ${where} LIMIT 1`, params))) return;
-        for (const st of rollupRetention(type, before)) await tx.sql.run(st.sql, st.params);
-      });
+      if (type === 'process' || type === 'process-interval')
+        await this.transaction(async (tx) => {
+          // Only when rows will go (the hourly run usually finds none).
+          if (!(await tx.sql.get(`SELECT 1 AS x FROM ${name} WHERE ${where} LIMIT 1`, params))) return;
+          for (const st of rollupRetention(type, before)) await tx.sql.run(st.sql, st.params);
+        });
       for (;;) {
         const n = await this.transaction(async (tx) => tx.sql.run(sql, params));
         total += n;
         if (n < 5000) break;
       }
-      if (total > 0 && type === 'process') await this.transaction(async (tx) => {
-        for (const st of USER_GROUPS_REBUILD) await tx.sql.run(st);
-      });
+      if (total > 0 && type === 'process')
+        await this.transaction(async (tx) => {
+          for (const st of USER_GROUPS_REBUILD) await tx.sql.run(st);
+        });
       if (total > 0) removed.push(`${type}: ${total} rows before ${before}`);
     }
     return removed;
