@@ -1,7 +1,8 @@
 /** Executes a plan on this machine, and probes the machine state plans are built from. */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import { encodeContents } from './layout.js';
 import type { MachineState, Plan, Step } from './plan.js';
 
@@ -71,11 +72,10 @@ function applyStep(step: Step): StepResult {
         return { step, ok: true };
       case 'write': {
         if (step.state === 'keep' || step.state === 'unchanged') return { step, ok: true };
-        // Atomic: a crash never leaves a half-written unit or config behind.
-        const tmp = `${step.path}.usage-agent-tmp`;
-        writeFileSync(tmp, encodeContents(step, step.contents), { mode: step.mode });
-        chmodSync(tmp, step.mode);
-        renameSync(tmp, step.path);
+        // Atomic: a crash never leaves a half-written unit or config behind. Then the exact mode,
+        // whatever root's umask (a unit must be readable by systemd's user managers).
+        writeFileAtomic(step.path, encodeContents(step, step.contents), { mode: step.mode });
+        chmodSync(step.path, step.mode);
         return { step, ok: true };
       }
       case 'remove':

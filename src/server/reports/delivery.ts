@@ -8,7 +8,8 @@
  * - the alert rules are evaluated (alerts.ts); a condition that starts to hold is logged (warn)
  *   and POSTed as JSON to the webhook. A failed POST is logged and not retried: the log has it.
  */
-import { mkdirSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
 import { join } from 'node:path';
 import type { Store } from '../storage/store.js';
 import { evaluateAlerts, newFindings, type AlertFinding, type AlertRule } from './alerts.js';
@@ -96,9 +97,8 @@ export async function runSchedules(store: Store, schedules: readonly Schedule[],
     const table = await reportTable(store, s.report, { ...s.filters, from: p.from, to: p.to, now });
     const text = s.format === 'csv' ? csv(table.head, table.rows) : tableToHtml(`${s.name}: ${s.report}, ${p.key} (UTC)`, table);
     mkdirSync(s.dir, { recursive: true });
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, text);
-    renameSync(tmp, path);
+    // Readable as before by the group the server's umask leaves it (0640 under the unit's UMask=0027).
+    writeFileAtomic(path, text, { mode: 0o644 });
     written.push(path);
   }
   return written;
