@@ -11,6 +11,9 @@ import { chownSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const OWN_FILE = /^(journal\.db(-wal|-shm|-journal)?|status\.json|usage-agent\.pid|leases\.json|pacct|credentials\.json|policy\.json)(\.\d+\.tmp)?$/;
+/** Not files, but the daemon's too when the session socket is in the data dir (the default): the socket and its token directory (whose files belong to their users and stay theirs). */
+const OWN_OTHER = new Set(['agent.sock', 'tokens']);
+const own = (e: { name: string; isFile: boolean }): boolean => (e.isFile ? OWN_FILE.test(e.name) : OWN_OTHER.has(e.name));
 
 export interface Owner {
   uid: number;
@@ -26,9 +29,9 @@ export function pathsToAdopt(
 ): string[] {
   const mine = (o: Owner) => o.uid === self.uid && o.gid === self.gid;
   const out: string[] = [];
-  const foreign = entries.filter((e) => !(e.isFile && OWN_FILE.test(e.name)));
+  const foreign = entries.filter((e) => !own(e));
   if (!mine(dirOwner) && foreign.length === 0) out.push(dataDir);
-  for (const e of entries) if (e.isFile && OWN_FILE.test(e.name) && !mine(e)) out.push(join(dataDir, e.name));
+  for (const e of entries) if (own(e) && !mine(e)) out.push(join(dataDir, e.name));
   return out;
 }
 

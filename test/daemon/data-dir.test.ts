@@ -26,6 +26,16 @@ describe('pathsToAdopt', () => {
       ['/d', '/d/journal.db', '/d/journal.db-shm', '/d/pacct', '/d/credentials.json.123.tmp'],
     );
   });
+  it('the session socket and its token directory count as its own (the default socket is in the data dir)', () => {
+    const other = (name: string) => ({ name, ...root, isFile: false });
+    assert.deepEqual(pathsToAdopt('/d', root, [file('journal.db'), other('agent.sock'), other('tokens')], self), [
+      '/d',
+      '/d/journal.db',
+      '/d/agent.sock',
+      '/d/tokens',
+    ]);
+    assert.deepEqual(pathsToAdopt('/d', root, [other('agent.sock'), other('cache')], self), ['/d/agent.sock']);
+  });
   it('never the directory when it holds anything else (a data dir set to /var/lib by mistake)', () => {
     assert.deepEqual(pathsToAdopt('/var/lib', root, [file('journal.db'), { name: 'dpkg', ...root, isFile: false }, file('passwd')], self), [
       '/var/lib/journal.db',
