@@ -32,9 +32,14 @@ export class IntegrityVerifier {
 
   constructor(private readonly onError: (err: Error) => void) {}
 
+  /** Whether `body` goes to the worker (large enough, worker alive): the caller may skip preparing it otherwise. */
+  takes(body: string): boolean {
+    return !this.failed && body.length >= WORKER_MIN_BODY_BYTES;
+  }
+
   /** The worker's verdicts for `body`, or undefined (small body, worker gone): ingest then checks in line. */
   verify(key: string, head: string, body: string): Promise<PreVerified | undefined> {
-    if (this.failed || body.length < WORKER_MIN_BODY_BYTES) return Promise.resolve(undefined);
+    if (!this.takes(body)) return Promise.resolve(undefined);
     const worker = this.start();
     const id = this.nextId++;
     return new Promise((resolve) => {

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { EventsAckResponse, EventsUploadResponse, SeqGapProblem } from '../../protocol/v1.js';
 import type { RouteOptions } from '../context.js';
 import { checkUpload, ingest } from '../ingest.js';
-import { WORKER_MIN_BODY_BYTES, type PreVerified } from '../integrity-verifier.js';
+import type { PreVerified } from '../integrity-verifier.js';
 import { problem, sendProblem } from '../problem.js';
 
 export default async function eventRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
@@ -20,7 +20,7 @@ export default async function eventRoutes(app: FastifyInstance, { ctx }: RouteOp
     // authenticated row may come from the token cache).
     const agent = req.agent!;
     let preVerified: Promise<PreVerified | undefined> | undefined;
-    if (agent.record_key && req.jsonText && req.jsonText.length >= WORKER_MIN_BODY_BYTES) {
+    if (agent.record_key && req.jsonText && verifier.takes(req.jsonText)) {
       const head = (await store.q.agentById(agent.id))?.chain_head;
       if (head) preVerified = verifier.verify(agent.record_key, head, req.jsonText);
     }
