@@ -20,7 +20,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 
 /** One-shot SHA-256 (crypto.hash, Node >= 20.12: no Hash object per call), else createHash. */
 const oneShot = (crypto as { hash?: (alg: string, data: Buffer, enc: 'buffer') => Buffer }).hash;
-const sha256 = oneShot ? (data: Buffer): Buffer => oneShot('sha256', data, 'buffer') : (data: Buffer): Buffer => createHash('sha256').update(data).digest();
+export const sha256 = oneShot
+  ? (data: Buffer): Buffer => oneShot('sha256', data, 'buffer')
+  : (data: Buffer): Buffer => createHash('sha256').update(data).digest();
 
 export const INTEGRITY_FIELDS = ['chain', 'mac', 'chainThrough'] as const;
 export const GENESIS_CHAIN: Buffer = Buffer.alloc(32);

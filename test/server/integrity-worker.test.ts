@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { canonical, encode, GENESIS_CHAIN, nextChain, recordMac } from '../../src/protocol/integrity.js';
-import { recordTexts, verifyAsSent, verifyBody } from '../../src/server/integrity-worker.js';
+import { recordSpans, verifyAsSent, verifyBody } from '../../src/server/integrity-worker.js';
 import { verifyRecords } from '../../src/protocol/integrity.js';
 import { WORKER_MIN_BODY_BYTES } from '../../src/server/integrity-verifier.js';
 import { startServer } from '../helpers/server.js';
@@ -103,8 +103,9 @@ test('the records as sent: cut from the body exactly as JSON.parse + JSON.string
     return { seq: r.seq, type: r.type, time: r.time, host, chain: encode(head), mac: encode(recordMac(key, head)), ...rest };
   });
   const body = JSON.stringify({ records });
+  const bytes = Buffer.from(body);
   assert.deepEqual(
-    recordTexts(body),
+    recordSpans(bytes)?.map(([start, end]) => bytes.toString('utf8', start, end)),
     (JSON.parse(body) as { records: unknown[] }).records.map((r) => JSON.stringify(r)),
   );
   const asSent = verifyAsSent(key, GENESIS_CHAIN, body);
@@ -138,7 +139,24 @@ test('the records as sent: cut from the body exactly as JSON.parse + JSON.string
   ]) {
     assert.equal(verifyAsSent(key, GENESIS_CHAIN, bad), undefined, bad);
   }
-  assert.deepEqual(recordTexts('{"records":[{"seq":"1\\"}"}]}'), ['{"seq":"1\\"}"}']);
+  const quoted = Buffer.from('{"records":[{"seq":"1\\"}"}]}');
+  assert.deepEqual(
+    recordSpans(quoted)?.map(([start, end]) => quoted.toString('utf8', start, end)),
+    ['{"seq":"1\\"}"}'],
+  );
+  // A record that nests objects with a "seq" member in an array is cut wrong on purpose (cheap
+  // splitting): its hash fails and the parsed path judges the batch, every record ok.
+  let h = GENESIS_CHAIN;
+  const nesting = [1, 2, 3].map((seq) => {
+    const r: Record<string, unknown> = { seq, type: 'process', time: '2024-05-01T08:00:00.000Z', steps: [{ seq: 1 }, { seq: 2 }] };
+    h = nextChain(h, canonical(r));
+    return { seq, type: r.type, time: r.time, chain: encode(h), mac: encode(recordMac(key, h)), steps: r.steps };
+  });
+  const nested = JSON.stringify({ records: nesting });
+  assert.equal(recordSpans(Buffer.from(nested))?.length, 6);
+  assert.equal(verifyAsSent(key, GENESIS_CHAIN, nested), undefined);
+  const fromParsed = verifyBody({ id: 10, key: encode(key), head: encode(GENESIS_CHAIN), body: nested });
+  assert.deepEqual([fromParsed?.seqs, fromParsed?.verdicts, fromParsed?.head], [[1, 2, 3], undefined, encode(h)]);
 });
 
 test('one large batch checked by the worker and small batches checked in line end in the same flags and chain head', async (t) => {
