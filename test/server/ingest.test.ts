@@ -6,6 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import { startServer, type TestAgent, type TestServer } from '../helpers/server.js';
 
 let srv: TestServer;
@@ -289,5 +290,34 @@ test('per-type counters count what was stored', async () => {
   assert.deepEqual(
     afterCounts.map((n, i) => n - before[i]),
     [2, 1, 1],
+  );
+});
+
+test('text with tabs, newlines, backslashes and \\N is stored exactly; a row already stored above the acknowledged seq is kept and stored once', async () => {
+  const a = await srv.enroll('ingest-awkward');
+  const awkward = ['tab\there', 'line\nbreak\r\nend', 'back\\slash \\N \\t', '\\', 'naïve 日本 😀', ''];
+  // Seq 3 is in the table already, written some other way than ingest (the agent has acknowledged nothing).
+  const preset = [a.agentId, 3, 'process', T, 4242];
+  const insert = 'INSERT INTO process_records (agent_id, seq, type, time, pid) VALUES (?, ?, ?, ?, ?)';
+  if (srv.store === 'postgres') await srv.sql(insert, ...preset);
+  else {
+    const d = new Database(srv.dbPath);
+    try {
+      d.prepare(insert).run(...preset);
+    } finally {
+      d.close();
+    }
+  }
+  const records = awkward.map((command, i) => ({ seq: i + 1, type: 'process', time: T, pid: i + 1, command, exe: command, user: command }));
+  const r = await a.post('/v1/events', { records });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.ackedThroughSeq, awkward.length);
+  const rows = await srv.sql<{ seq: number; pid: number; command: string | null; exe: string | null; user: string | null }>(
+    'SELECT seq, pid, command, exe, "user" FROM process_records WHERE agent_id = ? ORDER BY seq',
+    a.agentId,
+  );
+  assert.deepEqual(
+    rows.map((x) => [x.seq, x.pid, x.command, x.exe, x.user]),
+    awkward.map((s, i) => (i === 2 ? [3, 4242, null, null, null] : [i + 1, i + 1, s, s, s])),
   );
 });

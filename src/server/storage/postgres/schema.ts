@@ -12,7 +12,7 @@
  */
 import type pg from 'pg';
 import { EVENT_CODE_TABLE } from '../../../protocol/event-codes.js';
-import { rollupMigration } from '../rollups.js';
+import { rollupMigration, rollupTriggerFunction } from '../rollups.js';
 import { SOFTWARE_INSTALLED } from '../software-ddl.js';
 
 const V1 = `
@@ -128,9 +128,14 @@ const V_CLIENT_CERT = `ALTER TABLE agents ADD COLUMN IF NOT EXISTS client_cert_s
 /** Daily roll-ups of process records (storage/rollups.ts): tables, the backfill of the records already stored, the insert trigger. */
 const V_ROLLUPS = rollupMigration('postgres');
 
+/** The roll-up trigger summing the inserted rows once, not once per roll-up (same sums). */
+const V_ROLLUPS_ONE_SCAN = rollupTriggerFunction();
+
 /** Migration N brings the schema from version N-1 to N. */
-const MIGRATIONS: readonly string[] = [V1, V2, V3, V_INTEGRITY, V_CLIENT_CERT, V_ROLLUPS];
+const MIGRATIONS: readonly string[] = [V1, V2, V3, V_INTEGRITY, V_CLIENT_CERT, V_ROLLUPS, V_ROLLUPS_ONE_SCAN];
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
+/** The version the process roll-ups came in with (a test takes a database back to just before them). */
+export const POSTGRES_ROLLUPS_VERSION = MIGRATIONS.indexOf(V_ROLLUPS) + 1;
 /** pg_advisory_xact_lock key of migrations ("usage-server migrate"). */
 const MIGRATE_LOCK = 7_463_221_001;
 

@@ -23,6 +23,7 @@ import { RECORD_TABLES, quoteColumn, type RecordTable } from '../records.js';
 import { numberPlaceholders, type Dialect, type Sql } from '../sql.js';
 import type { OpenOptions, Store, StoreSignal, TransactionOptions, Tx } from '../store.js';
 import type { AgentRow, Renewal } from '../types.js';
+import { copyRows, copyText, DuplicateRecords } from './copy-in.js';
 import { migratePostgres } from './schema.js';
 import { Partitions, type PartitionNeed } from './partitions.js';
 import { monthOf, tableOfType } from '../retention.js';
@@ -92,7 +93,11 @@ class PgTx extends Queries implements Tx {
   readonly after: Array<() => void> = [];
   readonly signals: StoreSignal[] = [];
 
-  constructor(private readonly client: pg.PoolClient) {
+  /** `copy`: records go in with COPY (copy-in.ts); false after a DuplicateRecords, for the retry. */
+  constructor(
+    private readonly client: pg.PoolClient,
+    private readonly copy: boolean,
+  ) {
     super(new PgSql(client));
   }
 
@@ -108,13 +113,14 @@ class PgTx extends Queries implements Tx {
     if (rows === 0) return;
     const t = RECORD_TABLES[table];
     const width = t.columns.length;
+    const cols = t.columns.map((c) => quoteColumn(c[0]));
+    const target = table === 'event' ? ['origin', ...cols] : cols;
+    if (this.copy) return copyRows(this.client, t.table, target, copyText(values, width, rows, table === 'event' ? ['agent'] : []));
     // Column arrays for UNNEST: one statement, one round trip, whatever the batch size.
     const arrays = t.columns.map(() => new Array<unknown>(rows));
     for (let r = 0, o = 0; r < rows; r++) for (let c = 0; c < width; c++) arrays[c][r] = values[o++];
-    const cols = t.columns.map((c) => quoteColumn(c[0]));
     const unnest = t.columns.map((c, i) => `$${i + 1}::${c[1]}[]`).join(', ');
     const select = table === 'event' ? `SELECT 'agent', * FROM unnest(${unnest})` : `SELECT * FROM unnest(${unnest})`;
-    const target = table === 'event' ? ['origin', ...cols] : cols;
     const conflict = 'ON CONFLICT DO NOTHING';
     const text = `INSERT INTO ${t.table} (${target.join(', ')}) ${select} ${conflict}`;
     await this.client.query({ name: `rec_${table}`, text, values: arrays });
@@ -230,6 +236,7 @@ export class PostgresStore implements Store {
 
   transaction<T>(fn: (tx: Tx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   async transaction<T>(fn: (tx: Tx) => Promise<T>, opts: TransactionOptions = {}): Promise<T | undefined> {
+    let copy = true;
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       let broken: Error | undefined;
@@ -242,7 +249,7 @@ export class PostgresStore implements Store {
             return undefined;
           }
         }
-        const tx = new PgTx(client);
+        const tx = new PgTx(client, copy);
         let result: T;
         try {
           result = await fn(tx);
@@ -258,6 +265,11 @@ export class PostgresStore implements Store {
         return result;
       } catch (err) {
         if (isConflict(err) && attempt < CONFLICT_ATTEMPTS) continue;
+        if (err instanceof DuplicateRecords && copy) {
+          copy = false;
+          this.log?.warn({ err: err.cause }, 'records copied were stored already; storing the batch again with ON CONFLICT DO NOTHING');
+          continue;
+        }
         throw err;
       } finally {
         client.release(broken);

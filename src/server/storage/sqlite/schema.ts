@@ -127,6 +127,8 @@ const V_ROLLUPS = rollupMigration('sqlite');
 /** Migration N brings the schema from version N-1 to N. */
 const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V_INTEGRITY, V_CLIENT_CERT, V_ROLLUPS];
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
+/** The version the process roll-ups came in with (a test takes a database back to just before them). */
+export const SQLITE_ROLLUPS_VERSION = MIGRATIONS.indexOf(V_ROLLUPS) + 1;
 
 export function migrateSqlite(db: Database.Database): void {
   db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
