@@ -72,7 +72,8 @@ export const V1_PATHS = {
 // Shared schema fragments
 
 const isoTime = { type: 'string', format: 'date-time', maxLength: 64 } as const;
-const shortText = (max: number) => ({ type: 'string', minLength: 1, maxLength: max }) as const;
+/** A short text; no U+0000 (PostgreSQL text cannot hold it: a 400 naming the field, not a failed insert). */
+const shortText = (max: number) => ({ type: 'string', minLength: 1, maxLength: max, pattern: '^[^\\u0000]*$' }) as const;
 
 export const ProblemSchema = {
   $id: 'Problem',

@@ -39,6 +39,8 @@ test('lease request: each field wrong in turn', async () => {
     ['user missing', { user: undefined }, '/user'],
     ['user too long', { user: 'x'.repeat(300) }, '/user'],
     ['host null', { host: null }, '/host'],
+    ['host with U+0000', { host: 'ws\u0000x' }, '/host'],
+    ['user with U+0000', { user: '\u0000' }, '/user'],
     ['pid negative', { pid: -1 }, '/pid'],
     ['pid fractional', { pid: 1.5 }, '/pid'],
     ['pid string', { pid: '42' }, '/pid'],

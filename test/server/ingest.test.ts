@@ -321,3 +321,22 @@ test('text with tabs, newlines, backslashes and \\N is stored exactly; a row alr
     awkward.map((s, i) => (i === 2 ? [3, 4242, null, null, null] : [i + 1, i + 1, s, s, s])),
   );
 });
+
+test('U+0000 in uploaded text is stored as U+FFFD in both stores (PostgreSQL text cannot hold it), and stays \\u0000 in extra', async () => {
+  const a = await srv.enroll('ingest-nul');
+  const r = await a.post('/v1/events', {
+    records: [
+      { seq: 1, type: 'process', time: T, host: 'h\u0000', pid: 1, command: 'a\u0000b', odd: 'x\u0000' },
+      { seq: 2, type: 'fut\u0000ure', time: T },
+    ],
+  });
+  assert.equal(r.status, 200, r.text);
+  const [p] = await srv.sql('SELECT host, command, extra FROM process_records WHERE agent_id = ?', a.agentId);
+  assert.deepEqual([p.host, p.command, JSON.parse(p.extra)], ['h\uFFFD', 'a\uFFFDb', { odd: 'x\u0000' }]);
+  const [o] = await srv.sql('SELECT type FROM other_records WHERE agent_id = ?', a.agentId);
+  assert.equal(o.type, 'fut\uFFFDure');
+  // Enrollment refuses it with a 400 naming the field (a host name is never meant to hold it).
+  const e = await srv.request('POST', '/v1/enroll', { body: { enrollSecret: srv.enrollSecret, host: 'ws\u0000' } });
+  assert.equal(e.status, 400, e.text);
+  assert.equal(e.body.field, '/host');
+});

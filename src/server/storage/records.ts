@@ -116,7 +116,13 @@ export const utc = (t: unknown): string | null => {
   const last = t.charCodeAt(t.length - 1);
   return last === 90 || last === 122 ? t : new Date(t).toISOString();
 };
-const v = (x: unknown): string | number | null => (x === undefined || x === null ? null : (x as string | number));
+/**
+ * A column value. PostgreSQL text cannot hold U+0000 (it refuses the whole statement), so a NUL in
+ * an uploaded string is stored as U+FFFD, the replacement character, in both stores alike; `extra`
+ * is JSON, where it stays the escape \u0000.
+ */
+const v = (x: unknown): string | number | null => (x === undefined || x === null ? null : typeof x === 'string' ? text(x) : (x as number));
+const text = (s: string): string => (s.includes('\0') ? s.replaceAll('\0', '\uFFFD') : s);
 
 /** Keys of a known type that have their own columns (everything else goes into `extra`). */
 const MAPPED: ReadonlyMap<string, ReadonlySet<string>> = new Map(
@@ -162,7 +168,7 @@ export function batchRows(agentId: string, records: readonly UploadRecord[], ind
   for (const idx of indices) {
     const r = records[idx];
     const time = utc(r.time);
-    const host = typeof r.host === 'string' ? r.host : null;
+    const host = typeof r.host === 'string' ? text(r.host) : null;
     switch (r.type) {
       case 'process':
       case 'process-interval': {
@@ -254,7 +260,7 @@ export function batchRows(agentId: string, records: readonly UploadRecord[], ind
         t.values.push(
           agentId,
           r.seq,
-          r.type,
+          text(r.type),
           time,
           host,
           JSON.stringify(r.chain === undefined && r.mac === undefined && r.chainThrough === undefined ? r : withoutIntegrity(r)),
