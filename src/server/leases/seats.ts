@@ -157,13 +157,13 @@ export class Seats {
 
       // Free what has expired before deciding, so a dead holder never blocks a live request.
       await this.expireProduct(tx, product, seats, now);
-      const held = await tx.seatKeysInUse(product.row.id, isAllocatingType(product.spec.licenseType));
       const key = seatKey(product.spec.licenseType, agent.id, req.user);
+      const use = await tx.seatUse(product.row.id, isAllocatingType(product.spec.licenseType), key);
       const waiting = await tx.waitingCount(product.row.id);
       const d = decideAcquire({
         seats,
-        seatsInUse: held.size,
-        holdsSeat: held.has(key),
+        seatsInUse: use.inUse,
+        holdsSeat: use.holds,
         waiting,
         queueRequested: req.queue === true,
         queueAllowed: product.policy.queue,
@@ -220,7 +220,7 @@ export class Seats {
           detail: message,
           reason: d.reason,
           product: product.row.id,
-          inUse: held.size,
+          inUse: use.inUse,
           seats,
           message,
           queueAvailable: d.queueAvailable,

@@ -131,8 +131,14 @@ const V_ROLLUPS = rollupMigration('postgres');
 /** The roll-up trigger summing the inserted rows once, not once per roll-up (same sums). */
 const V_ROLLUPS_ONE_SCAN = rollupTriggerFunction();
 
+/**
+ * A product's expired live leases, freed before each acquire, found by a seek instead of a walk
+ * over all its live leases (leases_live has no expiry; 100,000 agents on 200 products: ~500 each).
+ */
+const V_LEASE_EXPIRY = `CREATE INDEX IF NOT EXISTS leases_live_product_expiry ON leases (product_id, expires_at) WHERE ended_at IS NULL;`;
+
 /** Migration N brings the schema from version N-1 to N. */
-const MIGRATIONS: readonly string[] = [V1, V2, V3, V_INTEGRITY, V_CLIENT_CERT, V_ROLLUPS, V_ROLLUPS_ONE_SCAN];
+const MIGRATIONS: readonly string[] = [V1, V2, V3, V_INTEGRITY, V_CLIENT_CERT, V_ROLLUPS, V_ROLLUPS_ONE_SCAN, V_LEASE_EXPIRY];
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
 /** The version the process roll-ups came in with (a test takes a database back to just before them). */
 export const POSTGRES_ROLLUPS_VERSION = MIGRATIONS.indexOf(V_ROLLUPS) + 1;
