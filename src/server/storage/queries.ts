@@ -251,10 +251,17 @@ export class Queries {
     return this.sql.run('UPDATE leases SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL', [now, reason, id]);
   }
 
-  expiredLeases(now: number, productId?: string): Promise<LeaseRow[]> {
-    return productId === undefined
-      ? this.sql.all<LeaseRow>('SELECT * FROM leases WHERE ended_at IS NULL AND expires_at <= ? ORDER BY id', [now])
-      : this.sql.all<LeaseRow>('SELECT * FROM leases WHERE ended_at IS NULL AND expires_at <= ? AND product_id = ? ORDER BY id', [now, productId]);
+  /**
+   * Live leases past their expiry, in id order (every server handles them in one order). Sorted
+   * here, not by ORDER BY id: SQLite would then walk the whole table, every lease ever granted, in
+   * key order instead of seeking the expiry index (16 ms at 100,000 rows, each sweep).
+   */
+  async expiredLeases(now: number, productId?: string): Promise<LeaseRow[]> {
+    const rows =
+      productId === undefined
+        ? await this.sql.all<LeaseRow>('SELECT * FROM leases WHERE ended_at IS NULL AND expires_at <= ?', [now])
+        : await this.sql.all<LeaseRow>('SELECT * FROM leases WHERE ended_at IS NULL AND expires_at <= ? AND product_id = ?', [now, productId]);
+    return rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   /** After a start: every live lease gets at least until `until` to be renewed again. */
@@ -340,8 +347,13 @@ export class Queries {
       .n;
   }
 
-  waitingAll(): Promise<TicketRow[]> {
-    return this.sql.all<TicketRow>("SELECT * FROM queue WHERE state = 'waiting' ORDER BY qseq");
+  /**
+   * Every waiting ticket in queue order. Read in queue_waiting's own order and sorted here: with
+   * ORDER BY qseq SQLite scans the whole queue table, every ticket ever, at each sweep.
+   */
+  async waitingAll(): Promise<TicketRow[]> {
+    const rows = await this.sql.all<TicketRow>("SELECT * FROM queue WHERE state = 'waiting' ORDER BY product_id, qseq");
+    return rows.sort((a, b) => a.qseq - b.qseq);
   }
 
   waitingOfAgent(agentId: string): Promise<TicketRow[]> {
