@@ -30,6 +30,7 @@ import {
   type State,
 } from './logic.js';
 import { Matcher } from '../protocol/match.js';
+import { notificationRecord } from './notices.js';
 
 /** What the enforcer needs from process collection (`ctx.components.processes` satisfies it). */
 export interface LaunchSource {
@@ -167,21 +168,7 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
         const shown = deliver(f);
         if (shown) counters.notificationsDelivered += 1;
         else pending.set(f.id, f);
-        ctx.journal.append({
-          type: 'notification',
-          time: new Date().toISOString(),
-          host,
-          user: f.user,
-          id: f.id,
-          product: f.key.split('\u0000')[1],
-          title: f.title,
-          body: f.body,
-          // Key and parameters: a server can show it in any language (the texts are English).
-          messageKey: f.message.key,
-          params: f.message.params,
-          urgency: f.urgency,
-          delivered: shown,
-        });
+        ctx.journal.append(notificationRecord(f, host, new Date().toISOString(), { delivered: shown }));
         if (!shown) log.info({ user: f.user, title: f.title }, 'user has no session agent; notification kept until they connect');
         return;
       }
@@ -310,21 +297,7 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
       if (deliver(n)) {
         pending.delete(id);
         counters.notificationsDelivered += 1;
-        ctx.journal.append({
-          type: 'notification',
-          time: new Date().toISOString(),
-          host,
-          user: n.user,
-          id: n.id,
-          product: n.key.split('\u0000')[1],
-          title: n.title,
-          body: n.body,
-          messageKey: n.message.key,
-          params: n.message.params,
-          urgency: n.urgency,
-          delivered: true,
-          late: true,
-        });
+        ctx.journal.append(notificationRecord(n, host, new Date().toISOString(), { delivered: true, late: true }));
       }
     }
     counters.notificationsPending = pending.size;

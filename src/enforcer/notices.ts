@@ -112,3 +112,25 @@ export function idleReleasedNotice(s: Step, e: LeasedEntry, action: 'suspend' | 
 export function licenseBackNotice(s: Step, e: LeasedEntry, continues: boolean): void {
   notify(s, e, 'idle', { key: 'idle.back', params: { product: e.product.name, continues } }, 'normal');
 }
+
+/**
+ * The journal's `notification` record of a notice: delivered now, or kept (`delivered: false`)
+ * and shown `late` when the user's session agent connects.
+ */
+export function notificationRecord(n: NotificationEffect, host: string, time: string, delivery: { delivered: boolean; late?: true }) {
+  return {
+    type: 'notification',
+    time,
+    host,
+    user: n.user,
+    id: n.id,
+    product: n.key.split('\u0000')[1],
+    title: n.title,
+    body: n.body,
+    // Key and parameters: a server can show it in any language (the texts are English).
+    messageKey: n.message.key,
+    params: n.message.params,
+    urgency: n.urgency,
+    ...delivery,
+  };
+}

@@ -59,7 +59,19 @@ function mtime(path: string): number {
   }
 }
 
-/** name:x:ID:... lines; the first name for an id wins, as getpwuid would return. */
+/** The name and numeric id of each `name:x:ID:...` line of /etc/passwd or /etc/group text (comments and malformed lines skipped). */
+export function idFileEntries(text: string): Array<{ name: string; id: number }> {
+  const out: Array<{ name: string; id: number }> = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const parts = line.split(':');
+    const id = Number(parts[2]);
+    if (parts[0] && Number.isInteger(id)) out.push({ name: parts[0], id });
+  }
+  return out;
+}
+
+/** id -> name from a passwd or group file; the first name for an id wins, as getpwuid would return. */
 export function parseIdFile(path: string): Map<number, string> {
   const map = new Map<number, string>();
   let text = '';
@@ -68,11 +80,6 @@ export function parseIdFile(path: string): Map<number, string> {
   } catch {
     return map;
   }
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const parts = line.split(':');
-    const id = Number(parts[2]);
-    if (parts[0] && Number.isInteger(id) && !map.has(id)) map.set(id, parts[0]);
-  }
+  for (const { name, id } of idFileEntries(text)) if (!map.has(id)) map.set(id, name);
   return map;
 }

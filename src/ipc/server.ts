@@ -1,13 +1,21 @@
+/**
+ * The session server (daemon side of the session channel, README here). Left at about 500 lines on
+ * purpose: it is one state machine per connection (hello -> challenge -> auth -> ready -> closed)
+ * over shared state (the connection map, per-uid tokens, budgets and journal cursors), and its
+ * pieces only make sense together; what can be checked apart from a connection is apart
+ * (intake.ts: messages and records as trusted input; socket-file.ts; budget.ts: the per-user budget).
+ */
 import { randomBytes, timingSafeEqual, randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { defaultSocketPath } from '../config/paths.js';
 import type { Message } from '../i18n/messages.js';
 import type { Component, ComponentFactory, DaemonContext } from '../component/index.js';
 import { hasCapability } from '../host/capabilities.js';
 import { writeFileAtomic } from '../shared/atomic-file.js';
 import { identityOf, type IdentityResolver } from '../identity/resolver.js';
+import { parseMessage, sanitizeInput, stampRecord } from './intake.js';
+import { canOthersTraverse, removeStaleSocket, resolveSocketPath } from './socket-file.js';
 import type { SessionAgentEvent, SessionAgentInfo, SessionHub } from './hub.js';
 import { newBudget, spend, waitMs, type SessionLimits, type UserBudget } from './budget.js';
 import {
@@ -23,28 +31,6 @@ import {
   type Notification,
   type Urgency,
 } from './protocol.js';
-
-/** Activity record types a session agent may send; anything else is rejected. */
-const ACCEPTED_TYPES = new Set(['break', 'work', 'input-events']);
-/** Fields copied from a session agent's record; identity fields are stamped by the daemon. */
-const ACCEPTED_FIELDS = [
-  'application',
-  'start',
-  'end',
-  'durationSeconds',
-  'breakType',
-  'periodType',
-  'keyboard',
-  'mouse',
-  'switch',
-  'mouseButtons',
-  'mouseWheel',
-  'mouseMoves',
-  'applications',
-  'endReason',
-  'inputSource',
-  'display',
-] as const;
 
 const AUTH_TIMEOUT_MS = 10_000;
 /** Authenticated connections, all users together. */
@@ -467,7 +453,7 @@ export class SessionServer implements Component, SessionHub {
         duplicates += 1;
         continue;
       }
-      const record = this.stamp(c, item.record);
+      const record = stampRecord(item.record, { host: this.ctx.host.hostname, user: c.user, uid: c.uid });
       if (record) {
         this.ctx.journal.append(record);
         accepted += 1;
@@ -491,25 +477,6 @@ export class SessionServer implements Component, SessionHub {
     this.counters.rejected += rejected;
     if (rejected > 0) this.ctx.logger.warn({ user: c.user, rejected }, 'rejected malformed activity records from a session agent');
     this.send(c, { v: IPC_VERSION, kind: 'ack', through, accepted, duplicates, rejected });
-  }
-
-  /** Validates a record and stamps identity from the authenticated peer (never from the record). */
-  private stamp(c: Connection, raw: unknown): (Record<string, unknown> & { type: string; time: string }) | undefined {
-    if (typeof raw !== 'object' || raw === null) return undefined;
-    const r = raw as Record<string, unknown>;
-    if (typeof r.type !== 'string' || !ACCEPTED_TYPES.has(r.type)) return undefined;
-    if (typeof r.time !== 'string' || Number.isNaN(Date.parse(r.time))) return undefined;
-    if (typeof r.start !== 'string' || typeof r.end !== 'string' || typeof r.durationSeconds !== 'number') return undefined;
-    const out: Record<string, unknown> & { type: string; time: string } = {
-      type: r.type,
-      time: new Date(Date.parse(r.time)).toISOString(),
-      host: this.ctx.host.hostname,
-      user: c.user,
-      uid: c.uid,
-    };
-    for (const f of ACCEPTED_FIELDS) if (r[f] !== undefined) out[f] = r[f];
-    if (JSON.stringify(out).length > 64 * 1024) return undefined;
-    return out;
   }
 
   private cursorKey(c: Connection): string {
@@ -546,53 +513,6 @@ export class SessionServer implements Component, SessionHub {
     c.socket.end();
     setTimeout(() => c.socket.destroy(), 1000).unref();
   }
-}
-
-/** A line as a message of this protocol version, or why not. */
-function parseMessage(line: string): ClientMessage | string {
-  let msg: ClientMessage;
-  try {
-    msg = JSON.parse(line) as ClientMessage;
-  } catch {
-    return 'not JSON';
-  }
-  if (typeof msg !== 'object' || msg === null || msg.v !== IPC_VERSION) return `unsupported protocol version (this daemon speaks v${IPC_VERSION})`;
-  return msg;
-}
-
-function sanitizeInput(input: unknown): InputInfo | undefined {
-  if (typeof input !== 'object' || input === null) return undefined;
-  const i = input as Record<string, unknown>;
-  const s = (v: unknown) => (typeof v === 'string' ? v.slice(0, 200) : 'unknown');
-  const mode = i.mode === 'hooks' || i.mode === 'idle-poll' || i.mode === 'none' ? i.mode : 'none';
-  return { mode, source: s(i.source), focus: s(i.focus), sessionEvents: s(i.sessionEvents), detail: i.detail ? s(i.detail) : undefined };
-}
-
-function canOthersTraverse(dir: string): boolean {
-  try {
-    return (statSync(dir).mode & 0o001) !== 0;
-  } catch {
-    return false;
-  }
-}
-
-/** A socket file left by a crashed daemon is removed; a live one means another daemon owns it. */
-async function removeStaleSocket(path: string): Promise<void> {
-  if (!existsSync(path)) return;
-  const alive = await new Promise<boolean>((resolve) => {
-    const s = createConnection(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-  if (alive) throw new Error(`another process is listening on ${path}`);
-  rmSync(path, { force: true });
-}
-
-export function resolveSocketPath(config: { session: { socketPath?: string } }, dataDir: string): string {
-  return config.session.socketPath ?? defaultSocketPath(dataDir);
 }
 
 export const createSessionServer: ComponentFactory = (ctx) => {

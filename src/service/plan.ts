@@ -15,6 +15,7 @@ import {
   type RenderedDefinition,
   type ServiceLayout,
 } from './layout.js';
+import { idFileEntries } from '../identity/files.js';
 import { AGENT_NODE_FLAGS } from './node-flags.js';
 
 export type Step =
@@ -109,10 +110,10 @@ export const DAEMON_UNIT = 'usage-agent.service';
 /** The daemon unit's User= (service/systemd/usage-agent.service, usage-agent.sysusers). */
 export const DAEMON_USER = 'usage-agent';
 
-/** Whether /etc/passwd (under --root: the image's) has the user. */
+/** Whether /etc/passwd (under --root: the image's) has the user; parsed as the identity reader parses it. */
 export function hasLocalUser(machine: MachineState, name: string): boolean {
   const passwd = machine.read('/etc/passwd')?.toString('utf8') ?? '';
-  return passwd.split('\n').some((line) => line.startsWith(`${name}:`));
+  return idFileEntries(passwd).some((e) => e.name === name);
 }
 
 /** The steps that create the daemon's system user from the sysusers.d file written at `sysusersPath`. */

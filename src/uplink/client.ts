@@ -39,19 +39,14 @@ import type { Logger } from '../log/logger.js';
 import { classifyStatus } from './backoff.js';
 import { writeFileAtomic } from '../shared/atomic-file.js';
 import { loadCredentials, saveCredentials, type Credentials } from './credentials.js';
-import { createDispatcher, jsonRequest, type HttpResult } from './http.js';
+import { createDispatcher, jsonRequest, type HttpOptions, type HttpResult } from './http.js';
 import { classifyTlsFailure, type TlsFailure } from './tls-failure.js';
 
-export interface UplinkClientOptions {
+/** The connection (TLS, proxy, timeout: HttpOptions) and what the client needs to enroll and upload. */
+export interface UplinkClientOptions extends HttpOptions {
   /** One server, or several sharing one database (tried in this order, sticking to the last that answered). */
   url: string | readonly string[];
   enrollSecret?: string;
-  caFile?: string;
-  pinSha256?: readonly string[];
-  clientCertFile?: string;
-  clientKeyFile?: string;
-  proxy?: string;
-  requestTimeoutMs: number;
   dataDir: string;
   hostname: string;
   os?: string;

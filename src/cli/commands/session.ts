@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { resolve } from 'node:path';
-import { resolveSocketPath } from '../../ipc/server.js';
+import { resolveSocketPath } from '../../ipc/socket-file.js';
 import { SessionAgent, defaultQueuePath, type InputMode } from '../../session/agent.js';
 import { resolveSessionConfig } from '../../session/config.js';
 import { createSessionLogger } from '../../session/log.js';

@@ -15,8 +15,8 @@
  * the soft RLIMIT_NOFILE from /proc/self/limits); processes beyond that are read with
  * open/read/close as before, so a machine with 50,000 processes costs more CPU, not fds.
  */
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
+import { readClockTicks, readPageSize, softNoFileLimit } from './system.js';
 import { emptyObservation, Observed, type ProcessDetails, type ProcessObservation, type ProcessTracker, type SampleClock } from './tracker.js';
 import type { NameLookup } from '../../identity/resolver.js';
 
@@ -52,40 +52,9 @@ interface PidEntry {
 
 export const DEFAULT_MAX_KEPT_FDS = 8192;
 
-/** Soft RLIMIT_NOFILE of this process from /proc/self/limits, or null. */
-export function softNoFileLimit(procRoot = '/proc'): number | null {
-  try {
-    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(`${procRoot}/self/limits`, 'latin1'));
-    if (!m) return null;
-    return m[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(m[1]);
-  } catch {
-    return null;
-  }
-}
-
 const CH_0 = 48;
 const CH_SPACE = 32;
 const CH_RPAREN = 41;
-
-export function readClockTicks(): number {
-  try {
-    const hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 2000 }).trim());
-    if (Number.isInteger(hz) && hz > 0) return hz;
-  } catch {
-    /* not available: Linux x86/arm USER_HZ is 100 */
-  }
-  return 100;
-}
-
-export function readPageSize(): number {
-  try {
-    const n = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8', timeout: 2000 }).trim());
-    if (Number.isInteger(n) && n > 0) return n;
-  } catch {
-    /* fall through */
-  }
-  return 4096;
-}
 
 export class ProcfsReader {
   readonly root: string;

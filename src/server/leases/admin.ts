@@ -7,6 +7,7 @@
 import { EventCode } from '../../protocol/event-codes.js';
 import type { ProductConfig } from '../config.js';
 import type { Store } from '../storage/store.js';
+import { allocationEventFields, claimEventFields, leaseEventFields } from './events.js';
 import { isAllocatingType } from './logic.js';
 
 export type AdminRevokeResult = 'revoked' | 'already' | 'not-found';
@@ -26,13 +27,7 @@ export async function revokeAgent(store: Store, agentId: string, now = Date.now(
       await tx.writeServerEvent({
         time: now,
         code: allocating ? EventCode.licenseStop : EventCode.return,
-        agentId,
-        product: l.product_id,
-        user: l.user,
-        host: l.host,
-        pid: l.pid,
-        processStart: l.process_start,
-        leaseId: l.id,
+        ...leaseEventFields(l),
         reason: 'revoked',
       });
     }
@@ -41,10 +36,7 @@ export async function revokeAgent(store: Store, agentId: string, now = Date.now(
       await tx.writeServerEvent({
         time: now,
         code: EventCode.licenseRevoked,
-        agentId,
-        product: a.product_id,
-        user: a.user,
-        host: a.host,
+        ...allocationEventFields(a),
         reason: 'agent-revoked',
       });
     }
@@ -53,12 +45,7 @@ export async function revokeAgent(store: Store, agentId: string, now = Date.now(
       await tx.writeServerEvent({
         time: now,
         code: EventCode.dequeue,
-        agentId,
-        product: t.product_id,
-        user: t.user,
-        host: t.host,
-        pid: t.pid,
-        processStart: t.process_start,
+        ...claimEventFields(t),
         reason: 'revoked',
       });
       tx.signal({ kind: 'ticket', ticket: t.ticket });
@@ -86,13 +73,7 @@ export async function revokeLease(store: Store, leaseId: string, now = Date.now(
     await tx.writeServerEvent({
       time: now,
       code: allocating ? EventCode.licenseStop : EventCode.return,
-      agentId: l.agent_id,
-      product: l.product_id,
-      user: l.user,
-      host: l.host,
-      pid: l.pid,
-      processStart: l.process_start,
-      leaseId: l.id,
+      ...leaseEventFields(l),
       reason: 'revoked',
     });
     tx.signal({ kind: 'changed' });
@@ -117,23 +98,14 @@ export async function revokeAllocation(store: Store, allocationId: number, now =
       await tx.writeServerEvent({
         time: now,
         code: EventCode.licenseStop,
-        agentId: l.agent_id,
-        product: l.product_id,
-        user: l.user,
-        host: l.host,
-        pid: l.pid,
-        processStart: l.process_start,
-        leaseId: l.id,
+        ...leaseEventFields(l),
         reason: 'revoked',
       });
     }
     await tx.writeServerEvent({
       time: now,
       code: EventCode.licenseRevoked,
-      agentId: a.agent_id,
-      product: a.product_id,
-      user: a.user,
-      host: a.host,
+      ...allocationEventFields(a),
       reason: 'admin',
     });
     tx.signal({ kind: 'changed' });

@@ -13,6 +13,7 @@ import type { ServerConfig } from '../config.js';
 import type { Metrics } from '../metrics.js';
 import type { Store, Tx } from '../storage/store.js';
 import type { AgentRow, LeaseRow, TicketRow } from '../storage/types.js';
+import { claimEventFields, leaseEventFields } from './events.js';
 import { decideAcquire, isAllocatingType, leaseTimes, planQueueGrants, seatKey } from './logic.js';
 import { seatsOf, type Product, type ProductCatalog } from './products.js';
 
@@ -79,13 +80,7 @@ export class Seats {
   private async grantEvents(tx: Tx, lease: LeaseRow, type: LicenseType, newSeat: boolean, now: number): Promise<void> {
     const base = {
       time: now,
-      agentId: lease.agent_id,
-      product: lease.product_id,
-      user: lease.user,
-      host: lease.host,
-      pid: lease.pid,
-      processStart: lease.process_start,
-      leaseId: lease.id,
+      ...leaseEventFields(lease),
     };
     if (isAllocatingType(type)) {
       if (newSeat) {
@@ -115,13 +110,7 @@ export class Seats {
     await tx.writeServerEvent({
       time: now,
       code: isAllocatingType(type) ? EventCode.licenseStop : EventCode.return,
-      agentId: lease.agent_id,
-      product: lease.product_id,
-      user: lease.user,
-      host: lease.host,
-      pid: lease.pid,
-      processStart: lease.process_start,
-      leaseId: lease.id,
+      ...leaseEventFields(lease),
       reason: reason === 'released' ? null : reason,
     });
     tx.afterCommit(() => {
@@ -253,12 +242,7 @@ export class Seats {
       await tx.writeServerEvent({
         time: now,
         code: EventCode.dequeue,
-        agentId: row.agent_id,
-        product: row.product_id,
-        user: row.user,
-        host: row.host,
-        pid: row.pid,
-        processStart: row.process_start,
+        ...claimEventFields(row),
         reason: 'cancelled',
       });
       tx.afterCommit(() => this.metrics.inc('usage_server_queue_dequeues_total', { product: row.product_id, outcome: 'cancelled' }));
@@ -313,12 +297,7 @@ export class Seats {
       await tx.writeServerEvent({
         time: now,
         code: EventCode.dequeue,
-        agentId: t.agent_id,
-        product: t.product_id,
-        user: t.user,
-        host: t.host,
-        pid: t.pid,
-        processStart: t.process_start,
+        ...claimEventFields(t),
         leaseId: lease.id,
         reason: 'granted',
       });

@@ -8,6 +8,7 @@
 import { EventCode } from '../../protocol/event-codes.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../storage/store.js';
+import { allocationEventFields, claimEventFields } from './events.js';
 import { isAllocatingType, planSweep } from './logic.js';
 import type { ProductCatalog } from './products.js';
 import type { Seats } from './seats.js';
@@ -58,12 +59,7 @@ export async function sweep(
         await tx.writeServerEvent({
           time: now,
           code: EventCode.dequeue,
-          agentId: t.agent_id,
-          product: t.product_id,
-          user: t.user,
-          host: t.host,
-          pid: t.pid,
-          processStart: t.process_start,
+          ...claimEventFields(t),
           reason: 'expired',
         });
         tx.afterCommit(() => metrics.inc('usage_server_queue_dequeues_total', { product: t.product_id, outcome: 'expired' }));
@@ -78,10 +74,7 @@ export async function sweep(
           await tx.writeServerEvent({
             time: now,
             code: EventCode.licenseRevoked,
-            agentId: a.agent_id,
-            product: a.product_id,
-            user: a.user,
-            host: a.host,
+            ...allocationEventFields(a),
             reason: 'idle',
           });
           touched.add(p.row.id);

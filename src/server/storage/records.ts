@@ -13,16 +13,21 @@ const T = 'text',
   R = 'double precision',
   S = 'integer';
 
+/** The columns every record table starts with but usage_events (which has no type, and host further on). */
+const ENVELOPE: readonly Col[] = [
+  ['agent_id', T],
+  ['seq', I],
+  ['type', T],
+  ['time', T],
+  ['host', T],
+];
+
 /** The tables uploaded records go into: columns in the order values are laid out. */
 export const RECORD_TABLES = {
   process: {
     table: 'process_records',
     columns: [
-      ['agent_id', T],
-      ['seq', I],
-      ['type', T],
-      ['time', T],
-      ['host', T],
+      ...ENVELOPE,
       ['user', T],
       ['uid', I],
       ['grp', T],
@@ -55,11 +60,7 @@ export const RECORD_TABLES = {
   activity: {
     table: 'activity_records',
     columns: [
-      ['agent_id', T],
-      ['seq', I],
-      ['type', T],
-      ['time', T],
-      ['host', T],
+      ...ENVELOPE,
       ['user', T],
       ['application', T],
       ['start', T],
@@ -94,14 +95,7 @@ export const RECORD_TABLES = {
   },
   other: {
     table: 'other_records',
-    columns: [
-      ['agent_id', T],
-      ['seq', I],
-      ['type', T],
-      ['time', T],
-      ['host', T],
-      ['data', T],
-    ] as readonly Col[],
+    columns: [...ENVELOPE, ['data', T]] as readonly Col[],
   },
 } as const;
 export type RecordTable = keyof typeof RECORD_TABLES;
@@ -173,12 +167,8 @@ export function batchRows(agentId: string, records: readonly UploadRecord[], ind
       case 'process':
       case 'process-interval': {
         const t = tables.process;
+        t.values.push(agentId, r.seq, r.type, time, host); // the ENVELOPE columns
         t.values.push(
-          agentId,
-          r.seq,
-          r.type,
-          time,
-          host,
           v(r.user),
           v(r.uid),
           v(r.group),
@@ -214,12 +204,8 @@ export function batchRows(agentId: string, records: readonly UploadRecord[], ind
       case 'work':
       case 'input-events': {
         const t = tables.activity;
+        t.values.push(agentId, r.seq, r.type, time, host); // the ENVELOPE columns
         t.values.push(
-          agentId,
-          r.seq,
-          r.type,
-          time,
-          host,
           v(r.user),
           v(r.application),
           utc(r.start),
@@ -257,14 +243,8 @@ export function batchRows(agentId: string, records: readonly UploadRecord[], ind
       }
       default: {
         const t = tables.other;
-        t.values.push(
-          agentId,
-          r.seq,
-          text(r.type),
-          time,
-          host,
-          JSON.stringify(r.chain === undefined && r.mac === undefined && r.chainThrough === undefined ? r : withoutIntegrity(r)),
-        );
+        t.values.push(agentId, r.seq, text(r.type), time, host); // the ENVELOPE columns
+        t.values.push(JSON.stringify(r.chain === undefined && r.mac === undefined && r.chainThrough === undefined ? r : withoutIntegrity(r)));
         t.rows++;
       }
     }

@@ -33,8 +33,8 @@ export interface AgentRow {
   client_cert_sha256: string | null;
 }
 
-export interface LeaseRow {
-  id: string;
+/** One process's claim on a seat: what a lease and the queue ticket it may come from both carry. */
+export interface SeatClaim {
   agent_id: string;
   product_id: string;
   seat_key: string;
@@ -43,6 +43,10 @@ export interface LeaseRow {
   pid: number;
   process_start: string;
   request_id: string;
+}
+
+export interface LeaseRow extends SeatClaim {
+  id: string;
   ticket: string | null;
   granted_at: number;
   expires_at: number;
@@ -67,17 +71,9 @@ export interface AllocationRow {
 
 export type TicketState = 'waiting' | 'granted' | 'cancelled' | 'expired';
 
-export interface TicketRow {
+export interface TicketRow extends SeatClaim {
   qseq: number;
   ticket: string;
-  agent_id: string;
-  product_id: string;
-  seat_key: string;
-  user: string;
-  host: string;
-  pid: number;
-  process_start: string;
-  request_id: string;
   enqueued_at: number;
   last_poll_at: number;
   state: TicketState;

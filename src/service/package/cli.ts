@@ -22,17 +22,8 @@ const { positionals, values } = parseArgs({
 const kind = positionals[0];
 const version = values.version ?? process.env.USAGE_AGENT_PACKAGE_VERSION;
 try {
-  if (kind === 'deb') {
-    const r = buildDeb({
-      version,
-      outDir: values.out,
-      compression: values.compression as 'xz' | 'gzip' | 'zstd' | 'none' | undefined,
-      keepStaging: values['keep-staging'],
-      node: values.node,
-    });
-    process.stdout.write(`${r.path}\n`);
-  } else if (kind === 'rpm') {
-    const r = buildRpm({
+  if (kind === 'deb' || kind === 'rpm') {
+    const r = (kind === 'deb' ? buildDeb : buildRpm)({
       version,
       outDir: values.out,
       compression: values.compression as 'xz' | 'gzip' | 'zstd' | 'none' | undefined,

@@ -8,7 +8,8 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { PasswdNames } from '../../../src/identity/files.js';
-import { ProcfsReader, softNoFileLimit } from '../../../src/collectors/processes/procfs.js';
+import { ProcfsReader } from '../../../src/collectors/processes/procfs.js';
+import { softNoFileLimit } from '../../../src/collectors/processes/system.js';
 import { ProcessTracker } from '../../../src/collectors/processes/tracker.js';
 import { ProcessWatcher } from '../../../src/collectors/processes/watcher.js';
 

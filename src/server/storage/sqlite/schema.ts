@@ -5,47 +5,12 @@
 import type Database from 'better-sqlite3';
 import { EVENT_CODE_TABLE } from '../../../protocol/event-codes.js';
 import { rollupMigration } from '../rollups.js';
+import { seatTablesDdl } from '../seat-ddl.js';
 import { SOFTWARE_INSTALLED } from '../software-ddl.js';
 
 const V1 = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS event_names (code INTEGER PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS products (
-  id TEXT PRIMARY KEY, name TEXT NOT NULL, license_type TEXT NOT NULL, seats INTEGER,
-  spec TEXT NOT NULL, source TEXT NOT NULL, updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS agents (
-  id TEXT PRIMARY KEY, host TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,
-  agent_version TEXT, os TEXT, enrolled_at TEXT NOT NULL, last_seen_at TEXT, revoked_at TEXT,
-  acked_seq INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS leases (
-  id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, product_id TEXT NOT NULL, seat_key TEXT NOT NULL,
-  user TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, process_start TEXT NOT NULL,
-  request_id TEXT NOT NULL, ticket TEXT, granted_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
-  renewed_at INTEGER, claimed INTEGER NOT NULL DEFAULT 1, ended_at INTEGER, end_reason TEXT
-);
-CREATE INDEX IF NOT EXISTS leases_live ON leases (product_id, seat_key) WHERE ended_at IS NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS leases_live_request ON leases (agent_id, request_id) WHERE ended_at IS NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS leases_live_process ON leases (agent_id, product_id, user, pid, process_start) WHERE ended_at IS NULL;
-CREATE INDEX IF NOT EXISTS leases_live_expiry ON leases (expires_at) WHERE ended_at IS NULL;
-CREATE INDEX IF NOT EXISTS leases_history ON leases (granted_at);
-CREATE TABLE IF NOT EXISTS allocations (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, product_id TEXT NOT NULL, seat_key TEXT NOT NULL,
-  agent_id TEXT NOT NULL, user TEXT NOT NULL, host TEXT NOT NULL,
-  issued_at INTEGER NOT NULL, last_used_at INTEGER NOT NULL, revoked_at INTEGER, revoke_reason TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS allocations_live ON allocations (product_id, seat_key) WHERE revoked_at IS NULL;
-CREATE TABLE IF NOT EXISTS queue (
-  qseq INTEGER PRIMARY KEY AUTOINCREMENT, ticket TEXT NOT NULL UNIQUE, agent_id TEXT NOT NULL,
-  product_id TEXT NOT NULL, seat_key TEXT NOT NULL, user TEXT NOT NULL, host TEXT NOT NULL,
-  pid INTEGER NOT NULL, process_start TEXT NOT NULL, request_id TEXT NOT NULL,
-  enqueued_at INTEGER NOT NULL, last_poll_at INTEGER NOT NULL, state TEXT NOT NULL,
-  lease_id TEXT, ended_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS queue_waiting ON queue (product_id, qseq) WHERE state = 'waiting';
-CREATE UNIQUE INDEX IF NOT EXISTS queue_waiting_request ON queue (agent_id, request_id) WHERE state = 'waiting';
-CREATE UNIQUE INDEX IF NOT EXISTS queue_waiting_process ON queue (agent_id, product_id, user, pid, process_start) WHERE state = 'waiting';
+${seatTablesDdl('sqlite')}
 CREATE TABLE IF NOT EXISTS usage_events (
   id INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, agent_id TEXT, seq INTEGER,
   time TEXT NOT NULL, code INTEGER NOT NULL REFERENCES event_names (code), product TEXT, user TEXT,
