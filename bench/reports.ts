@@ -29,7 +29,7 @@ import {
   type ReportFilters,
 } from '../src/server/reports/index.js';
 import type { ServerConfig } from '../src/server/config.js';
-import { loadProcesses } from '../src/server/console/fleet-data.js';
+import { loadProcesses } from '../src/server/console/process-data.js';
 import type { LoadContext } from '../src/server/console/model.js';
 import { batchRows } from '../src/server/storage/records.js';
 import { openStore, type Store } from '../src/server/storage/store.js';
