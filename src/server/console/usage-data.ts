@@ -4,6 +4,7 @@
  * page, so the report engine's analytics can replace what is computed here.
  */
 import { isAllocatingType } from '../leases/logic.js';
+import { compareIso } from '../reports/calendar.js';
 import { usageReport, type UsageLogRow, type UsageReport } from '../reports/index.js';
 import type { ProductRow } from '../storage/types.js';
 import { barChart, stepChart, type Chart, type StepSeries } from './charts.js';
@@ -20,7 +21,8 @@ async function report(
   queueAndDenialsOnly = false,
 ): Promise<{ r: UsageReport; log: UsageLogRow[]; products: ProductRow[] }> {
   const f = ctx.filters;
-  const r = await usageReport(ctx.q, { from: f.from, to: f.to, product: f.product, periods, now: ctx.now, queueAndDenialsOnly });
+  // The daily table shows neither the hour-of-day and weekday figures nor the weighted averages.
+  const r = await usageReport(ctx.q, { from: f.from, to: f.to, product: f.product, periods, now: ctx.now, queueAndDenialsOnly, hourly: false });
   return { r, log: r.log.filter((row) => matchesPerson(row, f)), products: await ctx.q.products() };
 }
 
@@ -377,7 +379,7 @@ export async function loadUsers(ctx: LoadContext): Promise<PageData> {
       col('open', 'still open'),
     ],
     rows: [...checkouts.values()]
-      .sort((a, b) => b.seconds - a.seconds || a.start.localeCompare(b.start))
+      .sort((a, b) => b.seconds - a.seconds || compareIso(a.start, b.start))
       .slice(0, 50)
       .map((c) => ({ ...c, open: c.open ? 'yes' : '' })),
   };
@@ -393,7 +395,7 @@ export async function loadUsers(ctx: LoadContext): Promise<PageData> {
       col('hours', 'license-hours', 'hours'),
     ],
     rows: [...last.values()]
-      .sort((a, b) => a.lastUsed.localeCompare(b.lastUsed) || a.user.localeCompare(b.user))
+      .sort((a, b) => compareIso(a.lastUsed, b.lastUsed) || a.user.localeCompare(b.user))
       .map((l) => ({ ...l, daysIdle: Math.max(0, (end - Date.parse(l.lastUsed)) / 86_400_000) })),
   };
   const charts: Chart[] = [];

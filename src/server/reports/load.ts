@@ -58,6 +58,8 @@ export interface UsageReportQuery {
   now: number;
   /** Only the queue and deny events (5, 6, 7): a report of waits and denials, without reading the leases. */
   queueAndDenialsOnly?: boolean;
+  /** false: summaries without hour-of-day and weekday figures (buildUsageReport's `hourly`). */
+  hourly?: boolean;
 }
 
 export async function usageReport(db: Queries, q: UsageReportQuery): Promise<UsageReport> {
@@ -65,7 +67,7 @@ export async function usageReport(db: Queries, q: UsageReportQuery): Promise<Usa
   const to = Date.parse(q.to + 'T00:00:00Z') + DAY_MS;
   const names = Object.fromEntries((await db.products()).map((r) => [r.id, r.name]));
   const events = await loadReportEvents(db, { from, to, product: q.product, queueAndDenialsOnly: q.queueAndDenialsOnly });
-  return buildUsageReport({ events, from, to, end: Math.min(to, q.now), periods: q.periods, productNames: names });
+  return buildUsageReport({ events, from, to, end: Math.min(to, q.now), periods: q.periods, productNames: names, hourly: q.hourly });
 }
 
 export interface LogFilesQuery {

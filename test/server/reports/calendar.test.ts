@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dayKey, iso } from '../../../src/server/reports/calendar.js';
+import { compareIso, dayKey, iso } from '../../../src/server/reports/calendar.js';
 
 test('iso and dayKey write what Date#toISOString writes, at day, month and year edges, fractions, and outside 1970-9999', () => {
   const instants = [
@@ -25,4 +25,12 @@ test('iso and dayKey write what Date#toISOString writes, at day, month and year 
     assert.equal(dayKey(t), new Date(t).toISOString().slice(0, 10), String(t));
   }
   assert.throws(() => iso(Number.NaN), RangeError);
+  // compareIso orders the texts of 1970-9999 as a locale compare does, and as their instants.
+  const texts = instants.filter((t) => t >= 0 && t < 253_402_300_800_000).map(iso);
+  for (let i = 0; i < texts.length; i++) {
+    for (let j = 0; j < texts.length; j += 7) {
+      assert.equal(compareIso(texts[i], texts[j]), Math.sign(texts[i].localeCompare(texts[j])), `${texts[i]} ${texts[j]}`);
+      assert.equal(compareIso(texts[i], texts[j]), Math.sign(Date.parse(texts[i]) - Date.parse(texts[j])), `${texts[i]} ${texts[j]}`);
+    }
+  }
 });
