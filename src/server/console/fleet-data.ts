@@ -8,9 +8,9 @@ import { usageReport } from '../reports/index.js';
 import type { Queries } from '../storage/queries.js';
 import type { AgentRow } from '../storage/types.js';
 import { barChart, type Chart } from './charts.js';
-import { rangeEnd, rangeStart, startOfDayInZone } from './filters.js';
+import { equalityConditions, rangeEnd, rangeStart, startOfDayInZone } from './filters.js';
 import type { LoadContext, PageData } from './model.js';
-import { col, type RowAction, type Table } from './table.js';
+import { col, named, type RowAction, type Table } from './table.js';
 
 import { iso } from '../reports/calendar.js';
 
@@ -71,8 +71,7 @@ export async function loadOverview(ctx: LoadContext): Promise<PageData> {
     title: 'Products now',
     note: `Denials today: since midnight in ${f.tz}.`,
     columns: [
-      col('product', 'product'),
-      col('name', 'name'),
+      ...named('product', 'name'),
       col('type', 'license type'),
       col('inUse', 'seats in use', 'int'),
       col('seats', 'seats', 'int'),
@@ -124,8 +123,7 @@ export async function loadAgents(ctx: LoadContext): Promise<PageData> {
     title: 'Enrolled agents',
     columns: [
       col('id', 'agent'),
-      col('host', 'host'),
-      col('version', 'version'),
+      ...named('host', 'version'),
       col('os', 'OS'),
       col('enrolled', 'enrolled', 'time'),
       col('lastSeen', 'last seen', 'time'),
@@ -167,8 +165,7 @@ export async function loadLeasesNow(ctx: LoadContext): Promise<PageData> {
     id: 'products',
     title: 'Products',
     columns: [
-      col('product', 'product'),
-      col('name', 'name'),
+      ...named('product', 'name'),
       col('type', 'license type'),
       col('inUse', 'seats in use', 'int'),
       col('seats', 'seats', 'int'),
@@ -194,9 +191,7 @@ export async function loadLeasesNow(ctx: LoadContext): Promise<PageData> {
     title: 'Live leases',
     columns: [
       col('id', 'lease'),
-      col('product', 'product'),
-      col('user', 'user'),
-      col('host', 'host'),
+      ...named('product', 'user', 'host'),
       col('pid', 'pid', 'int'),
       col('granted', 'granted', 'time'),
       col('held', 'held', 'seconds'),
@@ -217,14 +212,7 @@ export async function loadLeasesNow(ctx: LoadContext): Promise<PageData> {
   const allocTable: Table = {
     id: 'allocations',
     title: 'Live allocations (leased and node-locked products)',
-    columns: [
-      col('id', 'allocation', 'int'),
-      col('product', 'product'),
-      col('user', 'user'),
-      col('host', 'host'),
-      col('issued', 'issued', 'time'),
-      col('lastUsed', 'last used', 'time'),
-    ],
+    columns: [col('id', 'allocation', 'int'), ...named('product', 'user', 'host'), col('issued', 'issued', 'time'), col('lastUsed', 'last used', 'time')],
     rows: allocs.map((a) => ({ id: a.id, product: a.product_id, user: a.user, host: a.host, issued: a.issued_at, lastUsed: a.last_used_at })),
     actions: allocs.map((a): RowAction[] => [{ url: `/allocations/${a.id}/revoke`, label: 'Revoke' }]),
   };
@@ -235,8 +223,7 @@ export async function loadLeasesNow(ctx: LoadContext): Promise<PageData> {
     columns: [
       col('product', 'product'),
       col('position', 'position', 'int'),
-      col('user', 'user'),
-      col('host', 'host'),
+      ...named('user', 'host'),
       col('pid', 'pid', 'int'),
       col('enqueued', 'queued at', 'time'),
       col('waited', 'waiting for', 'seconds'),
@@ -253,18 +240,13 @@ export async function loadLeasesNow(ctx: LoadContext): Promise<PageData> {
 
 export async function loadOffline(ctx: LoadContext): Promise<PageData> {
   const f = ctx.filters;
-  const conds = ["origin = 'agent'", 'code IN (10, 11, 12, 13)', 'product IS NOT NULL', 'time >= ?', 'time < ?'];
-  const params: unknown[] = [iso(rangeStart(f)), iso(rangeEnd(f))];
-  for (const [k, column] of [
+  const eq = equalityConditions(f, [
     ['product', 'product'],
     ['user', '"user"'],
     ['host', 'host'],
-  ] as const) {
-    if (f[k]) {
-      conds.push(`${column} = ?`);
-      params.push(f[k]);
-    }
-  }
+  ]);
+  const conds = ["origin = 'agent'", 'code IN (10, 11, 12, 13)', 'product IS NOT NULL', 'time >= ?', 'time < ?', ...eq.conds];
+  const params: unknown[] = [iso(rangeStart(f)), iso(rangeEnd(f)), ...eq.params];
   const events = await ctx.q.sql.all<{
     agent_id: string;
     time: string;

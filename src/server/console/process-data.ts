@@ -9,24 +9,17 @@ import { rollupFor, rollupRanges, splitDays } from '../storage/report-queries.js
 import { NO_EXIT } from '../storage/rollups.js';
 import { barChart, type Chart } from './charts.js';
 import { num } from './fleet-data.js';
-import { rangeEnd, rangeStart, type Filters } from './filters.js';
+import { equalityConditions, rangeEnd, rangeStart, type Filters } from './filters.js';
 import type { LoadContext, PageData } from './model.js';
 import { col, type Table } from './table.js';
 
 /** WHERE clause of process records for the filters (time range on the record time; group is the Unix group). */
 async function processWhere(q: Queries, f: Filters): Promise<{ where: string; params: unknown[]; note?: string }> {
-  const conds: string[] = [];
-  const params: unknown[] = [];
-  for (const [k, column] of [
+  const { conds, params } = equalityConditions(f, [
     ['user', '"user"'],
     ['host', 'host'],
     ['group', 'grp'],
-  ] as const) {
-    if (f[k]) {
-      conds.push(`${column} = ?`);
-      params.push(f[k]);
-    }
-  }
+  ]);
   let note: string | undefined;
   if (f.product) {
     const p = await q.product(f.product);
