@@ -5,7 +5,7 @@
  */
 import type { Queries } from '../storage/queries.js';
 import type { ProcessSumRow, RecordFilter } from '../storage/report-queries.js';
-import { activeReport, type ActiveReport, type ActivityInterval } from './active.js';
+import { activeReport, baseName, type ActiveReport, type ActivityInterval } from './active.js';
 import { checkTimeZone, iso } from './calendar.js';
 import { concurrency, efficiencyCurve, type ConcurrencySeries, type EfficiencyCurve } from './concurrency.js';
 import { denialsReport, type DenialsReport } from './denials.js';
@@ -203,7 +203,9 @@ export async function usersPage(q: Queries, f: ReportFilters, opts: { limit?: nu
 export async function activePage(q: Queries, f: ReportFilters): Promise<ActiveReport> {
   const events = await loadLicenseEvents(q, f);
   const { programs } = await productInfo(q);
-  const rows = await q.reports.activityIntervals(await recordFilter(q, f));
+  // One product's page: only the intervals of its programs (activeReport matches their base names, and the product id).
+  const apps = f.product === undefined ? undefined : [f.product, ...(programs[f.product] ?? []).map(baseName)];
+  const rows = await q.reports.activityIntervals(await recordFilter(q, f), apps);
   const activity: ActivityInterval[] = [];
   for (const r of rows) {
     if (!r.start || !r.end) continue;

@@ -325,12 +325,21 @@ export class ReportQueries {
     );
   }
 
-  /** Work and input intervals (application-specific ones) for active-vs-checked-out. */
-  activityIntervals(f: RecordFilter): Promise<ActivityRow[]> {
+  /**
+   * Work and input intervals (application-specific ones) for active-vs-checked-out; with
+   * `applicationsEndingIn`, only those whose application ends in one of these names, any case (a
+   * cheap superset of the base names the report matches, so one product's page reads its own).
+   */
+  activityIntervals(f: RecordFilter, applicationsEndingIn?: readonly string[]): Promise<ActivityRow[]> {
     const w = where(f);
+    const apps = applicationsEndingIn?.map((a) => `%${a.toLowerCase()}`);
+    // SQL's lower() may leave non-ASCII letters as they are: such applications are always read.
+    const nonAscii =
+      this.sql.dialect === 'postgres' ? 'octet_length(application) <> length(application)' : 'length(CAST(application AS BLOB)) <> length(application)';
+    const byApp = apps ? ` AND (${[...apps.map(() => 'lower(application) LIKE ?'), nonAscii].join(' OR ')})` : '';
     return this.sql.all<ActivityRow>(
-      `SELECT type, "user", host, application, start, "end", keyboard, mouse FROM activity_records WHERE type IN ('work', 'input-events') AND application IS NOT NULL AND ${w.sql}`,
-      w.params,
+      `SELECT type, "user", host, application, start, "end", keyboard, mouse FROM activity_records WHERE type IN ('work', 'input-events') AND application IS NOT NULL AND ${w.sql}${byApp}`,
+      [...w.params, ...(apps ?? [])],
     );
   }
 
