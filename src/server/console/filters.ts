@@ -94,6 +94,22 @@ export function parseFilters(query: Record<string, unknown>, now: number, extra:
 export const rangeStart = (f: Pick<Filters, 'from'>): number => Date.parse(f.from + 'T00:00:00Z');
 /** The end of the range (exclusive): midnight after `to`. */
 export const rangeEnd = (f: Pick<Filters, 'to'>): number => Date.parse(f.to + 'T00:00:00Z') + DAY_MS;
+/** `column = ?` for each of these filters that is set (the SQL column beside the filter), with its value: a WHERE clause's equality part. */
+export function equalityConditions(
+  f: Filters,
+  columns: ReadonlyArray<readonly [key: 'product' | 'user' | 'host' | 'group', column: string]>,
+): { conds: string[]; params: unknown[] } {
+  const conds: string[] = [];
+  const params: unknown[] = [];
+  for (const [k, column] of columns) {
+    if (f[k]) {
+      conds.push(`${column} = ?`);
+      params.push(f[k]);
+    }
+  }
+  return { conds, params };
+}
+
 export const rangeDays = (f: Pick<Filters, 'from' | 'to'>): number => (rangeEnd(f) - rangeStart(f)) / DAY_MS;
 
 /** The filters as a query string (`?from=...`), set values only, in FILTER_KEYS order; `extra` appended. */

@@ -5,8 +5,9 @@
  * are added here or to a loader.
  */
 import { loadActive, loadHarvest, loadWork } from './engine-data.js';
-import { loadAgents, loadLeasesNow, loadOffline, loadOverview, loadProcesses } from './fleet-data.js';
+import { loadAgents, loadLeasesNow, loadOffline, loadOverview } from './fleet-data.js';
 import type { PageDef } from './model.js';
+import { loadProcesses } from './process-data.js';
 import { loadDenials, loadUsage, loadUsers } from './usage-data.js';
 
 export const PAGES: readonly PageDef[] = [

@@ -36,6 +36,8 @@ export interface Table {
 }
 
 export const col = (key: string, label: string, kind: ColumnKind = 'text'): Column => ({ key, label, kind });
+/** Text columns labelled with their keys (product, user, host, ...). */
+export const named = (...keys: string[]): Column[] => keys.map((k) => col(k, k));
 
 const round = (x: number, digits: number) => {
   const f = 10 ** digits;

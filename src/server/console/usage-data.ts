@@ -4,12 +4,13 @@
  * page, so the report engine's analytics can replace what is computed here.
  */
 import { isAllocatingType } from '../leases/logic.js';
+import { compareIso } from '../reports/calendar.js';
 import { usageReport, type UsageLogRow, type UsageReport } from '../reports/index.js';
 import type { ProductRow } from '../storage/types.js';
 import { barChart, stepChart, type Chart, type StepSeries } from './charts.js';
 import { rangeEnd, rangeStart, type Filters } from './filters.js';
 import type { LoadContext, PageData } from './model.js';
-import { col, type Row, type Table } from './table.js';
+import { col, named, type Row, type Table } from './table.js';
 
 /** Products a page draws a chart each for, at most. */
 const MAX_CHARTS = 12;
@@ -20,7 +21,8 @@ async function report(
   queueAndDenialsOnly = false,
 ): Promise<{ r: UsageReport; log: UsageLogRow[]; products: ProductRow[] }> {
   const f = ctx.filters;
-  const r = await usageReport(ctx.q, { from: f.from, to: f.to, product: f.product, periods, now: ctx.now, queueAndDenialsOnly });
+  // The daily table shows neither the hour-of-day and weekday figures nor the weighted averages.
+  const r = await usageReport(ctx.q, { from: f.from, to: f.to, product: f.product, periods, now: ctx.now, queueAndDenialsOnly, hourly: false });
   return { r, log: r.log.filter((row) => matchesPerson(row, f)), products: await ctx.q.products() };
 }
 
@@ -109,8 +111,7 @@ export async function loadUsage(ctx: LoadContext): Promise<PageData> {
     title: 'Daily summary per product (UTC days)',
     note: 'Per product, from the report summaries: the user and host filters do not apply to this table.',
     columns: [
-      col('day', 'day'),
-      col('product', 'product'),
+      ...named('day', 'product'),
       col('checkouts', 'checkouts', 'int'),
       col('users', 'users', 'int'),
       col('denials', 'denials', 'int'),
@@ -141,10 +142,7 @@ export async function loadUsage(ctx: LoadContext): Promise<PageData> {
     columns: [
       col('start', 'start', 'time'),
       col('end', 'end', 'time'),
-      col('kind', 'kind'),
-      col('product', 'product'),
-      col('user', 'user'),
-      col('host', 'host'),
+      ...named('kind', 'product', 'user', 'host'),
       col('pid', 'pid', 'int'),
       col('seconds', 'duration', 'seconds'),
       col('reason', 'reason'),
@@ -274,26 +272,13 @@ export async function loadDenials(ctx: LoadContext): Promise<PageData> {
   const users: Table = {
     id: 'by-user',
     title: 'By user and product',
-    columns: [
-      col('user', 'user'),
-      col('product', 'product'),
-      col('denials', 'denials', 'int'),
-      col('waits', 'queue waits', 'int'),
-      col('waitSeconds', 'time waited', 'seconds'),
-    ],
+    columns: [...named('user', 'product'), col('denials', 'denials', 'int'), col('waits', 'queue waits', 'int'), col('waitSeconds', 'time waited', 'seconds')],
     rows: [...byUser.values()].sort((a, b) => b.denials - a.denials || b.waitSeconds - a.waitSeconds || a.user.localeCompare(b.user)).map((e) => ({ ...e })),
   };
   const denialRows: Table = {
     id: 'denials',
     title: 'Denials',
-    columns: [
-      col('time', 'time', 'time'),
-      col('product', 'product'),
-      col('user', 'user'),
-      col('host', 'host'),
-      col('pid', 'pid', 'int'),
-      col('reason', 'reason'),
-    ],
+    columns: [col('time', 'time', 'time'), ...named('product', 'user', 'host'), col('pid', 'pid', 'int'), col('reason', 'reason')],
     rows: denials.map((d) => ({ time: d.start, product: d.product, user: d.user, host: d.host, pid: d.pid, reason: d.reason })),
   };
   const waitRows: Table = {
@@ -302,9 +287,7 @@ export async function loadDenials(ctx: LoadContext): Promise<PageData> {
     columns: [
       col('start', 'queued at', 'time'),
       col('end', 'left queue', 'time'),
-      col('product', 'product'),
-      col('user', 'user'),
-      col('host', 'host'),
+      ...named('product', 'user', 'host'),
       col('seconds', 'waited', 'seconds'),
       col('outcome', 'outcome'),
     ],
@@ -367,17 +350,14 @@ export async function loadUsers(ctx: LoadContext): Promise<PageData> {
     id: 'longest-checkouts',
     title: 'Longest checkouts (within the range)',
     columns: [
-      col('product', 'product'),
-      col('user', 'user'),
-      col('host', 'host'),
-      col('kind', 'kind'),
+      ...named('product', 'user', 'host', 'kind'),
       col('start', 'from', 'time'),
       col('end', 'to', 'time'),
       col('seconds', 'held', 'seconds'),
       col('open', 'still open'),
     ],
     rows: [...checkouts.values()]
-      .sort((a, b) => b.seconds - a.seconds || a.start.localeCompare(b.start))
+      .sort((a, b) => b.seconds - a.seconds || compareIso(a.start, b.start))
       .slice(0, 50)
       .map((c) => ({ ...c, open: c.open ? 'yes' : '' })),
   };
@@ -386,14 +366,13 @@ export async function loadUsers(ctx: LoadContext): Promise<PageData> {
     title: 'Last use per user and product',
     note: 'Days idle: from the last use to the end of the range (or now). Users with no use in the range are not listed.',
     columns: [
-      col('user', 'user'),
-      col('product', 'product'),
+      ...named('user', 'product'),
       col('lastUsed', 'last used', 'time'),
       col('daysIdle', 'days idle', 'number'),
       col('hours', 'license-hours', 'hours'),
     ],
     rows: [...last.values()]
-      .sort((a, b) => a.lastUsed.localeCompare(b.lastUsed) || a.user.localeCompare(b.user))
+      .sort((a, b) => compareIso(a.lastUsed, b.lastUsed) || a.user.localeCompare(b.user))
       .map((l) => ({ ...l, daysIdle: Math.max(0, (end - Date.parse(l.lastUsed)) / 86_400_000) })),
   };
   const charts: Chart[] = [];

@@ -43,7 +43,8 @@ export interface ActiveReport {
   byUser: ActiveRow[];
 }
 
-const base = (s: string) => s.slice(s.lastIndexOf('/') + 1).toLowerCase();
+/** A program's or application's name as matched: after the last '/', lower case. */
+export const baseName = (s: string): string => s.slice(s.lastIndexOf('/') + 1).toLowerCase();
 
 export function activeReport(input: {
   events: readonly ReportEvent[];
@@ -55,13 +56,13 @@ export function activeReport(input: {
 }): ActiveReport {
   const { from, end } = input;
   const apps = new Map<string, Set<string>>();
-  for (const [p, list] of Object.entries(input.programs)) apps.set(p, new Set([p.toLowerCase(), ...list.map(base)]));
+  for (const [p, list] of Object.entries(input.programs)) apps.set(p, new Set([p.toLowerCase(), ...list.map(baseName)]));
   // Working intervals per user, host and application.
   const work = new Map<string, Interval[]>();
   for (const a of input.activity) {
     if (a.type === 'break' || a.application === null) continue;
     if (a.type === 'input-events' && (a.keyboard ?? 0) + (a.mouse ?? 0) === 0) continue;
-    const k = `${a.user}\u0000${a.host}\u0000${base(a.application)}`;
+    const k = `${a.user}\u0000${a.host}\u0000${baseName(a.application)}`;
     let l = work.get(k);
     if (!l) work.set(k, (l = []));
     l.push({ start: a.start, end: a.end });

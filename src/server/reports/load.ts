@@ -1,21 +1,23 @@
 /** Reading the usage report's events from the store (either store, through Queries). */
-import type { Queries, ReportEventRow } from '../storage/queries.js';
+import type { Queries } from '../storage/queries.js';
+import type { ReportEventRow } from '../storage/report-queries.js';
 import { DAY_MS, iso, type SummaryPeriod } from './calendar.js';
 import type { ReportEvent } from './pairing.js';
 import { buildLogFiles, type LogFile, type LogMode } from './logfiles.js';
 import { buildUsageReport, type UsageReport } from './usage.js';
 
-const toEvent = (r: ReportEventRow): ReportEvent => ({
-  time: Date.parse(r.time),
-  code: r.code,
-  product: r.product,
-  agentId: r.agent_id,
-  user: r.user,
-  host: r.host,
-  pid: r.pid,
-  processStart: r.process_start,
-  leaseId: r.lease_id,
-  reason: r.reason,
+/** A usage event row (storage/report-queries.ts) as the report functions take it. */
+export const toEvent = (r: ReportEventRow): ReportEvent => ({
+  time: Date.parse(r[0]),
+  code: r[1],
+  product: r[2],
+  agentId: r[3],
+  user: r[4],
+  host: r[5],
+  pid: r[6],
+  processStart: r[7],
+  leaseId: r[8],
+  reason: r[9],
 });
 
 /**
@@ -56,6 +58,8 @@ export interface UsageReportQuery {
   now: number;
   /** Only the queue and deny events (5, 6, 7): a report of waits and denials, without reading the leases. */
   queueAndDenialsOnly?: boolean;
+  /** false: summaries without hour-of-day and weekday figures (buildUsageReport's `hourly`). */
+  hourly?: boolean;
 }
 
 export async function usageReport(db: Queries, q: UsageReportQuery): Promise<UsageReport> {
@@ -63,7 +67,7 @@ export async function usageReport(db: Queries, q: UsageReportQuery): Promise<Usa
   const to = Date.parse(q.to + 'T00:00:00Z') + DAY_MS;
   const names = Object.fromEntries((await db.products()).map((r) => [r.id, r.name]));
   const events = await loadReportEvents(db, { from, to, product: q.product, queueAndDenialsOnly: q.queueAndDenialsOnly });
-  return buildUsageReport({ events, from, to, end: Math.min(to, q.now), periods: q.periods, productNames: names });
+  return buildUsageReport({ events, from, to, end: Math.min(to, q.now), periods: q.periods, productNames: names, hourly: q.hourly });
 }
 
 export interface LogFilesQuery {

@@ -4,14 +4,14 @@
  * functions of this folder. README.md lists them.
  */
 import type { Queries } from '../storage/queries.js';
-import type { EventCodeRow, ProcessSumRow, RecordFilter } from '../storage/report-queries.js';
-import { activeReport, type ActiveReport, type ActivityInterval } from './active.js';
+import type { ProcessSumRow, RecordFilter } from '../storage/report-queries.js';
+import { activeReport, baseName, type ActiveReport, type ActivityInterval } from './active.js';
 import { checkTimeZone, iso } from './calendar.js';
 import { concurrency, efficiencyCurve, type ConcurrencySeries, type EfficiencyCurve } from './concurrency.js';
 import { denialsReport, type DenialsReport } from './denials.js';
 import { harvestReport, type HarvestReport, type IdleNotification } from './harvest.js';
 import { heatmaps, type Heatmap } from './heatmap.js';
-import { loadReportEvents } from './load.js';
+import { loadReportEvents, toEvent } from './load.js';
 import { offlineReport, type OfflineRow } from './offline.js';
 import type { ReportEvent } from './pairing.js';
 import {
@@ -110,19 +110,6 @@ export async function loadLicenseEvents(q: Queries, f: ReportFilters, opts: { qu
   return events;
 }
 
-const toEvent = (r: EventCodeRow): ReportEvent => ({
-  time: Date.parse(r.time),
-  code: r.code,
-  product: r.product,
-  agentId: r.agent_id,
-  user: r.user,
-  host: r.host,
-  pid: r.pid,
-  processStart: r.process_start,
-  leaseId: r.lease_id,
-  reason: r.reason,
-});
-
 /** Usage events of a selection (default: all license and program codes) for an event table or download; license codes as the server wrote them. */
 export async function loadSelectedEvents(q: Queries, f: ReportFilters): Promise<ReportEvent[]> {
   checkFilters(f);
@@ -216,7 +203,9 @@ export async function usersPage(q: Queries, f: ReportFilters, opts: { limit?: nu
 export async function activePage(q: Queries, f: ReportFilters): Promise<ActiveReport> {
   const events = await loadLicenseEvents(q, f);
   const { programs } = await productInfo(q);
-  const rows = await q.reports.activityIntervals(await recordFilter(q, f));
+  // One product's page: only the intervals of its programs (activeReport matches their base names, and the product id).
+  const apps = f.product === undefined ? undefined : [f.product, ...(programs[f.product] ?? []).map(baseName)];
+  const rows = await q.reports.activityIntervals(await recordFilter(q, f), apps);
   const activity: ActivityInterval[] = [];
   for (const r of rows) {
     if (!r.start || !r.end) continue;

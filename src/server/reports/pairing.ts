@@ -42,10 +42,10 @@ const CLOSE_CODES = new Map<number, 'lease' | 'leaseInAllocation' | 'allocation'
 
 /** Pair opening and closing events: 1/2 and 29/30 by lease id, 27/28 by (product, agent, user), 5/6 by the process. */
 export function pairEvents(events: readonly ReportEvent[]): { spans: Span[]; denials: Span[] } {
-  const sorted = events
-    .map((e, i) => ({ e, i }))
-    .sort((a, b) => a.e.time - b.e.time || a.i - b.i)
-    .map((x) => x.e);
+  // In time order, ties in the given order (a stable sort); the store mostly gives them so already.
+  let inOrder = true;
+  for (let i = 1; i < events.length && inOrder; i++) inOrder = events[i - 1].time <= events[i].time;
+  const sorted = inOrder ? events : [...events].sort((a, b) => a.time - b.time);
   const open = new Map<string, Span[]>();
   const spans: Span[] = [];
   const denials: Span[] = [];

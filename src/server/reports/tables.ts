@@ -3,6 +3,7 @@
  * CSV through csv.ts, HTML through `tableToHtml` (escaped; no script, no external asset).
  */
 import { iso } from './calendar.js';
+import { SUMMARY_FIGURES } from './csv.js';
 import type { ActiveReport } from './active.js';
 import type { DenialsReport } from './denials.js';
 import type { HarvestReport } from './harvest.js';
@@ -36,41 +37,13 @@ export const tables = {
     ]),
   }),
   summaries: (r: UsageReport): Table => ({
-    head: [
-      'Period',
-      'Key',
-      'ProductId',
-      'ProductName',
-      'NrHours',
-      'Checkouts',
-      'Users',
-      'Denials',
-      'Queued',
-      'MaxUsed',
-      'MaxDesired',
-      'TotalUsed',
-      'TotalDesired',
-      'AverageUsed',
-      'AverageDesired',
-      'WeightedAverageUsed',
-      'WeightedAverageDesired',
-    ],
+    head: ['Period', 'Key', 'ProductId', 'ProductName', ...SUMMARY_FIGURES.map(([n]) => n), 'WeightedAverageUsed', 'WeightedAverageDesired'],
     rows: r.summaries.map((s) => [
       s.period,
       s.key,
       s.product,
       s.productName,
-      s.hours,
-      s.checkouts,
-      s.users,
-      s.denials,
-      s.queued,
-      s.maxUsed,
-      s.maxDesired,
-      s.totalUsed,
-      s.totalDesired,
-      s.averageUsed,
-      s.averageDesired,
+      ...SUMMARY_FIGURES.map(([, f]) => s[f]),
       s.weightedAverageUsed,
       s.weightedAverageDesired,
     ]),

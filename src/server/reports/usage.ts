@@ -20,7 +20,21 @@
  * report end (a lease never returned, a ticket still waiting) counts as open until then.
  */
 import { WeightedTimeline } from './averages.js';
-import { DAY_MS, HOUR_MS, REPORT_PERIODS, dayKey, dayStart, hms, iso, periodOf, round3, splitAtUtcMidnight, weekday, type SummaryPeriod } from './calendar.js';
+import {
+  DAY_MS,
+  HOUR_MS,
+  REPORT_PERIODS,
+  compareIso,
+  dayKey,
+  dayStart,
+  hms,
+  iso,
+  periodOf,
+  round3,
+  splitAtUtcMidnight,
+  weekday,
+  type SummaryPeriod,
+} from './calendar.js';
 import { pairEvents, type LogKind, type ReportEvent, type Span } from './pairing.js';
 
 /** One row of the usage log: one checkout (or wait, or denial) on one UTC day. */
@@ -108,6 +122,8 @@ export interface UsageReportInput {
   end?: number;
   periods?: readonly SummaryPeriod[];
   productNames?: Readonly<Record<string, string>>;
+  /** false: summaries without the hour-of-day and weekday buckets (empty) and the weighted averages (0), for a view that shows neither. */
+  hourly?: boolean;
 }
 
 export interface UsageReport {
@@ -133,20 +149,25 @@ const emptyBucket = (): HourBucket => ({
   weightedAverageDesired: 0,
 });
 
+const NO_AVERAGES = { average: 0, hourOfDay: [], dayOfWeek: [] };
+
 export function buildUsageReport(input: UsageReportInput): UsageReport {
   const from = input.from;
   const to = input.to;
   const end = Math.max(from, Math.min(input.end ?? to, to));
   const periods = input.periods ?? ['day'];
+  const hourly = input.hourly ?? true;
   const name = (p: string) => input.productNames?.[p] ?? p;
   const { spans, denials } = pairEvents(input.events);
 
   // ---- log ----
   const log: UsageLogRow[] = [];
+  const logStarts: number[] = [];
   const pushLog = (s: Span, a: number, b: number, zeroLength: boolean) => {
     const pieces = zeroLength ? [{ day: dayKey(a), start: a, end: a }] : splitAtUtcMidnight(a, b);
     for (const p of pieces) {
       const d0 = dayStart(p.start);
+      logStarts.push(Math.trunc(p.start));
       log.push({
         date: p.day,
         kind: s.kind,
@@ -180,14 +201,23 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
   }
   for (const d of denials) if (d.start! >= from && d.start! < end) pushLog(d, d.start!, d.start!, true);
   const kindOrder: Record<LogKind, number> = { lease: 0, allocation: 1, queue: 2, deny: 3 };
-  log.sort(
-    (x, y) =>
-      x.start.localeCompare(y.start) ||
+  // By start (the instants: the ISO texts of one format sort alike, and a locale compare of 100,000
+  // of them was most of the sort), then product, kind, user, host.
+  const order = log.map((_, i) => i);
+  order.sort((i, j) => {
+    const x = log[i];
+    const y = log[j];
+    return (
+      logStarts[i] - logStarts[j] ||
       x.product.localeCompare(y.product) ||
       kindOrder[x.kind] - kindOrder[y.kind] ||
       x.user.localeCompare(y.user) ||
-      x.host.localeCompare(y.host),
-  );
+      x.host.localeCompare(y.host) ||
+      i - j
+    );
+  });
+  const sortedLog = order.map((i) => log[i]);
+  if (periods.length === 0) return { from: iso(from), to: iso(to), end: iso(end), log: sortedLog, summaries: [] };
 
   // ---- summaries ----
   const accs = new Map<string, Acc>();
@@ -238,8 +268,8 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
           averageDesired: 0,
           weightedAverageUsed: 0,
           weightedAverageDesired: 0,
-          hourOfDay: p.ph.hod.map((h) => ({ ...emptyBucket(), hours: h })),
-          dayOfWeek: p.ph.dow.map((h) => ({ ...emptyBucket(), hours: h })),
+          hourOfDay: hourly ? p.ph.hod.map((h) => ({ ...emptyBucket(), hours: h })) : [],
+          dayOfWeek: hourly ? p.ph.dow.map((h) => ({ ...emptyBucket(), hours: h })) : [],
         },
       };
       accs.set(k, a);
@@ -337,6 +367,7 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
         const w = weekday(t);
         for (const r of rowsAt(t)) {
           r.maxDesired = Math.max(r.maxDesired, desired);
+          if (!hourly) continue;
           r.hourOfDay[h].maxDesired = Math.max(r.hourOfDay[h].maxDesired, desired);
           r.dayOfWeek[w].maxDesired = Math.max(r.dayOfWeek[w].maxDesired, desired);
         }
@@ -352,13 +383,16 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
         const h = new Date(t).getUTCHours();
         const w = weekday(t);
         const slot = Math.floor(t / HOUR_MS) * HOUR_MS;
-        x.usedByHour.set(slot, (x.usedByHour.get(slot) ?? 0) + used * hours);
-        x.desiredByHour.set(slot, (x.desiredByHour.get(slot) ?? 0) + desired * hours);
+        if (hourly) {
+          x.usedByHour.set(slot, (x.usedByHour.get(slot) ?? 0) + used * hours);
+          x.desiredByHour.set(slot, (x.desiredByHour.get(slot) ?? 0) + desired * hours);
+        }
         for (const r of rowsAt(t)) {
           r.totalUsed += used * hours;
           r.totalDesired += desired * hours;
           r.maxUsed = Math.max(r.maxUsed, used);
           r.maxDesired = Math.max(r.maxDesired, desired);
+          if (!hourly) continue;
           for (const b of [r.hourOfDay[h], r.dayOfWeek[w]]) {
             b.totalUsed += used * hours;
             b.totalDesired += desired * hours;
@@ -388,9 +422,9 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
   for (const { row, users } of accs.values()) {
     const start = Date.parse(row.start);
     const stop = Date.parse(row.end);
-    const tl = timeline(row.product);
-    const wu = tl.used.averages(start, stop);
-    const wd = tl.desired.averages(start, stop);
+    const tl = hourly ? timeline(row.product) : undefined;
+    const wu = tl ? tl.used.averages(start, stop) : NO_AVERAGES;
+    const wd = tl ? tl.desired.averages(start, stop) : NO_AVERAGES;
     row.hourOfDay.forEach((b, h) => {
       b.weightedAverageUsed = round3(wu.hourOfDay[h]);
       b.weightedAverageDesired = round3(wd.hourOfDay[h]);
@@ -415,6 +449,6 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
     summaries.push(r);
   }
   const periodOrder = (p: SummaryPeriod) => (p === 'refweek' ? 1.5 : REPORT_PERIODS.indexOf(p));
-  summaries.sort((a, b) => periodOrder(a.period) - periodOrder(b.period) || a.start.localeCompare(b.start) || a.product.localeCompare(b.product));
-  return { from: iso(from), to: iso(to), end: iso(end), log, summaries };
+  summaries.sort((a, b) => periodOrder(a.period) - periodOrder(b.period) || compareIso(a.start, b.start) || a.product.localeCompare(b.product));
+  return { from: iso(from), to: iso(to), end: iso(end), log: sortedLog, summaries };
 }

@@ -4,7 +4,7 @@
  * methods; no service or route sees a statement.
  */
 import type { ProductConfig } from '../config.js';
-import { ReportQueries } from './report-queries.js';
+import { REPORT_EVENT_COLS, ReportQueries, type ReportEventRow } from './report-queries.js';
 import { greatest, type Sql } from './sql.js';
 import type { AgentRow, AllocationRow, IntegritySummaryRow, LeaseRow, ProductRow, ServerEvent, TicketRow, TicketState } from './types.js';
 
@@ -417,8 +417,8 @@ export class Queries {
 
   /** Server usage events of the report codes in [from, to) (ISO strings), in the order written. */
   reportEventsInRange(fromIso: string, toIso: string, product?: string, codes: readonly number[] = [1, 2, 5, 6, 7, 27, 28, 29, 30]): Promise<ReportEventRow[]> {
-    return this.sql.all<ReportEventRow>(
-      `SELECT ${REPORT_COLS} FROM usage_events WHERE origin = 'server' AND code IN (${codes.map(Number).join(', ')}) AND product IS NOT NULL AND time >= ? AND time < ?` +
+    return this.sql.rows<ReportEventRow>(
+      `SELECT ${REPORT_EVENT_COLS} FROM usage_events WHERE origin = 'server' AND code IN (${codes.map(Number).join(', ')}) AND product IS NOT NULL AND time >= ? AND time < ?` +
         `${product ? ' AND product = ?' : ''} ORDER BY id`,
       product ? [fromIso, toIso, product] : [fromIso, toIso],
     );
@@ -427,8 +427,8 @@ export class Queries {
   /** Opening events (1, 29) of leases granted before `from` and still live at it. */
   reportOpenLeaseEvents(from: number, product?: string): Promise<ReportEventRow[]> {
     const fromIso = new Date(from).toISOString();
-    return this.sql.all<ReportEventRow>(
-      `SELECT ${REPORT_COLS} FROM usage_events WHERE origin = 'server' AND code IN (1, 29) AND time < ? AND lease_id IN ` +
+    return this.sql.rows<ReportEventRow>(
+      `SELECT ${REPORT_EVENT_COLS} FROM usage_events WHERE origin = 'server' AND code IN (1, 29) AND time < ? AND lease_id IN ` +
         `(SELECT id FROM leases WHERE granted_at < ? AND (ended_at IS NULL OR ended_at >= ?)${product ? ' AND product_id = ?' : ''}) ORDER BY id`,
       product ? [fromIso, from, from, product] : [fromIso, from, from],
     );
@@ -454,18 +454,3 @@ export class Queries {
 
 const TOUCH_CHUNK = 100;
 const TOUCH_SQL = `UPDATE agents SET last_seen_at = ? WHERE id IN (${Array(TOUCH_CHUNK).fill('?').join(', ')})`;
-
-const REPORT_COLS = 'time, code, product, agent_id, "user", host, pid, process_start, lease_id, reason';
-
-export interface ReportEventRow {
-  time: string;
-  code: number;
-  product: string;
-  agent_id: string | null;
-  user: string | null;
-  host: string | null;
-  pid: number | null;
-  process_start: string | null;
-  lease_id: string | null;
-  reason: string | null;
-}

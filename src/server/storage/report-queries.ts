@@ -33,19 +33,21 @@ function where(f: RecordFilter, userCol = '"user"'): { sql: string; params: unkn
   return { sql, params };
 }
 
-export interface EventCodeRow {
-  time: string;
-  code: number;
-  product: string;
-  agent_id: string | null;
-  user: string | null;
-  host: string | null;
-  pid: number | null;
-  process_start: string | null;
-  lease_id: string | null;
-  reason: string | null;
-  offline: number | null;
-}
+/** The columns of a usage event the reports read, in this order (REPORT_EVENT_COLS): one array per row. */
+export type ReportEventRow = [
+  time: string,
+  code: number,
+  product: string,
+  agentId: string | null,
+  user: string | null,
+  host: string | null,
+  pid: number | null,
+  processStart: string | null,
+  leaseId: string | null,
+  reason: string | null,
+];
+export const REPORT_EVENT_COLS = 'time, code, product, agent_id, "user", host, pid, process_start, lease_id, reason';
+
 export interface ProcessSumRow {
   command: string | null;
   exe: string | null;
@@ -169,7 +171,7 @@ export class ReportQueries {
    * wrote them, program codes (3, 4, 8-13) as agents uploaded them (agents also journal their
    * license events; counting those too would count every checkout twice).
    */
-  eventsByCode(f: RecordFilter & { serverCodes: readonly number[]; agentCodes: readonly number[]; product?: string }): Promise<EventCodeRow[]> {
+  eventsByCode(f: RecordFilter & { serverCodes: readonly number[]; agentCodes: readonly number[]; product?: string }): Promise<ReportEventRow[]> {
     const parts: string[] = [];
     const params: unknown[] = [];
     if (f.serverCodes.length) {
@@ -182,8 +184,8 @@ export class ReportQueries {
     }
     if (parts.length === 0) return Promise.resolve([]);
     const w = where(f);
-    return this.sql.all<EventCodeRow>(
-      `SELECT time, code, product, agent_id, "user", host, pid, process_start, lease_id, reason, offline FROM usage_events WHERE (${parts.join(' OR ')}) AND product IS NOT NULL AND ${w.sql}` +
+    return this.sql.rows<ReportEventRow>(
+      `SELECT ${REPORT_EVENT_COLS} FROM usage_events WHERE (${parts.join(' OR ')}) AND product IS NOT NULL AND ${w.sql}` +
         `${f.product ? ' AND product = ?' : ''} ORDER BY id`,
       [...params, ...w.params, ...(f.product ? [f.product] : [])],
     );
@@ -323,12 +325,21 @@ export class ReportQueries {
     );
   }
 
-  /** Work and input intervals (application-specific ones) for active-vs-checked-out. */
-  activityIntervals(f: RecordFilter): Promise<ActivityRow[]> {
+  /**
+   * Work and input intervals (application-specific ones) for active-vs-checked-out; with
+   * `applicationsEndingIn`, only those whose application ends in one of these names, any case (a
+   * cheap superset of the base names the report matches, so one product's page reads its own).
+   */
+  activityIntervals(f: RecordFilter, applicationsEndingIn?: readonly string[]): Promise<ActivityRow[]> {
     const w = where(f);
+    const apps = applicationsEndingIn?.map((a) => `%${a.toLowerCase()}`);
+    // SQL's lower() may leave non-ASCII letters as they are: such applications are always read.
+    const nonAscii =
+      this.sql.dialect === 'postgres' ? 'octet_length(application) <> length(application)' : 'length(CAST(application AS BLOB)) <> length(application)';
+    const byApp = apps ? ` AND (${[...apps.map(() => 'lower(application) LIKE ?'), nonAscii].join(' OR ')})` : '';
     return this.sql.all<ActivityRow>(
-      `SELECT type, "user", host, application, start, "end", keyboard, mouse FROM activity_records WHERE type IN ('work', 'input-events') AND application IS NOT NULL AND ${w.sql}`,
-      w.params,
+      `SELECT type, "user", host, application, start, "end", keyboard, mouse FROM activity_records WHERE type IN ('work', 'input-events') AND application IS NOT NULL AND ${w.sql}${byApp}`,
+      [...w.params, ...(apps ?? [])],
     );
   }
 

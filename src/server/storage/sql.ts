@@ -9,6 +9,8 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Sql {
   readonly dialect: Dialect;
   all<T>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Rows as arrays of the selected columns, in order: no object per row (the reports' large reads). */
+  rows<T extends unknown[]>(sql: string, params?: readonly unknown[]): Promise<T[]>;
   get<T>(sql: string, params?: readonly unknown[]): Promise<T | undefined>;
   /** Runs a statement; resolves with the number of rows it changed. */
   run(sql: string, params?: readonly unknown[]): Promise<number>;

@@ -8,8 +8,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   activePage,
+  activeReport,
   denialsPage,
   harvestPage,
+  loadLicenseEvents,
   loadSelectedEvents,
   offlinePage,
   parseSelection,
@@ -296,4 +298,54 @@ test('active vs checked out, work patterns and offline use from uploaded records
       offlineShare: 1.5 / 3.5,
     },
   ]);
+});
+
+test("one product's active page reads only its programs' intervals (any case, any path) and gives the figures of all intervals", async () => {
+  const b = await srv.enroll('h9');
+  const apps: Array<[string, string, string]> = [
+    ['CADPRO', '08:30', '08:45'],
+    ['/opt/cad/bin/CadPro', '08:40', '08:50'],
+    ['cad', '08:50', '08:55'],
+    ['xcadpro', '08:00', '09:00'], // ends in the name, another program
+    ['ÇADPRO', '08:00', '09:00'], // not ASCII: read, and not the program
+    ['firefox', '08:00', '09:00'],
+  ];
+  const records = apps.map(([application, from, to], i) => ({
+    seq: i + 1,
+    type: 'input-events',
+    time: at(to),
+    host: 'h1',
+    user: 'ann',
+    application,
+    start: at(from),
+    end: at(to),
+    durationSeconds: (t(to) - t(from)) / 1000,
+    keyboard: 5,
+    mouse: 0,
+    switch: 0,
+  }));
+  const up = await b.post('/v1/events', { records });
+  assert.equal(up.status, 200, up.text);
+  const one = await activePage(store.q, { ...F, product: 'cad' });
+  const day = { fromIso: at('00:00'), toIso: '2024-05-07T00:00:00.000Z' };
+  const every = await store.q.reports.activityIntervals(day);
+  const read = await store.q.reports.activityIntervals(day, ['cad', 'cadpro']);
+  assert.deepEqual(read.map((r) => r.application).sort(), ['/opt/cad/bin/CadPro', 'CADPRO', 'cad', 'cadpro', 'xcadpro', 'ÇADPRO']);
+  assert.ok(every.length > read.length);
+  const reference = activeReport({
+    events: await loadLicenseEvents(store.q, { ...F, product: 'cad' }),
+    activity: every.map((r) => ({ ...r, user: r.user ?? '', host: r.host ?? '', start: Date.parse(r.start!), end: Date.parse(r.end!) })),
+    programs: { cad: ['/opt/cad/bin/cadpro'] },
+    from: F.from,
+    end: F.to,
+  });
+  assert.deepEqual(one, reference);
+  // ann on h1: cadpro 08:00-08:30, CADPRO to 08:45, CadPro to 08:50, cad to 08:55, inside her lease 08:00-09:00.
+  assert.deepEqual(
+    one.byUser.map((r) => [r.user, r.heldHours, r.activeHours]),
+    [
+      ['ann', 1, 55 / 60],
+      ['bob', 1, 0],
+    ],
+  );
 });

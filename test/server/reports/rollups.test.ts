@@ -7,7 +7,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadProcesses } from '../../../src/server/console/fleet-data.js';
+import { loadProcesses } from '../../../src/server/console/process-data.js';
 import type { LoadContext } from '../../../src/server/console/model.js';
 import type { ServerConfig } from '../../../src/server/config.js';
 import { processAccounting, processesPage, productCosts, sumProcesses, workPage, type ReportFilters } from '../../../src/server/reports/index.js';

@@ -80,6 +80,11 @@ class PgSql implements Sql {
     return (await this.query(sql, params)).rows as T[];
   }
 
+  async rows<T extends unknown[]>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    const p = PgSql.prepared(sql);
+    return (await this.on.query<T>({ name: p.name, text: p.text, values: params as unknown[], rowMode: 'array' })).rows;
+  }
+
   async get<T>(sql: string, params: readonly unknown[] = []): Promise<T | undefined> {
     return (await this.query(sql, params)).rows[0] as T | undefined;
   }

@@ -67,6 +67,7 @@ export function openSqliteDatabase(file: string, opts: { readonly?: boolean } = 
 class SqliteSql implements Sql {
   readonly dialect: Dialect = 'sqlite';
   private readonly statements = new Map<string, Database.Statement<unknown[]>>();
+  private readonly rawStatements = new Map<string, Database.Statement<unknown[]>>();
 
   constructor(readonly db: Database.Database) {}
 
@@ -81,6 +82,15 @@ class SqliteSql implements Sql {
 
   async all<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
     return this.statement(sql).all(...params) as T[];
+  }
+
+  async rows<T extends unknown[]>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    let st = this.rawStatements.get(sql);
+    if (st === undefined) {
+      st = this.db.prepare<unknown[]>(sql).raw(true);
+      this.rawStatements.set(sql, st);
+    }
+    return st.all(...params) as T[];
   }
 
   async get<T>(sql: string, params: readonly unknown[] = []): Promise<T | undefined> {
