@@ -176,47 +176,22 @@ export function history(): History {
     const kind = i % 3;
     const app = `prog${Math.floor(r() ** 2 * PRODUCTS)}`;
     const dur = kind === 0 ? 60 + r() * 600 : 5 + r() * 900;
+    // The fields every activity record has, then each kind's own (the PRNG is drawn in the same order as before).
+    const common = {
+      time: iso(start + dur * 1000),
+      host: `ws-${user}`,
+      user,
+      application: app,
+      start: iso(start),
+      end: iso(start + dur * 1000),
+      durationSeconds: dur,
+    };
     records.push(
       kind === 0
-        ? {
-            seq: ++seq,
-            type: 'input-events',
-            time: iso(start + dur * 1000),
-            host: `ws-${user}`,
-            user,
-            application: app,
-            start: iso(start),
-            end: iso(start + dur * 1000),
-            durationSeconds: dur,
-            keyboard: pick(500),
-            mouse: pick(500),
-            switch: pick(40),
-          }
+        ? { seq: ++seq, type: 'input-events', ...common, keyboard: pick(500), mouse: pick(500), switch: pick(40) }
         : kind === 1
-          ? {
-              seq: ++seq,
-              type: 'break',
-              time: iso(start + dur * 1000),
-              host: `ws-${user}`,
-              user,
-              application: app,
-              start: iso(start),
-              end: iso(start + dur * 1000),
-              durationSeconds: dur,
-              breakType: dur < 60 ? 'microbreak' : dur < 600 ? 'short' : 'extended',
-            }
-          : {
-              seq: ++seq,
-              type: 'work',
-              time: iso(start + dur * 1000),
-              host: `ws-${user}`,
-              user,
-              application: app,
-              start: iso(start),
-              end: iso(start + dur * 1000),
-              durationSeconds: dur,
-              periodType: r() < 0.5 ? 'uninterrupted' : 'extended',
-            },
+          ? { seq: ++seq, type: 'break', ...common, breakType: dur < 60 ? 'microbreak' : dur < 600 ? 'short' : 'extended' }
+          : { seq: ++seq, type: 'work', ...common, periodType: r() < 0.5 ? 'uninterrupted' : 'extended' },
     );
   }
   return { server, agent, records };

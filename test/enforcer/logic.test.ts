@@ -42,6 +42,22 @@ const codes = (fx: Effect[]) => fx.flatMap((f) => (f.kind === 'journal' ? [f.rec
 const kinds = (fx: Effect[]) => fx.map((f) => f.kind).filter((k) => k !== 'persist');
 const notes = (fx: Effect[]) => fx.filter((f): f is NotificationEffect => f.kind === 'notify');
 const signals = (fx: Effect[]) => fx.flatMap((f) => (f.kind === 'signal' ? [`${f.signal}:${f.pids.join(',')}`] : []));
+/** The server's answer when every seat is in use. */
+const deniedAnswer = (seats = 2) => ({
+  kind: 'denied' as const,
+  denied: {
+    type: '',
+    title: '',
+    status: 409,
+    code: 'lease-denied' as const,
+    reason: 'all-seats-in-use' as const,
+    product: 'cad',
+    inUse: seats,
+    seats,
+    message: 'x',
+    queueAvailable: false,
+  },
+});
 const K = entryKey('alice', 'cad');
 /** The entry of K, a leased one (its phase-specific fields are read below). */
 function leasedEntry(en: Enforcer) {
@@ -125,21 +141,7 @@ test('deny + notify: code 7 and a notification naming the product, the seats and
     now: at(0.4),
     key: K,
     requestId: req.requestId,
-    result: {
-      kind: 'denied',
-      denied: {
-        type: '',
-        title: '',
-        status: 409,
-        code: 'lease-denied',
-        reason: 'all-seats-in-use',
-        product: 'cad',
-        inUse: 2,
-        seats: 2,
-        message: 'x',
-        queueAvailable: false,
-      },
-    },
+    result: deniedAnswer(),
   });
   assert.deepEqual(codes(out), [7]);
   assert.deepEqual(signals(out), []);
@@ -161,21 +163,7 @@ test('deny + terminate: warning with the time, SIGTERM at the deadline, SIGKILL 
     now: at(1),
     key: K,
     requestId: req.requestId,
-    result: {
-      kind: 'denied',
-      denied: {
-        type: '',
-        title: '',
-        status: 409,
-        code: 'lease-denied',
-        reason: 'all-seats-in-use',
-        product: 'cad',
-        inUse: 2,
-        seats: 2,
-        message: 'x',
-        queueAvailable: false,
-      },
-    },
+    result: deniedAnswer(),
   });
   assert.deepEqual(codes(out), [7]);
   assert.equal(notes(out)[0]!.body, 'All 2 seats of CAD Pro are in use. CAD Pro will be closed at 08:01:01 UTC (in 60 s). Save your work now.');
@@ -441,21 +429,6 @@ test('matching: executable names (case, .exe), path globs, truncated comm', () =
 const records = (fx: Effect[]) =>
   fx.flatMap((f) => (f.kind === 'journal' ? [[f.record.code, f.record.time, f.record.pid ?? null, f.record.reason ?? null, f.record.offline]] : []));
 const acquireOf = (fx: Effect[]) => fx.find((f): f is Extract<Effect, { kind: 'acquire' }> => f.kind === 'acquire');
-const deniedAnswer = (seats = 2) => ({
-  kind: 'denied' as const,
-  denied: {
-    type: '',
-    title: '',
-    status: 409,
-    code: 'lease-denied' as const,
-    reason: 'all-seats-in-use' as const,
-    product: 'cad',
-    inUse: seats,
-    seats,
-    message: 'x',
-    queueAvailable: false,
-  },
-});
 const idleEv = (s: number, idleSeconds: number) => ({ kind: 'idle' as const, now: at(s), user: 'alice', productId: 'cad', idleSeconds });
 
 /**
