@@ -167,7 +167,10 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
         counters.notifications += 1;
         const shown = deliver(f);
         if (shown) counters.notificationsDelivered += 1;
-        else pending.set(f.id, f);
+        else {
+          pending.set(f.id, f);
+          armPending();
+        }
         ctx.journal.append(notificationRecord(f, host, new Date().toISOString(), { delivered: shown }));
         if (!shown) log.info({ user: f.user, title: f.title }, 'user has no session agent; notification kept until they connect');
         return;
@@ -301,6 +304,16 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
       }
     }
     counters.notificationsPending = pending.size;
+    if (pending.size === 0 && pendingTimer) {
+      clearInterval(pendingTimer);
+      pendingTimer = undefined;
+    }
+  };
+  /** Undelivered notifications are retried every PENDING_POLL_MS, and only while there are any. */
+  const armPending = (): void => {
+    if (pendingTimer || stopped) return;
+    pendingTimer = setInterval(flushPending, PENDING_POLL_MS);
+    pendingTimer.unref();
   };
 
   const onStart = (p: LaunchProcess): void => {
@@ -438,8 +451,6 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
       );
       idleTimer = setInterval(checkIdle, Math.max(100, Math.min(5000, ...idleTimes.map((x) => (x * 1000) / 4))));
       idleTimer.unref();
-      pendingTimer = setInterval(flushPending, PENDING_POLL_MS);
-      pendingTimer.unref();
       schedule();
     },
     async stop() {

@@ -49,7 +49,9 @@ export interface JournalOptions {
 
 /**
  * The durable, ordered outbox. Records get a gap-free increasing `seq` when they are committed.
- * Appends are buffered and committed together (group commit) at least every flushIntervalMs;
+ * Appends are buffered and committed together (group commit) at most flushIntervalMs after the
+ * first of them (the flush timer runs only while something is buffered: an idle daemon is not
+ * woken each second for nothing);
  * cursor updates (e.g. how far a pacct file was read) ride in the same transaction as the records
  * they produced, so a crash can never commit one without the other: no loss, no double count.
  */
@@ -59,6 +61,7 @@ export class Journal {
   private buffer: NewRecord[] = [];
   private cursorBuffer = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
+  private readonly flushIntervalMs: number | undefined;
   private readonly maxBuffered: number;
   private readonly logger: Logger | undefined;
   private readonly listeners = new Set<(lastSeq: number) => void>();
@@ -115,16 +118,31 @@ export class Journal {
     this.stmtSetMeta = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
     this.stmtSetCursor = this.db.prepare('INSERT INTO cursors (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
     this.stmtGetCursor = this.db.prepare('SELECT value FROM cursors WHERE key = ?');
-    if (!options.readonly && options.flushIntervalMs) {
-      this.timer = setInterval(() => this.flushQuietly(), options.flushIntervalMs);
-      this.timer.unref();
-    }
+    this.flushIntervalMs = options.readonly ? undefined : options.flushIntervalMs;
+  }
+
+  /** Whether the flush timer is armed: only while something waits in the buffer. */
+  get flushScheduled(): boolean {
+    return this.timer !== undefined;
+  }
+
+  /** Arms the flush timer if it is not armed (records or cursors wait in the buffer). */
+  private armFlush(): void {
+    if (this.timer || !this.flushIntervalMs || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flushQuietly();
+      // A failed flush kept its buffer: try again one interval later.
+      if (this.buffer.length > 0 || this.cursorBuffer.size > 0) this.armFlush();
+    }, this.flushIntervalMs);
+    this.timer.unref();
   }
 
   /** Buffers a record; it is committed (and gets its seq) at the next flush. */
   append(record: NewRecord): void {
     if (this.closed) throw new Error('journal is closed');
     this.buffer.push(record);
+    this.armFlush();
     // The early flush is deferred, never done inside append(): a caller's append-then-setCursor in
     // one synchronous block must land in the same transaction, or a crash between two commits
     // would leave the record stored with its cursor behind it (and it would be read twice).
@@ -143,6 +161,7 @@ export class Journal {
    */
   setCursor(key: string, value: unknown): void {
     this.cursorBuffer.set(key, JSON.stringify(value));
+    this.armFlush();
   }
 
   /** The committed cursor value (buffered updates are not visible until flushed). */
@@ -319,7 +338,8 @@ export class Journal {
   /** Flushes what is buffered and closes. Safe to call twice. */
   close(): void {
     if (this.closed) return;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     try {
       if (!this.db.readonly) this.flush();
       this.lastSeqAtClose = this.metaNumber('last_seq');

@@ -106,14 +106,33 @@ test('the group-commit timer flushes without an explicit flush', async (t) => {
   const path = join(tempDir(t), 'j.db');
   const journal = Journal.open(path, { flushIntervalMs: 20 });
   t.after(() => journal.close());
-  const committed = new Promise<number>((resolve) => journal.onCommit(resolve));
+  const commits: number[] = [];
+  let committed: () => void = () => undefined;
+  journal.onCommit((seq) => {
+    commits.push(seq);
+    committed();
+  });
+  const nextCommit = () => new Promise<void>((resolve) => (committed = resolve));
   // The journal's timer is unref'd (it must not keep a stopping daemon alive); this one holds the test open.
   const keepAlive = setTimeout(() => undefined, 10_000);
+  assert.equal(journal.flushScheduled, false, 'nothing buffered: no timer wakes an idle daemon');
+  let next = nextCommit();
   journal.append({ type: 'a', time: now() });
-  assert.equal(await committed, 1);
+  journal.append({ type: 'b', time: now() });
+  assert.equal(journal.flushScheduled, true);
+  await next;
+  assert.deepEqual(commits, [2], 'both appends in one commit');
+  assert.equal(journal.flushScheduled, false, 'disarmed once the buffer is empty');
+  // A cursor update alone arms it too (it must not wait for the next record).
+  next = nextCommit();
+  journal.setCursor('reader', 7);
+  assert.equal(journal.flushScheduled, true);
+  await next;
+  assert.equal(journal.getCursor('reader'), 7);
+  assert.equal(journal.flushScheduled, false);
   clearTimeout(keepAlive);
   const reader = Journal.open(path, { readonly: true });
-  assert.equal(reader.read().length, 1);
+  assert.equal(reader.read().length, 2);
   reader.close();
 });
 
