@@ -5,6 +5,14 @@
  * (a seat count, a queue head) and its write can never interleave with another writer's, whether
  * that writer is this process (transactions queue on a mutex) or another process on the same file
  * (it waits for the lock; a busy lock is retried, never answered with a 500).
+ *
+ * Group commit: transactions that queue behind a running one join its BEGIN, each in a SAVEPOINT
+ * of its own (one that fails is rolled back alone), and the group commits once when nobody is
+ * waiting any more, or at GROUP_MAX_MEMBERS / GROUP_MAX_MS. No member's promise settles before the
+ * COMMIT: a caller never answers for data that is not committed, and a failed COMMIT (a full disk)
+ * fails every member, none of which has answered yet. An idle server commits each transaction at
+ * once; a busy one writes the WAL pages that many small commits share (index and roll-up pages)
+ * once per group instead of once per request.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -27,6 +35,10 @@ import { migrateSqlite } from './schema.js';
  * stays far below SQLite's limit of 32,766 parameters.
  */
 export const RECORD_INSERT_ROWS = 10;
+
+/** A group commits after this many members or this long after its BEGIN (the write lock is held meanwhile). */
+export const GROUP_MAX_MEMBERS = 64;
+const GROUP_MAX_MS = 20;
 
 /** How long one attempt waits for another process's write lock (blocking), and how many attempts. */
 const BUSY_TIMEOUT_MS = 250;
@@ -105,14 +117,28 @@ class SqliteSql implements Sql {
 /** One transaction at a time per connection: the next waits for the previous to settle. */
 class Mutex {
   private tail: Promise<void> = Promise.resolve();
+  /** Callers of lock() not yet holding it. */
+  waiting = 0;
 
   lock(): Promise<() => void> {
     let release!: () => void;
     const next = new Promise<void>((r) => (release = r));
     const prev = this.tail;
     this.tail = prev.then(() => next);
-    return prev.then(() => release);
+    this.waiting++;
+    return prev.then(() => {
+      this.waiting--;
+      return release;
+    });
   }
+}
+
+/** A transaction of a commit group whose function has returned: settled at the group's COMMIT. */
+interface GroupMember {
+  tx: SqliteTx;
+  value: unknown;
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
 }
 
 class SqliteTx extends Queries implements Tx {
@@ -193,6 +219,13 @@ export class SqliteStore implements Store {
   private readonly begin: Database.Statement;
   private readonly commit: Database.Statement;
   private readonly rollback: Database.Statement;
+  private readonly savepoint: Database.Statement;
+  private readonly releaseSavepoint: Database.Statement;
+  private readonly rollbackToSavepoint: Database.Statement;
+  /** The open commit group: BEGIN done, members' functions returned, COMMIT pending. */
+  private group: { members: GroupMember[]; began: number } | undefined;
+  /** Commit groups so far and the transactions they held (for the benchmark and tests). */
+  readonly groups = { commits: 0, members: 0 };
   private checkpointer: Checkpointer | undefined;
 
   constructor(
@@ -206,6 +239,9 @@ export class SqliteStore implements Store {
     this.begin = db.prepare('BEGIN IMMEDIATE');
     this.commit = db.prepare('COMMIT');
     this.rollback = db.prepare('ROLLBACK');
+    this.savepoint = db.prepare('SAVEPOINT member');
+    this.releaseSavepoint = db.prepare('RELEASE member');
+    this.rollbackToSavepoint = db.prepare('ROLLBACK TO member');
   }
 
   /**
@@ -247,22 +283,81 @@ export class SqliteStore implements Store {
   transaction<T>(fn: (tx: Tx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   async transaction<T>(fn: (tx: Tx) => Promise<T>, _opts?: TransactionOptions): Promise<T> {
     const release = await this.mutex.lock();
+    let outcome: Promise<T>;
     try {
-      await this.beginImmediate();
-      const tx = new SqliteTx(this.sql);
-      let result: T;
-      try {
-        result = await fn(tx);
-        this.commit.run();
-      } catch (err) {
-        if (this.db.inTransaction) this.rollback.run();
-        throw err;
+      if (!this.group) {
+        await this.beginImmediate();
+        this.group = { members: [], began: performance.now() };
       }
-      this.settled(tx);
-      return result;
+      const group = this.group;
+      this.savepoint.run();
+      const tx = new SqliteTx(this.sql);
+      try {
+        const value = await fn(tx);
+        this.releaseSavepoint.run();
+        outcome = new Promise<T>((resolve, reject) => group.members.push({ tx, value, resolve: resolve as (v: unknown) => void, reject }));
+      } catch (err) {
+        this.undoMember();
+        outcome = Promise.reject(err);
+      }
+      if (this.mutex.waiting === 0 || group.members.length >= GROUP_MAX_MEMBERS || performance.now() - group.began >= GROUP_MAX_MS) {
+        this.endGroup();
+      }
+    } catch (err) {
+      // BEGIN failed (busy), or the group had to be given up: nothing of this one is stored.
+      this.abortGroup(err);
+      throw err;
     } finally {
       release();
     }
+    return outcome;
+  }
+
+  /** A member's function failed: undo its writes only, the group goes on. */
+  private undoMember(): void {
+    try {
+      this.rollbackToSavepoint.run();
+      this.releaseSavepoint.run();
+    } catch (err) {
+      // The savepoint is gone (SQLite rolled the whole transaction back, e.g. on SQLITE_FULL).
+      this.abortGroup(err);
+    }
+  }
+
+  /** COMMIT the group, then settle its members in order (their after-commit hooks, then their promises). */
+  private endGroup(): void {
+    const group = this.group;
+    if (!group) return;
+    if (group.members.length === 0) {
+      this.group = undefined;
+      if (this.db.inTransaction) this.rollback.run();
+      return;
+    }
+    try {
+      this.commit.run();
+    } catch (err) {
+      this.abortGroup(err);
+      return;
+    }
+    this.group = undefined;
+    this.groups.commits++;
+    this.groups.members += group.members.length;
+    for (const m of group.members) {
+      try {
+        this.settled(m.tx);
+        m.resolve(m.value);
+      } catch (err) {
+        m.reject(err);
+      }
+    }
+  }
+
+  /** Roll the open group back and fail every member that was waiting for its COMMIT. */
+  private abortGroup(err: unknown): void {
+    const group = this.group;
+    this.group = undefined;
+    if (this.db.open && this.db.inTransaction) this.rollback.run();
+    for (const m of group?.members ?? []) m.reject(err);
   }
 
   private settled(tx: SqliteTx): void {
@@ -353,6 +448,7 @@ export class SqliteStore implements Store {
     await this.checkpointer?.stop();
     const release = await this.mutex.lock();
     try {
+      this.endGroup(); // close() may have been the waiter a group stayed open for
       this.db.close();
     } finally {
       release();
