@@ -114,7 +114,9 @@ export interface UsageSummaryRow {
 }
 
 export interface UsageReportInput {
-  events: readonly ReportEvent[];
+  /** The events, or `paired`: them paired already (pairEvents, or usage_spans). */
+  events?: readonly ReportEvent[];
+  paired?: { spans: readonly Span[]; denials: readonly Span[] };
   /** Report span [from, to) in ms. */
   from: number;
   to: number;
@@ -158,7 +160,7 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
   const periods = input.periods ?? ['day'];
   const hourly = input.hourly ?? true;
   const name = (p: string) => input.productNames?.[p] ?? p;
-  const { spans, denials } = pairEvents(input.events);
+  const { spans, denials } = input.paired ?? pairEvents(input.events ?? []);
 
   // ---- log ----
   const log: UsageLogRow[] = [];
@@ -241,7 +243,20 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
     }
     return { ...p, ph };
   };
+  // Every period starts at a UTC midnight: an instant's accumulator is its day's, cached by
+  // (period, day, product) so the spans of one day do not build the same key again.
+  const byDay = new Map<SummaryPeriod, Map<number, Map<string, Acc>>>();
   const acc = (period: SummaryPeriod, product: string, t: number): Acc => {
+    let days = byDay.get(period);
+    if (!days) byDay.set(period, (days = new Map()));
+    const d = dayStart(t);
+    let products = days.get(d);
+    if (!products) days.set(d, (products = new Map()));
+    let hit = products.get(product);
+    if (!hit) products.set(product, (hit = periodAcc(period, product, t)));
+    return hit;
+  };
+  const periodAcc = (period: SummaryPeriod, product: string, t: number): Acc => {
     const p = spanOfPeriod(period, t);
     const k = `${period}\u0000${p.key}\u0000${product}`;
     let a = accs.get(k);

@@ -7,6 +7,7 @@
  * (type, time) partitions.
  */
 import { NO_EXIT, type ProcessRollup } from './rollups.js';
+import { spansInRange, type SpanRow } from './spans.js';
 import type { Sql } from './sql.js';
 
 /** Narrowing of every record read: the same optional user and host. */
@@ -163,8 +164,21 @@ export function rollupFor(columns: readonly string[]): ProcessRollup {
 export class ReportQueries {
   /** Read the daily roll-ups for whole days (false: every figure from the records, the reference path the bench compares with). */
   useRollups = true;
+  /**
+   * Brings usage_spans up to date (storage/spans.ts); installed by the store, which has the
+   * transactions it needs. Undefined, or `useSpans` false: the license pages pair the events.
+   */
+  refreshSpans: (() => Promise<void>) | undefined;
+  useSpans = true;
 
   constructor(private readonly sql: Sql) {}
+
+  /** The checkout spans of [from, to) (spansInRange), brought up to date first; undefined: no spans here, pair the events. */
+  async spans(r: { from: number; to: number; product?: string }): Promise<SpanRow[] | undefined> {
+    if (!this.useSpans || !this.refreshSpans) return undefined;
+    await this.refreshSpans();
+    return spansInRange(this.sql, r);
+  }
 
   /**
    * Usage events of the given codes in [from, to): license codes (1, 2, 5-7, 27-30) as the server

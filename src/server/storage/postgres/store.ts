@@ -19,6 +19,7 @@ import pg from 'pg';
 import { VerifiedTokens } from '../../auth.js';
 import { Batcher } from '../batch.js';
 import { Queries } from '../queries.js';
+import { spansRefresher } from '../spans.js';
 import { RECORD_TABLES, quoteColumn, type RecordTable } from '../records.js';
 import { numberPlaceholders, type Dialect, type Sql } from '../sql.js';
 import type { OpenOptions, Store, StoreSignal, TransactionOptions, Tx } from '../store.js';
@@ -164,6 +165,7 @@ export class PostgresStore implements Store {
     private readonly log?: OpenOptions['log'],
   ) {
     this.q = new Queries(new PgSql(pool));
+    this.q.reports.refreshSpans = spansRefresher(this);
     this.partitions = new Partitions(pool, log);
     this.tokenBatch = new Batcher(async (hashes) => {
       const rows = await new PgSql(this.pool).all<AgentRow>('SELECT * FROM agents WHERE token_hash = ANY(?::text[])', [hashes]);

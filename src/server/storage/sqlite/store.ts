@@ -12,6 +12,7 @@ import { dirname } from 'node:path';
 import { VerifiedTokens } from '../../auth.js';
 import { walSync, type GroupSync } from '../../wal-sync.js';
 import { Queries } from '../queries.js';
+import { spansRefresher } from '../spans.js';
 import { RECORD_TABLES, quoteColumn, type RecordTable } from '../records.js';
 import { cutoff, tableName, tableOfType } from '../retention.js';
 import { BATCH_ROLLUPS, rollupRetention, USER_GROUPS_REBUILD } from '../rollups.js';
@@ -201,6 +202,7 @@ export class SqliteStore implements Store {
   ) {
     this.sql = new SqliteSql(db);
     this.q = new Queries(this.sql);
+    this.q.reports.refreshSpans = spansRefresher(this);
     this.wal = walSync(location);
     this.dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
     this.begin = db.prepare('BEGIN IMMEDIATE');
