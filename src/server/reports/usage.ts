@@ -392,7 +392,8 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
       if (used === 0 && waiting === 0) {
         t = Math.min(nextEdge, nextDeny, end);
       } else {
-        const next = Math.min(nextEdge, nextDeny, end, (Math.floor(t / HOUR_MS) + 1) * HOUR_MS);
+        // Hour by hour for the hourly figures; without them the rows change only with the day.
+        const next = Math.min(nextEdge, nextDeny, end, hourly ? (Math.floor(t / HOUR_MS) + 1) * HOUR_MS : dayStart(t) + DAY_MS);
         const hours = (next - t) / HOUR_MS;
         const desired = used + waiting;
         const h = new Date(t).getUTCHours();

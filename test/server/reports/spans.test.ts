@@ -262,6 +262,7 @@ test('opening a database from before the spans folds the events already stored (
     const spansVersion = s.dialect === 'postgres' ? POSTGRES_SPANS_VERSION : SQLITE_SPANS_VERSION;
     assert.ok(Number(value) >= spansVersion);
     await s.q.sql.run('DROP TABLE usage_spans');
+    await s.q.sql.run('DROP TABLE usage_span_names');
     await s.q.sql.run("DELETE FROM meta WHERE key = 'usage_spans_folded'");
     await s.q.sql.run("UPDATE meta SET value = ? WHERE key = 'schema_version'", [String(spansVersion - 1)]);
     // Events of a server from before the spans (it reads no spans: nothing folds them yet).
