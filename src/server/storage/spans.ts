@@ -312,3 +312,13 @@ export function spansRefresher(store: SpanStore): () => Promise<void> {
   };
   return run;
 }
+
+/**
+ * After retention removed usage events: the spans all of whose events are gone (ended before the
+ * oldest event left) go too. A span whose start went but whose end stays is kept whole.
+ */
+export async function pruneSpans(sql: Sql): Promise<number> {
+  const oldest = await sql.get<{ t: string | null }>('SELECT min(time) AS t FROM usage_events');
+  if (!oldest?.t) return sql.run('DELETE FROM usage_spans');
+  return sql.run('DELETE FROM usage_spans WHERE end_ms < ?', [Date.parse(oldest.t)]);
+}

@@ -285,3 +285,32 @@ test('opening a database from before the spans folds the events already stored (
     await s.close();
   }
 });
+
+test('retention takes the spans whose events all went, and the pages still agree', async () => {
+  const db = await newDatabase('retention');
+  const s = await openStore(db, { poolSize: 2 });
+  try {
+    await products(s);
+    await writeLease(s, {
+      id: 'OLD',
+      product: 'cad',
+      user: 'ann',
+      host: 'h1',
+      pid: 1,
+      start: Date.parse('2024-03-10T08:00:00Z'),
+      end: Date.parse('2024-03-10T09:00:00Z'),
+    });
+    await writeLease(s, { id: 'L1', product: 'cad', user: 'ann', host: 'h1', pid: 2, start: T(5, '08:00'), end: T(5, '10:00') });
+    await writeLease(s, { id: 'L2', product: 'cad', user: 'bob', host: 'h2', pid: 3, start: T(5, '09:00') });
+    await pages(s, DAYS);
+    assert.equal(await spanCount(s), 3);
+    // 40 days: March goes (PostgreSQL drops the months entirely older than that, SQLite the rows).
+    await s.maintain(T(9, '00:00'), { 'usage-event': 40 });
+    const oldEvents = Number((await s.q.sql.get<{ n: number }>("SELECT count(*) AS n FROM usage_events WHERE lease_id = 'OLD'"))!.n);
+    if (s.dialect === 'sqlite') assert.equal(oldEvents, 0);
+    assert.equal(await spanCount(s), oldEvents === 0 ? 2 : 3);
+    await assertSame(s, 'after retention');
+  } finally {
+    await s.close();
+  }
+});
