@@ -273,11 +273,16 @@ export function spansInRange(sql: Sql, r: { from: number; to: number; product?: 
 /** What refreshSpans needs of a store. */
 export interface SpanStore {
   readonly dialect: Dialect;
+  readonly q: { sql: Sql };
   transaction<T>(fn: (tx: { sql: Sql }) => Promise<T>): Promise<T>;
 }
 
 /** Fold every event written so far (in transactions of FOLD_CHUNK events). */
 export async function refreshSpans(store: SpanStore): Promise<void> {
+  // Nothing written past the watermark: no transaction, no lock (a later commit of a lower id
+  // than some seen is still above the watermark, which never passes an id not yet committed).
+  const w = await store.q.sql.get<{ value: string }>('SELECT value FROM meta WHERE key = ?', [WATERMARK]);
+  if (!(await store.q.sql.get('SELECT 1 AS x FROM usage_events WHERE id > ? LIMIT 1', [Number(w?.value ?? 0)]))) return;
   let horizon: number | undefined;
   if (store.dialect === 'postgres') {
     // SHARE waits for every transaction inserting into usage_events to end: no id at or below
