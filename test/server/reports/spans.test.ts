@@ -314,3 +314,37 @@ test('retention takes the spans whose events all went, and the pages still agree
     await s.close();
   }
 });
+
+test('two servers on one database writing and folding at once fold every event once', async () => {
+  const db = await newDatabase('two');
+  const a = await openStore(db, { poolSize: 3 });
+  const b = await openStore(db, { poolSize: 3 });
+  try {
+    await products(a);
+    const leases = Array.from({ length: 40 }, (_, i) => ({
+      id: `C${i}`,
+      product: 'cad',
+      user: `u${i % 7}`,
+      host: `h${i % 7}`,
+      pid: 100 + i,
+      start: T(5, '08:00') + i * 600_000,
+      end: T(5, '08:00') + i * 600_000 + ((i % 5) + 1) * 1_800_000,
+    }));
+    // Each server writes half the leases (every fifth end before its start) while both fold.
+    await Promise.all(
+      [a, b].map(async (s, k) => {
+        for (const [i, l] of leases.entries()) {
+          if (i % 2 !== k) continue;
+          await writeLease(s, l, { endFirst: i % 5 === 0 });
+          await s.q.reports.refreshSpans?.();
+        }
+      }),
+    );
+    for (const s of [a, b]) await assertSame(s, s === a ? 'server a' : 'server b');
+    assert.equal(await spanCount(a), 40);
+    assert.deepStrictEqual(await usersPage(a.q, DAY5), await usersPage(b.q, DAY5));
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
