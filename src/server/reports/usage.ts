@@ -167,6 +167,8 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
   const logStarts: number[] = [];
   const pushLog = (s: Span, a: number, b: number, zeroLength: boolean) => {
     const pieces = zeroLength ? [{ day: dayKey(a), start: a, end: a }] : splitAtUtcMidnight(a, b);
+    const checkout = s.start === null ? null : iso(s.start);
+    const checkin = s.end === null ? null : iso(s.end);
     for (const p of pieces) {
       const d0 = dayStart(p.start);
       logStarts.push(Math.trunc(p.start));
@@ -184,8 +186,8 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
         startTime: hms(p.start, d0),
         endTime: hms(p.end, d0),
         seconds: round3((p.end - p.start) / 1000),
-        checkout: s.start === null ? null : iso(s.start),
-        checkin: s.end === null ? null : iso(s.end),
+        checkout,
+        checkin,
         desired: 1,
         granted: s.kind === 'lease' || s.kind === 'allocation' ? 1 : 0,
         reason: s.reason,
