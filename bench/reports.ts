@@ -4,7 +4,9 @@
  * 90 days, 200 products, 5,000 users. Times every page loader (all products, and one product as a
  * page usually shows; the console's pages with their charts) and the 90-day reference-004 file export (written
  * to disk). The pages that read the daily roll-ups (storage/rollups.ts) are timed again from the
- * records alone (rawPagesMs, rollupVsRaw). Targets: every page <= 500 ms, the export <= 10 s.
+ * records alone (rawPagesMs, rollupVsRaw); the pages that read the checkout spans (storage/spans.ts)
+ * from the events paired at read time (eventPagesMs, spansVsEvents), after timing the fold of all
+ * the events loaded (spansFoldSeconds, the backfill of an upgrade). Targets: every page <= 500 ms, the export <= 10 s.
  *
  * USAGE_SERVER_BENCH_REPORTS_STORES (default sqlite,postgres) chooses the stores (one alone: run them apart on a busy machine).
  *
@@ -266,8 +268,24 @@ async function time<T>(fn: () => Promise<T>, runs = 2): Promise<number> {
   return round(best, 1);
 }
 
+/** The pages that read the checkout spans (storage/spans.ts), to time again from the events paired at read time. */
+function spanPages(q: Store['q'], f: ReportFilters): Record<string, () => Promise<unknown>> {
+  return {
+    usageAllProducts: () => usagePage(q, f),
+    users: () => usersPage(q, f),
+    offline: () => offlinePage(q, f),
+    consoleUsage: () => loadUsage(consoleCtx(q)),
+    consoleUsers: () => loadUsers(consoleCtx(q)),
+    consoleOffline: () => loadOffline(consoleCtx(q)),
+  };
+}
+
 async function measure(store: Store, h: History) {
   const loadSeconds = await load(store, h);
+  // The fold of every event loaded into usage_spans, as the first report after an upgrade (the backfill) does it.
+  const f0 = performance.now();
+  await store.q.reports.refreshSpans?.();
+  const spansFoldSeconds = round((performance.now() - f0) / 1000, 2);
   const f: ReportFilters = { from: FROM, to: TO, now: TO };
   const one: ReportFilters = { ...f, product: 'p3' };
   const q = store.q;
@@ -302,6 +320,15 @@ async function measure(store: Store, h: History) {
     q.reports.useRollups = true;
   }
   const rollupVsRaw = Object.fromEntries(Object.keys(rawPagesMs).map((k) => [k, round(pagesMs[k] / rawPagesMs[k], 3)]));
+  // The pages that read the checkout spans, again from the events paired at read time.
+  q.reports.useSpans = false;
+  const eventPagesMs: Record<string, number> = {};
+  try {
+    for (const [name, fn] of Object.entries(spanPages(q, f))) eventPagesMs[name] = await time(fn, 1);
+  } finally {
+    q.reports.useSpans = true;
+  }
+  const spansVsEvents = Object.fromEntries(Object.keys(eventPagesMs).map((k) => [k, round(pagesMs[k] / eventPagesMs[k], 3)]));
   const dir = mkdtempSync(join(tmpdir(), 'usage-bench-logs-'));
   let exportMs: number;
   let files = 0;
@@ -318,13 +345,16 @@ async function measure(store: Store, h: History) {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  process.stderr.write(`${store.dialect}: ${JSON.stringify({ loadSeconds, pagesMs, rawPagesMs, exportMs })}\n`);
+  process.stderr.write(`${store.dialect}: ${JSON.stringify({ loadSeconds, spansFoldSeconds, pagesMs, rawPagesMs, eventPagesMs, exportMs })}\n`);
   const slowestPageMs = Math.max(...Object.values(pagesMs));
   return {
     loadSeconds,
+    spansFoldSeconds,
     pagesMs,
     rawPagesMs,
     rollupVsRaw,
+    eventPagesMs,
+    spansVsEvents,
     slowestPageMs,
     exportMs,
     exportFiles: files,

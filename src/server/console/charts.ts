@@ -79,8 +79,15 @@ export async function barChart(
   return { title, svg, description: desc };
 }
 
+/** One formatter a zone: ECharts asks for a label per candidate tick, and making a DateTimeFormat costs far more than formatting. */
+const axisFormats = new Map<string, Intl.DateTimeFormat>();
+
 function axisTime(v: number, tz: string): string {
-  const f = new Intl.DateTimeFormat('en-CA', { timeZone: tz, month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  let f = axisFormats.get(tz);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-CA', { timeZone: tz, month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    axisFormats.set(tz, f);
+  }
   const p = Object.fromEntries(f.formatToParts(v).map((x) => [x.type, x.value]));
   return `${p.month}-${p.day} ${p.hour}:${p.minute}`;
 }

@@ -129,9 +129,11 @@ export function periodOf(period: SummaryPeriod, t: number): { key: string; start
 }
 
 /** HH:MM:SS of t after `dayBegin` (24:00:00 for the next midnight). */
+const two = (n: number) => (n < 10 ? `0${n}` : `${n}`);
 export const hms = (t: number, dayBegin: number): string => {
   const s = Math.round((t - dayBegin) / 1000);
-  return [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60].map((n) => String(n).padStart(2, '0')).join(':');
+  // Formatted by hand: a page's log has tens of thousands of these.
+  return `${two(Math.floor(s / 3600))}:${two(Math.floor((s % 3600) / 60))}:${two(s % 60)}`;
 };
 export const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 

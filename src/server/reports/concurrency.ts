@@ -102,7 +102,9 @@ export function levelAt(steps: readonly Step[], t: number): Step {
 }
 
 export interface ConcurrencyInput {
-  events: readonly ReportEvent[];
+  /** The events, or `paired`: them paired already (pairEvents, or usage_spans). */
+  events?: readonly ReportEvent[];
+  paired?: { spans: readonly Span[]; denials: readonly Span[] };
   from: number;
   /** Report end: the series stop here (min(to, now)). */
   end: number;
@@ -111,7 +113,7 @@ export interface ConcurrencyInput {
 
 export function concurrency(input: ConcurrencyInput): ConcurrencySeries[] {
   const { from, end } = input;
-  const { spans, denials } = pairEvents(input.events);
+  const { spans, denials } = input.paired ?? pairEvents(input.events ?? []);
   const series = stepSeries(spans, from, end);
   const denyAt = new Map<string, Map<number, number>>();
   for (const d of denials) {

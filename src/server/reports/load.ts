@@ -2,7 +2,7 @@
 import type { Queries } from '../storage/queries.js';
 import type { ReportEventRow } from '../storage/report-queries.js';
 import { DAY_MS, iso, type SummaryPeriod } from './calendar.js';
-import type { ReportEvent } from './pairing.js';
+import { pairEvents, seatKeyOf, type ReportEvent, type Span } from './pairing.js';
 import { buildLogFiles, type LogFile, type LogMode } from './logfiles.js';
 import { buildUsageReport, type UsageReport } from './usage.js';
 
@@ -49,6 +49,59 @@ export async function loadReportEvents(q: Queries, r: { from: number; to: number
   ];
 }
 
+/** Spans and denials, as pairEvents gives them. */
+export interface Paired {
+  spans: Span[];
+  denials: Span[];
+}
+
+/**
+ * The license spans of [from, to) read from usage_spans (storage/spans.ts), exactly as pairEvents
+ * makes them from loadReportEvents' events: an end after the range is not seen (open), and what
+ * was open at `from` is known as the allocation and queue tables tell it (no pid or lease id of an
+ * allocation, no lease id of a ticket). Undefined where the store keeps no spans.
+ */
+export async function loadReportSpans(
+  q: Queries,
+  r: { from: number; to: number; product?: string; users?: readonly string[]; host?: string },
+): Promise<Paired | undefined> {
+  const rows = await q.reports.spans(r);
+  if (!rows) return undefined;
+  const users = r.users ? new Set(r.users) : undefined;
+  const spans: Span[] = [];
+  const denials: Span[] = [];
+  for (const [kind, product, agentId, user, host, pid, leaseId, , startMs, , endMs, reason] of rows) {
+    if (users && !users.has(user ?? '')) continue;
+    if (r.host !== undefined && host !== r.host) continue;
+    const agent = agentId ?? host ?? '';
+    if (kind === 'deny') {
+      denials.push({ kind, product, agentId: agent, user: user ?? '', host: host ?? '', pid, leaseId, start: startMs, end: startMs, reason, seatKey: null });
+      continue;
+    }
+    const before = startMs !== null && startMs < r.from;
+    const ended = endMs !== null && endMs < r.to;
+    spans.push({
+      kind: kind === 'leaseInAllocation' ? 'lease' : kind,
+      product,
+      agentId: agent,
+      user: user ?? '',
+      host: host ?? '',
+      pid: before && kind === 'allocation' ? null : pid,
+      leaseId: before && (kind === 'allocation' || kind === 'queue') ? null : leaseId,
+      start: startMs,
+      end: ended ? endMs : null,
+      reason: ended ? reason : null,
+      seatKey: seatKeyOf(kind, { product, agentId, host, user }),
+    });
+  }
+  return { spans, denials };
+}
+
+/** The spans of a range: from usage_spans, or the events paired. */
+export async function loadReportPaired(q: Queries, r: { from: number; to: number; product?: string }): Promise<Paired> {
+  return (await loadReportSpans(q, r)) ?? pairEvents(await loadReportEvents(q, r));
+}
+
 export interface UsageReportQuery {
   /** First and last UTC day, inclusive (YYYY-MM-DD). */
   from: string;
@@ -66,8 +119,10 @@ export async function usageReport(db: Queries, q: UsageReportQuery): Promise<Usa
   const from = Date.parse(q.from + 'T00:00:00Z');
   const to = Date.parse(q.to + 'T00:00:00Z') + DAY_MS;
   const names = Object.fromEntries((await db.products()).map((r) => [r.id, r.name]));
-  const events = await loadReportEvents(db, { from, to, product: q.product, queueAndDenialsOnly: q.queueAndDenialsOnly });
-  return buildUsageReport({ events, from, to, end: Math.min(to, q.now), periods: q.periods, productNames: names, hourly: q.hourly });
+  const paired = q.queueAndDenialsOnly
+    ? pairEvents(await loadReportEvents(db, { from, to, product: q.product, queueAndDenialsOnly: true }))
+    : await loadReportPaired(db, { from, to, product: q.product });
+  return buildUsageReport({ paired, from, to, end: Math.min(to, q.now), periods: q.periods, productNames: names, hourly: q.hourly });
 }
 
 export interface LogFilesQuery {

@@ -11,9 +11,9 @@ import { concurrency, efficiencyCurve, type ConcurrencySeries, type EfficiencyCu
 import { denialsReport, type DenialsReport } from './denials.js';
 import { harvestReport, type HarvestReport, type IdleNotification } from './harvest.js';
 import { heatmaps, type Heatmap } from './heatmap.js';
-import { loadReportEvents, toEvent } from './load.js';
+import { loadReportEvents, loadReportSpans, toEvent, type Paired } from './load.js';
 import { offlineReport, type OfflineRow } from './offline.js';
-import type { ReportEvent } from './pairing.js';
+import { pairEvents, type ReportEvent } from './pairing.js';
 import {
   hourlyProcessAccounting,
   processAccounting,
@@ -110,6 +110,16 @@ export async function loadLicenseEvents(q: Queries, f: ReportFilters, opts: { qu
   return events;
 }
 
+/** loadLicenseEvents paired: from the checkout spans (storage/spans.ts) where the store keeps them and no selection picks codes. */
+export async function loadLicensePaired(q: Queries, f: ReportFilters): Promise<Paired> {
+  checkFilters(f);
+  if (!f.selection) {
+    const paired = await loadReportSpans(q, { from: f.from, to: f.to, product: f.product, users: await allowedUsers(q, f), host: f.host });
+    if (paired) return paired;
+  }
+  return pairEvents(await loadLicenseEvents(q, f));
+}
+
 /** Usage events of a selection (default: all license and program codes) for an event table or download; license codes as the server wrote them. */
 export async function loadSelectedEvents(q: Queries, f: ReportFilters): Promise<ReportEvent[]> {
   checkFilters(f);
@@ -149,10 +159,10 @@ export interface UsagePage {
 
 /** Product usage over time: step series with peaks against the seats, the efficiency curves, and the heatmap in the filters' zone. */
 export async function usagePage(q: Queries, f: ReportFilters): Promise<UsagePage> {
-  const events = await loadLicenseEvents(q, f);
+  const paired = await loadLicensePaired(q, f);
   const { seats } = await productInfo(q);
   const end = endOf(f);
-  const series = concurrency({ events, from: f.from, end, seats });
+  const series = concurrency({ paired, from: f.from, end, seats });
   const maps = heatmaps(series, f.from, end, f.timeZone ?? 'UTC');
   return {
     series,
@@ -167,9 +177,9 @@ export async function usagePage(q: Queries, f: ReportFilters): Promise<UsagePage
 
 /** The summaries and log (reference 004) for the filters. */
 export async function summariesPage(q: Queries, f: ReportFilters, periods: readonly SummaryPeriod[] = ['day']): Promise<UsageReport> {
-  const events = await loadLicenseEvents(q, f);
+  const paired = await loadLicensePaired(q, f);
   const { names } = await productInfo(q);
-  return buildUsageReport({ events, from: f.from, to: f.to, end: endOf(f), periods, productNames: names });
+  return buildUsageReport({ paired, from: f.from, to: f.to, end: endOf(f), periods, productNames: names });
 }
 
 export async function denialsPage(q: Queries, f: ReportFilters): Promise<DenialsReport> {
@@ -184,8 +194,8 @@ export interface UsersPage extends UsersReport {
 
 /** Top users and longest checkouts in the range; users whose last checkout of a product is older than `inactiveDays` (default 30) before now. */
 export async function usersPage(q: Queries, f: ReportFilters, opts: { limit?: number; inactiveDays?: number } = {}): Promise<UsersPage> {
-  const events = await loadLicenseEvents(q, f);
-  const r = usersReport({ events, from: f.from, end: endOf(f), limit: opts.limit });
+  const { spans } = await loadLicensePaired(q, f);
+  const r = usersReport({ spans, from: f.from, end: endOf(f), limit: opts.limit });
   const users = await allowedUsers(q, f);
   const last = (await q.reports.lastUse(f.product)).filter((x) => !users || users.includes(x.user));
   const inactiveDays = opts.inactiveDays ?? 30;
@@ -315,7 +325,8 @@ export async function workPage(q: Queries, f: ReportFilters, opts: { by?: 'user'
 
 /** Offline use (10-13, uploaded by the agents) beside the online checkouts, per product. */
 export async function offlinePage(q: Queries, f: ReportFilters): Promise<OfflineRow[]> {
-  const online = await loadLicenseEvents(q, { ...f, selection: undefined });
+  // The leases of codes 1/2 (those inside an allocation, 29/30, hold no seat key).
+  const online = (await loadLicensePaired(q, { ...f, selection: undefined })).spans.filter((s) => s.kind === 'lease' && s.seatKey !== null);
   const offline = await q.reports.eventsByCode({ ...(await recordFilter(q, f)), product: f.product, serverCodes: [], agentCodes: [10, 11, 12, 13] });
-  return offlineReport({ events: [...online.filter((e) => e.code === 1 || e.code === 2), ...offline.map(toEvent)], from: f.from, end: endOf(f) });
+  return offlineReport({ events: offline.map(toEvent), online, from: f.from, end: endOf(f) });
 }

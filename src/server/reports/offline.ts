@@ -4,7 +4,7 @@
  * run offline (12/13), paired by agent, product and process, against the online checkouts (the
  * server's leases, 1/2) of the same product.
  */
-import { pairEvents, type ReportEvent } from './pairing.js';
+import { pairEvents, type ReportEvent, type Span } from './pairing.js';
 
 export interface OfflineRow {
   product: string;
@@ -27,7 +27,13 @@ const OFFLINE_ENDS: ReadonlyMap<number, 'licensed' | 'logged'> = new Map([
   [13, 'logged'],
 ]);
 
-export function offlineReport(input: { events: readonly ReportEvent[]; from: number; end: number }): OfflineRow[] {
+export function offlineReport(input: {
+  events: readonly ReportEvent[];
+  /** The online checkouts (leases of codes 1/2) paired already; without, from the events' 1 and 2. */
+  online?: readonly Span[];
+  from: number;
+  end: number;
+}): OfflineRow[] {
   const { from, end } = input;
   const per = new Map<string, OfflineRow>();
   const row = (p: string) => {
@@ -49,7 +55,7 @@ export function offlineReport(input: { events: readonly ReportEvent[]; from: num
     return r;
   };
   const clipHours = (a: number | null, b: number | null) => Math.max(0, Math.min(b ?? end, end) - Math.max(a ?? from, from)) / 3_600_000;
-  for (const s of pairEvents(input.events.filter((e) => e.code === 1 || e.code === 2)).spans) {
+  for (const s of input.online ?? pairEvents(input.events.filter((e) => e.code === 1 || e.code === 2)).spans) {
     if (s.kind !== 'lease') continue;
     const r = row(s.product);
     if (s.start !== null && s.start >= from && s.start < end) r.onlineCheckouts++;

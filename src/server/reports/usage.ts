@@ -114,7 +114,9 @@ export interface UsageSummaryRow {
 }
 
 export interface UsageReportInput {
-  events: readonly ReportEvent[];
+  /** The events, or `paired`: them paired already (pairEvents, or usage_spans). */
+  events?: readonly ReportEvent[];
+  paired?: { spans: readonly Span[]; denials: readonly Span[] };
   /** Report span [from, to) in ms. */
   from: number;
   to: number;
@@ -158,13 +160,15 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
   const periods = input.periods ?? ['day'];
   const hourly = input.hourly ?? true;
   const name = (p: string) => input.productNames?.[p] ?? p;
-  const { spans, denials } = pairEvents(input.events);
+  const { spans, denials } = input.paired ?? pairEvents(input.events ?? []);
 
   // ---- log ----
   const log: UsageLogRow[] = [];
   const logStarts: number[] = [];
   const pushLog = (s: Span, a: number, b: number, zeroLength: boolean) => {
     const pieces = zeroLength ? [{ day: dayKey(a), start: a, end: a }] : splitAtUtcMidnight(a, b);
+    const checkout = s.start === null ? null : iso(s.start);
+    const checkin = s.end === null ? null : iso(s.end);
     for (const p of pieces) {
       const d0 = dayStart(p.start);
       logStarts.push(Math.trunc(p.start));
@@ -182,8 +186,8 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
         startTime: hms(p.start, d0),
         endTime: hms(p.end, d0),
         seconds: round3((p.end - p.start) / 1000),
-        checkout: s.start === null ? null : iso(s.start),
-        checkin: s.end === null ? null : iso(s.end),
+        checkout,
+        checkin,
         desired: 1,
         granted: s.kind === 'lease' || s.kind === 'allocation' ? 1 : 0,
         reason: s.reason,
@@ -241,7 +245,20 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
     }
     return { ...p, ph };
   };
+  // Every period starts at a UTC midnight: an instant's accumulator is its day's, cached by
+  // (period, day, product) so the spans of one day do not build the same key again.
+  const byDay = new Map<SummaryPeriod, Map<number, Map<string, Acc>>>();
   const acc = (period: SummaryPeriod, product: string, t: number): Acc => {
+    let days = byDay.get(period);
+    if (!days) byDay.set(period, (days = new Map()));
+    const d = dayStart(t);
+    let products = days.get(d);
+    if (!products) days.set(d, (products = new Map()));
+    let hit = products.get(product);
+    if (!hit) products.set(product, (hit = periodAcc(period, product, t)));
+    return hit;
+  };
+  const periodAcc = (period: SummaryPeriod, product: string, t: number): Acc => {
     const p = spanOfPeriod(period, t);
     const k = `${period}\u0000${p.key}\u0000${product}`;
     let a = accs.get(k);
@@ -377,7 +394,8 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
       if (used === 0 && waiting === 0) {
         t = Math.min(nextEdge, nextDeny, end);
       } else {
-        const next = Math.min(nextEdge, nextDeny, end, (Math.floor(t / HOUR_MS) + 1) * HOUR_MS);
+        // Hour by hour for the hourly figures; without them the rows change only with the day.
+        const next = Math.min(nextEdge, nextDeny, end, hourly ? (Math.floor(t / HOUR_MS) + 1) * HOUR_MS : dayStart(t) + DAY_MS);
         const hours = (next - t) / HOUR_MS;
         const desired = used + waiting;
         const h = new Date(t).getUTCHours();

@@ -3,7 +3,7 @@
  * in N days (from each user's last checkout of each product, however long ago).
  */
 import { mergeIntervals, totalMs, type Interval } from './intervals.js';
-import { pairEvents, type ReportEvent } from './pairing.js';
+import { pairEvents, type ReportEvent, type Span } from './pairing.js';
 
 export interface UserUsage {
   user: string;
@@ -26,10 +26,17 @@ export interface UsersReport {
 }
 
 /** Leases and allocations inside [from, end): license-hours per user (descending), and the `limit` longest checkouts. */
-export function usersReport(input: { events: readonly ReportEvent[]; from: number; end: number; limit?: number }): UsersReport {
+export function usersReport(input: {
+  /** The events, or `spans`: them paired already (pairEvents, or usage_spans). */
+  events?: readonly ReportEvent[];
+  spans?: readonly Span[];
+  from: number;
+  end: number;
+  limit?: number;
+}): UsersReport {
   const { from, end } = input;
   const limit = input.limit ?? 20;
-  const { spans } = pairEvents(input.events);
+  const spans = input.spans ?? pairEvents(input.events ?? []).spans;
   const per = new Map<string, { seats: Map<string, Interval[]>; checkouts: number; products: Set<string> }>();
   const checkouts: Checkout[] = [];
   for (const s of spans) {

@@ -7,6 +7,7 @@
  * (type, time) partitions.
  */
 import { NO_EXIT, type ProcessRollup } from './rollups.js';
+import { SPAN_KINDS, spanNames, spansInRange, type NumberedSpanRow, type SpanRow } from './spans.js';
 import type { Sql } from './sql.js';
 
 /** Narrowing of every record read: the same optional user and host. */
@@ -160,11 +161,54 @@ export function rollupFor(columns: readonly string[]): ProcessRollup {
   return 'process_daily';
 }
 
+/** The columns of a NumberedSpanRow that are numbers of usage_span_names. */
+const NAMED_COLUMNS = [1, 2, 3, 4, 11] as const;
+
 export class ReportQueries {
   /** Read the daily roll-ups for whole days (false: every figure from the records, the reference path the bench compares with). */
   useRollups = true;
+  /**
+   * Brings usage_spans up to date (storage/spans.ts); installed by the store, which has the
+   * transactions it needs. Undefined, or `useSpans` false: the license pages pair the events.
+   */
+  refreshSpans: (() => Promise<void>) | undefined;
+  useSpans = true;
 
   constructor(private readonly sql: Sql) {}
+
+  /** The checkout spans of [from, to) (spansInRange), brought up to date first; undefined: no spans here, pair the events. */
+  async spans(r: { from: number; to: number; product?: string }): Promise<SpanRow[] | undefined> {
+    if (!this.useSpans || !this.refreshSpans) return undefined;
+    await this.refreshSpans();
+    const rows = await spansInRange(this.sql, r);
+    // The names past the highest known; all again if a row has one below it not known yet
+    // (PostgreSQL: another server's fold may commit a lower number after a higher one).
+    await this.learnNames(this.spanNamesMax);
+    if (!this.namesKnown(rows)) await this.learnNames(0);
+    const names = this.spanNames;
+    // The numbers made texts in place (one string a name, shared by the rows).
+    for (const row of rows as unknown[][]) {
+      row[0] = SPAN_KINDS[row[0] as number];
+      for (const c of NAMED_COLUMNS) if (row[c] !== null) row[c] = names[row[c] as number];
+    }
+    return rows as unknown as SpanRow[];
+  }
+
+  /** usage_span_names as read so far (they only grow), by number; the highest number read. */
+  private readonly spanNames: string[] = [];
+  private spanNamesMax = 0;
+
+  private async learnNames(after: number): Promise<void> {
+    for (const n of await spanNames(this.sql, after)) {
+      this.spanNames[n.id] = n.name;
+      if (n.id > this.spanNamesMax) this.spanNamesMax = n.id;
+    }
+  }
+
+  private namesKnown(rows: readonly NumberedSpanRow[]): boolean {
+    for (const row of rows) for (const c of NAMED_COLUMNS) if (row[c] !== null && this.spanNames[row[c]!] === undefined) return false;
+    return true;
+  }
 
   /**
    * Usage events of the given codes in [from, to): license codes (1, 2, 5-7, 27-30) as the server

@@ -19,6 +19,7 @@ import pg from 'pg';
 import { VerifiedTokens } from '../../auth.js';
 import { Batcher } from '../batch.js';
 import { Queries } from '../queries.js';
+import { pruneSpans, spansRefresher } from '../spans.js';
 import { RECORD_TABLES, quoteColumn, type RecordTable } from '../records.js';
 import { numberPlaceholders, type Dialect, type Sql } from '../sql.js';
 import type { OpenOptions, Store, StoreSignal, TransactionOptions, Tx } from '../store.js';
@@ -164,6 +165,7 @@ export class PostgresStore implements Store {
     private readonly log?: OpenOptions['log'],
   ) {
     this.q = new Queries(new PgSql(pool));
+    this.q.reports.refreshSpans = spansRefresher(this);
     this.partitions = new Partitions(pool, log);
     this.tokenBatch = new Batcher(async (hashes) => {
       const rows = await new PgSql(this.pool).all<AgentRow>('SELECT * FROM agents WHERE token_hash = ANY(?::text[])', [hashes]);
@@ -299,7 +301,10 @@ export class PostgresStore implements Store {
   /** Partitions ahead for the server's own events; retention drops whole monthly partitions. */
   async maintain(now: number, retentionDays: Readonly<Record<string, number>>): Promise<string[]> {
     await this.partitions.ensureServerMonths(now);
-    return this.partitions.applyRetention(retentionDays, now);
+    const removed = await this.partitions.applyRetention(retentionDays, now);
+    // The checkout spans made only of the events of the months that went (storage/spans.ts).
+    if (retentionDays['usage-event'] !== undefined) await this.transaction(async (tx) => pruneSpans(tx.sql));
+    return removed;
   }
 
   async durable(): Promise<void> {

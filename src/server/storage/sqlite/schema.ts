@@ -4,6 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import { EVENT_CODE_TABLE } from '../../../protocol/event-codes.js';
+import { spansMigration } from '../spans.js';
 import { rollupMigration } from '../rollups.js';
 import { seatTablesDdl } from '../seat-ddl.js';
 import { SOFTWARE_INSTALLED } from '../software-ddl.js';
@@ -95,10 +96,15 @@ const V_ROLLUPS = rollupMigration('sqlite');
  */
 const V_LEASE_EXPIRY = `CREATE INDEX IF NOT EXISTS leases_live_product_expiry ON leases (product_id, expires_at) WHERE ended_at IS NULL;`;
 
+/** Checkout spans (storage/spans.ts): the table, the watermark at 0 (the first fold is the backfill of the events stored). */
+const V_SPANS = spansMigration('sqlite');
+
 /** Migration N brings the schema from version N-1 to N. */
-const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V_INTEGRITY, V_CLIENT_CERT, V_ROLLUPS, V_LEASE_EXPIRY];
+const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V_INTEGRITY, V_CLIENT_CERT, V_ROLLUPS, V_LEASE_EXPIRY, V_SPANS];
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 /** The version the process roll-ups came in with (a test takes a database back to just before them). */
+/** The version the checkout spans came in with. */
+export const SQLITE_SPANS_VERSION = MIGRATIONS.indexOf(V_SPANS) + 1;
 export const SQLITE_ROLLUPS_VERSION = MIGRATIONS.indexOf(V_ROLLUPS) + 1;
 
 export function migrateSqlite(db: Database.Database): void {

@@ -20,6 +20,7 @@ import { dirname } from 'node:path';
 import { VerifiedTokens } from '../../auth.js';
 import { walSync, type GroupSync } from '../../wal-sync.js';
 import { Queries } from '../queries.js';
+import { pruneSpans, spansRefresher } from '../spans.js';
 import { RECORD_TABLES, quoteColumn, type RecordTable } from '../records.js';
 import { cutoff, tableName, tableOfType } from '../retention.js';
 import { BATCH_ROLLUPS, rollupRetention, USER_GROUPS_REBUILD } from '../rollups.js';
@@ -234,6 +235,7 @@ export class SqliteStore implements Store {
   ) {
     this.sql = new SqliteSql(db);
     this.q = new Queries(this.sql);
+    this.q.reports.refreshSpans = spansRefresher(this);
     this.wal = walSync(location);
     this.dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
     this.begin = db.prepare('BEGIN IMMEDIATE');
@@ -418,6 +420,8 @@ export class SqliteStore implements Store {
         await this.transaction(async (tx) => {
           for (const st of USER_GROUPS_REBUILD) await tx.sql.run(st);
         });
+      // The checkout spans made only of the events that went (storage/spans.ts).
+      if (total > 0 && table === 'event') await this.transaction(async (tx) => pruneSpans(tx.sql));
       if (total > 0) removed.push(`${type}: ${total} rows before ${before}`);
     }
     return removed;
