@@ -14,34 +14,17 @@
  * Targets (issue 13): exec to lease request p95 <= 100 ms; exec to SIGSTOP p95 <= 100 ms; CPU <= 0.3 %.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { statusPath } from '../src/config/paths.js';
 import { AGENT_NODE_FLAGS } from '../src/service/node-flags.js';
 import { AGENT_BIN } from '../test/helpers/cli.js';
 import { startServer, TEST_ENROLL_SECRET, type TestServer } from '../test/helpers/server.js';
+import { processCpuNs } from './_server.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const HZ = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/**
- * CPU time of all a process's threads in ns, from the scheduler's own run-time accounting
- * (/proc/PID/task/TID/schedstat, first field). utime + stime in /proc/PID/stat are sampled at
- * the 10 ms tick: a process that wakes for ~0.1 ms ten times a second is charged a whole tick
- * whenever one lands in a wake-up, and 30 s of it is +-0.03 % of a core, a tenth of the target.
- */
-function cpuNs(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      /* a thread that ended meanwhile */
-    }
-  }
-  return ns;
-}
 
 interface Daemon {
   child: ChildProcess;
@@ -84,10 +67,14 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 };
 
+/**
+ * CPU % of a core from the scheduler's run time of every thread (processCpuNs), not utime + stime:
+ * those are sampled at the 10 ms tick, and 30 s of them is +-0.03 % of a core, a tenth of the target.
+ */
 async function cpuPercent(pid: number, seconds: number): Promise<number> {
-  const a = cpuNs(pid);
+  const a = processCpuNs(pid);
   await sleep(seconds * 1000);
-  return Math.round(((cpuNs(pid) - a) / 1e9 / seconds) * 100 * 1000) / 1000;
+  return Math.round(((processCpuNs(pid) - a) / 1e9 / seconds) * 100 * 1000) / 1000;
 }
 
 /** 200 launches of the controlled program; ms from spawn to its lease row on the server. */

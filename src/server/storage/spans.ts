@@ -18,6 +18,7 @@
  */
 import { pairKindOf, pairKey, pairSourced, type PairKind, type ReportEvent } from '../reports/pairing.js';
 import type { Dialect, Sql } from './sql.js';
+import type { ReportEventRow } from './report-queries.js';
 
 /** pg_advisory_xact_lock key of the fold (several servers on one database fold one at a time). */
 const FOLD_LOCK = 7_463_221_011;
@@ -50,19 +51,7 @@ INSERT INTO meta (key, value) VALUES ('${WATERMARK}', '0') ON CONFLICT (key) DO 
 /** An event as folded: its id orders events of one instant as the store wrote them. */
 type FoldEvent = ReportEvent & { id: number };
 
-type EventRow = [
-  id: number,
-  time: string,
-  code: number,
-  product: string,
-  agentId: string | null,
-  user: string | null,
-  host: string | null,
-  pid: number | null,
-  processStart: string | null,
-  leaseId: string | null,
-  reason: string | null,
-];
+type EventRow = [id: number, ...ReportEventRow];
 
 type StoredSpan = [
   pairKind: string,
