@@ -7,11 +7,12 @@
  * (it waits for the lock; a busy lock is retried, never answered with a 500).
  *
  * Group commit: transactions that queue behind a running one join its BEGIN, each in a SAVEPOINT
- * of its own (one that fails is rolled back alone), and the group commits once when nobody is
- * waiting any more, or at GROUP_MAX_MEMBERS / GROUP_MAX_MS. No member's promise settles before the
+ * of its own (one that fails is rolled back alone), and the group commits once at the end of the
+ * event-loop turn (setImmediate) in which nobody waits any more, or at GROUP_MAX_MEMBERS /
+ * GROUP_MAX_MS. No member's promise settles before the
  * COMMIT: a caller never answers for data that is not committed, and a failed COMMIT (a full disk)
  * fails every member, none of which has answered yet. An idle server commits each transaction at
- * once; a busy one writes the WAL pages that many small commits share (index and roll-up pages)
+ * the end of its turn; a busy one writes the WAL pages that many small commits share (index and roll-up pages)
  * once per group instead of once per request.
  */
 import Database from 'better-sqlite3';
@@ -224,7 +225,7 @@ export class SqliteStore implements Store {
   private readonly releaseSavepoint: Database.Statement;
   private readonly rollbackToSavepoint: Database.Statement;
   /** The open commit group: BEGIN done, members' functions returned, COMMIT pending. */
-  private group: { members: GroupMember[]; began: number } | undefined;
+  private group: { members: GroupMember[]; began: number; commitScheduled: boolean } | undefined;
   /** Commit groups so far and the transactions they held (for the benchmark and tests). */
   readonly groups = { commits: 0, members: 0 };
   private checkpointer: Checkpointer | undefined;
@@ -289,7 +290,7 @@ export class SqliteStore implements Store {
     try {
       if (!this.group) {
         await this.beginImmediate();
-        this.group = { members: [], began: performance.now() };
+        this.group = { members: [], began: performance.now(), commitScheduled: false };
       }
       const group = this.group;
       this.savepoint.run();
@@ -302,8 +303,12 @@ export class SqliteStore implements Store {
         this.undoMember();
         outcome = Promise.reject(err);
       }
-      if (this.mutex.waiting === 0 || group.members.length >= GROUP_MAX_MEMBERS || performance.now() - group.began >= GROUP_MAX_MS) {
-        this.endGroup();
+      if (group.members.length >= GROUP_MAX_MEMBERS || performance.now() - group.began >= GROUP_MAX_MS) this.endGroup();
+      else if (this.mutex.waiting === 0 && !group.commitScheduled) {
+        // better-sqlite3 is synchronous: the requests read in this event-loop turn run one after
+        // another, never waiting on each other, so they can only share a COMMIT made after them.
+        group.commitScheduled = true;
+        setImmediate(() => void this.commitScheduled(group));
       }
     } catch (err) {
       // BEGIN failed (busy), or the group had to be given up: nothing of this one is stored.
@@ -313,6 +318,16 @@ export class SqliteStore implements Store {
       release();
     }
     return outcome;
+  }
+
+  /** The end of the turn in which `group` was last joined: COMMIT it unless that happened already. */
+  private async commitScheduled(group: NonNullable<SqliteStore['group']>): Promise<void> {
+    const release = await this.mutex.lock();
+    try {
+      if (this.group === group && this.db.open) this.endGroup();
+    } finally {
+      release();
+    }
   }
 
   /** A member's function failed: undo its writes only, the group goes on. */

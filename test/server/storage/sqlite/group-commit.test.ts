@@ -30,7 +30,7 @@ async function scratchStore(t: { after(fn: () => void | Promise<void>): void }) 
   return { store, seen, stored };
 }
 
-test('an idle store commits a lone transaction at once; queued ones share one COMMIT, a failing one is undone alone', async (t) => {
+test('an idle store commits a lone transaction by the end of its event-loop turn; queued ones share one COMMIT, a failing one is undone alone', async (t) => {
   const { store, seen, stored } = await scratchStore(t);
   await store.transaction(async (tx) => tx.sql.run('INSERT INTO scratch (id, owner) VALUES (?, 1)', [1000]));
   assert.deepEqual(store.groups, { commits: 1, members: 1 });
