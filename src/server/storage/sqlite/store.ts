@@ -7,13 +7,14 @@
  * (it waits for the lock; a busy lock is retried, never answered with a 500).
  *
  * Group commit: transactions that queue behind a running one join its BEGIN, each in a SAVEPOINT
- * of its own (one that fails is rolled back alone), and the group commits once at the end of the
+ * of its own (one that fails is rolled back alone), and the group commits once, at the end of the
  * event-loop turn (setImmediate) in which nobody waits any more, or at GROUP_MAX_MEMBERS /
- * GROUP_MAX_MS. No member's promise settles before the
- * COMMIT: a caller never answers for data that is not committed, and a failed COMMIT (a full disk)
- * fails every member, none of which has answered yet. An idle server commits each transaction at
- * the end of its turn; a busy one writes the WAL pages that many small commits share (index and roll-up pages)
- * once per group instead of once per request.
+ * GROUP_MAX_MS. No member's promise settles before the COMMIT: a caller never answers for data
+ * that is not committed, and a failed COMMIT (a full disk) fails every member, none of which has
+ * answered yet. Reads outside a transaction in that turn see the group's writes before its COMMIT;
+ * only a failed COMMIT can take them back. An idle server commits each transaction at the end of
+ * its turn; a busy one writes the WAL pages that many small commits share (index and roll-up
+ * pages) once per group instead of once per request.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
