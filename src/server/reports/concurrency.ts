@@ -5,7 +5,7 @@
  * counted as in the summaries (usage.ts): distinct (workstation, user) pairs holding a lease, or
  * live allocations; a hand-over at one instant is not two seats.
  */
-import { pairEvents, type ReportEvent, type Span } from './pairing.js';
+import { pairedOf, type PairedInput, type Span } from './pairing.js';
 
 /** From `t` until the next step (or the series' end): this many seats used and tickets waiting. */
 export interface Step {
@@ -101,10 +101,7 @@ export function levelAt(steps: readonly Step[], t: number): Step {
   return steps[lo];
 }
 
-export interface ConcurrencyInput {
-  /** The events, or `paired`: them paired already (pairEvents, or usage_spans). */
-  events?: readonly ReportEvent[];
-  paired?: { spans: readonly Span[]; denials: readonly Span[] };
+export interface ConcurrencyInput extends PairedInput {
   from: number;
   /** Report end: the series stop here (min(to, now)). */
   end: number;
@@ -113,7 +110,7 @@ export interface ConcurrencyInput {
 
 export function concurrency(input: ConcurrencyInput): ConcurrencySeries[] {
   const { from, end } = input;
-  const { spans, denials } = input.paired ?? pairEvents(input.events ?? []);
+  const { spans, denials } = pairedOf(input);
   const series = stepSeries(spans, from, end);
   const denyAt = new Map<string, Map<number, number>>();
   for (const d of denials) {

@@ -1,24 +1,11 @@
 /** Reading the usage report's events from the store (either store, through Queries). */
 import type { Queries } from '../storage/queries.js';
-import type { ReportEventRow } from '../storage/report-queries.js';
 import { DAY_MS, iso, type SummaryPeriod } from './calendar.js';
-import { pairEvents, seatKeyOf, type ReportEvent, type Span } from './pairing.js';
+import { pairEvents, seatKeyOf, toEvent, type Paired, type ReportEvent, type Span } from './pairing.js';
 import { buildLogFiles, type LogFile, type LogMode } from './logfiles.js';
 import { buildUsageReport, type UsageReport } from './usage.js';
 
 /** A usage event row (storage/report-queries.ts) as the report functions take it. */
-export const toEvent = (r: ReportEventRow): ReportEvent => ({
-  time: Date.parse(r[0]),
-  code: r[1],
-  product: r[2],
-  agentId: r[3],
-  user: r[4],
-  host: r[5],
-  pid: r[6],
-  processStart: r[7],
-  leaseId: r[8],
-  reason: r[9],
-});
 
 /**
  * The server's usage events in [from, to), plus the opening events of leases, allocations and
@@ -47,12 +34,6 @@ export async function loadReportEvents(q: Queries, r: { from: number; to: number
     ...openLeases.map(toEvent),
     ...inRange.map(toEvent),
   ];
-}
-
-/** Spans and denials, as pairEvents gives them. */
-export interface Paired {
-  spans: Span[];
-  denials: Span[];
 }
 
 /**

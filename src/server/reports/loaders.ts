@@ -11,9 +11,9 @@ import { concurrency, efficiencyCurve, type ConcurrencySeries, type EfficiencyCu
 import { denialsReport, type DenialsReport } from './denials.js';
 import { harvestReport, type HarvestReport, type IdleNotification } from './harvest.js';
 import { heatmaps, type Heatmap } from './heatmap.js';
-import { loadReportEvents, loadReportSpans, toEvent, type Paired } from './load.js';
+import { loadReportEvents, loadReportSpans } from './load.js';
 import { offlineReport, type OfflineRow } from './offline.js';
-import { pairEvents, type ReportEvent } from './pairing.js';
+import { pairEvents, toEvent, type Paired, type ReportEvent } from './pairing.js';
 import {
   hourlyProcessAccounting,
   processAccounting,

@@ -3,10 +3,25 @@
  * allocation (27/28 by product, agent and user), a wait in the queue (5/6 by the process), and
  * denials (7) as instants.
  */
+import type { ReportEventRow } from '../storage/report-event-row.js';
 import type { ServerEvent } from '../storage/types.js';
 
 /** One server usage event, as stored in usage_events (time in ms); reports need its product. */
 export type ReportEvent = ServerEvent & { product: string };
+
+/** A usage event as the reports read it (REPORT_EVENT_COLS, time as text); longer rows' extra columns are ignored. */
+export const toEvent = (r: ReportEventRow): ReportEvent => ({
+  time: Date.parse(r[0]),
+  code: r[1],
+  product: r[2],
+  agentId: r[3],
+  user: r[4],
+  host: r[5],
+  pid: r[6],
+  processStart: r[7],
+  leaseId: r[8],
+  reason: r[9],
+});
 
 export type LogKind = 'lease' | 'allocation' | 'queue' | 'deny';
 
@@ -81,8 +96,22 @@ export interface SourcedSpan<E extends ReportEvent> {
   closing: E | null;
 }
 
+/** Spans and denials, as pairEvents gives them. */
+export interface Paired {
+  spans: Span[];
+  denials: Span[];
+}
+
+/** A report's input: the events, or `paired`, them paired already (pairEvents, or usage_spans). */
+export interface PairedInput {
+  events?: readonly ReportEvent[];
+  paired?: { spans: readonly Span[]; denials: readonly Span[] };
+}
+
+export const pairedOf = (input: PairedInput): { spans: readonly Span[]; denials: readonly Span[] } => input.paired ?? pairEvents(input.events ?? []);
+
 /** Pair opening and closing events: 1/2 and 29/30 by lease id, 27/28 by (product, agent, user), 5/6 by the process. */
-export function pairEvents(events: readonly ReportEvent[]): { spans: Span[]; denials: Span[] } {
+export function pairEvents(events: readonly ReportEvent[]): Paired {
   const { spans, denials } = pairSourced(events);
   return { spans: spans.map((s) => s.span), denials: denials.map((s) => s.span) };
 }

@@ -35,7 +35,7 @@ import {
   weekday,
   type SummaryPeriod,
 } from './calendar.js';
-import { pairEvents, type LogKind, type ReportEvent, type Span } from './pairing.js';
+import { pairedOf, type LogKind, type PairedInput, type Span } from './pairing.js';
 
 /** One row of the usage log: one checkout (or wait, or denial) on one UTC day. */
 export interface UsageLogRow {
@@ -113,10 +113,7 @@ export interface UsageSummaryRow {
   dayOfWeek: HourBucket[];
 }
 
-export interface UsageReportInput {
-  /** The events, or `paired`: them paired already (pairEvents, or usage_spans). */
-  events?: readonly ReportEvent[];
-  paired?: { spans: readonly Span[]; denials: readonly Span[] };
+export interface UsageReportInput extends PairedInput {
   /** Report span [from, to) in ms. */
   from: number;
   to: number;
@@ -160,7 +157,7 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
   const periods = input.periods ?? ['day'];
   const hourly = input.hourly ?? true;
   const name = (p: string) => input.productNames?.[p] ?? p;
-  const { spans, denials } = input.paired ?? pairEvents(input.events ?? []);
+  const { spans, denials } = pairedOf(input);
 
   // ---- log ----
   const log: UsageLogRow[] = [];

@@ -4,7 +4,8 @@
  * methods; no service or route sees a statement.
  */
 import type { ProductConfig } from '../config.js';
-import { REPORT_EVENT_COLS, ReportQueries, type ReportEventRow } from './report-queries.js';
+import { REPORT_EVENT_COLS, type ReportEventRow } from './report-event-row.js';
+import { ReportQueries } from './report-queries.js';
 import { greatest, type Sql } from './sql.js';
 import type { AgentRow, AllocationRow, IntegritySummaryRow, LeaseRow, ProductRow, ServerEvent, TicketRow, TicketState } from './types.js';
 

@@ -8,6 +8,7 @@
  */
 import { NO_EXIT, type ProcessRollup } from './rollups.js';
 import { SPAN_KINDS, spanNames, spansInRange, type NumberedSpanRow, type SpanRow } from './spans.js';
+import { REPORT_EVENT_COLS, type ReportEventRow } from './report-event-row.js';
 import type { Sql } from './sql.js';
 
 /** Narrowing of every record read: the same optional user and host. */
@@ -33,21 +34,6 @@ function where(f: RecordFilter, userCol = '"user"'): { sql: string; params: unkn
   }
   return { sql, params };
 }
-
-/** The columns of a usage event the reports read, in this order (REPORT_EVENT_COLS): one array per row. */
-export type ReportEventRow = [
-  time: string,
-  code: number,
-  product: string,
-  agentId: string | null,
-  user: string | null,
-  host: string | null,
-  pid: number | null,
-  processStart: string | null,
-  leaseId: string | null,
-  reason: string | null,
-];
-export const REPORT_EVENT_COLS = 'time, code, product, agent_id, "user", host, pid, process_start, lease_id, reason';
 
 export interface ProcessSumRow {
   command: string | null;

@@ -16,9 +16,9 @@
  * order); on PostgreSQL a transaction may commit a lower id after a higher one, so the horizon is
  * read under a SHARE lock of usage_events, which waits for every inserting transaction to end.
  */
-import { pairKindOf, pairKey, pairSourced, type PairKind, type ReportEvent } from '../reports/pairing.js';
+import { pairKindOf, pairKey, pairSourced, toEvent, type PairKind, type ReportEvent } from '../reports/pairing.js';
 import type { Dialect, Sql } from './sql.js';
-import type { ReportEventRow } from './report-queries.js';
+import { REPORT_EVENT_COLS, type ReportEventRow } from './report-event-row.js';
 
 /** pg_advisory_xact_lock key of the fold (several servers on one database fold one at a time). */
 const FOLD_LOCK = 7_463_221_011;
@@ -51,7 +51,8 @@ INSERT INTO meta (key, value) VALUES ('${WATERMARK}', '0') ON CONFLICT (key) DO 
 /** An event as folded: its id orders events of one instant as the store wrote them. */
 type FoldEvent = ReportEvent & { id: number };
 
-type EventRow = [id: number, ...ReportEventRow];
+/** A folded event's row: the report columns, then its id. */
+type EventRow = [...ReportEventRow, id: number];
 
 type StoredSpan = [
   pairKind: string,
@@ -97,7 +98,7 @@ export async function foldSpans(sql: Sql, horizon?: number): Promise<number> {
   const w = await sql.get<{ value: string }>('SELECT value FROM meta WHERE key = ?', [WATERMARK]);
   const from = Number(w?.value ?? 0);
   const rows = await sql.rows<EventRow>(
-    `SELECT id, time, code, product, agent_id, "user", host, pid, process_start, lease_id, reason FROM usage_events WHERE id > ?${horizon === undefined ? '' : ' AND id <= ?'} ` +
+    `SELECT ${REPORT_EVENT_COLS}, id FROM usage_events WHERE id > ?${horizon === undefined ? '' : ' AND id <= ?'} ` +
       `AND origin = 'server' AND code IN (${LICENSE_CODES.join(', ')}) AND product IS NOT NULL ORDER BY id LIMIT ${FOLD_CHUNK}`,
     horizon === undefined ? [from] : [from, horizon],
   );
@@ -108,19 +109,7 @@ export async function foldSpans(sql: Sql, horizon?: number): Promise<number> {
   const byKey = new Map<string, FoldEvent[]>();
   const denials: FoldEvent[] = [];
   for (const r of rows) {
-    const e: FoldEvent = {
-      id: r[0],
-      time: Date.parse(r[1]),
-      code: r[2],
-      product: r[3],
-      agentId: r[4],
-      user: r[5],
-      host: r[6],
-      pid: r[7],
-      processStart: r[8],
-      leaseId: r[9],
-      reason: r[10],
-    };
+    const e: FoldEvent = { ...toEvent(r as unknown as ReportEventRow), id: r[10] };
     const p = pairKindOf(e.code);
     if (!p) {
       denials.push(e);
@@ -151,10 +140,12 @@ export async function foldSpans(sql: Sql, horizon?: number): Promise<number> {
   for (const row of out) for (const c of NAMED) row.push(row[c] === null ? null : ids.get(row[c] as string));
   for (let i = 0; i < out.length; i += INSERT_ROWS) {
     const part = out.slice(i, i + INSERT_ROWS);
-    const one = `(${Array(23).fill('?').join(', ')})`;
+    const one = `(${INSERT_COLS.split(',')
+      .map(() => '?')
+      .join(', ')})`;
     await sql.run(`INSERT INTO usage_spans (${INSERT_COLS}) VALUES ${part.map(() => one).join(', ')}`, part.flat());
   }
-  await sql.run('UPDATE meta SET value = ? WHERE key = ?', [String(rows[rows.length - 1][0]), WATERMARK]);
+  await sql.run('UPDATE meta SET value = ? WHERE key = ?', [String(rows[rows.length - 1][10]), WATERMARK]);
   return rows.length;
 }
 

@@ -109,9 +109,9 @@ const V_SPANS = spansMigration('postgres');
 /** Migration N brings the schema from version N-1 to N. */
 const MIGRATIONS: readonly string[] = [V1, V2, V3, V_INTEGRITY, V_CLIENT_CERT, V_ROLLUPS, V_ROLLUPS_ONE_SCAN, V_LEASE_EXPIRY, V_SPANS];
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
-/** The version the process roll-ups came in with (a test takes a database back to just before them). */
 /** The version the checkout spans came in with. */
 export const POSTGRES_SPANS_VERSION = MIGRATIONS.indexOf(V_SPANS) + 1;
+/** The version the process roll-ups came in with (a test takes a database back to just before them). */
 export const POSTGRES_ROLLUPS_VERSION = MIGRATIONS.indexOf(V_ROLLUPS) + 1;
 /** pg_advisory_xact_lock key of migrations ("usage-server migrate"). */
 const MIGRATE_LOCK = 7_463_221_001;

@@ -303,7 +303,7 @@ export class PostgresStore implements Store {
     await this.partitions.ensureServerMonths(now);
     const removed = await this.partitions.applyRetention(retentionDays, now);
     // The checkout spans made only of the events of the months that went (storage/spans.ts).
-    if (retentionDays['usage-event'] !== undefined) await this.transaction(async (tx) => pruneSpans(tx.sql));
+    if (removed.length > 0 && retentionDays['usage-event'] !== undefined) await this.transaction(async (tx) => pruneSpans(tx.sql));
     return removed;
   }
 

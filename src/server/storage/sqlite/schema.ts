@@ -102,9 +102,9 @@ const V_SPANS = spansMigration('sqlite');
 /** Migration N brings the schema from version N-1 to N. */
 const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V_INTEGRITY, V_CLIENT_CERT, V_ROLLUPS, V_LEASE_EXPIRY, V_SPANS];
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
-/** The version the process roll-ups came in with (a test takes a database back to just before them). */
 /** The version the checkout spans came in with. */
 export const SQLITE_SPANS_VERSION = MIGRATIONS.indexOf(V_SPANS) + 1;
+/** The version the process roll-ups came in with (a test takes a database back to just before them). */
 export const SQLITE_ROLLUPS_VERSION = MIGRATIONS.indexOf(V_ROLLUPS) + 1;
 
 export function migrateSqlite(db: Database.Database): void {
