@@ -17,7 +17,7 @@ import type { Component, DaemonContext } from '../component/index.js';
 import { identityOf } from '../identity/resolver.js';
 import type { Message } from '../i18n/messages.js';
 import type { PolicyResponse } from '../protocol/v1.js';
-import { writeFileAtomic } from '../shared/atomic-file.js';
+import { CoalescedFileWriter } from '../shared/atomic-file.js';
 import {
   Enforcer,
   initialState,
@@ -187,16 +187,18 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
               result: { kind: 'unreachable', error: 'no server configured' },
             }),
           );
-        void client
-          .acquire(f.request)
+        // Started in a promise chain: a throw is an answer too (unreachable), never an entry waiting
+        // for good, its gated program stopped with it.
+        void Promise.resolve(f.request)
+          .then((req) => client.acquire(req))
           .catch((err: unknown) => ({ kind: 'unreachable' as const, error: String(err) }))
           .then((result) => feed({ kind: 'acquired', now: Date.now(), key: f.key, requestId: f.request.requestId, result }));
         return;
       case 'renew':
         counters.requests += 1;
         if (!client) return;
-        void client
-          .renew(f.leaseId)
+        void Promise.resolve(f.leaseId)
+          .then((id) => client.renew(id))
           .catch((err: unknown) => ({ kind: 'unreachable' as const, error: String(err) }))
           .then((result) => feed({ kind: 'renewed', now: Date.now(), key: f.key, leaseId: f.leaseId, result }));
         return;
@@ -212,8 +214,8 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
       case 'pollQueue':
         counters.requests += 1;
         if (!client) return;
-        void client
-          .pollQueue(f.ticket, f.waitSeconds, aborter.signal)
+        void Promise.resolve(f.ticket)
+          .then((ticket) => client.pollQueue(ticket, f.waitSeconds, aborter.signal))
           .catch((err: unknown) => ({ kind: 'unreachable' as const, error: String(err) }))
           .then((result) => {
             if (!stopped) feed({ kind: 'queue', now: Date.now(), key: f.key, ticket: f.ticket, result });
@@ -243,19 +245,19 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
         }
         return;
       case 'persist':
-        save();
+        bookkeeping.changed();
         return;
     }
   };
 
-  const save = (): void => {
-    const s: SavedState = { version: 1, allocations: [...en.state.allocations], entries: [...en.state.entries.values()] };
-    try {
-      writeFileAtomic(statePath, JSON.stringify(s), { mode: 0o600, mkdir: true });
-    } catch (err) {
-      log.warn({ err }, 'could not save lease bookkeeping');
-    }
-  };
+  // Every step that changes something asks for a save; a burst of launches is one write, made
+  // off the event loop (an fsync there held up the stops of the burst's later launches).
+  const bookkeeping = new CoalescedFileWriter(
+    statePath,
+    () => JSON.stringify({ version: 1, allocations: [...en.state.allocations], entries: [...en.state.entries.values()] } satisfies SavedState),
+    { mode: 0o600, mkdir: true },
+    (err) => log.warn({ err }, 'could not save lease bookkeeping'),
+  );
 
   const feed = (ev: EnforcerEvent): void => {
     if (stopped) return;
@@ -276,7 +278,14 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
         { effects: fx.map((f) => (f.kind === 'journal' ? `journal:${f.record.code}` : f.kind === 'notify' ? `notify:${f.title}` : f.kind)) },
         'enforcer effects',
       );
-    for (const f of fx) perform(f);
+    for (const f of fx) {
+      // One effect failing (the journal on a full disk, say) must not drop the ones after it.
+      try {
+        perform(f);
+      } catch (err) {
+        log.error({ err, effect: f.kind }, 'enforcer effect failed');
+      }
+    }
     for (const [id, n] of pending) if (!en.state.entries.has(n.key)) pending.delete(id);
     schedule();
   };
@@ -462,7 +471,8 @@ export function createEnforcerComponent(ctx: DaemonContext): Component | undefin
       aborter.abort();
       // Leases are NOT released on an agent stop: the programs keep running, and the agent that
       // starts next renews them (the server keeps them for their TTL, after a restart grace).
-      save();
+      bookkeeping.changed();
+      await bookkeeping.close();
     },
     status() {
       const sorted = [...gate.execToStopMs].sort((a, b) => a - b);
