@@ -12,6 +12,7 @@ import type { AgentRow, AllocationRow, IntegritySummaryRow, LeaseRow, ProductRow
 export class Queries {
   private readonly max: string;
   private readonly forUpdate: string;
+  private readonly liveSeatsIndex: string;
   /** The reads behind the reports (report-queries.ts). */
   readonly reports: ReportQueries;
 
@@ -19,6 +20,10 @@ export class Queries {
     this.reports = new ReportQueries(sql);
     this.max = greatest(sql.dialect);
     this.forUpdate = sql.dialect === 'postgres' ? ' FOR UPDATE' : '';
+    // SQLite's planner takes the (product_id, expires_at) index for the live-lease counts and looks
+    // up every row; the (product_id, seat_key) one covers them (3x faster, and /metrics holds the
+    // event loop while it counts 100,000 leases).
+    this.liveSeatsIndex = sql.dialect === 'sqlite' ? ' INDEXED BY leases_live' : '';
   }
 
   // ---- agents ------------------------------------------------------------------------------
@@ -214,7 +219,9 @@ export class Queries {
   }
 
   liveLeaseCounts(): Promise<Array<{ product_id: string; leases: number; seats: number }>> {
-    return this.sql.all('SELECT product_id, count(*) AS leases, count(DISTINCT seat_key) AS seats FROM leases WHERE ended_at IS NULL GROUP BY product_id');
+    return this.sql.all(
+      `SELECT product_id, count(*) AS leases, count(DISTINCT seat_key) AS seats FROM leases${this.liveSeatsIndex} WHERE ended_at IS NULL GROUP BY product_id`,
+    );
   }
 
   liveLeaseCountsByAgent(): Promise<Array<{ agent_id: string; n: number }>> {
