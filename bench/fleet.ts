@@ -63,6 +63,17 @@ function cpuBetween(before: Map<number, number>, after: Map<number, number>): nu
   return ns;
 }
 
+/** [second, slowest ms] for each second of the run in which some answer took longer than the p99 target. */
+function slowSeconds(perWorker: number[][]): Array<[number, number]> {
+  const n = Math.max(0, ...perWorker.map((w) => w.length));
+  const out: Array<[number, number]> = [];
+  for (let i = 0; i < n; i++) {
+    const ms = Math.max(0, ...perWorker.map((w) => w[i] ?? 0));
+    if (ms > P99_TARGET_MS) out.push([i, ms]);
+  }
+  return out;
+}
+
 function rssMb(pid: number): number {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -182,7 +193,7 @@ async function level(store: 'sqlite' | 'postgres', agents: number, seconds: numb
     const t0 = performance.now();
     const runs = await Promise.all(
       workers.map((w) =>
-        ask<{ stats: Stats; seconds: number; maxInflight: number; errorSamples: string[] }>(w, {
+        ask<{ stats: Stats; seconds: number; maxInflight: number; errorSamples: string[]; slowestMs: number[] }>(w, {
           cmd: 'run',
           seconds,
           periodSeconds: PERIOD_SECONDS,
@@ -229,6 +240,8 @@ async function level(store: 'sqlite' | 'postgres', agents: number, seconds: numb
       serverRssMb: servers.map((x) => rssMb(x.pid())),
       databaseGrowthBytesPerAgentDay: round((bytes1 - bytes0) / (agents * (seconds / 86_400)), 0),
       maxInflight: Math.max(...runs.map((r) => r.maxInflight)),
+      /** The seconds of the run whose slowest answer missed the p99 target, as [second, ms]: when the tail happened. */
+      slowSeconds: slowSeconds(runs.map((r) => r.slowestMs)),
       loadavg1m: { before: load0, after: loadAverage1m() },
       meetsTargets: meets,
     };
