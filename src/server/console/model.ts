@@ -19,6 +19,11 @@ export interface LoadContext {
   now: number;
   /** Charts are drawn only for the page, not for downloads. */
   charts: boolean;
+  /**
+   * The page shows the first pageRows rows of each table: a loader may give only those, with the
+   * table's `total` (undefined: every row, as a download has them).
+   */
+  pageRows?: number;
 }
 
 export interface PageDef {

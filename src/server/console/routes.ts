@@ -43,7 +43,7 @@ export default async function pageRoutes(app: FastifyInstance, { ctx }: RouteOpt
     const now = instant(req.query.at);
     const filters = parseFilters(req.query, now, ['notice', 'at']);
     const notice = typeof req.query.notice === 'string' ? NOTICES[req.query.notice] : undefined;
-    const data = await page.load({ q: store.q, cfg: ctx.cfg, filters, now, charts: true });
+    const data = await page.load({ q: store.q, cfg: ctx.cfg, filters, now, charts: true, pageRows: MAX_PAGE_ROWS });
     const session = req.consoleSession!;
     const isAdmin = session.role === 'admin';
     const query = filterQuery(filters);
@@ -68,7 +68,7 @@ export default async function pageRoutes(app: FastifyInstance, { ctx }: RouteOpt
         title: t.title,
         note: t.note,
         columns: t.columns,
-        total: t.rows.length,
+        total: t.total ?? t.rows.length,
         rows: t.rows.slice(0, MAX_PAGE_ROWS).map((r) => t.columns.map((c) => displayCell(r[c.key], c.kind, filters.tz))),
         actions: isAdmin && t.actions ? t.actions.slice(0, MAX_PAGE_ROWS) : undefined,
         csv: `/download/${page.slug}/${t.id}.csv${atQuery}`,

@@ -123,6 +123,8 @@ export interface UsageReportInput extends PairedInput {
   productNames?: Readonly<Record<string, string>>;
   /** false: summaries without the hour-of-day and weekday buckets (empty) and the weighted averages (0), for a view that shows neither. */
   hourly?: boolean;
+  /** Only the first logLimit rows of the log (0: none; `logRows` still counts them all), for a page that shows no more. */
+  logLimit?: number;
 }
 
 export interface UsageReport {
@@ -130,7 +132,21 @@ export interface UsageReport {
   to: string;
   end: string;
   log: UsageLogRow[];
+  /** Rows of the whole log (more than `log` holds under a logLimit). */
+  logRows: number;
   summaries: UsageSummaryRow[];
+}
+
+/**
+ * The part of a span (or denial) in [from, end) that the log shows, [start, end] in ms: clipped to
+ * the range, and a zero-length checkout or denial that began in it; null when none.
+ */
+export function logBounds(s: Span, from: number, end: number): [number, number] | null {
+  if (s.kind === 'deny') return s.start! >= from && s.start! < end ? [s.start!, s.start!] : null;
+  const a = Math.max(s.start ?? from, from);
+  const b = Math.min(s.end ?? end, end);
+  if (b > a) return [a, b];
+  return b === a && s.start !== null && s.start >= from && s.start < end && s.end === s.start ? [a, a] : null;
 }
 
 interface Acc {
@@ -160,56 +176,44 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
   const { spans, denials } = pairedOf(input);
 
   // ---- log ----
-  const log: UsageLogRow[] = [];
-  const logStarts: number[] = [];
-  const pushLog = (s: Span, a: number, b: number, zeroLength: boolean) => {
-    const pieces = zeroLength ? [{ day: dayKey(a), start: a, end: a }] : splitAtUtcMidnight(a, b);
-    const checkout = s.start === null ? null : iso(s.start);
-    const checkin = s.end === null ? null : iso(s.end);
-    for (const p of pieces) {
-      const d0 = dayStart(p.start);
-      logStarts.push(Math.trunc(p.start));
-      log.push({
-        date: p.day,
-        kind: s.kind,
-        product: s.product,
-        productName: name(s.product),
-        user: s.user,
-        host: s.host,
-        pid: s.pid,
-        leaseId: s.leaseId,
-        start: iso(p.start),
-        end: iso(p.end),
-        startTime: hms(p.start, d0),
-        endTime: hms(p.end, d0),
-        seconds: round3((p.end - p.start) / 1000),
-        checkout,
-        checkin,
-        desired: 1,
-        granted: s.kind === 'lease' || s.kind === 'allocation' ? 1 : 0,
-        reason: s.reason,
-        continuedFromPreviousDay: p.start > (s.start ?? -Infinity) && p.start === d0,
-        continuesNextDay: p.end === d0 + DAY_MS && (s.end === null || s.end > p.end),
-        open: s.end === null || s.end > end,
-      });
+  // The pieces as numbers first (span, start, end), sorted; rows are made only for the pieces
+  // returned (logLimit): a page showing the first rows does not format tens of thousands.
+  const pieceSpan: Span[] = [];
+  const pieceStart: number[] = [];
+  const pieceEnd: number[] = [];
+  const addPieces = (s: Span, [a, b]: [number, number]) => {
+    if (b === a) {
+      pieceSpan.push(s);
+      pieceStart.push(a);
+      pieceEnd.push(a);
+    }
+    for (let x = a; x < b; ) {
+      const e = Math.min(b, dayStart(x) + DAY_MS);
+      pieceSpan.push(s);
+      pieceStart.push(x);
+      pieceEnd.push(e);
+      x = e;
     }
   };
   for (const s of spans) {
-    const a = Math.max(s.start ?? from, from);
-    const b = Math.min(s.end ?? end, end);
-    if (b > a) pushLog(s, a, b, false);
-    else if (b === a && s.start !== null && s.start >= from && s.start < end && s.end === s.start) pushLog(s, a, b, true);
+    const piece = logBounds(s, from, end);
+    if (piece) addPieces(s, piece);
   }
-  for (const d of denials) if (d.start! >= from && d.start! < end) pushLog(d, d.start!, d.start!, true);
+  for (const d of denials) {
+    const piece = logBounds(d, from, end);
+    if (piece) addPieces(d, piece);
+  }
+  const logRows = pieceSpan.length;
+  const limit = Math.min(logRows, input.logLimit ?? logRows);
   const kindOrder: Record<LogKind, number> = { lease: 0, allocation: 1, queue: 2, deny: 3 };
   // By start (the instants: the ISO texts of one format sort alike, and a locale compare of 100,000
   // of them was most of the sort), then product, kind, user, host.
-  const order = log.map((_, i) => i);
+  const order = limit === 0 ? [] : pieceSpan.map((_, i) => i);
   order.sort((i, j) => {
-    const x = log[i];
-    const y = log[j];
+    const x = pieceSpan[i];
+    const y = pieceSpan[j];
     return (
-      logStarts[i] - logStarts[j] ||
+      Math.trunc(pieceStart[i]) - Math.trunc(pieceStart[j]) ||
       x.product.localeCompare(y.product) ||
       kindOrder[x.kind] - kindOrder[y.kind] ||
       x.user.localeCompare(y.user) ||
@@ -217,8 +221,37 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
       i - j
     );
   });
-  const sortedLog = order.map((i) => log[i]);
-  if (periods.length === 0) return { from: iso(from), to: iso(to), end: iso(end), log: sortedLog, summaries: [] };
+  const logRow = (i: number): UsageLogRow => {
+    const s = pieceSpan[i];
+    const a = pieceStart[i];
+    const b = pieceEnd[i];
+    const d0 = dayStart(a);
+    return {
+      date: dayKey(a),
+      kind: s.kind,
+      product: s.product,
+      productName: name(s.product),
+      user: s.user,
+      host: s.host,
+      pid: s.pid,
+      leaseId: s.leaseId,
+      start: iso(a),
+      end: iso(b),
+      startTime: hms(a, d0),
+      endTime: hms(b, d0),
+      seconds: round3((b - a) / 1000),
+      checkout: s.start === null ? null : iso(s.start),
+      checkin: s.end === null ? null : iso(s.end),
+      desired: 1,
+      granted: s.kind === 'lease' || s.kind === 'allocation' ? 1 : 0,
+      reason: s.reason,
+      continuedFromPreviousDay: a > (s.start ?? -Infinity) && a === d0,
+      continuesNextDay: b === d0 + DAY_MS && (s.end === null || s.end > b),
+      open: s.end === null || s.end > end,
+    };
+  };
+  const sortedLog = order.slice(0, limit).map(logRow);
+  if (periods.length === 0) return { from: iso(from), to: iso(to), end: iso(end), log: sortedLog, logRows, summaries: [] };
 
   // ---- summaries ----
   const accs = new Map<string, Acc>();
@@ -465,5 +498,5 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
   }
   const periodOrder = (p: SummaryPeriod) => (p === 'refweek' ? 1.5 : REPORT_PERIODS.indexOf(p));
   summaries.sort((a, b) => periodOrder(a.period) - periodOrder(b.period) || compareIso(a.start, b.start) || a.product.localeCompare(b.product));
-  return { from: iso(from), to: iso(to), end: iso(end), log: sortedLog, summaries };
+  return { from: iso(from), to: iso(to), end: iso(end), log: sortedLog, logRows, summaries };
 }

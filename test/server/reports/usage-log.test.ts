@@ -48,6 +48,19 @@ test('usage log: in the order of start text, product, kind, user and host (local
   assert.ok(r.summaries.length > 0);
 });
 
+test('usage log limited: the first rows of the whole log and the count of all; the summaries as without a limit', () => {
+  const input = { events: events(), from: FROM, to: FROM + 7 * DAY, periods: ['day'] as const };
+  const full = buildUsageReport(input);
+  assert.equal(full.logRows, full.log.length);
+  const first = buildUsageReport({ ...input, logLimit: 7 });
+  assert.deepEqual(first.log, full.log.slice(0, 7));
+  assert.equal(first.logRows, full.log.length);
+  assert.deepEqual(first.summaries, full.summaries);
+  const none = buildUsageReport({ ...input, logLimit: 0 });
+  assert.deepEqual([none.log, none.logRows], [[], full.log.length]);
+  assert.deepEqual(buildUsageReport({ ...input, logLimit: 10_000 }).log, full.log);
+});
+
 test('summaries without hourly figures: every other figure as with them, the buckets empty and the weighted averages 0', () => {
   const input = { events: events(), from: FROM, to: FROM + 7 * DAY, periods: ['day', 'week'] as const };
   const full = buildUsageReport(input);
