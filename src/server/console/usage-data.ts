@@ -46,10 +46,14 @@ export interface TimelineRow {
   end: number;
 }
 
-/** Per product, the parts of the spans and denials the usage log shows for [from, end) (logBounds), unsplit at midnight. */
-export function timelines(p: Paired, from: number, end: number): Map<string, TimelineRow[]> {
+/**
+ * Per product (of `only`, if given), the parts of the spans and denials the usage log shows for
+ * [from, end) (logBounds), unsplit at midnight.
+ */
+export function timelines(p: Paired, from: number, end: number, only?: ReadonlySet<string>): Map<string, TimelineRow[]> {
   const out = new Map<string, TimelineRow[]>();
   for (const s of [...p.spans, ...p.denials]) {
+    if (only && !only.has(s.product)) continue;
     const b = logBounds(s, from, end);
     if (!b) continue;
     let rows = out.get(s.product);
@@ -115,10 +119,14 @@ export async function loadUsage(ctx: LoadContext): Promise<PageData> {
   const log = mine === paired ? r : buildUsageReport({ paired: mine, from, to, end, periods: [], productNames: names, logLimit: ctx.pageRows });
   const charts: Chart[] = [];
   const chartTo = Math.min(to, ctx.now);
-  const byProduct = timelines(mine, from, end);
-  const shown = products.filter((p) => byProduct.has(p.id) && (!f.product || p.id === f.product));
+  // The products with rows in the log; the timelines of those charted only.
+  const present = new Set<string>();
+  for (const list of [mine.spans, mine.denials]) for (const s of list) if (!present.has(s.product) && logBounds(s, from, end)) present.add(s.product);
+  const shown = products.filter((p) => present.has(p.id) && (!f.product || p.id === f.product));
   if (ctx.charts) {
-    for (const p of shown.slice(0, MAX_CHARTS)) {
+    const charted = shown.slice(0, MAX_CHARTS);
+    const byProduct = timelines(mine, from, end, new Set(charted.map((p) => p.id)));
+    for (const p of charted) {
       const c = concurrency(byProduct.get(p.id)!, isAllocatingType(p.license_type));
       const withStart = (pts: Array<[number, number]>) => [
         [from, 0] as [number, number],

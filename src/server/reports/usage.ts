@@ -20,21 +20,7 @@
  * report end (a lease never returned, a ticket still waiting) counts as open until then.
  */
 import { WeightedTimeline } from './averages.js';
-import {
-  DAY_MS,
-  HOUR_MS,
-  REPORT_PERIODS,
-  compareIso,
-  dayKey,
-  dayStart,
-  hms,
-  iso,
-  periodOf,
-  round3,
-  splitAtUtcMidnight,
-  weekday,
-  type SummaryPeriod,
-} from './calendar.js';
+import { DAY_MS, HOUR_MS, REPORT_PERIODS, compareIso, dayKey, dayStart, hms, iso, periodOf, round3, weekday, type SummaryPeriod } from './calendar.js';
 import { pairedOf, type LogKind, type PairedInput, type Span } from './pairing.js';
 
 /** One row of the usage log: one checkout (or wait, or denial) on one UTC day. */
@@ -181,17 +167,21 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
   const pieceSpan: Span[] = [];
   const pieceStart: number[] = [];
   const pieceEnd: number[] = [];
+  // logLimit 0: the pieces counted, not kept.
+  const keep = input.logLimit !== 0;
+  let logRows = 0;
+  const addPiece = (s: Span, a: number, b: number) => {
+    logRows++;
+    if (!keep) return;
+    pieceSpan.push(s);
+    pieceStart.push(a);
+    pieceEnd.push(b);
+  };
   const addPieces = (s: Span, [a, b]: [number, number]) => {
-    if (b === a) {
-      pieceSpan.push(s);
-      pieceStart.push(a);
-      pieceEnd.push(a);
-    }
+    if (b === a) addPiece(s, a, a);
     for (let x = a; x < b; ) {
       const e = Math.min(b, dayStart(x) + DAY_MS);
-      pieceSpan.push(s);
-      pieceStart.push(x);
-      pieceEnd.push(e);
+      addPiece(s, x, e);
       x = e;
     }
   };
@@ -203,17 +193,20 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
     const piece = logBounds(d, from, end);
     if (piece) addPieces(d, piece);
   }
-  const logRows = pieceSpan.length;
   const limit = Math.min(logRows, input.logLimit ?? logRows);
   const kindOrder: Record<LogKind, number> = { lease: 0, allocation: 1, queue: 2, deny: 3 };
   // By start (the instants: the ISO texts of one format sort alike, and a locale compare of 100,000
   // of them was most of the sort), then product, kind, user, host.
-  const order = limit === 0 ? [] : pieceSpan.map((_, i) => i);
+  // Under a limit only the pieces starting no later than the limit-th start can be among the first.
+  const starts = Float64Array.from(pieceStart, Math.trunc);
+  const last = limit === 0 ? -Infinity : limit === logRows ? Infinity : starts.slice().sort()[limit - 1];
+  const order: number[] = [];
+  for (let i = 0; i < starts.length; i++) if (starts[i] <= last) order.push(i);
   order.sort((i, j) => {
     const x = pieceSpan[i];
     const y = pieceSpan[j];
     return (
-      Math.trunc(pieceStart[i]) - Math.trunc(pieceStart[j]) ||
+      starts[i] - starts[j] ||
       x.product.localeCompare(y.product) ||
       kindOrder[x.kind] - kindOrder[y.kind] ||
       x.user.localeCompare(y.user) ||
@@ -333,8 +326,9 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
     if (s.kind === 'lease') {
       const a = Math.max(s.start ?? from, from);
       const b = Math.min(s.end ?? end, end);
-      const pieces = b > a ? splitAtUtcMidnight(a, b) : inSpan(a) && b === a ? [{ day: dayKey(a), start: a, end: a }] : [];
-      for (const piece of pieces) for (const p of periods) acc(p, s.product, piece.start).users.add(s.user);
+      // The user on each UTC day of the piece (a zero-length one on its day).
+      if (b === a && inSpan(a)) for (const p of periods) acc(p, s.product, a).users.add(s.user);
+      for (let x = a; x < b; x = dayStart(x) + DAY_MS) for (const p of periods) acc(p, s.product, x).users.add(s.user);
     }
   }
   for (const d of denials) if (inSpan(d.start!)) for (const p of periods) acc(p, d.product, d.start!).row.denials++;
@@ -410,8 +404,8 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
       while (di < denyTimes.length && denyTimes[di] < t) di++;
       if (di < denyTimes.length && denyTimes[di] === t) {
         const desired = used + waiting + x.denyAt.get(t)!;
-        const h = new Date(t).getUTCHours();
-        const w = weekday(t);
+        const h = hourly ? new Date(t).getUTCHours() : 0;
+        const w = hourly ? weekday(t) : 0;
         for (const r of rowsAt(t)) {
           r.maxDesired = Math.max(r.maxDesired, desired);
           if (!hourly) continue;
@@ -428,8 +422,8 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
         const next = Math.min(nextEdge, nextDeny, end, hourly ? (Math.floor(t / HOUR_MS) + 1) * HOUR_MS : dayStart(t) + DAY_MS);
         const hours = (next - t) / HOUR_MS;
         const desired = used + waiting;
-        const h = new Date(t).getUTCHours();
-        const w = weekday(t);
+        const h = hourly ? new Date(t).getUTCHours() : 0;
+        const w = hourly ? weekday(t) : 0;
         const slot = Math.floor(t / HOUR_MS) * HOUR_MS;
         if (hourly) {
           x.usedByHour.set(slot, (x.usedByHour.get(slot) ?? 0) + used * hours);
