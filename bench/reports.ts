@@ -2,7 +2,8 @@
  * Report engine on a full-size history, both stores in one run: 100,000 usage events (leases,
  * queue waits, denials, offline runs) and 1,000,000 process records (plus activity records) over
  * 90 days, 200 products, 5,000 users. Times every page loader (all products, and one product as a
- * page usually shows; the console's pages with their charts) and the 90-day reference-004 file export (written
+ * page usually shows; the console's pages with their charts and the first PAGE_ROWS rows of each table
+ * they show; the usage log's download with every row, downloadMs) and the 90-day reference-004 file export (written
  * to disk). The pages that read the daily roll-ups (storage/rollups.ts) are timed again from the
  * records alone (rawPagesMs, rollupVsRaw); the pages that read the checkout spans (storage/spans.ts)
  * from the events paired at read time (eventPagesMs, spansVsEvents), after timing the fold of all
@@ -33,8 +34,9 @@ import {
 import type { ServerConfig } from '../src/server/config.js';
 import { loadActive, loadWork } from '../src/server/console/engine-data.js';
 import { loadOffline } from '../src/server/console/fleet-data.js';
-import type { LoadContext } from '../src/server/console/model.js';
+import { PAGE_ROWS, type LoadContext } from '../src/server/console/model.js';
 import { loadProcesses } from '../src/server/console/process-data.js';
+import { tableCsv } from '../src/server/console/table.js';
 import { loadDenials, loadUsage, loadUsers } from '../src/server/console/usage-data.js';
 import { batchRows } from '../src/server/storage/records.js';
 import { openStore, type Store } from '../src/server/storage/store.js';
@@ -238,13 +240,14 @@ export async function load(store: Store, h: History): Promise<number> {
   return round((performance.now() - t0) / 1000, 1);
 }
 
-/** A console page over the bench's 90 days (UTC), with its charts. */
+/** A console page over the bench's 90 days (UTC), with its charts and the rows it shows (a download has them all). */
 const consoleCtx = (q: Store['q'], product?: string): LoadContext => ({
   q,
   cfg: {} as ServerConfig,
   filters: { from: iso(FROM).slice(0, 10), to: iso(TO - 86_400_000).slice(0, 10), tz: 'UTC', product },
   now: TO,
   charts: true,
+  pageRows: PAGE_ROWS,
 });
 
 function rollupPages(q: Store['q'], f: ReportFilters): Record<string, () => Promise<unknown>> {
@@ -311,6 +314,13 @@ async function measure(store: Store, h: History) {
     consoleActive: await time(() => loadActive(consoleCtx(q, 'p3'))),
     consoleWork: await time(() => loadWork(consoleCtx(q))),
   };
+  // A download of the usage page's log: every row (the page shows the first PAGE_ROWS), as CSV.
+  const downloadMs = {
+    consoleUsageLogCsv: await time(async () => {
+      const data = await loadUsage({ ...consoleCtx(q), charts: false, pageRows: undefined });
+      return tableCsv(data.tables.find((t) => t.id === 'log')!);
+    }),
+  };
   // The pages that read the daily roll-ups, again from the records alone (one run each: minutes at full size).
   q.reports.useRollups = false;
   const rawPagesMs: Record<string, number> = {};
@@ -345,12 +355,13 @@ async function measure(store: Store, h: History) {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  process.stderr.write(`${store.dialect}: ${JSON.stringify({ loadSeconds, spansFoldSeconds, pagesMs, rawPagesMs, eventPagesMs, exportMs })}\n`);
+  process.stderr.write(`${store.dialect}: ${JSON.stringify({ loadSeconds, spansFoldSeconds, pagesMs, downloadMs, rawPagesMs, eventPagesMs, exportMs })}\n`);
   const slowestPageMs = Math.max(...Object.values(pagesMs));
   return {
     loadSeconds,
     spansFoldSeconds,
     pagesMs,
+    downloadMs,
     rawPagesMs,
     rollupVsRaw,
     eventPagesMs,

@@ -5,6 +5,9 @@ import type { Queries } from '../storage/queries.js';
 import type { ServerConfig } from '../config.js';
 import type { Table } from './table.js';
 
+/** Rows a page shows per table; the downloads have all. */
+export const PAGE_ROWS = 1000;
+
 export interface PageData {
   charts: Chart[];
   tables: Table[];
