@@ -140,52 +140,14 @@ test('holds: license time per user, checkout and user and product in whole ms, a
   );
 });
 
+/** Points written as `t:v t:v ...`. */
+const points = (text: string): Array<[number, number]> => text.split(' ').map((p) => p.split(':').map(Number) as [number, number]);
+
 test('step points: per pixel column the lowest, highest and last point in time order; at most three kept as they are; outside the range in the edge columns', () => {
-  const pts: Array<[number, number]> = [
-    [0, 1],
-    [2, 3],
-    [4, 0],
-    [6, 2],
-    [8, 1],
-    [15, 5],
-    [50, 1],
-    [51, 2],
-    [52, 1],
-    [95, 0],
-    [99, 4],
-    [100, 2],
-    [120, 3],
-  ];
-  assert.deepEqual(stepPoints(pts, 0, 100, 10), [
-    [2, 3],
-    [4, 0],
-    [8, 1],
-    [15, 5],
-    [50, 1],
-    [51, 2],
-    [52, 1],
-    [95, 0],
-    [99, 4],
-    [120, 3],
-  ]);
+  const pts = points('0:1 2:3 4:0 6:2 8:1 15:5 50:1 51:2 52:1 95:0 99:4 100:2 120:3');
+  assert.deepEqual(stepPoints(pts, 0, 100, 10), points('2:3 4:0 8:1 15:5 50:1 51:2 52:1 95:0 99:4 120:3'));
   // The first of equal extremes; a column whose last point is its lowest keeps two.
-  assert.deepEqual(
-    stepPoints(
-      [
-        [0, 2],
-        [1, 5],
-        [2, 5],
-        [3, 0],
-      ],
-      0,
-      10,
-      1,
-    ),
-    [
-      [1, 5],
-      [3, 0],
-    ],
-  );
+  assert.deepEqual(stepPoints(points('0:2 1:5 2:5 3:0'), 0, 10, 1), points('1:5 3:0'));
   assert.deepEqual(stepPoints(pts.slice(0, 3), 0, 100, 1), pts.slice(0, 3));
 });
 
