@@ -4,11 +4,11 @@
  * page, so the report engine's analytics can replace what is computed here.
  */
 import { isAllocatingType } from '../leases/logic.js';
-import { iso } from '../reports/calendar.js';
+import { DAY_MS, iso } from '../reports/calendar.js';
 import { usageReport, type UsageLogRow, type UsageReport } from '../reports/index.js';
 import { loadReportPaired } from '../reports/load.js';
 import type { LogKind, Paired, Span } from '../reports/pairing.js';
-import { buildUsageReport, logBounds } from '../reports/usage.js';
+import { buildUsageReport, daySummaryCounts, logBounds, type UsageSummaryRow } from '../reports/usage.js';
 import type { ProductRow } from '../storage/types.js';
 import { barChart, stepChart, type Chart, type StepSeries } from './charts.js';
 import { rangeEnd, rangeStart, type Filters } from './filters.js';
@@ -105,6 +105,44 @@ export function concurrency(rows: readonly TimelineRow[], allocating: boolean): 
   return { used, desired };
 }
 
+/**
+ * The day summaries of [from, end) per product; with `pageRows`, only the first pageRows of them
+ * (day, then product) and the count of all (daySummaryCounts): the days after those rows are not
+ * summed. Checked against the rows made; a count that disagrees makes them all.
+ */
+function dailySummaries(
+  paired: Paired,
+  from: number,
+  to: number,
+  end: number,
+  productNames: Record<string, string>,
+  pageRows: number | undefined,
+): { rows: UsageSummaryRow[]; total: number } {
+  const all = () => buildUsageReport({ paired, from, to, end, periods: ['day'], productNames, hourly: false, logLimit: 0 }).summaries;
+  if (pageRows === undefined) {
+    const rows = all();
+    return { rows, total: rows.length };
+  }
+  let total = 0;
+  let cutoff = Infinity;
+  let before = 0;
+  for (const [day, n] of daySummaryCounts(paired, from, end)) {
+    total += n;
+    if (cutoff === Infinity) before += n;
+    if (cutoff === Infinity && before >= pageRows) cutoff = day + DAY_MS;
+  }
+  if (cutoff >= end) {
+    const rows = all();
+    return { rows: rows.slice(0, pageRows), total: rows.length };
+  }
+  const first = buildUsageReport({ paired, from, to: cutoff, end: cutoff, periods: ['day'], productNames, hourly: false, logLimit: 0 }).summaries;
+  if (first.length !== before) {
+    const rows = all();
+    return { rows: rows.slice(0, pageRows), total: rows.length };
+  }
+  return { rows: first.slice(0, pageRows), total };
+}
+
 export async function loadUsage(ctx: LoadContext): Promise<PageData> {
   const f = ctx.filters;
   const from = rangeStart(f);
@@ -115,8 +153,8 @@ export async function loadUsage(ctx: LoadContext): Promise<PageData> {
   const paired = await loadReportPaired(ctx.q, { from, to, product: f.product });
   const mine = personal(paired, f);
   // The daily summaries are per product (all users); the log and the charts follow the user and host filters.
-  const r = buildUsageReport({ paired, from, to, end, periods: ['day'], productNames: names, hourly: false, logLimit: mine === paired ? ctx.pageRows : 0 });
-  const log = mine === paired ? r : buildUsageReport({ paired: mine, from, to, end, periods: [], productNames: names, logLimit: ctx.pageRows });
+  const days = dailySummaries(paired, from, to, end, names, ctx.pageRows);
+  const log = buildUsageReport({ paired: mine, from, to, end, periods: [], productNames: names, logLimit: ctx.pageRows });
   const charts: Chart[] = [];
   const chartTo = Math.min(to, ctx.now);
   // The products with rows in the log; the timelines of those charted only.
@@ -165,7 +203,8 @@ export async function loadUsage(ctx: LoadContext): Promise<PageData> {
       col('desiredHours', 'license-hours desired', 'hours'),
       col('averageUsed', 'average used', 'number'),
     ],
-    rows: r.summaries.map((s) => ({
+    total: days.total,
+    rows: days.rows.map((s) => ({
       day: s.key,
       product: s.product,
       checkouts: s.checkouts,

@@ -152,6 +152,36 @@ const emptyBucket = (): HourBucket => ({
 
 const NO_AVERAGES = { average: 0, hourOfDay: [], dayOfWeek: [] };
 
+/**
+ * The day summaries buildUsageReport makes for [from, end), counted per UTC day (ms) without
+ * making them: a (day, product) has a row when a lease is held on that day (or a zero-length one
+ * began), a queue entry began or waited, a seat-holding span (allocation) was held, or a denial
+ * fell on it. A page showing the first rows computes only their days and shows this total.
+ */
+export function daySummaryCounts(paired: { spans: readonly Span[]; denials: readonly Span[] }, from: number, end: number): Map<number, number> {
+  const keys = new Map<number, Set<string>>();
+  const add = (t: number, product: string) => {
+    const d = dayStart(t);
+    let set = keys.get(d);
+    if (!set) keys.set(d, (set = new Set()));
+    set.add(product);
+  };
+  const inSpan = (t: number) => t >= from && t < end;
+  for (const s of paired.spans) {
+    if (s.kind === 'deny') continue;
+    if ((s.kind === 'queue' || s.kind === 'lease') && s.start !== null && inSpan(s.start)) add(s.start, s.product);
+    // The days the span is held or waited on inside the range (the users of a lease, the sweep of the others).
+    const counted = s.kind === 'lease' || s.kind === 'queue' || s.seatKey !== null;
+    if (!counted) continue;
+    const a = Math.max(s.start ?? from, from);
+    const b = Math.min(s.end ?? end, end);
+    if (s.kind === 'lease' && b === a && inSpan(a)) add(a, s.product);
+    for (let x = a; x < b; x = dayStart(x) + DAY_MS) add(x, s.product);
+  }
+  for (const d of paired.denials) if (inSpan(d.start!)) add(d.start!, d.product);
+  return new Map([...keys].sort(([a], [b]) => a - b).map(([d, set]) => [d, set.size]));
+}
+
 export function buildUsageReport(input: UsageReportInput): UsageReport {
   const from = input.from;
   const to = input.to;
