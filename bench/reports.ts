@@ -2,7 +2,8 @@
  * Report engine on a full-size history, both stores in one run: 100,000 usage events (leases,
  * queue waits, denials, offline runs) and 1,000,000 process records (plus activity records) over
  * 90 days, 200 products, 5,000 users. Times every page loader (all products, and one product as a
- * page usually shows; the console's pages with their charts) and the 90-day reference-004 file export (written
+ * page usually shows; the console's pages with their charts and the first PAGE_ROWS rows of each table
+ * they show; the usage log's download with every row, downloadMs) and the 90-day reference-004 file export (written
  * to disk). The pages that read the daily roll-ups (storage/rollups.ts) are timed again from the
  * records alone (rawPagesMs, rollupVsRaw); the pages that read the checkout spans (storage/spans.ts)
  * from the events paired at read time (eventPagesMs, spansVsEvents), after timing the fold of all
@@ -33,8 +34,9 @@ import {
 import type { ServerConfig } from '../src/server/config.js';
 import { loadActive, loadWork } from '../src/server/console/engine-data.js';
 import { loadOffline } from '../src/server/console/fleet-data.js';
-import type { LoadContext } from '../src/server/console/model.js';
+import { PAGE_ROWS, type LoadContext } from '../src/server/console/model.js';
 import { loadProcesses } from '../src/server/console/process-data.js';
+import { tableCsv } from '../src/server/console/table.js';
 import { loadDenials, loadUsage, loadUsers } from '../src/server/console/usage-data.js';
 import { batchRows } from '../src/server/storage/records.js';
 import { openStore, type Store } from '../src/server/storage/store.js';
@@ -238,13 +240,14 @@ export async function load(store: Store, h: History): Promise<number> {
   return round((performance.now() - t0) / 1000, 1);
 }
 
-/** A console page over the bench's 90 days (UTC), with its charts. */
+/** A console page over the bench's 90 days (UTC), with its charts and the rows it shows (a download has them all). */
 const consoleCtx = (q: Store['q'], product?: string): LoadContext => ({
   q,
   cfg: {} as ServerConfig,
   filters: { from: iso(FROM).slice(0, 10), to: iso(TO - 86_400_000).slice(0, 10), tz: 'UTC', product },
   now: TO,
   charts: true,
+  pageRows: PAGE_ROWS,
 });
 
 function rollupPages(q: Store['q'], f: ReportFilters): Record<string, () => Promise<unknown>> {
@@ -280,8 +283,17 @@ function spanPages(q: Store['q'], f: ReportFilters): Record<string, () => Promis
   };
 }
 
-async function measure(store: Store, h: History) {
-  const loadSeconds = await load(store, h);
+/**
+ * The history is made for each store (the same: a seeded PRNG) and unreachable once loaded, so the
+ * pages are timed in a heap without a million generated records, as a server's is.
+ */
+async function loadHistory(store: Store): Promise<{ loadSeconds: number; usageEvents: number }> {
+  const h = history();
+  return { loadSeconds: await load(store, h), usageEvents: h.server.length + h.agent.length };
+}
+
+async function measure(store: Store) {
+  const { loadSeconds, usageEvents } = await loadHistory(store);
   // The fold of every event loaded into usage_spans, as the first report after an upgrade (the backfill) does it.
   const f0 = performance.now();
   await store.q.reports.refreshSpans?.();
@@ -310,6 +322,13 @@ async function measure(store: Store, h: History) {
     consoleOffline: await time(() => loadOffline(consoleCtx(q))),
     consoleActive: await time(() => loadActive(consoleCtx(q, 'p3'))),
     consoleWork: await time(() => loadWork(consoleCtx(q))),
+  };
+  // A download of the usage page's log: every row (the page shows the first PAGE_ROWS), as CSV.
+  const downloadMs = {
+    consoleUsageLogCsv: await time(async () => {
+      const data = await loadUsage({ ...consoleCtx(q), charts: false, pageRows: undefined });
+      return tableCsv(data.tables.find((t) => t.id === 'log')!);
+    }),
   };
   // The pages that read the daily roll-ups, again from the records alone (one run each: minutes at full size).
   q.reports.useRollups = false;
@@ -345,12 +364,14 @@ async function measure(store: Store, h: History) {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  process.stderr.write(`${store.dialect}: ${JSON.stringify({ loadSeconds, spansFoldSeconds, pagesMs, rawPagesMs, eventPagesMs, exportMs })}\n`);
+  process.stderr.write(`${store.dialect}: ${JSON.stringify({ loadSeconds, spansFoldSeconds, pagesMs, downloadMs, rawPagesMs, eventPagesMs, exportMs })}\n`);
   const slowestPageMs = Math.max(...Object.values(pagesMs));
   return {
+    usageEvents,
     loadSeconds,
     spansFoldSeconds,
     pagesMs,
+    downloadMs,
     rawPagesMs,
     rollupVsRaw,
     eventPagesMs,
@@ -364,7 +385,6 @@ async function measure(store: Store, h: History) {
 
 export default async function reports(): Promise<object> {
   const loadBefore = loadAverage1m();
-  const h = history();
   const stores = (process.env.USAGE_SERVER_BENCH_REPORTS_STORES ?? 'sqlite,postgres').split(',');
   let sqlite: Awaited<ReturnType<typeof measure>> | undefined;
   if (stores.includes('sqlite')) {
@@ -372,7 +392,7 @@ export default async function reports(): Promise<object> {
     try {
       const s = await openStore(join(dir, 'server.db'));
       try {
-        sqlite = await measure(s, h);
+        sqlite = await measure(s);
       } finally {
         await s.close();
       }
@@ -382,7 +402,7 @@ export default async function reports(): Promise<object> {
   }
   const figures = {
     scale: SCALE,
-    usageEvents: h.server.length + h.agent.length,
+    usageEvents: sqlite?.usageEvents,
     processRecords: PROCESSES,
     activityRecords: ACTIVITY,
     products: PRODUCTS,
@@ -401,7 +421,7 @@ export default async function reports(): Promise<object> {
     try {
       const s = await openStore(db.url, { poolSize: 4 });
       try {
-        postgres = await measure(s, h);
+        postgres = await measure(s);
       } finally {
         await s.close();
       }
@@ -413,6 +433,7 @@ export default async function reports(): Promise<object> {
   }
   return {
     ...figures,
+    usageEvents: postgres.usageEvents,
     sqlite,
     postgres,
     postgresVsSqlite: sqlite

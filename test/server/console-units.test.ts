@@ -5,40 +5,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { concurrency } from '../../src/server/console/usage-data.js';
+import { concurrency, holds, timelines, type TimelineRow } from '../../src/server/console/usage-data.js';
+import type { Span } from '../../src/server/reports/pairing.js';
 import { ConsoleTokens, SessionStore } from '../../src/server/console/sessions.js';
 import { filterQuery, formatInZone, parseFilters, startOfDayInZone, type FieldError } from '../../src/server/console/filters.js';
-import { stepChart, styleFreeSvg } from '../../src/server/console/charts.js';
-import { tableCsv } from '../../src/server/console/table.js';
-import type { UsageLogRow } from '../../src/server/reports/index.js';
+import { stepChart, stepPoints, styleFreeSvg } from '../../src/server/console/charts.js';
+import { pageOf, tableCsv } from '../../src/server/console/table.js';
 
 const T0 = Date.UTC(2024, 4, 1, 8);
 const MIN = 60_000;
-const at = (m: number) => new Date(T0 + m * MIN).toISOString();
-function row(kind: UsageLogRow['kind'], user: string, host: string, start: number, end: number): UsageLogRow {
-  return {
-    date: at(start).slice(0, 10),
-    kind,
-    product: 'cad',
-    productName: 'CAD',
-    user,
-    host,
-    pid: 1,
-    leaseId: null,
-    start: at(start),
-    end: at(end),
-    startTime: '',
-    endTime: '',
-    seconds: (end - start) * 60,
-    checkout: at(start),
-    checkin: at(end),
-    desired: 1,
-    granted: kind === 'lease' || kind === 'allocation' ? 1 : 0,
-    reason: null,
-    continuedFromPreviousDay: false,
-    continuesNextDay: false,
-    open: false,
-  };
+function row(kind: TimelineRow['kind'], user: string, host: string, start: number, end: number): TimelineRow {
+  return { kind, user, host, start: T0 + start * MIN, end: T0 + end * MIN };
 }
 
 test('concurrent seats: a second window shares the seat, a hand-over is not two seats, queue and denials add to desired', () => {
@@ -90,6 +67,98 @@ test('concurrent seats: a second window shares the seat, a hand-over is not two 
       [0, 1],
       [50, 0],
     ],
+  );
+});
+
+const H = 3_600_000;
+const D = Date.UTC(2024, 4, 1);
+function span(kind: Span['kind'], user: string, product: string, leaseId: string | null, start: number | null, end: number | null): Span {
+  return {
+    kind,
+    product,
+    agentId: `a-${user}`,
+    user,
+    host: `ws-${user}`,
+    pid: 1,
+    leaseId,
+    start,
+    end,
+    reason: null,
+    seatKey: kind === 'queue' ? null : `${product}|${user}`,
+  };
+}
+const SPANS: Span[] = [
+  span('lease', 'ann', 'cad', 'L1', D - H, D + H), // began before the range: from D
+  span('lease', 'ann', 'cad', 'L2', D + 23 * H, null), // still open: to the end, across midnight
+  span('allocation', 'bob', 'cad', null, D + 2 * H, D + 2 * H), // zero length, inside the range
+  span('queue', 'ann', 'cad', null, D + 3 * H, D + 4 * H), // a wait holds nothing
+  span('lease', 'ann', 'cam', 'L3', D + 50 * H, D + 51 * H), // after the end
+  span('lease', 'ann', 'cad', 'L1', D + 5 * H, D + 6 * H), // L1 again: one checkout from the first start to the last end
+];
+const DENIALS: Span[] = [span('deny', 'cy', 'cad', null, D + 7 * H, D + 7 * H), span('deny', 'cy', 'cad', null, D + 49 * H, D + 49 * H)];
+
+test('timeline rows: each span and denial clipped to the range as the usage log shows it, unsplit at midnight', () => {
+  const t = timelines({ spans: SPANS, denials: DENIALS }, D, D + 48 * H);
+  assert.deepEqual([...t.keys()], ['cad']);
+  assert.deepEqual(
+    t.get('cad')!.map((r) => [r.kind, r.user, (r.start - D) / H, (r.end - D) / H]),
+    [
+      ['lease', 'ann', 0, 1],
+      ['lease', 'ann', 23, 48],
+      ['allocation', 'bob', 2, 2],
+      ['queue', 'ann', 3, 4],
+      ['lease', 'ann', 5, 6],
+      ['deny', 'cy', 7, 7],
+    ],
+  );
+});
+
+test('holds: license time per user, checkout and user and product in whole ms, a checkout key seen twice one checkout, the last instant held', () => {
+  const h = holds(SPANS, D, D + 48 * H);
+  const bobKey = ['allocation', 'cad', 'bob', 'ws-bob', new Date(D + 2 * H).toISOString()].join('\u0000');
+  assert.deepEqual(
+    [...h.users].map(([u, x]) => [u, x.ms / H, [...x.checkouts], [...x.products], (x.lastUsed - D) / H]),
+    [
+      ['ann', 27, ['L1', 'L2'], ['cad'], 48],
+      ['bob', 0, [bobKey], ['cad'], 2],
+    ],
+  );
+  assert.deepEqual(
+    [...h.checkouts].map(([k, c]) => [k, c.kind, (c.start - D) / H, (c.end - D) / H, c.ms / H, c.open]),
+    [
+      ['L1', 'lease', 0, 6, 2, false],
+      ['L2', 'lease', 23, 48, 25, true],
+      [bobKey, 'allocation', 2, 2, 0, false],
+    ],
+  );
+  assert.deepEqual(
+    [...h.last.values()].map((l) => [l.user, l.product, l.ms / H, (l.lastUsed - D) / H]),
+    [
+      ['ann', 'cad', 27, 48],
+      ['bob', 'cad', 0, 2],
+    ],
+  );
+});
+
+/** Points written as `t:v t:v ...`. */
+const points = (text: string): Array<[number, number]> => text.split(' ').map((p) => p.split(':').map(Number) as [number, number]);
+
+test('step points: per pixel column the lowest, highest and last point in time order; at most three kept as they are; outside the range in the edge columns', () => {
+  const pts = points('0:1 2:3 4:0 6:2 8:1 15:5 50:1 51:2 52:1 95:0 99:4 100:2 120:3');
+  assert.deepEqual(stepPoints(pts, 0, 100, 10), points('2:3 4:0 8:1 15:5 50:1 51:2 52:1 95:0 99:4 120:3'));
+  // The first of equal extremes; a column whose last point is its lowest keeps two.
+  assert.deepEqual(stepPoints(points('0:2 1:5 2:5 3:0'), 0, 10, 1), points('1:5 3:0'));
+  assert.deepEqual(stepPoints(pts.slice(0, 3), 0, 100, 1), pts.slice(0, 3));
+});
+
+test('a page of a table: the first rows made, the total counted; without a page size every row', () => {
+  assert.deepEqual(
+    pageOf([3, 1, 2], 2, (x) => ({ x })),
+    { rows: [{ x: 3 }, { x: 1 }], total: 3 },
+  );
+  assert.deepEqual(
+    pageOf([3, 1, 2], undefined, (x) => ({ x })),
+    { rows: [{ x: 3 }, { x: 1 }, { x: 2 }], total: 3 },
   );
 });
 

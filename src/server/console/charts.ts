@@ -29,7 +29,10 @@ export interface StepSeries {
 
 const WIDTH = 880;
 const HEIGHT = 280;
-const BASE = { animation: false, textStyle: { fontFamily: 'sans-serif' }, grid: { left: 56, right: 24, top: 40, bottom: 48 } };
+const GRID = { left: 56, right: 24, top: 40, bottom: 48 };
+const BASE = { animation: false, textStyle: { fontFamily: 'sans-serif' }, grid: GRID };
+/** Pixel columns of a chart's plot area: a step series needs no more detail than this. */
+export const PLOT_COLUMNS = WIDTH - GRID.left - GRID.right;
 
 async function render(option: Record<string, unknown>, width = WIDTH, height = HEIGHT): Promise<string> {
   const echarts = await loadEcharts();
@@ -42,7 +45,37 @@ async function render(option: Record<string, unknown>, width = WIDTH, height = H
   }
 }
 
-/** Concurrent values over time as steps (seats used, desired, the seat count). */
+/**
+ * A step series reduced to what `columns` pixel columns over [from, to] can show: of the points
+ * in one column, the lowest, the highest and the last (in time order), so every peak and trough is
+ * drawn at its height and the value the column ends on holds until the next point, as it did.
+ * A column with at most three points keeps them all; the values of the points kept are exact.
+ */
+export function stepPoints(points: ReadonlyArray<[number, number]>, from: number, to: number, columns: number): Array<[number, number]> {
+  if (points.length <= 3 || !(to > from) || columns < 1) return points.slice();
+  const width = (to - from) / columns;
+  const column = (t: number) => Math.min(columns - 1, Math.max(0, Math.floor((t - from) / width)));
+  const out: Array<[number, number]> = [];
+  for (let i = 0; i < points.length; ) {
+    const c = column(points[i][0]);
+    let j = i + 1;
+    while (j < points.length && column(points[j][0]) === c) j++;
+    if (j - i <= 3) for (let k = i; k < j; k++) out.push(points[k]);
+    else {
+      let lo = i;
+      let hi = i;
+      for (let k = i + 1; k < j; k++) {
+        if (points[k][1] < points[lo][1]) lo = k;
+        if (points[k][1] > points[hi][1]) hi = k;
+      }
+      for (const k of [...new Set([lo, hi, j - 1])].sort((a, b) => a - b)) out.push(points[k]);
+    }
+    i = j;
+  }
+  return out;
+}
+
+/** Concurrent values over time as steps (seats used, desired, the seat count), each series reduced to the plot's pixel columns (stepPoints). */
 export async function stepChart(title: string, series: StepSeries[], range: { from: number; to: number }, tz: string): Promise<Chart> {
   const svg = await render({
     legend: { top: 8 },
@@ -55,7 +88,7 @@ export async function stepChart(title: string, series: StepSeries[], range: { fr
       symbol: 'none',
       lineStyle: s.dashed ? { type: 'dashed', width: 1.5 } : { width: 1.5 },
       markPoint: s.peak ? { symbolSize: 36, data: [{ type: 'max', name: 'peak' }] } : undefined,
-      data: s.points,
+      data: stepPoints(s.points, range.from, range.to, PLOT_COLUMNS),
     })),
   });
   const desc = series.map((s) => `${s.name}: peak ${Math.max(0, ...s.points.map((p) => p[1]))}`).join('; ');
@@ -79,17 +112,32 @@ export async function barChart(
   return { title, svg, description: desc };
 }
 
-/** One formatter a zone: ECharts asks for a label per candidate tick, and making a DateTimeFormat costs far more than formatting. */
-const axisFormats = new Map<string, Intl.DateTimeFormat>();
+/**
+ * One formatter a zone, and its labels remembered: ECharts asks for a label per candidate tick, a
+ * page's charts share their axis, and formatting (a DateTimeFormat's parts) costs more than the
+ * rest of an axis.
+ */
+const axisFormats = new Map<string, { format: Intl.DateTimeFormat; labels: Map<number, string> }>();
+/** Labels remembered per zone, at most (a long-running server draws many ranges). */
+const MAX_LABELS = 10_000;
 
-function axisTime(v: number, tz: string): string {
+export function axisTime(v: number, tz: string): string {
   let f = axisFormats.get(tz);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-CA', { timeZone: tz, month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    f = {
+      format: new Intl.DateTimeFormat('en-CA', { timeZone: tz, month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }),
+      labels: new Map(),
+    };
     axisFormats.set(tz, f);
   }
-  const p = Object.fromEntries(f.formatToParts(v).map((x) => [x.type, x.value]));
-  return `${p.month}-${p.day} ${p.hour}:${p.minute}`;
+  let label = f.labels.get(v);
+  if (label === undefined) {
+    const p = Object.fromEntries(f.format.formatToParts(v).map((x) => [x.type, x.value]));
+    label = `${p.month}-${p.day} ${p.hour}:${p.minute}`;
+    if (f.labels.size >= MAX_LABELS) f.labels.clear();
+    f.labels.set(v, label);
+  }
+  return label;
 }
 
 const PRESENTATION = new Set([

@@ -4,13 +4,15 @@
  * through the store's `Queries` (`q.sql`, `?` placeholders), so SQLite and PostgreSQL serve them.
  */
 import { isAllocatingType } from '../leases/logic.js';
-import { usageReport } from '../reports/index.js';
+import { loadReportPaired } from '../reports/load.js';
+import { logBounds } from '../reports/usage.js';
 import type { Queries } from '../storage/queries.js';
 import type { AgentRow } from '../storage/types.js';
 import { barChart, type Chart } from './charts.js';
 import { equalityConditions, rangeEnd, rangeStart, startOfDayInZone } from './filters.js';
 import type { LoadContext, PageData } from './model.js';
 import { col, named, type RowAction, type Table } from './table.js';
+import { checkoutKey, personal } from './usage-data.js';
 
 import { iso } from '../reports/calendar.js';
 
@@ -276,19 +278,23 @@ export async function loadOffline(ctx: LoadContext): Promise<PageData> {
     }
   }
   for (const [k, s] of open) entry(k.split('\u0000')[1])[k.endsWith('o') ? 'offlineHours' : 'loggedHours'] += Math.max(0, end - s) / 3_600_000;
-  const r = await usageReport(ctx.q, { from: f.from, to: f.to, product: f.product, periods: [], now: ctx.now });
+  // Online: the leases and allocations as the usage log shows them (logBounds), per product.
+  const from = rangeStart(f);
+  const { spans } = personal(await loadReportPaired(ctx.q, { from, to: rangeEnd(f), product: f.product }), f);
   const seen = new Set<string>();
-  for (const x of r.log) {
-    if (x.kind !== 'lease' && x.kind !== 'allocation') continue;
-    if ((f.user && x.user !== f.user) || (f.host && x.host !== f.host)) continue;
-    const e = entry(x.product);
-    e.onlineHours += x.seconds / 3600;
-    const ck = x.leaseId ?? [x.product, x.user, x.host, x.checkout].join('\u0000');
+  const onlineMs = new Map<string, number>();
+  for (const s of spans) {
+    if (s.kind !== 'lease' && s.kind !== 'allocation') continue;
+    const b = logBounds(s, from, Math.max(from, end));
+    if (!b) continue;
+    onlineMs.set(s.product, (onlineMs.get(s.product) ?? 0) + b[1] - b[0]);
+    const ck = checkoutKey(s);
     if (!seen.has(ck)) {
       seen.add(ck);
-      e.onlineCheckouts++;
+      entry(s.product).onlineCheckouts++;
     }
   }
+  for (const [p, ms] of onlineMs) entry(p).onlineHours = ms / 3_600_000;
   const table: Table = {
     id: 'by-product',
     title: 'Offline and online use per product',

@@ -5,6 +5,9 @@ import type { Queries } from '../storage/queries.js';
 import type { ServerConfig } from '../config.js';
 import type { Table } from './table.js';
 
+/** Rows a page shows per table; the downloads have all. */
+export const PAGE_ROWS = 1000;
+
 export interface PageData {
   charts: Chart[];
   tables: Table[];
@@ -19,6 +22,11 @@ export interface LoadContext {
   now: number;
   /** Charts are drawn only for the page, not for downloads. */
   charts: boolean;
+  /**
+   * The page shows the first pageRows rows of each table: a loader may give only those, with the
+   * table's `total` (undefined: every row, as a download has them).
+   */
+  pageRows?: number;
 }
 
 export interface PageDef {

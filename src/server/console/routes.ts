@@ -7,13 +7,10 @@ import type { RouteOptions } from '../context.js';
 import { revokeAgent, revokeAllocation, revokeLease, setSeats } from '../leases/admin.js';
 import { FieldError, FILTER_KEYS, filterQuery, parseFilters, type Filters } from './filters.js';
 import { consoleError, localPath, formFields, securityHeaders, type ConsoleDeps } from './http.js';
-import type { PageDef } from './model.js';
+import { PAGE_ROWS, type PageDef } from './model.js';
 import { pageBySlug, PAGES } from './pages.js';
 import { displayCell, tableCsv, tableJson } from './table.js';
 import { renderView } from './views.js';
-
-/** Rows a page shows per table; the downloads have all. */
-const MAX_PAGE_ROWS = 1000;
 
 const NOTICES: Record<string, string> = {
   'agent-revoked': 'The agent was revoked: its token no longer works, its leases ended.',
@@ -43,7 +40,7 @@ export default async function pageRoutes(app: FastifyInstance, { ctx }: RouteOpt
     const now = instant(req.query.at);
     const filters = parseFilters(req.query, now, ['notice', 'at']);
     const notice = typeof req.query.notice === 'string' ? NOTICES[req.query.notice] : undefined;
-    const data = await page.load({ q: store.q, cfg: ctx.cfg, filters, now, charts: true });
+    const data = await page.load({ q: store.q, cfg: ctx.cfg, filters, now, charts: true, pageRows: PAGE_ROWS });
     const session = req.consoleSession!;
     const isAdmin = session.role === 'admin';
     const query = filterQuery(filters);
@@ -68,9 +65,9 @@ export default async function pageRoutes(app: FastifyInstance, { ctx }: RouteOpt
         title: t.title,
         note: t.note,
         columns: t.columns,
-        total: t.rows.length,
-        rows: t.rows.slice(0, MAX_PAGE_ROWS).map((r) => t.columns.map((c) => displayCell(r[c.key], c.kind, filters.tz))),
-        actions: isAdmin && t.actions ? t.actions.slice(0, MAX_PAGE_ROWS) : undefined,
+        total: t.total ?? t.rows.length,
+        rows: t.rows.slice(0, PAGE_ROWS).map((r) => t.columns.map((c) => displayCell(r[c.key], c.kind, filters.tz))),
+        actions: isAdmin && t.actions ? t.actions.slice(0, PAGE_ROWS) : undefined,
         csv: `/download/${page.slug}/${t.id}.csv${atQuery}`,
         json: `/download/${page.slug}/${t.id}.json${atQuery}`,
       })),

@@ -29,6 +29,8 @@ export interface Table {
   title: string;
   columns: Column[];
   rows: Row[];
+  /** Rows of the whole table, when `rows` holds only its first (LoadContext.pageRows); a download has them all. */
+  total?: number;
   /** Shown under the title: what the rows are, what is left out. */
   note?: string;
   /** Admin forms per row (same index as rows); the page renders them only for admins. */
@@ -38,6 +40,14 @@ export interface Table {
 export const col = (key: string, label: string, kind: ColumnKind = 'text'): Column => ({ key, label, kind });
 /** Text columns labelled with their keys (product, user, host, ...). */
 export const named = (...keys: string[]): Column[] => keys.map((k) => col(k, k));
+
+/**
+ * A table's rows as a page shows them (the first `pageRows`, LoadContext.pageRows) with the total,
+ * or all of them (undefined); `row` makes a row of only those kept.
+ */
+export function pageOf<T>(items: readonly T[], pageRows: number | undefined, row: (x: T) => Row): { rows: Row[]; total: number } {
+  return { rows: (pageRows === undefined ? items : items.slice(0, pageRows)).map(row), total: items.length };
+}
 
 const round = (x: number, digits: number) => {
   const f = 10 ** digits;

@@ -4,13 +4,16 @@
  * page, so the report engine's analytics can replace what is computed here.
  */
 import { isAllocatingType } from '../leases/logic.js';
-import { compareIso } from '../reports/calendar.js';
+import { DAY_MS, iso } from '../reports/calendar.js';
 import { usageReport, type UsageLogRow, type UsageReport } from '../reports/index.js';
+import { loadReportPaired } from '../reports/load.js';
+import type { LogKind, Paired, Span } from '../reports/pairing.js';
+import { buildUsageReport, daySummaryCounts, logBounds, type UsageSummaryRow } from '../reports/usage.js';
 import type { ProductRow } from '../storage/types.js';
 import { barChart, stepChart, type Chart, type StepSeries } from './charts.js';
 import { rangeEnd, rangeStart, type Filters } from './filters.js';
 import type { LoadContext, PageData } from './model.js';
-import { col, named, type Row, type Table } from './table.js';
+import { col, named, pageOf, type Row, type Table } from './table.js';
 
 /** Products a page draws a chart each for, at most. */
 const MAX_CHARTS = 12;
@@ -27,23 +30,54 @@ async function report(
 }
 
 const matchesPerson = (row: { user: string; host: string }, f: Filters) => (!f.user || row.user === f.user) && (!f.host || row.host === f.host);
-const ms = (iso: string) => Date.parse(iso);
+
+/** The spans and denials of the user and host filters (all of them without either). */
+export function personal(p: Paired, f: Filters): Paired {
+  if (!f.user && !f.host) return p;
+  return { spans: p.spans.filter((s) => matchesPerson(s, f)), denials: p.denials.filter((d) => matchesPerson(d, f)) };
+}
+
+/** A checkout, wait or denial on a product's timeline: its part inside the range, in ms. */
+export interface TimelineRow {
+  kind: LogKind;
+  user: string;
+  host: string;
+  start: number;
+  end: number;
+}
 
 /**
- * Concurrent seats over time from usage-log rows: `used` counts seats (distinct workstation and
+ * Per product (of `only`, if given), the parts of the spans and denials the usage log shows for
+ * [from, end) (logBounds), unsplit at midnight.
+ */
+export function timelines(p: Paired, from: number, end: number, only?: ReadonlySet<string>): Map<string, TimelineRow[]> {
+  const out = new Map<string, TimelineRow[]>();
+  for (const s of [...p.spans, ...p.denials]) {
+    if (only && !only.has(s.product)) continue;
+    const b = logBounds(s, from, end);
+    if (!b) continue;
+    let rows = out.get(s.product);
+    if (!rows) out.set(s.product, (rows = []));
+    rows.push({ kind: s.kind, user: s.user, host: s.host, start: b[0], end: b[1] });
+  }
+  return out;
+}
+
+/**
+ * Concurrent seats over time from timeline rows: `used` counts seats (distinct workstation and
  * user holding a lease; allocations for leased and node-locked products), `desired` adds waiting
  * queue entries and, at the instant of a denial, one per denial. Rows of one checkout split at
  * midnight join up, and a lease ending as another begins is a hand-over, not two seats.
  */
-export function concurrency(rows: readonly UsageLogRow[], allocating: boolean): { used: Array<[number, number]>; desired: Array<[number, number]> } {
+export function concurrency(rows: readonly TimelineRow[], allocating: boolean): { used: Array<[number, number]>; desired: Array<[number, number]> } {
   type Delta = { t: number; seat?: string; queue?: number; deny?: number; d: number };
   const deltas: Delta[] = [];
   for (const r of rows) {
-    if (r.kind === 'deny') deltas.push({ t: ms(r.start), deny: 1, d: 0 });
-    else if (r.kind === 'queue') deltas.push({ t: ms(r.start), queue: 1, d: 1 }, { t: ms(r.end), queue: 1, d: -1 });
+    if (r.kind === 'deny') deltas.push({ t: r.start, deny: 1, d: 0 });
+    else if (r.kind === 'queue') deltas.push({ t: r.start, queue: 1, d: 1 }, { t: r.end, queue: 1, d: -1 });
     else if ((r.kind === 'allocation') === allocating) {
       const seat = `${r.host}\u0000${r.user}`;
-      deltas.push({ t: ms(r.start), seat, d: 1 }, { t: ms(r.end), seat, d: -1 });
+      deltas.push({ t: r.start, seat, d: 1 }, { t: r.end, seat, d: -1 });
     }
   }
   deltas.sort((a, b) => a.t - b.t);
@@ -71,24 +105,71 @@ export function concurrency(rows: readonly UsageLogRow[], allocating: boolean): 
   return { used, desired };
 }
 
+/**
+ * The day summaries of [from, end) per product; with `pageRows`, only the first pageRows of them
+ * (day, then product) and the count of all (daySummaryCounts): the days after those rows are not
+ * summed. Checked against the rows made; a count that disagrees makes them all.
+ */
+function dailySummaries(
+  paired: Paired,
+  from: number,
+  to: number,
+  end: number,
+  productNames: Record<string, string>,
+  pageRows: number | undefined,
+): { rows: UsageSummaryRow[]; total: number } {
+  const all = () => buildUsageReport({ paired, from, to, end, periods: ['day'], productNames, hourly: false, logLimit: 0 }).summaries;
+  if (pageRows === undefined) {
+    const rows = all();
+    return { rows, total: rows.length };
+  }
+  let total = 0;
+  let cutoff = Infinity;
+  let before = 0;
+  for (const [day, n] of daySummaryCounts(paired, from, end)) {
+    total += n;
+    if (cutoff === Infinity) before += n;
+    if (cutoff === Infinity && before >= pageRows) cutoff = day + DAY_MS;
+  }
+  if (cutoff >= end) {
+    const rows = all();
+    return { rows: rows.slice(0, pageRows), total: rows.length };
+  }
+  const first = buildUsageReport({ paired, from, to: cutoff, end: cutoff, periods: ['day'], productNames, hourly: false, logLimit: 0 }).summaries;
+  if (first.length !== before) {
+    const rows = all();
+    return { rows: rows.slice(0, pageRows), total: rows.length };
+  }
+  return { rows: first.slice(0, pageRows), total };
+}
+
 export async function loadUsage(ctx: LoadContext): Promise<PageData> {
-  const { r, log, products } = await report(ctx, ['day']);
   const f = ctx.filters;
-  const charts: Chart[] = [];
   const from = rangeStart(f);
-  const to = Math.min(rangeEnd(f), ctx.now);
-  const used = new Set(log.map((x) => x.product));
-  const shown = products.filter((p) => used.has(p.id) && (!f.product || p.id === f.product));
+  const to = rangeEnd(f);
+  const end = Math.max(from, Math.min(to, ctx.now));
+  const products = await ctx.q.products();
+  const names = Object.fromEntries(products.map((p) => [p.id, p.name]));
+  const paired = await loadReportPaired(ctx.q, { from, to, product: f.product });
+  const mine = personal(paired, f);
+  // The daily summaries are per product (all users); the log and the charts follow the user and host filters.
+  const days = dailySummaries(paired, from, to, end, names, ctx.pageRows);
+  const log = buildUsageReport({ paired: mine, from, to, end, periods: [], productNames: names, logLimit: ctx.pageRows });
+  const charts: Chart[] = [];
+  const chartTo = Math.min(to, ctx.now);
+  // The products with rows in the log; the timelines of those charted only.
+  const present = new Set<string>();
+  for (const list of [mine.spans, mine.denials]) for (const s of list) if (!present.has(s.product) && logBounds(s, from, end)) present.add(s.product);
+  const shown = products.filter((p) => present.has(p.id) && (!f.product || p.id === f.product));
   if (ctx.charts) {
-    for (const p of shown.slice(0, MAX_CHARTS)) {
-      const c = concurrency(
-        log.filter((x) => x.product === p.id),
-        isAllocatingType(p.license_type),
-      );
+    const charted = shown.slice(0, MAX_CHARTS);
+    const byProduct = timelines(mine, from, end, new Set(charted.map((p) => p.id)));
+    for (const p of charted) {
+      const c = concurrency(byProduct.get(p.id)!, isAllocatingType(p.license_type));
       const withStart = (pts: Array<[number, number]>) => [
         [from, 0] as [number, number],
         ...pts,
-        [to, pts.length ? pts[pts.length - 1][1] : 0] as [number, number],
+        [chartTo, pts.length ? pts[pts.length - 1][1] : 0] as [number, number],
       ];
       const series = [
         { name: 'used', points: withStart(c.used), peak: true },
@@ -99,11 +180,11 @@ export async function loadUsage(ctx: LoadContext): Promise<PageData> {
           name: `seats (${p.seats} now)`,
           points: [
             [from, p.seats],
-            [to, p.seats],
+            [chartTo, p.seats],
           ],
           dashed: true,
         });
-      charts.push(await stepChart(`${p.name} (${p.id}): concurrent seats`, series, { from, to }, f.tz));
+      charts.push(await stepChart(`${p.name} (${p.id}): concurrent seats`, series, { from, to: chartTo }, f.tz));
     }
   }
   const daily: Table = {
@@ -122,7 +203,8 @@ export async function loadUsage(ctx: LoadContext): Promise<PageData> {
       col('desiredHours', 'license-hours desired', 'hours'),
       col('averageUsed', 'average used', 'number'),
     ],
-    rows: r.summaries.map((s) => ({
+    total: days.total,
+    rows: days.rows.map((s) => ({
       day: s.key,
       product: s.product,
       checkouts: s.checkouts,
@@ -148,7 +230,8 @@ export async function loadUsage(ctx: LoadContext): Promise<PageData> {
       col('reason', 'reason'),
       col('open', 'still open'),
     ],
-    rows: log.map((x) => ({
+    total: log.logRows,
+    rows: log.log.map((x) => ({
       start: x.start,
       end: x.end,
       kind: x.kind,
@@ -304,33 +387,65 @@ export async function loadDenials(ctx: LoadContext): Promise<PageData> {
   return { charts, tables: [products, users, denialRows, waitRows] };
 }
 
-export async function loadUsers(ctx: LoadContext): Promise<PageData> {
-  const { log } = await report(ctx, []);
-  const held = log.filter((x) => x.kind === 'lease' || x.kind === 'allocation');
-  const users = new Map<string, { hours: number; checkouts: Set<string>; products: Set<string>; lastUsed: string }>();
-  const checkouts = new Map<
-    string,
-    { product: string; user: string; host: string; kind: string; start: string; end: string; seconds: number; open: boolean }
-  >();
-  const last = new Map<string, { user: string; product: string; lastUsed: string; hours: number }>();
-  for (const x of held) {
-    const ck = x.leaseId ?? [x.kind, x.product, x.user, x.host, x.checkout ?? 'before'].join('\u0000');
-    const u = users.get(x.user) ?? users.set(x.user, { hours: 0, checkouts: new Set(), products: new Set(), lastUsed: x.end }).get(x.user)!;
-    u.hours += x.seconds / 3600;
+/** What the users page sums of the leases and allocations held in [from, end). */
+export interface Holds {
+  /** Per user: license-hours, checkouts, products, the last instant held (ms). */
+  users: Map<string, { ms: number; checkouts: Set<string>; products: Set<string>; lastUsed: number }>;
+  /** Per checkout (its lease id, or kind, product, user, host and start): its part in the range. */
+  checkouts: Map<string, { product: string; user: string; host: string; kind: string; start: number; end: number; ms: number; open: boolean }>;
+  /** Per user and product: license-hours and the last instant held. */
+  last: Map<string, { user: string; product: string; ms: number; lastUsed: number }>;
+}
+
+/** A checkout's identity: its lease id, or its kind, product, user, host and start. */
+export const checkoutKey = (s: Span): string => s.leaseId ?? [s.kind, s.product, s.user, s.host, s.start === null ? 'before' : iso(s.start)].join('\u0000');
+
+/**
+ * The leases and allocations of `spans` as the usage log shows them in [from, end) (logBounds),
+ * summed per user, checkout and user and product, in whole milliseconds (exact in any order).
+ */
+export function holds(spans: readonly Span[], from: number, end: number): Holds {
+  const h: Holds = { users: new Map(), checkouts: new Map(), last: new Map() };
+  for (const s of spans) {
+    if (s.kind !== 'lease' && s.kind !== 'allocation') continue;
+    const b = logBounds(s, from, end);
+    if (!b) continue;
+    const [a, z] = b;
+    const ms = z - a;
+    const open = s.end === null || s.end > end;
+    const ck = checkoutKey(s);
+    let u = h.users.get(s.user);
+    if (!u) h.users.set(s.user, (u = { ms: 0, checkouts: new Set(), products: new Set(), lastUsed: z }));
+    u.ms += ms;
     u.checkouts.add(ck);
-    u.products.add(x.product);
-    if (x.end > u.lastUsed) u.lastUsed = x.end;
-    const c = checkouts.get(ck);
-    if (c) {
-      c.end = x.end;
-      c.seconds += x.seconds;
-      c.open = x.open;
-    } else checkouts.set(ck, { product: x.product, user: x.user, host: x.host, kind: x.kind, start: x.start, end: x.end, seconds: x.seconds, open: x.open });
-    const lk = `${x.user}\u0000${x.product}`;
-    const l = last.get(lk) ?? last.set(lk, { user: x.user, product: x.product, lastUsed: x.end, hours: 0 }).get(lk)!;
-    l.hours += x.seconds / 3600;
-    if (x.end > l.lastUsed) l.lastUsed = x.end;
+    u.products.add(s.product);
+    u.lastUsed = Math.max(u.lastUsed, z);
+    const c = h.checkouts.get(ck);
+    if (!c) h.checkouts.set(ck, { product: s.product, user: s.user, host: s.host, kind: s.kind, start: a, end: z, ms, open });
+    else {
+      // Two spans of one checkout key: one checkout from the first start to the last end.
+      c.ms += ms;
+      if (a < c.start) c.start = a;
+      if (a >= c.start && z >= c.end) {
+        c.end = z;
+        c.open = open;
+      }
+    }
+    const lk = `${s.user}\u0000${s.product}`;
+    let l = h.last.get(lk);
+    if (!l) h.last.set(lk, (l = { user: s.user, product: s.product, ms: 0, lastUsed: z }));
+    l.ms += ms;
+    l.lastUsed = Math.max(l.lastUsed, z);
   }
+  return h;
+}
+
+export async function loadUsers(ctx: LoadContext): Promise<PageData> {
+  const f = ctx.filters;
+  const from = rangeStart(f);
+  const to = rangeEnd(f);
+  const { spans } = personal(await loadReportPaired(ctx.q, { from, to, product: f.product }), f);
+  const h = holds(spans, from, Math.max(from, Math.min(to, ctx.now)));
   const end = Math.min(rangeEnd(ctx.filters), ctx.now);
   const top: Table = {
     id: 'top-users',
@@ -342,9 +457,11 @@ export async function loadUsers(ctx: LoadContext): Promise<PageData> {
       col('products', 'products'),
       col('lastUsed', 'last used', 'time'),
     ],
-    rows: [...users.entries()]
-      .sort(([a, x], [b, y]) => y.hours - x.hours || a.localeCompare(b))
-      .map(([user, u]) => ({ user, hours: u.hours, checkouts: u.checkouts.size, products: [...u.products].sort().join(' '), lastUsed: u.lastUsed })),
+    ...pageOf(
+      [...h.users.entries()].sort(([a, x], [b, y]) => y.ms - x.ms || a.localeCompare(b)),
+      ctx.pageRows,
+      ([user, u]) => ({ user, hours: u.ms / 3_600_000, checkouts: u.checkouts.size, products: [...u.products].sort().join(' '), lastUsed: iso(u.lastUsed) }),
+    ),
   };
   const longest: Table = {
     id: 'longest-checkouts',
@@ -356,10 +473,19 @@ export async function loadUsers(ctx: LoadContext): Promise<PageData> {
       col('seconds', 'held', 'seconds'),
       col('open', 'still open'),
     ],
-    rows: [...checkouts.values()]
-      .sort((a, b) => b.seconds - a.seconds || compareIso(a.start, b.start))
+    rows: [...h.checkouts.values()]
+      .sort((a, b) => b.ms - a.ms || a.start - b.start)
       .slice(0, 50)
-      .map((c) => ({ ...c, open: c.open ? 'yes' : '' })),
+      .map((c) => ({
+        product: c.product,
+        user: c.user,
+        host: c.host,
+        kind: c.kind,
+        start: iso(c.start),
+        end: iso(c.end),
+        seconds: c.ms / 1000,
+        open: c.open ? 'yes' : '',
+      })),
   };
   const lastUsed: Table = {
     id: 'last-used',
@@ -371,12 +497,15 @@ export async function loadUsers(ctx: LoadContext): Promise<PageData> {
       col('daysIdle', 'days idle', 'number'),
       col('hours', 'license-hours', 'hours'),
     ],
-    rows: [...last.values()]
-      .sort((a, b) => compareIso(a.lastUsed, b.lastUsed) || a.user.localeCompare(b.user))
-      .map((l) => ({ ...l, daysIdle: Math.max(0, (end - Date.parse(l.lastUsed)) / 86_400_000) })),
+    ...pageOf(
+      [...h.last.values()].sort((a, b) => a.lastUsed - b.lastUsed || a.user.localeCompare(b.user) || a.product.localeCompare(b.product)),
+      ctx.pageRows,
+      (l) => ({ user: l.user, product: l.product, lastUsed: iso(l.lastUsed), daysIdle: Math.max(0, (end - l.lastUsed) / 86_400_000), hours: l.ms / 3_600_000 }),
+    ),
   };
   const charts: Chart[] = [];
   if (ctx.charts && top.rows.length > 0) {
+    // The top rows are the first of the table, on a page as in a download.
     const t = top.rows.slice(0, 15);
     charts.push(
       await barChart(

@@ -94,6 +94,8 @@ export interface UsageReportQuery {
   queueAndDenialsOnly?: boolean;
   /** false: summaries without hour-of-day and weekday figures (buildUsageReport's `hourly`). */
   hourly?: boolean;
+  /** The first rows of the log only (buildUsageReport's `logLimit`). */
+  logLimit?: number;
 }
 
 export async function usageReport(db: Queries, q: UsageReportQuery): Promise<UsageReport> {
@@ -103,7 +105,7 @@ export async function usageReport(db: Queries, q: UsageReportQuery): Promise<Usa
   const paired = q.queueAndDenialsOnly
     ? pairEvents(await loadReportEvents(db, { from, to, product: q.product, queueAndDenialsOnly: true }))
     : await loadReportPaired(db, { from, to, product: q.product });
-  return buildUsageReport({ paired, from, to, end: Math.min(to, q.now), periods: q.periods, productNames: names, hourly: q.hourly });
+  return buildUsageReport({ paired, from, to, end: Math.min(to, q.now), periods: q.periods, productNames: names, hourly: q.hourly, logLimit: q.logLimit });
 }
 
 export interface LogFilesQuery {

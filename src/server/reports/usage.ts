@@ -20,21 +20,7 @@
  * report end (a lease never returned, a ticket still waiting) counts as open until then.
  */
 import { WeightedTimeline } from './averages.js';
-import {
-  DAY_MS,
-  HOUR_MS,
-  REPORT_PERIODS,
-  compareIso,
-  dayKey,
-  dayStart,
-  hms,
-  iso,
-  periodOf,
-  round3,
-  splitAtUtcMidnight,
-  weekday,
-  type SummaryPeriod,
-} from './calendar.js';
+import { DAY_MS, HOUR_MS, REPORT_PERIODS, compareIso, dayKey, dayStart, hms, iso, periodOf, round3, weekday, type SummaryPeriod } from './calendar.js';
 import { pairedOf, type LogKind, type PairedInput, type Span } from './pairing.js';
 
 /** One row of the usage log: one checkout (or wait, or denial) on one UTC day. */
@@ -123,6 +109,8 @@ export interface UsageReportInput extends PairedInput {
   productNames?: Readonly<Record<string, string>>;
   /** false: summaries without the hour-of-day and weekday buckets (empty) and the weighted averages (0), for a view that shows neither. */
   hourly?: boolean;
+  /** Only the first logLimit rows of the log (0: none; `logRows` still counts them all), for a page that shows no more. */
+  logLimit?: number;
 }
 
 export interface UsageReport {
@@ -130,7 +118,21 @@ export interface UsageReport {
   to: string;
   end: string;
   log: UsageLogRow[];
+  /** Rows of the whole log (more than `log` holds under a logLimit). */
+  logRows: number;
   summaries: UsageSummaryRow[];
+}
+
+/**
+ * The part of a span (or denial) in [from, end) that the log shows, [start, end] in ms: clipped to
+ * the range, and a zero-length checkout or denial that began in it; null when none.
+ */
+export function logBounds(s: Span, from: number, end: number): [number, number] | null {
+  if (s.kind === 'deny') return s.start! >= from && s.start! < end ? [s.start!, s.start!] : null;
+  const a = Math.max(s.start ?? from, from);
+  const b = Math.min(s.end ?? end, end);
+  if (b > a) return [a, b];
+  return b === a && s.start !== null && s.start >= from && s.start < end && s.end === s.start ? [a, a] : null;
 }
 
 interface Acc {
@@ -150,6 +152,36 @@ const emptyBucket = (): HourBucket => ({
 
 const NO_AVERAGES = { average: 0, hourOfDay: [], dayOfWeek: [] };
 
+/**
+ * The day summaries buildUsageReport makes for [from, end), counted per UTC day (ms) without
+ * making them: a (day, product) has a row when a lease is held on that day (or a zero-length one
+ * began), a queue entry began or waited, a seat-holding span (allocation) was held, or a denial
+ * fell on it. A page showing the first rows computes only their days and shows this total.
+ */
+export function daySummaryCounts(paired: { spans: readonly Span[]; denials: readonly Span[] }, from: number, end: number): Map<number, number> {
+  const keys = new Map<number, Set<string>>();
+  const add = (t: number, product: string) => {
+    const d = dayStart(t);
+    let set = keys.get(d);
+    if (!set) keys.set(d, (set = new Set()));
+    set.add(product);
+  };
+  const inSpan = (t: number) => t >= from && t < end;
+  for (const s of paired.spans) {
+    if (s.kind === 'deny') continue;
+    if ((s.kind === 'queue' || s.kind === 'lease') && s.start !== null && inSpan(s.start)) add(s.start, s.product);
+    // The days the span is held or waited on inside the range (the users of a lease, the sweep of the others).
+    const counted = s.kind === 'lease' || s.kind === 'queue' || s.seatKey !== null;
+    if (!counted) continue;
+    const a = Math.max(s.start ?? from, from);
+    const b = Math.min(s.end ?? end, end);
+    if (s.kind === 'lease' && b === a && inSpan(a)) add(a, s.product);
+    for (let x = a; x < b; x = dayStart(x) + DAY_MS) add(x, s.product);
+  }
+  for (const d of paired.denials) if (inSpan(d.start!)) add(d.start!, d.product);
+  return new Map([...keys].sort(([a], [b]) => a - b).map(([d, set]) => [d, set.size]));
+}
+
 export function buildUsageReport(input: UsageReportInput): UsageReport {
   const from = input.from;
   const to = input.to;
@@ -160,56 +192,51 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
   const { spans, denials } = pairedOf(input);
 
   // ---- log ----
-  const log: UsageLogRow[] = [];
-  const logStarts: number[] = [];
-  const pushLog = (s: Span, a: number, b: number, zeroLength: boolean) => {
-    const pieces = zeroLength ? [{ day: dayKey(a), start: a, end: a }] : splitAtUtcMidnight(a, b);
-    const checkout = s.start === null ? null : iso(s.start);
-    const checkin = s.end === null ? null : iso(s.end);
-    for (const p of pieces) {
-      const d0 = dayStart(p.start);
-      logStarts.push(Math.trunc(p.start));
-      log.push({
-        date: p.day,
-        kind: s.kind,
-        product: s.product,
-        productName: name(s.product),
-        user: s.user,
-        host: s.host,
-        pid: s.pid,
-        leaseId: s.leaseId,
-        start: iso(p.start),
-        end: iso(p.end),
-        startTime: hms(p.start, d0),
-        endTime: hms(p.end, d0),
-        seconds: round3((p.end - p.start) / 1000),
-        checkout,
-        checkin,
-        desired: 1,
-        granted: s.kind === 'lease' || s.kind === 'allocation' ? 1 : 0,
-        reason: s.reason,
-        continuedFromPreviousDay: p.start > (s.start ?? -Infinity) && p.start === d0,
-        continuesNextDay: p.end === d0 + DAY_MS && (s.end === null || s.end > p.end),
-        open: s.end === null || s.end > end,
-      });
+  // The pieces as numbers first (span, start, end), sorted; rows are made only for the pieces
+  // returned (logLimit): a page showing the first rows does not format tens of thousands.
+  const pieceSpan: Span[] = [];
+  const pieceStart: number[] = [];
+  const pieceEnd: number[] = [];
+  // logLimit 0: the pieces counted, not kept.
+  const keep = input.logLimit !== 0;
+  let logRows = 0;
+  const addPiece = (s: Span, a: number, b: number) => {
+    logRows++;
+    if (!keep) return;
+    pieceSpan.push(s);
+    pieceStart.push(a);
+    pieceEnd.push(b);
+  };
+  const addPieces = (s: Span, [a, b]: [number, number]) => {
+    if (b === a) addPiece(s, a, a);
+    for (let x = a; x < b; ) {
+      const e = Math.min(b, dayStart(x) + DAY_MS);
+      addPiece(s, x, e);
+      x = e;
     }
   };
   for (const s of spans) {
-    const a = Math.max(s.start ?? from, from);
-    const b = Math.min(s.end ?? end, end);
-    if (b > a) pushLog(s, a, b, false);
-    else if (b === a && s.start !== null && s.start >= from && s.start < end && s.end === s.start) pushLog(s, a, b, true);
+    const piece = logBounds(s, from, end);
+    if (piece) addPieces(s, piece);
   }
-  for (const d of denials) if (d.start! >= from && d.start! < end) pushLog(d, d.start!, d.start!, true);
+  for (const d of denials) {
+    const piece = logBounds(d, from, end);
+    if (piece) addPieces(d, piece);
+  }
+  const limit = Math.min(logRows, input.logLimit ?? logRows);
   const kindOrder: Record<LogKind, number> = { lease: 0, allocation: 1, queue: 2, deny: 3 };
   // By start (the instants: the ISO texts of one format sort alike, and a locale compare of 100,000
   // of them was most of the sort), then product, kind, user, host.
-  const order = log.map((_, i) => i);
+  // Under a limit only the pieces starting no later than the limit-th start can be among the first.
+  const starts = Float64Array.from(pieceStart, Math.trunc);
+  const last = limit === 0 ? -Infinity : limit === logRows ? Infinity : starts.slice().sort()[limit - 1];
+  const order: number[] = [];
+  for (let i = 0; i < starts.length; i++) if (starts[i] <= last) order.push(i);
   order.sort((i, j) => {
-    const x = log[i];
-    const y = log[j];
+    const x = pieceSpan[i];
+    const y = pieceSpan[j];
     return (
-      logStarts[i] - logStarts[j] ||
+      starts[i] - starts[j] ||
       x.product.localeCompare(y.product) ||
       kindOrder[x.kind] - kindOrder[y.kind] ||
       x.user.localeCompare(y.user) ||
@@ -217,8 +244,37 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
       i - j
     );
   });
-  const sortedLog = order.map((i) => log[i]);
-  if (periods.length === 0) return { from: iso(from), to: iso(to), end: iso(end), log: sortedLog, summaries: [] };
+  const logRow = (i: number): UsageLogRow => {
+    const s = pieceSpan[i];
+    const a = pieceStart[i];
+    const b = pieceEnd[i];
+    const d0 = dayStart(a);
+    return {
+      date: dayKey(a),
+      kind: s.kind,
+      product: s.product,
+      productName: name(s.product),
+      user: s.user,
+      host: s.host,
+      pid: s.pid,
+      leaseId: s.leaseId,
+      start: iso(a),
+      end: iso(b),
+      startTime: hms(a, d0),
+      endTime: hms(b, d0),
+      seconds: round3((b - a) / 1000),
+      checkout: s.start === null ? null : iso(s.start),
+      checkin: s.end === null ? null : iso(s.end),
+      desired: 1,
+      granted: s.kind === 'lease' || s.kind === 'allocation' ? 1 : 0,
+      reason: s.reason,
+      continuedFromPreviousDay: a > (s.start ?? -Infinity) && a === d0,
+      continuesNextDay: b === d0 + DAY_MS && (s.end === null || s.end > b),
+      open: s.end === null || s.end > end,
+    };
+  };
+  const sortedLog = order.slice(0, limit).map(logRow);
+  if (periods.length === 0) return { from: iso(from), to: iso(to), end: iso(end), log: sortedLog, logRows, summaries: [] };
 
   // ---- summaries ----
   const accs = new Map<string, Acc>();
@@ -300,8 +356,9 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
     if (s.kind === 'lease') {
       const a = Math.max(s.start ?? from, from);
       const b = Math.min(s.end ?? end, end);
-      const pieces = b > a ? splitAtUtcMidnight(a, b) : inSpan(a) && b === a ? [{ day: dayKey(a), start: a, end: a }] : [];
-      for (const piece of pieces) for (const p of periods) acc(p, s.product, piece.start).users.add(s.user);
+      // The user on each UTC day of the piece (a zero-length one on its day).
+      if (b === a && inSpan(a)) for (const p of periods) acc(p, s.product, a).users.add(s.user);
+      for (let x = a; x < b; x = dayStart(x) + DAY_MS) for (const p of periods) acc(p, s.product, x).users.add(s.user);
     }
   }
   for (const d of denials) if (inSpan(d.start!)) for (const p of periods) acc(p, d.product, d.start!).row.denials++;
@@ -377,8 +434,8 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
       while (di < denyTimes.length && denyTimes[di] < t) di++;
       if (di < denyTimes.length && denyTimes[di] === t) {
         const desired = used + waiting + x.denyAt.get(t)!;
-        const h = new Date(t).getUTCHours();
-        const w = weekday(t);
+        const h = hourly ? new Date(t).getUTCHours() : 0;
+        const w = hourly ? weekday(t) : 0;
         for (const r of rowsAt(t)) {
           r.maxDesired = Math.max(r.maxDesired, desired);
           if (!hourly) continue;
@@ -395,8 +452,8 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
         const next = Math.min(nextEdge, nextDeny, end, hourly ? (Math.floor(t / HOUR_MS) + 1) * HOUR_MS : dayStart(t) + DAY_MS);
         const hours = (next - t) / HOUR_MS;
         const desired = used + waiting;
-        const h = new Date(t).getUTCHours();
-        const w = weekday(t);
+        const h = hourly ? new Date(t).getUTCHours() : 0;
+        const w = hourly ? weekday(t) : 0;
         const slot = Math.floor(t / HOUR_MS) * HOUR_MS;
         if (hourly) {
           x.usedByHour.set(slot, (x.usedByHour.get(slot) ?? 0) + used * hours);
@@ -465,5 +522,5 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
   }
   const periodOrder = (p: SummaryPeriod) => (p === 'refweek' ? 1.5 : REPORT_PERIODS.indexOf(p));
   summaries.sort((a, b) => periodOrder(a.period) - periodOrder(b.period) || compareIso(a.start, b.start) || a.product.localeCompare(b.product));
-  return { from: iso(from), to: iso(to), end: iso(end), log: sortedLog, summaries };
+  return { from: iso(from), to: iso(to), end: iso(end), log: sortedLog, logRows, summaries };
 }

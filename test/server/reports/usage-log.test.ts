@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ReportEvent } from '../../../src/server/reports/pairing.js';
-import { buildUsageReport, type UsageLogRow } from '../../../src/server/reports/usage.js';
+import { pairEvents, type ReportEvent } from '../../../src/server/reports/pairing.js';
+import { buildUsageReport, daySummaryCounts, type UsageLogRow } from '../../../src/server/reports/usage.js';
 
 const DAY = 86_400_000;
 const FROM = Date.parse('2024-05-06T00:00:00Z');
@@ -46,6 +46,50 @@ test('usage log: in the order of start text, product, kind, user and host (local
   assert.deepEqual(none.log, r.log);
   assert.deepEqual(none.summaries, []);
   assert.ok(r.summaries.length > 0);
+});
+
+test('usage log limited: the first rows of the whole log and the count of all; the summaries as without a limit', () => {
+  const input = { events: events(), from: FROM, to: FROM + 7 * DAY, periods: ['day'] as const };
+  const full = buildUsageReport(input);
+  assert.equal(full.logRows, full.log.length);
+  const first = buildUsageReport({ ...input, logLimit: 7 });
+  assert.deepEqual(first.log, full.log.slice(0, 7));
+  assert.equal(first.logRows, full.log.length);
+  assert.deepEqual(first.summaries, full.summaries);
+  const none = buildUsageReport({ ...input, logLimit: 0 });
+  assert.deepEqual([none.log, none.logRows], [[], full.log.length]);
+  assert.deepEqual(buildUsageReport({ ...input, logLimit: 10_000 }).log, full.log);
+});
+
+test('day summary counts: per UTC day the rows buildUsageReport makes, counted without making them', () => {
+  const at = (iso: string) => Date.parse(iso);
+  const w = (user: string, pid: number) => ({ agentId: `a-${user}`, user, host: `h-${user}`, pid, processStart: '2024-05-06T00:00:00.000Z' });
+  // A lease across midnight, a wait on another product the next day, a denial the day after.
+  const hand: ReportEvent[] = [
+    { time: at('2024-05-06T22:00:00Z'), code: 1, product: 'cad', leaseId: 'L1', ...w('ann', 1) },
+    { time: at('2024-05-07T02:00:00Z'), code: 2, product: 'cad', leaseId: 'L1', ...w('ann', 1) },
+    { time: at('2024-05-07T10:00:00Z'), code: 5, product: 'cam', ...w('bob', 2) },
+    { time: at('2024-05-07T10:30:00Z'), code: 6, product: 'cam', ...w('bob', 2) },
+    { time: at('2024-05-08T09:00:00Z'), code: 7, product: 'cad', ...w('cy', 3) },
+  ];
+  const perDay = (r: ReturnType<typeof buildUsageReport>) => {
+    const m = new Map<number, number>();
+    for (const x of r.summaries) m.set(Date.parse(`${x.key}T00:00:00Z`), (m.get(Date.parse(`${x.key}T00:00:00Z`)) ?? 0) + 1);
+    return m;
+  };
+  const expected = new Map([
+    [FROM, 1],
+    [FROM + DAY, 2],
+    [FROM + 2 * DAY, 1],
+  ]);
+  assert.deepEqual(perDay(buildUsageReport({ events: hand, from: FROM, to: FROM + 3 * DAY })), expected);
+  assert.deepEqual(daySummaryCounts(pairEvents(hand), FROM, FROM + 3 * DAY), expected);
+  // The many-product history, to its end and to a cut inside a day.
+  for (const end of [FROM + 7 * DAY, FROM + 2.5 * DAY]) {
+    const r = buildUsageReport({ events: events(), from: FROM, to: FROM + 7 * DAY, end, periods: ['day'] });
+    assert.ok(r.summaries.length > 5, `${r.summaries.length} rows`);
+    assert.deepEqual(daySummaryCounts(pairEvents(events()), FROM, end), new Map([...perDay(r)].sort(([a], [b]) => a - b)));
+  }
 });
 
 test('summaries without hourly figures: every other figure as with them, the buckets empty and the weighted averages 0', () => {
