@@ -16,6 +16,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { PAGES } from '../../src/server/console/pages.js';
 import { ADMIN_TOKEN, consoleConfig, VIEWER_TOKEN } from '../helpers/console.js';
 import { leaseRequest, startServer, TEST_STORE, type TestAgent, type TestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** This file runs from dist/test/server; artefacts go to the checkout's test-artifacts/ (git-ignored). */
@@ -141,6 +142,13 @@ before(async () => {
   const up = await a.post('/v1/events', { records });
   assert.equal(up.status, 200, up.text);
   assert.equal(up.body.ackedThroughSeq, 8);
+  // The server writes when agents were last seen in batches every 5 s: wait for the batch of these
+  // requests, so that no page and its download straddle it (the agents table's "last seen" differed).
+  await waitFor(
+    async () => (await srv.sql('SELECT count(*) AS n FROM agents WHERE last_seen_at > enrolled_at'))[0].n === 3,
+    'the last-seen times of the three agents written',
+    15_000,
+  );
 
   mkdirSync(ARTIFACTS, { recursive: true });
   userDataDir = mkdtempSync(join(tmpdir(), 'usage-console-chromium-'));
