@@ -426,7 +426,7 @@ export function holds(spans: readonly Span[], from: number, end: number): Holds 
       // Two spans of one checkout key: one checkout from the first start to the last end.
       c.ms += ms;
       if (a < c.start) c.start = a;
-      if (a >= c.start && z >= c.end) {
+      if (z >= c.end) {
         c.end = z;
         c.open = open;
       }
@@ -445,8 +445,8 @@ export async function loadUsers(ctx: LoadContext): Promise<PageData> {
   const from = rangeStart(f);
   const to = rangeEnd(f);
   const { spans } = personal(await loadReportPaired(ctx.q, { from, to, product: f.product }), f);
-  const h = holds(spans, from, Math.max(from, Math.min(to, ctx.now)));
-  const end = Math.min(rangeEnd(ctx.filters), ctx.now);
+  const end = Math.max(from, Math.min(to, ctx.now));
+  const h = holds(spans, from, end);
   const top: Table = {
     id: 'top-users',
     title: 'Top users by license-hours',

@@ -62,13 +62,17 @@ export const weekday = (t: number): number => (new Date(t).getUTCDay() + 6) % 7;
 /** Pieces of [start, end) split at UTC midnights. */
 export function splitAtUtcMidnight(start: number, end: number): Array<{ day: string; start: number; end: number }> {
   const out: Array<{ day: string; start: number; end: number }> = [];
-  let s = start;
-  while (s < end) {
+  eachUtcDay(start, end, (s, e) => out.push({ day: dayKey(s), start: s, end: e }));
+  return out;
+}
+
+/** splitAtUtcMidnight's pieces [a, b) handed to `fn` one by one, without making them (the usage log's hot loop). */
+export function eachUtcDay(start: number, end: number, fn: (a: number, b: number) => void): void {
+  for (let s = start; s < end; ) {
     const e = Math.min(end, dayStart(s) + DAY_MS);
-    out.push({ day: dayKey(s), start: s, end: e });
+    fn(s, e);
     s = e;
   }
-  return out;
 }
 
 /** ISO 8601 week of a UTC instant: `YYYY-Www`, weeks start on Monday, week 1 holds the year's first Thursday. */

@@ -20,7 +20,21 @@
  * report end (a lease never returned, a ticket still waiting) counts as open until then.
  */
 import { WeightedTimeline } from './averages.js';
-import { DAY_MS, HOUR_MS, REPORT_PERIODS, compareIso, dayKey, dayStart, hms, iso, periodOf, round3, weekday, type SummaryPeriod } from './calendar.js';
+import {
+  DAY_MS,
+  HOUR_MS,
+  REPORT_PERIODS,
+  compareIso,
+  dayKey,
+  dayStart,
+  eachUtcDay,
+  hms,
+  iso,
+  periodOf,
+  round3,
+  weekday,
+  type SummaryPeriod,
+} from './calendar.js';
 import { pairedOf, type LogKind, type PairedInput, type Span } from './pairing.js';
 
 /** One row of the usage log: one checkout (or wait, or denial) on one UTC day. */
@@ -176,7 +190,7 @@ export function daySummaryCounts(paired: { spans: readonly Span[]; denials: read
     const a = Math.max(s.start ?? from, from);
     const b = Math.min(s.end ?? end, end);
     if (s.kind === 'lease' && b === a && inSpan(a)) add(a, s.product);
-    for (let x = a; x < b; x = dayStart(x) + DAY_MS) add(x, s.product);
+    eachUtcDay(a, b, (x) => add(x, s.product));
   }
   for (const d of paired.denials) if (inSpan(d.start!)) add(d.start!, d.product);
   return new Map([...keys].sort(([a], [b]) => a - b).map(([d, set]) => [d, set.size]));
@@ -209,11 +223,7 @@ export function buildUsageReport(input: UsageReportInput): UsageReport {
   };
   const addPieces = (s: Span, [a, b]: [number, number]) => {
     if (b === a) addPiece(s, a, a);
-    for (let x = a; x < b; ) {
-      const e = Math.min(b, dayStart(x) + DAY_MS);
-      addPiece(s, x, e);
-      x = e;
-    }
+    eachUtcDay(a, b, (x, e) => addPiece(s, x, e));
   };
   for (const s of spans) {
     const piece = logBounds(s, from, end);
