@@ -21,6 +21,14 @@
  * Keys are NOT NULL (unique indexes treat NULLs as distinct): a missing text is '' and a missing exit
  * code (ended by a signal) is NO_EXIT, which no exit status can be. Sums keep a count of the values
  * present where a page shows "none" apart from 0 (memory, read and written bytes).
+ *
+ * Shards (PostgreSQL): the roll-ups without a user or host (process_daily_command, process_hourly)
+ * have the same few rows for every agent ("bash" today), and an upsert holds its rows locked until
+ * its commit, so concurrent uploads waited for each other on them (pg_stat_activity: most of a 100k
+ * fleet's uploads in Lock:transactionid). There those two tables have one more key, `shard`, the
+ * inserting connection's backend pid modulo ROLLUP_SHARDS: the concurrent uploads of a pool (pids
+ * mostly consecutive) upsert different rows. Readers sum over the keys they show, so a key's rows
+ * in several shards add up as one. SQLite (one writer at a time) has no shard column.
  */
 import type { Dialect } from './sql.js';
 
@@ -34,6 +42,12 @@ const KEYS = {
   process_monthly_user: ['month', '"user"', 'host'],
 } as const;
 export type ProcessRollup = keyof typeof KEYS;
+
+/** The roll-ups every agent's uploads would upsert the same rows of, given a shard key on PostgreSQL. */
+const SHARDED: ReadonlySet<string> = new Set(['process_daily_command', 'process_hourly']);
+export const ROLLUP_SHARDS = 16;
+/** The shard of the rows an upsert adds to: one per connection, constant through a statement. */
+const PG_SHARD_EXPR = `(pg_backend_pid() % ${ROLLUP_SHARDS})`;
 
 /** Key expressions over a process_records row. */
 const KEY_EXPR: Record<string, string> = {
@@ -132,12 +146,14 @@ function intervalDdl(d: Dialect): string {
   );
 }
 
-export function intervalInsert(from: string): string {
+/** `shard`: the shard expression where the table has that key (PostgreSQL since V_ROLLUP_SHARDS). */
+export function intervalInsert(from: string, shard?: string): string {
   const keys = INTERVAL_KEYS.map(([, e]) => e);
+  const [shardCol, shardExpr] = shard ? [['shard'], [shard]] : [[], []];
   return (
-    `INSERT INTO process_hourly (${[...INTERVAL_KEYS, ...INTERVAL_METRICS].map(([c]) => c).join(', ')}) ` +
-    `${selectSums([...keys, ...INTERVAL_METRICS.map(([, e]) => e)], keys, from, "r.type = 'process-interval' AND r.interval_start IS NOT NULL")} ` +
-    `ON CONFLICT (day, hour, command) DO UPDATE SET ${INTERVAL_METRICS.map(([m]) => `${m} = process_hourly.${m} + excluded.${m}`).join(', ')};`
+    `INSERT INTO process_hourly (${[...INTERVAL_KEYS.map(([c]) => c), ...shardCol, ...INTERVAL_METRICS.map(([c]) => c)].join(', ')}) ` +
+    `${selectSums([...keys, ...shardExpr, ...INTERVAL_METRICS.map(([, e]) => e)], keys, from, "r.type = 'process-interval' AND r.interval_start IS NOT NULL")} ` +
+    `ON CONFLICT (${['day', 'hour', 'command', ...shardCol].join(', ')}) DO UPDATE SET ${INTERVAL_METRICS.map(([m]) => `${m} = process_hourly.${m} + excluded.${m}`).join(', ')};`
   );
 }
 
@@ -184,7 +200,7 @@ export function rollupMigration(d: Dialect): string {
  * Sorted by key where several PostgreSQL transactions may upsert the same roll-up rows at once:
  * they then lock them in one order.
  */
-function batchRollups(from: string, batch: string, sorted: boolean) {
+function batchRollups(from: string, batch: string, sorted: boolean, shard?: string) {
   const keyCols = ['day', 'month', '"user"', 'host', 'command', 'exe', 'exit_code'] as const;
   const grain = [...keyCols.map((k) => KEY_EXPR[k]!), '(r."user" IS NOT NULL)', 'r.grp'];
   const metricType = (m: string) => (m === 'n' || m.endsWith('_n') ? 'INTEGER' : 'REAL');
@@ -199,9 +215,10 @@ function batchRollups(from: string, batch: string, sorted: boolean) {
   const resum = METRICS.map(([m]) => (m === 'max_rss' ? 'max(r.max_rss)' : `sum(r.${m})`));
   const rollups = [...ROLLUPS, 'process_monthly_user' as const].map((t) => {
     const keys = KEYS[t].map((k) => `r.${k}`);
+    const [shardCol, shardExpr] = shard && SHARDED.has(t) ? [['shard'], [shard]] : [[], []];
     return (
-      `INSERT INTO ${t} (${[...KEYS[t], ...METRICS.map(([m]) => m)].join(', ')}) SELECT ${[...keys, ...resum].join(', ')} FROM ${batch} r GROUP BY ${keys.join(', ')}${order(keys)} ` +
-      `ON CONFLICT (${KEYS[t].join(', ')}) DO UPDATE SET ${mergeClause(t)}`
+      `INSERT INTO ${t} (${[...KEYS[t], ...shardCol, ...METRICS.map(([m]) => m)].join(', ')}) SELECT ${[...keys, ...shardExpr, ...resum].join(', ')} FROM ${batch} r GROUP BY ${keys.join(', ')}${order(keys)} ` +
+      `ON CONFLICT (${[...KEYS[t], ...shardCol].join(', ')}) DO UPDATE SET ${mergeClause(t)}`
     );
   });
   const groupKeys = ['r."user"', 'r.grp'];
@@ -234,16 +251,27 @@ export const BATCH_ROLLUPS = (() => {
  * PostgreSQL's statement trigger over the inserted rows, as SQLite's BATCH_ROLLUPS: the rows summed
  * once (a materialized CTE) and every roll-up filled from that in the same statement. Migration 6
  * scanned the transition table once per roll-up; this costs a fifth of that (bench/server-ingest).
+ * `sharded`: the tables have their shard key (V_ROLLUP_SHARDS and after).
  */
-export function rollupTriggerFunction(): string {
-  const b = batchRollups('inserted r WHERE true', 'batch', true);
+export function rollupTriggerFunction(sharded: boolean): string {
+  const shard = sharded ? PG_SHARD_EXPR : undefined;
+  const b = batchRollups('inserted r WHERE true', 'batch', true, shard);
   const names = b.columns.map((c) => c.split(' ')[0]);
   const last = b.rollups[b.rollups.length - 1]!;
   const ctes = [`batch (${names.join(', ')}) AS MATERIALIZED (${b.fill})`, ...b.rollups.slice(0, -1).map((u, i) => `u${i} AS (${u})`)];
   return (
     `CREATE OR REPLACE FUNCTION process_rollups_insert() RETURNS trigger LANGUAGE plpgsql AS $body$\nBEGIN\n` +
-    `WITH ${ctes.join(',\n')}\n${last};\n${intervalInsert('inserted r WHERE true')}\nRETURN NULL;\nEND\n$body$;`
+    `WITH ${ctes.join(',\n')}\n${last};\n${intervalInsert('inserted r WHERE true', shard)}\nRETURN NULL;\nEND\n$body$;`
   );
+}
+
+/** PostgreSQL: the shard key on the roll-ups every agent shares (see Shards above); the rows there stay in shard 0. */
+export function rollupShardMigration(): string {
+  const pk = (t: string, keys: readonly string[]) =>
+    `ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS shard integer NOT NULL DEFAULT 0;\n` +
+    `ALTER TABLE ${t} DROP CONSTRAINT IF EXISTS ${t}_pkey;\n` +
+    `ALTER TABLE ${t} ADD PRIMARY KEY (${[...keys, 'shard'].join(', ')});`;
+  return [pk('process_daily_command', KEYS.process_daily_command), pk('process_hourly', INTERVAL_KEYS.map(([c]) => c)), rollupTriggerFunction(true)].join('\n');
 }
 
 /**

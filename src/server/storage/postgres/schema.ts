@@ -13,7 +13,7 @@
 import type pg from 'pg';
 import { EVENT_CODE_TABLE } from '../../../protocol/event-codes.js';
 import { spansMigration } from '../spans.js';
-import { rollupMigration, rollupTriggerFunction } from '../rollups.js';
+import { rollupMigration, rollupShardMigration, rollupTriggerFunction } from '../rollups.js';
 import { seatTablesDdl } from '../seat-ddl.js';
 import { SOFTWARE_INSTALLED } from '../software-ddl.js';
 
@@ -95,7 +95,7 @@ const V_CLIENT_CERT = `ALTER TABLE agents ADD COLUMN IF NOT EXISTS client_cert_s
 const V_ROLLUPS = rollupMigration('postgres');
 
 /** The roll-up trigger summing the inserted rows once, not once per roll-up (same sums). */
-const V_ROLLUPS_ONE_SCAN = rollupTriggerFunction();
+const V_ROLLUPS_ONE_SCAN = rollupTriggerFunction(false);
 
 /**
  * A product's expired live leases, freed before each acquire, found by a seek instead of a walk
@@ -106,8 +106,14 @@ const V_LEASE_EXPIRY = `CREATE INDEX IF NOT EXISTS leases_live_product_expiry ON
 /** Checkout spans (storage/spans.ts): the table, the watermark at 0 (the first fold is the backfill of the events stored). */
 const V_SPANS = spansMigration('postgres');
 
+/**
+ * The roll-ups every agent shares (per command, per hour) get a shard key, so concurrent uploads
+ * stop waiting for each other's row locks on them (storage/rollups.ts, Shards).
+ */
+const V_ROLLUP_SHARDS = rollupShardMigration();
+
 /** Migration N brings the schema from version N-1 to N. */
-const MIGRATIONS: readonly string[] = [V1, V2, V3, V_INTEGRITY, V_CLIENT_CERT, V_ROLLUPS, V_ROLLUPS_ONE_SCAN, V_LEASE_EXPIRY, V_SPANS];
+const MIGRATIONS: readonly string[] = [V1, V2, V3, V_INTEGRITY, V_CLIENT_CERT, V_ROLLUPS, V_ROLLUPS_ONE_SCAN, V_LEASE_EXPIRY, V_SPANS, V_ROLLUP_SHARDS];
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
 /** The version the checkout spans came in with. */
 export const POSTGRES_SPANS_VERSION = MIGRATIONS.indexOf(V_SPANS) + 1;
