@@ -271,7 +271,14 @@ export function rollupShardMigration(): string {
     `ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS shard integer NOT NULL DEFAULT 0;\n` +
     `ALTER TABLE ${t} DROP CONSTRAINT IF EXISTS ${t}_pkey;\n` +
     `ALTER TABLE ${t} ADD PRIMARY KEY (${[...keys, 'shard'].join(', ')});`;
-  return [pk('process_daily_command', KEYS.process_daily_command), pk('process_hourly', INTERVAL_KEYS.map(([c]) => c)), rollupTriggerFunction(true)].join('\n');
+  return [
+    pk('process_daily_command', KEYS.process_daily_command),
+    pk(
+      'process_hourly',
+      INTERVAL_KEYS.map(([c]) => c),
+    ),
+    rollupTriggerFunction(true),
+  ].join('\n');
 }
 
 /**

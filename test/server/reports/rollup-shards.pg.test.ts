@@ -23,7 +23,20 @@ async function insertUpload(c: pg.Client, agent: string): Promise<void> {
     const command = COMMANDS[i % 3]!;
     const interval = i % 2 === 1;
     const time = `2024-05-06T${String(10 + (i % 4)).padStart(2, '0')}:00:00.000Z`;
-    params.push(agent, i + 1, interval ? 'process-interval' : 'process', time, command, `/usr/bin/${command}`, 0, 2, 1, interval ? time : null, `ws-${agent}`, `user-${agent}`);
+    params.push(
+      agent,
+      i + 1,
+      interval ? 'process-interval' : 'process',
+      time,
+      command,
+      `/usr/bin/${command}`,
+      0,
+      2,
+      1,
+      interval ? time : null,
+      `ws-${agent}`,
+      `user-${agent}`,
+    );
     const b = params.length - 12;
     rows.push(`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, $${b + 9}, $${b + 10}, $${b + 11}, $${b + 12})`);
   }
@@ -69,7 +82,8 @@ test('concurrent uploads of the same commands do not wait for each other on the 
     assert.equal(Number(rows.n), 30, table);
   }
   // The per-command sums over both shards, as the pages read them.
-  const perCommand = (await a.query<{ command: string; n: string }>('SELECT command, sum(n) AS n FROM process_daily_command GROUP BY command ORDER BY command')).rows;
+  const perCommand = (await a.query<{ command: string; n: string }>('SELECT command, sum(n) AS n FROM process_daily_command GROUP BY command ORDER BY command'))
+    .rows;
   assert.deepEqual(
     perCommand.map((r) => [r.command, Number(r.n)]),
     [
