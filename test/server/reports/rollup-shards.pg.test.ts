@@ -1,9 +1,9 @@
 /**
  * PostgreSQL's roll-up shards (storage/rollups.ts, Shards): two uploads of the same commands from
  * two hosts, in two open transactions on two connections. The second one's roll-up upserts must not
- * wait for the first one's commit (lock_timeout 3 s turns a wait into an error: before the shards, every upload
- * of "bash" today waited on the one before it); after both commit, the roll-ups hold each key in
- * two shards, and the process page read from them equals the page read from the records.
+ * wait for the first one's commit (lock_timeout 3 s turns a wait into an error: before the shards,
+ * every upload of "bash" today waited on the one before it); after both commit, the roll-ups hold
+ * each key in two shards, and the process page read from them equals the page read from the records.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
