@@ -11,10 +11,13 @@
  * PASSIVE alone never lets the WAL start over while writes never pause: it copies the frames there
  * were when it began, more arrive meanwhile, and SQLite reuses the file only once every frame is
  * copied. Under the fleet benchmark's steady 330 commits/s the WAL grew by gigabytes in two
- * minutes. So once the WAL holds RESTART_FRAMES frames (128 MiB of 4 KiB pages), the worker runs
- * a RESTART checkpoint right after its PASSIVE pass: it waits up to RESTART_WAIT_MS for the writer
- * lock, holds writers off while it copies the little the PASSIVE pass left, and the next commit
- * writes the WAL from its start again (the server's BEGIN IMMEDIATE waits and retries meanwhile).
+ * minutes. So once the WAL holds RESTART_FRAMES frames (128 MiB of 4 KiB pages), the worker asks
+ * the owner of the writing connection to hold its writers off (`holdWriters`: the store commits
+ * its open group and starts no new one), runs a RESTART checkpoint meanwhile, which copies the
+ * little the PASSIVE pass left, and the next commit writes the WAL from its start again. The
+ * RESTART used to compete for the writer lock on its own, waiting in SQLite's busy handler: that
+ * polls every 25-100 ms and a writer that commits every event-loop turn leaves the lock free only
+ * for microseconds, so on a slow machine it almost never got it and the WAL grew to hundreds of MB.
  */
 import { Worker } from 'node:worker_threads';
 
@@ -26,25 +29,40 @@ db.pragma('busy_timeout = 0');
 const st = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 const restart = db.prepare('PRAGMA wal_checkpoint(RESTART)');
 let stopped = false;
-parentPort.on('message', (m) => { if (m === 'stop') { stopped = true; try { st.get(); } catch {} db.close(); process.exit(0); } });
 const tick = () => {
   if (stopped) return;
   try {
     const r = st.get();
-    if (r && r.log >= workerData.restartFrames) {
-      db.pragma('busy_timeout = ' + workerData.restartWaitMs);
-      try { const t = restart.get(); if (t && t.busy === 0) parentPort.postMessage({ restarted: r.log }); } finally { db.pragma('busy_timeout = 0'); }
-    }
+    // The owner holds its writers off, then answers 'restart'; the next tick waits for that.
+    if (r && r.log >= workerData.restartFrames) return parentPort.postMessage({ restartWanted: r.log });
   } catch { /* busy: next time */ }
   setTimeout(tick, workerData.everyMs);
 };
+const restartNow = () => {
+  let restarted = false;
+  // Another process may still hold the lock or read an old snapshot: wait a little for it, no more.
+  db.pragma('busy_timeout = ' + workerData.restartWaitMs);
+  try { const t = restart.get(); restarted = !!t && t.busy === 0; } catch { /* busy: next time */ }
+  finally { db.pragma('busy_timeout = 0'); }
+  parentPort.postMessage({ restartDone: restarted });
+  setTimeout(tick, workerData.everyMs);
+};
+parentPort.on('message', (m) => {
+  if (m === 'restart') return restartNow();
+  if (m === 'stop') { stopped = true; try { st.get(); } catch {} db.close(); process.exit(0); }
+});
 setTimeout(tick, workerData.everyMs);
 `;
 
 /** WAL frames (4 KiB pages) at which the worker makes SQLite start the WAL over: 128 MiB. */
 export const RESTART_FRAMES = 32_768;
-/** How long the restarting checkpoint waits for the writer lock before it tries again next second. */
+/** How long the restarting checkpoint waits for another process's lock or reader before it tries again next second. */
 const RESTART_WAIT_MS = 200;
+/** Writers are never held off longer than this, whatever became of the worker. */
+const HOLD_LIMIT_MS = 2000;
+
+/** Runs `during` while no transaction of the writing connection is open or can begin. */
+export type HoldWriters = (during: () => Promise<void>) => Promise<void>;
 
 export class Checkpointer {
   /** Times the worker made SQLite start the WAL over (a test reads it). */
@@ -58,6 +76,7 @@ export class Checkpointer {
     private readonly everyMs = 1000,
     private readonly log?: { warn(o: object, msg: string): void },
     private readonly restartFrames = RESTART_FRAMES,
+    private readonly holdWriters: HoldWriters = (during) => during(),
   ) {}
 
   start(): void {
@@ -73,8 +92,27 @@ export class Checkpointer {
       },
     });
     w.unref();
-    w.on('message', (m: { restarted?: number }) => {
-      if (m.restarted !== undefined) this.restarts++;
+    let restartDone: ((restarted: boolean) => void) | undefined;
+    w.on('message', (m: { restartWanted?: number; restartDone?: boolean }) => {
+      if (m.restartDone !== undefined) restartDone?.(m.restartDone);
+      if (m.restartWanted === undefined) return;
+      void this.holdWriters(
+        () =>
+          new Promise<void>((resolve) => {
+            const limit = setTimeout(() => finish(false), HOLD_LIMIT_MS);
+            const finish = (restarted: boolean) => {
+              clearTimeout(limit);
+              restartDone = undefined;
+              w.off('exit', exited);
+              if (restarted) this.restarts++;
+              resolve();
+            };
+            const exited = () => finish(false);
+            restartDone = finish;
+            w.once('exit', exited);
+            w.postMessage('restart');
+          }),
+      );
     });
     w.on('error', (err) => this.log?.warn({ err }, 'WAL checkpoint worker failed; restarting it'));
     w.on('exit', () => {

@@ -29,7 +29,7 @@ import { BATCH_ROLLUPS, rollupRetention, USER_GROUPS_REBUILD } from '../rollups.
 import type { Dialect, Sql } from '../sql.js';
 import type { OpenOptions, Store, StoreSignal, TransactionOptions, Tx } from '../store.js';
 import type { AgentRow, Renewal } from '../types.js';
-import { Checkpointer } from './checkpoint.js';
+import { Checkpointer, RESTART_FRAMES } from './checkpoint.js';
 import { migrateSqlite } from './schema.js';
 
 /**
@@ -464,12 +464,28 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Checkpoint the WAL in a worker thread instead of inside commits (see checkpoint.ts). */
-  checkpointInBackground(log?: OpenOptions['log']): void {
-    if (this.checkpointer || this.location === ':memory:') return;
+  /** Checkpoint the WAL in a worker thread instead of inside commits (see checkpoint.ts); a test sets the tuning. */
+  checkpointInBackground(log?: OpenOptions['log'], tuning: { everyMs?: number; restartFrames?: number } = {}): Checkpointer | undefined {
+    if (this.checkpointer || this.location === ':memory:') return this.checkpointer;
     this.db.pragma('wal_autocheckpoint = 0');
-    this.checkpointer = new Checkpointer(this.location, 1000, log);
+    this.checkpointer = new Checkpointer(this.location, tuning.everyMs ?? 1000, log, tuning.restartFrames ?? RESTART_FRAMES, (during) =>
+      this.holdingWriters(during),
+    );
     this.checkpointer.start();
+    return this.checkpointer;
+  }
+
+  /** Commits the open group and begins no transaction until `during` has run (the WAL's RESTART checkpoint). */
+  private async holdingWriters(during: () => Promise<void>): Promise<void> {
+    const release = await this.mutex.lock();
+    try {
+      if (this.db.open) {
+        this.endGroup();
+        await during();
+      }
+    } finally {
+      release();
+    }
   }
 
   async close(): Promise<void> {
