@@ -105,7 +105,8 @@ export class Seats {
 
   /** End a live lease with its event; false when someone else ended it first. */
   async endLease(tx: Tx, lease: LeaseRow, type: LicenseType, reason: string, now: number): Promise<boolean> {
-    if ((await tx.endLease(lease.id, now, reason)) === 0) return false;
+    const ended = reason === 'lost' ? await tx.expireLease(lease.id, now) : await tx.endLease(lease.id, now, reason);
+    if (ended === 0) return false;
     if (isAllocatingType(type)) await tx.useAllocation(lease.product_id, lease.seat_key, now);
     await tx.writeServerEvent({
       time: now,

@@ -259,6 +259,11 @@ export class Queries {
     return this.sql.run('UPDATE leases SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL', [now, reason, id]);
   }
 
+  /** End a lease as lost only while it is still past its expiry: a renewal committed since it was read keeps it. */
+  expireLease(id: string, now: number): Promise<number> {
+    return this.sql.run("UPDATE leases SET ended_at = ?, end_reason = 'lost' WHERE id = ? AND ended_at IS NULL AND expires_at <= ?", [now, id, now]);
+  }
+
   /**
    * Live leases past their expiry, in id order (every server handles them in one order). Sorted
    * here, not by ORDER BY id: SQLite would then walk the whole table, every lease ever granted, in

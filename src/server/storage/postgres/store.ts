@@ -260,7 +260,12 @@ export class PostgresStore implements Store {
         let result: T;
         try {
           result = await fn(tx);
-          for (const s of tx.signals) await client.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(s)]);
+          // One round trip for all of them (a sweep may signal dozens of tickets), in their order.
+          if (tx.signals.length > 0)
+            await client.query('SELECT pg_notify($1, s) FROM unnest($2::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n', [
+              CHANNEL,
+              tx.signals.map((s) => JSON.stringify(s)),
+            ]);
           await client.query('COMMIT');
         } catch (err) {
           await client.query('ROLLBACK').catch((e: Error) => (broken = e));

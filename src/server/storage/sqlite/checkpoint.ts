@@ -11,10 +11,11 @@
  * PASSIVE alone never lets the WAL start over while writes never pause: it copies the frames there
  * were when it began, more arrive meanwhile, and SQLite reuses the file only once every frame is
  * copied. Under the fleet benchmark's steady 330 commits/s the WAL grew by gigabytes in two
- * minutes. So once the WAL holds RESTART_FRAMES frames (128 MiB of 4 KiB pages), the worker asks
- * the owner of the writing connection to hold its writers off (`holdWriters`: the store commits
- * its open group and starts no new one), runs a RESTART checkpoint meanwhile, which copies the
- * little the PASSIVE pass left, and the next commit writes the WAL from its start again. The
+ * minutes. So once the WAL holds RESTART_FRAMES frames (128 MiB of 4 KiB pages), the worker runs
+ * PASSIVE passes until at most HOLD_FRAMES are left uncopied, asks the owner of the writing
+ * connection to hold its writers off (`holdWriters`: the store commits its open group and starts
+ * no new one), runs a RESTART checkpoint meanwhile, which copies those few frames, and the next
+ * commit writes the WAL from its start again. The
  * RESTART used to compete for the writer lock on its own, waiting in SQLite's busy handler: that
  * polls every 25-100 ms and a writer that commits every event-loop turn leaves the lock free only
  * for microseconds, so on a slow machine it almost never got it and the WAL grew to hundreds of MB.
@@ -32,9 +33,14 @@ let stopped = false;
 const tick = () => {
   if (stopped) return;
   try {
-    const r = st.get();
-    // The owner holds its writers off, then answers 'restart'; the next tick waits for that.
-    if (r && r.log >= workerData.restartFrames) return parentPort.postMessage({ restartWanted: r.log });
+    let r = st.get();
+    if (r && r.log >= workerData.restartFrames) {
+      // Catch up on what arrived during the pass, so that writers are held off only while the
+      // RESTART copies a few frames (each pass is shorter than the one before).
+      for (let i = 0; i < 4 && r.log - r.checkpointed > workerData.holdFrames; i++) r = st.get();
+      // The owner holds its writers off, then answers 'restart'; the next tick waits for that.
+      return parentPort.postMessage({ restartWanted: r.log });
+    }
   } catch { /* busy: next time */ }
   setTimeout(tick, workerData.everyMs);
 };
@@ -58,6 +64,8 @@ setTimeout(tick, workerData.everyMs);
 export const RESTART_FRAMES = 32_768;
 /** How long the restarting checkpoint waits for another process's lock or reader before it tries again next second. */
 const RESTART_WAIT_MS = 200;
+/** Frames the PASSIVE passes may leave for the RESTART to copy while writers wait: 1 MiB. */
+const HOLD_FRAMES = 256;
 /** Writers are never held off longer than this, whatever became of the worker. */
 const HOLD_LIMIT_MS = 2000;
 
@@ -88,6 +96,7 @@ export class Checkpointer {
         everyMs: this.everyMs,
         restartFrames: this.restartFrames,
         restartWaitMs: RESTART_WAIT_MS,
+        holdFrames: Math.min(HOLD_FRAMES, this.restartFrames / 4),
         module: require.resolve('better-sqlite3'),
       },
     });
