@@ -153,9 +153,7 @@ export async function loadUsage(ctx: LoadContext): Promise<PageData> {
   const paired = await loadReportPaired(ctx.q, { from, to, product: f.product });
   const mine = personal(paired, f);
   // The daily summaries are per product (all users); the log and the charts follow the user and host filters.
-  const days = dailySummaries(paired, from, to, end, names, ctx.pageRows);
-  const log = buildUsageReport({ paired: mine, from, to, end, periods: [], productNames: names, logLimit: ctx.pageRows });
-  const charts: Chart[] = [];
+  const charts: Array<Promise<Chart>> = [];
   const chartTo = Math.min(to, ctx.now);
   // The products with rows in the log; the timelines of those charted only.
   const present = new Set<string>();
@@ -184,9 +182,14 @@ export async function loadUsage(ctx: LoadContext): Promise<PageData> {
           ],
           dashed: true,
         });
-      charts.push(await stepChart(`${p.name} (${p.id}): concurrent seats`, series, { from, to: chartTo }, f.tz));
+      // Drawn on the chart worker while the tables are built here.
+      const chart = stepChart(`${p.name} (${p.id}): concurrent seats`, series, { from, to: chartTo }, f.tz);
+      chart.catch(() => {}); // handled by the Promise.all below, whenever it fails
+      charts.push(chart);
     }
   }
+  const days = dailySummaries(paired, from, to, end, names, ctx.pageRows);
+  const log = buildUsageReport({ paired: mine, from, to, end, periods: [], productNames: names, logLimit: ctx.pageRows });
   const daily: Table = {
     id: 'daily',
     title: 'Daily summary per product (UTC days)',
@@ -248,7 +251,7 @@ export async function loadUsage(ctx: LoadContext): Promise<PageData> {
     'Charts: used = seats held; desired = used + queued + denied (a denial counts at its instant); pins mark the peaks. The seat line is the seat count now (its history is not recorded).',
   ];
   if (shown.length > MAX_CHARTS) notes.push(`Charts for the first ${MAX_CHARTS} of ${shown.length} products; choose a product to see another.`);
-  return { charts, tables: [daily, usageLog], notes };
+  return { charts: await Promise.all(charts), tables: [daily, usageLog], notes };
 }
 
 /** One entry per wait: the day-split rows of one wait joined (same product, user, host, pid and start). */
