@@ -1,63 +1,84 @@
 /**
- * The console's charts are drawn on one worker thread, started with the first chart and keeping
- * the process alive only while it draws. ECharts takes about 20 ms a chart, a usage page draws up to a
- * dozen: on the event loop that held up every lease request for a quarter of a second per page
- * view. If the worker fails, charts are drawn in line from then on: the page is the same, only
- * where the CPU time goes differs (as with the integrity worker).
+ * The console's charts are drawn on worker threads: up to WORKERS (fewer on a one-core machine),
+ * started with the first charts, each chart given to the worker with the fewest waiting, and
+ * keeping the process alive only while they draw. ECharts takes 20-30 ms a chart and a usage page
+ * draws up to a dozen: on the event loop that held up every lease request for a quarter of a
+ * second per page view, and on one worker the charts, not the page's reads, were what it waited
+ * for. If a worker fails, charts are drawn in line from then on: the page is the same, only where
+ * the CPU time goes differs (as with the integrity worker).
  */
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { renderSpec, type ChartSpec } from './chart-render.js';
 import type { ChartReply, ChartRequest } from './chart-worker.js';
 
-let worker: Worker | undefined;
+const WORKERS = Math.max(1, Math.min(2, availableParallelism() - 1));
+
+interface Pending {
+  resolve(svg: string): void;
+  reject(err: Error): void;
+  spec: ChartSpec;
+}
+interface Drawer {
+  worker: Worker;
+  waiting: Map<number, Pending>;
+}
+
+const drawers: Drawer[] = [];
 let failed = false;
 let nextId = 1;
-const waiting = new Map<number, { resolve(svg: string): void; reject(err: Error): void; spec: ChartSpec }>();
 
-/** The SVG of `spec`, drawn on the chart worker (in line once it has failed). */
+/** The SVG of `spec`, drawn on a chart worker (in line once one has failed). */
 export function renderChart(spec: ChartSpec): Promise<string> {
-  const w = failed ? undefined : start();
-  if (!w) return renderSpec(spec);
+  const d = failed ? undefined : pick();
+  if (!d) return renderSpec(spec);
   const id = nextId++;
   // Referenced while it draws (a command that renders a page waits for it), not when idle.
-  if (waiting.size === 0) w.ref();
+  if (d.waiting.size === 0) d.worker.ref();
   return new Promise((resolve, reject) => {
-    waiting.set(id, { resolve, reject, spec });
-    w.postMessage({ id, spec } satisfies ChartRequest);
+    d.waiting.set(id, { resolve, reject, spec });
+    d.worker.postMessage({ id, spec } satisfies ChartRequest);
   });
 }
 
-function start(): Worker | undefined {
-  if (worker) return worker;
-  let w: Worker;
+/** An idle worker, a new one while fewer than WORKERS run, else the least busy. */
+function pick(): Drawer | undefined {
+  const idle = drawers.find((d) => d.waiting.size === 0);
+  if (idle) return idle;
+  if (drawers.length < WORKERS) return start();
+  return drawers.reduce((a, b) => (b.waiting.size < a.waiting.size ? b : a));
+}
+
+function start(): Drawer | undefined {
+  let worker: Worker;
   try {
-    w = new Worker(new URL('./chart-worker.js', import.meta.url));
+    worker = new Worker(new URL('./chart-worker.js', import.meta.url));
   } catch {
     failed = true;
-    return undefined;
+    return drawers[0];
   }
-  w.on('message', (m: ChartReply) => {
-    const entry = waiting.get(m.id);
-    waiting.delete(m.id);
-    if (waiting.size === 0) w.unref();
+  const d: Drawer = { worker, waiting: new Map() };
+  worker.on('message', (m: ChartReply) => {
+    const entry = d.waiting.get(m.id);
+    d.waiting.delete(m.id);
+    if (d.waiting.size === 0) worker.unref();
     if (!entry) return;
     if (m.svg !== undefined) entry.resolve(m.svg);
     else entry.reject(new Error(`chart worker: ${m.error}`));
   });
   const fail = () => {
-    if (worker !== w) return;
+    const i = drawers.indexOf(d);
+    if (i < 0) return;
+    drawers.splice(i, 1);
     failed = true;
-    worker = undefined;
     // What the worker still had is drawn here.
-    for (const [id, entry] of waiting) {
-      waiting.delete(id);
-      renderSpec(entry.spec).then(entry.resolve, entry.reject);
-    }
+    for (const entry of d.waiting.values()) renderSpec(entry.spec).then(entry.resolve, entry.reject);
+    d.waiting.clear();
   };
-  w.on('error', fail);
-  w.on('exit', fail);
+  worker.on('error', fail);
+  worker.on('exit', fail);
   // After the listeners: adding a 'message' listener refs the worker's port again.
-  w.unref();
-  worker = w;
-  return w;
+  worker.unref();
+  drawers.push(d);
+  return d;
 }

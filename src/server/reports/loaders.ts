@@ -303,7 +303,13 @@ export async function processesPage(q: Queries, f: ReportFilters, opts: { by?: r
 export async function workPage(q: Queries, f: ReportFilters, opts: { by?: 'user' | 'group' } = {}): Promise<WorkPatternRow[]> {
   checkFilters(f);
   const rf = await recordFilter(q, f);
-  const sums = (await q.reports.activitySums(rf)).map((r) => ({
+  // Independent reads: PostgreSQL runs them on several connections at once.
+  const [activity, applicationSwitches, mainGroups] = await Promise.all([
+    q.reports.activitySums(rf),
+    q.reports.applicationSwitches(rf),
+    opts.by === 'group' ? q.reports.mainGroups() : undefined,
+  ]);
+  const sums = activity.map((r) => ({
     user: r.user ?? '',
     type: r.type,
     breakType: r.break_type,
@@ -315,11 +321,7 @@ export async function workPage(q: Queries, f: ReportFilters, opts: { by?: 'user'
     mouse: r.mouse,
     switches: r.switches,
   }));
-  const applicationSwitches = await q.reports.applicationSwitches(rf);
-  let groups: Record<string, string> | undefined;
-  if (opts.by === 'group') {
-    groups = Object.fromEntries((await q.reports.mainGroups()).map((g) => [g.user, g.grp]));
-  }
+  const groups = mainGroups && Object.fromEntries(mainGroups.map((g) => [g.user, g.grp]));
   return workPatterns({ sums, applicationSwitches, groups, by: opts.by });
 }
 
