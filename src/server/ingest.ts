@@ -10,7 +10,7 @@ import { RECORD_TYPE_FIELDS } from '../protocol/v1.js';
 import { integrityFlags, isAuthentic, verifyRecords, type IntegrityFlag, type Verdict } from './integrity.js';
 import type { PreVerified } from './integrity-verifier.js';
 import type { Metrics } from './metrics.js';
-import { RECORD_TABLE_NAMES, batchRows } from './storage/records.js';
+import { INGEST_ORDER, batchRows } from './storage/records.js';
 import { applySoftwareChanges, softwareChanges } from './storage/software.js';
 import type { Store } from './storage/store.js';
 import type { CheckedUpload } from './upload-check.js';
@@ -53,7 +53,7 @@ export async function ingest(
     const verifying = key !== undefined && head !== undefined;
     const plan = planIngest(acked, seqs, through, verifying ? (idx) => isAuthentic(key, records[idx]) : undefined);
     const rows = batchRows(agentId, records, plan.store, hasExtra);
-    for (const table of RECORD_TABLE_NAMES) {
+    for (const table of INGEST_ORDER) {
       const t = rows.tables[table];
       if (t.rows > 0) await tx.insertRecords(table, t.values, t.rows);
     }

@@ -100,6 +100,14 @@ export const RECORD_TABLES = {
 } as const;
 export type RecordTable = keyof typeof RECORD_TABLES;
 export const RECORD_TABLE_NAMES = Object.keys(RECORD_TABLES) as RecordTable[];
+/**
+ * The order an upload's tables are inserted in: process records last. Their roll-ups include rows
+ * every agent's uploads add to (rollups.ts, Shards), locked until the commit; inserted before the
+ * other tables they were held through those inserts too, and concurrent uploads queued on them
+ * (PostgreSQL, 100,000 simulated agents: most lock waits were process COPYs behind a transaction
+ * still copying its activity records).
+ */
+export const INGEST_ORDER: readonly RecordTable[] = [...RECORD_TABLE_NAMES.filter((t) => t !== 'process'), 'process'];
 
 /** A column name as SQL (the reserved words quoted). */
 export const quoteColumn = (c: string): string => (c === 'user' || c === 'end' ? `"${c}"` : c);
