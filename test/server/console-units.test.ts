@@ -9,7 +9,8 @@ import { concurrency, holds, timelines, type TimelineRow } from '../../src/serve
 import type { Span } from '../../src/server/reports/pairing.js';
 import { ConsoleTokens, SessionStore } from '../../src/server/console/sessions.js';
 import { filterQuery, formatInZone, parseFilters, startOfDayInZone, type FieldError } from '../../src/server/console/filters.js';
-import { stepChart, stepPoints, styleFreeSvg } from '../../src/server/console/charts.js';
+import { renderSpec } from '../../src/server/console/chart-render.js';
+import { stepChart, stepPoints, styleFreeSvg, type StepSeries } from '../../src/server/console/charts.js';
 import { pageOf, tableCsv } from '../../src/server/console/table.js';
 
 const T0 = Date.UTC(2024, 4, 1, 8);
@@ -276,4 +277,36 @@ test('CSV: header of keys, UTC times, quoting, formula-looking text cells defuse
     ],
   });
   assert.equal(csv, `user,at,n\n"a,""b""",2024-05-01T00:00:00.000Z,-3\n'=cmd(),,\n'-1+1,,0\n"'@SUM(A1),x",,1\n`);
+});
+
+test('charts drawn on the chart workers: ids unique among them, each the SVG drawn in line', async () => {
+  const range = { from: T0, to: T0 + 60 * MIN };
+  const series = (k: number): StepSeries[] => [
+    {
+      name: 'used',
+      points: Array.from({ length: 40 }, (_, i): [number, number] => [T0 + i * MIN, (i * k) % 7]),
+      peak: true,
+    },
+    {
+      name: 'seats (5 now)',
+      points: [
+        [T0, 5],
+        [T0 + 60 * MIN, 5],
+      ],
+      dashed: true,
+    },
+  ];
+  // More charts than workers, all handed over before any is awaited, as the usage page does.
+  const drawn = await Promise.all([1, 2, 3, 4, 5].map((k) => stepChart(`chart ${k}`, series(k), range, 'UTC')));
+  // One page holds them all: an id twice would make one chart clip to another's clip path.
+  const ids = drawn.flatMap((c) => [...c.svg.matchAll(/ id="([^"]+)"/g)].map((m) => m[1]));
+  assert.ok(ids.length >= 10, `ids: ${ids.length}`);
+  assert.equal(new Set(ids).size, ids.length, 'ids unique across the charts');
+  for (const [i, k] of [1, 2, 3, 4, 5].entries()) {
+    const prefix = /<clipPath id="([^"]+)-c\d+"/.exec(drawn[i].svg)?.[1];
+    assert.ok(prefix, `chart ${k} has clip paths`);
+    const inLine = await renderSpec({ kind: 'step', series: series(k), range, tz: 'UTC', ids: prefix });
+    assert.equal(drawn[i].svg, inLine, `chart ${k}`);
+  }
+  assert.notEqual(drawn[0].svg.replaceAll(/chart\w+-/g, ''), drawn[1].svg.replaceAll(/chart\w+-/g, ''));
 });

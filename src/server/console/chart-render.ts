@@ -28,9 +28,16 @@ const BASE = { animation: false, textStyle: { fontFamily: 'sans-serif' }, grid: 
 export const PLOT_COLUMNS = WIDTH - GRID.left - GRID.right;
 
 /** What a chart is to draw, as plain data: it crosses to the chart worker (chart-pool.ts). */
-export type ChartSpec =
+export type ChartSpec = (
   | { kind: 'step'; series: StepSeries[]; range: { from: number; to: number }; tz: string }
-  | { kind: 'bar'; categories: string[]; series: Array<{ name: string; values: number[] }>; opts: { stack?: boolean; unit?: string; counts?: boolean } };
+  | { kind: 'bar'; categories: string[]; series: Array<{ name: string; values: number[] }>; opts: { stack?: boolean; unit?: string; counts?: boolean } }
+) & {
+  /**
+   * The prefix of the SVG's element ids (clip paths): unique among a page's charts, which share
+   * one document. ECharts numbers them per instance in its thread, so two workers would repeat them.
+   */
+  ids: string;
+};
 
 /** The SVG of a spec: ECharts' option built here (its axis formatter is a function, which cannot cross to a worker). */
 export async function renderSpec(spec: ChartSpec): Promise<string> {
@@ -39,7 +46,7 @@ export async function renderSpec(spec: ChartSpec): Promise<string> {
   const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width: WIDTH, height: HEIGHT });
   try {
     chart.setOption({ ...BASE, ...option });
-    return styleFreeSvg(chart.renderToSVGString());
+    return styleFreeSvg(chart.renderToSVGString()).replace(/(id="|url\(#)zr\d+-/g, `$1${spec.ids}-`);
   } finally {
     chart.dispose();
   }
@@ -143,20 +150,27 @@ const PRESENTATION = new Set([
   'stroke-width',
 ]);
 
-/** SVG without `<style>` elements and `style` attributes (the page's CSP refuses both). */
+/**
+ * SVG without `<style>` elements and `style` attributes (the page's CSP refuses both), nor the
+ * class names that pointed into the style element (numbered per ECharts instance: the same chart
+ * drawn twice would differ).
+ */
 export function styleFreeSvg(svg: string): string {
-  return svg.replace(/<style[^>]*>[\s\S]*?<\/style>/g, '').replace(/ style="([^"]*)"/g, (_, decl: string) => {
-    const attrs: string[] = [];
-    for (const d of decl.split(';')) {
-      const i = d.indexOf(':');
-      if (i < 0) continue;
-      const prop = d.slice(0, i).trim();
-      const value = d.slice(i + 1).trim();
-      if (prop === 'font') attrs.push(...fontShorthand(value));
-      else if (PRESENTATION.has(prop)) attrs.push(`${prop}="${value}"`);
-    }
-    return attrs.length ? ' ' + attrs.join(' ') : '';
-  });
+  return svg
+    .replace(/<style[^>]*>[\s\S]*?<\/style>/g, '')
+    .replace(/ class="zr\d+-cls-\d+"/g, '')
+    .replace(/ style="([^"]*)"/g, (_, decl: string) => {
+      const attrs: string[] = [];
+      for (const d of decl.split(';')) {
+        const i = d.indexOf(':');
+        if (i < 0) continue;
+        const prop = d.slice(0, i).trim();
+        const value = d.slice(i + 1).trim();
+        if (prop === 'font') attrs.push(...fontShorthand(value));
+        else if (PRESENTATION.has(prop)) attrs.push(`${prop}="${value}"`);
+      }
+      return attrs.length ? ' ' + attrs.join(' ') : '';
+    });
 }
 
 /** `font: [style] [variant] [weight] size family` as presentation attributes. */

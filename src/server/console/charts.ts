@@ -9,6 +9,10 @@ import { PLOT_COLUMNS, stepPoints, type StepSeries } from './chart-render.js';
 
 export { axisTime, PLOT_COLUMNS, stepPoints, styleFreeSvg, type StepSeries } from './chart-render.js';
 
+let charts = 0;
+/** A prefix for one chart's SVG ids, unique in this process (so on any page). */
+const chartIds = () => `chart${(++charts).toString(36)}`;
+
 export interface Chart {
   title: string;
   svg: string;
@@ -20,7 +24,7 @@ export interface Chart {
 export async function stepChart(title: string, series: StepSeries[], range: { from: number; to: number }, tz: string): Promise<Chart> {
   // Reduced here: a few thousand points cross to the worker, not every step of 90 days.
   const reduced = series.map((s) => ({ ...s, points: stepPoints(s.points, range.from, range.to, PLOT_COLUMNS) }));
-  const svg = await renderChart({ kind: 'step', series: reduced, range, tz });
+  const svg = await renderChart({ kind: 'step', series: reduced, range, tz, ids: chartIds() });
   const desc = series.map((s) => `${s.name}: peak ${Math.max(0, ...s.points.map((p) => p[1]))}`).join('; ');
   return { title, svg, description: desc };
 }
@@ -32,7 +36,7 @@ export async function barChart(
   series: Array<{ name: string; values: number[] }>,
   opts: { stack?: boolean; unit?: string; counts?: boolean } = {},
 ): Promise<Chart> {
-  const svg = await renderChart({ kind: 'bar', categories, series, opts });
+  const svg = await renderChart({ kind: 'bar', categories, series, opts, ids: chartIds() });
   const desc = series.map((s) => `${s.name}: total ${Math.round(s.values.reduce((a, b) => a + b, 0) * 100) / 100}`).join('; ');
   return { title, svg, description: desc };
 }
