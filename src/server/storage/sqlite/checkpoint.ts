@@ -15,10 +15,10 @@
  * PASSIVE passes until at most HOLD_FRAMES are left uncopied, asks the owner of the writing
  * connection to hold its writers off (`holdWriters`: the store commits its open group and starts
  * no new one), runs a RESTART checkpoint meanwhile, which copies those few frames, and the next
- * commit writes the WAL from its start again. The
- * RESTART used to compete for the writer lock on its own, waiting in SQLite's busy handler: that
- * polls every 25-100 ms and a writer that commits every event-loop turn leaves the lock free only
- * for microseconds, so on a slow machine it almost never got it and the WAL grew to hundreds of MB.
+ * commit writes the WAL from its start again. The RESTART used to compete for the writer lock on
+ * its own, waiting in SQLite's busy handler: that polls every 25-100 ms and a writer that commits
+ * every event-loop turn leaves the lock free only for microseconds, so on a slow machine it almost
+ * never got it and the WAL grew to hundreds of MB.
  */
 import { Worker } from 'node:worker_threads';
 
