@@ -7,7 +7,7 @@
 import { renderChart } from './chart-pool.js';
 import { PLOT_COLUMNS, stepPoints, type StepSeries } from './chart-render.js';
 
-export { axisTime, PLOT_COLUMNS, stepPoints, styleFreeSvg, type StepSeries } from './chart-render.js';
+export { stepPoints, styleFreeSvg, type StepSeries } from './chart-render.js';
 
 let charts = 0;
 /** A prefix for one chart's SVG ids, unique in this process (so on any page). */

@@ -79,13 +79,20 @@ export class Checkpointer {
   private worker: Worker | undefined;
   private stopped = false;
 
+  private readonly everyMs: number;
+  private readonly restartFrames: number;
+  private readonly log: { warn(o: object, msg: string): void } | undefined;
+
+  /** `holdWriters` is the writing connection's owner's: without it the RESTART would race the writer for its lock. */
   constructor(
     private readonly file: string,
-    private readonly everyMs = 1000,
-    private readonly log?: { warn(o: object, msg: string): void },
-    private readonly restartFrames = RESTART_FRAMES,
-    private readonly holdWriters: HoldWriters = (during) => during(),
-  ) {}
+    private readonly holdWriters: HoldWriters,
+    opts: { everyMs?: number; restartFrames?: number; log?: { warn(o: object, msg: string): void } } = {},
+  ) {
+    this.everyMs = opts.everyMs ?? 1000;
+    this.restartFrames = opts.restartFrames ?? RESTART_FRAMES;
+    this.log = opts.log;
+  }
 
   start(): void {
     if (this.stopped || this.file === ':memory:') return;

@@ -29,7 +29,7 @@ import { BATCH_ROLLUPS, rollupRetention, USER_GROUPS_REBUILD } from '../rollups.
 import type { Dialect, Sql } from '../sql.js';
 import type { OpenOptions, Store, StoreSignal, TransactionOptions, Tx } from '../store.js';
 import type { AgentRow, Renewal } from '../types.js';
-import { Checkpointer, RESTART_FRAMES } from './checkpoint.js';
+import { Checkpointer } from './checkpoint.js';
 import { migrateSqlite } from './schema.js';
 
 /**
@@ -468,9 +468,7 @@ export class SqliteStore implements Store {
   checkpointInBackground(log?: OpenOptions['log'], tuning: { everyMs?: number; restartFrames?: number } = {}): Checkpointer | undefined {
     if (this.checkpointer || this.location === ':memory:') return this.checkpointer;
     this.db.pragma('wal_autocheckpoint = 0');
-    this.checkpointer = new Checkpointer(this.location, tuning.everyMs ?? 1000, log, tuning.restartFrames ?? RESTART_FRAMES, (during) =>
-      this.holdingWriters(during),
-    );
+    this.checkpointer = new Checkpointer(this.location, (during) => this.holdingWriters(during), { ...tuning, log });
     this.checkpointer.start();
     return this.checkpointer;
   }
