@@ -19,10 +19,18 @@ import * as crypto from 'node:crypto';
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 /** One-shot SHA-256 (crypto.hash, Node >= 20.12: no Hash object per call), else createHash. */
-const oneShot = (crypto as { hash?: (alg: string, data: Buffer, enc: 'buffer') => Buffer }).hash;
+const oneShot = (crypto as { hash?: <E extends 'buffer' | 'base64url'>(alg: string, data: Buffer, enc: E) => E extends 'buffer' ? Buffer : string }).hash;
 export const sha256 = oneShot
   ? (data: Buffer): Buffer => oneShot('sha256', data, 'buffer')
   : (data: Buffer): Buffer => createHash('sha256').update(data).digest();
+/**
+ * SHA-256 as base64url text. Where the digest is wanted as text anyway this is the cheaper call:
+ * crypto.hash spends about as long making a Buffer of its result (Node 20: ~1.5 us) as hashing a
+ * record (~0.8 us with its text output, bench/integrity.ts's worker figure).
+ */
+export const sha256Base64url = oneShot
+  ? (data: Buffer): string => oneShot('sha256', data, 'base64url')
+  : (data: Buffer): string => createHash('sha256').update(data).digest('base64url');
 
 export const INTEGRITY_FIELDS = ['chain', 'mac', 'chainThrough'] as const;
 export const GENESIS_CHAIN: Buffer = Buffer.alloc(32);

@@ -28,7 +28,8 @@ export class IntegrityVerifier {
   private worker: Worker | undefined;
   private nextId = 1;
   private readonly waiting = new Map<number, { head: string; resolve: (r: PreVerified | undefined) => void }>();
-  private failed = false;
+  /** The worker failed: everything is checked in line from now on. */
+  failed = false;
 
   constructor(private readonly onError: (err: Error) => void) {}
 

@@ -11,7 +11,7 @@
  * record) sends the whole batch through JSON.parse and verifyRecords.
  */
 import { parentPort } from 'node:worker_threads';
-import { decode32, encode, macValid, sha256, UNLINKED_HEAD, verifyRecords, type Verdict } from '../protocol/integrity.js';
+import { decode32, encode, macValid, sha256Base64url, UNLINKED_HEAD, verifyRecords, type Verdict } from '../protocol/integrity.js';
 
 export interface VerifyRequest {
   id: number;
@@ -65,6 +65,7 @@ const CHAIN_MEMBER = Buffer.from(',"chain":"');
 const MAC_MEMBER = Buffer.from('","mac":"');
 const CHAIN_THROUGH = Buffer.from('"chainThrough":');
 const B64_32 = 43;
+const LINK_BYTES = 32;
 const QUOTE = 34;
 const COMMA = 44;
 const DIGIT_0 = 48;
@@ -115,15 +116,23 @@ function seqAt(body: Buffer, start: number): number {
  * before and its own text without `,"chain":"…","mac":"…"`, seqs run on by one, and the last MAC is
  * right (one MAC authenticates the linked chain before it; see verifyRecords). Undefined as soon
  * as anything is otherwise: the caller then judges each record from the parsed body.
+ *
+ * Per record: the record is copied behind the link in one scratch buffer, hashed to base64url text
+ * (compared with the chain as sent, then decoded into the scratch's head as the next link), so no
+ * Buffer or string is made per record but the digest's 43 characters and the chain's as sent.
  */
 export function verifyAsSent(key: Buffer, head: Buffer, text: string): VerifyReply['result'] {
   const body = Buffer.from(text, 'utf8');
   const spans = recordSpans(body);
   if (!spans) return undefined;
+  // A record standing for a range links through its chainThrough: the parsed path handles it
+  // (one search of the body, not one per record).
+  if (body.indexOf(CHAIN_THROUGH) >= 0) return undefined;
   const seqs = new Array<number>(spans.length);
-  let link = head;
   let lastMacAt = -1;
+  let link = '';
   let scratch = Buffer.allocUnsafe(4096);
+  head.copy(scratch, 0);
   for (let k = 0; k < spans.length; k++) {
     const [start, end] = spans[k]!;
     const seq = seqAt(body, start);
@@ -134,21 +143,23 @@ export function verifyAsSent(key: Buffer, head: Buffer, text: string): VerifyRep
     const macAt = chainAt + B64_32 + MAC_MEMBER.length;
     const after = macAt + B64_32 + 1;
     if (c < 0 || after > end || body[after - 1] !== QUOTE || body.compare(MAC_MEMBER, 0, MAC_MEMBER.length, chainAt + B64_32, macAt) !== 0) return undefined;
-    // A record standing for a range links through its chainThrough: the parsed path handles it.
-    if (body.subarray(after, end).indexOf(CHAIN_THROUGH) >= 0) return undefined;
-    // link || the record without its chain and mac members, copied into one buffer and hashed.
-    const size = link.length + (c - start) + (end - after);
-    if (size > scratch.length) scratch = Buffer.allocUnsafe(Math.max(size, scratch.length * 2));
-    link.copy(scratch, 0);
-    body.copy(scratch, link.length, start, c);
-    body.copy(scratch, link.length + (c - start), after, end);
-    const chain = sha256(scratch.subarray(0, size));
-    if (chain.toString('base64url') !== body.toString('latin1', chainAt, chainAt + B64_32)) return undefined;
-    link = chain;
+    // link || the record without its chain and mac members, in one buffer, hashed.
+    const size = LINK_BYTES + (c - start) + (end - after);
+    if (size > scratch.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(size, scratch.length * 2));
+      scratch.copy(bigger, 0, 0, LINK_BYTES);
+      scratch = bigger;
+    }
+    body.copy(scratch, LINK_BYTES, start, c);
+    body.copy(scratch, LINK_BYTES + (c - start), after, end);
+    link = sha256Base64url(scratch.subarray(0, size));
+    if (link !== body.toString('latin1', chainAt, chainAt + B64_32)) return undefined;
+    scratch.write(link, 0, LINK_BYTES, 'base64url');
     lastMacAt = macAt;
   }
-  if (!macValid(key, link, undefined, decode32(body.toString('latin1', lastMacAt, lastMacAt + B64_32)))) return undefined;
-  return { seqs, head: encode(link), linked: true };
+  const last = decode32(link)!;
+  if (!macValid(key, last, undefined, decode32(body.toString('latin1', lastMacAt, lastMacAt + B64_32)))) return undefined;
+  return { seqs, head: link, linked: true };
 }
 
 parentPort?.on('message', (req: VerifyRequest) => {

@@ -19,8 +19,11 @@ import type { FastifyBodyParser, FastifyRequest } from 'fastify';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The JSON body's text as received (the upload route hands it to the integrity worker). */
-    jsonText?: string;
+    /**
+     * Called with a JSON body's text before it is parsed: a route set it in its preParsing hook to
+     * start work on the text that need not wait for the parse (the upload route's integrity worker).
+     */
+    beforeJsonParse?: (text: string) => void;
   }
 }
 
@@ -34,7 +37,7 @@ export function guardedJsonParser(secure: FastifyBodyParser<string>): FastifyBod
   const fallback = secure as (req: Parameters<FastifyBodyParser<string>>[0], body: string, done: (err: Error | null, body?: unknown) => void) => void;
   return (req, body, done) => {
     // (A benchmark calls the parser without a request.)
-    if (req) (req as FastifyRequest).jsonText = body;
+    (req as FastifyRequest | undefined)?.beforeJsonParse?.(body);
     if (body.length > 0 && !mayHoldPoisonedKey(body)) {
       let value: unknown;
       try {

@@ -129,6 +129,15 @@ test('the records as sent: cut from the body exactly as JSON.parse + JSON.string
     judged?.verdicts?.flatMap((v, i) => (v === 'ok' ? [] : [`${i + 1}:${v}`])),
     ['151:edited'],
   );
+  // A record larger than the scratch buffer (4 KiB) between small ones: the buffer grows and keeps
+  // the link it holds, so the records after it still link.
+  let g = GENESIS_CHAIN;
+  const sized = [40, 9000, 40, 20000, 40].map((size, i) => {
+    const r: Record<string, unknown> = { seq: i + 1, type: 'process', time: '2024-05-01T08:00:00.000Z', command: 'x'.repeat(size) };
+    g = nextChain(g, canonical(r));
+    return { seq: r.seq, type: r.type, time: r.time, chain: encode(g), mac: encode(recordMac(key, g)), command: r.command };
+  });
+  assert.deepEqual(verifyAsSent(key, GENESIS_CHAIN, JSON.stringify({ records: sized })), { seqs: [1, 2, 3, 4, 5], head: encode(g), linked: true });
   for (const bad of [
     '',
     '{"records":[]}',

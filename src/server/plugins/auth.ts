@@ -2,7 +2,8 @@
  * Authentication, declared by every route in `config.auth`: `agent` (the bearer token from
  * enrollment; the server keeps only its SHA-256 and compares in constant time), `admin` (a token
  * from reports.adminTokens), `console` (the web console's session, checked by the console plugin) or `none`. A route that declares nothing fails at start, so no route is
- * ever open by accident. The check runs first among the route's preHandlers.
+ * ever open by accident. The check runs first among the route's onRequest hooks, before the body is
+ * read.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -150,7 +151,9 @@ async function auth(app: FastifyInstance, opts: AuthOptions): Promise<void> {
     const kind = r.config?.auth;
     if (kind === undefined) throw new Error(`route ${r.method} ${r.url} does not declare config.auth`);
     const hook = kind === 'agent' ? authAgent : kind === 'agent-renewal' ? authRenewal : kind === 'admin' ? authAdmin : undefined;
-    if (hook) r.preHandler = [hook, ...[r.preHandler ?? []].flat()];
+    // onRequest, before the body is read: nothing of an unauthenticated request is parsed, and a
+    // route's preParsing hook knows its agent (the upload route starts the integrity check then).
+    if (hook) r.onRequest = [hook, ...[r.onRequest ?? []].flat()];
   });
 }
 

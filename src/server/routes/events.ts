@@ -2,28 +2,42 @@
  * Uploads: POST /v1/events stores a batch of journal records (exactly once per agent and seq) and
  * acknowledges them only once they are on disk; GET /v1/events/ack says where to resume.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { EventsAckResponse, EventsUploadResponse, SeqGapProblem } from '../../protocol/v1.js';
 import type { RouteOptions } from '../context.js';
 import { checkUpload, ingest } from '../ingest.js';
 import type { PreVerified } from '../integrity-verifier.js';
 import { problem, sendProblem } from '../problem.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The integrity worker's verdicts on this upload, when it took the body (see preParsing). */
+    preVerified?: Promise<PreVerified | undefined>;
+  }
+}
+
 export default async function eventRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
   const { cfg, store, metrics, verifier } = ctx;
 
+  // A chaining agent's large batch goes to the integrity worker as its text arrives, before the
+  // JSON parse, to be checked while this thread parses, checks and stores (integrity-verifier.ts).
+  // Its chain head is read fresh before the body (the authenticated row may come from the token
+  // cache); ingest uses the verdicts only if that head is still the agent's under the row lock.
+  const preParsing = async (req: FastifyRequest): Promise<void> => {
+    const agent = req.agent;
+    if (!agent?.record_key || verifier.failed) return;
+    const head = (await store.q.agentById(agent.id))?.chain_head;
+    if (!head) return;
+    req.beforeJsonParse = (text) => {
+      if (verifier.takes(text)) req.preVerified = verifier.verify(agent.record_key!, head, text);
+    };
+  };
+
   // The body is checked by checkUpload (upload-check.ts), not by fastify's ajv: the same schema
   // (EventsUploadRequest), tested against ajv, in one pass with the typed fields and cheaper dates.
-  app.post('/v1/events', { config: { auth: 'agent' } }, async (req, reply) => {
-    // A chaining agent's large batch goes to the integrity worker first, to be checked while this
-    // thread checks and stores (integrity-verifier.ts), from the chain head as stored now (the
-    // authenticated row may come from the token cache).
+  app.post('/v1/events', { config: { auth: 'agent' }, preParsing }, async (req, reply) => {
     const agent = req.agent!;
-    let preVerified: Promise<PreVerified | undefined> | undefined;
-    if (agent.record_key && req.jsonText && verifier.takes(req.jsonText)) {
-      const head = (await store.q.agentById(agent.id))?.chain_head;
-      if (head) preVerified = verifier.verify(agent.record_key, head, req.jsonText);
-    }
+    const preVerified = req.preVerified;
     const checked = checkUpload(req.body, cfg.limits.maxRecordsPerBatch);
     if (!checked.ok) {
       const errors = checked.errors;
