@@ -97,7 +97,7 @@ async function build(cfg: ServerConfig, logger: Logger, store: Store, opts: Crea
   app.removeContentTypeParser('text/plain');
   // Same protection against prototype poisoning as fastify's parser, without its regex scans of
   // bodies that cannot carry poison (json-body.ts).
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, guardedJsonParser(app.getDefaultJsonParser('error', 'error')));
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, guardedJsonParser(app.getDefaultJsonParser('error', 'error')));
   const routes: Array<{ method: string; url: string }> = [];
   const consoleRoutes: Array<{ method: string; url: string }> = [];
   app.addHook('onRoute', (r) => {

@@ -34,18 +34,23 @@ export class IntegrityVerifier {
   constructor(private readonly onError: (err: Error) => void) {}
 
   /** Whether `body` goes to the worker (large enough, worker alive): the caller may skip preparing it otherwise. */
-  takes(body: string): boolean {
+  takes(body: Uint8Array): boolean {
     return !this.failed && body.length >= WORKER_MIN_BODY_BYTES;
   }
 
-  /** The worker's verdicts for `body`, or undefined (small body, worker gone): ingest then checks in line. */
-  verify(key: string, head: string, body: string): Promise<PreVerified | undefined> {
+  /**
+   * The worker's verdicts for the body's bytes, or undefined (small body, worker gone): ingest then
+   * checks in line. A body that owns its whole memory is moved to the worker, not copied: the
+   * caller must not use it afterwards.
+   */
+  verify(key: string, head: string, body: Uint8Array): Promise<PreVerified | undefined> {
     if (!this.takes(body)) return Promise.resolve(undefined);
     const worker = this.start();
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.waiting.set(id, { head, resolve });
-      worker.postMessage({ id, key, head, body } satisfies VerifyRequest);
+      const owned = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
+      worker.postMessage({ id, key, head, body } satisfies VerifyRequest, owned ? [body.buffer as ArrayBuffer] : []);
     });
   }
 

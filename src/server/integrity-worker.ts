@@ -17,7 +17,8 @@ export interface VerifyRequest {
   id: number;
   key: string;
   head: string;
-  body: string;
+  /** The upload's body: its bytes as received (the server), or its text. */
+  body: Uint8Array | string;
 }
 
 export interface VerifyReply {
@@ -36,7 +37,7 @@ export function verifyBody(req: VerifyRequest): VerifyReply['result'] {
   }
   let records: unknown;
   try {
-    records = (JSON.parse(req.body) as { records?: unknown }).records;
+    records = (JSON.parse(typeof req.body === 'string' ? req.body : asBuffer(req.body).toString('utf8')) as { records?: unknown }).records;
   } catch {
     return undefined;
   }
@@ -55,6 +56,9 @@ export function verifyBody(req: VerifyRequest): VerifyReply['result'] {
   const allOk = v.verdicts.every((x) => x === 'ok');
   return { seqs, ...(allOk ? {} : { verdicts: v.verdicts }), head: encode(v.head), linked: v.linked };
 }
+
+/** A Buffer over the same memory (a Buffer posted to a worker arrives as a plain Uint8Array). */
+const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 const RECORDS_PREFIX = Buffer.from('{"records":[');
 const RECORD_START = Buffer.from('{"seq":');
@@ -121,8 +125,8 @@ function seqAt(body: Buffer, start: number): number {
  * (compared with the chain as sent, then decoded into the scratch's head as the next link), so no
  * Buffer or string is made per record but the digest's 43 characters and the chain's as sent.
  */
-export function verifyAsSent(key: Buffer, head: Buffer, text: string): VerifyReply['result'] {
-  const body = Buffer.from(text, 'utf8');
+export function verifyAsSent(key: Buffer, head: Buffer, sent: Uint8Array | string): VerifyReply['result'] {
+  const body = typeof sent === 'string' ? Buffer.from(sent, 'utf8') : asBuffer(sent);
   const spans = recordSpans(body);
   if (!spans) return undefined;
   // A record standing for a range links through its chainThrough: the parsed path handles it

@@ -20,10 +20,11 @@ import type { FastifyBodyParser, FastifyRequest } from 'fastify';
 declare module 'fastify' {
   interface FastifyRequest {
     /**
-     * Called with a JSON body's text before it is parsed: a route set it in its preParsing hook to
-     * start work on the text that need not wait for the parse (the upload route's integrity worker).
+     * Called with a JSON body before it is parsed, as text and as the bytes received (a copy of its
+     * own, which the callee may keep or transfer): a route set it in its preParsing hook to start
+     * work that need not wait for the parse (the upload route's integrity worker).
      */
-    beforeJsonParse?: (text: string) => void;
+    beforeJsonParse?: (text: string, bytes: Buffer) => void;
   }
 }
 
@@ -32,12 +33,16 @@ export function mayHoldPoisonedKey(text: string): boolean {
   return text.indexOf('\\u') !== -1 || text.indexOf('__proto__') !== -1 || text.indexOf('prototype') !== -1;
 }
 
-/** A parser for `application/json` (parseAs: 'string') in front of fastify's `getDefaultJsonParser('error', 'error')`. */
-export function guardedJsonParser(secure: FastifyBodyParser<string>): FastifyBodyParser<string> {
+/**
+ * A parser for `application/json` (parseAs: 'buffer', decoded here as fastify would for 'string')
+ * in front of fastify's `getDefaultJsonParser('error', 'error')`.
+ */
+export function guardedJsonParser(secure: FastifyBodyParser<string>): FastifyBodyParser<Buffer> {
   const fallback = secure as (req: Parameters<FastifyBodyParser<string>>[0], body: string, done: (err: Error | null, body?: unknown) => void) => void;
-  return (req, body, done) => {
+  return (req, bytes, done) => {
+    const body = bytes.toString('utf8');
     // (A benchmark calls the parser without a request.)
-    (req as FastifyRequest | undefined)?.beforeJsonParse?.(body);
+    (req as FastifyRequest | undefined)?.beforeJsonParse?.(body, bytes);
     if (body.length > 0 && !mayHoldPoisonedKey(body)) {
       let value: unknown;
       try {

@@ -28,8 +28,8 @@ export default async function eventRoutes(app: FastifyInstance, { ctx }: RouteOp
     if (!agent?.record_key || verifier.failed) return;
     const head = (await store.q.agentById(agent.id))?.chain_head;
     if (!head) return;
-    req.beforeJsonParse = (text) => {
-      if (verifier.takes(text)) req.preVerified = verifier.verify(agent.record_key!, head, text);
+    req.beforeJsonParse = (_text, bytes) => {
+      if (verifier.takes(bytes)) req.preVerified = verifier.verify(agent.record_key!, head, bytes);
     };
   };
 
