@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { EventsAckResponse, EventsUploadResponse, SeqGapProblem } from '../../protocol/v1.js';
 import type { RouteOptions } from '../context.js';
 import { checkUpload, ingest } from '../ingest.js';
-import type { PreVerified } from '../integrity-verifier.js';
+import { WORKER_MIN_BODY_BYTES, type PreVerified } from '../integrity-verifier.js';
 import { problem, sendProblem } from '../problem.js';
 
 declare module 'fastify' {
@@ -25,7 +25,11 @@ export default async function eventRoutes(app: FastifyInstance, { ctx }: RouteOp
   // cache); ingest uses the verdicts only if that head is still the agent's under the row lock.
   const preParsing = async (req: FastifyRequest): Promise<void> => {
     const agent = req.agent;
-    if (!agent?.record_key || verifier.failed) return;
+    // An agent that enrolled without a chain head never has one (re-enrolling makes a new row),
+    // and a body announced as small is checked in line: no read for those.
+    if (!agent?.record_key || !agent.chain_head || verifier.failed) return;
+    const length = Number(req.headers['content-length']);
+    if (length < WORKER_MIN_BODY_BYTES) return;
     const head = (await store.q.agentById(agent.id))?.chain_head;
     if (!head) return;
     req.beforeJsonParse = (_text, bytes) => {
