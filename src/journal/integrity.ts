@@ -3,7 +3,7 @@
  * them, rebuilt from their rows, so the journal can check its own chain (before compacting a run,
  * and at enrollment when it MACs the records waiting for upload with the new key).
  */
-import { canonicalRecord, decode32, encode, nextChain, recordMac, verifyRecords, type Verdict } from '../protocol/integrity.js';
+import { canonicalRecord, decode32, nextChainText, recordMacText, verifyRecords, type Verdict } from '../protocol/integrity.js';
 
 export interface ChainedRow {
   seq: number;
@@ -47,8 +47,9 @@ export function sealRecord(
   through?: Buffer,
   fieldsJson?: string,
 ): { chain: string; mac: string | null; head: Buffer } {
-  const chain = nextChain(prev, canonicalRecord(seq, type, time, fields, fieldsJson));
-  return { chain: encode(chain), mac: key ? encode(recordMac(key, chain, through)) : null, head: chain };
+  const chain = nextChainText(prev, canonicalRecord(seq, type, time, fields, fieldsJson));
+  const head = Buffer.from(chain, 'base64url');
+  return { chain, mac: key ? recordMacText(key, head, through) : null, head };
 }
 
 /** The chain value after a row: the one its range reached (a summary), else its own. */

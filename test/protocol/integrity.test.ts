@@ -13,7 +13,9 @@ import {
   encode,
   GENESIS_CHAIN,
   nextChain,
+  nextChainText,
   recordMac,
+  recordMacText,
   verifyRecords,
   isAuthentic,
   UNLINKED_HEAD,
@@ -77,6 +79,15 @@ test('chain and mac values are SHA-256(prev || canonical) and HMAC-SHA256(key, c
   // Keys of other lengths (RFC 2104: longer than a block are hashed first).
   for (const k of [Buffer.alloc(0), Buffer.alloc(64, 3), Buffer.alloc(100, 4), Buffer.from('short')])
     assert.deepEqual(recordMac(k, h1), createHmac('sha256', k).update(h1).digest());
+  // The text forms the journal stores are the same values.
+  assert.equal(nextChainText(GENESIS_CHAIN, c), encode(h1));
+  assert.equal(
+    recordMacText(key, h1, through),
+    createHmac('sha256', key)
+      .update(Buffer.concat([h1, through]))
+      .digest('base64url'),
+  );
+  assert.equal(recordMacText(key, h1), createHmac('sha256', key).update(h1).digest('base64url'));
   assert.equal(encode(h1).length, 43);
   assert.deepEqual(decode32(encode(h1)), h1);
   assert.equal(decode32(encode(h1).slice(1)), undefined);
