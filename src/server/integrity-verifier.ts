@@ -9,7 +9,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Verdict } from '../protocol/integrity.js';
-import type { VerifyReply, VerifyRequest } from './integrity-worker.js';
+import type { VerifyReply, VerifyRequest } from './integrity-as-sent.js';
 
 /** The worker's verdicts over a whole batch, from the chain head `fromHead`. */
 export interface PreVerified {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { canonical, encode, GENESIS_CHAIN, nextChain, recordMac } from '../../src/protocol/integrity.js';
-import { recordSpans, verifyAsSent, verifyBody } from '../../src/server/integrity-worker.js';
+import { recordSpans, verifyAsSent, verifyBody } from '../../src/server/integrity-as-sent.js';
 import { verifyRecords } from '../../src/protocol/integrity.js';
 import { WORKER_MIN_BODY_BYTES } from '../../src/server/integrity-verifier.js';
 import { startServer } from '../helpers/server.js';

@@ -13,6 +13,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The integrity worker's verdicts on this upload, when it took the body (see preParsing). */
     preVerified?: Promise<PreVerified | undefined>;
+    /** The body as received, when a chaining agent's batch is checked in line (see preParsing). */
+    sentBytes?: Buffer;
   }
 }
 
@@ -23,17 +25,17 @@ export default async function eventRoutes(app: FastifyInstance, { ctx }: RouteOp
   // JSON parse, to be checked while this thread parses, checks and stores (integrity-verifier.ts).
   // Its chain head is read fresh before the body (the authenticated row may come from the token
   // cache); ingest uses the verdicts only if that head is still the agent's under the row lock.
+  // Any other batch of a chaining agent keeps its bytes: ingest checks them as sent, in line.
   const preParsing = async (req: FastifyRequest): Promise<void> => {
     const agent = req.agent;
-    // An agent that enrolled without a chain head never has one (re-enrolling makes a new row),
-    // and a body announced as small is checked in line: no read for those.
-    if (!agent?.record_key || !agent.chain_head || verifier.failed) return;
-    const length = Number(req.headers['content-length']);
-    if (length < WORKER_MIN_BODY_BYTES) return;
-    const head = (await store.q.agentById(agent.id))?.chain_head;
-    if (!head) return;
+    // An agent that enrolled without a chain head never has one (re-enrolling makes a new row).
+    if (!agent?.record_key || !agent.chain_head) return;
+    // (No read for a body announced as too small for the worker.)
+    const large = !verifier.failed && !(Number(req.headers['content-length']) < WORKER_MIN_BODY_BYTES);
+    const head = large ? (await store.q.agentById(agent.id))?.chain_head : undefined;
     req.beforeJsonParse = (_text, bytes) => {
-      if (verifier.takes(bytes)) req.preVerified = verifier.verify(agent.record_key!, head, bytes);
+      if (head && verifier.takes(bytes)) req.preVerified = verifier.verify(agent.record_key!, head, bytes);
+      else req.sentBytes = bytes;
     };
   };
 
@@ -47,7 +49,7 @@ export default async function eventRoutes(app: FastifyInstance, { ctx }: RouteOp
       const errors = checked.errors;
       return sendProblem(reply, problem(400, 'validation-failed', `${errors[0].field} ${errors[0].message}`, { field: errors[0].field, errors }));
     }
-    const r = await ingest(store, metrics, agent.id, checked.upload, preVerified);
+    const r = await ingest(store, metrics, agent.id, checked.upload, { preVerified, sent: req.sentBytes });
     // Answer only once the commit is on disk: the agent forgets what is acknowledged.
     try {
       await store.durable();
