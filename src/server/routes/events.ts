@@ -21,7 +21,7 @@ declare module 'fastify' {
 export default async function eventRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
   const { cfg, store, metrics, verifier } = ctx;
 
-  // A chaining agent's large batch goes to the integrity worker as its text arrives, before the
+  // A chaining agent's large batch goes to the integrity worker as its bytes arrive, before the
   // JSON parse, to be checked while this thread parses, checks and stores (integrity-verifier.ts).
   // Its chain head is read fresh before the body (the authenticated row may come from the token
   // cache); ingest uses the verdicts only if that head is still the agent's under the row lock.
