@@ -30,7 +30,7 @@ export const sha256 = oneShot
   ? (data: Buffer): Buffer => oneShot('sha256', data, 'buffer')
   : (data: Buffer): Buffer => createHash('sha256').update(data).digest();
 /** SHA-256 as text: base64url, or latin1 (one character a byte, to write into a buffer). */
-export const sha256Text = oneShot
+const sha256Text = oneShot
   ? (data: Buffer, enc: DigestText): string => oneShot('sha256', data, enc)
   : (data: Buffer, enc: DigestText): string =>
       createHash('sha256')

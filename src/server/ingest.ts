@@ -79,7 +79,7 @@ export async function ingest(store: Store, metrics: Metrics, agentId: string, up
       const gapBefore = new Set((plan.gaps ?? []).map((g) => g.toSeq + 1));
       const inputs = plan.store.map((idx) => ({ record: records[idx], afterGap: gapBefore.has(seqs[idx]) }));
       checkedBy = pre && covers(pre, agent.chain_head!, records, plan.store, plan.gaps) ? 'worker' : 'inline';
-      const v = checkedBy === 'worker' ? fromWorker(pre!, inputs.length) : verifyInLine(key, head, inputs, sent, records, plan);
+      const v = checkedBy === 'worker' ? fromWorker(pre!, inputs.length) : verifyInLine(key, head, agent.chain_head!, inputs, sent, records, plan);
       flags = integrityFlags(inputs, v.verdicts, plan.gaps ?? []);
       const nextHead = v.linked ? encode(v.head) : UNLINKED_HEAD;
       if (nextHead !== agent.chain_head) await tx.setChainHead(agentId, nextHead);
@@ -111,26 +111,27 @@ export async function ingest(store: Store, metrics: Metrics, agentId: string, up
 }
 
 /**
- * The check in line: the records as sent when the whole batch is stored in order from a known head
- * (the common case, judged as the worker judges it), else each record from its parsed form.
+ * The check in line: the records as sent, judged as the worker judges them, when that covers the
+ * batch as stored (the common case); else each record from its parsed form.
  */
 function verifyInLine(
   key: Buffer,
   head: Buffer | typeof UNLINKED_HEAD,
+  chainHead: string,
   inputs: VerifyInput[],
   sent: Uint8Array | undefined,
   records: CheckedUpload['records'],
   plan: IngestPlan,
 ): VerifyResult {
-  if (sent && head !== UNLINKED_HEAD && (plan.gaps?.length ?? 0) === 0 && plan.store.length === records.length) {
+  if (sent && head !== UNLINKED_HEAD && (plan.gaps?.length ?? 0) === 0) {
     const r = verifyAsSent(key, head, sent);
-    if (r && r.seqs.length === records.length && r.seqs.every((seq, i) => seq === records[plan.store[i]!]!.seq))
-      return { verdicts: new Array<Verdict>(inputs.length).fill('ok'), head: decode32(r.head)!, linked: true };
+    const asSent = r && { ...r, fromHead: chainHead };
+    if (asSent && covers(asSent, chainHead, records, plan.store, plan.gaps)) return fromWorker(asSent, inputs.length);
   }
   return verifyRecords(key, head, inputs);
 }
 
-/** The worker judged exactly these records, in this order, from this chain head. */
+/** The worker (or the in-line check as sent) judged exactly these records, in this order, from this chain head. */
 function covers(pre: PreVerified, chainHead: string, records: CheckedUpload['records'], store: readonly number[], gaps: IngestPlan['gaps']): boolean {
   if (pre.fromHead !== chainHead || (gaps?.length ?? 0) > 0 || store.length !== pre.seqs.length) return false;
   for (let i = 0; i < store.length; i++) if (records[store[i]!]!.seq !== pre.seqs[i]) return false;

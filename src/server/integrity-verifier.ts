@@ -28,14 +28,18 @@ export class IntegrityVerifier {
   private worker: Worker | undefined;
   private nextId = 1;
   private readonly waiting = new Map<number, { head: string; resolve: (r: PreVerified | undefined) => void }>();
-  /** The worker failed: everything is checked in line from now on. */
-  failed = false;
+  private broken = false;
 
   constructor(private readonly onError: (err: Error) => void) {}
 
+  /** The worker failed: everything is checked in line from now on. */
+  get failed(): boolean {
+    return this.broken;
+  }
+
   /** Whether `body` goes to the worker (large enough, worker alive): the caller may skip preparing it otherwise. */
   takes(body: Uint8Array): boolean {
-    return !this.failed && body.length >= WORKER_MIN_BODY_BYTES;
+    return !this.broken && body.length >= WORKER_MIN_BODY_BYTES;
   }
 
   /**
@@ -74,7 +78,7 @@ export class IntegrityVerifier {
 
   private fail(err: Error): void {
     // In line from now on: a failing worker must not cost an upload.
-    this.failed = true;
+    this.broken = true;
     this.worker = undefined;
     this.release();
     this.onError(err);
