@@ -35,6 +35,25 @@ function where(f: RecordFilter, userCol = '"user"'): { sql: string; params: unkn
   return { sql, params };
 }
 
+/**
+ * The work pages' activity sums: one query a type, grouped by its own keys only (a third less than
+ * one GROUP BY over all four: SQLite sorts every row by them), each answered from the index
+ * activity_records_sums alone (the schemas' V_ACTIVITY_SUMS; a test checks the plans).
+ */
+export function activitySumQueries(f: RecordFilter): Array<{ sql: string; params: unknown[] }> {
+  const w = where(f);
+  const sums = 'count(*) AS n, sum(coalesce(duration_seconds, 0)) AS total, max(coalesce(duration_seconds, 0)) AS longest';
+  return [
+    `SELECT "user", 'break' AS type, break_type, NULL AS period_type, ${sums}, 0 AS keyboard, 0 AS mouse, 0 AS switches ` +
+      `FROM activity_records WHERE type = 'break' AND ${w.sql} GROUP BY "user", break_type`,
+    `SELECT "user", 'work' AS type, NULL AS break_type, period_type, ${sums}, 0 AS keyboard, 0 AS mouse, 0 AS switches ` +
+      `FROM activity_records WHERE type = 'work' AND ${w.sql} GROUP BY "user", period_type`,
+    `SELECT "user", 'input-events' AS type, NULL AS break_type, NULL AS period_type, ${sums}, ` +
+      'sum(coalesce(keyboard, 0)) AS keyboard, sum(coalesce(mouse, 0)) AS mouse, sum(coalesce(switch_count, 0)) AS switches ' +
+      `FROM activity_records WHERE type = 'input-events' AND ${w.sql} GROUP BY "user"`,
+  ].map((sql) => ({ sql, params: w.params }));
+}
+
 export interface ProcessSumRow {
   command: string | null;
   exe: string | null;
@@ -335,28 +354,8 @@ export class ReportQueries {
   }
 
   async activitySums(f: RecordFilter): Promise<ActivitySumRow[]> {
-    const w = where(f);
-    // One query a type, grouped by its own keys only: a third less than one GROUP BY over all four
-    // (SQLite sorts every row by them), and PostgreSQL runs the three at once.
-    const sums = 'count(*) AS n, sum(coalesce(duration_seconds, 0)) AS total, max(coalesce(duration_seconds, 0)) AS longest';
-    const parts = await Promise.all([
-      this.sql.all<ActivitySumRow>(
-        `SELECT "user", 'break' AS type, break_type, NULL AS period_type, ${sums}, 0 AS keyboard, 0 AS mouse, 0 AS switches ` +
-          `FROM activity_records WHERE type = 'break' AND ${w.sql} GROUP BY "user", break_type`,
-        w.params,
-      ),
-      this.sql.all<ActivitySumRow>(
-        `SELECT "user", 'work' AS type, NULL AS break_type, period_type, ${sums}, 0 AS keyboard, 0 AS mouse, 0 AS switches ` +
-          `FROM activity_records WHERE type = 'work' AND ${w.sql} GROUP BY "user", period_type`,
-        w.params,
-      ),
-      this.sql.all<ActivitySumRow>(
-        `SELECT "user", 'input-events' AS type, NULL AS break_type, NULL AS period_type, ${sums}, ` +
-          'sum(coalesce(keyboard, 0)) AS keyboard, sum(coalesce(mouse, 0)) AS mouse, sum(coalesce(switch_count, 0)) AS switches ' +
-          `FROM activity_records WHERE type = 'input-events' AND ${w.sql} GROUP BY "user"`,
-        w.params,
-      ),
-    ]);
+    // PostgreSQL runs the three at once.
+    const parts = await Promise.all(activitySumQueries(f).map((q) => this.sql.all<ActivitySumRow>(q.sql, q.params)));
     return parts.flat();
   }
 

@@ -112,8 +112,26 @@ const V_SPANS = spansMigration('postgres');
  */
 const V_ROLLUP_SHARDS = rollupShardMigration();
 
+/** The work pages' activity sums from the index alone (as on SQLite: sqlite/schema.ts V_ACTIVITY_SUMS), replacing (type, time). */
+const V_ACTIVITY_SUMS = `
+CREATE INDEX IF NOT EXISTS activity_records_sums ON activity_records (type, time) INCLUDE ("user", host, break_type, period_type, duration_seconds, keyboard, mouse, switch_count);
+DROP INDEX IF EXISTS activity_records_type_time;
+`;
+
 /** Migration N brings the schema from version N-1 to N. */
-const MIGRATIONS: readonly string[] = [V1, V2, V3, V_INTEGRITY, V_CLIENT_CERT, V_ROLLUPS, V_ROLLUPS_ONE_SCAN, V_LEASE_EXPIRY, V_SPANS, V_ROLLUP_SHARDS];
+const MIGRATIONS: readonly string[] = [
+  V1,
+  V2,
+  V3,
+  V_INTEGRITY,
+  V_CLIENT_CERT,
+  V_ROLLUPS,
+  V_ROLLUPS_ONE_SCAN,
+  V_LEASE_EXPIRY,
+  V_SPANS,
+  V_ROLLUP_SHARDS,
+  V_ACTIVITY_SUMS,
+];
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
 /** The version the checkout spans came in with. */
 export const POSTGRES_SPANS_VERSION = MIGRATIONS.indexOf(V_SPANS) + 1;
