@@ -5,11 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { concurrency, holds, timelines, type TimelineRow } from '../../src/server/console/usage-data.js';
 import type { Span } from '../../src/server/reports/pairing.js';
 import { ConsoleTokens, SessionStore } from '../../src/server/console/sessions.js';
 import { filterQuery, formatInZone, parseFilters, startOfDayInZone, type FieldError } from '../../src/server/console/filters.js';
 import { renderSpec } from '../../src/server/console/chart-render.js';
+import { CHART_NICENESS } from '../../src/server/console/chart-worker.js';
 import { stepChart, stepPoints, styleFreeSvg, type StepSeries } from '../../src/server/console/charts.js';
 import { pageOf, tableCsv } from '../../src/server/console/table.js';
 
@@ -309,4 +312,24 @@ test('charts drawn on the chart workers: ids unique among them, each the SVG dra
     assert.equal(drawn[i].svg, inLine, `chart ${k}`);
   }
   assert.notEqual(drawn[0].svg.replaceAll(/chart\w+-/g, ''), drawn[1].svg.replaceAll(/chart\w+-/g, ''));
+});
+
+/** Each thread of this process: its id and niceness (/proc/self/task/TID/stat, field 19). */
+function threadNiceness(): Array<{ tid: number; nice: number }> {
+  return readdirSync('/proc/self/task').map((tid) => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    return { tid: Number(tid), nice: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) };
+  });
+}
+
+test('the chart workers draw at their niceness; the event loop thread keeps its own', async () => {
+  const series: StepSeries[] = [{ name: 'used', points: [[Date.parse('2024-05-06T08:00:00Z'), 1], [Date.parse('2024-05-06T09:00:00Z'), 2]], peak: true }];
+  const range = { from: Date.parse('2024-05-06T08:00:00Z'), to: Date.parse('2024-05-06T10:00:00Z') };
+  // Two at once: on a machine of two cores or more, two workers.
+  await Promise.all([stepChart('a', series, range, 'UTC'), stepChart('b', series, range, 'UTC')]);
+  const threads = threadNiceness();
+  assert.equal(threads.find((t) => t.tid === process.pid)?.nice, 0, JSON.stringify(threads));
+  assert.ok(CHART_NICENESS > 0);
+  const niced = threads.filter((t) => t.nice === CHART_NICENESS);
+  assert.equal(niced.length, Math.min(2, availableParallelism()), JSON.stringify(threads));
 });

@@ -1,10 +1,13 @@
 /**
- * The console's charts are drawn on worker threads: up to WORKERS (fewer on a one-core machine),
+ * The console's charts are drawn on worker threads: up to WORKERS (one per core, at most two),
  * started with the first charts, each chart given to the worker with the fewest waiting, and
  * keeping the process alive only while they draw. ECharts takes 20-30 ms a chart and a usage page
  * draws up to a dozen: on the event loop that held up every lease request for a quarter of a
  * second per page view, and on one worker the charts, not the page's reads, were what it waited
- * for. If a worker fails, charts are drawn in line from then on: the page is the same, only where
+ * for. The workers draw at niceness CHART_NICENESS (chart-worker.ts), so on a machine with no core
+ * to spare they take what CPU the event loop leaves, and two of them fit a two-core machine (one
+ * had kept the page waiting 300-400 ms for its charts, the event loop idle meanwhile).
+ * If a worker fails, charts are drawn in line from then on: the page is the same, only where
  * the CPU time goes differs (as with the integrity worker).
  */
 import { availableParallelism } from 'node:os';
@@ -12,7 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { renderSpec, type ChartSpec } from './chart-render.js';
 import type { ChartReply, ChartRequest } from './chart-worker.js';
 
-const WORKERS = Math.max(1, Math.min(2, availableParallelism() - 1));
+const WORKERS = Math.min(2, availableParallelism());
 
 interface Pending {
   resolve(svg: string): void;

@@ -1,6 +1,23 @@
 /** The chart worker: specs in, SVG out (chart-pool.ts). */
-import { parentPort } from 'node:worker_threads';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { isMainThread, parentPort } from 'node:worker_threads';
 import { renderSpec, type ChartSpec } from './chart-render.js';
+
+/** The niceness this thread draws at: it takes the CPU the event loop leaves (chart-pool.ts). */
+export const CHART_NICENESS = 10;
+
+// Linux: setpriority() of a thread id sets that thread alone (/proc/thread-self names it).
+// Elsewhere, or if refused, the worker draws at the process's priority. (Only as a worker: the
+// tests import this module on the main thread.)
+if (!isMainThread) {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, CHART_NICENESS);
+  } catch {
+    // (no /proc: not Linux)
+  }
+}
 
 export interface ChartRequest {
   id: number;
