@@ -44,21 +44,22 @@ export function renderChart(spec: ChartSpec): Promise<string> {
   });
 }
 
-/** An idle worker, a new one while fewer than WORKERS run, else the least busy. */
+/** An idle worker, else the least busy; all WORKERS are started with the first chart (they warm up meanwhile: chart-worker.ts). */
 function pick(): Drawer | undefined {
+  if (drawers.length === 0) for (let i = 0; i < WORKERS && !failed; i++) start();
   const idle = drawers.find((d) => d.waiting.size === 0);
   if (idle) return idle;
-  if (drawers.length < WORKERS) return start();
+  if (drawers.length === 0) return undefined;
   return drawers.reduce((a, b) => (b.waiting.size < a.waiting.size ? b : a));
 }
 
-function start(): Drawer | undefined {
+function start(): void {
   let worker: Worker;
   try {
     worker = new Worker(new URL('./chart-worker.js', import.meta.url));
   } catch {
     failed = true;
-    return drawers[0];
+    return;
   }
   const d: Drawer = { worker, waiting: new Map() };
   worker.on('message', (m: ChartReply) => {
@@ -83,5 +84,4 @@ function start(): Drawer | undefined {
   // After the listeners: adding a 'message' listener refs the worker's port again.
   worker.unref();
   drawers.push(d);
-  return d;
 }

@@ -29,7 +29,25 @@ export interface ChartReply {
   error?: string;
 }
 
+/**
+ * A step chart and a bar chart drawn once as the worker starts (ECharts loaded, its drawing code
+ * compiled), before the first chart asked for: a new worker drew its first dozen charts several
+ * times slower than later ones, and that was the first usage page after a start.
+ */
+async function warmUp(): Promise<void> {
+  const t0 = Date.UTC(2024, 0, 1);
+  const points = Array.from({ length: 300 }, (_, i): [number, number] => [t0 + i * 60_000, i % 7]);
+  try {
+    await renderSpec({ kind: 'step', series: [{ name: 'a', points, peak: true }], range: { from: t0, to: t0 + 300 * 60_000 }, tz: 'UTC', ids: 'warm' });
+    await renderSpec({ kind: 'bar', categories: ['a', 'b'], series: [{ name: 'n', values: [1, 2] }], opts: {}, ids: 'warm' });
+  } catch {
+    // A chart asked for will say what is wrong.
+  }
+}
+const ready = isMainThread ? Promise.resolve() : warmUp();
+
 parentPort?.on('message', async (m: ChartRequest) => {
+  await ready;
   try {
     parentPort!.postMessage({ id: m.id, svg: await renderSpec(m.spec) } satisfies ChartReply);
   } catch (err) {
