@@ -323,7 +323,16 @@ function threadNiceness(): Array<{ tid: number; nice: number }> {
 }
 
 test('the chart workers draw at their niceness; the event loop thread keeps its own', async () => {
-  const series: StepSeries[] = [{ name: 'used', points: [[Date.parse('2024-05-06T08:00:00Z'), 1], [Date.parse('2024-05-06T09:00:00Z'), 2]], peak: true }];
+  const series: StepSeries[] = [
+    {
+      name: 'used',
+      points: [
+        [Date.parse('2024-05-06T08:00:00Z'), 1],
+        [Date.parse('2024-05-06T09:00:00Z'), 2],
+      ],
+      peak: true,
+    },
+  ];
   const range = { from: Date.parse('2024-05-06T08:00:00Z'), to: Date.parse('2024-05-06T10:00:00Z') };
   // Two at once: on a machine of two cores or more, two workers.
   await Promise.all([stepChart('a', series, range, 'UTC'), stepChart('b', series, range, 'UTC')]);
