@@ -11,8 +11,8 @@
  * A JSON text can only spell the key `__proto__` or `prototype` literally or with a `\uXXXX`
  * escape (the other escapes stand for `" \ / b f n r t` control characters and punctuation, none of
  * them a letter or "_"). So a text without `\u`, `__proto__` and `prototype` holds neither key, and
- * `JSON.parse` alone gives the same answer; three substring searches prove it in a tenth of the
- * time of the regular expressions. Every other text, and every text `JSON.parse` refuses (so that
+ * `JSON.parse` alone gives the same answer; substring searches prove it in a tenth of the time of
+ * the regular expressions. Every other text, and every text `JSON.parse` refuses (so that
  * the error is fastify's own), goes to fastify's parser. The protection is therefore unchanged.
  */
 import type { FastifyBodyParser, FastifyRequest } from 'fastify';
@@ -30,7 +30,9 @@ declare module 'fastify' {
 
 /** Whether the text might hold a key that secure-json-parse refuses (false = it certainly holds none). */
 export function mayHoldPoisonedKey(text: string): boolean {
-  return text.indexOf('\\u') !== -1 || text.indexOf('__proto__') !== -1 || text.indexOf('prototype') !== -1;
+  // 'proto' first: a text without it holds neither word, and a search for '__proto__' is slow over
+  // base64url text (every '_' starts a partial match): 0.54 -> 0.12 us a record on a chained upload.
+  return text.indexOf('\\u') !== -1 || (text.indexOf('proto') !== -1 && (text.indexOf('__proto__') !== -1 || text.indexOf('prototype') !== -1));
 }
 
 /**

@@ -343,4 +343,8 @@ test('mayHoldPoisonedKey: false only when no key can spell __proto__ or prototyp
   assert.equal(mayHoldPoisonedKey('{"constructor":{"\\u0070rototype":{"x":1}}}'), true);
   assert.equal(mayHoldPoisonedKey('{"path":"C:\\\\users"}'), true, 'an escaped backslash before u takes the careful path too');
   assert.equal(mayHoldPoisonedKey('{"a":"b\\n\\t\\"\\/"}'), false);
+  // 'proto' without either word (a command), and base64url text full of '_' (a chained record).
+  assert.equal(mayHoldPoisonedKey('{"records":[{"seq":1,"command":"/usr/bin/protoc --proto_path=src","chain":"__a_b_proto_x__"}]}'), false);
+  assert.equal(mayHoldPoisonedKey('{"chain":"_A__B_","x":{"__proto__":{}}}'), true);
+  assert.equal(mayHoldPoisonedKey('{"proto":1,"y":{"prototype":{}}}'), true);
 });
