@@ -27,8 +27,8 @@ import { call, percentile, round } from './_server.js';
 const BATCH = 500;
 const AGENTS = Number(process.env.INTEGRITY_AGENTS ?? 4);
 // 48 batches an agent: a leg of ~1 s (96,000 records). Legs of 12 (0.27 s at 90,000 records/s)
-// measured the ramp and the tail of each leg (the last agent's batch alone, waiting on its verdict)
-// as much as the steady rate: their medians ran 0.84-0.91 where 1-s legs of the same code ran 0.90-0.95.
+// weighed each leg's ramp and tail (its last batches, fewer agents still uploading) as much as its
+// steady rate: their medians ran 0.84-0.91 where 1-s legs of the same code ran 0.90-0.96.
 const BATCHES_PER_AGENT = Number(process.env.INTEGRITY_BATCHES ?? 48);
 const ROUNDS = 9;
 

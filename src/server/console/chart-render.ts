@@ -68,7 +68,7 @@ function stepOption(spec: Extract<ChartSpec, { kind: 'step' }>): Record<string, 
       lineStyle: s.dashed ? { type: 'dashed', width: 1.5 } : { width: 1.5 },
       markPoint: s.peak ? { symbolSize: 36, data: [{ type: 'max', name: 'peak' }] } : undefined,
       // The points as one typed array (time, value, time, value...): ECharts copies it in one go
-      // instead of cloning a small array per point. With showSymbol, the same SVG 30 % sooner
+      // instead of cloning a small array per point. With showSymbol false, the same SVG 30 % sooner
       // (2,300 points a series: 11.3-14.2 -> 8.1-8.9 ms a chart).
       dimensions: ['time', 'value'],
       encode: { x: 0, y: 1 },
