@@ -50,6 +50,13 @@ export default async function eventRoutes(app: FastifyInstance, { ctx }: RouteOp
       return sendProblem(reply, problem(400, 'validation-failed', `${errors[0].field} ${errors[0].message}`, { field: errors[0].field, errors }));
     }
     const r = await ingest(store, metrics, agent.id, checked.upload, { preVerified, sent: req.sentBytes });
+    // Nothing reads the parsed batch after ingest: dropped, so the request object (which lives on
+    // until the answer is written) does not keep 500 records alive. On a chaining agent's uploads it
+    // did so long that most were promoted to the old generation: heap sampling found 243 of 313 MB of
+    // parsed records promoted (2 MB for agents that do not chain), scavenges took 3.2 ms instead of
+    // 1.2, and the main thread 0.4 us more a record. (Why only with the integrity hooks set on the
+    // request was not pinned down; clearing the body alone ends it.)
+    (req as { body: unknown }).body = undefined;
     // Answer only once the commit is on disk: the agent forgets what is acknowledged.
     try {
       await store.durable();
