@@ -7,6 +7,7 @@
  * each exactly once.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +88,17 @@ test('TLS refusals (unknown CA, pin mismatch, no client certificate, name mismat
       .filter((l) => l.includes(`"pid":${agent.child.pid},`) && l.includes('TLS connection to the usage-server refused') && l.includes(`"reason":"${reason}"`))
       .length;
 
+  // Records pile up from programs this test runs itself, not from whatever else the machine runs:
+  // a quiet CI machine started too few processes of its own during the refusals (7 records once).
+  let churning = true;
+  const churn = (async () => {
+    while (churning) await new Promise((r) => spawn('sleep', ['0.7'], { stdio: 'ignore' }).once('exit', r));
+  })();
+  t.after(async () => {
+    churning = false;
+    await churn;
+  });
+
   for (const [i, phase] of phases.entries()) {
     if (phase.serverCert) await reload(phase.serverCert);
     if (i > 0) {
@@ -119,6 +131,8 @@ test('TLS refusals (unknown CA, pin mismatch, no client certificate, name mismat
   writeFileSync(agent.configPath, JSON.stringify(agentConfig({ ...base, pinSha256: [pki.pin(backup.cert), pki.pin(good.cert)] })));
   const journaled = journalState(agent.dataDir).lastSeq;
   assert.ok(journaled > 10, `records piled up while refused (${journaled})`);
+  churning = false;
+  await churn;
   await agent.restart();
   const until = Date.now() + 30_000;
   let s = journalState(agent.dataDir);
