@@ -111,6 +111,16 @@ async function serverHistogram(servers: TestServer[]): Promise<Map<number, numbe
   return out;
 }
 
+/** A counter of the servers' /metrics, summed over its label sets and the servers. */
+async function serverCounter(servers: TestServer[], name: string): Promise<number> {
+  let n = 0;
+  for (const srv of servers) {
+    const r = await srv.request<string>('GET', '/metrics');
+    for (const m of r.text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)$`, 'gm'))) n += Number(m[1]);
+  }
+  return n;
+}
+
 /** The p-th percentile from two histogram readings, as the upper bound of the bucket it falls in (ms). */
 function histogramPercentile(before: Map<number, number>, after: Map<number, number>, p: number): number {
   const bounds = [...after.keys()].sort((a, b) => a - b);
@@ -186,6 +196,8 @@ async function level(store: 'sqlite' | 'postgres', agents: number, seconds: numb
     const setupSeconds = Math.max(...setups.map((s) => s.seconds));
 
     const hist0 = await serverHistogram(servers);
+    const batches0 = await serverCounter(servers, 'usage_server_ingest_batches_total');
+    const grouped0 = await serverCounter(servers, 'usage_server_ingest_grouped_batches_total');
     const bytes0 = await dbBytes(first);
     const cpu0 = servers.map((s) => processCpuNs(s.pid()));
     const pg0 = store === 'postgres' ? postgresCpu() : new Map<number, number>();
@@ -207,6 +219,8 @@ async function level(store: 'sqlite' | 'postgres', agents: number, seconds: numb
     const pgCpuNs = store === 'postgres' ? cpuBetween(pg0, postgresCpu()) : 0;
     const bytes1 = await dbBytes(first);
     const hist1 = await serverHistogram(servers);
+    const batches1 = await serverCounter(servers, 'usage_server_ingest_batches_total');
+    const grouped1 = await serverCounter(servers, 'usage_server_ingest_grouped_batches_total');
     const s = merge(runs.map((r) => r.stats));
     const requests = KINDS.reduce((n, k) => n + s[k].achieved, 0);
     const offered = KINDS.reduce((n, k) => n + s[k].offered, 0);
@@ -233,6 +247,8 @@ async function level(store: 'sqlite' | 'postgres', agents: number, seconds: numb
       /** Time inside the servers (their own histogram, bucket upper bounds): apart from the client's queueing and the network. */
       serverSideMs: { p50: histogramPercentile(hist0, hist1, 50), p99: histogramPercentile(hist0, hist1, 99), p999: histogramPercentile(hist0, hist1, 99.9) },
       recordsPerSecond: round((s.upload.achieved * RECORDS_PER_UPLOAD) / seconds, 0),
+      /** PostgreSQL: the share of uploads stored in a transaction with other agents' uploads (group ingest). */
+      groupedUploadShare: store === 'postgres' ? round((grouped1 - grouped0) / Math.max(1, batches1 - batches0), 3) : undefined,
       serverCpuUsPerRequest: round(serverCpuNs / 1000 / requests, 1),
       serverCpuCores: round(serverCores, 3),
       databaseCpuUsPerRequest: store === 'postgres' ? round(pgCpuNs / 1000 / requests, 1) : undefined,

@@ -1,8 +1,9 @@
 /**
  * Upload ingest: the ack plan (`planIngest`, pure) and one store transaction per batch, which
  * locks the agent's row (two servers taking the same agent's uploads after a failover decide one
- * after another), stores the planned records by table and moves the acknowledgement. The body was
- * checked before (upload-check.ts: checkUpload).
+ * after another), stores the planned records by table and moves the acknowledgement. On
+ * PostgreSQL that transaction may hold other agents' uploads too (postgres/ingest-group.ts). The
+ * body was checked before (upload-check.ts: checkUpload).
  */
 import { EventCode } from '../protocol/event-codes.js';
 import { decode32, encode, UNLINKED_HEAD, type VerifyInput, type VerifyResult } from '../protocol/integrity.js';
@@ -13,7 +14,7 @@ import { verifyAsSent } from './integrity-as-sent.js';
 import type { Metrics } from './metrics.js';
 import { INGEST_ORDER, batchRows } from './storage/records.js';
 import { applySoftwareChanges, softwareChanges } from './storage/software.js';
-import type { Store } from './storage/store.js';
+import type { Store, Tx } from './storage/store.js';
 import type { CheckedUpload } from './upload-check.js';
 
 export { checkUpload, type CheckedUpload, type FieldError } from './upload-check.js';
@@ -48,7 +49,7 @@ export async function ingest(store: Store, metrics: Metrics, agentId: string, up
   await store.prepareRecords(records);
   // Awaited before the transaction: no lock is held while the worker works.
   const pre = preVerified ? await preVerified : undefined;
-  return store.transaction(async (tx): Promise<IngestResult> => {
+  const storeBatch = async (tx: Tx): Promise<IngestResult> => {
     const agent = (await tx.agentForUpdate(agentId))!;
     const acked = agent.acked_seq;
     const key = agent.record_key ? Buffer.from(agent.record_key, 'base64url') : undefined;
@@ -104,10 +105,12 @@ export async function ingest(store: Store, metrics: Metrics, agentId: string, up
       for (const [type, n] of rows.perType) metrics.inc('usage_server_ingest_records_total', { type: metricType(type) }, n);
       if (result.duplicates) metrics.inc('usage_server_ingest_duplicates_total', {}, result.duplicates);
       if (result.ok) metrics.inc('usage_server_ingest_batches_total');
+      if (tx.grouped) metrics.inc('usage_server_ingest_grouped_batches_total');
       else metrics.inc('usage_server_ingest_gaps_total');
     });
     return result;
-  });
+  };
+  return store.transaction(storeBatch, { ingestFor: agentId });
 }
 
 /**

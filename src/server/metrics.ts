@@ -46,6 +46,7 @@ export class Metrics {
     c('usage_server_ingest_duplicates_total', 'Uploaded records already stored (re-sent overlap).');
     c('usage_server_ingest_gaps_total', 'Upload batches refused for a sequence gap.');
     c('usage_server_ingest_batches_total', 'Upload batches accepted.');
+    c('usage_server_ingest_grouped_batches_total', "Upload batches stored in one PostgreSQL transaction with other agents' uploads (group ingest).");
     c(
       'usage_server_integrity_flags_total',
       'Uploaded records flagged by the integrity check (stored all the same), by kind: edited, forged, unauthenticated, gap (seqs missing).',

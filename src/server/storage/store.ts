@@ -23,6 +23,8 @@ export interface Tx extends Queries {
   signal(s: StoreSignal): void;
   /** Insert `rows` uploaded records of one table (values row after row, columns as RECORD_TABLES), skipping (agent, seq) already stored. */
   insertRecords(table: RecordTable, values: unknown[], rows: number): Promise<void>;
+  /** Set when this upload is stored in one transaction with other agents' uploads (PostgreSQL group ingest). */
+  readonly grouped?: boolean;
 }
 
 export interface TransactionOptions {
@@ -31,6 +33,13 @@ export interface TransactionOptions {
    * otherwise resolve with undefined at once. The sweep uses it so several servers never do it twice.
    */
   exclusive?: string;
+  /**
+   * The agent whose upload this transaction stores. PostgreSQL may then run it in one transaction
+   * with other agents' uploads (group ingest: their rows locked together in id order, their records
+   * copied in one COPY per table, their acknowledgements in one UPDATE); in such a transaction
+   * `agentForUpdate` is called for this agent only. SQLite groups every transaction already.
+   */
+  ingestFor?: string;
 }
 
 export interface Store {

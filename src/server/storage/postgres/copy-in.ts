@@ -13,6 +13,7 @@
  */
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { quoteColumn, RECORD_TABLES, type RecordTable } from '../records.js';
 
 /** A record that COPY would have stored twice: run the transaction again with ON CONFLICT DO NOTHING. */
 export class DuplicateRecords extends Error {
@@ -57,4 +58,13 @@ export async function copyRows(client: pg.PoolClient, table: string, columns: re
     if ((err as { code?: string }).code === '23505') throw new DuplicateRecords(err);
     throw err;
   }
+}
+
+/** Where a record table's COPY goes: its table, the columns copied (usage_events first takes its origin, 'agent'), the values a row. */
+export function recordCopy(table: RecordTable): { table: string; columns: string[]; width: number; lead: string[] } {
+  const t = RECORD_TABLES[table];
+  const cols = t.columns.map((c) => quoteColumn(c[0]));
+  return table === 'event'
+    ? { table: t.table, columns: ['origin', ...cols], width: cols.length, lead: ['agent'] }
+    : { table: t.table, columns: cols, width: cols.length, lead: [] };
 }

@@ -9,7 +9,10 @@ import { rollupPartitionDrop, USER_GROUPS_REBUILD } from '../rollups.js';
 import { numberPlaceholders } from '../sql.js';
 import { monthOf, monthRange, partitionsToDrop, tableOfType, type MonthlyPartition } from '../retention.js';
 
-const CREATE_LOCK = 7_463_221_002;
+/** The advisory lock partitions are made and dropped under (one server at a time). */
+export const CREATE_LOCK = 7_463_221_002;
+/** What a need handled before waits for: nothing. */
+const DONE: Promise<void> = Promise.resolve();
 /** Types of other_records that get partitions of their own; anything else stays in the default partition. */
 const TYPE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 /** Bound on other_records types with partitions of their own (agents choose those types). */
@@ -24,8 +27,12 @@ export interface PartitionNeed {
 const slug = (type: string) => type.replace(/-/g, '_');
 
 export class Partitions {
-  /** Needs already handled in this process, and the need key of each partition made for one. */
-  private readonly known = new Set<string>();
+  /**
+   * Needs handled or being handled in this process: the creation each waits for. A row that needs a
+   * partition being made waits for it, lest it go into the default partition meanwhile (whose rows
+   * of that month would then make the partition fail, and stay where retention cannot drop them).
+   */
+  private readonly known = new Map<string, Promise<void>>();
   private readonly keyOfPartition = new Map<string, string>();
   private readonly otherTypes = new Set<string>();
 
@@ -48,19 +55,43 @@ export class Partitions {
   }
 
   /** Make the partitions these rows need (each at most once per process; a no-op when all exist). */
-  async ensure(needs: Iterable<PartitionNeed>): Promise<void> {
+  ensure(needs: Iterable<PartitionNeed>): Promise<void> {
     const missing = new Map<string, MonthlyPartition>();
+    const keys: string[] = [];
+    let pending: Array<Promise<void>> | undefined;
     for (const n of needs) {
       const key = `${n.table}\u001f${n.type}\u001f${n.month}`;
-      if (this.known.has(key)) continue;
-      this.known.add(key);
+      const known = this.known.get(key);
+      if (known !== undefined) {
+        if (known !== DONE) (pending ??= []).push(known);
+        continue;
+      }
+      keys.push(key);
       const p = this.spec(n);
       if (p) {
         missing.set(p.name, p);
         this.keyOfPartition.set(p.name, key);
       }
     }
-    if (missing.size === 0) return;
+    if (missing.size === 0) {
+      for (const k of keys) this.known.set(k, DONE);
+      return pending ? Promise.all(pending).then(() => undefined) : DONE;
+    }
+    const made = this.create(missing);
+    for (const k of keys) this.known.set(k, made);
+    void made.then(
+      () => {
+        for (const k of keys) if (this.known.get(k) === made) this.known.set(k, DONE);
+      },
+      // Not made: the next row that needs them tries again.
+      () => {
+        for (const k of keys) if (this.known.get(k) === made) this.known.delete(k);
+      },
+    );
+    return pending ? Promise.all([made, ...pending]).then(() => undefined) : made;
+  }
+
+  private async create(missing: Map<string, MonthlyPartition>): Promise<void> {
     const c = await this.pool.connect();
     try {
       await c.query('BEGIN');
@@ -85,7 +116,6 @@ export class Partitions {
       await c.query('COMMIT');
     } catch (err) {
       await c.query('ROLLBACK').catch(() => undefined);
-      for (const p of missing.values()) this.forget(p.name);
       throw err;
     } finally {
       c.release();

@@ -20,18 +20,19 @@ import { VerifiedTokens } from '../../auth.js';
 import { Batcher } from '../batch.js';
 import { Queries } from '../queries.js';
 import { pruneSpans, spansRefresher } from '../spans.js';
-import { RECORD_TABLES, quoteColumn, type RecordTable } from '../records.js';
-import { numberPlaceholders, type Dialect, type Sql } from '../sql.js';
+import { RECORD_TABLES, type RecordTable } from '../records.js';
+import type { Dialect } from '../sql.js';
 import type { OpenOptions, Store, StoreSignal, TransactionOptions, Tx } from '../store.js';
 import type { AgentRow, Renewal } from '../types.js';
-import { copyRows, copyText, DuplicateRecords } from './copy-in.js';
+import { copyRows, copyText, DuplicateRecords, recordCopy } from './copy-in.js';
+import { IngestGroups } from './ingest-group.js';
+import { CHANNEL, notifySignals, PgSql } from './pg-sql.js';
 import { migratePostgres } from './schema.js';
 import { Partitions, type PartitionNeed } from './partitions.js';
 import { monthOf, tableOfType } from '../retention.js';
 import { utc } from '../records.js';
 import type { UploadRecord } from '../../../protocol/v1.js';
 
-const CHANNEL = 'usage_server';
 /** Retries of a transaction PostgreSQL aborted to break a deadlock or a serialization conflict. */
 const CONFLICT_ATTEMPTS = 5;
 
@@ -51,47 +52,6 @@ export function redactUrl(url: string): string {
     return u.toString();
   } catch {
     return 'postgres://(unparsable URL)';
-  }
-}
-
-type Queryable = pg.Pool | pg.PoolClient;
-
-class PgSql implements Sql {
-  readonly dialect: Dialect = 'postgres';
-  private static readonly texts = new Map<string, { name: string; text: string }>();
-
-  constructor(private readonly on: Queryable) {}
-
-  /** Named (server-side prepared) statements, one name per SQL text. */
-  static prepared(sql: string): { name: string; text: string } {
-    let p = PgSql.texts.get(sql);
-    if (p === undefined) {
-      p = { name: `us${PgSql.texts.size}`, text: numberPlaceholders(sql) };
-      PgSql.texts.set(sql, p);
-    }
-    return p;
-  }
-
-  private query<T extends pg.QueryResultRow>(sql: string, params: readonly unknown[]): Promise<pg.QueryResult<T>> {
-    const p = PgSql.prepared(sql);
-    return this.on.query<T>({ name: p.name, text: p.text, values: params as unknown[] });
-  }
-
-  async all<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-    return (await this.query(sql, params)).rows as T[];
-  }
-
-  async rows<T extends unknown[]>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-    const p = PgSql.prepared(sql);
-    return (await this.on.query<T>({ name: p.name, text: p.text, values: params as unknown[], rowMode: 'array' })).rows;
-  }
-
-  async get<T>(sql: string, params: readonly unknown[] = []): Promise<T | undefined> {
-    return (await this.query(sql, params)).rows[0] as T | undefined;
-  }
-
-  async run(sql: string, params: readonly unknown[] = []): Promise<number> {
-    return (await this.query(sql, params)).rowCount ?? 0;
   }
 }
 
@@ -117,11 +77,13 @@ class PgTx extends Queries implements Tx {
 
   async insertRecords(table: RecordTable, values: unknown[], rows: number): Promise<void> {
     if (rows === 0) return;
+    if (this.copy) {
+      const c = recordCopy(table);
+      return copyRows(this.client, c.table, c.columns, copyText(values, c.width, rows, c.lead));
+    }
     const t = RECORD_TABLES[table];
     const width = t.columns.length;
-    const cols = t.columns.map((c) => quoteColumn(c[0]));
-    const target = table === 'event' ? ['origin', ...cols] : cols;
-    if (this.copy) return copyRows(this.client, t.table, target, copyText(values, width, rows, table === 'event' ? ['agent'] : []));
+    const target = recordCopy(table).columns;
     // Column arrays for UNNEST: one statement, one round trip, whatever the batch size.
     const arrays = t.columns.map(() => new Array<unknown>(rows));
     for (let r = 0, o = 0; r < rows; r++) for (let c = 0; c < width; c++) arrays[c][r] = values[o++];
@@ -157,6 +119,7 @@ export class PostgresStore implements Store {
   private readonly verified = new VerifiedTokens<AgentRow>();
   private closed = false;
   readonly partitions: Partitions;
+  readonly ingestGroups: IngestGroups;
 
   constructor(
     readonly pool: pg.Pool,
@@ -167,6 +130,12 @@ export class PostgresStore implements Store {
     this.q = new Queries(new PgSql(pool));
     this.q.reports.refreshSpans = spansRefresher(this);
     this.partitions = new Partitions(pool, log);
+    this.ingestGroups = new IngestGroups(
+      pool,
+      (fn) => this.transaction(fn),
+      (s) => this.deliver(s),
+      log,
+    );
     this.tokenBatch = new Batcher(async (hashes) => {
       const rows = await new PgSql(this.pool).all<AgentRow>('SELECT * FROM agents WHERE token_hash = ANY(?::text[])', [hashes]);
       const byHash = new Map(rows.map((r) => [r.token_hash, r]));
@@ -243,6 +212,7 @@ export class PostgresStore implements Store {
 
   transaction<T>(fn: (tx: Tx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   async transaction<T>(fn: (tx: Tx) => Promise<T>, opts: TransactionOptions = {}): Promise<T | undefined> {
+    if (opts.ingestFor !== undefined && opts.exclusive === undefined) return this.ingestGroups.run(opts.ingestFor, fn);
     let copy = true;
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
@@ -260,12 +230,7 @@ export class PostgresStore implements Store {
         let result: T;
         try {
           result = await fn(tx);
-          // One round trip for all of them (a sweep may signal dozens of tickets), in their order.
-          if (tx.signals.length > 0)
-            await client.query('SELECT pg_notify($1, s) FROM unnest($2::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n', [
-              CHANNEL,
-              tx.signals.map((s) => JSON.stringify(s)),
-            ]);
+          await notifySignals(client, tx.signals);
           await client.query('COMMIT');
         } catch (err) {
           await client.query('ROLLBACK').catch((e: Error) => (broken = e));
