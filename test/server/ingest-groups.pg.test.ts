@@ -7,6 +7,7 @@
  * failing one gets its own error, nothing is stored twice. A second upload of an agent already in
  * a group waits for the next group and sees the first one's acknowledgement. Uploads into a month
  * whose partitions are still being made wait for them (none goes into the default partition).
+ * The batched last-seen update locks agent rows in the groups' order (no deadlock between them).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -279,4 +280,42 @@ test('uploads racing into a month no partition holds yet all wait for it: none l
     'SELECT (SELECT count(*) FROM process_records_process_202302) + (SELECT count(*) FROM activity_records_work_202302) AS n',
   );
   assert.deepEqual(inMonth, [{ n: 32 }]);
+});
+
+test('last-seen updates lock agent rows in the order group ingest does: waiting on one row, they hold none after it', async () => {
+  // Ids whose byte order and a natural-language collation's order differ (upper case, '-', '_').
+  const ids = Array.from({ length: 250 }, (_, i) => `t${i % 2 ? 'B' : 'a'}_${String(i).padStart(3, '0')}-${i % 3 ? 'x' : 'Y'}`);
+  await Promise.all(ids.map((id) => addAgent(id)));
+  const sorted = [...ids].sort();
+  const middle = sorted[125]!;
+  const holder = new pg.Client({ connectionString: db.url });
+  const probe = new pg.Client({ connectionString: db.url });
+  await holder.connect();
+  await probe.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query('SELECT id FROM agents WHERE id = $1 FOR UPDATE', [middle]);
+    // Handed over in no order at all, as the auth plugin collects them.
+    const touched = store.transaction((tx) => tx.touchAgents([...ids].reverse(), '2024-05-02T00:00:00.000Z'));
+    const until = Date.now() + 10_000;
+    let waiting = 0;
+    while (waiting === 0 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 20));
+      const w = await probe.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE agents%SET last_seen_at%'",
+      );
+      waiting = w.rows[0]!.n;
+    }
+    assert.equal(waiting, 1, 'the update waits for the held row');
+    const free = await probe.query<{ id: string }>('SELECT id FROM agents WHERE id = ANY($1::text[]) FOR UPDATE SKIP LOCKED', [sorted]);
+    const lockedByUpdate = sorted.filter((id) => id !== middle && !free.rows.some((r) => r.id === id));
+    assert.deepEqual(lockedByUpdate, sorted.slice(0, 125), 'exactly the rows before the held one are locked');
+    await holder.query('ROLLBACK');
+    await touched;
+    const seen = await store.q.sql.all<{ n: number }>("SELECT count(*)::int AS n FROM agents WHERE id LIKE 't%' AND last_seen_at = '2024-05-02T00:00:00.000Z'");
+    assert.deepEqual(seen, [{ n: 250 }]);
+  } finally {
+    await holder.end();
+    await probe.end();
+  }
 });

@@ -6,8 +6,8 @@
  * simulator's 50-record uploads took ~2 ms of database time in their COPYs alone, most of it the
  * roll-up trigger's statements (storage/rollups.ts), which run once per COPY whatever its size, and
  * the roll-up rows every agent adds to (commands seen everywhere) were upserted once per upload.
- * A group runs: BEGIN; the members' agent rows locked in one SELECT, in id order (two servers'
- * groups lock the agents they share in one order); the members' own statements; one COPY per
+ * A group runs: BEGIN; the members' agent rows locked in one SELECT, in byte order of their ids
+ * (two servers' groups, and the last-seen updates, lock the agents they share in one order); the members' own statements; one COPY per
  * record table for all of them (the trigger sums the group's rows once); one UPDATE of the
  * acknowledged seqs and chain heads; COMMIT, synchronous, before any member's promise settles.
  *
@@ -18,7 +18,7 @@
  * agent: a second one (an agent retrying while its first upload is still stored) waits for the next.
  */
 import type pg from 'pg';
-import { Queries } from '../queries.js';
+import { AGENT_LOCK_ORDER, Queries } from '../queries.js';
 import { INGEST_ORDER, type RecordTable } from '../records.js';
 import type { StoreSignal, Tx } from '../store.js';
 import type { AgentRow } from '../types.js';
@@ -174,7 +174,7 @@ export class IngestGroups {
         const ids = members.map((m) => m.agentId).sort();
         const locked = await client.query<AgentRow>({
           name: 'group_lock_agents',
-          text: 'SELECT * FROM agents WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE',
+          text: `SELECT * FROM agents WHERE id = ANY($1::text[]) ORDER BY id ${AGENT_LOCK_ORDER} FOR UPDATE`,
           values: [ids],
         });
         const group: Group = { client, agents: new Map(locked.rows.map((r) => [r.id, r])), copies: new Map(), acked: new Map(), heads: new Map() };
