@@ -8,6 +8,7 @@
  * a group waits for the next group and sees the first one's acknowledgement. Uploads into a month
  * whose partitions are still being made wait for them (none goes into the default partition).
  * The batched last-seen update locks agent rows in the groups' order (no deadlock between them).
+ * A member whose after-commit work throws gets that error alone.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -318,4 +319,42 @@ test('last-seen updates lock agent rows in the order group ingest does: waiting 
     await holder.end();
     await probe.end();
   }
+});
+
+test("a member whose after-commit work throws gets that error; the group's other members their answers", async () => {
+  await addAgent('a-1');
+  await addAgent('a-2');
+  const lanes = holdLanes();
+  const late = new Error('after commit');
+  const all = Promise.allSettled([
+    store.transaction(
+      async (tx) => {
+        await tx.setAcked('a-1', 7);
+        tx.afterCommit(() => {
+          throw late;
+        });
+        return tx.grouped;
+      },
+      { ingestFor: 'a-1' },
+    ),
+    store.transaction(
+      async (tx) => {
+        await tx.setAcked('a-2', 8);
+        return tx.grouped;
+      },
+      { ingestFor: 'a-2' },
+    ),
+  ]);
+  await queued(2);
+  lanes.release();
+  await lanes.done;
+  const [first, second] = await all;
+  assert.deepEqual(first, { status: 'rejected', reason: late });
+  assert.deepEqual(second, { status: 'fulfilled', value: true });
+  // Committed all the same, as a transaction of its own would have been.
+  const acked = await store.q.sql.all<{ id: string; acked_seq: number }>("SELECT id, acked_seq FROM agents WHERE id LIKE 'a-%' ORDER BY id");
+  assert.deepEqual(acked, [
+    { id: 'a-1', acked_seq: 7 },
+    { id: 'a-2', acked_seq: 8 },
+  ]);
 });

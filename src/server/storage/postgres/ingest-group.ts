@@ -156,9 +156,16 @@ export class IngestGroups {
         this.log?.warn({ err, uploads: members.length }, 'a group of uploads could not be stored together; storing each in its own transaction');
       }
       if (committed) {
-        for (const tx of committed) for (const s of tx.signals) this.deliver(s);
-        for (const tx of committed) for (const f of tx.after) f();
-        members.forEach((m, i) => m.resolve(results[i]));
+        // As after a transaction of its own: a member whose after-commit work throws gets that error.
+        committed.forEach((tx, i) => {
+          try {
+            for (const s of tx.signals) this.deliver(s);
+            for (const f of tx.after) f();
+            members[i]!.resolve(results[i]);
+          } catch (err) {
+            members[i]!.reject(err);
+          }
+        });
         return;
       }
     }
