@@ -105,8 +105,8 @@ export async function ingest(store: Store, metrics: Metrics, agentId: string, up
       for (const [type, n] of rows.perType) metrics.inc('usage_server_ingest_records_total', { type: metricType(type) }, n);
       if (result.duplicates) metrics.inc('usage_server_ingest_duplicates_total', {}, result.duplicates);
       if (result.ok) metrics.inc('usage_server_ingest_batches_total');
-      if (tx.grouped) metrics.inc('usage_server_ingest_grouped_batches_total');
       else metrics.inc('usage_server_ingest_gaps_total');
+      if (tx.grouped) metrics.inc('usage_server_ingest_grouped_batches_total');
     });
     return result;
   };

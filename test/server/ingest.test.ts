@@ -275,13 +275,16 @@ test('the batch limit and the error list; nothing of a refused batch is stored',
   assert.equal((await seqsIn('process_records', a.agentId)).length, 0);
 });
 
-test('per-type counters count what was stored', async () => {
+test('per-type counters count what was stored; accepted batches and gaps are counted apart', async () => {
   const metric = async (type: string) => {
     const text = (await srv.request('GET', '/metrics')).text;
     const m = new RegExp(`^usage_server_ingest_records_total\\{type="${type}"\\} (\\d+)$`, 'm').exec(text);
     return m ? Number(m[1]) : 0;
   };
+  const counter = async (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec((await srv.request('GET', '/metrics')).text)?.[1] ?? 0);
+  const batches = () => Promise.all(['usage_server_ingest_batches_total', 'usage_server_ingest_gaps_total'].map(counter));
   const before = await Promise.all(['process', 'notification', 'other'].map(metric));
+  const batchesBefore = await batches();
   const a = await srv.enroll('ingest-metrics');
   const records = [rec(1), rec(7), rec(8), rec(13), rec(14), { seq: 6, type: 'x-custom', time: T }].map((r, i) => ({ ...r, seq: i + 1 }));
   assert.equal((await a.post('/v1/events', { records })).body.stored, 6);
@@ -290,6 +293,14 @@ test('per-type counters count what was stored', async () => {
   assert.deepEqual(
     afterCounts.map((n, i) => n - before[i]),
     [2, 1, 1],
+  );
+  // A batch beyond a hole (seq 9 after 6): refused as a gap, counted as one, not as an accepted batch.
+  const gap = await a.post('/v1/events', { records: [{ ...rec(1), seq: 9 }] });
+  assert.equal(gap.status, 409, gap.text);
+  const batchesAfter = await batches();
+  assert.deepEqual(
+    batchesAfter.map((n, i) => n - batchesBefore[i]),
+    [1, 1],
   );
 });
 

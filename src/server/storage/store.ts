@@ -35,7 +35,7 @@ export interface TransactionOptions {
   exclusive?: string;
   /**
    * The agent whose upload this transaction stores. PostgreSQL may then run it in one transaction
-   * with other agents' uploads (group ingest: their rows locked together in id order, their records
+   * with other agents' uploads (group ingest: their rows locked together in one order, their records
    * copied in one COPY per table, their acknowledgements in one UPDATE); in such a transaction
    * `agentForUpdate` is called for this agent only. SQLite groups every transaction already.
    */

@@ -61,10 +61,27 @@ export async function copyRows(client: pg.PoolClient, table: string, columns: re
 }
 
 /** Where a record table's COPY goes: its table, the columns copied (usage_events first takes its origin, 'agent'), the values a row. */
-export function recordCopy(table: RecordTable): { table: string; columns: string[]; width: number; lead: string[] } {
-  const t = RECORD_TABLES[table];
-  const cols = t.columns.map((c) => quoteColumn(c[0]));
-  return table === 'event'
-    ? { table: t.table, columns: ['origin', ...cols], width: cols.length, lead: ['agent'] }
-    : { table: t.table, columns: cols, width: cols.length, lead: [] };
+export function recordCopy(table: RecordTable): RecordCopy {
+  return RECORD_COPIES[table];
 }
+
+interface RecordCopy {
+  table: string;
+  columns: readonly string[];
+  width: number;
+  lead: readonly string[];
+}
+
+/** Made once: every upload's insert asks for its tables' layouts. */
+const RECORD_COPIES = Object.fromEntries(
+  (Object.keys(RECORD_TABLES) as RecordTable[]).map((table): [RecordTable, RecordCopy] => {
+    const t = RECORD_TABLES[table];
+    const cols = t.columns.map((c) => quoteColumn(c[0]));
+    return [
+      table,
+      table === 'event'
+        ? { table: t.table, columns: ['origin', ...cols], width: cols.length, lead: ['agent'] }
+        : { table: t.table, columns: cols, width: cols.length, lead: [] },
+    ];
+  }),
+) as Record<RecordTable, RecordCopy>;

@@ -185,7 +185,7 @@ export class IngestGroups {
     try {
       await client.query('BEGIN');
       try {
-        const ids = members.map((m) => m.agentId).sort();
+        const ids = members.map((m) => m.agentId);
         const locked = await client.query<AgentRow>({
           name: 'group_lock_agents',
           text: `SELECT * FROM agents WHERE id = ANY($1::text[]) ORDER BY id ${AGENT_LOCK_ORDER} FOR UPDATE`,
@@ -204,7 +204,7 @@ export class IngestGroups {
             await copyRows(client, c.table, c.columns, texts.join(''));
           }
         }
-        const moved = [...new Set([...group.acked.keys(), ...group.heads.keys()])].sort();
+        const moved = [...new Set([...group.acked.keys(), ...group.heads.keys()])];
         if (moved.length > 0)
           await client.query({
             name: 'group_set_acked',
