@@ -4,11 +4,12 @@
  * (no session resumption: the reconnect storm of every agent after a server restart) with an
  * ECDSA P-256 and an RSA 2048 certificate. Certificates are made by openssl.
  *
- * Client and server share this machine's cores, so the plain and TLS loops run in alternating
- * slices (plain, TLS, plain, TLS, ...) and each side's figures are summed over its slices; the
- * server's own CPU time per operation is given too.
+ * Client and server share this machine's cores, so the plain and TLS loops run in ABBA rounds of
+ * 1-s slices (plain, TLS; TLS, plain; ...) after a warm-up of both; the ratio is the median of the
+ * rounds' ratios, the other figures are summed over each side's slices; the server's own CPU time
+ * per operation is given too.
  *
- * USAGE_SERVER_BENCH_TLS_SECONDS: seconds per side (default 6, in slices of 1.5 s).
+ * USAGE_SERVER_BENCH_TLS_ROUNDS: rounds (default 9; keep it odd).
  * USAGE_SERVER_BENCH_NODE / USAGE_SERVER_BENCH_CLI: run the servers on another Node (e.g. the
  * runtime the packages bundle, with its OpenSSL) from another tree; both sides of a comparison run
  * on it. The figures name the servers' Node and OpenSSL.
@@ -19,13 +20,15 @@ import { connect } from 'node:tls';
 import { Pool } from 'undici';
 import { startServer, type TestServer } from '../test/helpers/server.js';
 import { makePki, type Pki } from '../test/helpers/tls.js';
-import { call, loadAverage1m, loop, processCpuNs, round, withServerCpu } from './_server.js';
+import { call, loadAverage1m, loop, percentile, processCpuNs, round, withServerCpu } from './_server.js';
 
 const AGENTS = 50;
 const CONCURRENCY = 32;
-const SECONDS = Number(process.env.USAGE_SERVER_BENCH_TLS_SECONDS ?? 6);
-const SLICE = 1.5;
-const HANDSHAKE_SECONDS = Math.max(2, SECONDS / 2);
+/** ABBA rounds of one slice a side; the ratio is the median of the rounds' (odd, so one round's). */
+const ROUNDS = Number(process.env.USAGE_SERVER_BENCH_TLS_ROUNDS ?? 9);
+const SLICE = 1;
+const WARMUP_ROUNDS = 3;
+const HANDSHAKE_SECONDS = 3;
 const HANDSHAKE_CONCURRENCY = 8;
 const SERVER_NODE = process.env.USAGE_SERVER_BENCH_NODE;
 /** How the servers are started: this Node and tree, or the ones named in the environment. */
@@ -110,25 +113,33 @@ async function renewalsTlsVsPlain(pki: Pki) {
       }),
     );
   try {
-    // Warm-up: connections open (handshakes done), JIT warm, on both.
-    await renewLoop(plain, 1);
-    await renewLoop(tls, 1);
+    // Warm-up in alternating slices: connections open (handshakes done), JIT and heaps settled on
+    // both. One second each was not enough: the first measured slices of two identical TLS servers
+    // then differed by up to 0.76x, later ones by 0.93-1.03x.
+    for (let w = 0; w < WARMUP_ROUNDS; w++) {
+      await renewLoop(plain, SLICE);
+      await renewLoop(tls, SLICE);
+    }
     bad = 0;
     const sides = { plain: { ops: 0, seconds: 0, cpuUs: 0, p99: [] as number[] }, tls: { ops: 0, seconds: 0, cpuUs: 0, p99: [] as number[] } };
-    for (let done = 0; done < SECONDS; done += SLICE) {
-      for (const [name, s] of [
-        ['plain', plain],
-        ['tls', tls],
-      ] as const) {
+    const ratios: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 === 0 ? (['plain', 'tls'] as const) : (['tls', 'plain'] as const);
+      const rate = { plain: 0, tls: 0 };
+      for (const name of order) {
         const t0 = performance.now();
-        const r = await renewLoop(s, SLICE);
+        const m = await renewLoop(name === 'tls' ? tls : plain, SLICE);
+        const seconds = (performance.now() - t0) / 1000;
         const side = sides[name];
-        side.ops += r.ops;
-        side.seconds += (performance.now() - t0) / 1000;
-        side.cpuUs += r.serverCpuUsPerOp * r.ops;
-        side.p99.push(r.p99Ms);
+        side.ops += m.ops;
+        side.seconds += seconds;
+        side.cpuUs += m.serverCpuUsPerOp * m.ops;
+        side.p99.push(m.p99Ms);
+        rate[name] = m.ops / seconds;
       }
+      ratios.push(rate.tls / rate.plain);
     }
+    ratios.sort((a, b) => a - b);
     const fig = (s: typeof sides.plain) => ({
       renewalsPerSecond: round(s.ops / s.seconds, 0),
       serverCpuUsPerRenewal: round(s.cpuUs / s.ops, 1),
@@ -139,12 +150,17 @@ async function renewalsTlsVsPlain(pki: Pki) {
     return {
       plain: p,
       tls: t,
-      tlsVsPlain: round(t.renewalsPerSecond / p.renewalsPerSecond, 3),
+      // The median of the rounds' ratios (two neighbouring slices each, ABBA): this shared
+      // machine's speed changes within seconds, so the ratio of the totals moves with whichever
+      // side a slow spell hit (two identical servers' totals ran 0.87-1.14x apart).
+      tlsVsPlain: round(percentile(ratios, 50), 3),
+      tlsVsPlainTotals: round(t.renewalsPerSecond / p.renewalsPerSecond, 3),
+      roundRatios: ratios.map((x) => round(x, 3)),
       serverCpuTlsVsPlain: round(t.serverCpuUsPerRenewal / p.serverCpuUsPerRenewal, 3),
       failedRequests: bad,
       concurrency: CONCURRENCY,
       keepAliveConnections: CONCURRENCY,
-      secondsPerSide: SECONDS,
+      secondsPerSide: round(ROUNDS * SLICE, 1),
       loadavg1m: { before: loadBefore, after: loadAverage1m() },
     };
   } finally {
