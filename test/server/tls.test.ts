@@ -73,6 +73,12 @@ for (const keyType of ['ec', 'rsa'] as KeyType[]) {
     const notFound = await srv.request('GET', '/nowhere');
     assert.equal(notFound.status, 404);
     assert.equal(notFound.headers['strict-transport-security'], 'max-age=31536000', 'HSTS on error answers too');
+    const unauthenticated = await srv.request('GET', '/v1/policy');
+    assert.equal(unauthenticated.status, 401);
+    assert.equal(unauthenticated.headers['strict-transport-security'], 'max-age=31536000', 'HSTS on answers an auth hook gives');
+    const badPath = await srv.request('GET', '/v1/leases/%zz/renew');
+    assert.equal(badPath.status, 400);
+    assert.equal(badPath.headers['strict-transport-security'], 'max-age=31536000', 'HSTS on framework errors (before any hook)');
     const a = await srv.enroll('ws-1');
     assert.equal((await a.get('/v1/policy')).status, 200);
 
