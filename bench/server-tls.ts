@@ -114,8 +114,8 @@ async function renewalsTlsVsPlain(pki: Pki) {
     );
   try {
     // Warm-up in alternating slices: connections open (handshakes done), JIT and heaps settled on
-    // both. One second each was not enough: the first measured slices of two identical TLS servers
-    // then differed by up to 0.76x, later ones by 0.93-1.03x.
+    // both. One second each was not enough: the first two measured pairs of slices of two nearly
+    // identical TLS servers then ran 0.82x and 0.76x, the six after them 0.87-1.03x.
     for (let w = 0; w < WARMUP_ROUNDS; w++) {
       await renewLoop(plain, SLICE);
       await renewLoop(tls, SLICE);
